@@ -1,0 +1,267 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "reco %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd)
+{
+    fprintf(stderr, "Try 'reco %s --help' for more information.\n", cmd);
+    return EXIT_USAGE;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_u32(const char *s, uint32_t *out)
+{
+    uint64_t v;
+    if (cli_parse_u64(s, &v) || v > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+char *cli_thousands(uint64_t n, char *buf, size_t cap)
+{
+    char tmp[32];
+    int len = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)n);
+    size_t j = 0;
+    for (int i = 0; i < len && j + 1 < cap; i++) {
+        if (i > 0 && (len - i) % 3 == 0 && j + 2 < cap)
+            buf[j++] = ',';
+        buf[j++] = tmp[i];
+    }
+    buf[j] = '\0';
+    return buf;
+}
+
+void cli_data_opts_init(cli_data_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    reco_load_options_default(&o->load);
+    reco_build_options_default(&o->build);
+}
+
+int cli_data_option(const char *cmd, int c, const char *arg, cli_data_opts *o)
+{
+    switch (c) {
+    case OPT_SEP:
+        o->load.sep = arg;
+        return 1;
+    case OPT_HEADER:
+        o->load.header = 1;
+        return 1;
+    case OPT_NO_HEADER:
+        o->load.header = 0;
+        return 1;
+    case OPT_SKIP_BAD:
+        o->load.skip_bad = true;
+        return 1;
+    case OPT_K_CORE:
+        o->build.k_core = true;
+        return 1;
+    case OPT_RATING_RANGE: {
+        const char *colon = strchr(arg, ':');
+        double lo, hi;
+        char buf[64];
+        if (!colon || (size_t)(colon - arg) >= sizeof buf)
+            goto bad_range;
+        memcpy(buf, arg, (size_t)(colon - arg));
+        buf[colon - arg] = '\0';
+        if (cli_parse_double(buf, &lo) || cli_parse_double(colon + 1, &hi) || lo > hi)
+            goto bad_range;
+        o->load.rating_min = lo;
+        o->load.rating_max = hi;
+        return 1;
+    bad_range:
+        cli_error(cmd, "--rating-range wants LO:HI with LO <= HI, got \"%s\"", arg);
+        return -1;
+    }
+    case OPT_MIN_USER:
+    case OPT_MIN_ITEM:
+    case OPT_THREADS: {
+        uint32_t v;
+        if (cli_parse_u32(arg, &v) || (c == OPT_THREADS && (v == 0 || v > 256))) {
+            cli_error(cmd, "--%s wants a %s, got \"%s\"",
+                      c == OPT_MIN_USER ? "min-user-ratings"
+                      : c == OPT_MIN_ITEM ? "min-item-ratings" : "threads",
+                      c == OPT_THREADS ? "number from 1 to 256" : "non-negative integer", arg);
+            return -1;
+        }
+        if (c == OPT_MIN_USER)
+            o->build.min_user_ratings = v;
+        else if (c == OPT_MIN_ITEM)
+            o->build.min_item_ratings = v;
+        else
+            o->load.threads = (int)v;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+int cli_exit_status(reco_status st)
+{
+    switch (st) {
+    case RECO_OK: return EXIT_OK;
+    case RECO_ERR_PARSE:
+    case RECO_ERR_INVALID:
+    case RECO_ERR_EMPTY:
+    case RECO_ERR_FORMAT:
+        return EXIT_USAGE;
+    default:
+        return EXIT_FAIL;
+    }
+}
+
+void cli_report_bad_lines(const char *cmd, const reco_load_report *rep)
+{
+    if (!rep->bad_lines)
+        return;
+    char n[32];
+    cli_error(cmd, "skipped %s bad line%s%s", cli_thousands(rep->bad_lines, n, sizeof n),
+              rep->bad_lines == 1 ? "" : "s",
+              rep->bad_lines > rep->n_messages ? "; the first are:" : ":");
+    for (size_t i = 0; i < rep->n_messages; i++)
+        fprintf(stderr, "  %s\n", rep->messages[i]);
+}
+
+int cli_load_dataset(const char *cmd, const char *path, cli_data_opts *o, reco_dataset **out)
+{
+    cli_progress *pb = cli_progress_new(!o->quiet);
+    reco_progress prog = {cli_progress_cb, pb};
+    o->load.progress = prog;
+    o->build.progress = prog;
+    reco_error err;
+    reco_error_clear(&err);
+    reco_status st = reco_dataset_load(path, &o->load, &o->build, out, &err);
+    cli_progress_free(pb);
+    o->load.progress.fn = NULL;
+    o->build.progress.fn = NULL;
+    if (st) {
+        cli_error(cmd, "%s", err.msg);
+        return cli_exit_status(st);
+    }
+    if (!o->quiet)
+        cli_report_bad_lines(cmd, &(*out)->load);
+    return EXIT_OK;
+}
+
+/* ---- progress bar ---- */
+
+struct cli_progress {
+    bool enabled;
+    bool shown;
+    double start;
+    double last_draw;
+    char stage[16];
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+cli_progress *cli_progress_new(bool enabled)
+{
+    cli_progress *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->enabled = enabled && isatty(STDERR_FILENO);
+    p->start = now_s();
+    return p;
+}
+
+void cli_progress_free(cli_progress *p)
+{
+    if (!p)
+        return;
+    if (p->shown)
+        fprintf(stderr, "\r\033[K");
+    free(p);
+}
+
+static void human_bytes(double b, char *buf, size_t cap)
+{
+    const char *u[] = {"B", "kB", "MB", "GB", "TB"};
+    int i = 0;
+    while (b >= 1000 && i < 4) {
+        b /= 1000;
+        i++;
+    }
+    snprintf(buf, cap, "%.1f %s", b, u[i]);
+}
+
+void cli_progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total)
+{
+    cli_progress *p = ctx;
+    if (!p || !p->enabled)
+        return;
+    double t = now_s();
+    double el = t - p->start;
+    if (el < 1.0 || (t - p->last_draw < 0.1 && done < total))
+        return;
+    p->last_draw = t;
+    p->shown = true;
+    if (done > total)
+        done = total;
+    double frac = total ? (double)done / (double)total : 0;
+    int width = 30, fill = (int)(frac * width);
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = '\0';
+    if (strcmp(stage, "read") == 0) {
+        char d[32], tt[32], rate[32];
+        human_bytes((double)done, d, sizeof d);
+        human_bytes((double)total, tt, sizeof tt);
+        human_bytes(el > 0 ? (double)done / el : 0, rate, sizeof rate);
+        double left = frac > 0 ? el * (1 - frac) / frac : 0;
+        fprintf(stderr, "\r\033[K%-6s [%s] %3.0f%% %s / %s  %s/s  %.0fs left", stage, bar,
+                frac * 100, d, tt, rate, left);
+    } else {
+        fprintf(stderr, "\r\033[K%-6s [%s] %3.0f%%", stage, bar, frac * 100);
+    }
+    fflush(stderr);
+}

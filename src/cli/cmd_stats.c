@@ -1,0 +1,178 @@
+/* reco stats: summary statistics of a rating file. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "reco/stats.h"
+
+static void help(void)
+{
+    printf("Usage: reco stats [OPTIONS] FILE\n\n"
+           "Summary statistics of a rating file (user,item,rating[,timestamp]; '-' reads\n"
+           "standard input): users, products, ratings, density, rating mean, standard\n"
+           "deviation and histogram, ratings per user and per product, duplicates\n"
+           "removed, bad lines skipped and the time span.\n\n"
+           "%s"
+           "Output:\n"
+           "  --json                 print JSON instead of text\n"
+           "  --quiet                no progress bar, no bad-line report\n"
+           "  --help                 show this help\n",
+           CLI_DATA_HELP);
+}
+
+static void fmt_date(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm))
+        strftime(buf, cap, "%Y-%m-%d", &tm);
+    else
+        snprintf(buf, cap, "%lld", (long long)t);
+}
+
+static json_t *summary_json(const reco_count_summary *s)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:f}", "min", (json_int_t)s->min, "median",
+                     (json_int_t)s->median, "p90", (json_int_t)s->p90, "p99",
+                     (json_int_t)s->p99, "max", (json_int_t)s->max, "mean", s->mean);
+}
+
+static int print_json(const char *path, const reco_dataset *ds, const reco_stats *st)
+{
+    json_t *hist = json_array();
+    for (uint32_t b = 0; b < st->hist_bins; b++)
+        json_array_append_new(hist, json_pack("{s:f,s:I,s:f}", "rating", st->hist_value[b],
+                                              "count", (json_int_t)st->hist_count[b], "share",
+                                              st->ratings ? (double)st->hist_count[b] /
+                                                                (double)st->ratings : 0.0));
+    json_t *o = json_pack(
+        "{s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:s}",
+        "file", path, "users", (json_int_t)st->users, "products", (json_int_t)st->items,
+        "ratings", (json_int_t)st->ratings, "density", st->density, "mean", st->mean,
+        "stddev", st->stddev, "rating_min", st->rating_min, "rating_max", st->rating_max,
+        "histogram", hist, "ratings_per_user", summary_json(&st->per_user),
+        "ratings_per_product", summary_json(&st->per_item), "users_with_one_rating",
+        (json_int_t)st->users_with_one, "lines", (json_int_t)ds->load.lines, "input_ratings",
+        (json_int_t)ds->input_ratings, "duplicates_removed",
+        (json_int_t)st->duplicates_removed, "bad_lines_skipped", (json_int_t)st->bad_lines,
+        "filtered_ratings", (json_int_t)st->filtered_ratings, "header", ds->load.header,
+        "separator", ds->load.sep);
+    if (!o)
+        return EXIT_FAIL;
+    if (st->has_ts) {
+        json_object_set_new(o, "time_first", json_integer(st->ts_min));
+        json_object_set_new(o, "time_last", json_integer(st->ts_max));
+    } else {
+        json_object_set_new(o, "time_first", json_null());
+        json_object_set_new(o, "time_last", json_null());
+    }
+    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    fputc('\n', stdout);
+    json_decref(o);
+    return EXIT_OK;
+}
+
+static void print_summary(const char *label, const reco_count_summary *s)
+{
+    char a[32], b[32], c[32], d[32], e[32];
+    printf("%-20s min %s  median %s  p90 %s  p99 %s  max %s  mean %.2f\n", label,
+           cli_thousands(s->min, a, sizeof a), cli_thousands(s->median, b, sizeof b),
+           cli_thousands(s->p90, c, sizeof c), cli_thousands(s->p99, d, sizeof d),
+           cli_thousands(s->max, e, sizeof e), s->mean);
+}
+
+static void print_text(const char *path, const reco_dataset *ds, const reco_stats *st)
+{
+    char a[32];
+    printf("%-20s %s\n", "file", path);
+    printf("%-20s %s\n", "users", cli_thousands(st->users, a, sizeof a));
+    printf("%-20s %s\n", "products", cli_thousands(st->items, a, sizeof a));
+    printf("%-20s %s\n", "ratings", cli_thousands(st->ratings, a, sizeof a));
+    printf("%-20s %.6f%%\n", "density", st->density * 100);
+    printf("%-20s %.4f\n", "rating mean", st->mean);
+    printf("%-20s %.4f\n", "rating stddev", st->stddev);
+    printf("rating histogram\n");
+    for (uint32_t b = 0; b < st->hist_bins; b++) {
+        double share = st->ratings ? (double)st->hist_count[b] / (double)st->ratings : 0;
+        char bar[41];
+        int w = (int)(share * 40 + 0.5);
+        memset(bar, '#', (size_t)w);
+        bar[w] = '\0';
+        printf("  %-6g %14s %6.2f%%  %s\n", st->hist_value[b],
+               cli_thousands(st->hist_count[b], a, sizeof a), share * 100, bar);
+    }
+    print_summary("ratings per user", &st->per_user);
+    print_summary("ratings per product", &st->per_item);
+    printf("%-20s %s\n", "users with 1 rating", cli_thousands(st->users_with_one, a, sizeof a));
+    printf("%-20s %s\n", "duplicates removed", cli_thousands(st->duplicates_removed, a, sizeof a));
+    printf("%-20s %s\n", "bad lines skipped", cli_thousands(st->bad_lines, a, sizeof a));
+    if (ds->filtered_ratings)
+        printf("%-20s %s\n", "ratings filtered", cli_thousands(st->filtered_ratings, a, sizeof a));
+    if (st->has_ts) {
+        char d1[32], d2[32];
+        fmt_date(st->ts_min, d1, sizeof d1);
+        fmt_date(st->ts_max, d2, sizeof d2);
+        printf("%-20s %s to %s\n", "time span", d1, d2);
+    } else {
+        printf("%-20s (no timestamps)\n", "time span");
+    }
+}
+
+int cmd_stats(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_DATA_LONGOPTS,
+        {"json", no_argument, NULL, OPT_JSON},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"help", no_argument, NULL, OPT_HELP},
+        {0, 0, 0, 0},
+    };
+    cli_data_opts o;
+    cli_data_opts_init(&o);
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
+        int r = cli_data_option("stats", c, optarg, &o);
+        if (r < 0)
+            return EXIT_USAGE;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case OPT_JSON: o.json = true; break;
+        case 'q':
+        case OPT_QUIET: o.quiet = true; break;
+        case OPT_HELP: help(); return EXIT_OK;
+        default:
+            cli_error("stats", "unknown or incomplete option '%s'", argv[optind - 1]);
+            return cli_usage_error("stats");
+        }
+    }
+    if (optind != argc - 1) {
+        cli_error("stats", optind == argc ? "missing FILE" : "expected one FILE");
+        return cli_usage_error("stats");
+    }
+    const char *path = argv[optind];
+    reco_dataset *ds = NULL;
+    int rc = cli_load_dataset("stats", path, &o, &ds);
+    if (rc)
+        return rc;
+    reco_stats st;
+    reco_error err;
+    if (reco_stats_compute(ds, &st, &err)) {
+        cli_error("stats", "%s", err.msg);
+        reco_dataset_free(ds);
+        return EXIT_FAIL;
+    }
+    if (o.json)
+        rc = print_json(path, ds, &st);
+    else
+        print_text(path, ds, &st);
+    reco_dataset_free(ds);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("stats", "error writing output");
+        return EXIT_FAIL;
+    }
+    return rc;
+}

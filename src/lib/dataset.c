@@ -1,0 +1,273 @@
+#include "reco/dataset.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void reco_build_options_default(reco_build_options *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+void reco_dataset_free(reco_dataset *ds)
+{
+    if (!ds)
+        return;
+    reco_csr_clear(&ds->by_user);
+    reco_csr_clear(&ds->by_item);
+    reco_idmap_free(ds->users);
+    reco_idmap_free(ds->items);
+    free(ds);
+}
+
+/* Keeps one entry per (row, column) in a CSR whose rows are sorted by
+ * column with duplicates in input order: the latest timestamp wins, the
+ * later entry on a tie. Compacts in place; returns the number removed. */
+static uint64_t dedup_rows(reco_csr *m)
+{
+    uint64_t w = 0;
+    uint64_t start = 0;
+    for (uint32_t r = 0; r < m->n_rows; r++) {
+        uint64_t end = m->ptr[r + 1];
+        uint64_t k = start;
+        while (k < end) {
+            uint64_t best = k, j = k + 1;
+            while (j < end && m->idx[j] == m->idx[k]) {
+                if (!m->ts || m->ts[j] >= m->ts[best])
+                    best = j;
+                j++;
+            }
+            m->idx[w] = m->idx[best];
+            m->val[w] = m->val[best];
+            if (m->ts)
+                m->ts[w] = m->ts[best];
+            w++;
+            k = j;
+        }
+        start = end;
+        m->ptr[r + 1] = w;
+    }
+    uint64_t removed = m->nnz - w;
+    m->nnz = w;
+    return removed;
+}
+
+/* Applies the minimum-count filters, marking kept rows (users) and columns
+ * (items). Without k_core: users first, then items among what is left. */
+static uint32_t run_filters(const reco_csr *m, const reco_build_options *o, uint8_t *keep_u,
+                            uint8_t *keep_i, uint32_t *icount)
+{
+    memset(keep_u, 1, m->n_rows);
+    memset(keep_i, 1, m->n_cols);
+    uint32_t rounds = 0;
+    for (;;) {
+        rounds++;
+        bool changed = false;
+        /* Users: count ratings of kept items. */
+        for (uint32_t u = 0; u < m->n_rows; u++) {
+            if (!keep_u[u])
+                continue;
+            uint32_t c = 0;
+            for (uint64_t k = m->ptr[u]; k < m->ptr[u + 1]; k++)
+                c += keep_i[m->idx[k]];
+            if (c < o->min_user_ratings || c == 0) {
+                keep_u[u] = 0;
+                changed = true;
+            }
+        }
+        memset(icount, 0, m->n_cols * sizeof *icount);
+        for (uint32_t u = 0; u < m->n_rows; u++) {
+            if (!keep_u[u])
+                continue;
+            for (uint64_t k = m->ptr[u]; k < m->ptr[u + 1]; k++)
+                icount[m->idx[k]]++;
+        }
+        for (uint32_t i = 0; i < m->n_cols; i++) {
+            if (keep_i[i] && (icount[i] < o->min_item_ratings || icount[i] == 0)) {
+                keep_i[i] = 0;
+                changed = true;
+            }
+        }
+        if (!o->k_core || !changed)
+            break;
+        /* One more round only if a user may have dropped below its bound. */
+    }
+    return rounds;
+}
+
+static reco_status compact(reco_csr *m, const uint8_t *keep_u, const uint8_t *keep_i,
+                           reco_idmap **users, reco_idmap **items, reco_error *err)
+{
+    reco_status rc = RECO_OK;
+    uint32_t *umap = malloc(((size_t)m->n_rows + 1) * sizeof *umap);
+    uint32_t *imap = malloc(((size_t)m->n_cols + 1) * sizeof *imap);
+    uint32_t *ulist = malloc(((size_t)m->n_rows + 1) * sizeof *ulist);
+    uint32_t *ilist = malloc(((size_t)m->n_cols + 1) * sizeof *ilist);
+    if (!umap || !imap || !ulist || !ilist) {
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory filtering ratings");
+        goto out;
+    }
+    uint32_t nu = 0, ni = 0;
+    for (uint32_t u = 0; u < m->n_rows; u++)
+        if (keep_u[u]) {
+            umap[u] = nu;
+            ulist[nu++] = u;
+        }
+    for (uint32_t i = 0; i < m->n_cols; i++)
+        if (keep_i[i]) {
+            imap[i] = ni;
+            ilist[ni++] = i;
+        }
+    /* Rows move down in place: a kept row never lands after where it was. */
+    uint64_t w = 0;
+    uint64_t start = 0;
+    uint32_t r2 = 0;
+    for (uint32_t u = 0; u < m->n_rows; u++) {
+        uint64_t end = m->ptr[u + 1];
+        if (keep_u[u]) {
+            for (uint64_t k = start; k < end; k++) {
+                if (!keep_i[m->idx[k]])
+                    continue;
+                m->idx[w] = imap[m->idx[k]];
+                m->val[w] = m->val[k];
+                if (m->ts)
+                    m->ts[w] = m->ts[k];
+                w++;
+            }
+            m->ptr[++r2] = w;
+        }
+        start = end;
+    }
+    m->ptr[0] = 0;
+    m->n_rows = nu;
+    m->n_cols = ni;
+    m->nnz = w;
+    reco_idmap *nu_map = reco_idmap_subset(*users, ulist, nu);
+    reco_idmap *ni_map = reco_idmap_subset(*items, ilist, ni);
+    if (!nu_map || !ni_map) {
+        reco_idmap_free(nu_map);
+        reco_idmap_free(ni_map);
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory filtering IDs");
+        goto out;
+    }
+    reco_idmap_free(*users);
+    reco_idmap_free(*items);
+    *users = nu_map;
+    *items = ni_map;
+out:
+    free(umap);
+    free(imap);
+    free(ulist);
+    free(ilist);
+    return rc;
+}
+
+reco_status reco_dataset_build(const reco_ratings *r, const reco_build_options *opt_in,
+                               reco_dataset **out, reco_error *err)
+{
+    reco_build_options defaults;
+    if (!opt_in) {
+        reco_build_options_default(&defaults);
+        opt_in = &defaults;
+    }
+    const reco_build_options *o = opt_in;
+    bool filtering = o->min_user_ratings > 1 || o->min_item_ratings > 1;
+    *out = NULL;
+    if (o->keep_ids && filtering)
+        return reco_error_set(err, RECO_ERR_INVALID, "keep_ids cannot be combined with filters");
+    size_t nu = reco_idmap_size(r->users), ni = reco_idmap_size(r->items);
+    if (nu > UINT32_MAX - 1 || ni > UINT32_MAX - 1)
+        return reco_error_set(err, RECO_ERR_TOO_LARGE, "too many users or items");
+
+    reco_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    ds->users = reco_idmap_ref(r->users);
+    ds->items = reco_idmap_ref(r->items);
+    ds->has_ts = r->has_ts;
+    ds->load = r->report;
+    ds->input_ratings = r->n;
+    reco_status rc;
+    reco_progress_report(&o->progress, "build", 0, 4);
+    rc = reco_csr_from_triplets((uint32_t)nu, (uint32_t)ni, r->n, r->user, r->item, r->rating,
+                                r->has_ts ? r->ts : NULL, &ds->by_user, err);
+    if (rc)
+        goto fail;
+    reco_progress_report(&o->progress, "build", 1, 4);
+    ds->duplicates_removed = dedup_rows(&ds->by_user);
+    uint64_t after_dedup = ds->by_user.nnz;
+
+    /* Filters (and dropping IDs left without ratings) need a compaction. */
+    if (!o->keep_ids) {
+        uint8_t *keep_u = malloc(nu + 1), *keep_i = malloc(ni + 1);
+        uint32_t *icount = malloc((ni + 1) * sizeof *icount);
+        if (!keep_u || !keep_i || !icount) {
+            free(keep_u);
+            free(keep_i);
+            free(icount);
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory filtering ratings");
+            goto fail;
+        }
+        ds->filter_rounds = run_filters(&ds->by_user, o, keep_u, keep_i, icount);
+        bool all = memchr(keep_u, 0, nu) == NULL && memchr(keep_i, 0, ni) == NULL;
+        if (!all)
+            rc = compact(&ds->by_user, keep_u, keep_i, &ds->users, &ds->items, err);
+        free(keep_u);
+        free(keep_i);
+        free(icount);
+        if (rc)
+            goto fail;
+    }
+    ds->filtered_ratings = after_dedup - ds->by_user.nnz;
+    if (ds->by_user.nnz == 0 && r->n > 0) {
+        rc = reco_error_set(err, RECO_ERR_EMPTY,
+                            "no ratings are left after the filters (%llu before)",
+                            (unsigned long long)after_dedup);
+        goto fail;
+    }
+    reco_progress_report(&o->progress, "build", 3, 4);
+    rc = reco_csr_transpose(&ds->by_user, &ds->by_item, err);
+    if (rc)
+        goto fail;
+    reco_progress_report(&o->progress, "build", 4, 4);
+    *out = ds;
+    return RECO_OK;
+fail:
+    reco_dataset_free(ds);
+    return rc;
+}
+
+reco_status reco_dataset_load(const char *path, const reco_load_options *lopt,
+                              const reco_build_options *bopt, reco_dataset **out,
+                              reco_error *err)
+{
+    reco_ratings *r = NULL;
+    *out = NULL;
+    reco_status rc = reco_ratings_load(path, lopt, &r, err);
+    if (rc)
+        return rc;
+    rc = reco_dataset_build(r, bopt, out, err);
+    reco_ratings_free(r);
+    return rc;
+}
+
+reco_status reco_dataset_to_ratings(const reco_dataset *ds, reco_ratings **out, reco_error *err)
+{
+    *out = NULL;
+    reco_ratings *r = reco_ratings_new(ds->users, ds->items);
+    if (!r)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    const reco_csr *m = &ds->by_user;
+    for (uint32_t u = 0; u < m->n_rows; u++)
+        for (uint64_t k = m->ptr[u]; k < m->ptr[u + 1]; k++) {
+            reco_status rc = reco_ratings_push(r, u, m->idx[k], m->val[k],
+                                               m->ts ? m->ts[k] : 0, err);
+            if (rc) {
+                reco_ratings_free(r);
+                return rc;
+            }
+        }
+    r->has_ts = ds->has_ts;
+    r->report = ds->load;
+    *out = r;
+    return RECO_OK;
+}

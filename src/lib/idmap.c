@@ -1,0 +1,278 @@
+/* String interning with open addressing (linear probing).
+ *
+ * Why hand-written: interning 8 million IDs is the hot loop of ingest, and a
+ * generic hash table does a cache miss for the slot and another for the key.
+ * Here a slot is 32 bytes holding the key inline (IDs are short: ASINs are
+ * 10 bytes, Amazon user IDs 14), so a lookup costs one miss, and the batch
+ * call prefetches a whole batch of slots so that those misses overlap. */
+#include "reco/idmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define INLINE_MAX 23
+#define BATCH 16
+
+typedef struct slot {
+    uint32_t id1;            /* id + 1; 0 marks an empty slot */
+    uint32_t hash;           /* low 32 bits of the key's hash */
+    uint8_t len;
+    char key[INLINE_MAX];    /* the key, or its first bytes when longer */
+} slot;
+
+_Static_assert(sizeof(slot) == 32, "slot must stay half a cache line");
+
+struct reco_idmap {
+    int refs;
+    slot *slots;
+    size_t cap;              /* power of two */
+    size_t n;
+    /* Keys by id, NUL-terminated, for output and long-key comparison. */
+    char *arena;
+    size_t arena_len, arena_cap;
+    uint64_t *offs;          /* n entries: offset of key id in arena */
+    size_t offs_cap;
+};
+
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+uint64_t reco_idmap_hash(const char *key, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0x100000001b3ULL);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, key + i, 8);
+        h = (h ^ w) * 0x87c37b91114253d5ULL;
+        h = (h << 31) | (h >> 33);
+    }
+    if (i < len) {
+        uint64_t w = 0;
+        memcpy(&w, key + i, len - i);
+        h = (h ^ w) * 0x4cf5ad432745937fULL;
+    }
+    return mix64(h);
+}
+
+reco_idmap *reco_idmap_new(size_t expected)
+{
+    reco_idmap *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->refs = 1;
+    size_t cap = 64;
+    while (cap < expected * 2)
+        cap <<= 1;
+    m->slots = calloc(cap, sizeof(slot));
+    m->cap = cap;
+    m->offs_cap = expected > 16 ? expected : 16;
+    m->offs = malloc(m->offs_cap * sizeof *m->offs);
+    m->arena_cap = m->offs_cap * 16;
+    m->arena = malloc(m->arena_cap);
+    if (!m->slots || !m->offs || !m->arena) {
+        reco_idmap_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void reco_idmap_free(reco_idmap *m)
+{
+    if (!m || --m->refs > 0)
+        return;
+    free(m->slots);
+    free(m->arena);
+    free(m->offs);
+    free(m);
+}
+
+reco_idmap *reco_idmap_ref(reco_idmap *m)
+{
+    if (m)
+        m->refs++;
+    return m;
+}
+
+size_t reco_idmap_size(const reco_idmap *m) { return m ? m->n : 0; }
+
+size_t reco_idmap_memory(const reco_idmap *m)
+{
+    return sizeof *m + m->cap * sizeof(slot) + m->arena_cap + m->offs_cap * sizeof(uint64_t);
+}
+
+const char *reco_idmap_key(const reco_idmap *m, uint32_t id, size_t *len)
+{
+    const char *k = m->arena + m->offs[id];
+    if (len) {
+        size_t end = id + 1 < m->n ? m->offs[id + 1] : m->arena_len;
+        *len = end - m->offs[id] - 1;
+    }
+    return k;
+}
+
+static inline int slot_matches(const reco_idmap *m, const slot *s, uint32_t h32,
+                               const char *key, size_t len)
+{
+    if (s->hash != h32 || s->len != len)
+        return 0;
+    if (len <= INLINE_MAX)
+        return memcmp(s->key, key, len) == 0;
+    return memcmp(s->key, key, INLINE_MAX) == 0 &&
+           memcmp(m->arena + m->offs[s->id1 - 1], key, len) == 0;
+}
+
+static int grow_table(reco_idmap *m)
+{
+    size_t ncap = m->cap * 2;
+    slot *ns = calloc(ncap, sizeof(slot));
+    if (!ns)
+        return -1;
+    size_t mask = ncap - 1;
+    for (size_t i = 0; i < m->cap; i++) {
+        const slot *s = &m->slots[i];
+        if (!s->id1)
+            continue;
+        size_t j = s->hash & mask;
+        while (ns[j].id1)
+            j = (j + 1) & mask;
+        ns[j] = *s;
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->cap = ncap;
+    return 0;
+}
+
+/* Makes room for `more` new keys of total `bytes` in table and arena. */
+static int reserve(reco_idmap *m, size_t more, size_t bytes)
+{
+    /* Keep the load factor at most 1/2: probes stay short, so one cache
+     * miss usually finds the key. */
+    while ((m->n + more) * 2 > m->cap)
+        if (grow_table(m))
+            return -1;
+    if (m->n + more > m->offs_cap) {
+        size_t nc = m->offs_cap * 2;
+        while (nc < m->n + more)
+            nc *= 2;
+        uint64_t *no = realloc(m->offs, nc * sizeof *no);
+        if (!no)
+            return -1;
+        m->offs = no;
+        m->offs_cap = nc;
+    }
+    if (m->arena_len + bytes > m->arena_cap) {
+        size_t nc = m->arena_cap * 2;
+        while (nc < m->arena_len + bytes)
+            nc *= 2;
+        char *na = realloc(m->arena, nc);
+        if (!na)
+            return -1;
+        m->arena = na;
+        m->arena_cap = nc;
+    }
+    return 0;
+}
+
+/* Probes for key; inserts it if absent. Room must have been reserved. */
+static inline uint32_t probe_insert(reco_idmap *m, uint64_t h, const char *key, size_t len)
+{
+    size_t mask = m->cap - 1;
+    uint32_t h32 = (uint32_t)h;
+    size_t j = h32 & mask;
+    for (;;) {
+        slot *s = &m->slots[j];
+        if (!s->id1)
+            break;
+        if (slot_matches(m, s, h32, key, len))
+            return s->id1 - 1;
+        j = (j + 1) & mask;
+    }
+    uint32_t id = (uint32_t)m->n++;
+    slot *s = &m->slots[j];
+    s->id1 = id + 1;
+    s->hash = h32;
+    s->len = (uint8_t)len;
+    memcpy(s->key, key, len < INLINE_MAX ? len : INLINE_MAX);
+    m->offs[id] = m->arena_len;
+    memcpy(m->arena + m->arena_len, key, len);
+    m->arena[m->arena_len + len] = '\0';
+    m->arena_len += len + 1;
+    return id;
+}
+
+reco_status reco_idmap_intern(reco_idmap *m, const char *key, size_t len, uint32_t *id)
+{
+    if (len == 0 || len > RECO_ID_MAX)
+        return RECO_ERR_INVALID;
+    if (m->n >= UINT32_MAX - 1)
+        return RECO_ERR_TOO_LARGE;
+    if (reserve(m, 1, len + 1))
+        return RECO_ERR_NOMEM;
+    *id = probe_insert(m, reco_idmap_hash(key, len), key, len);
+    return RECO_OK;
+}
+
+reco_status reco_idmap_intern_batch(reco_idmap *m, size_t n, const char *const *keys,
+                                    const uint8_t *lens, const uint64_t *hashes,
+                                    uint32_t *ids)
+{
+    uint64_t hb[BATCH];
+    for (size_t b = 0; b < n; b += BATCH) {
+        size_t cnt = n - b < BATCH ? n - b : BATCH;
+        if (m->n + cnt >= UINT32_MAX - 1)
+            return RECO_ERR_TOO_LARGE;
+        if (reserve(m, cnt, (RECO_ID_MAX + 1) * cnt))
+            return RECO_ERR_NOMEM;
+        size_t mask = m->cap - 1;
+        for (size_t i = 0; i < cnt; i++) {
+            uint64_t h = hashes ? hashes[b + i] : reco_idmap_hash(keys[b + i], lens[b + i]);
+            hb[i] = h;
+            __builtin_prefetch(&m->slots[(uint32_t)h & mask], 1, 3);
+        }
+        for (size_t i = 0; i < cnt; i++)
+            ids[b + i] = probe_insert(m, hb[i], keys[b + i], lens[b + i]);
+    }
+    return RECO_OK;
+}
+
+int64_t reco_idmap_find(const reco_idmap *m, const char *key, size_t len)
+{
+    if (!m || len == 0 || len > RECO_ID_MAX)
+        return -1;
+    uint64_t h = reco_idmap_hash(key, len);
+    uint32_t h32 = (uint32_t)h;
+    size_t mask = m->cap - 1;
+    for (size_t j = h32 & mask;; j = (j + 1) & mask) {
+        const slot *s = &m->slots[j];
+        if (!s->id1)
+            return -1;
+        if (slot_matches(m, s, h32, key, len))
+            return s->id1 - 1;
+    }
+}
+
+reco_idmap *reco_idmap_subset(const reco_idmap *m, const uint32_t *old_ids, size_t n)
+{
+    reco_idmap *r = reco_idmap_new(n);
+    if (!r)
+        return NULL;
+    for (size_t j = 0; j < n; j++) {
+        size_t len;
+        const char *k = reco_idmap_key(m, old_ids[j], &len);
+        uint32_t id;
+        if (reco_idmap_intern(r, k, len, &id) != RECO_OK) {
+            reco_idmap_free(r);
+            return NULL;
+        }
+    }
+    return r;
+}

@@ -1,0 +1,925 @@
+/* Rating-file parser.
+ *
+ * The file is memory-mapped, the separator, header and column count are
+ * detected on the first line, then the body is cut into one chunk per
+ * thread at line boundaries and parsed in parallel into flat arrays of key
+ * pointers (into the mapping), ratings and timestamps. IDs are then interned
+ * with users and items on two threads at once. */
+#include "reco/ratings.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_FIELDS 5
+#define STDIN_CAP ((size_t)16 << 30) /* refuse more than 16 GiB on stdin */
+
+void reco_load_options_default(reco_load_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->sep = NULL;
+    o->header = -1;
+    o->rating_min = 0.5;
+    o->rating_max = 5.0;
+    o->skip_bad = false;
+    o->threads = 0;
+}
+
+/* ---- triplet container ------------------------------------------------ */
+
+reco_ratings *reco_ratings_new(reco_idmap *users, reco_idmap *items)
+{
+    reco_ratings *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->users = users ? reco_idmap_ref(users) : reco_idmap_new(0);
+    r->items = items ? reco_idmap_ref(items) : reco_idmap_new(0);
+    if (!r->users || !r->items) {
+        reco_ratings_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void reco_ratings_free(reco_ratings *r)
+{
+    if (!r)
+        return;
+    free(r->user);
+    free(r->item);
+    free(r->rating);
+    free(r->ts);
+    reco_idmap_free(r->users);
+    reco_idmap_free(r->items);
+    free(r);
+}
+
+static int ratings_reserve(reco_ratings *r, uint64_t cap)
+{
+    if (cap <= r->cap)
+        return 0;
+    uint32_t *u = realloc(r->user, cap * sizeof *u);
+    if (!u)
+        return -1;
+    r->user = u;
+    uint32_t *i = realloc(r->item, cap * sizeof *i);
+    if (!i)
+        return -1;
+    r->item = i;
+    float *v = realloc(r->rating, cap * sizeof *v);
+    if (!v)
+        return -1;
+    r->rating = v;
+    int64_t *t = realloc(r->ts, cap * sizeof *t);
+    if (!t)
+        return -1;
+    r->ts = t;
+    r->cap = cap;
+    return 0;
+}
+
+reco_status reco_ratings_push(reco_ratings *r, uint32_t user, uint32_t item, float rating,
+                              int64_t ts, reco_error *err)
+{
+    if (r->n == r->cap && ratings_reserve(r, r->cap ? r->cap * 2 : 64))
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory adding a rating");
+    r->user[r->n] = user;
+    r->item[r->n] = item;
+    r->rating[r->n] = rating;
+    r->ts[r->n] = ts;
+    r->n++;
+    return RECO_OK;
+}
+
+reco_status reco_ratings_add(reco_ratings *r, const char *user, size_t ulen, const char *item,
+                             size_t ilen, float rating, int64_t ts, reco_error *err)
+{
+    uint32_t u, i;
+    if (ulen == 0 || ulen > RECO_ID_MAX)
+        return reco_error_set(err, RECO_ERR_INVALID, "user ID must be 1 to %d bytes",
+                              RECO_ID_MAX);
+    if (ilen == 0 || ilen > RECO_ID_MAX)
+        return reco_error_set(err, RECO_ERR_INVALID, "item ID must be 1 to %d bytes",
+                              RECO_ID_MAX);
+    if (reco_idmap_intern(r->users, user, ulen, &u) || reco_idmap_intern(r->items, item, ilen, &i))
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory adding an ID");
+    return reco_ratings_push(r, u, i, rating, ts, err);
+}
+
+/* ---- field splitting and number parsing ------------------------------- */
+
+typedef struct field {
+    const char *p;
+    size_t len;
+    bool escaped; /* quoted with "" inside: needs unescaping */
+} field;
+
+typedef struct sep_t {
+    char s[8];
+    size_t len;
+} sep_t;
+
+/* Splits [p, end) into fields. Returns the field count (up to MAX_FIELDS;
+ * MAX_FIELDS means "too many"), or -1 with *why set on a quoting error. */
+static int split_line(const char *p, const char *end, const sep_t *sep, field *f,
+                      const char **why)
+{
+    int n = 0;
+    for (;;) {
+        if (n == MAX_FIELDS)
+            return n;
+        field *cur = &f[n++];
+        cur->escaped = false;
+        if (p < end && *p == '"') {
+            const char *q = p + 1;
+            for (;;) {
+                const char *c = memchr(q, '"', (size_t)(end - q));
+                if (!c) {
+                    *why = "unterminated quoted field (a field may not span lines)";
+                    return -1;
+                }
+                if (c + 1 < end && c[1] == '"') {
+                    cur->escaped = true;
+                    q = c + 2;
+                    continue;
+                }
+                cur->p = p + 1;
+                cur->len = (size_t)(c - p - 1);
+                p = c + 1;
+                break;
+            }
+            if (p == end)
+                return n;
+            if ((size_t)(end - p) >= sep->len && memcmp(p, sep->s, sep->len) == 0) {
+                p += sep->len;
+                continue;
+            }
+            *why = "unexpected character after a closing quote";
+            return -1;
+        }
+        const char *q = p;
+        for (;;) {
+            const char *c = memchr(q, sep->s[0], (size_t)(end - q));
+            if (!c) {
+                cur->p = p;
+                cur->len = (size_t)(end - p);
+                return n;
+            }
+            if (sep->len == 1 || ((size_t)(end - c) >= sep->len && memcmp(c, sep->s, sep->len) == 0)) {
+                cur->p = p;
+                cur->len = (size_t)(c - p);
+                p = c + sep->len;
+                break;
+            }
+            q = c + 1;
+        }
+    }
+}
+
+static inline bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+static void trim(const char **p, size_t *len)
+{
+    while (*len && is_space(**p)) {
+        (*p)++;
+        (*len)--;
+    }
+    while (*len && is_space((*p)[*len - 1]))
+        (*len)--;
+}
+
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Parses a decimal number ([+-]digits[.digits][e[+-]digits]) without
+ * strtod: faster, and independent of the C locale's decimal point.
+ * Returns 0 on success, -1 if it is not a number. */
+static int parse_number(const char *p, size_t len, double *out)
+{
+    trim(&p, &len);
+    const char *end = p + len;
+    bool neg = false;
+    if (p < end && (*p == '+' || *p == '-'))
+        neg = *p++ == '-';
+    uint64_t mant = 0;
+    int exp10 = 0, digits = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (mant < 100000000000000000ULL)
+            mant = mant * 10 + (uint64_t)(*p - '0');
+        else
+            exp10++;
+        p++;
+        digits++;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (mant < 100000000000000000ULL) {
+                mant = mant * 10 + (uint64_t)(*p - '0');
+                exp10--;
+            }
+            p++;
+            digits++;
+        }
+    }
+    if (digits == 0)
+        return -1;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool eneg = false;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        int e = 0, ed = 0;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (e < 100000)
+                e = e * 10 + (*p - '0');
+            p++;
+            ed++;
+        }
+        if (ed == 0)
+            return -1;
+        exp10 += eneg ? -e : e;
+    }
+    if (p != end)
+        return -1;
+    double v = (double)mant;
+    if (mant == 0)
+        v = 0.0;
+    else if (exp10 >= 0 && exp10 <= 22)
+        v *= POW10[exp10];
+    else if (exp10 < 0 && exp10 >= -22)
+        v /= POW10[-exp10];
+    else
+        v *= pow(10.0, exp10);
+    *out = neg ? -v : v;
+    return 0;
+}
+
+/* Parses a base-10 int64; -1 if it is not one (or overflows). */
+static int parse_int64(const char *p, size_t len, int64_t *out)
+{
+    trim(&p, &len);
+    const char *end = p + len;
+    bool neg = false;
+    if (p < end && (*p == '+' || *p == '-'))
+        neg = *p++ == '-';
+    if (p == end)
+        return -1;
+    uint64_t v = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (v > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
+        return -1;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+/* Copies at most 40 bytes of s for a message, replacing control bytes. */
+static void excerpt(char *dst, size_t cap, const char *s, size_t len)
+{
+    size_t n = len < 40 ? len : 40, j = 0;
+    for (size_t i = 0; i < n && j + 1 < cap; i++)
+        dst[j++] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    if (len > n && j + 3 < cap) {
+        memcpy(dst + j, "...", 3);
+        j += 3;
+    }
+    dst[j] = '\0';
+}
+
+/* ---- chunk parsing ----------------------------------------------------- */
+
+/* Where parsed records go: arrays indexed from the chunk's base. */
+typedef struct columns {
+    const char **ukey, **ikey;
+    uint8_t *ulen, *ilen;
+    float *rating;
+    int64_t *ts;
+} columns;
+
+/* Unescaped copies of quoted keys that contained "" (rare). Blocks never
+ * move, so pointers into them stay valid until the load ends. */
+typedef struct key_block {
+    struct key_block *next;
+    size_t used;
+    char data[65536];
+} key_block;
+
+typedef struct chunk {
+    const char *begin, *end;
+    uint64_t base;         /* first record slot in the columns */
+    uint64_t n;            /* records parsed */
+    uint64_t lines;        /* physical lines in the chunk (as parsed) */
+    uint64_t blank;
+    uint64_t bad;
+    size_t n_msgs;
+    uint64_t msg_line[RECO_BAD_LINES_REPORTED];
+    char msgs[RECO_BAD_LINES_REPORTED][RECO_BAD_LINE_MSG_MAX - 32];
+    bool failed;           /* stopped at a bad line (not skip_bad) */
+    bool nomem;
+    key_block *keys;
+} chunk;
+
+typedef struct parse_ctx {
+    const reco_load_options *opt;
+    sep_t sep;
+    int ncols;
+    columns col;
+} parse_ctx;
+
+static const char *unescape_key(chunk *c, const char *p, size_t len, size_t *out_len)
+{
+    if (!c->keys || c->keys->used + len > sizeof c->keys->data) {
+        key_block *b = malloc(sizeof *b);
+        if (!b)
+            return NULL;
+        b->next = c->keys;
+        b->used = 0;
+        c->keys = b;
+    }
+    char *dst = c->keys->data + c->keys->used;
+    size_t j = 0;
+    for (size_t i = 0; i < len; i++) {
+        dst[j++] = p[i];
+        if (p[i] == '"')
+            i++; /* skip the second quote of "" */
+    }
+    c->keys->used += j;
+    *out_len = j;
+    return dst;
+}
+
+static void chunk_bad(chunk *c, uint64_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void chunk_bad(chunk *c, uint64_t line, const char *fmt, ...)
+{
+    c->bad++;
+    if (c->n_msgs < RECO_BAD_LINES_REPORTED) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->msgs[c->n_msgs], sizeof c->msgs[0], fmt, ap);
+        va_end(ap);
+        c->msg_line[c->n_msgs++] = line;
+    }
+}
+
+/* Checks an ID field; returns its (possibly unescaped) bytes, or NULL after
+ * recording why the line is bad. */
+static const char *check_id(chunk *c, const field *f, const char *what, uint64_t line,
+                            size_t *len)
+{
+    const char *p = f->p;
+    *len = f->len;
+    if (f->escaped) {
+        p = unescape_key(c, f->p, f->len, len);
+        if (!p) {
+            c->nomem = true;
+            return NULL;
+        }
+    }
+    if (*len == 0) {
+        chunk_bad(c, line, "empty %s ID", what);
+        return NULL;
+    }
+    if (*len > RECO_ID_MAX) {
+        chunk_bad(c, line, "%s ID is %zu bytes long; the limit is %d", what, *len, RECO_ID_MAX);
+        return NULL;
+    }
+    if (memchr(p, '\0', *len)) {
+        chunk_bad(c, line, "%s ID contains a NUL byte", what);
+        return NULL;
+    }
+    return p;
+}
+
+/* Parses one non-blank line into record slot k. 0 on success, -1 if bad. */
+static int parse_record(const parse_ctx *ctx, chunk *c, const char *p, const char *end,
+                        uint64_t line, uint64_t k)
+{
+    field f[MAX_FIELDS];
+    const char *why = NULL;
+    int nf = split_line(p, end, &ctx->sep, f, &why);
+    if (nf < 0) {
+        chunk_bad(c, line, "%s", why);
+        return -1;
+    }
+    if (nf != ctx->ncols) {
+        chunk_bad(c, line, "expected %d fields, found %s%d", ctx->ncols,
+                  nf == MAX_FIELDS ? "at least " : "", nf);
+        return -1;
+    }
+    size_t ul, il;
+    const char *u = check_id(c, &f[0], "user", line, &ul);
+    if (!u)
+        return -1;
+    const char *it = check_id(c, &f[1], "item", line, &il);
+    if (!it)
+        return -1;
+    double v;
+    char ex[64];
+    if (parse_number(f[2].p, f[2].len, &v)) {
+        excerpt(ex, sizeof ex, f[2].p, f[2].len);
+        chunk_bad(c, line, "rating \"%s\" is not a number", ex);
+        return -1;
+    }
+    if (!isfinite(v)) {
+        excerpt(ex, sizeof ex, f[2].p, f[2].len);
+        chunk_bad(c, line, "rating \"%s\" is not a finite number", ex);
+        return -1;
+    }
+    if (v < ctx->opt->rating_min || v > ctx->opt->rating_max) {
+        excerpt(ex, sizeof ex, f[2].p, f[2].len);
+        chunk_bad(c, line, "rating %s is outside the allowed range %g to %g", ex,
+                  ctx->opt->rating_min, ctx->opt->rating_max);
+        return -1;
+    }
+    int64_t ts = 0;
+    if (ctx->ncols == 4 && parse_int64(f[3].p, f[3].len, &ts)) {
+        excerpt(ex, sizeof ex, f[3].p, f[3].len);
+        chunk_bad(c, line, "timestamp \"%s\" is not an integer", ex);
+        return -1;
+    }
+    const columns *col = &ctx->col;
+    col->ukey[k] = u;
+    col->ulen[k] = (uint8_t)ul;
+    col->ikey[k] = it;
+    col->ilen[k] = (uint8_t)il;
+    col->rating[k] = (float)v;
+    col->ts[k] = ts;
+    return 0;
+}
+
+static bool is_blank(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if (!is_space(*p))
+            return false;
+    return true;
+}
+
+/* Parses every line of a chunk. Only thread 0 reports progress. */
+static void parse_chunk(const parse_ctx *ctx, chunk *c, const reco_progress *prog,
+                        uint64_t file_size, int nthreads)
+{
+    const char *p = c->begin, *end = c->end;
+    uint64_t k = c->base;
+    const char *next_report = p + (4u << 20);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        c->lines++;
+        if (le > p && le[-1] == '\r')
+            le--;
+        if (is_blank(p, le)) {
+            c->blank++;
+        } else if (parse_record(ctx, c, p, le, c->lines, k) == 0) {
+            k++;
+        } else if (c->nomem || !ctx->opt->skip_bad) {
+            c->failed = true;
+            break;
+        }
+        p = nl ? nl + 1 : end;
+        if (prog && p >= next_report) {
+            next_report = p + (4u << 20);
+            reco_progress_report(prog, "read", (uint64_t)(p - c->begin) * (uint64_t)nthreads,
+                                 file_size);
+        }
+    }
+    c->n = k - c->base;
+}
+
+/* ---- detection ---------------------------------------------------------- */
+
+static int parse_sep_option(const char *s, sep_t *sep)
+{
+    if (!strcmp(s, "\\t") || !strcmp(s, "tab") || !strcmp(s, "\t"))
+        s = "\t";
+    else if (!strcmp(s, "comma"))
+        s = ",";
+    else if (!strcmp(s, "semicolon"))
+        s = ";";
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof sep->s || strchr(s, '"') || strchr(s, '\n') || strchr(s, '\r'))
+        return -1;
+    memcpy(sep->s, s, n + 1);
+    sep->len = n;
+    return 0;
+}
+
+static int count_fields(const char *p, const char *end, const sep_t *sep)
+{
+    field f[MAX_FIELDS];
+    const char *why;
+    return split_line(p, end, sep, f, &why);
+}
+
+/* Picks the separator that splits the first line into 3 or 4 fields. */
+static int detect_sep(const char *p, const char *end, sep_t *sep)
+{
+    static const char *const cands[] = {"::", "\t", ",", ";", "|"};
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+        parse_sep_option(cands[i], sep);
+        int nf = count_fields(p, end, sep);
+        if (nf == 3 || nf == 4)
+            return 0;
+    }
+    return -1;
+}
+
+/* ---- the load ------------------------------------------------------------ */
+
+typedef struct source {
+    const char *data;
+    size_t len;
+    void *map;    /* mmap base, or NULL */
+    char *owned;  /* malloc'd buffer, or NULL */
+} source;
+
+static reco_status open_source(const char *path, source *src, reco_error *err)
+{
+    memset(src, 0, sizeof *src);
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return reco_error_set(err, errno == ENOENT ? RECO_ERR_NOT_FOUND : RECO_ERR_IO,
+                              "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd != STDIN_FILENO)
+            close(fd);
+        return reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return reco_error_set(err, RECO_ERR_IO, "%s: is a directory", path);
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            madvise(m, (size_t)st.st_size, MADV_WILLNEED);
+            src->map = m;
+            src->data = m;
+            src->len = (size_t)st.st_size;
+            if (fd != STDIN_FILENO)
+                close(fd);
+            return RECO_OK;
+        }
+    }
+    /* A pipe, an empty file, or a file that cannot be mapped: read it. */
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    reco_status rc = RECO_OK;
+    while (buf) {
+        if (len == cap) {
+            if (cap >= STDIN_CAP) {
+                rc = reco_error_set(err, RECO_ERR_TOO_LARGE, "%s: input larger than 16 GiB", path);
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (fd != STDIN_FILENO)
+        close(fd);
+    if (!buf)
+        return reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory reading input", path);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    src->owned = buf;
+    src->data = buf;
+    src->len = len;
+    return RECO_OK;
+}
+
+static void close_source(source *src)
+{
+    if (src->map)
+        munmap(src->map, src->len);
+    free(src->owned);
+}
+
+/* Interns a column of keys. Runs of one repeated key (files sorted by
+ * product) are interned once; the rest go through the prefetching batch. */
+static reco_status intern_column(reco_idmap *m, uint64_t n, const char **keys,
+                                 const uint8_t *lens, uint32_t *ids)
+{
+    enum { B = 256 };
+    const char *bk[B];
+    uint8_t bl[B];
+    uint32_t bid[B];
+    uint64_t start[B + 1];
+    uint64_t k = 0;
+    while (k < n) {
+        size_t nb = 0;
+        while (k < n && nb < B) {
+            start[nb] = k;
+            bk[nb] = keys[k];
+            bl[nb] = lens[k];
+            nb++;
+            k++;
+            while (k < n && lens[k] == bl[nb - 1] && memcmp(keys[k], bk[nb - 1], lens[k]) == 0)
+                k++;
+        }
+        start[nb] = k;
+        reco_status st = reco_idmap_intern_batch(m, nb, bk, bl, NULL, bid);
+        if (st)
+            return st;
+        for (size_t j = 0; j < nb; j++)
+            for (uint64_t x = start[j]; x < start[j + 1]; x++)
+                ids[x] = bid[j];
+    }
+    return RECO_OK;
+}
+
+static uint64_t count_lines(const char *p, const char *end)
+{
+    uint64_t n = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return n + 1;
+        n++;
+        p = nl + 1;
+    }
+    return n;
+}
+
+static void free_columns(columns *c)
+{
+    free(c->ukey);
+    free(c->ikey);
+    free(c->ulen);
+    free(c->ilen);
+}
+
+reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
+                               const reco_load_options *opt_in, reco_ratings **out,
+                               reco_error *err)
+{
+    reco_load_options defaults;
+    if (!opt_in) {
+        reco_load_options_default(&defaults);
+        opt_in = &defaults;
+    }
+    const reco_load_options *opt = opt_in;
+    *out = NULL;
+    if (!(opt->rating_min <= opt->rating_max))
+        return reco_error_set(err, RECO_ERR_INVALID, "rating range %g to %g is empty",
+                              opt->rating_min, opt->rating_max);
+
+    parse_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.opt = opt;
+    const char *p = buf, *end = buf + len;
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
+
+    /* Find the first non-blank line for detection. */
+    uint64_t line0 = 0;
+    const char *first = p, *first_end = p;
+    while (first < end) {
+        const char *nl = memchr(first, '\n', (size_t)(end - first));
+        first_end = nl ? nl : end;
+        line0++;
+        const char *fe = first_end;
+        if (fe > first && fe[-1] == '\r')
+            fe--;
+        if (!is_blank(first, fe)) {
+            first_end = fe;
+            break;
+        }
+        first = nl ? nl + 1 : end;
+    }
+    if (first >= end)
+        return reco_error_set(err, RECO_ERR_EMPTY, "%s: no ratings (the input is empty)", name);
+
+    if (opt->sep) {
+        if (parse_sep_option(opt->sep, &ctx.sep))
+            return reco_error_set(err, RECO_ERR_INVALID, "bad separator \"%s\"", opt->sep);
+    } else if (detect_sep(first, first_end, &ctx.sep)) {
+        return reco_error_set(err, RECO_ERR_PARSE,
+                              "%s:%llu: cannot detect the separator: the line does not split "
+                              "into 3 or 4 fields on \",\", tab, \"::\", \";\" or \"|\" (use --sep)",
+                              name, (unsigned long long)line0);
+    }
+    field f[MAX_FIELDS];
+    const char *why = "";
+    int nf = split_line(first, first_end, &ctx.sep, f, &why);
+    if (nf < 0)
+        return reco_error_set(err, RECO_ERR_PARSE, "%s:%llu: %s", name,
+                              (unsigned long long)line0, why);
+    if (nf != 3 && nf != 4)
+        return reco_error_set(err, RECO_ERR_PARSE,
+                              "%s:%llu: expected 3 or 4 fields (user, item, rating[, timestamp]), "
+                              "found %s%d", name, (unsigned long long)line0,
+                              nf == MAX_FIELDS ? "at least " : "", nf);
+    ctx.ncols = nf;
+    bool header = opt->header == 1;
+    if (opt->header < 0) {
+        double v;
+        int64_t t;
+        header = parse_number(f[2].p, f[2].len, &v) != 0 &&
+                 (nf == 3 || parse_int64(f[3].p, f[3].len, &t) != 0);
+    }
+    const char *body = first;
+    uint64_t line_base = line0 - 1; /* lines before body */
+    if (header) {
+        const char *nl = memchr(first, '\n', (size_t)(end - first));
+        body = nl ? nl + 1 : end;
+        line_base = line0;
+    }
+
+    int nthreads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    if (nthreads < 1)
+        nthreads = 1;
+    /* Small inputs are not worth a thread each. */
+    if ((size_t)(end - body) < ((size_t)1 << 20))
+        nthreads = 1;
+    if (nthreads > 64)
+        nthreads = 64;
+
+    chunk *chunks = calloc((size_t)nthreads, sizeof *chunks);
+    if (!chunks)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    size_t body_len = (size_t)(end - body);
+    const char *cut = body;
+    for (int t = 0; t < nthreads; t++) {
+        chunks[t].begin = cut;
+        const char *target = t == nthreads - 1 ? end : body + body_len / (size_t)nthreads * (size_t)(t + 1);
+        if (target < cut)
+            target = cut;
+        if (target < end && t < nthreads - 1) {
+            const char *nl = memchr(target, '\n', (size_t)(end - target));
+            target = nl ? nl + 1 : end;
+        }
+        chunks[t].end = target;
+        cut = target;
+    }
+
+    /* Record slots: one per line is an upper bound. */
+    uint64_t total = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static, 1)
+    for (int t = 0; t < nthreads; t++)
+        chunks[t].n = count_lines(chunks[t].begin, chunks[t].end);
+    for (int t = 0; t < nthreads; t++) {
+        chunks[t].base = total;
+        total += chunks[t].n;
+        chunks[t].n = 0;
+    }
+    reco_status rc = RECO_OK;
+    reco_ratings *r = NULL;
+    columns *col = &ctx.col;
+    col->ukey = malloc(total * sizeof *col->ukey + 1);
+    col->ikey = malloc(total * sizeof *col->ikey + 1);
+    col->ulen = malloc(total + 1);
+    col->ilen = malloc(total + 1);
+    r = reco_ratings_new(NULL, NULL);
+    if (!col->ukey || !col->ikey || !col->ulen || !col->ilen || !r ||
+        ratings_reserve(r, total ? total : 1)) {
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for %llu lines", name,
+                            (unsigned long long)total);
+        goto done;
+    }
+    col->rating = r->rating;
+    col->ts = r->ts;
+
+#pragma omp parallel for num_threads(nthreads) schedule(static, 1)
+    for (int t = 0; t < nthreads; t++)
+        parse_chunk(&ctx, &chunks[t], t == 0 ? &opt->progress : NULL, len, nthreads);
+
+    reco_load_report *rep = &r->report;
+    memset(rep, 0, sizeof *rep);
+    rep->header = header;
+    rep->has_timestamps = ctx.ncols == 4;
+    memcpy(rep->sep, ctx.sep.s, sizeof rep->sep);
+    uint64_t lines = line_base, n = 0;
+    for (int t = 0; t < nthreads; t++) {
+        chunk *c = &chunks[t];
+        if (c->nomem) {
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory", name);
+            goto done;
+        }
+        for (size_t j = 0; j < c->n_msgs; j++) {
+            if (c->failed && !opt->skip_bad) {
+                rc = reco_error_set(err, RECO_ERR_PARSE, "%s:%llu: %s", name,
+                                    (unsigned long long)(lines + c->msg_line[j]), c->msgs[j]);
+                goto done;
+            }
+            if (rep->n_messages < RECO_BAD_LINES_REPORTED)
+                snprintf(rep->messages[rep->n_messages++], RECO_BAD_LINE_MSG_MAX, "%s:%llu: %s",
+                         name, (unsigned long long)(lines + c->msg_line[j]), c->msgs[j]);
+        }
+        /* Move the chunk's records down next to the previous chunk's. */
+        if (c->base != n && c->n) {
+            memmove(col->ukey + n, col->ukey + c->base, c->n * sizeof *col->ukey);
+            memmove(col->ikey + n, col->ikey + c->base, c->n * sizeof *col->ikey);
+            memmove(col->ulen + n, col->ulen + c->base, c->n);
+            memmove(col->ilen + n, col->ilen + c->base, c->n);
+            memmove(col->rating + n, col->rating + c->base, c->n * sizeof *col->rating);
+            memmove(col->ts + n, col->ts + c->base, c->n * sizeof *col->ts);
+        }
+        n += c->n;
+        lines += c->lines;
+        rep->blank_lines += c->blank;
+        rep->bad_lines += c->bad;
+    }
+    rep->lines = lines;
+    rep->ratings = n;
+    if (n == 0) {
+        rc = reco_error_set(err, RECO_ERR_EMPTY, "%s: no ratings%s", name,
+                            rep->bad_lines ? " (every data line was bad)" : "");
+        if (rep->n_messages && err) {
+            size_t used = strlen(err->msg);
+            snprintf(err->msg + used, sizeof err->msg - used, "; first: %s", rep->messages[0]);
+        }
+        goto done;
+    }
+    if (n > UINT32_MAX) {
+        rc = reco_error_set(err, RECO_ERR_TOO_LARGE, "%s: more than 2^32 ratings", name);
+        goto done;
+    }
+    r->n = n;
+    r->has_ts = rep->has_timestamps;
+    reco_progress_report(&opt->progress, "intern", 0, n);
+    reco_status st_u = RECO_OK, st_i = RECO_OK;
+    /* Users and items live in separate tables: intern them side by side. */
+#pragma omp parallel sections num_threads(nthreads > 1 ? 2 : 1)
+    {
+#pragma omp section
+        st_u = intern_column(r->users, n, col->ukey, col->ulen, r->user);
+#pragma omp section
+        st_i = intern_column(r->items, n, col->ikey, col->ilen, r->item);
+    }
+    if (st_u || st_i) {
+        rc = reco_error_set(err, st_u ? st_u : st_i, "%s: %s interning IDs", name,
+                            reco_status_str(st_u ? st_u : st_i));
+        goto done;
+    }
+    reco_progress_report(&opt->progress, "intern", n, n);
+
+done:
+    free_columns(col);
+    for (int t = 0; t < nthreads; t++) {
+        key_block *b = chunks[t].keys;
+        while (b) {
+            key_block *nx = b->next;
+            free(b);
+            b = nx;
+        }
+    }
+    free(chunks);
+    if (rc) {
+        reco_ratings_free(r);
+        return rc;
+    }
+    *out = r;
+    return RECO_OK;
+}
+
+reco_status reco_ratings_load(const char *path, const reco_load_options *opt,
+                              reco_ratings **out, reco_error *err)
+{
+    source src;
+    *out = NULL;
+    reco_status rc = open_source(path, &src, err);
+    if (rc)
+        return rc;
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    rc = reco_ratings_parse(src.data, src.len, name, opt, out, err);
+    close_source(&src);
+    return rc;
+}
