@@ -33,6 +33,11 @@ typedef struct reco_load_options {
     bool skip_bad;            /* skip and count bad lines instead of failing */
     int threads;              /* 0: all available cores */
     reco_progress progress;   /* stage "read", in bytes */
+    /* Intern IDs into these maps (e.g. a test file into the training
+     * file's maps, so that indices agree); NULL: fresh maps. New IDs are
+     * appended; existing indices never change. */
+    reco_idmap *users;
+    reco_idmap *items;
 } reco_load_options;
 
 void reco_load_options_default(reco_load_options *o);

@@ -807,7 +807,7 @@ reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
     col->ikey = malloc(total * sizeof *col->ikey + 1);
     col->ulen = malloc(total + 1);
     col->ilen = malloc(total + 1);
-    r = reco_ratings_new(NULL, NULL);
+    r = reco_ratings_new(opt->users, opt->items);
     if (!col->ukey || !col->ikey || !col->ulen || !col->ilen || !r ||
         ratings_reserve(r, total ? total : 1)) {
         rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for %llu lines", name,

@@ -1,0 +1,76 @@
+/* reco: deterministic synthetic ratings shaped like Amazon's
+ * ratings_Electronics.csv.
+ *
+ * Output: CSV lines `userId,productId,rating,timestamp` (no header, "\n"),
+ * ratings written `5.0`, Unix-second timestamps at midnight UTC, the file
+ * sorted by product ID (byte order) like the real one. User IDs are `A` and
+ * 13 upper-case letters/digits; product IDs are 10-character ASINs, a few
+ * all digits (`0132793040`), the rest `B00` and 7 letters/digits, assigned
+ * in order of the product's launch date as Amazon's are.
+ *
+ * The shape: every user and every product has at least one rating; user
+ * activity is heavy-tailed (truncated Pareto: most users rate once, a few
+ * rate hundreds of times); product popularity is log-normal (many products
+ * with one rating, a few with thousands); no (user, product) pair repeats.
+ * Ratings come from a low-rank model (global + user bias + item bias + dot
+ * product of latent factors + noise) cut into 1..5 stars at the quantiles
+ * that reproduce the target histogram exactly, so collaborative filtering
+ * has real signal to learn. Timestamps follow the growth of Amazon reviews
+ * (denser in later years); a product's ratings all follow its launch.
+ *
+ * Deterministic: the same parameters give byte-identical output whatever
+ * the thread count. */
+#ifndef RECO_GEN_H
+#define RECO_GEN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "reco/error.h"
+#include "reco/progress.h"
+
+typedef struct reco_gen_params {
+    uint64_t seed;
+    uint64_t n_ratings;          /* exact number of lines */
+    uint32_t n_users;            /* exact number of distinct users */
+    uint32_t n_items;            /* exact number of distinct products */
+    int factors;                 /* latent dimensions, 1..64 */
+    double noise;                /* std dev of per-rating noise; the signal
+                                    (biases + factors) has std dev ~1 */
+    double user_alpha;           /* Pareto exponent of user activity (> 1);
+                                    smaller means a heavier tail */
+    double item_sigma;           /* log-normal spread of product popularity */
+    uint32_t max_user_ratings;   /* cap per user; 0: automatic */
+    uint32_t max_item_ratings;   /* cap per product; 0: automatic */
+    double hist[5];              /* relative share of 1..5 stars (any scale) */
+    int64_t t_start, t_end;      /* timestamp range, inclusive, Unix seconds */
+    int threads;                 /* 0: all cores; never changes the output */
+} reco_gen_params;
+
+/* Defaults: the "sample" preset with seed 1 and all cores. */
+void reco_gen_params_default(reco_gen_params *p);
+
+/* Sets every field except seed and threads from a named preset:
+ *   "sample"      40,000 ratings, 1,500 users, 2,000 products (~1.6 MB);
+ *                 most users have 10+ ratings, for demos and tests.
+ *   "electronics" the size of ratings_Electronics.csv: 7,824,482 ratings,
+ *                 4,201,696 users, 476,002 products (~320 MB).
+ * RECO_ERR_INVALID for an unknown name (p is then unchanged). */
+reco_status reco_gen_params_preset(reco_gen_params *p, const char *name, reco_error *err);
+
+/* Comma-separated preset names, for help texts. */
+const char *reco_gen_preset_names(void);
+
+/* RECO_OK if p can be generated; otherwise RECO_ERR_INVALID with a message
+ * naming the bad field (e.g. more ratings than user-product pairs allow). */
+reco_status reco_gen_params_check(const reco_gen_params *p, reco_error *err);
+
+/* Writes the ratings to out (which stays open and is flushed). Progress
+ * stages: "prepare" (steps) then "write" (ratings). Memory: about 12 bytes
+ * per rating plus 4 * (factors + 5) bytes per user. Errors: invalid
+ * parameters, RECO_ERR_NOMEM, RECO_ERR_IO when a write fails. On error the
+ * output may hold a partial file. */
+reco_status reco_gen_write(const reco_gen_params *p, FILE *out, reco_progress progress,
+                           reco_error *err);
+
+#endif

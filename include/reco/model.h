@@ -1,0 +1,148 @@
+/* reco: the recommender interface shared by every algorithm.
+ *
+ * An algorithm is a table of functions (reco_algo_ops) registered by name
+ * ("popular", "baseline", "usercf", "itemcf", "svd", "mf"). A reco_model
+ * binds one algorithm to its parameters and, after reco_model_fit, to its
+ * fitted state. Every model also fits the baseline predictor (its fallback
+ * for users and products without training ratings) and the popularity
+ * ranking (its answer for users it has never seen).
+ *
+ * Thread safety: after fitting, predict, recommend and similar only read the
+ * model and may be called from many threads at once, each with its own
+ * scratch buffers. */
+#ifndef RECO_MODEL_H
+#define RECO_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reco/baseline.h"
+#include "reco/dataset.h"
+#include "reco/error.h"
+#include "reco/progress.h"
+#include "reco/topn.h"
+
+#define RECO_NO_USER UINT32_MAX
+
+/* A user's ratings as recommenders see them: the training row of a known
+ * user, or ratings that arrived later (then `updated` is true and factor
+ * models fold the user in), or nothing (a user never seen). */
+typedef struct reco_profile {
+    uint32_t user;          /* training index, or RECO_NO_USER */
+    const uint32_t *items;  /* ascending item indices */
+    const float *ratings;
+    uint32_t n;
+    bool updated;           /* differs from the training row of `user` */
+} reco_profile;
+
+/* The training row of user u as a profile (borrowing the dataset). */
+reco_profile reco_profile_of_user(const reco_dataset *train, uint32_t u);
+
+/* Settings for fitting that are not model parameters. */
+typedef struct reco_fit_ctx {
+    int threads;            /* 0: all cores */
+    reco_progress progress; /* stage names are the algorithm's */
+    const reco_baseline *baseline; /* filled in by reco_model_fit */
+} reco_fit_ctx;
+
+typedef struct reco_algo_ops {
+    const char *name;
+    const char *summary;
+    size_t params_size;
+    void (*params_default)(void *params);
+    /* Sets one parameter from text ("factors", "64"); RECO_ERR_INVALID with
+     * a message naming the parameter for an unknown key or a bad value. */
+    reco_status (*param_set)(void *params, const char *key, const char *value,
+                             reco_error *err);
+    reco_status (*params_check)(const void *params, reco_error *err);
+    /* Writes the parameters as "k=v k=v" into buf. */
+    void (*params_format)(const void *params, char *buf, size_t cap);
+
+    reco_status (*fit)(const void *params, const reco_dataset *train,
+                       const reco_fit_ctx *ctx, void **state, reco_error *err);
+    void (*free_state)(void *state);
+
+    /* Predicted rating for a known user u and known item i (both have
+     * training ratings). NaN means "no opinion": the baseline answers. */
+    float (*predict)(const void *state, const reco_dataset *train, const reco_baseline *base,
+                     uint32_t u, uint32_t i);
+    /* Scores every item for prof into scores[n_items] (higher is better;
+     * -INFINITY for items it will not recommend). scratch is at least
+     * scratch_size(state, train) bytes, owned by the caller. NULL: the
+     * algorithm scores with predict() for every item. */
+    reco_status (*score)(const void *state, const reco_dataset *train,
+                         const reco_baseline *base, const reco_profile *prof, float *scores,
+                         void *scratch, reco_error *err);
+    size_t (*scratch_size)(const void *state, const reco_dataset *train);
+    /* Up to n products similar to item i, best first; NULL if unsupported. */
+    reco_status (*similar)(const void *state, const reco_dataset *train, uint32_t i, size_t n,
+                           reco_scored *out, size_t *n_out, reco_error *err);
+    /* Optional: up to max items of prof that led to recommending item i. */
+    size_t (*explain)(const void *state, const reco_dataset *train, const reco_profile *prof,
+                      uint32_t i, uint32_t *out, size_t max);
+} reco_algo_ops;
+
+/* The registered algorithms, NULL-terminated; and lookup by name. */
+const reco_algo_ops *const *reco_algo_list(void);
+const reco_algo_ops *reco_algo_find(const char *name);
+
+typedef struct reco_model {
+    const reco_algo_ops *ops;
+    void *params;                /* owned, ops->params_size bytes */
+    void *state;                 /* owned; NULL until fitted */
+    const reco_dataset *train;   /* borrowed: must outlive the model */
+    reco_baseline_params baseline_params;
+    reco_baseline baseline;
+    reco_popular_params popular_params;
+    float *popular;              /* n_items popularity scores */
+    float rating_lo, rating_hi;  /* training range: predictions are clamped */
+    double fit_seconds;
+} reco_model;
+
+/* A new unfitted model of algorithm `name` with default parameters. */
+reco_status reco_model_new(const char *name, reco_model **out, reco_error *err);
+void reco_model_free(reco_model *m);
+
+/* Sets a parameter: "k" for the algorithm's own, "baseline.reg_u",
+ * "baseline.reg_i", "baseline.epochs", "popular.damping",
+ * "popular.min_count" for the shared pieces. */
+reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,
+                                 reco_error *err);
+
+/* Fits baseline, popularity and the algorithm on train (borrowed). */
+reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx,
+                           reco_error *err);
+
+/* Predicted rating of user u for item i, clamped to the training rating
+ * range. u and i may be unknown (>= the dataset's counts, or without
+ * training ratings): the baseline answers. */
+float reco_model_predict(const reco_model *m, uint32_t u, uint32_t i);
+
+/* Bytes of scratch one recommend call needs. */
+size_t reco_model_scratch_size(const reco_model *m);
+
+/* Top n items for prof, best first, into out (n entries); *n_out is the
+ * count written. exclude_rated drops items in prof. A profile with no
+ * ratings and no user gets the popularity ranking (*cold_start = true).
+ * scratch: reco_model_scratch_size bytes owned by the caller (NULL: the
+ * call allocates). */
+reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, size_t n,
+                                 bool exclude_rated, reco_scored *out, size_t *n_out,
+                                 bool *cold_start, void *scratch, reco_error *err);
+
+/* Similar products (RECO_ERR_INVALID if the algorithm has none). */
+reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_scored *out,
+                               size_t *n_out, reco_error *err);
+
+/* Helpers for algorithms' param_set: parse a value or fail with a message
+ * naming the parameter. */
+reco_status reco_param_int(const char *algo, const char *key, const char *value, long lo,
+                           long hi, int *out, reco_error *err);
+reco_status reco_param_double(const char *algo, const char *key, const char *value, double lo,
+                              double hi, double *out, reco_error *err);
+reco_status reco_param_bool(const char *algo, const char *key, const char *value, bool *out,
+                            reco_error *err);
+reco_status reco_param_unknown(const char *algo, const char *key, reco_error *err);
+
+#endif

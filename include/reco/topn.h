@@ -1,0 +1,38 @@
+/* reco: top-N selection over a score array. */
+#ifndef RECO_TOPN_H
+#define RECO_TOPN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct reco_scored {
+    uint32_t id;
+    float score;
+} reco_scored;
+
+/* Orders a before b: higher score first, then lower id (deterministic). */
+static inline int reco_scored_before(reco_scored a, reco_scored b)
+{
+    return a.score > b.score || (a.score == b.score && a.id < b.id);
+}
+
+/* Selects the k best of scores[0..n-1] into out (best first) with a bounded
+ * heap: O(n log k), no sort of the whole array. Entries whose score is NaN
+ * or -INFINITY are never selected, nor ids listed in exclude (ascending,
+ * n_exclude entries; may be NULL). Returns how many were written (<= k). */
+size_t reco_topn_select(const float *scores, uint32_t n, const uint32_t *exclude,
+                        size_t n_exclude, size_t k, reco_scored *out);
+
+/* Incremental form for scores produced one at a time: a heap of capacity k
+ * over caller storage (k entries). */
+typedef struct reco_topn_heap {
+    reco_scored *v;
+    size_t n, k;
+} reco_topn_heap;
+
+void reco_topn_init(reco_topn_heap *h, reco_scored *storage, size_t k);
+void reco_topn_push(reco_topn_heap *h, uint32_t id, float score);
+/* Sorts the heap's entries best first in place; returns their count. */
+size_t reco_topn_finish(reco_topn_heap *h);
+
+#endif

@@ -1,0 +1,221 @@
+/* The two simplest recommenders: "popular" (damped mean rating, the same
+ * for everyone) and "baseline" (mu + b_u + b_i). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reco/model.h"
+
+/* ---- popular ---- */
+
+static void pop_default(void *p) { reco_popular_params_default(p); }
+
+static reco_status pop_set(void *pp, const char *key, const char *value, reco_error *err)
+{
+    reco_popular_params *p = pp;
+    if (!strcmp(key, "damping"))
+        return reco_param_double("popular", key, value, 0, 1e9, &p->damping, err);
+    if (!strcmp(key, "min_count")) {
+        int v;
+        reco_status rc = reco_param_int("popular", key, value, 0, 1 << 30, &v, err);
+        if (!rc)
+            p->min_count = (uint32_t)v;
+        return rc;
+    }
+    return reco_param_unknown("popular", key, err);
+}
+
+static reco_status pop_check(const void *p, reco_error *err)
+{
+    return reco_popular_params_check(p, err);
+}
+
+static void pop_format(const void *pp, char *buf, size_t cap)
+{
+    const reco_popular_params *p = pp;
+    snprintf(buf, cap, "damping=%g min_count=%u", p->damping, p->min_count);
+}
+
+typedef struct pop_state {
+    float *scores;   /* ranking scores (min_count penalty included) */
+    float *mean;     /* damped mean: the predicted rating */
+} pop_state;
+
+static void pop_free(void *s)
+{
+    pop_state *st = s;
+    if (!st)
+        return;
+    free(st->scores);
+    free(st->mean);
+    free(st);
+}
+
+static reco_status pop_fit(const void *pp, const reco_dataset *train, const reco_fit_ctx *ctx,
+                           void **state, reco_error *err)
+{
+    (void)ctx;
+    const reco_popular_params *p = pp;
+    uint32_t ni = reco_dataset_n_items(train);
+    pop_state *st = calloc(1, sizeof *st);
+    if (st) {
+        st->scores = malloc(((size_t)ni + 1) * sizeof(float));
+        st->mean = malloc(((size_t)ni + 1) * sizeof(float));
+    }
+    if (!st || !st->scores || !st->mean) {
+        pop_free(st);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    reco_status rc = reco_popular_scores(p, train, st->scores, err);
+    if (rc) {
+        pop_free(st);
+        return rc;
+    }
+    reco_popular_params nomin = *p;
+    nomin.min_count = 0;
+    reco_popular_scores(&nomin, train, st->mean, NULL);
+    *state = st;
+    return RECO_OK;
+}
+
+static float pop_predict(const void *s, const reco_dataset *train, const reco_baseline *base,
+                         uint32_t u, uint32_t i)
+{
+    (void)train;
+    (void)base;
+    (void)u;
+    return ((const pop_state *)s)->mean[i];
+}
+
+static reco_status pop_score(const void *s, const reco_dataset *train, const reco_baseline *base,
+                             const reco_profile *prof, float *scores, void *scratch,
+                             reco_error *err)
+{
+    (void)base;
+    (void)prof;
+    (void)scratch;
+    (void)err;
+    memcpy(scores, ((const pop_state *)s)->scores, reco_dataset_n_items(train) * sizeof(float));
+    return RECO_OK;
+}
+
+const reco_algo_ops reco_algo_popular = {
+    .name = "popular",
+    .summary = "products ranked by damped mean rating (cold start)",
+    .params_size = sizeof(reco_popular_params),
+    .params_default = pop_default,
+    .param_set = pop_set,
+    .params_check = pop_check,
+    .params_format = pop_format,
+    .fit = pop_fit,
+    .free_state = pop_free,
+    .predict = pop_predict,
+    .score = pop_score,
+};
+
+/* ---- baseline ---- */
+
+static void base_default(void *p) { reco_baseline_params_default(p); }
+
+static reco_status base_set(void *pp, const char *key, const char *value, reco_error *err)
+{
+    reco_baseline_params *p = pp;
+    if (!strcmp(key, "reg_u"))
+        return reco_param_double("baseline", key, value, 0, 1e9, &p->reg_u, err);
+    if (!strcmp(key, "reg_i"))
+        return reco_param_double("baseline", key, value, 0, 1e9, &p->reg_i, err);
+    if (!strcmp(key, "epochs"))
+        return reco_param_int("baseline", key, value, 1, 1000, &p->epochs, err);
+    return reco_param_unknown("baseline", key, err);
+}
+
+static reco_status base_check(const void *p, reco_error *err)
+{
+    return reco_baseline_params_check(p, err);
+}
+
+static void base_format(const void *pp, char *buf, size_t cap)
+{
+    const reco_baseline_params *p = pp;
+    snprintf(buf, cap, "reg_u=%g reg_i=%g epochs=%d", p->reg_u, p->reg_i, p->epochs);
+}
+
+typedef struct base_state {
+    reco_baseline_params params;
+    reco_baseline b;
+} base_state;
+
+static void base_free(void *s)
+{
+    base_state *st = s;
+    if (!st)
+        return;
+    reco_baseline_clear(&st->b);
+    free(st);
+}
+
+static reco_status base_fit(const void *pp, const reco_dataset *train, const reco_fit_ctx *ctx,
+                            void **state, reco_error *err)
+{
+    (void)ctx;
+    base_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    st->params = *(const reco_baseline_params *)pp;
+    reco_status rc = reco_baseline_fit(&st->params, train, &st->b, err);
+    if (rc) {
+        base_free(st);
+        return rc;
+    }
+    *state = st;
+    return RECO_OK;
+}
+
+static float base_predict(const void *s, const reco_dataset *train, const reco_baseline *base,
+                          uint32_t u, uint32_t i)
+{
+    (void)train;
+    (void)base;
+    return reco_baseline_predict(&((const base_state *)s)->b, u, i);
+}
+
+static reco_status base_score(const void *s, const reco_dataset *train, const reco_baseline *base,
+                              const reco_profile *prof, float *scores, void *scratch,
+                              reco_error *err)
+{
+    (void)base;
+    (void)scratch;
+    (void)err;
+    const base_state *st = s;
+    double bu = 0;
+    if (prof->updated || prof->user == RECO_NO_USER) {
+        /* Fold the user in: the closed-form user bias given item biases. */
+        double sum = 0;
+        for (uint32_t k = 0; k < prof->n; k++) {
+            uint32_t i = prof->items[k];
+            sum += prof->ratings[k] - st->b.mu - (i < st->b.n_items ? st->b.bi[i] : 0);
+        }
+        bu = sum / (st->params.reg_u + prof->n);
+    } else if (prof->user < st->b.n_users) {
+        bu = st->b.bu[prof->user];
+    }
+    uint32_t ni = reco_dataset_n_items(train);
+    for (uint32_t i = 0; i < ni; i++)
+        scores[i] = (float)(st->b.mu + bu + st->b.bi[i]);
+    return RECO_OK;
+}
+
+const reco_algo_ops reco_algo_baseline = {
+    .name = "baseline",
+    .summary = "global mean plus regularised user and product biases",
+    .params_size = sizeof(reco_baseline_params),
+    .params_default = base_default,
+    .param_set = base_set,
+    .params_check = base_check,
+    .params_format = base_format,
+    .fit = base_fit,
+    .free_state = base_free,
+    .predict = base_predict,
+    .score = base_score,
+};

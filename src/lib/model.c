@@ -1,0 +1,292 @@
+#include "reco/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Algorithms are defined in their own modules (algo_*.c). */
+extern const reco_algo_ops reco_algo_popular;
+extern const reco_algo_ops reco_algo_baseline;
+extern const reco_algo_ops reco_algo_usercf __attribute__((weak));
+extern const reco_algo_ops reco_algo_itemcf __attribute__((weak));
+extern const reco_algo_ops reco_algo_svd __attribute__((weak));
+extern const reco_algo_ops reco_algo_mf __attribute__((weak));
+
+const reco_algo_ops *const *reco_algo_list(void)
+{
+    static const reco_algo_ops *list[8];
+    if (!list[0]) {
+        const reco_algo_ops *all[] = {&reco_algo_popular, &reco_algo_baseline, &reco_algo_usercf,
+                                      &reco_algo_itemcf,  &reco_algo_svd,      &reco_algo_mf};
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            if (all[i])
+                list[n++] = all[i];
+        list[n] = NULL;
+    }
+    return list;
+}
+
+const reco_algo_ops *reco_algo_find(const char *name)
+{
+    for (const reco_algo_ops *const *a = reco_algo_list(); *a; a++)
+        if (!strcmp((*a)->name, name))
+            return *a;
+    return NULL;
+}
+
+reco_profile reco_profile_of_user(const reco_dataset *train, uint32_t u)
+{
+    reco_profile p = {RECO_NO_USER, NULL, NULL, 0, false};
+    const reco_csr *R = &train->by_user;
+    if (u < R->n_rows) {
+        p.user = u;
+        p.items = R->idx + R->ptr[u];
+        p.ratings = R->val + R->ptr[u];
+        p.n = (uint32_t)(R->ptr[u + 1] - R->ptr[u]);
+    }
+    return p;
+}
+
+reco_status reco_model_new(const char *name, reco_model **out, reco_error *err)
+{
+    *out = NULL;
+    const reco_algo_ops *ops = reco_algo_find(name);
+    if (!ops) {
+        char names[256] = "";
+        for (const reco_algo_ops *const *a = reco_algo_list(); *a; a++) {
+            strncat(names, names[0] ? ", " : "", sizeof names - strlen(names) - 1);
+            strncat(names, (*a)->name, sizeof names - strlen(names) - 1);
+        }
+        return reco_error_set(err, RECO_ERR_INVALID, "unknown algorithm \"%s\" (known: %s)",
+                              name, names);
+    }
+    reco_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->params = calloc(1, ops->params_size ? ops->params_size : 1))) {
+        free(m);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    m->ops = ops;
+    ops->params_default(m->params);
+    reco_baseline_params_default(&m->baseline_params);
+    reco_popular_params_default(&m->popular_params);
+    *out = m;
+    return RECO_OK;
+}
+
+void reco_model_free(reco_model *m)
+{
+    if (!m)
+        return;
+    if (m->state)
+        m->ops->free_state(m->state);
+    reco_baseline_clear(&m->baseline);
+    free(m->popular);
+    free(m->params);
+    free(m);
+}
+
+reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,
+                                 reco_error *err)
+{
+    if (!strncmp(key, "baseline.", 9)) {
+        const char *k = key + 9;
+        if (!strcmp(k, "reg_u"))
+            return reco_param_double("baseline", k, value, 0, 1e9, &m->baseline_params.reg_u, err);
+        if (!strcmp(k, "reg_i"))
+            return reco_param_double("baseline", k, value, 0, 1e9, &m->baseline_params.reg_i, err);
+        if (!strcmp(k, "epochs"))
+            return reco_param_int("baseline", k, value, 1, 1000, &m->baseline_params.epochs, err);
+        return reco_param_unknown("baseline", k, err);
+    }
+    if (!strncmp(key, "popular.", 8) && strcmp(m->ops->name, "popular") != 0) {
+        const char *k = key + 8;
+        if (!strcmp(k, "damping"))
+            return reco_param_double("popular", k, value, 0, 1e9, &m->popular_params.damping, err);
+        if (!strcmp(k, "min_count")) {
+            int v;
+            reco_status rc = reco_param_int("popular", k, value, 0, 1 << 30, &v, err);
+            m->popular_params.min_count = (uint32_t)v;
+            return rc;
+        }
+        return reco_param_unknown("popular", k, err);
+    }
+    return m->ops->param_set(m->params, key, value, err);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx_in,
+                           reco_error *err)
+{
+    reco_fit_ctx ctx = {0};
+    if (ctx_in)
+        ctx = *ctx_in;
+    reco_status rc = m->ops->params_check(m->params, err);
+    if (rc)
+        return rc;
+    if (m->state) {
+        m->ops->free_state(m->state);
+        m->state = NULL;
+    }
+    reco_baseline_clear(&m->baseline);
+    free(m->popular);
+    m->popular = NULL;
+    double t0 = now_s();
+    m->train = train;
+    const reco_csr *R = &train->by_user;
+    m->rating_lo = R->nnz ? R->val[0] : 1.0f;
+    m->rating_hi = m->rating_lo;
+    for (uint64_t k = 0; k < R->nnz; k++) {
+        if (R->val[k] < m->rating_lo)
+            m->rating_lo = R->val[k];
+        if (R->val[k] > m->rating_hi)
+            m->rating_hi = R->val[k];
+    }
+    rc = reco_baseline_fit(&m->baseline_params, train, &m->baseline, err);
+    if (rc)
+        return rc;
+    uint32_t ni = reco_dataset_n_items(train);
+    m->popular = malloc(((size_t)ni + 1) * sizeof *m->popular);
+    if (!m->popular)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    rc = reco_popular_scores(&m->popular_params, train, m->popular, err);
+    if (rc)
+        return rc;
+    ctx.baseline = &m->baseline;
+    rc = m->ops->fit(m->params, train, &ctx, &m->state, err);
+    m->fit_seconds = now_s() - t0;
+    return rc;
+}
+
+float reco_model_predict(const reco_model *m, uint32_t u, uint32_t i)
+{
+    const reco_dataset *d = m->train;
+    bool known_u = u < reco_dataset_n_users(d) && reco_csr_row_len(&d->by_user, u) > 0;
+    bool known_i = i < reco_dataset_n_items(d) && reco_csr_row_len(&d->by_item, i) > 0;
+    float r = NAN;
+    if (known_u && known_i && m->ops->predict)
+        r = m->ops->predict(m->state, d, &m->baseline, u, i);
+    if (isnan(r))
+        r = reco_baseline_predict(&m->baseline, known_u ? u : RECO_NO_USER,
+                                  known_i ? i : RECO_NO_USER);
+    return r < m->rating_lo ? m->rating_lo : r > m->rating_hi ? m->rating_hi : r;
+}
+
+size_t reco_model_scratch_size(const reco_model *m)
+{
+    size_t n = ((size_t)reco_dataset_n_items(m->train) + 1) * sizeof(float);
+    if (m->ops->scratch_size)
+        n += m->ops->scratch_size(m->state, m->train);
+    return n + 64;
+}
+
+reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, size_t n,
+                                 bool exclude_rated, reco_scored *out, size_t *n_out,
+                                 bool *cold_start, void *scratch, reco_error *err)
+{
+    *n_out = 0;
+    if (cold_start)
+        *cold_start = false;
+    if (!m->state)
+        return reco_error_set(err, RECO_ERR_INVALID, "the model is not fitted");
+    const reco_dataset *d = m->train;
+    uint32_t ni = reco_dataset_n_items(d);
+    const uint32_t *ex = exclude_rated ? prof->items : NULL;
+    size_t nex = exclude_rated ? prof->n : 0;
+    bool known = prof->user != RECO_NO_USER && prof->user < reco_dataset_n_users(d);
+    if (!known && prof->n == 0) {
+        /* Never seen and nothing rated: the popularity ranking. */
+        if (cold_start)
+            *cold_start = true;
+        *n_out = reco_topn_select(m->popular, ni, NULL, 0, n, out);
+        return RECO_OK;
+    }
+    void *owned = NULL;
+    if (!scratch) {
+        scratch = owned = malloc(reco_model_scratch_size(m));
+        if (!scratch)
+            return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    float *scores = scratch;
+    void *algo_scratch = (char *)scratch + (((size_t)ni + 1) * sizeof(float) + 63) / 64 * 64;
+    reco_status rc = RECO_OK;
+    if (m->ops->score) {
+        rc = m->ops->score(m->state, d, &m->baseline, prof, scores, algo_scratch, err);
+    } else {
+        for (uint32_t i = 0; i < ni; i++)
+            scores[i] = known ? reco_model_predict(m, prof->user, i) : m->popular[i];
+    }
+    if (rc == RECO_OK)
+        *n_out = reco_topn_select(scores, ni, ex, nex, n, out);
+    free(owned);
+    return rc;
+}
+
+reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_scored *out,
+                               size_t *n_out, reco_error *err)
+{
+    *n_out = 0;
+    if (!m->ops->similar)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "algorithm %s does not compute similar products", m->ops->name);
+    if (i >= reco_dataset_n_items(m->train))
+        return reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product");
+    return m->ops->similar(m->state, m->train, i, n, out, n_out, err);
+}
+
+reco_status reco_param_int(const char *algo, const char *key, const char *value, long lo,
+                           long hi, int *out, reco_error *err)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (!*value || *end || errno || v < lo || v > hi)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "%s.%s wants an integer from %ld to %ld, got \"%s\"", algo, key, lo,
+                              hi, value);
+    *out = (int)v;
+    return RECO_OK;
+}
+
+reco_status reco_param_double(const char *algo, const char *key, const char *value, double lo,
+                              double hi, double *out, reco_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (!*value || *end || errno || !isfinite(v) || v < lo || v > hi)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "%s.%s wants a number from %g to %g, got \"%s\"", algo, key, lo, hi,
+                              value);
+    *out = v;
+    return RECO_OK;
+}
+
+reco_status reco_param_bool(const char *algo, const char *key, const char *value, bool *out,
+                            reco_error *err)
+{
+    if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes")) {
+        *out = true;
+        return RECO_OK;
+    }
+    if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no")) {
+        *out = false;
+        return RECO_OK;
+    }
+    return reco_error_set(err, RECO_ERR_INVALID, "%s.%s wants true or false, got \"%s\"", algo,
+                          key, value);
+}
+
+reco_status reco_param_unknown(const char *algo, const char *key, reco_error *err)
+{
+    return reco_error_set(err, RECO_ERR_INVALID, "unknown parameter %s.%s", algo, key);
+}

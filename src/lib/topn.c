@@ -1,0 +1,88 @@
+#include "reco/topn.h"
+
+#include <math.h>
+
+/* Min-heap on "before": the root is the worst kept entry. */
+static void sift_down(reco_scored *v, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && reco_scored_before(v[w], v[l]))
+            w = l;
+        if (r < n && reco_scored_before(v[w], v[r]))
+            w = r;
+        if (w == i)
+            return;
+        reco_scored t = v[i];
+        v[i] = v[w];
+        v[w] = t;
+        i = w;
+    }
+}
+
+static void sift_up(reco_scored *v, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!reco_scored_before(v[p], v[i]))
+            return;
+        reco_scored t = v[i];
+        v[i] = v[p];
+        v[p] = t;
+        i = p;
+    }
+}
+
+void reco_topn_init(reco_topn_heap *h, reco_scored *storage, size_t k)
+{
+    h->v = storage;
+    h->n = 0;
+    h->k = k;
+}
+
+void reco_topn_push(reco_topn_heap *h, uint32_t id, float score)
+{
+    if (h->k == 0 || isnan(score) || score == -INFINITY)
+        return;
+    reco_scored e = {id, score};
+    if (h->n < h->k) {
+        h->v[h->n] = e;
+        sift_up(h->v, h->n++);
+    } else if (reco_scored_before(e, h->v[0])) {
+        h->v[0] = e;
+        sift_down(h->v, h->n, 0);
+    }
+}
+
+size_t reco_topn_finish(reco_topn_heap *h)
+{
+    /* Heap sort: repeatedly move the worst to the end. */
+    size_t n = h->n;
+    for (size_t end = n; end > 1; end--) {
+        reco_scored t = h->v[0];
+        h->v[0] = h->v[end - 1];
+        h->v[end - 1] = t;
+        sift_down(h->v, end - 1, 0);
+    }
+    return n;
+}
+
+size_t reco_topn_select(const float *scores, uint32_t n, const uint32_t *exclude,
+                        size_t n_exclude, size_t k, reco_scored *out)
+{
+    reco_topn_heap h;
+    reco_topn_init(&h, out, k);
+    size_t e = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        while (e < n_exclude && exclude[e] < i)
+            e++;
+        if (e < n_exclude && exclude[e] == i)
+            continue;
+        float s = scores[i];
+        /* Cheap reject before the call once the heap is full. */
+        if (h.n == h.k && h.k && s < h.v[0].score)
+            continue;
+        reco_topn_push(&h, i, s);
+    }
+    return reco_topn_finish(&h);
+}
