@@ -1,0 +1,26 @@
+# Helpers for the CLI tests (sourced). $RECO is the binary under test.
+set -u
+FAILS=0
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+
+# expect_status WANT CMD...: runs CMD, captures stdout/stderr in $OUT/$ERR.
+expect_status() {
+    want=$1; shift
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    got=$?
+    OUT=$(cat "$TMP/out"); ERR=$(cat "$TMP/err")
+    [ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want; stderr: $ERR"
+}
+
+expect_contains() { # HAYSTACK NEEDLE
+    case "$1" in *"$2"*) ;; *) fail "expected to find '$2' in: $1" ;; esac
+}
+
+finish() {
+    if [ "$FAILS" -ne 0 ]; then echo "$FAILS failure(s)" >&2; exit 1; fi
+    echo "ok"
+    exit 0
+}
