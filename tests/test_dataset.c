@@ -258,6 +258,70 @@ static void test_csr_random_vs_dense(void **state)
     }
 }
 
+typedef struct trip {
+    uint32_t r, c, seq;
+} trip;
+
+static int cmp_trip(const void *a, const void *b)
+{
+    const trip *x = a, *y = b;
+    if (x->r != y->r)
+        return x->r < y->r ? -1 : 1;
+    if (x->c != y->c)
+        return x->c < y->c ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Large enough for the multi-threaded paths: the CSR must equal a stable
+ * sort by (row, column, input position), and the transpose its mirror. */
+static void test_csr_large_matches_sort(void **state)
+{
+    (void)state;
+    uint64_t seed = 7;
+    uint32_t nr = 5000, nc = 3000;
+    for (int sorted_cols = 0; sorted_cols < 2; sorted_cols++) {
+        uint64_t n = 300000;
+        uint32_t *rows = malloc(n * 4), *cols = malloc(n * 4);
+        float *vals = malloc(n * 4);
+        int64_t *ts = malloc(n * 8);
+        trip *ref = malloc(n * sizeof *ref);
+        for (uint64_t k = 0; k < n; k++) {
+            rows[k] = (uint32_t)(lcg(&seed) % nr);
+            cols[k] = sorted_cols ? (uint32_t)(k * nc / n) : (uint32_t)(lcg(&seed) % nc);
+            vals[k] = (float)k;
+            ts[k] = (int64_t)k;
+            ref[k] = (trip){rows[k], cols[k], (uint32_t)k};
+        }
+        qsort(ref, n, sizeof *ref, cmp_trip);
+        reco_csr m, t;
+        assert_int_equal(reco_csr_from_triplets(nr, nc, n, rows, cols, vals, ts, &m, NULL), RECO_OK);
+        for (uint64_t k = 0; k < n; k++) {
+            assert_int_equal(m.idx[k], ref[k].c);
+            assert_true(m.val[k] == (float)ref[k].seq);
+            assert_int_equal(m.ts[k], ref[k].seq);
+        }
+        for (uint32_t r = 0; r < nr; r++)
+            for (uint64_t k = m.ptr[r]; k < m.ptr[r + 1]; k++)
+                assert_int_equal(rows[(uint64_t)m.val[k]], r);
+        assert_int_equal(reco_csr_transpose(&m, &t, NULL), RECO_OK);
+        for (uint32_t c = 0; c < nc; c++)
+            for (uint64_t k = t.ptr[c]; k < t.ptr[c + 1]; k++) {
+                uint64_t seq = (uint64_t)t.val[k];
+                assert_int_equal(cols[seq], c);
+                assert_int_equal(rows[seq], t.idx[k]);
+                if (k > t.ptr[c])
+                    assert_true(t.idx[k - 1] <= t.idx[k]);
+            }
+        reco_csr_clear(&m);
+        reco_csr_clear(&t);
+        free(rows);
+        free(cols);
+        free(vals);
+        free(ts);
+        free(ref);
+    }
+}
+
 static void test_keep_ids_and_to_ratings(void **state)
 {
     (void)state;
@@ -298,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_k_core),
         cmocka_unit_test(test_csr_csc_consistent),
         cmocka_unit_test(test_csr_random_vs_dense),
+        cmocka_unit_test(test_csr_large_matches_sort),
         cmocka_unit_test(test_keep_ids_and_to_ratings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

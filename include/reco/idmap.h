@@ -35,16 +35,21 @@ size_t reco_idmap_size(const reco_idmap *m);
  * is in cache and pass the hashes to reco_idmap_intern_batch(). */
 uint64_t reco_idmap_hash(const char *key, size_t len);
 
+/* Makes room for n_keys keys in all (and key_bytes more bytes of key
+ * text) so that interning them does not grow the table step by step. */
+reco_status reco_idmap_reserve(reco_idmap *m, size_t n_keys, size_t key_bytes);
+
 /* Looks key up and adds it if absent; *id receives its index.
  * RECO_ERR_INVALID for an empty key or one over RECO_ID_MAX bytes. */
 reco_status reco_idmap_intern(reco_idmap *m, const char *key, size_t len, uint32_t *id);
 
-/* Interns n keys (keys[i] of lens[i] bytes, hashes[i] from reco_idmap_hash,
- * or hashes NULL to compute them) and writes their indices to ids.
+/* Interns n keys (keys[i] of lens[i] bytes; hashes[i] the low 32 bits of
+ * reco_idmap_hash, or hashes NULL to compute them) and writes their
+ * indices to ids.
  * Faster than n calls of reco_idmap_intern: the table is probed in batches
  * with prefetching, so cache misses overlap. Keys must be valid (1..255). */
 reco_status reco_idmap_intern_batch(reco_idmap *m, size_t n, const char *const *keys,
-                                    const uint8_t *lens, const uint64_t *hashes,
+                                    const uint8_t *lens, const uint32_t *hashes,
                                     uint32_t *ids);
 
 /* Index of key, or -1 if absent. */

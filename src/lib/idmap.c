@@ -7,11 +7,12 @@
  * call prefetches a whole batch of slots so that those misses overlap. */
 #include "reco/idmap.h"
 
+#include "mem.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #define INLINE_MAX 23
-#define BATCH 16
 
 typedef struct slot {
     uint32_t id1;            /* id + 1; 0 marks an empty slot */
@@ -69,9 +70,9 @@ reco_idmap *reco_idmap_new(size_t expected)
         return NULL;
     m->refs = 1;
     size_t cap = 64;
-    while (cap < expected * 2)
+    while (cap * 7 < expected * 10)
         cap <<= 1;
-    m->slots = calloc(cap, sizeof(slot));
+    m->slots = reco_calloc_huge(cap, sizeof(slot));
     m->cap = cap;
     m->offs_cap = expected > 16 ? expected : 16;
     m->offs = malloc(m->offs_cap * sizeof *m->offs);
@@ -132,7 +133,7 @@ static inline int slot_matches(const reco_idmap *m, const slot *s, uint32_t h32,
 static int grow_table(reco_idmap *m)
 {
     size_t ncap = m->cap * 2;
-    slot *ns = calloc(ncap, sizeof(slot));
+    slot *ns = reco_calloc_huge(ncap, sizeof(slot));
     if (!ns)
         return -1;
     size_t mask = ncap - 1;
@@ -154,9 +155,10 @@ static int grow_table(reco_idmap *m)
 /* Makes room for `more` new keys of total `bytes` in table and arena. */
 static int reserve(reco_idmap *m, size_t more, size_t bytes)
 {
-    /* Keep the load factor at most 1/2: probes stay short, so one cache
-     * miss usually finds the key. */
-    while ((m->n + more) * 2 > m->cap)
+    /* Keep the load factor under 0.7: probes stay short (a probe run
+     * mostly ends in the slot's own cache line), while the table stays
+     * small enough for millions of IDs. */
+    while ((m->n + more) * 10 > m->cap * 7)
         if (grow_table(m))
             return -1;
     if (m->n + more > m->offs_cap) {
@@ -183,10 +185,9 @@ static int reserve(reco_idmap *m, size_t more, size_t bytes)
 }
 
 /* Probes for key; inserts it if absent. Room must have been reserved. */
-static inline uint32_t probe_insert(reco_idmap *m, uint64_t h, const char *key, size_t len)
+static inline uint32_t probe_insert(reco_idmap *m, uint32_t h32, const char *key, size_t len)
 {
     size_t mask = m->cap - 1;
-    uint32_t h32 = (uint32_t)h;
     size_t j = h32 & mask;
     for (;;) {
         slot *s = &m->slots[j];
@@ -209,6 +210,13 @@ static inline uint32_t probe_insert(reco_idmap *m, uint64_t h, const char *key, 
     return id;
 }
 
+reco_status reco_idmap_reserve(reco_idmap *m, size_t n_keys, size_t key_bytes)
+{
+    if (n_keys <= m->n)
+        return RECO_OK;
+    return reserve(m, n_keys - m->n, key_bytes) ? RECO_ERR_NOMEM : RECO_OK;
+}
+
 reco_status reco_idmap_intern(reco_idmap *m, const char *key, size_t len, uint32_t *id)
 {
     if (len == 0 || len > RECO_ID_MAX)
@@ -217,29 +225,37 @@ reco_status reco_idmap_intern(reco_idmap *m, const char *key, size_t len, uint32
         return RECO_ERR_TOO_LARGE;
     if (reserve(m, 1, len + 1))
         return RECO_ERR_NOMEM;
-    *id = probe_insert(m, reco_idmap_hash(key, len), key, len);
+    *id = probe_insert(m, (uint32_t)reco_idmap_hash(key, len), key, len);
     return RECO_OK;
 }
 
 reco_status reco_idmap_intern_batch(reco_idmap *m, size_t n, const char *const *keys,
-                                    const uint8_t *lens, const uint64_t *hashes,
+                                    const uint8_t *lens, const uint32_t *hashes,
                                     uint32_t *ids)
 {
-    uint64_t hb[BATCH];
-    for (size_t b = 0; b < n; b += BATCH) {
-        size_t cnt = n - b < BATCH ? n - b : BATCH;
+    /* Software pipelining: the slot of key i + DIST is prefetched while key
+     * i is probed, so about DIST cache misses are in flight at once. */
+    enum { BLOCK = 1024, DIST = 20 };
+    uint32_t hb[BLOCK];
+    for (size_t b = 0; b < n; b += BLOCK) {
+        size_t cnt = n - b < BLOCK ? n - b : BLOCK;
         if (m->n + cnt >= UINT32_MAX - 1)
             return RECO_ERR_TOO_LARGE;
-        if (reserve(m, cnt, (RECO_ID_MAX + 1) * cnt))
-            return RECO_ERR_NOMEM;
-        size_t mask = m->cap - 1;
-        for (size_t i = 0; i < cnt; i++) {
-            uint64_t h = hashes ? hashes[b + i] : reco_idmap_hash(keys[b + i], lens[b + i]);
-            hb[i] = h;
-            __builtin_prefetch(&m->slots[(uint32_t)h & mask], 1, 3);
-        }
+        size_t bytes = 0;
         for (size_t i = 0; i < cnt; i++)
+            bytes += (size_t)lens[b + i] + 1;
+        if (reserve(m, cnt, bytes))
+            return RECO_ERR_NOMEM;
+        for (size_t i = 0; i < cnt; i++)
+            hb[i] = hashes ? hashes[b + i] : (uint32_t)reco_idmap_hash(keys[b + i], lens[b + i]);
+        const size_t mask = m->cap - 1;
+        for (size_t i = 0; i < cnt && i < DIST; i++)
+            __builtin_prefetch(&m->slots[hb[i] & mask], 1, 3);
+        for (size_t i = 0; i < cnt; i++) {
+            if (i + DIST < cnt)
+                __builtin_prefetch(&m->slots[hb[i + DIST] & mask], 1, 3);
             ids[b + i] = probe_insert(m, hb[i], keys[b + i], lens[b + i]);
+        }
     }
     return RECO_OK;
 }

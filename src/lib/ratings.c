@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #define MAX_FIELDS 5
+#define SKETCH_WORDS ((size_t)1 << 18) /* 2^24 bits: 2 MiB per sketch */
+#define SKETCH_MASK (SKETCH_WORDS - 1)
 #define STDIN_CAP ((size_t)16 << 30) /* refuse more than 16 GiB on stdin */
 
 void reco_load_options_default(reco_load_options *o)
@@ -308,6 +310,7 @@ static void excerpt(char *dst, size_t cap, const char *s, size_t len)
 typedef struct columns {
     const char **ukey, **ikey;
     uint8_t *ulen, *ilen;
+    uint32_t *uhash, *ihash; /* low 32 bits of reco_idmap_hash */
     float *rating;
     int64_t *ts;
 } columns;
@@ -330,6 +333,10 @@ typedef struct chunk {
     size_t n_msgs;
     uint64_t msg_line[RECO_BAD_LINES_REPORTED];
     char msgs[RECO_BAD_LINES_REPORTED][RECO_BAD_LINE_MSG_MAX - 32];
+    /* Linear-counting sketches of distinct user and item keys, so that
+     * the ID tables can be sized once instead of grown step by step. */
+    uint64_t *usketch, *isketch;
+    uint64_t ubytes, ibytes; /* key bytes seen, to size the key arenas */
     bool failed;           /* stopped at a bad line (not skip_bad) */
     bool nomem;
     key_block *keys;
@@ -455,7 +462,17 @@ static int parse_record(const parse_ctx *ctx, chunk *c, const char *p, const cha
         chunk_bad(c, line, "timestamp \"%s\" is not an integer", ex);
         return -1;
     }
+    /* Hash while the key is in cache; interning reuses the hash. */
+    uint64_t hu = reco_idmap_hash(u, ul), hi = reco_idmap_hash(it, il);
+    if (c->usketch) {
+        c->usketch[(hu >> 32) & SKETCH_MASK] |= 1ULL << ((hu >> 26) & 63);
+        c->isketch[(hi >> 32) & SKETCH_MASK] |= 1ULL << ((hi >> 26) & 63);
+        c->ubytes += ul + 1;
+        c->ibytes += il + 1;
+    }
     const columns *col = &ctx->col;
+    col->uhash[k] = (uint32_t)hu;
+    col->ihash[k] = (uint32_t)hi;
     col->ukey[k] = u;
     col->ulen[k] = (uint8_t)ul;
     col->ikey[k] = it;
@@ -632,14 +649,34 @@ static void close_source(source *src)
     free(src->owned);
 }
 
+/* Distinct-count estimate from OR-ed linear-counting bitmaps:
+ * n = -m ln(zero bits / m). Accurate to a few percent up to about 10 m. */
+static uint64_t sketch_estimate(chunk *chunks, int nthreads, bool users)
+{
+    uint64_t *acc = users ? chunks[0].usketch : chunks[0].isketch;
+    for (int t = 1; t < nthreads; t++) {
+        const uint64_t *o = users ? chunks[t].usketch : chunks[t].isketch;
+        for (size_t w = 0; w < SKETCH_WORDS; w++)
+            acc[w] |= o[w];
+    }
+    uint64_t ones = 0;
+    for (size_t w = 0; w < SKETCH_WORDS; w++)
+        ones += (uint64_t)__builtin_popcountll(acc[w]);
+    double m = (double)SKETCH_WORDS * 64, zeros = m - (double)ones;
+    if (zeros < 1)
+        zeros = 1;
+    return (uint64_t)(-m * log(zeros / m));
+}
+
 /* Interns a column of keys. Runs of one repeated key (files sorted by
  * product) are interned once; the rest go through the prefetching batch. */
 static reco_status intern_column(reco_idmap *m, uint64_t n, const char **keys,
-                                 const uint8_t *lens, uint32_t *ids)
+                                 const uint8_t *lens, const uint32_t *hashes, uint32_t *ids)
 {
-    enum { B = 256 };
+    enum { B = 1024 };
     const char *bk[B];
     uint8_t bl[B];
+    uint32_t bh[B];
     uint32_t bid[B];
     uint64_t start[B + 1];
     uint64_t k = 0;
@@ -649,13 +686,15 @@ static reco_status intern_column(reco_idmap *m, uint64_t n, const char **keys,
             start[nb] = k;
             bk[nb] = keys[k];
             bl[nb] = lens[k];
+            bh[nb] = hashes[k];
             nb++;
             k++;
-            while (k < n && lens[k] == bl[nb - 1] && memcmp(keys[k], bk[nb - 1], lens[k]) == 0)
+            while (k < n && hashes[k] == bh[nb - 1] && lens[k] == bl[nb - 1] &&
+                   memcmp(keys[k], bk[nb - 1], lens[k]) == 0)
                 k++;
         }
         start[nb] = k;
-        reco_status st = reco_idmap_intern_batch(m, nb, bk, bl, NULL, bid);
+        reco_status st = reco_idmap_intern_batch(m, nb, bk, bl, bh, bid);
         if (st)
             return st;
         for (size_t j = 0; j < nb; j++)
@@ -684,6 +723,8 @@ static void free_columns(columns *c)
     free(c->ikey);
     free(c->ulen);
     free(c->ilen);
+    free(c->uhash);
+    free(c->ihash);
 }
 
 reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
@@ -807,8 +848,10 @@ reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
     col->ikey = malloc(total * sizeof *col->ikey + 1);
     col->ulen = malloc(total + 1);
     col->ilen = malloc(total + 1);
+    col->uhash = malloc(total * sizeof *col->uhash + 1);
+    col->ihash = malloc(total * sizeof *col->ihash + 1);
     r = reco_ratings_new(opt->users, opt->items);
-    if (!col->ukey || !col->ikey || !col->ulen || !col->ilen || !r ||
+    if (!col->ukey || !col->ikey || !col->ulen || !col->ilen || !col->uhash || !col->ihash || !r ||
         ratings_reserve(r, total ? total : 1)) {
         rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for %llu lines", name,
                             (unsigned long long)total);
@@ -816,6 +859,15 @@ reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
     }
     col->rating = r->rating;
     col->ts = r->ts;
+    bool sketch = total > 200000 && !opt->users && !opt->items;
+    for (int t = 0; sketch && t < nthreads; t++) {
+        chunks[t].usketch = calloc(SKETCH_WORDS, sizeof(uint64_t));
+        chunks[t].isketch = calloc(SKETCH_WORDS, sizeof(uint64_t));
+        if (!chunks[t].usketch || !chunks[t].isketch) {
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory", name);
+            goto done;
+        }
+    }
 
 #pragma omp parallel for num_threads(nthreads) schedule(static, 1)
     for (int t = 0; t < nthreads; t++)
@@ -849,6 +901,8 @@ reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
             memmove(col->ikey + n, col->ikey + c->base, c->n * sizeof *col->ikey);
             memmove(col->ulen + n, col->ulen + c->base, c->n);
             memmove(col->ilen + n, col->ilen + c->base, c->n);
+            memmove(col->uhash + n, col->uhash + c->base, c->n * sizeof *col->uhash);
+            memmove(col->ihash + n, col->ihash + c->base, c->n * sizeof *col->ihash);
             memmove(col->rating + n, col->rating + c->base, c->n * sizeof *col->rating);
             memmove(col->ts + n, col->ts + c->base, c->n * sizeof *col->ts);
         }
@@ -874,15 +928,41 @@ reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
     }
     r->n = n;
     r->has_ts = rep->has_timestamps;
+    if (sketch) {
+        uint64_t ub = 0, ib = 0;
+        for (int t = 0; t < nthreads; t++) {
+            ub += chunks[t].ubytes;
+            ib += chunks[t].ibytes;
+        }
+        uint64_t nu = sketch_estimate(chunks, nthreads, true);
+        uint64_t ni = sketch_estimate(chunks, nthreads, false);
+        /* 5% over the estimate; key bytes scaled by the distinct share. */
+        nu = nu + nu / 20 + 64;
+        ni = ni + ni / 20 + 64;
+        if (nu > n)
+            nu = n;
+        if (ni > n)
+            ni = n;
+        if (reco_idmap_reserve(r->users, nu, (size_t)(ub / n * nu + nu)) ||
+            reco_idmap_reserve(r->items, ni, (size_t)(ib / n * ni + ni))) {
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for IDs", name);
+            goto done;
+        }
+        for (int t = 0; t < nthreads; t++) {
+            free(chunks[t].usketch);
+            free(chunks[t].isketch);
+            chunks[t].usketch = chunks[t].isketch = NULL;
+        }
+    }
     reco_progress_report(&opt->progress, "intern", 0, n);
     reco_status st_u = RECO_OK, st_i = RECO_OK;
     /* Users and items live in separate tables: intern them side by side. */
 #pragma omp parallel sections num_threads(nthreads > 1 ? 2 : 1)
     {
 #pragma omp section
-        st_u = intern_column(r->users, n, col->ukey, col->ulen, r->user);
+        st_u = intern_column(r->users, n, col->ukey, col->ulen, col->uhash, r->user);
 #pragma omp section
-        st_i = intern_column(r->items, n, col->ikey, col->ilen, r->item);
+        st_i = intern_column(r->items, n, col->ikey, col->ilen, col->ihash, r->item);
     }
     if (st_u || st_i) {
         rc = reco_error_set(err, st_u ? st_u : st_i, "%s: %s interning IDs", name,
@@ -894,6 +974,8 @@ reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
 done:
     free_columns(col);
     for (int t = 0; t < nthreads; t++) {
+        free(chunks[t].usketch);
+        free(chunks[t].isketch);
         key_block *b = chunks[t].keys;
         while (b) {
             key_block *nx = b->next;
