@@ -1,0 +1,35 @@
+# Shared helpers for the benchmark scripts (sourced).
+# RECO: the reco binary (default build/reco). BENCH_DATA: where the full-size
+# synthetic file lives (default bench/out/electronics.csv), made once.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RECO=${RECO:-$ROOT/build/reco}
+OUT=${BENCH_OUT:-$ROOT/bench/out}
+mkdir -p "$OUT"
+BENCH_DATA=${BENCH_DATA:-$OUT/electronics.csv}
+
+ensure_data() {
+    if [ ! -s "$BENCH_DATA" ]; then
+        echo "generating $BENCH_DATA (reco gen --preset electronics)..." >&2
+        "$RECO" gen --preset electronics --seed 1 -o "$BENCH_DATA.tmp" --quiet
+        mv "$BENCH_DATA.tmp" "$BENCH_DATA"
+    fi
+}
+
+# median of numbers on stdin
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+# run_timed N CMD...: runs CMD N times; prints "median_wall_s max_peak_MB"
+run_timed() {
+    n=$1; shift
+    : >"$OUT/.times"
+    i=0
+    while [ "$i" -lt "$n" ]; do
+        /usr/bin/time -f "%e %M" -o "$OUT/.t1" "$@" >/dev/null
+        cat "$OUT/.t1" >>"$OUT/.times"
+        i=$((i + 1))
+    done
+    w=$(cut -d' ' -f1 "$OUT/.times" | median)
+    m=$(cut -d' ' -f2 "$OUT/.times" | sort -n | tail -1)
+    echo "$w $((m / 1024))"
+}
