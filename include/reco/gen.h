@@ -9,9 +9,10 @@
  * in order of the product's launch date as Amazon's are.
  *
  * The shape: every user and every product has at least one rating; user
- * activity is heavy-tailed (truncated Pareto: most users rate once, a few
- * rate hundreds of times); product popularity is log-normal (many products
- * with one rating, a few with thousands); no (user, product) pair repeats.
+ * activity and product popularity are heavy-tailed (log-normal, smoothly
+ * truncated at a cap: with the electronics preset most users rate once and
+ * about 1,500 rate 50 times or more; many products have one rating, a few
+ * thousands); no (user, product) pair repeats.
  * Ratings come from a low-rank model (global + user bias + item bias + dot
  * product of latent factors + noise) cut into 1..5 stars at the quantiles
  * that reproduce the target histogram exactly, so collaborative filtering
@@ -37,8 +38,7 @@ typedef struct reco_gen_params {
     int factors;                 /* latent dimensions, 1..64 */
     double noise;                /* std dev of per-rating noise; the signal
                                     (biases + factors) has std dev ~1 */
-    double user_alpha;           /* Pareto exponent of user activity (> 1);
-                                    smaller means a heavier tail */
+    double user_sigma;           /* log-normal spread of user activity */
     double item_sigma;           /* log-normal spread of product popularity */
     uint32_t max_user_ratings;   /* cap per user; 0: automatic */
     uint32_t max_item_ratings;   /* cap per product; 0: automatic */
