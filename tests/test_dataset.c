@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "reco/dataset.h"
 #include "reco/idmap.h"
@@ -353,6 +354,41 @@ static void test_keep_ids_and_to_ratings(void **state)
     reco_dataset_free(NULL);
 }
 
+static void test_save_and_map(void **state)
+{
+    (void)state;
+    reco_dataset *ds = build(FIX, 0, 0, false);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/reco-ds-%ld.model", (long)getpid());
+    reco_mfile_writer *w = NULL;
+    reco_error err;
+    assert_int_equal(reco_mfile_create(path, "test", &w, &err), RECO_OK);
+    assert_int_equal(reco_dataset_save(ds, w, &err), RECO_OK);
+    assert_int_equal(reco_mfile_commit(w, &err), RECO_OK);
+    reco_mfile *f = NULL;
+    assert_int_equal(reco_mfile_open(path, &f, &err), RECO_OK);
+    reco_dataset *m = NULL;
+    if (reco_dataset_from_mfile(f, &m, &err))
+        fail_msg("%s", err.msg);
+    assert_true(m->borrowed);
+    assert_int_equal(reco_dataset_n_users(m), 3);
+    assert_int_equal(reco_dataset_n_items(m), 3);
+    assert_memory_equal(m->by_user.idx, ds->by_user.idx, 6 * sizeof(uint32_t));
+    assert_memory_equal(m->by_item.val, ds->by_item.val, 6 * sizeof(float));
+    assert_true(rating_of(m, "b", "y") == 1.0f);
+    assert_int_equal(reco_idmap_find(m->items, "z", 1), reco_idmap_find(ds->items, "z", 1));
+    /* Interning into a mapped map copies it first; old keys keep indices. */
+    uint32_t id;
+    assert_int_equal(reco_idmap_intern(m->users, "newcomer", 8, &id), RECO_OK);
+    assert_int_equal(id, 3);
+    assert_int_equal(reco_idmap_find(m->users, "c", 1), reco_idmap_find(ds->users, "c", 1));
+    assert_string_equal(reco_idmap_key(m->users, 3, NULL), "newcomer");
+    reco_dataset_free(m);
+    reco_mfile_close(f);
+    unlink(path);
+    reco_dataset_free(ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_csr_random_vs_dense),
         cmocka_unit_test(test_csr_large_matches_sort),
         cmocka_unit_test(test_keep_ids_and_to_ratings),
+        cmocka_unit_test(test_save_and_map),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

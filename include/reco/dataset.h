@@ -12,6 +12,7 @@
 
 #include "reco/error.h"
 #include "reco/idmap.h"
+#include "reco/modelfile.h"
 #include "reco/progress.h"
 #include "reco/ratings.h"
 #include "reco/sparse.h"
@@ -40,6 +41,7 @@ typedef struct reco_dataset {
     uint64_t duplicates_removed;
     uint64_t filtered_ratings; /* removed by the filters */
     uint32_t filter_rounds;    /* passes the filters needed (k-core) */
+    bool borrowed;             /* arrays live in a model file mapping */
 } reco_dataset;
 
 /* Builds a dataset from r (which is not modified). */
@@ -56,6 +58,15 @@ void reco_dataset_free(reco_dataset *ds);
 static inline uint32_t reco_dataset_n_users(const reco_dataset *ds) { return ds->by_user.n_rows; }
 static inline uint32_t reco_dataset_n_items(const reco_dataset *ds) { return ds->by_item.n_rows; }
 static inline uint64_t reco_dataset_nnz(const reco_dataset *ds) { return ds->by_user.nnz; }
+
+/* Adds the rating matrix (CSR and CSC, without timestamps) and both ID
+ * maps to a model file. ds must not change until the file is committed. */
+reco_status reco_dataset_save(const reco_dataset *ds, reco_mfile_writer *w, reco_error *err);
+
+/* A dataset reading those sections in place; it borrows the mapping, which
+ * must outlive it. The structure is validated (offsets, index ranges) so a
+ * crafted file cannot make later reads go out of bounds. */
+reco_status reco_dataset_from_mfile(const reco_mfile *f, reco_dataset **out, reco_error *err);
 
 /* The dataset's ratings back as triplets in CSR order (user-major), sharing
  * the ID maps. Used to split data for evaluation. */

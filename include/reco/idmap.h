@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "reco/error.h"
+#include "reco/modelfile.h"
 
 #define RECO_ID_MAX 255
 
@@ -62,6 +63,16 @@ const char *reco_idmap_key(const reco_idmap *m, uint32_t id, size_t *len);
 /* A new map holding the keys of old_ids[0..n-1], in that order, so that key
  * of old_ids[j] gets index j. NULL on OOM. */
 reco_idmap *reco_idmap_subset(const reco_idmap *m, const uint32_t *old_ids, size_t n);
+
+/* Adds the map to a model file as sections PREFIX.meta, .slots, .arena,
+ * .offs. The map must not change until the file is committed. */
+reco_status reco_idmap_save(const reco_idmap *m, reco_mfile_writer *w, const char *prefix,
+                            reco_error *err);
+
+/* A map reading those sections in place (no copy, no rehash): it borrows
+ * the mapping, which must outlive it. Interning into it first copies it. */
+reco_status reco_idmap_from_mfile(const reco_mfile *f, const char *prefix, reco_idmap **out,
+                                  reco_error *err);
 
 /* Bytes used by the map (for statistics and benchmarks). */
 size_t reco_idmap_memory(const reco_idmap *m);

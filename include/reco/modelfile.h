@@ -37,6 +37,11 @@ reco_status reco_mfile_create(const char *path, const char *algo, reco_mfile_wri
 reco_status reco_mfile_add(reco_mfile_writer *w, const char *name, const void *data,
                            uint64_t size, reco_error *err);
 
+/* Like reco_mfile_add, but copies the data (for small sections built on
+ * the stack). */
+reco_status reco_mfile_add_copy(reco_mfile_writer *w, const char *name, const void *data,
+                                uint64_t size, reco_error *err);
+
 /* Writes everything, fsyncs, renames into place, frees w (also on error). */
 reco_status reco_mfile_commit(reco_mfile_writer *w, reco_error *err);
 

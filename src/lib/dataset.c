@@ -1,5 +1,6 @@
 #include "reco/dataset.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,8 +13,10 @@ void reco_dataset_free(reco_dataset *ds)
 {
     if (!ds)
         return;
-    reco_csr_clear(&ds->by_user);
-    reco_csr_clear(&ds->by_item);
+    if (!ds->borrowed) {
+        reco_csr_clear(&ds->by_user);
+        reco_csr_clear(&ds->by_item);
+    }
     reco_idmap_free(ds->users);
     reco_idmap_free(ds->items);
     free(ds);
@@ -270,4 +273,111 @@ reco_status reco_dataset_to_ratings(const reco_dataset *ds, reco_ratings **out, 
     r->report = ds->load;
     *out = r;
     return RECO_OK;
+}
+
+/* ---- model files ---- */
+
+typedef struct ds_meta {
+    uint64_t n_users, n_items, nnz;
+    uint64_t input_ratings, duplicates_removed, filtered_ratings;
+} ds_meta;
+
+static reco_status save_csr(const reco_csr *m, reco_mfile_writer *w, const char *p,
+                            reco_error *err)
+{
+    char name[32];
+    reco_status rc;
+    snprintf(name, sizeof name, "%s.ptr", p);
+    if ((rc = reco_mfile_add(w, name, m->ptr, ((uint64_t)m->n_rows + 1) * sizeof *m->ptr, err)))
+        return rc;
+    snprintf(name, sizeof name, "%s.idx", p);
+    if ((rc = reco_mfile_add(w, name, m->idx, m->nnz * sizeof *m->idx, err)))
+        return rc;
+    snprintf(name, sizeof name, "%s.val", p);
+    return reco_mfile_add(w, name, m->val, m->nnz * sizeof *m->val, err);
+}
+
+reco_status reco_dataset_save(const reco_dataset *ds, reco_mfile_writer *w, reco_error *err)
+{
+    ds_meta meta = {ds->by_user.n_rows, ds->by_item.n_rows, ds->by_user.nnz, ds->input_ratings,
+                    ds->duplicates_removed, ds->filtered_ratings};
+    reco_status rc;
+    if ((rc = reco_mfile_add_copy(w, "data.meta", &meta, sizeof meta, err)) ||
+        (rc = save_csr(&ds->by_user, w, "data.R", err)) ||
+        (rc = save_csr(&ds->by_item, w, "data.C", err)) ||
+        (rc = reco_idmap_save(ds->users, w, "users", err)))
+        return rc;
+    return reco_idmap_save(ds->items, w, "items", err);
+}
+
+static reco_status load_csr(const reco_mfile *f, const char *p, uint32_t n_rows, uint32_t n_cols,
+                            uint64_t nnz, reco_csr *m, reco_error *err)
+{
+    char name[32];
+    const void *ptr, *idx, *val;
+    reco_status rc;
+    snprintf(name, sizeof name, "%s.ptr", p);
+    if ((rc = reco_mfile_array(f, name, (uint64_t)n_rows + 1, sizeof(uint64_t), &ptr, err)))
+        return rc;
+    snprintf(name, sizeof name, "%s.idx", p);
+    if ((rc = reco_mfile_array(f, name, nnz, sizeof(uint32_t), &idx, err)))
+        return rc;
+    snprintf(name, sizeof name, "%s.val", p);
+    if ((rc = reco_mfile_array(f, name, nnz, sizeof(float), &val, err)))
+        return rc;
+    m->n_rows = n_rows;
+    m->n_cols = n_cols;
+    m->nnz = nnz;
+    m->ptr = (uint64_t *)ptr;
+    m->idx = (uint32_t *)idx;
+    m->val = (float *)val;
+    m->ts = NULL;
+    /* Offsets must rise to nnz and indices stay in range. */
+    bool ok = m->ptr[0] == 0 && m->ptr[n_rows] == nnz;
+    for (uint32_t r = 0; ok && r < n_rows; r++)
+        ok = m->ptr[r] <= m->ptr[r + 1];
+    uint32_t bad = 0;
+#pragma omp parallel for reduction(| : bad) if (nnz > 100000)
+    for (uint64_t k = 0; k < nnz; k++)
+        bad |= m->idx[k] >= n_cols;
+    if (!ok || bad)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt rating matrix \"%s\"",
+                              reco_mfile_path(f), p);
+    return RECO_OK;
+}
+
+reco_status reco_dataset_from_mfile(const reco_mfile *f, reco_dataset **out, reco_error *err)
+{
+    *out = NULL;
+    const ds_meta *meta;
+    reco_status rc = reco_mfile_array(f, "data.meta", 1, sizeof *meta, (const void **)&meta, err);
+    if (rc)
+        return rc;
+    if (meta->n_users >= UINT32_MAX || meta->n_items >= UINT32_MAX || meta->nnz > UINT32_MAX)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt dataset header",
+                              reco_mfile_path(f));
+    reco_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    ds->borrowed = true;
+    uint32_t nu = (uint32_t)meta->n_users, ni = (uint32_t)meta->n_items;
+    if ((rc = load_csr(f, "data.R", nu, ni, meta->nnz, &ds->by_user, err)) ||
+        (rc = load_csr(f, "data.C", ni, nu, meta->nnz, &ds->by_item, err)) ||
+        (rc = reco_idmap_from_mfile(f, "users", &ds->users, err)) ||
+        (rc = reco_idmap_from_mfile(f, "items", &ds->items, err)))
+        goto fail;
+    if (reco_idmap_size(ds->users) != nu || reco_idmap_size(ds->items) != ni) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: ID tables do not match the ratings",
+                            reco_mfile_path(f));
+        goto fail;
+    }
+    ds->input_ratings = meta->input_ratings;
+    ds->duplicates_removed = meta->duplicates_removed;
+    ds->filtered_ratings = meta->filtered_ratings;
+    ds->load.ratings = meta->nnz;
+    *out = ds;
+    return RECO_OK;
+fail:
+    reco_dataset_free(ds);
+    return rc;
 }

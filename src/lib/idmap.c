@@ -9,6 +9,9 @@
 
 #include "mem.h"
 
+#include <stdio.h>
+
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +28,7 @@ _Static_assert(sizeof(slot) == 32, "slot must stay half a cache line");
 
 struct reco_idmap {
     int refs;
+    bool borrowed;           /* arrays point into a model file mapping */
     slot *slots;
     size_t cap;              /* power of two */
     size_t n;
@@ -89,6 +93,10 @@ void reco_idmap_free(reco_idmap *m)
 {
     if (!m || --m->refs > 0)
         return;
+    if (m->borrowed) {
+        free(m);
+        return;
+    }
     free(m->slots);
     free(m->arena);
     free(m->offs);
@@ -106,6 +114,8 @@ size_t reco_idmap_size(const reco_idmap *m) { return m ? m->n : 0; }
 
 size_t reco_idmap_memory(const reco_idmap *m)
 {
+    if (m->borrowed)
+        return sizeof *m;
     return sizeof *m + m->cap * sizeof(slot) + m->arena_cap + m->offs_cap * sizeof(uint64_t);
 }
 
@@ -152,9 +162,35 @@ static int grow_table(reco_idmap *m)
     return 0;
 }
 
+/* Copies a borrowed (mapped, read-only) map into owned memory. */
+static int materialize(reco_idmap *m)
+{
+    slot *s = reco_calloc_huge(m->cap, sizeof(slot));
+    char *a = malloc(m->arena_len + 1);
+    uint64_t *o = malloc((m->n + 1) * sizeof *o);
+    if (!s || !a || !o) {
+        free(s);
+        free(a);
+        free(o);
+        return -1;
+    }
+    memcpy(s, m->slots, m->cap * sizeof(slot));
+    memcpy(a, m->arena, m->arena_len);
+    memcpy(o, m->offs, m->n * sizeof *o);
+    m->slots = s;
+    m->arena = a;
+    m->arena_cap = m->arena_len + 1;
+    m->offs = o;
+    m->offs_cap = m->n + 1;
+    m->borrowed = false;
+    return 0;
+}
+
 /* Makes room for `more` new keys of total `bytes` in table and arena. */
 static int reserve(reco_idmap *m, size_t more, size_t bytes)
 {
+    if (m->borrowed && materialize(m))
+        return -1;
     /* Keep the load factor under 0.7: probes stay short (a probe run
      * mostly ends in the slot's own cache line), while the table stays
      * small enough for millions of IDs. */
@@ -291,4 +327,84 @@ reco_idmap *reco_idmap_subset(const reco_idmap *m, const uint32_t *old_ids, size
         }
     }
     return r;
+}
+
+/* ---- model files ---- */
+
+typedef struct idmap_meta {
+    uint64_t n, cap, arena_len, inline_max;
+} idmap_meta;
+
+static void section_name(char *buf, size_t cap, const char *prefix, const char *what)
+{
+    snprintf(buf, cap, "%s.%s", prefix, what);
+}
+
+reco_status reco_idmap_save(const reco_idmap *m, reco_mfile_writer *w, const char *prefix,
+                            reco_error *err)
+{
+    idmap_meta meta = {m->n, m->cap, m->arena_len, INLINE_MAX};
+    char name[64];
+    reco_status rc;
+    section_name(name, sizeof name, prefix, "meta");
+    if ((rc = reco_mfile_add_copy(w, name, &meta, sizeof meta, err)))
+        return rc;
+    section_name(name, sizeof name, prefix, "slots");
+    if ((rc = reco_mfile_add(w, name, m->slots, m->cap * sizeof(slot), err)))
+        return rc;
+    section_name(name, sizeof name, prefix, "arena");
+    if ((rc = reco_mfile_add(w, name, m->arena, m->arena_len, err)))
+        return rc;
+    section_name(name, sizeof name, prefix, "offs");
+    return reco_mfile_add(w, name, m->offs, m->n * sizeof *m->offs, err);
+}
+
+reco_status reco_idmap_from_mfile(const reco_mfile *f, const char *prefix, reco_idmap **out,
+                                  reco_error *err)
+{
+    *out = NULL;
+    char name[64];
+    const idmap_meta *meta;
+    const void *slots, *arena, *offs;
+    reco_status rc;
+    section_name(name, sizeof name, prefix, "meta");
+    if ((rc = reco_mfile_array(f, name, 1, sizeof *meta, (const void **)&meta, err)))
+        return rc;
+    if (meta->inline_max != INLINE_MAX || meta->cap == 0 || (meta->cap & (meta->cap - 1)) ||
+        meta->n >= meta->cap || meta->n >= UINT32_MAX - 1)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt ID table \"%s\"",
+                              reco_mfile_path(f), prefix);
+    section_name(name, sizeof name, prefix, "slots");
+    if ((rc = reco_mfile_array(f, name, meta->cap, sizeof(slot), &slots, err)))
+        return rc;
+    section_name(name, sizeof name, prefix, "arena");
+    if ((rc = reco_mfile_array(f, name, meta->arena_len, 1, &arena, err)))
+        return rc;
+    section_name(name, sizeof name, prefix, "offs");
+    if ((rc = reco_mfile_array(f, name, meta->n, sizeof(uint64_t), &offs, err)))
+        return rc;
+    /* Keys must be NUL-terminated strings inside the arena, in order. */
+    const uint64_t *o = offs;
+    const char *a = arena;
+    for (uint64_t i = 0; i < meta->n; i++) {
+        uint64_t end = i + 1 < meta->n ? o[i + 1] : meta->arena_len;
+        if (o[i] >= end || end > meta->arena_len || end - o[i] - 1 > RECO_ID_MAX ||
+            a[end - 1] != '\0')
+            return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt ID table \"%s\"",
+                                  reco_mfile_path(f), prefix);
+    }
+    reco_idmap *m = calloc(1, sizeof *m);
+    if (!m)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    m->refs = 1;
+    m->borrowed = true;
+    m->slots = (slot *)slots;
+    m->cap = meta->cap;
+    m->n = meta->n;
+    m->arena = (char *)arena;
+    m->arena_len = m->arena_cap = meta->arena_len;
+    m->offs = (uint64_t *)offs;
+    m->offs_cap = meta->n;
+    *out = m;
+    return RECO_OK;
 }

@@ -113,6 +113,7 @@ struct reco_mfile_writer {
     uint32_t n;
     section_entry sec[MAX_SECTIONS];
     const void *data[MAX_SECTIONS];
+    void *owned[MAX_SECTIONS];  /* copies made by reco_mfile_add_copy */
 };
 
 reco_status reco_mfile_create(const char *path, const char *algo, reco_mfile_writer **out,
@@ -141,6 +142,8 @@ void reco_mfile_abort(reco_mfile_writer *w)
 {
     if (!w)
         return;
+    for (uint32_t i = 0; i < w->n; i++)
+        free(w->owned[i]);
     free(w->path);
     free(w->tmp);
     free(w);
@@ -164,6 +167,23 @@ reco_status reco_mfile_add(reco_mfile_writer *w, const char *name, const void *d
     memcpy(s->name, name, len);
     s->size = size;
     w->data[w->n++] = data;
+    return RECO_OK;
+}
+
+reco_status reco_mfile_add_copy(reco_mfile_writer *w, const char *name, const void *data,
+                                uint64_t size, reco_error *err)
+{
+    void *copy = malloc(size ? size : 1);
+    if (!copy)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    if (size)
+        memcpy(copy, data, size);
+    reco_status rc = reco_mfile_add(w, name, copy, size, err);
+    if (rc) {
+        free(copy);
+        return rc;
+    }
+    w->owned[w->n - 1] = copy;
     return RECO_OK;
 }
 
