@@ -20,6 +20,7 @@
 #include "reco/baseline.h"
 #include "reco/dataset.h"
 #include "reco/error.h"
+#include "reco/modelfile.h"
 #include "reco/progress.h"
 #include "reco/topn.h"
 
@@ -81,6 +82,17 @@ typedef struct reco_algo_ops {
     /* Optional: up to max items of prof that led to recommending item i. */
     size_t (*explain)(const void *state, const reco_dataset *train, const reco_profile *prof,
                       uint32_t i, uint32_t *out, size_t max);
+
+    /* Model files. save adds the fitted state as sections named "NAME.*"
+     * (borrowing the state's arrays until the file is committed); load
+     * rebuilds a state reading those sections in place (the mapping
+     * outlives the state) and must validate sizes and index ranges so a
+     * crafted file cannot cause out-of-bounds reads. params are already
+     * loaded. free_state must handle states made by load. */
+    reco_status (*save)(const void *params, const void *state, const reco_dataset *train,
+                        reco_mfile_writer *w, reco_error *err);
+    reco_status (*load)(const void *params, const reco_mfile *f, const reco_dataset *train,
+                        void **state, reco_error *err);
 } reco_algo_ops;
 
 /* The registered algorithms, NULL-terminated; and lookup by name. */
@@ -98,6 +110,12 @@ typedef struct reco_model {
     float *popular;              /* n_items popularity scores */
     float rating_lo, rating_hi;  /* training range: predictions are clamped */
     double fit_seconds;
+    double train_rmse;           /* on the training ratings; NaN if not computed */
+    int64_t trained_at;          /* Unix time of the fit */
+    /* Set when the model was loaded from a file: the model owns the file
+     * mapping and the dataset that reads it. */
+    reco_mfile *file;
+    reco_dataset *owned_train;
 } reco_model;
 
 /* A new unfitted model of algorithm `name` with default parameters. */
@@ -134,6 +152,18 @@ reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, 
 /* Similar products (RECO_ERR_INVALID if the algorithm has none). */
 reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_scored *out,
                                size_t *n_out, reco_error *err);
+
+/* Writes a fitted model, with the training ratings recommendation needs
+ * and both ID maps, to path (atomically: a temporary file renamed). */
+reco_status reco_model_save(const reco_model *m, const char *path, reco_error *err);
+
+/* Loads a model file by mapping it: no parsing, no copying. Refuses a
+ * truncated, corrupted, wrong-version or wrong-endian file with a message. */
+reco_status reco_model_load(const char *path, reco_model **out, reco_error *err);
+
+/* Root-mean-square error of the model on its own training ratings
+ * (sampled at most max_ratings evenly; 0 = all). */
+double reco_model_train_rmse(const reco_model *m, uint64_t max_ratings);
 
 /* Helpers for algorithms' param_set: parse a value or fail with a message
  * naming the parameter. */

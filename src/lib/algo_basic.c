@@ -40,6 +40,7 @@ static void pop_format(const void *pp, char *buf, size_t cap)
 typedef struct pop_state {
     float *scores;   /* ranking scores (min_count penalty included) */
     float *mean;     /* damped mean: the predicted rating */
+    bool mapped;     /* arrays live in a model file */
 } pop_state;
 
 static void pop_free(void *s)
@@ -47,9 +48,41 @@ static void pop_free(void *s)
     pop_state *st = s;
     if (!st)
         return;
-    free(st->scores);
-    free(st->mean);
+    if (!st->mapped) {
+        free(st->scores);
+        free(st->mean);
+    }
     free(st);
+}
+
+static reco_status pop_save(const void *params, const void *s, const reco_dataset *train,
+                            reco_mfile_writer *w, reco_error *err)
+{
+    (void)params;
+    const pop_state *st = s;
+    uint64_t bytes = (uint64_t)reco_dataset_n_items(train) * sizeof(float);
+    reco_status rc = reco_mfile_add(w, "popular.scores", st->scores, bytes, err);
+    return rc ? rc : reco_mfile_add(w, "popular.mean", st->mean, bytes, err);
+}
+
+static reco_status pop_load(const void *params, const reco_mfile *f, const reco_dataset *train,
+                            void **state, reco_error *err)
+{
+    (void)params;
+    uint32_t ni = reco_dataset_n_items(train);
+    const void *scores, *mean;
+    reco_status rc;
+    if ((rc = reco_mfile_array(f, "popular.scores", ni, sizeof(float), &scores, err)) ||
+        (rc = reco_mfile_array(f, "popular.mean", ni, sizeof(float), &mean, err)))
+        return rc;
+    pop_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    st->scores = (float *)scores;
+    st->mean = (float *)mean;
+    st->mapped = true;
+    *state = st;
+    return RECO_OK;
 }
 
 static reco_status pop_fit(const void *pp, const reco_dataset *train, const reco_fit_ctx *ctx,
@@ -112,6 +145,8 @@ const reco_algo_ops reco_algo_popular = {
     .free_state = pop_free,
     .predict = pop_predict,
     .score = pop_score,
+    .save = pop_save,
+    .load = pop_load,
 };
 
 /* ---- baseline ---- */
@@ -144,6 +179,7 @@ static void base_format(const void *pp, char *buf, size_t cap)
 typedef struct base_state {
     reco_baseline_params params;
     reco_baseline b;
+    bool mapped;     /* bu, bi live in a model file */
 } base_state;
 
 static void base_free(void *s)
@@ -151,8 +187,48 @@ static void base_free(void *s)
     base_state *st = s;
     if (!st)
         return;
-    reco_baseline_clear(&st->b);
+    if (!st->mapped)
+        reco_baseline_clear(&st->b);
     free(st);
+}
+
+static reco_status base_save(const void *params, const void *s, const reco_dataset *train,
+                             reco_mfile_writer *w, reco_error *err)
+{
+    (void)params;
+    (void)train;
+    const base_state *st = s;
+    reco_status rc;
+    if ((rc = reco_mfile_add_copy(w, "baseline.mu", &st->b.mu, sizeof st->b.mu, err)) ||
+        (rc = reco_mfile_add(w, "baseline.bu", st->b.bu, (uint64_t)st->b.n_users * sizeof(float),
+                             err)))
+        return rc;
+    return reco_mfile_add(w, "baseline.bi", st->b.bi, (uint64_t)st->b.n_items * sizeof(float),
+                          err);
+}
+
+static reco_status base_load(const void *params, const reco_mfile *f, const reco_dataset *train,
+                             void **state, reco_error *err)
+{
+    uint32_t nu = reco_dataset_n_users(train), ni = reco_dataset_n_items(train);
+    const void *mu, *bu, *bi;
+    reco_status rc;
+    if ((rc = reco_mfile_array(f, "baseline.mu", 1, sizeof(double), &mu, err)) ||
+        (rc = reco_mfile_array(f, "baseline.bu", nu, sizeof(float), &bu, err)) ||
+        (rc = reco_mfile_array(f, "baseline.bi", ni, sizeof(float), &bi, err)))
+        return rc;
+    base_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    st->params = *(const reco_baseline_params *)params;
+    memcpy(&st->b.mu, mu, sizeof st->b.mu);
+    st->b.n_users = nu;
+    st->b.n_items = ni;
+    st->b.bu = (float *)bu;
+    st->b.bi = (float *)bi;
+    st->mapped = true;
+    *state = st;
+    return RECO_OK;
 }
 
 static reco_status base_fit(const void *pp, const reco_dataset *train, const reco_fit_ctx *ctx,
@@ -218,4 +294,6 @@ const reco_algo_ops reco_algo_baseline = {
     .free_state = base_free,
     .predict = base_predict,
     .score = base_score,
+    .save = base_save,
+    .load = base_load,
 };

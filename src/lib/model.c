@@ -83,9 +83,16 @@ void reco_model_free(reco_model *m)
         return;
     if (m->state)
         m->ops->free_state(m->state);
+    if (m->file) {
+        /* Arrays point into the mapping: nothing of them to free. */
+        memset(&m->baseline, 0, sizeof m->baseline);
+        m->popular = NULL;
+    }
     reco_baseline_clear(&m->baseline);
     free(m->popular);
     free(m->params);
+    reco_dataset_free(m->owned_train);
+    reco_mfile_close(m->file);
     free(m);
 }
 
@@ -102,17 +109,23 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
             return reco_param_int("baseline", k, value, 1, 1000, &m->baseline_params.epochs, err);
         return reco_param_unknown("baseline", k, err);
     }
-    if (!strncmp(key, "popular.", 8) && strcmp(m->ops->name, "popular") != 0) {
+    if (!strncmp(key, "popular.", 8)) {
         const char *k = key + 8;
-        if (!strcmp(k, "damping"))
-            return reco_param_double("popular", k, value, 0, 1e9, &m->popular_params.damping, err);
-        if (!strcmp(k, "min_count")) {
-            int v;
-            reco_status rc = reco_param_int("popular", k, value, 0, 1 << 30, &v, err);
-            m->popular_params.min_count = (uint32_t)v;
-            return rc;
+        reco_status rc;
+        if (!strcmp(k, "damping")) {
+            rc = reco_param_double("popular", k, value, 0, 1e9, &m->popular_params.damping, err);
+        } else if (!strcmp(k, "min_count")) {
+            int v = 0;
+            rc = reco_param_int("popular", k, value, 0, 1 << 30, &v, err);
+            if (!rc)
+                m->popular_params.min_count = (uint32_t)v;
+        } else {
+            return reco_param_unknown("popular", k, err);
         }
-        return reco_param_unknown("popular", k, err);
+        /* The popular algorithm's own parameters are the same two. */
+        if (!rc && !strcmp(m->ops->name, "popular"))
+            rc = m->ops->param_set(m->params, k, value, err);
+        return rc;
     }
     return m->ops->param_set(m->params, key, value, err);
 }
@@ -130,6 +143,8 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
     reco_fit_ctx ctx = {0};
     if (ctx_in)
         ctx = *ctx_in;
+    if (m->file)
+        return reco_error_set(err, RECO_ERR_INVALID, "a model loaded from a file cannot be refitted");
     reco_status rc = m->ops->params_check(m->params, err);
     if (rc)
         return rc;
@@ -164,6 +179,8 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
     ctx.baseline = &m->baseline;
     rc = m->ops->fit(m->params, train, &ctx, &m->state, err);
     m->fit_seconds = now_s() - t0;
+    m->trained_at = (int64_t)time(NULL);
+    m->train_rmse = NAN;
     return rc;
 }
 
@@ -289,4 +306,147 @@ reco_status reco_param_bool(const char *algo, const char *key, const char *value
 reco_status reco_param_unknown(const char *algo, const char *key, reco_error *err)
 {
     return reco_error_set(err, RECO_ERR_INVALID, "unknown parameter %s.%s", algo, key);
+}
+
+double reco_model_train_rmse(const reco_model *m, uint64_t max_ratings)
+{
+    const reco_csr *R = &m->train->by_user;
+    if (R->nnz == 0 || !m->state)
+        return NAN;
+    uint64_t step = max_ratings && R->nnz > max_ratings ? R->nnz / max_ratings : 1;
+    double se = 0;
+    uint64_t cnt = 0;
+#pragma omp parallel for reduction(+ : se, cnt) schedule(dynamic, 256)
+    for (uint32_t u = 0; u < R->n_rows; u++)
+        for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++) {
+            if (k % step)
+                continue;
+            double e = reco_model_predict(m, u, R->idx[k]) - R->val[k];
+            se += e * e;
+            cnt++;
+        }
+    return cnt ? sqrt(se / (double)cnt) : NAN;
+}
+
+/* The fixed-size part of a model file besides the algorithm's own. */
+typedef struct model_meta {
+    char algo[32];
+    char params_text[512];
+    uint64_t params_size;
+    double mu;
+    float rating_lo, rating_hi;
+    double fit_seconds, train_rmse;
+    int64_t trained_at;
+    reco_baseline_params baseline_params;
+    reco_popular_params popular_params;
+} model_meta;
+
+reco_status reco_model_save(const reco_model *m, const char *path, reco_error *err)
+{
+    if (!m->state)
+        return reco_error_set(err, RECO_ERR_INVALID, "the model is not fitted");
+    if (!m->ops->save)
+        return reco_error_set(err, RECO_ERR_INVALID, "algorithm %s cannot be saved yet",
+                              m->ops->name);
+    model_meta meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.algo, sizeof meta.algo, "%s", m->ops->name);
+    if (m->ops->params_format)
+        m->ops->params_format(m->params, meta.params_text, sizeof meta.params_text);
+    meta.params_size = m->ops->params_size;
+    meta.mu = m->baseline.mu;
+    meta.rating_lo = m->rating_lo;
+    meta.rating_hi = m->rating_hi;
+    meta.fit_seconds = m->fit_seconds;
+    meta.train_rmse = m->train_rmse;
+    meta.trained_at = m->trained_at;
+    meta.baseline_params = m->baseline_params;
+    meta.popular_params = m->popular_params;
+    const reco_dataset *d = m->train;
+    reco_mfile_writer *w = NULL;
+    reco_status rc = reco_mfile_create(path, m->ops->name, &w, err);
+    if (rc)
+        return rc;
+    if ((rc = reco_mfile_add_copy(w, "model.meta", &meta, sizeof meta, err)) ||
+        (rc = reco_mfile_add(w, "model.params", m->params, m->ops->params_size, err)) ||
+        (rc = reco_mfile_add(w, "base.bu", m->baseline.bu,
+                             (uint64_t)m->baseline.n_users * sizeof(float), err)) ||
+        (rc = reco_mfile_add(w, "base.bi", m->baseline.bi,
+                             (uint64_t)m->baseline.n_items * sizeof(float), err)) ||
+        (rc = reco_mfile_add(w, "pop.scores", m->popular,
+                             (uint64_t)reco_dataset_n_items(d) * sizeof(float), err)) ||
+        (rc = reco_dataset_save(d, w, err)) ||
+        (rc = m->ops->save(m->params, m->state, d, w, err))) {
+        reco_mfile_abort(w);
+        return rc;
+    }
+    return reco_mfile_commit(w, err);
+}
+
+reco_status reco_model_load(const char *path, reco_model **out, reco_error *err)
+{
+    *out = NULL;
+    reco_mfile *f = NULL;
+    reco_status rc = reco_mfile_open(path, &f, err);
+    if (rc)
+        return rc;
+    const model_meta *meta;
+    if ((rc = reco_mfile_array(f, "model.meta", 1, sizeof *meta, (const void **)&meta, err))) {
+        reco_mfile_close(f);
+        return rc;
+    }
+    char algo[32];
+    memcpy(algo, meta->algo, sizeof algo);
+    algo[sizeof algo - 1] = '\0';
+    reco_model *m = NULL;
+    if ((rc = reco_model_new(algo, &m, err))) {
+        reco_mfile_close(f);
+        return rc;
+    }
+    m->file = f;
+    const void *params;
+    if (meta->params_size != m->ops->params_size ||
+        (rc = reco_mfile_array(f, "model.params", 1, m->ops->params_size, &params, err))) {
+        if (!rc)
+            rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: parameters of another reco version",
+                                path);
+        goto fail;
+    }
+    memcpy(m->params, params, m->ops->params_size);
+    if ((rc = m->ops->params_check(m->params, err)))
+        goto fail;
+    if ((rc = reco_dataset_from_mfile(f, &m->owned_train, err)))
+        goto fail;
+    m->train = m->owned_train;
+    uint32_t nu = reco_dataset_n_users(m->train), ni = reco_dataset_n_items(m->train);
+    const void *bu, *bi, *pop;
+    if ((rc = reco_mfile_array(f, "base.bu", nu, sizeof(float), &bu, err)) ||
+        (rc = reco_mfile_array(f, "base.bi", ni, sizeof(float), &bi, err)) ||
+        (rc = reco_mfile_array(f, "pop.scores", ni, sizeof(float), &pop, err)))
+        goto fail;
+    m->baseline.mu = meta->mu;
+    m->baseline.n_users = nu;
+    m->baseline.n_items = ni;
+    m->baseline.bu = (float *)bu;
+    m->baseline.bi = (float *)bi;
+    m->popular = (float *)pop;
+    m->baseline_params = meta->baseline_params;
+    m->popular_params = meta->popular_params;
+    m->rating_lo = meta->rating_lo;
+    m->rating_hi = meta->rating_hi;
+    m->fit_seconds = meta->fit_seconds;
+    m->train_rmse = meta->train_rmse;
+    m->trained_at = meta->trained_at;
+    if (!m->ops->load) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: algorithm %s cannot be loaded", path,
+                            algo);
+        goto fail;
+    }
+    if ((rc = m->ops->load(m->params, f, m->train, &m->state, err)))
+        goto fail;
+    *out = m;
+    return RECO_OK;
+fail:
+    reco_model_free(m);
+    return rc;
 }
