@@ -218,10 +218,13 @@ reco_status reco_mfile_commit(reco_mfile_writer *w, reco_error *err)
     h.n_sections = w->n;
     uint64_t off = align_up(sizeof h + (uint64_t)w->n * sizeof(section_entry));
     for (uint32_t i = 0; i < w->n; i++) {
+        off = align_up(off);
         w->sec[i].offset = off;
         w->sec[i].checksum = section_checksum(w->data[i], w->sec[i].size);
-        off = align_up(off + w->sec[i].size);
+        off += w->sec[i].size;
     }
+    /* No padding after the last section: every byte from the first
+     * section on is either checksummed data or alignment between sections. */
     h.file_size = off;
     h.table_checksum = reco_checksum64(w->sec, w->n * sizeof(section_entry), 1);
     h.header_checksum = reco_checksum64(&h, sizeof h, 2);
@@ -369,6 +372,25 @@ reco_status reco_mfile_open(const char *path, reco_mfile **out, reco_error *err)
             rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt section %u", path, i);
             goto fail;
         }
+    }
+    /* Sections follow each other in order; the alignment gaps between them
+     * hold zeros, so no byte of the file goes unchecked. */
+    uint64_t prev_end = sizeof *h + (uint64_t)h->n_sections * sizeof(section_entry);
+    for (uint32_t i = 0; i < h->n_sections; i++) {
+        const section_entry *s = &f->sec[i];
+        bool ok = s->offset >= prev_end && s->offset - prev_end < ALIGN;
+        for (uint64_t b = prev_end; ok && b < s->offset; b++)
+            ok = ((const char *)f->map)[b] == 0;
+        if (!ok) {
+            rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt layout before section %u",
+                                path, i);
+            goto fail;
+        }
+        prev_end = s->offset + s->size;
+    }
+    if (prev_end != f->size) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt layout at the end", path);
+        goto fail;
     }
     /* Every section's bytes against its checksum. */
     int bad = -1;

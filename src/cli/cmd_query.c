@@ -1,0 +1,145 @@
+/* reco recommend | similar | predict: the server's answers, offline. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "service.h"
+
+enum { OPT_USER = OPT_FIRST_FREE, OPT_ITEM, OPT_N, OPT_LOG, OPT_INCLUDE_RATED };
+
+typedef enum { Q_RECOMMEND, Q_SIMILAR, Q_PREDICT } query_kind;
+
+static const char *const NAMES[] = {"recommend", "similar", "predict"};
+
+static void help(query_kind k)
+{
+    switch (k) {
+    case Q_RECOMMEND:
+        printf("Usage: reco recommend MODEL --user USER [-n N] [--include-rated] [--json]\n\n"
+               "Top-N products for a user, excluding what the user already rated. A user the\n"
+               "model has never seen gets the popular products (cold start).\n");
+        break;
+    case Q_SIMILAR:
+        printf("Usage: reco similar MODEL --item ITEM [-n N] [--json]\n\n"
+               "Products similar to a product.\n");
+        break;
+    case Q_PREDICT:
+        printf("Usage: reco predict MODEL --user USER --item ITEM [--json]\n\n"
+               "The predicted rating of a user for a product.\n");
+        break;
+    }
+    printf("\nOptions:\n"
+           "  -u, --user USER        user ID\n"
+           "  -i, --item ITEM        product ID\n"
+           "  -n N                   how many products (1 to 1000, default 10)\n"
+           "  --include-rated        do not exclude products the user rated\n"
+           "  --ratings-log FILE     also use the ratings a server logged since training\n"
+           "  --json                 print the JSON the HTTP API returns\n"
+           "  --help                 show this help\n");
+}
+
+static void print_items(json_t *items)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        printf("%3zu  %-24s %8.4f", i + 1, json_string_value(json_object_get(it, "item")),
+               json_real_value(json_object_get(it, "score")));
+        json_t *because = json_object_get(it, "because");
+        if (because) {
+            printf("  because you rated");
+            size_t j;
+            json_t *b;
+            json_array_foreach(because, j, b) printf("%s %s", j ? "," : "", json_string_value(b));
+        }
+        putchar('\n');
+    }
+}
+
+static int run(query_kind kind, int argc, char **argv)
+{
+    const char *name = NAMES[kind];
+    static const struct option longopts[] = {
+        {"user", required_argument, NULL, 'u'},
+        {"item", required_argument, NULL, 'i'},
+        {"ratings-log", required_argument, NULL, OPT_LOG},
+        {"include-rated", no_argument, NULL, OPT_INCLUDE_RATED},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"help", no_argument, NULL, OPT_HELP},
+        {0, 0, 0, 0},
+    };
+    const char *user = NULL, *item = NULL, *log = NULL;
+    uint32_t n = 10;
+    bool json = false, include_rated = false;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "u:i:n:q", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'u': user = optarg; break;
+        case 'i': item = optarg; break;
+        case 'n':
+            if (cli_parse_u32(optarg, &n) || n < 1 || n > 1000) {
+                cli_error(name, "-n wants a number from 1 to 1000, got \"%s\"", optarg);
+                return cli_usage_error(name);
+            }
+            break;
+        case OPT_LOG: log = optarg; break;
+        case OPT_INCLUDE_RATED: include_rated = true; break;
+        case OPT_JSON: json = true; break;
+        case 'q':
+        case OPT_QUIET: break;
+        case OPT_HELP: help(kind); return EXIT_OK;
+        default:
+            cli_error(name, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return cli_usage_error(name);
+        }
+    }
+    if (optind != argc - 1 || ((kind == Q_RECOMMEND || kind == Q_PREDICT) && !user) ||
+        ((kind == Q_SIMILAR || kind == Q_PREDICT) && !item)) {
+        cli_error(name, optind == argc ? "missing MODEL"
+                        : optind < argc - 1 ? "expected one MODEL"
+                        : !user && kind != Q_SIMILAR ? "missing --user" : "missing --item");
+        return cli_usage_error(name);
+    }
+    reco_service_options so;
+    reco_service_options_default(&so);
+    so.model_path = argv[optind];
+    so.ratings_log = log;
+    reco_service *svc = NULL;
+    reco_error err;
+    reco_status st = reco_service_open(&so, &svc, &err);
+    if (st) {
+        cli_error(name, "%s", err.msg);
+        return cli_exit_status(st);
+    }
+    json_t *out = NULL;
+    if (kind == Q_RECOMMEND)
+        st = reco_service_recommend(svc, user, n, !include_rated, &out, &err);
+    else if (kind == Q_SIMILAR)
+        st = reco_service_similar(svc, item, n, &out, &err);
+    else
+        st = reco_service_predict(svc, user, item, &out, &err);
+    reco_service_close(svc);
+    if (st) {
+        cli_error(name, "%s", err.msg);
+        return st == RECO_ERR_NOT_FOUND ? EXIT_FAIL : cli_exit_status(st);
+    }
+    if (json) {
+        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        fputc('\n', stdout);
+    } else if (kind == Q_PREDICT) {
+        printf("%.4f\n", json_real_value(json_object_get(out, "prediction")));
+    } else {
+        if (kind == Q_RECOMMEND && json_is_true(json_object_get(out, "cold_start")))
+            printf("(unknown user: the most popular products)\n");
+        print_items(json_object_get(out, "items"));
+    }
+    json_decref(out);
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+int cmd_recommend(int argc, char **argv) { return run(Q_RECOMMEND, argc, argv); }
+int cmd_similar(int argc, char **argv) { return run(Q_SIMILAR, argc, argv); }
+int cmd_predict(int argc, char **argv) { return run(Q_PREDICT, argc, argv); }
