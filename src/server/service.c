@@ -563,10 +563,13 @@ fail:
     return rc;
 }
 
+static void scratch_release_current(void);
+
 void reco_service_close(reco_service *s)
 {
     if (!s)
         return;
+    scratch_release_current();
     if (s->log.fd >= 0) {
         fdatasync(s->log.fd);
         close(s->log.fd);
@@ -583,19 +586,54 @@ void reco_service_close(reco_service *s)
     free(s);
 }
 
-/* Per-thread scratch for scoring, reused across requests. */
-static _Thread_local void *tls_scratch;
-static _Thread_local size_t tls_scratch_cap;
+/* Per-thread scratch for scoring, reused across requests; freed by the
+ * key's destructor when a server thread exits. */
+typedef struct scratch_buf {
+    void *p;
+    size_t cap;
+} scratch_buf;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *arg)
+{
+    scratch_buf *b = arg;
+    free(b->p);
+    free(b);
+}
+
+static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_destroy); }
 
 static void *scratch_for(const reco_model *m)
 {
-    size_t need = reco_model_scratch_size(m);
-    if (need > tls_scratch_cap) {
-        free(tls_scratch);
-        tls_scratch = malloc(need);
-        tls_scratch_cap = tls_scratch ? need : 0;
+    pthread_once(&scratch_once, scratch_key_init);
+    scratch_buf *b = pthread_getspecific(scratch_key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            return NULL; /* reco_model_recommend then allocates per call */
+        pthread_setspecific(scratch_key, b);
     }
-    return tls_scratch;
+    size_t need = reco_model_scratch_size(m);
+    if (need > b->cap) {
+        free(b->p);
+        b->p = malloc(need);
+        b->cap = b->p ? need : 0;
+    }
+    return b->p;
+}
+
+/* Frees the calling thread's scratch (the main thread never exits through
+ * the key destructor). */
+static void scratch_release_current(void)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    scratch_buf *b = pthread_getspecific(scratch_key);
+    if (b) {
+        pthread_setspecific(scratch_key, NULL);
+        scratch_destroy(b);
+    }
 }
 
 static reco_status check_n(const reco_service *s, size_t n, reco_error *err)
