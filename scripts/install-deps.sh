@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libopenblas-dev liblapacke-dev libarpack2-dev
-libplplot-dev plplot-driver-cairo libcmocka-dev libcurl4-openssl-dev curl time"
+libplplot-dev plplot-driver-cairo libcmocka-dev libcurl4-openssl-dev libpng-dev curl time"
 
 missing=""
 for p in $PKGS; do
