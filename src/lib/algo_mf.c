@@ -1,0 +1,922 @@
+/* "mf": biased matrix factorisation fitted by SGD (LIBMF-style blocked,
+ * parallel) or ALS. See include/reco/mf.h for the model. */
+#include "reco/mf.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <lapacke.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* ---- parameters ---- */
+
+void reco_mf_params_default(reco_mf_params *p)
+{
+    p->factors = 100;
+    p->epochs = 20;
+    /* Tuned on the MovieLens 100K folds u1-u5 (grid in docs/benchmarks.md):
+     * 0.9075 mean RMSE, against 0.938 with Surprise's lr 0.005, reg 0.02,
+     * init_std 0.1. */
+    p->lr = 0.015;
+    p->reg = 0.05;
+    p->reg_bias = 0.05;
+    p->init_std = 0.02;
+    p->seed = 1;
+    p->threads = 0;
+    p->solver = RECO_MF_SGD;
+}
+
+static void mf_default(void *p) { reco_mf_params_default(p); }
+
+static reco_status mf_set(void *pp, const char *key, const char *value, reco_error *err)
+{
+    reco_mf_params *p = pp;
+    if (!strcmp(key, "factors"))
+        return reco_param_int("mf", key, value, 1, 1024, &p->factors, err);
+    if (!strcmp(key, "epochs"))
+        return reco_param_int("mf", key, value, 1, 100000, &p->epochs, err);
+    if (!strcmp(key, "threads"))
+        return reco_param_int("mf", key, value, 0, 1024, &p->threads, err);
+    double v, *dst = NULL;
+    double lo = 0, hi = 1e6;
+    bool positive = false;
+    if (!strcmp(key, "lr"))
+        dst = &p->lr, hi = 10, positive = true;
+    else if (!strcmp(key, "reg"))
+        dst = &p->reg;
+    else if (!strcmp(key, "reg_bias"))
+        dst = &p->reg_bias;
+    else if (!strcmp(key, "init_std"))
+        dst = &p->init_std, hi = 100, positive = true;
+    if (dst) {
+        reco_status rc = reco_param_double("mf", key, value, lo, hi, &v, err);
+        if (rc)
+            return rc;
+        if (positive && !(v > 0))
+            return reco_error_set(err, RECO_ERR_INVALID, "mf.%s must be greater than 0, got \"%s\"",
+                                  key, value);
+        *dst = v;
+        return RECO_OK;
+    }
+    if (!strcmp(key, "seed")) {
+        char *end;
+        if (value[0] < '0' || value[0] > '9')
+            goto bad_seed;
+        errno = 0;
+        unsigned long long s = strtoull(value, &end, 10);
+        if (*end || errno)
+            goto bad_seed;
+        p->seed = s;
+        return RECO_OK;
+    bad_seed:
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "mf.seed wants an integer from 0 to %llu, got \"%s\"",
+                              (unsigned long long)UINT64_MAX, value);
+    }
+    if (!strcmp(key, "solver")) {
+        if (!strcmp(value, "sgd"))
+            p->solver = RECO_MF_SGD;
+        else if (!strcmp(value, "als"))
+            p->solver = RECO_MF_ALS;
+        else
+            return reco_error_set(err, RECO_ERR_INVALID, "mf.solver wants sgd or als, got \"%s\"",
+                                  value);
+        return RECO_OK;
+    }
+    return reco_param_unknown("mf", key, err);
+}
+
+reco_status reco_mf_params_check(const reco_mf_params *p, reco_error *err)
+{
+    if (p->factors < 1 || p->factors > 1024)
+        return reco_error_set(err, RECO_ERR_INVALID, "mf.factors must be 1 to 1024, got %d",
+                              p->factors);
+    if (p->epochs < 1 || p->epochs > 100000)
+        return reco_error_set(err, RECO_ERR_INVALID, "mf.epochs must be 1 to 100000, got %d",
+                              p->epochs);
+    if (!(p->lr > 0 && p->lr <= 10))
+        return reco_error_set(err, RECO_ERR_INVALID, "mf.lr must be in (0, 10], got %g", p->lr);
+    if (!(p->reg >= 0 && p->reg <= 1e6))
+        return reco_error_set(err, RECO_ERR_INVALID, "mf.reg must be in [0, 1e6], got %g",
+                              p->reg);
+    if (!(p->reg_bias >= 0 && p->reg_bias <= 1e6))
+        return reco_error_set(err, RECO_ERR_INVALID, "mf.reg_bias must be in [0, 1e6], got %g",
+                              p->reg_bias);
+    if (!(p->init_std > 0 && p->init_std <= 100))
+        return reco_error_set(err, RECO_ERR_INVALID, "mf.init_std must be in (0, 100], got %g",
+                              p->init_std);
+    if (p->threads < 0 || p->threads > 1024)
+        return reco_error_set(err, RECO_ERR_INVALID, "mf.threads must be 0 to 1024, got %d",
+                              p->threads);
+    if (p->solver != RECO_MF_SGD && p->solver != RECO_MF_ALS)
+        return reco_error_set(err, RECO_ERR_INVALID, "mf.solver must be sgd or als");
+    return RECO_OK;
+}
+
+static reco_status mf_check(const void *p, reco_error *err) { return reco_mf_params_check(p, err); }
+
+static void mf_format(const void *pp, char *buf, size_t cap)
+{
+    const reco_mf_params *p = pp;
+    snprintf(buf, cap,
+             "factors=%d epochs=%d lr=%g reg=%g reg_bias=%g init_std=%g seed=%llu threads=%d "
+             "solver=%s",
+             p->factors, p->epochs, p->lr, p->reg, p->reg_bias, p->init_std,
+             (unsigned long long)p->seed, p->threads, p->solver == RECO_MF_ALS ? "als" : "sgd");
+}
+
+/* ---- memory and random numbers ---- */
+
+/* 64-byte aligned, not zeroed. Arrays of megabytes get 2 MB alignment and
+ * ask for transparent huge pages: SGD touches P and Q rows at random, and
+ * with 4 KB pages nearly every touch of a 1 GB P would also miss the TLB. */
+static void *big_alloc(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    size_t align = bytes >= 4 * huge ? huge : 64;
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes == 0)
+        bytes = 64;
+    void *p = NULL;
+    if (posix_memalign(&p, align, bytes))
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align == huge)
+        madvise(p, bytes / huge * huge, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static void *big_calloc(size_t bytes)
+{
+    void *p = big_alloc(bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* xoshiro256** */
+typedef struct rng {
+    uint64_t s[4];
+} rng;
+
+static void rng_seed(rng *r, uint64_t seed, uint64_t stream)
+{
+    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);
+    for (int j = 0; j < 4; j++)
+        r->s[j] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static inline uint64_t rng_next(rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+/* Uniform in [0, n) by multiply-shift (the bias, under n / 2^32, does not
+ * matter here). */
+static inline uint32_t rng_below(rng *r, uint32_t n)
+{
+    return (uint32_t)((rng_next(r) >> 32) * n >> 32);
+}
+
+/* An approximately normal draw of std dev 1: the sum of four 16-bit
+ * uniforms (Irwin-Hall). Box-Muller costs a log and a cosine per value,
+ * which for the 270 million values of a 4.2M x 64 P takes seconds. */
+static inline float rng_normalish(rng *r)
+{
+    uint64_t x = rng_next(r);
+    uint32_t s = (uint32_t)(x & 0xFFFF) + (uint32_t)((x >> 16) & 0xFFFF) +
+                 (uint32_t)((x >> 32) & 0xFFFF) + (uint32_t)(x >> 48);
+    /* Each uniform has mean 32767.5 and variance 65536^2 / 12. */
+    return ((float)s - 131070.0f) * (1.7320508f / 65536.0f);
+}
+
+/* ---- state ---- */
+
+typedef reco_mf_state mf_state;
+
+static void mf_free(void *s)
+{
+    mf_state *st = s;
+    if (!st)
+        return;
+    if (st->mapped) {
+        free(st);
+        return;
+    }
+    free(st->bu);
+    free(st->bi);
+    free(st->P);
+    free(st->Q);
+    free(st->q_inv_norm);
+    free(st);
+}
+
+static mf_state *state_new(const reco_mf_params *p, uint32_t nu, uint32_t ni)
+{
+    mf_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->params = *p;
+    st->n_users = nu;
+    st->n_items = ni;
+    st->k = (uint32_t)p->factors;
+    st->ld = (st->k + 15) / 16 * 16;
+    st->bu = big_calloc(((size_t)nu + 1) * sizeof(float));
+    st->bi = big_calloc(((size_t)ni + 1) * sizeof(float));
+    /* P and Q are written whole by init_factors, in parallel. */
+    st->P = big_alloc(((size_t)nu + 1) * st->ld * sizeof(float));
+    st->Q = big_alloc(((size_t)ni + 1) * st->ld * sizeof(float));
+    st->q_inv_norm = big_calloc(((size_t)ni + 1) * sizeof(float));
+    if (!st->bu || !st->bi || !st->P || !st->Q || !st->q_inv_norm) {
+        mf_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* Writes all n_rows + 1 rows of M: random for users / items that have
+ * ratings, zero for the others and in the padding. Each row has its own
+ * stream so the result does not depend on threads. */
+static void init_factors(float *M, const reco_csr *rows, uint32_t k, uint32_t ld, float std,
+                         uint64_t seed, uint64_t tag, int threads)
+{
+    int64_t n = rows->n_rows;
+#pragma omp parallel for schedule(static, 4096) num_threads(threads)
+    for (int64_t r = 0; r <= n; r++) {
+        float *row = M + (size_t)r * ld;
+        memset(row, 0, ld * sizeof *row);
+        if (r == n || rows->ptr[r + 1] == rows->ptr[r])
+            continue;
+        rng g;
+        rng_seed(&g, seed ^ tag, (uint64_t)r);
+        for (uint32_t f = 0; f < k; f++)
+            row[f] = std * rng_normalish(&g);
+    }
+}
+
+static inline float dot_k(const float *restrict a, const float *restrict b, uint32_t k)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (uint32_t f = 0; f < k; f++)
+        s += a[f] * b[f];
+    return s;
+}
+
+/* y[r] += M[r] . x for the n rows of M (k floats used of ld). Written out
+ * rather than cblas_sgemv: the OpenBLAS of the target machines (0.3.21)
+ * does not recognise their CPU and runs its SSE3 ("Prescott") kernel; this
+ * loop, compiled for AVX2 / AVX-512 with FMA where the CPU has them, is 1.5
+ * to 3 times faster than that kernel on one thread (measured by
+ * bench/mf_bench.sh). OpenBLAS on two threads is faster for one large
+ * product (476k x 64: 9 ms against 12), but a server runs every request
+ * on its own thread already, and BLAS threads would compete with them.
+ * Four rows at a time keep four independent sums in flight. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void rows_dot(const float *restrict M, uint32_t n, uint32_t k, uint32_t ld,
+                     const float *restrict x, float *restrict y)
+{
+    uint32_t r = 0;
+    for (; r + 4 <= n; r += 4) {
+        const float *m0 = M + (size_t)r * ld, *m1 = m0 + ld, *m2 = m1 + ld, *m3 = m2 + ld;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+        for (uint32_t f = 0; f < k; f++) {
+            s0 += m0[f] * x[f];
+            s1 += m1[f] * x[f];
+            s2 += m2[f] * x[f];
+            s3 += m3[f] * x[f];
+        }
+        y[r] += s0;
+        y[r + 1] += s1;
+        y[r + 2] += s2;
+        y[r + 3] += s3;
+    }
+    for (; r < n; r++)
+        y[r] += dot_k(M + (size_t)r * ld, x, k);
+}
+
+/* ---- ridge solve: shared by ALS and fold-in ---- */
+
+#define RIDGE_CHUNK 64
+
+static size_t ridge_scratch_floats(uint32_t k)
+{
+    size_t d = (size_t)k + 1;
+    return d * d + d + RIDGE_CHUNK * d + RIDGE_CHUNK;
+}
+
+/* Solves for one row (bias *b and factors x[0..k-1]) given the other side:
+ * minimises sum_j (r_j - mu - ob[j] - b - x.F_j)^2 + lam |x|^2 + lam_b b^2
+ * over the n_valid entries whose index is < n_other, with lam = reg *
+ * n_valid and lam_b = reg_bias * n_valid (the SGD objective's per-rating
+ * penalty). The normal equations are formed in chunks with ssyrk and solved
+ * by Cholesky (sposv); scratch holds ridge_scratch_floats(k) floats. */
+static reco_status ridge_row(const float *F, const float *ob, uint32_t ld, uint32_t k, float mu,
+                             uint32_t n_other, const uint32_t *idx, const float *r, uint32_t n,
+                             double reg, double reg_bias, float *b, float *x, float *scratch)
+{
+    const int d = (int)k + 1;
+    float *G = scratch, *rhs = G + (size_t)d * d, *A = rhs + d, *t = A + (size_t)RIDGE_CHUNK * d;
+    memset(G, 0, (size_t)d * d * sizeof *G);
+    memset(rhs, 0, (size_t)d * sizeof *rhs);
+    uint32_t n_valid = 0, c = 0;
+    for (uint32_t j = 0; j <= n; j++) {
+        if (j < n && idx[j] < n_other) {
+            float *a = A + (size_t)c * d;
+            a[0] = 1.0f;
+            memcpy(a + 1, F + (size_t)idx[j] * ld, k * sizeof(float));
+            t[c] = r[j] - mu - ob[idx[j]];
+            c++;
+            n_valid++;
+        }
+        if (c == RIDGE_CHUNK || (j == n && c > 0)) {
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, (int)c, 1.0f, A, d, 1.0f, G, d);
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)c, d, 1.0f, A, d, t, 1, 1.0f, rhs, 1);
+            c = 0;
+        }
+    }
+    memset(x, 0, k * sizeof *x);
+    *b = 0;
+    if (n_valid == 0)
+        return RECO_OK;
+    /* A tiny floor keeps reg = 0 solvable when the ratings determine x. */
+    G[0] += (float)fmax(reg_bias * n_valid, 1e-6);
+    for (int f = 1; f < d; f++)
+        G[(size_t)f * d + f] += (float)fmax(reg * n_valid, 1e-6);
+    /* The upper triangle in row-major order is the lower one in column-major
+     * order; the _work entry point does no transposed copy (no malloc). */
+    lapack_int info = LAPACKE_sposv_work(LAPACK_COL_MAJOR, 'L', d, 1, G, d, rhs, d);
+    if (info != 0)
+        return RECO_ERR_NUMERIC;
+    *b = rhs[0];
+    memcpy(x, rhs + 1, k * sizeof *x);
+    return RECO_OK;
+}
+
+size_t reco_mf_fold_in_scratch_size(const reco_mf_state *s)
+{
+    return ridge_scratch_floats(s->k) * sizeof(float);
+}
+
+reco_status reco_mf_fold_in(const reco_mf_state *s, const uint32_t *items, const float *r,
+                            uint32_t n, float *bu, float *x, void *scratch, reco_error *err)
+{
+    memset(x, 0, s->ld * sizeof *x);
+    reco_status rc = ridge_row(s->Q, s->bi, s->ld, s->k, s->mu, s->n_items, items, r, n,
+                               s->params.reg, s->params.reg_bias, bu, x, scratch);
+    if (rc)
+        return reco_error_set(err, rc, "mf: the fold-in system of %u ratings is singular", n);
+    return RECO_OK;
+}
+
+/* ---- SGD ---- */
+
+typedef struct mf_rating {
+    uint32_t u, i;   /* rows of P and Q */
+    uint32_t bu, bi; /* slots of the bias arrays (see mf_sgd) */
+    float r;
+} mf_rating;
+
+/* The training problem of FPSGD. Users and items are dealt at random into B
+ * groups each, and the ratings into B x B blocks (user group x item group).
+ * Within a block they keep CSR order, by user then item, so P is walked
+ * forward and a user's row stays in cache for all of its ratings. Rows of P
+ * and Q are whole cache lines, so threads working on different groups
+ * never share a line of them; the biases, 16 to a line, are kept during
+ * training in slots that make every group a contiguous range (otherwise
+ * neighbouring users of different groups would share lines and the threads
+ * would slow each other down). */
+typedef struct mf_sgd {
+    uint32_t B;
+    uint32_t *uslot, *islot; /* original index -> bias slot */
+    uint64_t *ptr;           /* B*B + 1 offsets into v */
+    mf_rating *v;
+    float *bu, *bi;          /* biases by slot */
+} mf_sgd;
+
+static void sgd_clear(mf_sgd *t)
+{
+    free(t->uslot);
+    free(t->islot);
+    free(t->ptr);
+    free(t->v);
+    free(t->bu);
+    free(t->bi);
+    memset(t, 0, sizeof *t);
+}
+
+/* Deals n rows into B balanced random groups; writes each row's group and
+ * its slot (groups contiguous, original order within a group). */
+static reco_status deal(uint32_t n, uint32_t B, rng *g, uint16_t **group, uint32_t **slot)
+{
+    uint16_t *grp = malloc(((size_t)n + 1) * sizeof *grp);
+    uint32_t *sl = malloc(((size_t)n + 1) * sizeof *sl);
+    uint32_t *next = calloc((size_t)B + 1, sizeof *next);
+    if (!grp || !sl || !next) {
+        free(grp);
+        free(sl);
+        free(next);
+        return RECO_ERR_NOMEM;
+    }
+    for (uint32_t j = 0; j < n; j++)
+        grp[j] = (uint16_t)(j % B);
+    for (uint32_t j = n; j > 1; j--) {
+        uint32_t o = rng_below(g, j);
+        uint16_t t = grp[j - 1];
+        grp[j - 1] = grp[o];
+        grp[o] = t;
+    }
+    for (uint32_t j = 0; j < n; j++)
+        next[grp[j] + 1]++;
+    for (uint32_t b = 0; b < B; b++)
+        next[b + 1] += next[b];
+    for (uint32_t j = 0; j < n; j++)
+        sl[j] = next[grp[j]]++;
+    free(next);
+    *group = grp;
+    *slot = sl;
+    return RECO_OK;
+}
+
+static reco_status sgd_build(const reco_dataset *train, uint32_t B, rng *g, mf_sgd *t)
+{
+    const reco_csr *R = &train->by_user;
+    const uint32_t nu = reco_dataset_n_users(train), ni = reco_dataset_n_items(train);
+    memset(t, 0, sizeof *t);
+    t->B = B;
+    uint16_t *ug = NULL, *ig = NULL;
+    uint64_t *fill = NULL;
+    size_t nb = (size_t)B * B;
+    if (deal(nu, B, g, &ug, &t->uslot) || deal(ni, B, g, &ig, &t->islot))
+        goto oom;
+    t->ptr = calloc(nb + 1, sizeof *t->ptr);
+    fill = malloc(nb * sizeof *fill);
+    t->v = big_alloc((R->nnz + 1) * sizeof *t->v); /* written whole below */
+    t->bu = big_calloc(((size_t)nu + 1) * sizeof(float));
+    t->bi = big_calloc(((size_t)ni + 1) * sizeof(float));
+    if (!t->ptr || !fill || !t->v || !t->bu || !t->bi)
+        goto oom;
+    for (uint32_t u = 0; u < nu; u++)
+        for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++)
+            t->ptr[(size_t)ug[u] * B + ig[R->idx[k]] + 1]++;
+    for (size_t b = 0; b < nb; b++)
+        t->ptr[b + 1] += t->ptr[b];
+    memcpy(fill, t->ptr, nb * sizeof *fill);
+    for (uint32_t u = 0; u < nu; u++)
+        for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++) {
+            uint32_t i = R->idx[k];
+            mf_rating *e = &t->v[fill[(size_t)ug[u] * B + ig[i]]++];
+            e->u = u;
+            e->i = i;
+            e->bu = t->uslot[u];
+            e->bi = t->islot[i];
+            e->r = R->val[k];
+        }
+    free(fill);
+    free(ug);
+    free(ig);
+    return RECO_OK;
+oom:
+    free(fill);
+    free(ug);
+    free(ig);
+    sgd_clear(t);
+    return RECO_ERR_NOMEM;
+}
+
+/* With threads=0 (automatic), a sub-epoch gets one thread per this many
+ * ratings at most. */
+#define SGD_MIN_RATINGS_PER_THREAD 100000
+
+/* Rows are prefetched this many ratings ahead, so that a miss to memory
+ * (~100-300 ns) overlaps the updates of the ratings before it (~10-30 ns
+ * each). */
+#define PREFETCH_AHEAD 8
+
+typedef struct sgd_args {
+    float *P, *Q, *bu, *bi;
+    uint32_t k, ld;
+    float mu, lr, reg, reg_b;
+} sgd_args;
+
+/* One pass over a block; returns the sum of squared errors met. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static double sgd_block(const sgd_args *a, const mf_rating *v, uint64_t n)
+{
+    float *restrict P = a->P, *restrict Q = a->Q, *restrict bu = a->bu, *restrict bi = a->bi;
+    const uint32_t k = a->k, ld = a->ld;
+    const float mu = a->mu, lr = a->lr, reg = a->reg, reg_b = a->reg_b;
+    const uint32_t lines = (k * (uint32_t)sizeof(float) + 63) / 64;
+    double loss = 0;
+    for (uint64_t j = 0; j < n; j++) {
+        if (j + PREFETCH_AHEAD < n) {
+            const mf_rating *ahead = &v[j + PREFETCH_AHEAD];
+            const char *pp = (const char *)(P + (size_t)ahead->u * ld);
+            const char *qq = (const char *)(Q + (size_t)ahead->i * ld);
+            for (uint32_t l = 0; l < lines; l++) {
+                __builtin_prefetch(pp + 64 * l, 1, 3);
+                __builtin_prefetch(qq + 64 * l, 1, 3);
+            }
+            __builtin_prefetch(&bi[ahead->bi], 1, 3);
+        }
+        float *restrict p = P + (size_t)v[j].u * ld, *restrict q = Q + (size_t)v[j].i * ld;
+        float *restrict b_u = bu + v[j].bu, *restrict b_i = bi + v[j].bi;
+        float e = v[j].r - mu - *b_u - *b_i - dot_k(p, q, k);
+        loss += (double)e * e;
+        *b_u += lr * (e - reg_b * *b_u);
+        *b_i += lr * (e - reg_b * *b_i);
+#pragma omp simd
+        for (uint32_t f = 0; f < k; f++) {
+            float pf = p[f], qf = q[f];
+            p[f] = pf + lr * (e * qf - reg * pf);
+            q[f] = qf + lr * (e * pf - reg * qf);
+        }
+    }
+    return loss;
+}
+
+static reco_status fit_sgd(const reco_mf_params *p, const reco_dataset *train,
+                           const reco_fit_ctx *ctx, int threads, mf_state *st, reco_error *err)
+{
+    const reco_csr *R = &train->by_user;
+    rng g;
+    rng_seed(&g, p->seed, 0x5347440000000001ull);
+    /* B depends on the thread count only above 2 threads, so 1 and 2
+     * threads give the same model. */
+    uint32_t B = threads > 2 ? 2 * (uint32_t)threads : 4;
+    /* Every sub-epoch ends in a barrier. With threads chosen automatically,
+     * small data (MovieLens 100K: 20,000 ratings a sub-epoch, about a
+     * millisecond) runs on fewer threads: the barriers would cost more than
+     * the parallelism gives, much more when the cores are shared. The model
+     * is the same: it depends on B only. */
+    int team = threads;
+    if (p->threads == 0) {
+        uint64_t per_thread = R->nnz / B / SGD_MIN_RATINGS_PER_THREAD;
+        if ((uint64_t)team > per_thread)
+            team = per_thread > 1 ? (int)per_thread : 1;
+    }
+    mf_sgd t;
+    double *block_loss = calloc((size_t)B * B, sizeof *block_loss);
+    uint32_t *order = malloc((size_t)B * sizeof *order), *cperm = malloc((size_t)B * sizeof *cperm);
+    if (!block_loss || !order || !cperm || sgd_build(train, B, &g, &t)) {
+        free(block_loss);
+        free(order);
+        free(cperm);
+        return reco_error_set(err, RECO_ERR_NOMEM, "mf: out of memory for %llu ratings",
+                              (unsigned long long)R->nnz);
+    }
+    reco_progress_report(&ctx->progress, "sgd", 0, (uint64_t)p->epochs);
+    sgd_args a = {st->P, st->Q, t.bu, t.bi, st->k, st->ld,
+                  st->mu, (float)p->lr, (float)p->reg, (float)p->reg_bias};
+    reco_status rc = RECO_OK;
+    for (int ep = 0; ep < p->epochs; ep++) {
+        /* This epoch's Latin square: sub-epoch s (in a random order) runs
+         * blocks (r, cperm[(r + s) mod B]) for every user group r. */
+        for (uint32_t j = 0; j < B; j++)
+            order[j] = cperm[j] = j;
+        for (uint32_t j = B; j > 1; j--) {
+            uint32_t o = rng_below(&g, j), x = order[j - 1];
+            order[j - 1] = order[o];
+            order[o] = x;
+            o = rng_below(&g, j);
+            x = cperm[j - 1];
+            cperm[j - 1] = cperm[o];
+            cperm[o] = x;
+        }
+        for (uint32_t s = 0; s < B; s++) {
+            uint32_t shift = order[s];
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team)
+            for (uint32_t r = 0; r < B; r++) {
+                size_t b = (size_t)r * B + cperm[(r + shift) % B];
+                block_loss[b] = sgd_block(&a, t.v + t.ptr[b], t.ptr[b + 1] - t.ptr[b]);
+            }
+        }
+        double loss = 0;
+        for (size_t b = 0; b < (size_t)B * B; b++)
+            loss += block_loss[b];
+        st->train_rmse = sqrt(loss / (double)R->nnz);
+        st->epochs_run = ep + 1;
+        if (!isfinite(loss)) {
+            rc = reco_error_set(err, RECO_ERR_NUMERIC,
+                                "mf: SGD diverged in epoch %d (lr=%g is too large)", ep + 1,
+                                p->lr);
+            break;
+        }
+        reco_progress_report(&ctx->progress, "sgd", (uint64_t)ep + 1, (uint64_t)p->epochs);
+    }
+    for (uint32_t u = 0; u < st->n_users; u++)
+        st->bu[u] = t.bu[t.uslot[u]];
+    for (uint32_t i = 0; i < st->n_items; i++)
+        st->bi[i] = t.bi[t.islot[i]];
+    free(block_loss);
+    free(order);
+    free(cperm);
+    sgd_clear(&t);
+    return rc;
+}
+
+/* ---- ALS ---- */
+
+/* One half-step: every row of `rows` (CSR) solved against the other side
+ * (factors F, biases ob). */
+static reco_status als_half(const reco_csr *rows, const float *F, const float *ob,
+                            uint32_t n_other, const mf_state *st, float *out_b, float *out_M,
+                            int threads)
+{
+    const size_t scr = ridge_scratch_floats(st->k);
+    int failed = 0;
+#pragma omp parallel num_threads(threads)
+    {
+        float *scratch = malloc(scr * sizeof(float));
+        if (!scratch) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 256)
+        for (int64_t r = 0; r < (int64_t)rows->n_rows; r++) {
+            if (!scratch)
+                continue;
+            uint64_t b = rows->ptr[r], e = rows->ptr[r + 1];
+            if (b == e)
+                continue;
+            if (ridge_row(F, ob, st->ld, st->k, st->mu, n_other, rows->idx + b, rows->val + b,
+                          (uint32_t)(e - b), st->params.reg, st->params.reg_bias, &out_b[r],
+                          out_M + (size_t)r * st->ld, scratch)) {
+#pragma omp atomic write
+                failed = 2;
+            }
+        }
+        free(scratch);
+    }
+    return failed == 1 ? RECO_ERR_NOMEM : failed ? RECO_ERR_NUMERIC : RECO_OK;
+}
+
+static reco_status fit_als(const reco_mf_params *p, const reco_dataset *train,
+                           const reco_fit_ctx *ctx, int threads, mf_state *st, reco_error *err)
+{
+    const reco_csr *R = &train->by_user, *C = &train->by_item;
+    for (int ep = 0; ep < p->epochs; ep++) {
+        reco_status rc = als_half(R, st->Q, st->bi, st->n_items, st, st->bu, st->P, threads);
+        if (!rc)
+            rc = als_half(C, st->P, st->bu, st->n_users, st, st->bi, st->Q, threads);
+        if (rc == RECO_ERR_NOMEM)
+            return reco_error_set(err, rc, "out of memory");
+        if (rc)
+            return reco_error_set(err, rc, "mf: an ALS system is singular in epoch %d (raise reg)",
+                                  ep + 1);
+        st->epochs_run = ep + 1;
+        reco_progress_report(&ctx->progress, "als", (uint64_t)ep + 1, (uint64_t)p->epochs);
+    }
+    double loss = 0;
+#pragma omp parallel for reduction(+ : loss) schedule(dynamic, 1024) num_threads(threads)
+    for (int64_t u = 0; u < (int64_t)R->n_rows; u++)
+        for (uint64_t j = R->ptr[u]; j < R->ptr[u + 1]; j++) {
+            uint32_t i = R->idx[j];
+            double e = R->val[j] - st->mu - st->bu[u] - st->bi[i] -
+                       dot_k(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
+            loss += e * e;
+        }
+    st->train_rmse = R->nnz ? sqrt(loss / (double)R->nnz) : 0;
+    return RECO_OK;
+}
+
+/* ---- fit, predict, score, similar ---- */
+
+static reco_status mf_fit(const void *pp, const reco_dataset *train, const reco_fit_ctx *ctx,
+                          void **state, reco_error *err)
+{
+    const reco_mf_params *p = pp;
+    reco_status rc = reco_mf_params_check(p, err);
+    if (rc)
+        return rc;
+    const reco_csr *R = &train->by_user;
+    if (R->nnz == 0)
+        return reco_error_set(err, RECO_ERR_EMPTY, "mf: no training ratings");
+    int threads = p->threads ? p->threads : ctx->threads ? ctx->threads : omp_get_max_threads();
+    mf_state *st = state_new(p, reco_dataset_n_users(train), reco_dataset_n_items(train));
+    if (!st)
+        return reco_error_set(err, RECO_ERR_NOMEM, "mf: out of memory for %u x %u factors",
+                              reco_dataset_n_users(train), reco_dataset_n_items(train));
+    double sum = 0; /* in order: a threaded sum would vary with the threads */
+    for (uint64_t j = 0; j < R->nnz; j++)
+        sum += R->val[j];
+    st->mu = (float)(sum / (double)R->nnz);
+    init_factors(st->P, R, st->k, st->ld, (float)p->init_std, p->seed, 0x50, threads);
+    init_factors(st->Q, &train->by_item, st->k, st->ld, (float)p->init_std, p->seed, 0x51,
+                 threads);
+    rc = p->solver == RECO_MF_ALS ? fit_als(p, train, ctx, threads, st, err)
+                                  : fit_sgd(p, train, ctx, threads, st, err);
+    if (rc) {
+        mf_free(st);
+        return rc;
+    }
+#pragma omp parallel for schedule(static, 4096) num_threads(threads)
+    for (int64_t i = 0; i < (int64_t)st->n_items; i++) {
+        const float *q = st->Q + (size_t)i * st->ld;
+        float nn = dot_k(q, q, st->k);
+        st->q_inv_norm[i] = nn > 0 ? 1.0f / sqrtf(nn) : 0.0f;
+    }
+    *state = st;
+    return RECO_OK;
+}
+
+static float mf_predict(const void *s, const reco_dataset *train, const reco_baseline *base,
+                        uint32_t u, uint32_t i)
+{
+    (void)train;
+    (void)base;
+    const mf_state *st = s;
+    if (u >= st->n_users || i >= st->n_items)
+        return NAN;
+    return st->mu + st->bu[u] + st->bi[i] +
+           dot_k(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
+}
+
+static size_t mf_scratch_size(const void *s, const reco_dataset *train)
+{
+    (void)train;
+    const mf_state *st = s;
+    /* fold-in scratch, then the folded-in row */
+    return reco_mf_fold_in_scratch_size(st) + st->ld * sizeof(float) + 64;
+}
+
+static reco_status mf_score(const void *s, const reco_dataset *train, const reco_baseline *base,
+                            const reco_profile *prof, float *scores, void *scratch,
+                            reco_error *err)
+{
+    (void)train;
+    (void)base;
+    const mf_state *st = s;
+    float b = 0;
+    const float *x;
+    if (!prof->updated && prof->user < st->n_users) {
+        b = st->bu[prof->user];
+        x = st->P + (size_t)prof->user * st->ld;
+    } else {
+        float *fold = (float *)((char *)scratch + reco_mf_fold_in_scratch_size(st));
+        reco_status rc =
+            reco_mf_fold_in(st, prof->items, prof->ratings, prof->n, &b, fold, scratch, err);
+        if (rc)
+            return rc;
+        x = fold;
+    }
+    const float base_u = st->mu + b;
+    for (uint32_t i = 0; i < st->n_items; i++)
+        scores[i] = base_u + st->bi[i];
+    rows_dot(st->Q, st->n_items, st->k, st->ld, x, scores);
+    return RECO_OK;
+}
+
+/* Cosine in the item factor space: dot products a chunk at a time (on the
+ * stack, so nothing is allocated) into the top-n heap. */
+static reco_status mf_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
+                              reco_scored *out, size_t *n_out, reco_error *err)
+{
+    (void)train;
+    (void)err;
+    const mf_state *st = s;
+    *n_out = 0;
+    if (i >= st->n_items || st->q_inv_norm[i] == 0)
+        return RECO_OK;
+    const float *qi = st->Q + (size_t)i * st->ld;
+    const float inv_i = st->q_inv_norm[i];
+    reco_topn_heap h;
+    reco_topn_init(&h, out, n);
+    enum { CHUNK = 256 };
+    float dots[CHUNK];
+    for (uint32_t j0 = 0; j0 < st->n_items; j0 += CHUNK) {
+        uint32_t c = st->n_items - j0 < CHUNK ? st->n_items - j0 : CHUNK;
+        memset(dots, 0, c * sizeof *dots);
+        rows_dot(st->Q + (size_t)j0 * st->ld, c, st->k, st->ld, qi, dots);
+        for (uint32_t j = 0; j < c; j++) {
+            float inv_j = st->q_inv_norm[j0 + j];
+            if (j0 + j != i && inv_j != 0)
+                reco_topn_push(&h, j0 + j, dots[j] * inv_i * inv_j);
+        }
+    }
+    *n_out = reco_topn_finish(&h);
+    return RECO_OK;
+}
+
+/* ---- model files ---- */
+
+typedef struct mf_file_meta {
+    uint32_t n_users, n_items, k, ld;
+    float mu;
+    int32_t epochs_run;
+    double train_rmse;
+} mf_file_meta;
+
+static reco_status mf_save(const void *params, const void *s, const reco_dataset *train,
+                           reco_mfile_writer *w, reco_error *err)
+{
+    (void)params;
+    (void)train;
+    const mf_state *st = s;
+    mf_file_meta meta = {st->n_users, st->n_items, st->k, st->ld, st->mu, st->epochs_run,
+                         st->train_rmse};
+    reco_status rc;
+    if ((rc = reco_mfile_add_copy(w, "mf.meta", &meta, sizeof meta, err)) ||
+        (rc = reco_mfile_add(w, "mf.bu", st->bu, (uint64_t)st->n_users * sizeof(float), err)) ||
+        (rc = reco_mfile_add(w, "mf.bi", st->bi, (uint64_t)st->n_items * sizeof(float), err)) ||
+        (rc = reco_mfile_add(w, "mf.P", st->P, (uint64_t)st->n_users * st->ld * sizeof(float),
+                             err)) ||
+        (rc = reco_mfile_add(w, "mf.Q", st->Q, (uint64_t)st->n_items * st->ld * sizeof(float),
+                             err)))
+        return rc;
+    /* Derived, but stored: recomputing it would cost load time. */
+    return reco_mfile_add(w, "mf.qnorm", st->q_inv_norm, (uint64_t)st->n_items * sizeof(float),
+                          err);
+}
+
+static reco_status mf_load(const void *params, const reco_mfile *f, const reco_dataset *train,
+                           void **state, reco_error *err)
+{
+    const reco_mf_params *p = params;
+    const mf_file_meta *meta;
+    reco_status rc = reco_mfile_array(f, "mf.meta", 1, sizeof *meta, (const void **)&meta, err);
+    if (rc)
+        return rc;
+    if (meta->n_users != reco_dataset_n_users(train) ||
+        meta->n_items != reco_dataset_n_items(train) || meta->k != (uint32_t)p->factors ||
+        meta->ld < meta->k || meta->ld % 16 != 0)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: mf factors do not match the data",
+                              reco_mfile_path(f));
+    const void *bu, *bi, *P, *Q, *qn;
+    if ((rc = reco_mfile_array(f, "mf.bu", meta->n_users, sizeof(float), &bu, err)) ||
+        (rc = reco_mfile_array(f, "mf.bi", meta->n_items, sizeof(float), &bi, err)) ||
+        (rc = reco_mfile_array(f, "mf.P", (uint64_t)meta->n_users * meta->ld, sizeof(float), &P,
+                               err)) ||
+        (rc = reco_mfile_array(f, "mf.Q", (uint64_t)meta->n_items * meta->ld, sizeof(float), &Q,
+                               err)) ||
+        (rc = reco_mfile_array(f, "mf.qnorm", meta->n_items, sizeof(float), &qn, err)))
+        return rc;
+    mf_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    st->params = *p;
+    st->n_users = meta->n_users;
+    st->n_items = meta->n_items;
+    st->k = meta->k;
+    st->ld = meta->ld;
+    st->mu = meta->mu;
+    st->train_rmse = meta->train_rmse;
+    st->epochs_run = meta->epochs_run;
+    st->bu = (float *)bu;
+    st->bi = (float *)bi;
+    st->P = (float *)P;
+    st->Q = (float *)Q;
+    st->q_inv_norm = (float *)qn;
+    st->mapped = true;
+    *state = st;
+    return RECO_OK;
+}
+
+const reco_algo_ops reco_algo_mf = {
+    .name = "mf",
+    .summary = "biased matrix factorisation (Funk SVD) by parallel SGD or ALS",
+    .params_size = sizeof(reco_mf_params),
+    .params_default = mf_default,
+    .param_set = mf_set,
+    .params_check = mf_check,
+    .params_format = mf_format,
+    .fit = mf_fit,
+    .free_state = mf_free,
+    .predict = mf_predict,
+    .score = mf_score,
+    .scratch_size = mf_scratch_size,
+    .similar = mf_similar,
+    .save = mf_save,
+    .load = mf_load,
+};
+
+const reco_mf_state *reco_mf_state_of(const reco_model *m)
+{
+    if (!m || m->ops != &reco_algo_mf)
+        return NULL;
+    return m->state;
+}
