@@ -32,7 +32,7 @@ void reco_build_options_default(reco_build_options *o);
 
 typedef struct reco_dataset {
     reco_csr by_user;          /* rows = users, columns = items */
-    reco_csr by_item;          /* rows = items, columns = users */
+    reco_csr by_item;          /* rows = items, columns = users; no timestamps */
     reco_idmap *users;         /* owned reference; size = by_user.n_rows */
     reco_idmap *items;         /* owned reference; size = by_item.n_rows */
     bool has_ts;

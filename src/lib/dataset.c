@@ -164,6 +164,21 @@ out:
     return rc;
 }
 
+static bool all_ids_rated(const reco_csr *m)
+{
+    for (uint32_t r = 0; r < m->n_rows; r++)
+        if (m->ptr[r] == m->ptr[r + 1])
+            return false;
+    uint8_t *seen = calloc((size_t)m->n_cols + 1, 1);
+    if (!seen)
+        return false; /* the compaction path then reports the shortage */
+    for (uint64_t k = 0; k < m->nnz; k++)
+        seen[m->idx[k]] = 1;
+    bool all = memchr(seen, 0, m->n_cols) == NULL;
+    free(seen);
+    return all;
+}
+
 reco_status reco_dataset_build(const reco_ratings *r, const reco_build_options *opt_in,
                                reco_dataset **out, reco_error *err)
 {
@@ -199,8 +214,12 @@ reco_status reco_dataset_build(const reco_ratings *r, const reco_build_options *
     ds->duplicates_removed = dedup_rows(&ds->by_user);
     uint64_t after_dedup = ds->by_user.nnz;
 
-    /* Filters (and dropping IDs left without ratings) need a compaction. */
-    if (!o->keep_ids) {
+    /* Filters need a compaction; so do IDs left without ratings (maps shared
+     * with other files) unless keep_ids. A freshly loaded file has none,
+     * and checking costs one sequential pass. */
+    if (!o->keep_ids && !filtering && !all_ids_rated(&ds->by_user))
+        filtering = true;
+    if (filtering) {
         uint8_t *keep_u = malloc(nu + 1), *keep_i = malloc(ni + 1);
         uint32_t *icount = malloc((ni + 1) * sizeof *icount);
         if (!keep_u || !keep_i || !icount) {
@@ -228,7 +247,12 @@ reco_status reco_dataset_build(const reco_ratings *r, const reco_build_options *
         goto fail;
     }
     reco_progress_report(&o->progress, "build", 3, 4);
-    rc = reco_csr_transpose(&ds->by_user, &ds->by_item, err);
+    /* The CSC carries no timestamps: everything that needs them (time
+     * splits, activity over time) walks users, and they would cost 8 bytes
+     * a rating of memory and bandwidth. */
+    reco_csr no_ts = ds->by_user;
+    no_ts.ts = NULL;
+    rc = reco_csr_transpose(&no_ts, &ds->by_item, err);
     if (rc)
         goto fail;
     reco_progress_report(&o->progress, "build", 4, 4);
