@@ -17,6 +17,13 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 /* Subcommands: argv[0] is the command name. */
 int cmd_stats(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
+int cmd_explore(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
+int cmd_similar(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Options common to every command that loads a rating file. */
 typedef struct cli_data_opts {

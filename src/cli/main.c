@@ -13,6 +13,13 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"stats", cmd_stats, "summary statistics of a rating file"},
     {"gen", cmd_gen, "generate synthetic ratings shaped like Amazon's"},
+    {"explore", cmd_explore, "write a report with statistics and charts"},
+    {"eval", cmd_eval, "compare algorithms on held-out ratings"},
+    {"train", cmd_train, "fit a model and write a model file"},
+    {"recommend", cmd_recommend, "top-N products for a user from a model file"},
+    {"similar", cmd_similar, "products similar to a product"},
+    {"predict", cmd_predict, "predicted rating of a user for a product"},
+    {"serve", cmd_serve, "serve recommendations over HTTP (REST, JSON)"},
 };
 
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

@@ -1,0 +1,146 @@
+#!/bin/sh
+# HTTP throughput and latency of `reco serve` (a benchmark, never a test).
+#
+# Trains each algorithm on the --min-user-ratings 50 subset of the
+# full-size synthetic file (BENCH_DATA, see common.sh), serves it on
+# 127.0.0.1, and runs `wrk -t2 -c64 -d15s --latency` with random known
+# users asking for 10 recommendations; then the same for POST /v1/ratings
+# (one rating per request, each acknowledged after the group fsync).
+# Target for mf (64 factors) on a 2-core machine: >= 5,000 req/s and
+# p99 <= 10 ms.
+#
+# Environment: RECO (binary), BENCH_DATA, BENCH_OUT, ALGOS (default
+# "mf usercf itemcf svd popular"; popular measures the HTTP layer with the
+# cheapest model), DURATION (15s), CONNECTIONS (64), SERVE_THREADS (server
+# worker threads; default: one per core).
+. "$(dirname "$0")/common.sh"
+
+ALGOS=${ALGOS:-mf usercf itemcf svd popular}
+DURATION=${DURATION:-15s}
+CONNECTIONS=${CONNECTIONS:-64}
+LUA="$ROOT/bench/serve_bench.lua"
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "installing wrk (apt-get)..." >&2
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } || {
+        echo "serve_bench: wrk is not installed and could not be installed" >&2
+        exit 1
+    }
+fi
+ensure_data
+
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT INT TERM
+
+# Users known to the models (at least 50 ratings; duplicates counted, so
+# a few may have fewer and get cold-start answers) and products to rate.
+USERS="$OUT/serve-users.txt"
+ITEMS="$OUT/serve-items.txt"
+if [ ! -s "$USERS" ] || [ "$USERS" -ot "$BENCH_DATA" ]; then
+    awk -F, '{ c[$1]++ } END { for (u in c) if (c[u] >= 50) print u }' "$BENCH_DATA" >"$USERS.tmp"
+    mv "$USERS.tmp" "$USERS"
+fi
+if [ ! -s "$ITEMS" ] || [ "$ITEMS" -ot "$BENCH_DATA" ]; then
+    head -n 200000 "$BENCH_DATA" | cut -d, -f2 | sort -u | head -n 5000 >"$ITEMS.tmp"
+    mv "$ITEMS.tmp" "$ITEMS"
+fi
+export BENCH_USERS="$USERS" BENCH_ITEMS="$ITEMS"
+
+# start_server MODEL [ARGS...]: sets SERVER_PID and PORT.
+start_server() {
+    model=$1
+    shift
+    : >"$OUT/serve.err"
+    if [ -n "${SERVE_THREADS:-}" ]; then
+        set -- --threads "$SERVE_THREADS" "$@"
+    fi
+    "$RECO" serve --model "$model" --port 0 "$@" 2>"$OUT/serve.err" &
+    SERVER_PID=$!
+    i=0
+    while ! grep -q "listening on" "$OUT/serve.err"; do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null || [ "$i" -gt 600 ]; then
+            cat "$OUT/serve.err" >&2
+            SERVER_PID=
+            return 1
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    PORT=$(sed -n 's|.*listening on http://[^ ]*:\([0-9][0-9]*\) .*|\1|p' "$OUT/serve.err")
+    MODEL_LINE=$(sed -n 's|.*(model \(.*\))$|\1|p' "$OUT/serve.err")
+}
+
+stop_server() {
+    kill -TERM "$SERVER_PID"
+    wait "$SERVER_PID" || echo "serve_bench: the server exited with status $?" >&2
+    SERVER_PID=
+}
+
+# run_wrk MODE LABEL ALGO: one wrk run against the server on $PORT.
+run_wrk() {
+    BENCH_MODE=$1 wrk -t2 -c2 -d2s -s "$LUA" "http://127.0.0.1:$PORT" >/dev/null 2>&1 || true
+    BENCH_MODE=$1 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" \
+        "http://127.0.0.1:$PORT" >"$OUT/wrk-$3-$1.txt" 2>&1 || true
+    awk -v label="$2" -v algo="$3" '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+            return v
+        }
+        /^ +50%/ { p50 = ms($2) }
+        /^ +99%/ { p99 = ms($2) }
+        /^Requests\/sec:/ { rps = $2 }
+        /Non-2xx or 3xx responses:/ { bad = $NF }
+        /Socket errors:/ { err = $0; sub(/.*Socket errors: /, "", err) }
+        END {
+            printf "%-44s %-8s %9.0f %8.2f %8.2f %7d%s\n", label, algo, rps, p50, p99, bad + 0,
+                   err != "" ? "  (socket errors: " err ")" : ""
+        }' "$OUT/wrk-$3-$1.txt" | tee -a "$OUT/serve-results.txt"
+}
+
+: >"$OUT/serve-results.txt"
+echo "serve_bench: $(basename "$BENCH_DATA"), --min-user-ratings 50; wrk -t2 -c$CONNECTIONS -d$DURATION --latency; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+printf "%-44s %-8s %9s %8s %8s %7s\n" "request" "model" "req/s" "p50 ms" "p99 ms" "non-2xx"
+for algo in $ALGOS; do
+    model="$OUT/serve-$algo.reco"
+    if [ ! -s "$model" ] || [ "$model" -ot "$BENCH_DATA" ]; then
+        params=
+        [ "$algo" = mf ] && params="--param factors=64"
+        # shellcheck disable=SC2086
+        if ! "$RECO" train --algo "$algo" $params --min-user-ratings 50 --quiet \
+            "$BENCH_DATA" -o "$model" >"$OUT/train-$algo.txt" 2>&1; then
+            printf "%-44s %-8s (train failed: %s)\n" "GET /v1/users/{user}/recommendations?n=10" \
+                "$algo" "$(tail -n 1 "$OUT/train-$algo.txt")"
+            continue
+        fi
+    fi
+    start_server "$model" || { echo "serve_bench: $algo: the server did not start" >&2; continue; }
+    run_wrk get "GET /v1/users/{user}/recommendations?n=10" "$algo"
+    stop_server
+done
+
+# The HTTP layer alone, and writes: every request is one rating,
+# acknowledged after its group fsync.
+first=$(for a in $ALGOS; do [ -s "$OUT/serve-$a.reco" ] && echo "$a" && break; done)
+if [ -n "$first" ]; then
+    start_server "$OUT/serve-$first.reco" &&
+        run_wrk healthz "GET /healthz (HTTP layer only)" "$first" &&
+        stop_server
+    rm -f "$OUT/serve-ratings-log.csv"
+    start_server "$OUT/serve-$first.reco" --ratings-log "$OUT/serve-ratings-log.csv" &&
+        run_wrk post "POST /v1/ratings (1 rating, fsync)" "$first" &&
+        stop_server
+    rm -f "$OUT/serve-ratings-log.csv"
+fi
+
+awk '$1 == "GET" && $3 == "mf" {
+        ok = $4 >= 5000 && $6 <= 10
+        printf "target (mf): >= 5,000 req/s and p99 <= 10 ms: %s\n", ok ? "met" : "NOT met"
+    }' "$OUT/serve-results.txt"

@@ -1,0 +1,284 @@
+/* reco serve: recommendations over HTTP (REST, JSON). The server itself is
+ * src/server/http.c; this command parses options, opens the service, and
+ * turns signals (through a self-pipe read by the main thread) into reloads
+ * and a clean shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#ifdef RECO_HAVE_SERVER
+#include "http.h"
+#include "service.h"
+
+#define TOKEN_FILE_MAX 4096
+#define STOP_WAIT_MS 10000
+
+enum { OPT_MODEL = OPT_FIRST_FREE, OPT_LOG, OPT_HOST, OPT_PORT, OPT_TOKEN_FILE, OPT_LOG_REQUESTS };
+
+static void help(void)
+{
+    printf("Usage: reco serve --model MODEL [OPTIONS]\n\n"
+           "Serves recommendations from a model file over HTTP (REST, JSON): per-user\n"
+           "recommendations, similar products, predictions, a user's ratings, new ratings\n"
+           "(durable before they are acknowledged), hot reload, /healthz and /metrics.\n"
+           "The endpoints are described in docs/api.md.\n\n"
+           "Options:\n"
+           "  --model FILE         the model to serve (from 'reco train'); required\n"
+           "  --ratings-log FILE   append new ratings here (CSV) and replay it on start;\n"
+           "                       without it the server is read-only\n"
+           "  --host HOST          address to listen on (default 127.0.0.1); a non-loopback\n"
+           "                       address needs a token\n"
+           "  --port N             port (default 8080; 0: any free port, shown at start)\n"
+           "  --threads N          worker threads (default: one per core)\n"
+           "  --token-file FILE    require \"Authorization: Bearer TOKEN\" for writes\n"
+           "                       (POST /v1/ratings, /v1/admin/*); the token is the file's\n"
+           "                       first line. The environment variable RECO_TOKEN works too.\n"
+           "  --log-requests       print one line per request on stderr\n"
+           "  --quiet              no per-request lines (the default)\n"
+           "  --help               show this help\n\n"
+           "Signals: SIGHUP reloads the model file (a bad file is reported and the old\n"
+           "model keeps serving); SIGINT or SIGTERM stop accepting connections, finish the\n"
+           "requests in flight and flush the ratings log.\n");
+}
+
+/* The self-pipe: the handler only writes the signal number to it; the
+ * main thread reads it and does the work. A handler (rather than sigwait
+ * alone) because threads started before main, such as OpenBLAS's, do not
+ * block the signals and would otherwise take the default action. */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(sig_pipe[1], &b, 1);
+    (void)w; /* a full pipe already holds a wake-up */
+    errno = saved;
+}
+
+static int wait_signal(void)
+{
+    for (;;) {
+        unsigned char b;
+        ssize_t r = read(sig_pipe[0], &b, 1);
+        if (r == 1)
+            return b;
+        if (r < 0 && errno != EINTR)
+            return SIGTERM;
+    }
+}
+
+/* The token: the first line of path, without surrounding whitespace. */
+static int read_token(const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        cli_error("serve", "cannot read the token file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(TOKEN_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, TOKEN_FILE_MAX + 1, f) : 0;
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (!buf || bad || n > TOKEN_FILE_MAX) {
+        cli_error("serve", "%s: %s", path,
+                  !buf ? "out of memory" : bad ? "read error" : "over 4096 bytes: not a token file");
+        free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    char *s = buf;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        s[--len] = '\0';
+    if (!len) {
+        cli_error("serve", "%s: the token is empty", path);
+        free(buf);
+        return -1;
+    }
+    memmove(buf, s, len + 1);
+    *out = buf;
+    return 0;
+}
+
+static void print_model(const char *what, reco_service *svc, const reco_http_options *ho,
+                        unsigned port)
+{
+    json_t *info = reco_service_model_info(svc);
+    char u[32], i[32];
+    const char *algo = info ? json_string_value(json_object_get(info, "algorithm")) : NULL;
+    cli_thousands(info ? (uint64_t)json_integer_value(json_object_get(info, "users")) : 0, u,
+                  sizeof u);
+    cli_thousands(info ? (uint64_t)json_integer_value(json_object_get(info, "items")) : 0, i,
+                  sizeof i);
+    if (port) {
+        bool v6 = strchr(ho->host, ':') && ho->host[0] != '[';
+        fprintf(stderr, "reco serve: listening on http://%s%s%s:%u (model %s, %s users, %s items)\n",
+                v6 ? "[" : "", ho->host, v6 ? "]" : "", port, algo ? algo : "?", u, i);
+    } else {
+        fprintf(stderr, "reco serve: %s (model %s, %s users, %s items)\n", what,
+                algo ? algo : "?", u, i);
+    }
+    fflush(stderr);
+    json_decref(info);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"ratings-log", required_argument, NULL, OPT_LOG},
+        {"host", required_argument, NULL, OPT_HOST},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"log-requests", no_argument, NULL, OPT_LOG_REQUESTS},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"help", no_argument, NULL, OPT_HELP},
+        {0, 0, 0, 0},
+    };
+    reco_service_options so;
+    reco_service_options_default(&so);
+    reco_http_options ho;
+    reco_http_options_default(&ho);
+    const char *token_file = NULL;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
+        uint32_t v;
+        switch (c) {
+        case OPT_MODEL: so.model_path = optarg; break;
+        case OPT_LOG: so.ratings_log = optarg; break;
+        case OPT_HOST: ho.host = optarg; break;
+        case OPT_PORT:
+            if (cli_parse_u32(optarg, &v) || v > 65535) {
+                cli_error("serve", "--port wants a number from 0 to 65535, got \"%s\"", optarg);
+                return EXIT_USAGE;
+            }
+            ho.port = v;
+            break;
+        case OPT_THREADS:
+            if (cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
+                cli_error("serve", "--threads wants a number from 1 to 1024, got \"%s\"", optarg);
+                return EXIT_USAGE;
+            }
+            ho.threads = v;
+            break;
+        case OPT_TOKEN_FILE: token_file = optarg; break;
+        case OPT_LOG_REQUESTS: ho.log_requests = true; break;
+        case 'q':
+        case OPT_QUIET: ho.log_requests = false; break;
+        case OPT_HELP: help(); return EXIT_OK;
+        default:
+            cli_error("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
+            return cli_usage_error("serve");
+        }
+    }
+    if (optind != argc) {
+        cli_error("serve", "unexpected argument '%s'", argv[optind]);
+        return cli_usage_error("serve");
+    }
+    if (!so.model_path) {
+        cli_error("serve", "--model FILE is required");
+        return cli_usage_error("serve");
+    }
+    char *token = NULL;
+    if (token_file) {
+        if (read_token(token_file, &token))
+            return EXIT_USAGE;
+    } else if (getenv("RECO_TOKEN") && getenv("RECO_TOKEN")[0]) {
+        token = strdup(getenv("RECO_TOKEN"));
+    }
+    ho.token = token;
+    ho.read_only = so.ratings_log == NULL;
+    ho.max_n = so.max_n;
+    ho.max_batch = so.max_batch;
+
+    if (pipe2(sig_pipe, O_CLOEXEC) != 0 || fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) != 0) {
+        cli_error("serve", "pipe: %s", strerror(errno));
+        free(token);
+        return EXIT_FAIL;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* The server's threads start with the signals blocked, so the handler
+     * never interrupts their system calls. */
+    sigset_t sigs, old_mask;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+
+    reco_error err = {0};
+    reco_service *svc = NULL;
+    reco_status st = reco_service_open(&so, &svc, &err);
+    if (st) {
+        cli_error("serve", "%s", err.msg);
+        free(token);
+        return cli_exit_status(st);
+    }
+    reco_http *h = NULL;
+    pthread_sigmask(SIG_BLOCK, &sigs, &old_mask);
+    st = reco_http_start(svc, &ho, &h, &err);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (st) {
+        cli_error("serve", "%s", err.msg);
+        reco_service_close(svc);
+        free(token);
+        return st == RECO_ERR_INVALID ? EXIT_USAGE : EXIT_FAIL;
+    }
+    print_model(NULL, svc, &ho, reco_http_port(h));
+
+    for (;;) {
+        int sig = wait_signal();
+        if (sig == SIGHUP) {
+            st = reco_service_reload(svc, &err);
+            if (st)
+                fprintf(stderr, "reco serve: reload failed, still serving the previous model: %s\n",
+                        err.msg);
+            else
+                print_model("reloaded", svc, &ho, 0);
+            fflush(stderr);
+            continue;
+        }
+        break;
+    }
+    size_t cut = reco_http_stop(h, STOP_WAIT_MS);
+    if (cut)
+        fprintf(stderr, "reco serve: %zu requests were still running after %d s and were cut\n",
+                cut, STOP_WAIT_MS / 1000);
+    reco_service_close(svc);
+    free(token);
+    close(sig_pipe[0]);
+    close(sig_pipe[1]);
+    return EXIT_OK;
+}
+
+#else
+
+int cmd_serve(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cli_error("serve", "this reco was built without the HTTP server (libmicrohttpd)");
+    return EXIT_FAIL;
+}
+
+#endif

@@ -1,0 +1,92 @@
+/* reco: the REST API over a reco_service (`reco serve`).
+ *
+ * libmicrohttpd serves the requests on its own thread pool (epoll); every
+ * handler maps the request to one service call and the service's JSON
+ * object to the response body. Client mistakes become 4xx answers of the
+ * form {"error": {"status": N, "message": "what to fix"}}; library
+ * statuses map to HTTP statuses through one table (reco_http_status_for).
+ *
+ * Endpoints (docs/api.md and docs/openapi.yaml describe them in full):
+ *   GET  /v1/users/{user}/recommendations?n=10&exclude_rated=true
+ *   GET  /v1/users/{user}/ratings
+ *   GET  /v1/items/{item}/similar?n=10
+ *   GET  /v1/predict?user=U&item=I
+ *   POST /v1/ratings              (token when configured)
+ *   POST /v1/admin/reload         (token when configured)
+ *   GET  /v1/model, /healthz, /metrics (Prometheus text format)
+ *
+ * The server never prints except for the optional per-request log lines;
+ * signals and the startup line are the caller's (src/cli/cmd_serve.c). */
+#ifndef RECO_HTTP_H
+#define RECO_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reco/error.h"
+#include "service.h"
+
+#define RECO_HTTP_MAX_BODY ((size_t)1 << 20) /* 1 MiB */
+#define RECO_HTTP_MAX_N 1000
+#define RECO_HTTP_MAX_BATCH 10000
+
+typedef struct reco_http_options {
+    const char *host;   /* address or name to bind ("127.0.0.1"); "[::1]" and "::1" work */
+    unsigned port;      /* 8080; 0: a free port chosen by the system (reco_http_port) */
+    unsigned threads;   /* libmicrohttpd worker threads; 0: one per core */
+    const char *token;  /* bearer token the write endpoints require; NULL or "": none */
+    bool read_only;     /* the service has no ratings log: POST /v1/ratings answers 403 */
+    bool log_requests;  /* one line per request on stderr ("GET /path 200 0.4ms") */
+    size_t max_body;    /* largest request body in bytes (RECO_HTTP_MAX_BODY) */
+    size_t max_n;       /* largest n a query may ask for: the service's max_n (1000) */
+    size_t max_batch;   /* most ratings in one POST: the service's max_batch (10000) */
+    unsigned timeout_s; /* an idle connection is closed after this many seconds (30) */
+} reco_http_options;
+
+void reco_http_options_default(reco_http_options *o);
+
+typedef struct reco_http reco_http;
+
+/* Binds host:port and starts serving svc (borrowed: it must outlive the
+ * server). Refuses, with a message, a host that does not resolve or a
+ * non-loopback address without a token (RECO_ERR_INVALID), and an address
+ * that cannot be bound (RECO_ERR_IO). The worker threads inherit the
+ * caller's signal mask: block the signals the caller handles (SIGINT,
+ * SIGTERM, SIGHUP) around this call so they never interrupt the workers. */
+reco_status reco_http_start(reco_service *svc, const reco_http_options *opt, reco_http **out,
+                            reco_error *err);
+
+/* The port actually bound (the system's choice when opt->port was 0). */
+unsigned reco_http_port(const reco_http *h);
+
+/* Requests that have started and not yet been answered in full. */
+size_t reco_http_in_flight(const reco_http *h);
+
+/* Stops accepting connections (the listening socket is closed); requests
+ * in progress and on open connections are still answered, with
+ * "Connection: close". Idempotent. */
+void reco_http_quiesce(reco_http *h);
+
+/* Quiesces, waits up to timeout_ms for the requests in flight to finish,
+ * then stops the worker threads and frees the server. Returns how many
+ * requests were still in flight when it gave up waiting (0 normally).
+ * NULL is a no-op. The service can be closed after this returns. */
+size_t reco_http_stop(reco_http *h, unsigned timeout_ms);
+
+/* The one table from library statuses to HTTP statuses: INVALID and PARSE
+ * 400, NOT_FOUND 404, TOO_LARGE 413, EMPTY 422, NOMEM 503, IO, FORMAT,
+ * NUMERIC, INTERNAL 500, OK 200. */
+unsigned reco_http_status_for(reco_status st);
+
+/* Percent-decodes src[0..len) into dst (room for len bytes; not
+ * NUL-terminated). Returns the decoded length, or -1 when a '%' is not
+ * followed by two hex digits. '+' is kept as it is. */
+long reco_http_pct_decode(const char *src, size_t len, char *dst);
+
+/* Compares a presented token with the configured one in time that does
+ * not depend on where they differ. */
+bool reco_http_token_equal(const char *given, size_t given_len, const char *want,
+                           size_t want_len);
+
+#endif

@@ -1,0 +1,1378 @@
+/* The REST API end to end: `reco serve` runs as a child process on a free
+ * port with models trained here, and libcurl talks to it. Covers every
+ * endpoint, every client-mistake answer, writes then reads, durability
+ * across kill -9, reloads (good, corrupt, under load), auth and shutdown. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "reco/model.h"
+#include "reco/ratings.h"
+#include "testutil.h"
+
+/* ---- pure pieces (no server needed) ---- */
+
+static void test_pct_decode(void **state)
+{
+    (void)state;
+    char out[64];
+    long n = reco_http_pct_decode("a%2Fb%20c+d", 11, out);
+    assert_int_equal(n, 7);
+    assert_memory_equal(out, "a/b c+d", 7);
+    assert_int_equal(reco_http_pct_decode("%c3%BC", 6, out), 2);
+    assert_memory_equal(out, "\xc3\xbc", 2);
+    assert_int_equal(reco_http_pct_decode("%00", 3, out), 1);
+    assert_int_equal(out[0], 0);
+    assert_int_equal(reco_http_pct_decode("abc%", 4, out), -1);
+    assert_int_equal(reco_http_pct_decode("abc%4", 5, out), -1);
+    assert_int_equal(reco_http_pct_decode("%G0", 3, out), -1);
+    assert_int_equal(reco_http_pct_decode("", 0, out), 0);
+    assert_int_equal(reco_http_pct_decode("%41%42", 6, NULL), 2); /* counting only */
+}
+
+static void test_token_and_status_table(void **state)
+{
+    (void)state;
+    assert_true(reco_http_token_equal("secret", 6, "secret", 6));
+    assert_false(reco_http_token_equal("secreT", 6, "secret", 6));
+    assert_false(reco_http_token_equal("secret2", 7, "secret", 6));
+    assert_false(reco_http_token_equal("secre", 5, "secret", 6));
+    assert_false(reco_http_token_equal("", 0, "secret", 6));
+    assert_int_equal(reco_http_status_for(RECO_OK), 200);
+    assert_int_equal(reco_http_status_for(RECO_ERR_INVALID), 400);
+    assert_int_equal(reco_http_status_for(RECO_ERR_PARSE), 400);
+    assert_int_equal(reco_http_status_for(RECO_ERR_NOT_FOUND), 404);
+    assert_int_equal(reco_http_status_for(RECO_ERR_TOO_LARGE), 413);
+    assert_int_equal(reco_http_status_for(RECO_ERR_IO), 500);
+    assert_int_equal(reco_http_status_for(RECO_ERR_FORMAT), 500);
+    assert_int_equal(reco_http_status_for(RECO_ERR_NOMEM), 503);
+    /* Every client status is 4xx: nothing a client sends maps to 5xx. */
+    for (int s = RECO_OK; s <= RECO_ERR_INTERNAL; s++) {
+        unsigned h = reco_http_status_for((reco_status)s);
+        assert_true(h >= 200 && h < 600);
+    }
+}
+
+#ifdef RECO_HAVE_CURL
+#include <curl/curl.h>
+
+/* ---- fixtures: data, models, files ---- */
+
+#define N_USERS 300
+#define N_ITEMS 120
+#define SPECIAL_USER "slash/user \xc3\xbc"
+#define SPECIAL_ITEM "odd/item \xc3\xbc"
+
+static char g_dir[64];
+static char g_mf[128], g_icf[128], g_serve[128], g_log[128];
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 33;
+}
+
+/* Two tastes: even users like the first half of the catalogue, odd users
+ * the second; each rates 20 liked and 5 disliked products. */
+static char *make_ratings(size_t *len)
+{
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    uint64_t seed = 42;
+    for (int u = 0; u < N_USERS; u++) {
+        unsigned char seen[N_ITEMS] = {0};
+        for (int k = 0; k < 25; k++) {
+            bool like = k < 20;
+            int half = (u % 2 == 0) == like ? 0 : 1;
+            int i;
+            do
+                i = half * (N_ITEMS / 2) + (int)(lcg(&seed) % (N_ITEMS / 2));
+            while (seen[i]);
+            seen[i] = 1;
+            int r = like ? 4 + (int)(lcg(&seed) % 2) : 1 + (int)(lcg(&seed) % 2);
+            n += (size_t)snprintf(buf + n, cap - n, "user%03d,item%03d,%d,%d\n", u, i, r,
+                                  1500000000 + u * 100 + k);
+        }
+        if (u < 30)
+            n += (size_t)snprintf(buf + n, cap - n, "user%03d,%s,5,1500000000\n", u, SPECIAL_ITEM);
+    }
+    for (int i = 0; i < 10; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s,item%03d,4,1500000000\n", SPECIAL_USER, i);
+    *len = n;
+    return buf;
+}
+
+/* Fits algo on ds and saves it to path; false when the algorithm cannot
+ * write model files (yet). */
+static bool train(const reco_dataset *ds, const char *algo, const char *path)
+{
+    reco_model *m = NULL;
+    reco_error err;
+    if (reco_model_new(algo, &m, &err))
+        return false;
+    if (!strcmp(algo, "mf") || !strcmp(algo, "svd")) {
+        reco_model_set_param(m, "factors", "8", &err);
+        reco_model_set_param(m, "epochs", "30", &err);
+    }
+    reco_fit_ctx ctx = {0};
+    ctx.threads = 1;
+    if (reco_model_fit(m, ds, &ctx, &err))
+        fail_msg("%s: %s", algo, err.msg);
+    bool ok = reco_model_save(m, path, &err) == RECO_OK;
+    reco_model_free(m);
+    return ok;
+}
+
+/* The served algorithm (A) is the first of these that can be saved; B,
+ * the one reloads switch to, is another. Factor models fold new ratings
+ * in; the stronger checks apply to them. */
+static const char *g_algo_a, *g_algo_b;
+static bool g_personal, g_folds, g_has_similar;
+
+static bool in_list(const char *a, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(a, *list))
+            return true;
+    return false;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    /* Written beside the target and renamed over it: the server maps the
+     * model file, so it must never change in place. */
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", to);
+    FILE *in = fopen(from, "rb"), *out = fopen(tmp, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    assert_int_equal(rename(tmp, to), 0);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* ---- the server as a child process ---- */
+
+typedef struct server {
+    pid_t pid;
+    int err_fd;        /* its stderr */
+    unsigned port;
+    char out[8192];    /* what it printed so far */
+    size_t out_len;
+} server;
+
+static server g_srv;
+
+/* Reads the child's stderr until needle appears (true) or timeout_ms
+ * passes or the child closes it (false). */
+static bool server_wait_output(server *s, const char *needle, int timeout_ms)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t from = 0;
+    for (;;) {
+        s->out[s->out_len] = '\0';
+        if (strstr(s->out + from, needle))
+            return true;
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long el = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (el >= timeout_ms)
+            return false;
+        struct pollfd p = {s->err_fd, POLLIN, 0};
+        if (poll(&p, 1, (int)(timeout_ms - el)) <= 0)
+            continue;
+        if (s->out_len + 1 >= sizeof s->out) {
+            /* keep the newest half */
+            size_t keep = sizeof s->out / 2;
+            memmove(s->out, s->out + s->out_len - keep, keep);
+            s->out_len = keep;
+        }
+        ssize_t r = read(s->err_fd, s->out + s->out_len, sizeof s->out - 1 - s->out_len);
+        if (r <= 0)
+            return false;
+        s->out_len += (size_t)r;
+    }
+}
+
+/* Starts `reco serve` with argv extra (NULL-terminated) on a free port;
+ * env_token sets RECO_TOKEN in the child (NULL: unset). Returns 0 once it
+ * listens, or the child's exit status if it exits first (-1 on timeout). */
+static int server_start_args(server *s, const char *const *extra, const char *env_token)
+{
+    memset(s, 0, sizeof *s);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = RECO_BIN;
+    argv[argc++] = "serve";
+    argv[argc++] = "--port";
+    argv[argc++] = "0";
+    argv[argc++] = "--threads";
+    argv[argc++] = "2";
+    for (int k = 0; extra[k]; k++)
+        argv[argc++] = extra[k];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        if (env_token)
+            setenv("RECO_TOKEN", env_token, 1);
+        else
+            unsetenv("RECO_TOKEN");
+        execv(RECO_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    s->pid = pid;
+    s->err_fd = p[0];
+    if (server_wait_output(s, "listening on http://", 20000)) {
+        const char *l = strstr(s->out, "listening on http://127.0.0.1:");
+        assert_non_null(l);
+        s->port = (unsigned)atoi(l + strlen("listening on http://127.0.0.1:"));
+        assert_true(s->port > 0);
+        return 0;
+    }
+    int status = 0;
+    for (int k = 0; k < 500; k++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            close(s->err_fd);
+            s->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        }
+        usleep(10000);
+    }
+    print_error("server did not start:\n%s\n", s->out);
+    return -1;
+}
+
+static int server_start(server *s, const char *model, const char *log, const char *token_file,
+                        const char *env_token)
+{
+    const char *extra[8] = {"--model", model};
+    int n = 2;
+    if (log) {
+        extra[n++] = "--ratings-log";
+        extra[n++] = log;
+    }
+    if (token_file) {
+        extra[n++] = "--token-file";
+        extra[n++] = token_file;
+    }
+    extra[n] = NULL;
+    return server_start_args(s, extra, env_token);
+}
+
+/* Sends sig and waits (up to 15 s) for the exit; returns the exit status,
+ * or 128 + signal number. */
+static int server_stop(server *s, int sig)
+{
+    if (!s->pid)
+        return -1;
+    kill(s->pid, sig);
+    int status = 0;
+    pid_t r = 0;
+    for (int k = 0; k < 1500 && r == 0; k++) {
+        r = waitpid(s->pid, &status, WNOHANG);
+        if (r == 0)
+            usleep(10000);
+    }
+    if (r == 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, &status, 0);
+        print_error("server did not stop on signal %d\n", sig);
+        status = 255 << 8;
+    }
+    close(s->err_fd);
+    s->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static bool server_alive(const server *s)
+{
+    int status;
+    return s->pid && waitpid(s->pid, &status, WNOHANG) == 0;
+}
+
+/* ---- HTTP client ---- */
+
+typedef struct resp {
+    long status;
+    char *body;
+    size_t len;
+    char headers[4096];
+    size_t hlen;
+    json_t *json;
+} resp;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    resp *r = ud;
+    char *nb = realloc(r->body, r->len + sz * n + 1);
+    if (!nb)
+        return 0;
+    r->body = nb;
+    memcpy(r->body + r->len, p, sz * n);
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t k = sz * n;
+    if (r->hlen + k < sizeof r->headers) {
+        memcpy(r->headers + r->hlen, p, k);
+        r->hlen += k;
+        r->headers[r->hlen] = '\0';
+    }
+    return k;
+}
+
+typedef struct upload {
+    const char *data;
+    size_t len, pos;
+} upload;
+
+static size_t on_read(char *p, size_t sz, size_t n, void *ud)
+{
+    upload *u = ud;
+    size_t k = sz * n < u->len - u->pos ? sz * n : u->len - u->pos;
+    memcpy(p, u->data + u->pos, k);
+    u->pos += k;
+    return k;
+}
+
+typedef struct req {
+    const char *method; /* NULL: GET, or POST when body is set */
+    const char *path;
+    const char *body;
+    size_t body_len;    /* 0: strlen(body) */
+    const char *ctype;  /* NULL: application/json for bodies; "" for none */
+    const char *auth;   /* a bearer token */
+    bool chunked;
+    unsigned port;      /* 0: the shared server */
+} req;
+
+static resp do_req(CURL *c, const req *q)
+{
+    resp r = {0};
+    char url[2048];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", q->port ? q->port : g_srv.port, q->path);
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    struct curl_slist *hs = NULL;
+    upload up = {0};
+    const char *method = q->method ? q->method : q->body ? "POST" : "GET";
+    if (q->body) {
+        size_t len = q->body_len ? q->body_len : strlen(q->body);
+        if (q->chunked) {
+            up.data = q->body;
+            up.len = len;
+            curl_easy_setopt(c, CURLOPT_POST, 1L);
+            curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(c, CURLOPT_READDATA, &up);
+            hs = curl_slist_append(hs, "Transfer-Encoding: chunked");
+        } else {
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        }
+        const char *ct = q->ctype ? q->ctype : "application/json";
+        char h[256];
+        snprintf(h, sizeof h, "Content-Type:%s%s", *ct ? " " : "", ct);
+        hs = curl_slist_append(hs, h);
+    }
+    if (!strcmp(method, "HEAD"))
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") && (strcmp(method, "POST") || !q->body))
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (q->auth) {
+        char h[512];
+        snprintf(h, sizeof h, "Authorization: Bearer %s", q->auth);
+        hs = curl_slist_append(hs, h);
+    }
+    if (hs)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    CURLcode cc = curl_easy_perform(c);
+    curl_slist_free_all(hs);
+    if (cc != CURLE_OK) {
+        r.status = -1;
+        return r;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    if (r.body)
+        r.json = json_loadb(r.body, r.len, 0, NULL);
+    return r;
+}
+
+static CURL *g_curl;
+
+static resp R(const req *q)
+{
+    return do_req(g_curl, q);
+}
+
+static resp GET(const char *path)
+{
+    req q = {.path = path};
+    return R(&q);
+}
+
+static resp POST(const char *path, const char *body)
+{
+    req q = {.path = path, .body = body};
+    return R(&q);
+}
+
+static void resp_free(resp *r)
+{
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+static const char *err_msg(const resp *r)
+{
+    const char *m = json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
+    return m ? m : "";
+}
+
+/* Expects status and (for errors) the error envelope with message_part. */
+static void expect(const req *q, long status, const char *message_part)
+{
+    resp r = R(q);
+    if (r.status != status || (message_part && !strstr(err_msg(&r), message_part)))
+        fail_msg("%s %s: got %ld %s, want %ld with \"%s\"",
+                 q->method ? q->method : q->body ? "POST" : "GET", q->path, r.status,
+                 r.body ? r.body : "", status, message_part ? message_part : "");
+    if (status >= 400) {
+        json_t *e = json_object_get(r.json, "error");
+        assert_non_null(e);
+        assert_int_equal(json_integer_value(json_object_get(e, "status")), status);
+        assert_true(json_string_length(json_object_get(e, "message")) > 0);
+    }
+    resp_free(&r);
+}
+
+static json_t *find_item(json_t *items, const char *id)
+{
+    size_t k;
+    json_t *v;
+    json_array_foreach(items, k, v)
+    {
+        if (!strcmp(json_string_value(json_object_get(v, "item")), id))
+            return v;
+    }
+    return NULL;
+}
+
+/* ---- setup ---- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_ALL);
+    strcpy(g_dir, "/tmp/reco-http-XXXXXX");
+    if (!mkdtemp(g_dir))
+        return -1;
+    snprintf(g_mf, sizeof g_mf, "%s/mf.reco", g_dir);
+    snprintf(g_icf, sizeof g_icf, "%s/itemcf.reco", g_dir);
+    snprintf(g_serve, sizeof g_serve, "%s/serve.reco", g_dir);
+    snprintf(g_log, sizeof g_log, "%s/ratings-log.csv", g_dir);
+    size_t len;
+    char *text = make_ratings(&len);
+    reco_ratings *r = NULL;
+    reco_error err;
+    reco_load_options lo;
+    reco_load_options_default(&lo);
+    lo.rating_min = 1;
+    if (reco_ratings_parse(text, len, "synthetic", &lo, &r, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    free(text);
+    reco_dataset *ds = NULL;
+    if (reco_dataset_build(r, NULL, &ds, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    reco_ratings_free(r);
+    static const char *const prefer_a[] = {"mf", "svd", "itemcf", "usercf", "baseline", NULL};
+    static const char *const prefer_b[] = {"itemcf", "usercf", "svd", "mf", "popular", NULL};
+    for (size_t k = 0; prefer_a[k] && !g_algo_a; k++)
+        if (train(ds, prefer_a[k], g_mf))
+            g_algo_a = prefer_a[k];
+    for (size_t k = 0; prefer_b[k] && !g_algo_b; k++)
+        if (strcmp(prefer_b[k], g_algo_a) && train(ds, prefer_b[k], g_icf))
+            g_algo_b = prefer_b[k];
+    if (!g_algo_a || !g_algo_b)
+        return -1;
+    static const char *const personal[] = {"mf", "svd", "itemcf", "usercf", NULL};
+    static const char *const folds[] = {"mf", "svd", NULL};
+    static const char *const similar[] = {"mf", "svd", "itemcf", NULL};
+    g_personal = in_list(g_algo_a, personal);
+    g_folds = in_list(g_algo_a, folds);
+    g_has_similar = in_list(g_algo_a, similar);
+    if (strcmp(g_algo_a, "mf"))
+        fprintf(stderr, "note: serving %s and %s (mf cannot be saved in this build)\n", g_algo_a,
+                g_algo_b);
+    reco_dataset_free(ds);
+    copy_file(g_mf, g_serve);
+    if (server_start(&g_srv, g_serve, g_log, NULL, NULL) != 0)
+        return -1;
+    g_curl = curl_easy_init();
+    return 0;
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (g_srv.pid)
+        server_stop(&g_srv, SIGKILL);
+    curl_easy_cleanup(g_curl);
+    curl_global_cleanup();
+    rm_dir(g_dir);
+    return 0;
+}
+
+/* ---- endpoints ---- */
+
+static void test_read_endpoints(void **state)
+{
+    (void)state;
+    resp r = GET("/healthz");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ok");
+    assert_non_null(strstr(r.headers, "Content-Type: application/json"));
+    resp_free(&r);
+
+    r = GET("/v1/model");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "algorithm")), g_algo_a);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "users")), N_USERS + 1);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "items")), N_ITEMS + 1);
+    resp_free(&r);
+
+    r = GET("/v1/users/user000/recommendations");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "user")), "user000");
+    assert_string_equal(json_string_value(json_object_get(r.json, "algorithm")), g_algo_a);
+    assert_true(json_is_false(json_object_get(r.json, "cold_start")));
+    json_t *items = json_object_get(r.json, "items");
+    assert_int_equal(json_array_size(items), 10); /* default n */
+    double prev = INFINITY;
+    int liked_half = 0;
+    for (size_t k = 0; k < 10; k++) {
+        json_t *it = json_array_get(items, k);
+        const char *id = json_string_value(json_object_get(it, "item"));
+        assert_non_null(id);
+        double s = json_number_value(json_object_get(it, "score"));
+        assert_true(s <= prev);
+        prev = s;
+        if (strncmp(id, "item", 4) == 0 && atoi(id + 4) < N_ITEMS / 2)
+            liked_half++;
+    }
+    if (g_personal)
+        assert_true(liked_half >= 8); /* user000 (even) likes the first half */
+    resp_free(&r);
+
+    r = GET("/v1/users/user001/recommendations?n=3&exclude_rated=false");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 3);
+    resp_free(&r);
+
+    r = GET("/v1/users/nobody-at-all/recommendations?n=5");
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_true(json_object_get(r.json, "cold_start")));
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 5);
+    resp_free(&r);
+
+    if (g_has_similar) {
+        r = GET("/v1/items/item003/similar?n=4");
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_object_get(r.json, "item")), "item003");
+        assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4);
+        assert_null(find_item(json_object_get(r.json, "items"), "item003"));
+        resp_free(&r);
+    }
+
+    r = GET("/v1/users/user050/ratings");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "ratings")), 25);
+    json_t *first = json_array_get(json_object_get(r.json, "ratings"), 0);
+    assert_string_equal(json_string_value(json_object_get(first, "source")), "training");
+    resp_free(&r);
+
+    r = GET("/v1/predict?user=user000&item=item001");
+    assert_int_equal(r.status, 200);
+    double p = json_number_value(json_object_get(r.json, "prediction"));
+    assert_true(p >= 1 && p <= 5);
+    assert_true(json_is_true(json_object_get(r.json, "known_user")));
+    resp_free(&r);
+
+    /* A product the model never saw is 404 for similar; an unknown user
+     * has no ratings. */
+    req q = {.path = "/v1/items/no-such-item/similar"};
+    expect(&q, 404, "no-such-item");
+    q.path = "/v1/users/no-such-user/ratings";
+    expect(&q, 404, "no-such-user");
+
+    /* HEAD is GET without the body. */
+    q.method = "HEAD";
+    q.path = "/healthz";
+    r = R(&q);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 0);
+    resp_free(&r);
+}
+
+static void test_encoded_ids(void **state)
+{
+    (void)state;
+    /* %2F inside an ID is part of the ID, not a path separator. */
+    resp r = GET("/v1/users/slash%2Fuser%20%C3%BC/ratings");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "user")), SPECIAL_USER);
+    assert_int_equal(json_array_size(json_object_get(r.json, "ratings")), 10);
+    resp_free(&r);
+
+    r = GET("/v1/users/slash%2fuser%20%c3%bc/recommendations?n=2");
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_false(json_object_get(r.json, "cold_start")));
+    resp_free(&r);
+
+    if (g_has_similar) {
+        r = GET("/v1/items/odd%2Fitem%20%C3%BC/similar");
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_object_get(r.json, "item")), SPECIAL_ITEM);
+        resp_free(&r);
+    }
+
+    /* In the query, '+' is a space and %2F a slash. */
+    r = GET("/v1/predict?user=slash%2Fuser+%C3%BC&item=odd%2Fitem%20%C3%BC");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "user")), SPECIAL_USER);
+    assert_string_equal(json_string_value(json_object_get(r.json, "item")), SPECIAL_ITEM);
+    assert_true(json_is_true(json_object_get(r.json, "known_user")));
+    assert_true(json_is_true(json_object_get(r.json, "known_item")));
+    resp_free(&r);
+
+    /* '+' in a path segment is a plus. */
+    r = GET("/v1/users/a+b/recommendations?n=1");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "user")), "a+b");
+    resp_free(&r);
+
+    /* 255 bytes is the longest ID. */
+    char path[1200];
+    char id[300];
+    memset(id, 'x', 255);
+    id[255] = '\0';
+    snprintf(path, sizeof path, "/v1/users/%s/recommendations?n=1", id);
+    r = GET(path);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+}
+
+/* Every client mistake: a 4xx with a message saying what to fix, nothing
+ * in the ratings log, and the server still up. */
+static void test_client_mistakes(void **state)
+{
+    (void)state;
+    long log_before = file_size(g_log);
+    char long_id[300], path[1200];
+    memset(long_id, 'x', 256);
+    long_id[256] = '\0';
+    static const struct {
+        const char *method, *path, *body, *ctype;
+        long status;
+        const char *msg;
+    } cases[] = {
+        /* query values */
+        {NULL, "/v1/users/user000/recommendations?n=0", NULL, NULL, 400, "n must be from 1 to 1000"},
+        {NULL, "/v1/users/user000/recommendations?n=1001", NULL, NULL, 400, "from 1 to 1000"},
+        {NULL, "/v1/users/user000/recommendations?n=abc", NULL, NULL, 400, "whole number"},
+        {NULL, "/v1/users/user000/recommendations?n=2.5", NULL, NULL, 400, "whole number"},
+        {NULL, "/v1/users/user000/recommendations?n=-3", NULL, NULL, 400, "whole number"},
+        {NULL, "/v1/users/user000/recommendations?n=", NULL, NULL, 400, "whole number"},
+        {NULL, "/v1/users/user000/recommendations?n=99999999999999999999999", NULL, NULL, 400,
+         "from 1 to 1000"},
+        {NULL, "/v1/users/user000/recommendations?exclude_rated=yes", NULL, NULL, 400,
+         "exclude_rated must be true or false"},
+        {NULL, "/v1/users/user000/recommendations?exclude_rated=1", NULL, NULL, 400,
+         "true or false"},
+        {NULL, "/v1/users/user000/recommendations?top=5", NULL, NULL, 400,
+         "unknown query parameter \"top\""},
+        {NULL, "/v1/users/user000/recommendations?n=1&n=2", NULL, NULL, 400, "more than once"},
+        {NULL, "/v1/items/item001/similar?n=0", NULL, NULL, 400, "n must be"},
+        {NULL, "/v1/users/user000/ratings?x=1", NULL, NULL, 400, "unknown query parameter"},
+        {NULL, "/v1/predict?user=user000", NULL, NULL, 400, "\"item\" is required"},
+        {NULL, "/v1/predict?item=item000", NULL, NULL, 400, "\"user\" is required"},
+        {NULL, "/v1/predict?user=&item=item000", NULL, NULL, 400, "user ID is empty"},
+        /* IDs */
+        {NULL, "/v1/users/%FF%FE/recommendations", NULL, NULL, 400, "not valid UTF-8"},
+        {NULL, "/v1/users/%C3%28/ratings", NULL, NULL, 400, "not valid UTF-8"},
+        {NULL, "/v1/users/%ED%A0%80/ratings", NULL, NULL, 400, "not valid UTF-8"}, /* surrogate */
+        {NULL, "/v1/users/%C0%AF/ratings", NULL, NULL, 400, "not valid UTF-8"},    /* overlong */
+        {NULL, "/v1/users/a%00b/recommendations", NULL, NULL, 400, "control character"},
+        {NULL, "/v1/users/a%0Ab/recommendations", NULL, NULL, 400, "control character"},
+        {NULL, "/v1/users/a%G1/recommendations", NULL, NULL, 400, "percent-escape"},
+        {NULL, "/v1/users/abc%/recommendations", NULL, NULL, 400, "percent-escape"},
+        {NULL, "/v1/users//recommendations", NULL, NULL, 400, "user ID is empty"},
+        {NULL, "/v1/items/%FF/similar", NULL, NULL, 400, "item ID is not valid UTF-8"},
+        {NULL, "/v1/predict?user=%FF&item=x", NULL, NULL, 400, "not valid UTF-8"},
+        /* paths and methods */
+        {NULL, "/", NULL, NULL, 404, "no endpoint"},
+        {NULL, "/v2/users/u/recommendations", NULL, NULL, 404, "no endpoint"},
+        {NULL, "/v1/users/u", NULL, NULL, 404, "no endpoint"},
+        {NULL, "/v1/users/u/recommendations/", NULL, NULL, 404, "no endpoint"},
+        {NULL, "/healthz/", NULL, NULL, 404, "no endpoint"},
+        {NULL, "/v1/ratings/x", NULL, NULL, 404, "no endpoint"},
+        {NULL, "/v1/ratings", NULL, NULL, 405, "use POST"},
+        {"DELETE", "/v1/ratings", NULL, NULL, 405, "DELETE is not allowed"},
+        {"PUT", "/v1/users/u/recommendations", "{}", NULL, 405, "use GET"},
+        {"POST", "/healthz", "{}", NULL, 405, "use GET"},
+        {"GET", "/v1/admin/reload", NULL, NULL, 405, "use POST"},
+        /* content type */
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":\"b\",\"rating\":3}", "", 415,
+         "Content-Type: application/json"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":\"b\",\"rating\":3}", "text/plain", 415,
+         "text/plain"},
+        {"POST", "/v1/ratings", "user=a", "application/x-www-form-urlencoded", 415, "got"},
+        {"POST", "/v1/admin/reload", "x", "text/plain", 415, "application/json"},
+        /* bodies */
+        {"POST", "/v1/ratings", "{\"user\": \"a\",\n \"item\": ", NULL, 400,
+         "malformed JSON at line 2"},
+        {"POST", "/v1/ratings", "{\"user\": \"a\" \"item\": \"b\"}", NULL, 400, "column"},
+        {"POST", "/v1/ratings", "[1,2", NULL, 400, "malformed JSON"},
+        {"POST", "/v1/ratings", "\"just a string\"", NULL, 400, "not a string"},
+        {"POST", "/v1/ratings", "[]", NULL, 400, "array is empty"},
+        {"POST", "/v1/ratings", "[5]", NULL, 400, "ratings[0] must be an object"},
+        {"POST", "/v1/ratings", "{\"item\":\"b\",\"rating\":3}", NULL, 400,
+         "\"user\" is missing"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"rating\":3}", NULL, 400,
+         "\"item\" is missing"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":\"b\"}", NULL, 400,
+         "\"rating\" is missing"},
+        {"POST", "/v1/ratings", "{\"user\":5,\"item\":\"b\",\"rating\":3}", NULL, 400,
+         "\"user\" must be a string, not a number"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":null,\"rating\":3}", NULL, 400,
+         "\"item\" must be a string"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":\"b\",\"rating\":\"5\"}", NULL, 400,
+         "\"rating\" must be a number, not a string"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":\"b\",\"rating\":6}", NULL, 400,
+         "outside the model's range 1 to 5"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":\"b\",\"rating\":0.5}", NULL, 400,
+         "outside"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":\"b\",\"rating\":-1e400}", NULL, 400,
+         NULL},
+        {"POST", "/v1/ratings",
+         "[{\"user\":\"a\",\"item\":\"b\",\"rating\":3},{\"user\":\"a\",\"item\":\"c\","
+         "\"rating\":3,\"timestamp\":1.5}]",
+         NULL, 400, "ratings[1]: \"timestamp\" must be a whole number"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":\"b\",\"rating\":3,\"timestamp\":-5}",
+         NULL, 400, "timestamp"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"item\":\"b\",\"rating\":3,\"score\":1}", NULL,
+         400, "unknown field \"score\""},
+        {"POST", "/v1/ratings", "{\"user\":\"a\",\"user\":\"b\",\"item\":\"b\",\"rating\":3}",
+         NULL, 400, "duplicate"},
+        {"POST", "/v1/ratings", "{\"user\":\"\",\"item\":\"b\",\"rating\":3}", NULL, 400,
+         "user ID is empty"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\\u0001\",\"item\":\"b\",\"rating\":3}", NULL, 400,
+         "control character"},
+        {"POST", "/v1/ratings", "{\"user\":\"a\\u0000\",\"item\":\"b\",\"rating\":3}", NULL, 400,
+         "malformed JSON"},
+        {"POST", "/v1/ratings", "{\"user\":\"\xff\",\"item\":\"b\",\"rating\":3}", NULL, 400,
+         "malformed JSON"},
+        {"POST", "/v1/ratings", "", NULL, 400, "body is empty"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        req q = {.method = cases[k].method, .path = cases[k].path, .body = cases[k].body,
+                 .ctype = cases[k].ctype};
+        expect(&q, cases[k].status, cases[k].msg);
+    }
+
+    /* A POST with no body at all. */
+    req q = {.method = "POST", .path = "/v1/ratings", .ctype = "application/json"};
+    resp r0 = R(&q);
+    assert_true(r0.status == 400 || r0.status == 415);
+    resp_free(&r0);
+
+    /* 405 carries Allow. */
+    q = (req){.method = "DELETE", .path = "/v1/users/u/ratings"};
+    resp r = R(&q);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.headers, "Allow: GET, HEAD"));
+    resp_free(&r);
+
+    /* An ID over 255 bytes, in the path, the query and a body. */
+    snprintf(path, sizeof path, "/v1/users/%s/recommendations", long_id);
+    q = (req){.path = path};
+    expect(&q, 400, "at most 255 bytes");
+    snprintf(path, sizeof path, "/v1/predict?user=u&item=%s", long_id);
+    expect(&q, 400, "at most 255 bytes");
+    char body[800];
+    snprintf(body, sizeof body, "{\"user\":\"%s\",\"item\":\"b\",\"rating\":3}", long_id);
+    q = (req){.path = "/v1/ratings", .body = body};
+    expect(&q, 400, "at most 255 bytes");
+
+    /* A batch over 10,000 ratings: 413. */
+    size_t cap = 10001 * 48 + 16, n = 0;
+    char *big = malloc(cap);
+    big[n++] = '[';
+    for (int k = 0; k < 10001; k++)
+        n += (size_t)snprintf(big + n, cap - n, "%s{\"user\":\"b%d\",\"item\":\"i\",\"rating\":3}",
+                              k ? "," : "", k);
+    big[n++] = ']';
+    q = (req){.path = "/v1/ratings", .body = big, .body_len = n};
+    expect(&q, 413, "the limit is 10000");
+    free(big);
+
+    /* Bodies over 1 MiB: refused from Content-Length before reading, and
+     * for chunked uploads once the cap is passed. */
+    size_t blen = (1u << 20) + 100;
+    char *huge = malloc(blen);
+    memset(huge, ' ', blen);
+    q = (req){.path = "/v1/ratings", .body = huge, .body_len = blen};
+    expect(&q, 413, "the limit is 1048576 bytes");
+    q.chunked = true;
+    expect(&q, 413, "over the limit of 1048576 bytes");
+    /* Exactly at the cap is accepted as far as size goes. */
+    q = (req){.path = "/v1/ratings", .body = huge, .body_len = 1u << 20};
+    expect(&q, 400, "malformed JSON");
+    free(huge);
+
+    assert_true(server_alive(&g_srv));
+    assert_int_equal(file_size(g_log), log_before);
+    r = GET("/healthz");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+}
+
+static void test_post_then_recommend(void **state)
+{
+    (void)state;
+    resp r = GET("/v1/users/user004/recommendations?n=20");
+    assert_int_equal(r.status, 200);
+    json_t *before = json_incref(json_object_get(r.json, "items"));
+    resp_free(&r);
+    char top[RECO_ID_MAX + 1];
+    snprintf(top, sizeof top, "%s",
+             json_string_value(json_object_get(json_array_get(before, 0), "item")));
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"user\":\"user004\",\"item\":\"%s\",\"rating\":1,\"timestamp\":1700000000}", top);
+    r = POST("/v1/ratings", body);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "accepted")), 1);
+    resp_free(&r);
+
+    r = GET("/v1/users/user004/recommendations?n=20");
+    assert_int_equal(r.status, 200);
+    json_t *after = json_object_get(r.json, "items");
+    assert_null(find_item(after, top)); /* now rated: excluded */
+    /* Folding the new rating in moves the other scores. */
+    int compared = 0, changed = 0;
+    size_t k;
+    json_t *v;
+    json_array_foreach(after, k, v)
+    {
+        json_t *b = find_item(before, json_string_value(json_object_get(v, "item")));
+        if (!b)
+            continue;
+        compared++;
+        if (fabs(json_number_value(json_object_get(b, "score")) -
+                 json_number_value(json_object_get(v, "score"))) > 1e-6)
+            changed++;
+    }
+    assert_true(compared >= 5);
+    if (g_folds)
+        assert_true(changed >= compared / 2);
+    resp_free(&r);
+    json_decref(before);
+
+    r = GET("/v1/users/user004/ratings");
+    assert_int_equal(r.status, 200);
+    json_t *mine = find_item(json_object_get(r.json, "ratings"), top);
+    assert_non_null(mine);
+    assert_string_equal(json_string_value(json_object_get(mine, "source")), "live");
+    assert_int_equal(json_number_value(json_object_get(mine, "rating")), 1);
+    resp_free(&r);
+
+    /* A new user: cold start, then three ratings in one batch, then
+     * personal recommendations without those products. */
+    r = GET("/v1/users/newcomer-1/recommendations?n=5");
+    assert_true(json_is_true(json_object_get(r.json, "cold_start")));
+    resp_free(&r);
+    r = POST("/v1/ratings", "[{\"user\":\"newcomer-1\",\"item\":\"item061\",\"rating\":5},"
+                            "{\"user\":\"newcomer-1\",\"item\":\"item062\",\"rating\":5},"
+                            "{\"user\":\"newcomer-1\",\"item\":\"item063\",\"rating\":4.5}]");
+    assert_int_equal(r.status, 201);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "accepted")), 3);
+    resp_free(&r);
+    r = GET("/v1/users/newcomer-1/recommendations?n=10");
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_false(json_object_get(r.json, "cold_start")));
+    json_t *items = json_object_get(r.json, "items");
+    assert_null(find_item(items, "item061"));
+    assert_null(find_item(items, "item063"));
+    int second_half = 0;
+    json_array_foreach(items, k, v)
+    {
+        const char *id = json_string_value(json_object_get(v, "item"));
+        if (!strncmp(id, "item", 4) && atoi(id + 4) >= N_ITEMS / 2)
+            second_half++;
+    }
+    if (g_folds)
+        assert_true(second_half >= 7); /* folded in as a second-half fan */
+    resp_free(&r);
+    r = GET("/v1/users/newcomer-1/ratings");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "ratings")), 3);
+    resp_free(&r);
+
+    /* A product nobody has seen is stored too. */
+    r = POST("/v1/ratings", "{\"user\":\"newcomer-1\",\"item\":\"brand-new\",\"rating\":4}");
+    assert_int_equal(r.status, 201);
+    assert_true(json_is_false(
+        json_object_get(json_array_get(json_object_get(r.json, "ratings"), 0), "known_item")));
+    resp_free(&r);
+}
+
+static bool has_line_prefix(const char *text, const char *prefix, double *value)
+{
+    const char *p = text;
+    size_t pl = strlen(prefix);
+    while (p && *p) {
+        if (!strncmp(p, prefix, pl) && p[pl] == ' ') {
+            if (value)
+                *value = atof(p + pl + 1);
+            return true;
+        }
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return false;
+}
+
+static void test_metrics(void **state)
+{
+    (void)state;
+    resp r = GET("/metrics");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.headers, "Content-Type: text/plain; version=0.0.4"));
+    double v = 0;
+    assert_true(has_line_prefix(
+        r.body, "reco_http_requests_total{route=\"/v1/users/{user}/recommendations\",status=\"200\"}",
+        &v));
+    assert_true(v >= 5);
+    assert_true(has_line_prefix(
+        r.body, "reco_http_requests_total{route=\"/v1/ratings\",status=\"400\"}", &v));
+    assert_true(v >= 10);
+    assert_true(has_line_prefix(
+        r.body, "reco_http_requests_total{route=\"unmatched\",status=\"404\"}", NULL));
+    assert_true(has_line_prefix(
+        r.body,
+        "reco_http_request_duration_seconds_bucket{route=\"/v1/users/{user}/recommendations\","
+        "le=\"+Inf\"}", &v));
+    assert_true(v >= 5);
+    assert_true(has_line_prefix(
+        r.body, "reco_http_request_duration_seconds_count{route=\"/v1/items/{item}/similar\"}",
+        NULL));
+    assert_true(has_line_prefix(r.body, "reco_ratings_logged_total", &v));
+    assert_int_equal((int)v, 5); /* 1 + 3 + 1 from test_post_then_recommend */
+    assert_true(has_line_prefix(r.body, "reco_model_bytes", &v));
+    assert_true(v > 1000);
+    assert_true(has_line_prefix(r.body, "reco_model_age_seconds", NULL));
+    assert_true(has_line_prefix(r.body, "reco_model_reloads_total", NULL));
+    char info[64];
+    snprintf(info, sizeof info, "reco_model_info{algorithm=\"%s\"}", g_algo_a);
+    assert_true(has_line_prefix(r.body, info, NULL));
+    assert_non_null(strstr(r.body, "# TYPE reco_http_request_duration_seconds histogram"));
+    resp_free(&r);
+}
+
+static const char *served_algorithm(char *buf, size_t cap)
+{
+    resp r = GET("/v1/model");
+    snprintf(buf, cap, "%s", r.status == 200 ? json_string_value(json_object_get(r.json, "algorithm")) : "?");
+    resp_free(&r);
+    return buf;
+}
+
+static void test_reload(void **state)
+{
+    (void)state;
+    char algo[32];
+    /* A good new file: the admin endpoint swaps it in. */
+    copy_file(g_icf, g_serve);
+    req q = {.method = "POST", .path = "/v1/admin/reload"};
+    resp r = R(&q);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_true(json_object_get(r.json, "reloaded")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r.json, "model"), "algorithm")), g_algo_b);
+    resp_free(&r);
+    assert_string_equal(served_algorithm(algo, sizeof algo), g_algo_b);
+    /* Live ratings survive a reload (replayed from the log). */
+    r = GET("/v1/users/newcomer-1/ratings");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "ratings")), 4);
+    resp_free(&r);
+
+    /* A corrupt file: 500 with the reason, the old model keeps serving. */
+    write_file(g_serve, "this is not a model file\n");
+    r = R(&q);
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(err_msg(&r), "still serving the previous model"));
+    resp_free(&r);
+    assert_string_equal(served_algorithm(algo, sizeof algo), g_algo_b);
+    r = GET("/v1/users/user000/recommendations?n=3");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 3);
+    resp_free(&r);
+
+    /* SIGHUP: a bad file is a line on stderr, a good one is swapped in. */
+    kill(g_srv.pid, SIGHUP);
+    assert_true(server_wait_output(&g_srv, "reload failed", 10000));
+    assert_string_equal(served_algorithm(algo, sizeof algo), g_algo_b);
+    copy_file(g_mf, g_serve);
+    kill(g_srv.pid, SIGHUP);
+    char line[64];
+    snprintf(line, sizeof line, "reco serve: reloaded (model %s", g_algo_a);
+    assert_true(server_wait_output(&g_srv, line, 10000));
+    assert_string_equal(served_algorithm(algo, sizeof algo), g_algo_a);
+
+    r = GET("/metrics");
+    double v = 0;
+    assert_true(has_line_prefix(r.body, "reco_model_reloads_total", &v));
+    assert_int_equal((int)v, 2);
+    assert_true(has_line_prefix(r.body, "reco_model_reload_failures_total", &v));
+    assert_int_equal((int)v, 2);
+    resp_free(&r);
+}
+
+typedef struct hammer {
+    int id, ok, failed;
+    long last_status;
+    volatile bool *stop;
+} hammer;
+
+static void *hammer_run(void *arg)
+{
+    hammer *h = arg;
+    CURL *c = curl_easy_init();
+    uint64_t seed = (uint64_t)h->id * 7919 + 1;
+    for (int k = 0; k < 400 && !*h->stop; k++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/users/user%03d/recommendations?n=10",
+                 (int)(lcg(&seed) % N_USERS));
+        req q = {.path = path};
+        resp r = do_req(c, &q);
+        if (r.status == 200 && json_array_size(json_object_get(r.json, "items")) == 10)
+            h->ok++;
+        else {
+            h->failed++;
+            h->last_status = r.status;
+        }
+        resp_free(&r);
+    }
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static void test_concurrent_reloads(void **state)
+{
+    (void)state;
+    enum { N_THREADS = 4 };
+    pthread_t th[N_THREADS];
+    hammer hs[N_THREADS];
+    volatile bool stop = false;
+    for (int t = 0; t < N_THREADS; t++) {
+        hs[t] = (hammer){.id = t, .stop = &stop};
+        pthread_create(&th[t], NULL, hammer_run, &hs[t]);
+    }
+    req q = {.method = "POST", .path = "/v1/admin/reload"};
+    for (int k = 0; k < 6; k++) {
+        copy_file(k % 2 ? g_mf : g_icf, g_serve);
+        resp r = R(&q);
+        assert_int_equal(r.status, 200);
+        resp_free(&r);
+        usleep(20000);
+    }
+    stop = true;
+    int ok = 0;
+    for (int t = 0; t < N_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        if (hs[t].failed)
+            fail_msg("thread %d: %d requests failed (last status %ld)", t, hs[t].failed,
+                     hs[t].last_status);
+        ok += hs[t].ok;
+    }
+    assert_true(ok >= N_THREADS);
+}
+
+static void test_auth(void **state)
+{
+    (void)state;
+    char tokfile[160], log2[160];
+    snprintf(tokfile, sizeof tokfile, "%s/token", g_dir);
+    snprintf(log2, sizeof log2, "%s/auth-log.csv", g_dir);
+    write_file(tokfile, "s3cret-token\n");
+    server s;
+    assert_int_equal(server_start(&s, g_mf, log2, tokfile, NULL), 0);
+    const char *body = "{\"user\":\"u1\",\"item\":\"item001\",\"rating\":4}";
+    req q = {.path = "/v1/ratings", .body = body, .port = s.port};
+    resp r = R(&q);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.headers, "WWW-Authenticate: Bearer"));
+    assert_non_null(strstr(err_msg(&r), "Authorization: Bearer"));
+    resp_free(&r);
+    q.auth = "s3cret-tokeN";
+    expect(&q, 401, "not this server's token");
+    q.auth = "s3cret-token";
+    expect(&q, 201, NULL);
+    /* Reads need no token; reload does. */
+    req g = {.path = "/v1/users/u1/ratings", .port = s.port};
+    expect(&g, 200, NULL);
+    req rl = {.method = "POST", .path = "/v1/admin/reload", .port = s.port};
+    expect(&rl, 401, "token");
+    rl.auth = "s3cret-token";
+    expect(&rl, 200, NULL);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+
+    /* The token from the environment. */
+    assert_int_equal(server_start(&s, g_mf, log2, NULL, "env-token"), 0);
+    q.port = s.port;
+    q.auth = NULL;
+    expect(&q, 401, NULL);
+    q.auth = "env-token";
+    expect(&q, 201, NULL);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+
+    /* Read-only: no ratings log, no writes. */
+    assert_int_equal(server_start(&s, g_mf, NULL, NULL, NULL), 0);
+    q.port = s.port;
+    expect(&q, 403, "--ratings-log");
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+
+    /* Not on a non-loopback address without a token: it refuses to start
+     * (before binding anything). */
+    const char *extra[] = {"--model", g_mf, "--host", "0.0.0.0", NULL};
+    int st = server_start_args(&s, extra, NULL);
+    assert_int_equal(st, 2);
+    assert_non_null(strstr(s.out, "refusing to listen on 0.0.0.0"));
+    /* Bad option values and a missing model are usage errors. */
+    const char *extra2[] = {"--model", "/nonexistent/model.reco", NULL};
+    assert_int_not_equal(server_start_args(&s, extra2, NULL), 0);
+    const char *extra3[] = {"--model", g_mf, "--threads", "0", NULL};
+    assert_int_equal(server_start_args(&s, extra3, NULL), 2);
+}
+
+/* Acknowledged means durable: kill -9 right after the 201s, restart on the
+ * same log, and every rating is there. */
+static void test_durable_after_kill9(void **state)
+{
+    (void)state;
+    char log3[160];
+    snprintf(log3, sizeof log3, "%s/durable-log.csv", g_dir);
+    server s;
+    assert_int_equal(server_start(&s, g_mf, log3, NULL, NULL), 0);
+    enum { BATCHES = 20, PER = 50 };
+    char *body = malloc(BATCHES * PER * 96);
+    for (int b = 0; b < BATCHES; b++) {
+        size_t n = 0;
+        body[n++] = '[';
+        for (int k = 0; k < PER; k++)
+            n += (size_t)sprintf(body + n,
+                                 "%s{\"user\":\"dur,\\\"%d\\\"\",\"item\":\"item%03d\",\"rating\":%d}",
+                                 k ? "," : "", b, k, 1 + k % 5);
+        body[n++] = ']';
+        body[n] = '\0';
+        req q = {.path = "/v1/ratings", .body = body, .port = s.port};
+        expect(&q, 201, NULL);
+    }
+    free(body);
+    assert_int_equal(server_stop(&s, SIGKILL), 128 + SIGKILL);
+    assert_int_equal(server_start(&s, g_mf, log3, NULL, NULL), 0);
+    for (int b = 0; b < BATCHES; b++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/users/dur%%2C%%22%d%%22/ratings", b);
+        req q = {.path = path, .port = s.port};
+        resp r = R(&q);
+        assert_int_equal(r.status, 200);
+        json_t *list = json_object_get(r.json, "ratings");
+        assert_int_equal(json_array_size(list), PER);
+        json_t *e = find_item(list, "item007");
+        assert_non_null(e);
+        assert_int_equal(json_number_value(json_object_get(e, "rating")), 1 + 7 % 5);
+        resp_free(&r);
+    }
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
+/* The library API in this process: start, serve, refuse, stop. */
+static void test_in_process(void **state)
+{
+    (void)state;
+    reco_service_options so;
+    reco_service_options_default(&so);
+    so.model_path = g_mf;
+    reco_service *svc = NULL;
+    reco_error err;
+    assert_int_equal(reco_service_open(&so, &svc, &err), RECO_OK);
+    reco_http_options ho;
+    reco_http_options_default(&ho);
+    ho.port = 0;
+    ho.threads = 1;
+    ho.read_only = true;
+    reco_http *h = NULL;
+    ho.host = "0.0.0.0";
+    assert_int_equal(reco_http_start(svc, &ho, &h, &err), RECO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "without a token"));
+    ho.host = "127.0.0.1";
+    assert_int_equal(reco_http_start(svc, &ho, &h, &err), RECO_OK);
+    unsigned port = reco_http_port(h);
+    assert_true(port > 0);
+    /* The same port again: a clear I/O error. */
+    reco_http *h2 = NULL;
+    ho.port = port;
+    assert_int_equal(reco_http_start(svc, &ho, &h2, &err), RECO_ERR_IO);
+    assert_non_null(strstr(err.msg, "cannot listen"));
+    req q = {.path = "/v1/users/user000/recommendations?n=2", .port = port};
+    resp r = R(&q);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
+    resp_free(&r);
+    /* The completion callback may run just after the client has the answer. */
+    for (int k = 0; k < 100 && reco_http_in_flight(h) != 0; k++)
+        usleep(10000);
+    assert_int_equal(reco_http_in_flight(h), 0);
+    reco_http_quiesce(h);
+    reco_http_quiesce(h); /* idempotent */
+    assert_int_equal(reco_http_stop(h, 1000), 0);
+    assert_int_equal(reco_http_stop(NULL, 0), 0);
+    reco_service_close(svc);
+}
+
+/* SIGTERM: the server stops accepting, finishes and exits 0. */
+static void test_clean_shutdown(void **state)
+{
+    (void)state;
+    long before = file_size(g_log);
+    resp r = POST("/v1/ratings", "{\"user\":\"last\",\"item\":\"item001\",\"rating\":2}");
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    assert_true(file_size(g_log) > before);
+    assert_int_equal(server_stop(&g_srv, SIGTERM), 0);
+    r = GET("/healthz");
+    assert_int_equal(r.status, -1); /* nothing listens any more */
+    resp_free(&r);
+    /* Restarted on the same log, the ratings are back. */
+    copy_file(g_mf, g_serve);
+    assert_int_equal(server_start(&g_srv, g_serve, g_log, NULL, NULL), 0);
+    r = GET("/v1/users/last/ratings");
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    r = GET("/v1/users/newcomer-1/ratings");
+    assert_int_equal(json_array_size(json_object_get(r.json, "ratings")), 4);
+    resp_free(&r);
+    r = GET("/metrics");
+    double v = 0;
+    assert_true(has_line_prefix(r.body, "reco_ratings_replayed", &v));
+    assert_int_equal((int)v, 6);
+    resp_free(&r);
+    assert_int_equal(server_stop(&g_srv, SIGINT), 0);
+}
+
+#endif /* RECO_HAVE_CURL */
+
+int main(void)
+{
+    const struct CMUnitTest unit[] = {
+        cmocka_unit_test(test_pct_decode),
+        cmocka_unit_test(test_token_and_status_table),
+    };
+    int rc = cmocka_run_group_tests_name("http_unit", unit, NULL, NULL);
+#ifdef RECO_HAVE_CURL
+    if (access(RECO_BIN, X_OK) != 0) {
+        fprintf(stderr, "no reco binary at %s\n", RECO_BIN);
+        return rc ? rc : TEST_SKIP_STATUS;
+    }
+    const struct CMUnitTest server_tests[] = {
+        cmocka_unit_test(test_read_endpoints),
+        cmocka_unit_test(test_encoded_ids),
+        cmocka_unit_test(test_client_mistakes),
+        cmocka_unit_test(test_post_then_recommend),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_concurrent_reloads),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_durable_after_kill9),
+        cmocka_unit_test(test_in_process),
+        cmocka_unit_test(test_clean_shutdown),
+    };
+    rc |= cmocka_run_group_tests_name("http_server", server_tests, group_setup, group_teardown);
+#else
+    fprintf(stderr, "built without libcurl: the server tests are skipped\n");
+#endif
+    return rc;
+}
