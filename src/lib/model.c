@@ -10,23 +10,17 @@
 /* Algorithms are defined in their own modules (algo_*.c). */
 extern const reco_algo_ops reco_algo_popular;
 extern const reco_algo_ops reco_algo_baseline;
-extern const reco_algo_ops reco_algo_usercf __attribute__((weak));
-extern const reco_algo_ops reco_algo_itemcf __attribute__((weak));
-extern const reco_algo_ops reco_algo_svd __attribute__((weak));
-extern const reco_algo_ops reco_algo_mf __attribute__((weak));
+extern const reco_algo_ops reco_algo_usercf;
+extern const reco_algo_ops reco_algo_itemcf;
+extern const reco_algo_ops reco_algo_svd;
+extern const reco_algo_ops reco_algo_mf;
 
 const reco_algo_ops *const *reco_algo_list(void)
 {
-    static const reco_algo_ops *list[8];
-    if (!list[0]) {
-        const reco_algo_ops *all[] = {&reco_algo_popular, &reco_algo_baseline, &reco_algo_usercf,
-                                      &reco_algo_itemcf,  &reco_algo_svd,      &reco_algo_mf};
-        size_t n = 0;
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            if (all[i])
-                list[n++] = all[i];
-        list[n] = NULL;
-    }
+    static const reco_algo_ops *const list[] = {
+        &reco_algo_popular, &reco_algo_baseline, &reco_algo_usercf, &reco_algo_itemcf,
+        &reco_algo_svd,     &reco_algo_mf,       NULL,
+    };
     return list;
 }
 
