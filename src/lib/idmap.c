@@ -129,14 +129,66 @@ const char *reco_idmap_key(const reco_idmap *m, uint32_t id, size_t *len)
     return k;
 }
 
+/* Copy and compare of short keys with fixed-size overlapping loads: for
+ * IDs of a few bytes, libc's memcpy/memcmp calls (and the `rep movs` the
+ * compiler emits for variable sizes) cost more than the work. */
+static inline void copy_short(char *dst, const char *src, size_t len)
+{
+    if (len >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= len; i += 8)
+            memcpy(dst + i, src + i, 8);
+        if (i < len)
+            memcpy(dst + len - 8, src + len - 8, 8);
+    } else if (len >= 4) {
+        memcpy(dst, src, 4);
+        memcpy(dst + len - 4, src + len - 4, 4);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            dst[i] = src[i];
+    }
+}
+
+static inline bool equal_short(const char *a, const char *b, size_t len)
+{
+    if (len >= 8) {
+        uint64_t x, y;
+        size_t i = 0;
+        for (; i + 8 <= len; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y)
+                return false;
+        }
+        if (i < len) {
+            memcpy(&x, a + len - 8, 8);
+            memcpy(&y, b + len - 8, 8);
+            return x == y;
+        }
+        return true;
+    }
+    if (len >= 4) {
+        uint32_t x, y, z, w;
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        memcpy(&z, a + len - 4, 4);
+        memcpy(&w, b + len - 4, 4);
+        return x == y && z == w;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 static inline int slot_matches(const reco_idmap *m, const slot *s, uint32_t h32,
                                const char *key, size_t len)
 {
     if (s->hash != h32 || s->len != len)
         return 0;
     if (len <= INLINE_MAX)
-        return memcmp(s->key, key, len) == 0;
-    return memcmp(s->key, key, INLINE_MAX) == 0 &&
+        return equal_short(s->key, key, len);
+    return equal_short(s->key, key, INLINE_MAX) &&
            memcmp(m->arena + m->offs[s->id1 - 1], key, len) == 0;
 }
 
@@ -238,9 +290,9 @@ static inline uint32_t probe_insert(reco_idmap *m, uint32_t h32, const char *key
     s->id1 = id + 1;
     s->hash = h32;
     s->len = (uint8_t)len;
-    memcpy(s->key, key, len < INLINE_MAX ? len : INLINE_MAX);
+    copy_short(s->key, key, len < INLINE_MAX ? len : INLINE_MAX);
     m->offs[id] = m->arena_len;
-    memcpy(m->arena + m->arena_len, key, len);
+    copy_short(m->arena + m->arena_len, key, len);
     m->arena[m->arena_len + len] = '\0';
     m->arena_len += len + 1;
     return id;

@@ -18,6 +18,13 @@ void *reco_calloc_huge(size_t n, size_t size)
     if (posix_memalign(&p, HUGE_PAGE, rounded) != 0)
         return NULL;
     madvise(p, rounded, MADV_HUGEPAGE);
-    memset(p, 0, bytes);
+    /* Zeroing faults the pages in; on all cores it takes half the time. */
+    const size_t chunk = HUGE_PAGE * 8;
+    const long n_chunks = (long)((bytes + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) if (n_chunks > 4)
+    for (long c = 0; c < n_chunks; c++) {
+        size_t off = (size_t)c * chunk;
+        memset((char *)p + off, 0, bytes - off < chunk ? bytes - off : chunk);
+    }
     return p;
 }

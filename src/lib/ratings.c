@@ -20,8 +20,11 @@
 #include <unistd.h>
 
 #define MAX_FIELDS 5
-#define SKETCH_WORDS ((size_t)1 << 18) /* 2^24 bits: 2 MiB per sketch */
-#define SKETCH_MASK (SKETCH_WORDS - 1)
+/* HyperLogLog with 2^14 one-byte registers: 16 KiB per sketch, so updating
+ * it stays in L1 (a bitmap big enough for millions of keys would miss the
+ * cache on every line), and about 1% error, plenty to size a hash table. */
+#define SKETCH_BITS 14
+#define SKETCH_REGS ((size_t)1 << SKETCH_BITS)
 #define STDIN_CAP ((size_t)16 << 30) /* refuse more than 16 GiB on stdin */
 
 void reco_load_options_default(reco_load_options *o)
@@ -333,9 +336,9 @@ typedef struct chunk {
     size_t n_msgs;
     uint64_t msg_line[RECO_BAD_LINES_REPORTED];
     char msgs[RECO_BAD_LINES_REPORTED][RECO_BAD_LINE_MSG_MAX - 32];
-    /* Linear-counting sketches of distinct user and item keys, so that
-     * the ID tables can be sized once instead of grown step by step. */
-    uint64_t *usketch, *isketch;
+    /* Sketches of the number of distinct user and item keys, so that the
+     * ID tables can be sized once instead of grown step by step. */
+    uint8_t *usketch, *isketch;
     uint64_t ubytes, ibytes; /* key bytes seen, to size the key arenas */
     bool failed;           /* stopped at a bad line (not skip_bad) */
     bool nomem;
@@ -415,6 +418,15 @@ static const char *check_id(chunk *c, const field *f, const char *what, uint64_t
     return p;
 }
 
+static inline void sketch_add(uint8_t *reg, uint64_t h)
+{
+    size_t j = (size_t)(h >> (64 - SKETCH_BITS));
+    uint64_t rest = (h << SKETCH_BITS) | ((uint64_t)1 << (SKETCH_BITS - 1));
+    uint8_t rank = (uint8_t)(__builtin_clzll(rest) + 1);
+    if (rank > reg[j])
+        reg[j] = rank;
+}
+
 /* Parses one non-blank line into record slot k. 0 on success, -1 if bad. */
 static int parse_record(const parse_ctx *ctx, chunk *c, const char *p, const char *end,
                         uint64_t line, uint64_t k)
@@ -465,8 +477,8 @@ static int parse_record(const parse_ctx *ctx, chunk *c, const char *p, const cha
     /* Hash while the key is in cache; interning reuses the hash. */
     uint64_t hu = reco_idmap_hash(u, ul), hi = reco_idmap_hash(it, il);
     if (c->usketch) {
-        c->usketch[(hu >> 32) & SKETCH_MASK] |= 1ULL << ((hu >> 26) & 63);
-        c->isketch[(hi >> 32) & SKETCH_MASK] |= 1ULL << ((hi >> 26) & 63);
+        sketch_add(c->usketch, hu);
+        sketch_add(c->isketch, hi);
         c->ubytes += ul + 1;
         c->ibytes += il + 1;
     }
@@ -649,23 +661,27 @@ static void close_source(source *src)
     free(src->owned);
 }
 
-/* Distinct-count estimate from OR-ed linear-counting bitmaps:
- * n = -m ln(zero bits / m). Accurate to a few percent up to about 10 m. */
+/* Distinct-count estimate: the HyperLogLog registers of all threads merged
+ * by maximum, with the small-range (linear counting) correction. */
 static uint64_t sketch_estimate(chunk *chunks, int nthreads, bool users)
 {
-    uint64_t *acc = users ? chunks[0].usketch : chunks[0].isketch;
+    uint8_t *acc = users ? chunks[0].usketch : chunks[0].isketch;
     for (int t = 1; t < nthreads; t++) {
-        const uint64_t *o = users ? chunks[t].usketch : chunks[t].isketch;
-        for (size_t w = 0; w < SKETCH_WORDS; w++)
-            acc[w] |= o[w];
+        const uint8_t *o = users ? chunks[t].usketch : chunks[t].isketch;
+        for (size_t j = 0; j < SKETCH_REGS; j++)
+            if (o[j] > acc[j])
+                acc[j] = o[j];
     }
-    uint64_t ones = 0;
-    for (size_t w = 0; w < SKETCH_WORDS; w++)
-        ones += (uint64_t)__builtin_popcountll(acc[w]);
-    double m = (double)SKETCH_WORDS * 64, zeros = m - (double)ones;
-    if (zeros < 1)
-        zeros = 1;
-    return (uint64_t)(-m * log(zeros / m));
+    double m = (double)SKETCH_REGS, sum = 0;
+    size_t zeros = 0;
+    for (size_t j = 0; j < SKETCH_REGS; j++) {
+        sum += ldexp(1.0, -acc[j]);
+        zeros += acc[j] == 0;
+    }
+    double e = 0.7213 / (1 + 1.079 / m) * m * m / sum;
+    if (e <= 2.5 * m && zeros)
+        e = m * log(m / (double)zeros);
+    return (uint64_t)e;
 }
 
 /* Interns a column of keys. Runs of one repeated key (files sorted by
@@ -861,8 +877,8 @@ reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
     col->ts = r->ts;
     bool sketch = total > 200000 && !opt->users && !opt->items;
     for (int t = 0; sketch && t < nthreads; t++) {
-        chunks[t].usketch = calloc(SKETCH_WORDS, sizeof(uint64_t));
-        chunks[t].isketch = calloc(SKETCH_WORDS, sizeof(uint64_t));
+        chunks[t].usketch = calloc(SKETCH_REGS, 1);
+        chunks[t].isketch = calloc(SKETCH_REGS, 1);
         if (!chunks[t].usketch || !chunks[t].isketch) {
             rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory", name);
             goto done;
