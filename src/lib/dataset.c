@@ -358,9 +358,10 @@ static reco_status load_csr(const reco_mfile *f, const char *p, uint32_t n_rows,
     m->ts = NULL;
     /* Offsets must rise to nnz and indices stay in range. */
     bool ok = m->ptr[0] == 0 && m->ptr[n_rows] == nnz;
-    for (uint32_t r = 0; ok && r < n_rows; r++)
-        ok = m->ptr[r] <= m->ptr[r + 1];
     uint32_t bad = 0;
+#pragma omp parallel for reduction(| : bad) if (n_rows > 100000)
+    for (uint32_t r = 0; r < n_rows; r++)
+        bad |= m->ptr[r] > m->ptr[r + 1];
 #pragma omp parallel for reduction(| : bad) if (nnz > 100000)
     for (uint64_t k = 0; k < nnz; k++)
         bad |= m->idx[k] >= n_cols;

@@ -438,13 +438,16 @@ reco_status reco_idmap_from_mfile(const reco_mfile *f, const char *prefix, reco_
     /* Keys must be NUL-terminated strings inside the arena, in order. */
     const uint64_t *o = offs;
     const char *a = arena;
-    for (uint64_t i = 0; i < meta->n; i++) {
-        uint64_t end = i + 1 < meta->n ? o[i + 1] : meta->arena_len;
-        if (o[i] >= end || end > meta->arena_len || end - o[i] - 1 > RECO_ID_MAX ||
-            a[end - 1] != '\0')
-            return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt ID table \"%s\"",
-                                  reco_mfile_path(f), prefix);
+    const uint64_t n = meta->n, alen = meta->arena_len;
+    int bad = 0;
+#pragma omp parallel for reduction(| : bad) if (n > 100000)
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t end = i + 1 < n ? o[i + 1] : alen;
+        bad |= o[i] >= end || end > alen || end - o[i] - 1 > RECO_ID_MAX || a[end - 1] != '\0';
     }
+    if (bad)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt ID table \"%s\"",
+                              reco_mfile_path(f), prefix);
     reco_idmap *m = calloc(1, sizeof *m);
     if (!m)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");

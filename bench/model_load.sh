@@ -1,0 +1,17 @@
+#!/bin/sh
+# Model-file load time: an mf model (64 factors) of the full-size synthetic
+# Electronics file (4.2M users, 476k products), loaded by mapping it and
+# checking every byte against its checksum. Target: <= 200 ms.
+. "$(dirname "$0")/common.sh"
+BUILD=${BUILD:-$(dirname "$RECO")}
+DRIVER=$OUT/model_load
+# shellcheck disable=SC2046
+cc -std=c17 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/bench/model_load.c" \
+    "$BUILD/libreco.a" $(pkg-config --cflags --libs openblas lapacke jansson arpack plplot) \
+    -lm -o "$DRIVER"
+ensure_data
+MODEL=$OUT/full_mf64.model
+if [ ! -s "$MODEL" ] || [ "$MODEL" -ot "$RECO" ]; then
+    "$RECO" train --quiet --algo mf --param factors=64 -o "$MODEL" "$BENCH_DATA"
+fi
+"$DRIVER" "$MODEL" "${RUNS:-7}"
