@@ -572,6 +572,41 @@ static void test_top_n_never_returns_rated(void **state)
     free(scratch);
 }
 
+/* The int8 first pass of recommend gives what exact scoring of every
+ * product and a full selection give: same products, same order (up to
+ * float rounding of near-ties), exact scores. */
+static void test_fast_recommend_matches_exhaustive(void **state)
+{
+    synth *sy = *state;
+    const reco_model *m = sy->m;
+    const reco_mf_state *st = reco_mf_state_of(m);
+    assert_non_null(st->Q8);
+    void *scratch = malloc(reco_model_scratch_size(m));
+    float *scores = malloc(NI * sizeof *scores);
+    reco_error err;
+    reco_scored fast[40], full[40];
+    size_t nf, ng;
+    size_t ns[] = {1, 5, 10, 40};
+    for (uint32_t u = 0; u < NU; u += 3)
+        for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+            reco_profile prof = reco_profile_of_user(sy->train, u);
+            prof.updated = u % 2 == 1;
+            assert_int_equal(reco_model_recommend(m, &prof, ns[t], true, fast, &nf, NULL, scratch,
+                                                  &err), RECO_OK);
+            assert_int_equal(m->ops->score(m->state, m->train, &m->baseline, &prof, scores,
+                                           (char *)scratch + 0, &err), RECO_OK);
+            ng = reco_topn_select(scores, NI, prof.items, prof.n, ns[t], full);
+            assert_int_equal(nf, ng);
+            for (size_t j = 0; j < nf; j++) {
+                assert_float_equal(fast[j].score, full[j].score, 1e-4);
+                if (fast[j].id != full[j].id) /* only a float near-tie may swap */
+                    assert_float_equal(fast[j].score, scores[full[j].id], 1e-5);
+            }
+        }
+    free(scores);
+    free(scratch);
+}
+
 static void test_similar(void **state)
 {
     synth *sy = *state;
@@ -671,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_fold_in_close_to_trained_user),
         cmocka_unit_test(test_fold_in_edge_cases),
         cmocka_unit_test(test_top_n_never_returns_rated),
+        cmocka_unit_test(test_fast_recommend_matches_exhaustive),
         cmocka_unit_test(test_similar),
         cmocka_unit_test(test_ids_without_ratings),
     };

@@ -79,6 +79,14 @@ typedef struct reco_algo_ops {
     /* Up to n products similar to item i, best first; NULL if unsupported. */
     reco_status (*similar)(const void *state, const reco_dataset *train, uint32_t i, size_t n,
                            reco_scored *out, size_t *n_out, reco_error *err);
+    /* Optional fast path for top-N, used instead of score + selection: the
+     * n best items for prof (not NULL-user-and-empty), best first, never one
+     * of exclude[0..n_exclude-1] (ascending), into out; the same items and
+     * scores score() + selection would give. scratch as for score. */
+    reco_status (*recommend)(const void *state, const reco_dataset *train,
+                             const reco_baseline *base, const reco_profile *prof, size_t n,
+                             const uint32_t *exclude, size_t n_exclude, reco_scored *out,
+                             size_t *n_out, void *scratch, reco_error *err);
     /* Optional: up to max items of prof that led to recommending item i. */
     size_t (*explain)(const void *state, const reco_dataset *train, const reco_profile *prof,
                       uint32_t i, uint32_t *out, size_t max);

@@ -230,6 +230,12 @@ reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, 
     float *scores = scratch;
     void *algo_scratch = (char *)scratch + (((size_t)ni + 1) * sizeof(float) + 63) / 64 * 64;
     reco_status rc = RECO_OK;
+    if (m->ops->recommend) {
+        rc = m->ops->recommend(m->state, d, &m->baseline, prof, n, ex, nex, out, n_out,
+                               algo_scratch, err);
+        free(owned);
+        return rc;
+    }
     if (m->ops->score) {
         rc = m->ops->score(m->state, d, &m->baseline, prof, scores, algo_scratch, err);
     } else {
