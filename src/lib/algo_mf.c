@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include "rng.h"
 
 /* ---- parameters ---- */
 
@@ -159,14 +160,6 @@ static void *big_calloc(size_t bytes)
     return p;
 }
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* xoshiro256** */
 typedef struct rng {
     uint64_t s[4];
@@ -176,7 +169,7 @@ static void rng_seed(rng *r, uint64_t seed, uint64_t stream)
 {
     uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);
     for (int j = 0; j < 4; j++)
-        r->s[j] = splitmix64(&x);
+        r->s[j] = reco_splitmix64(&x);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

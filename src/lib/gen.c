@@ -18,6 +18,8 @@
  * entity), or from one sequential stream, so threads never change a byte. */
 #include "reco/gen.h"
 
+#include "rng.h"
+
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -61,28 +63,18 @@ enum {
 
 /* ---- random numbers ---- */
 
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* splitmix64: tiny state, so one stream per entity is free to create. */
 typedef struct rng {
     uint64_t s;
 } rng;
 
-static inline uint64_t rng_next(rng *r)
-{
-    return mix64(r->s += 0x9e3779b97f4a7c15ULL);
-}
+static inline uint64_t rng_next(rng *r) { return reco_splitmix64(&r->s); }
 
 /* Distinct (domain, idx) give distinct starting states (mix64 is a
  * bijection), hence independent-looking streams. */
 static inline rng rng_for(uint64_t seed, unsigned domain, uint64_t idx)
 {
-    rng r = {mix64(mix64(seed ^ ((uint64_t)domain << 56)) ^ (idx * 0xd1b54a32d192ed03ULL))};
+    rng r = {reco_mix64(reco_mix64(seed ^ ((uint64_t)domain << 56)) ^ (idx * 0xd1b54a32d192ed03ULL))};
     return r;
 }
 
@@ -449,7 +441,7 @@ static int64_t timeline_at(const timeline *tl, double x)
  * A 64-bit value leads with 0..3, like the A1/A2/A3 prefixes of real IDs. */
 static inline void user_id(uint64_t k1, uint64_t k2, uint32_t u, char *out)
 {
-    uint64_t x = mix64(mix64((uint64_t)u + k1) ^ k2);
+    uint64_t x = reco_mix64(reco_mix64((uint64_t)u + k1) ^ k2);
     out[0] = 'A';
     for (int i = 13; i >= 1; i--) {
         out[i] = B36[x % 36];

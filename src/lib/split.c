@@ -7,33 +7,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "rng.h"
 
 /* ---- seeded pseudo-random numbers -------------------------------------- */
 
 /* SplitMix64 (Steele, Lea, Flood 2014): a counter through a strong mixer.
  * Our own rather than rand(), whose sequence differs between C libraries
  * and which has global state. */
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 typedef struct rng {
     uint64_t s;
 } rng;
 
 static rng rng_seeded(uint64_t seed, uint64_t stream)
 {
-    rng r = {mix64(seed ^ mix64(stream + 0x632be59bd9b4e019ULL))};
+    rng r = {reco_mix64(seed ^ reco_mix64(stream + 0x632be59bd9b4e019ULL))};
     return r;
 }
 
-static uint64_t rng_next(rng *r)
-{
-    return mix64(r->s += 0x9e3779b97f4a7c15ULL);
-}
+static uint64_t rng_next(rng *r) { return reco_splitmix64(&r->s); }
 
 /* Uniform in [0, bound), bound > 0, without modulo bias (Lemire 2019). */
 static uint64_t rng_below(rng *r, uint64_t bound)
@@ -217,7 +208,7 @@ static reco_status label_time(reco_splitter *s, reco_error *err)
             max_len = reco_csr_row_len(R, u);
     const bool loo = s->spec.kind == RECO_SPLIT_LOO;
     const double F = s->spec.fraction;
-    const uint64_t tie_seed = mix64(s->spec.seed ^ 0x5851f42d4c957f2dULL);
+    const uint64_t tie_seed = reco_mix64(s->spec.seed ^ 0x5851f42d4c957f2dULL);
     int failed = 0;
 #pragma omp parallel
     {
@@ -239,7 +230,7 @@ static reco_status label_time(reco_splitter *s, reco_error *err)
             uint64_t p0 = R->ptr[u];
             for (uint32_t j = 0; j < n; j++) {
                 buf[j].ts = R->ts[p0 + j];
-                buf[j].tie = mix64(tie_seed ^ ((uint64_t)u << 32 | R->idx[p0 + j]));
+                buf[j].tie = reco_mix64(tie_seed ^ ((uint64_t)u << 32 | R->idx[p0 + j]));
                 buf[j].pos = p0 + j;
             }
             qsort(buf, n, sizeof *buf, ts_key_cmp);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "rng.h"
 
 /* ARPACK's reverse-communication state lives in SAVEd Fortran variables:
  * two runs interleaved on different threads would corrupt each other. This
@@ -85,11 +86,7 @@ static void start_vector(double *x, uint32_t n, uint64_t seed)
 {
     uint64_t s = seed;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        x[i] = (double)(z >> 11) * 0x1.0p-52 - 1.0;
+        x[i] = (double)(reco_splitmix64(&s) >> 11) * 0x1.0p-52 - 1.0;
     }
 }
 

@@ -3,6 +3,8 @@
  * See http.h for the contract and docs/api.md for the endpoints. */
 #include "http.h"
 
+#include "reco/utf8.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -197,46 +199,6 @@ bool reco_http_token_equal(const char *given, size_t given_len, const char *want
     return diff == 0;
 }
 
-/* Offset of the first byte that breaks UTF-8 (overlong forms, surrogates
- * and values past U+10FFFF included), or len if it is all valid. */
-static size_t utf8_invalid_at(const unsigned char *p, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if ((c & 0xe0) == 0xc0) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (len - i <= n)
-            return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += n + 1;
-    }
-    return len;
-}
-
 /* Checks a decoded ID; on failure writes what to fix into msg. */
 static bool check_id(const char *what, const char *id, size_t len, char *msg, size_t cap)
 {
@@ -257,7 +219,7 @@ static bool check_id(const char *what, const char *id, size_t len, char *msg, si
             return false;
         }
     }
-    size_t bad = utf8_invalid_at((const unsigned char *)id, len);
+    size_t bad = reco_utf8_invalid_at(id, len);
     if (bad < len) {
         snprintf(msg, cap, "the %s is not valid UTF-8 (byte 0x%02x at offset %zu)", what,
                  (unsigned char)id[bad], bad);
@@ -359,7 +321,7 @@ static enum MHD_Result send_error(reco_http *h, struct MHD_Connection *c, reques
     va_end(ap);
     /* A message that quotes client bytes must still be a JSON string. */
     size_t len = strlen(msg);
-    bool utf8 = utf8_invalid_at((const unsigned char *)msg, len) == len;
+    bool utf8 = reco_utf8_invalid_at(msg, len) == len;
     for (size_t i = 0; i < len; i++) {
         unsigned char b = (unsigned char)msg[i];
         if (b < 0x20 || b == 0x7f || (!utf8 && b >= 0x80))

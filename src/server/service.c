@@ -17,6 +17,7 @@
 
 #include "reco/model.h"
 #include "reco/ratings.h"
+#include "reco/utf8.h"
 
 #define BECAUSE_MAX 3
 
@@ -311,43 +312,10 @@ bool reco_service_valid_id(const char *id, size_t len)
 {
     if (len == 0 || len > RECO_ID_MAX)
         return false;
-    const unsigned char *p = (const unsigned char *)id, *end = p + len;
-    while (p < end) {
-        unsigned c = *p;
-        if (c < 0x20 || c == 0x7f)
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
             return false; /* control bytes cannot be written to the CSV log */
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        int n;
-        uint32_t cp;
-        if ((c & 0xe0) == 0xc0) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (end - p <= n)
-            return false;
-        for (int k = 1; k <= n; k++) {
-            if ((p[k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[k] & 0x3f);
-        }
-        /* No overlong forms, surrogates or values past U+10FFFF. */
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += n + 1;
-    }
-    return true;
+    return reco_utf8_invalid_at(id, len) == len;
 }
 
 /* Replays log bytes [from, to) into g (caller holds nothing; takes the
