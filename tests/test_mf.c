@@ -572,7 +572,7 @@ static void test_top_n_never_returns_rated(void **state)
     free(scratch);
 }
 
-/* The int8 first pass of recommend gives what exact scoring of every
+/* The pruned top-N of recommend gives what exact scoring of every
  * product and a full selection give: same products, same order (up to
  * float rounding of near-ties), exact scores. */
 static void test_fast_recommend_matches_exhaustive(void **state)
@@ -580,7 +580,7 @@ static void test_fast_recommend_matches_exhaustive(void **state)
     synth *sy = *state;
     const reco_model *m = sy->m;
     const reco_mf_state *st = reco_mf_state_of(m);
-    assert_non_null(st->Q8);
+    assert_non_null(st->order);
     void *scratch = malloc(reco_model_scratch_size(m));
     float *scores = malloc(NI * sizeof *scores);
     reco_error err;

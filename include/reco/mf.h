@@ -78,15 +78,13 @@ typedef struct reco_mf_state {
     double train_rmse;     /* training RMSE: SGD's is that of the errors met
                               in the last epoch (before each update) */
     int epochs_run;
-    /* Item factors quantised to int8 with a scale per item, and each
-     * item's L1 norm: a quarter of the memory traffic for a first pass of
-     * top-N whose error is bounded, then exact scores for the few
-     * candidates (see mf_recommend in algo_mf.c, which also gives the
-     * blocked layout of Q8). ld8: k rounded up to 4. */
-    int8_t *Q8;
-    float *q8_scale;
-    float *q8_l1;
-    uint32_t ld8;
+    /* The items ordered for top-N pruning (see mf_recommend in algo_mf.c):
+     * order[p] is the item at position p; its bias, factor norm and factors
+     * (ord_Q, n_items x ld) are laid out in that order. */
+    uint32_t *order;
+    float *ord_b;
+    float *ord_norm;
+    float *ord_Q;
     bool mapped;           /* arrays live in a model file mapping */
 } reco_mf_state;
 

@@ -72,17 +72,36 @@ size_t reco_topn_select(const float *scores, uint32_t n, const uint32_t *exclude
 {
     reco_topn_heap h;
     reco_topn_init(&h, out, k);
+    if (k == 0)
+        return 0;
+    /* Items arrive in increasing id, so once the heap is full a score equal
+     * to its worst entry loses the tie: only a strictly greater score can
+     * enter. Blocks of 16 are tested against that threshold first (a loop
+     * the compiler vectorises); the exclusion list is consulted only for
+     * the few items that pass. NaN and -INFINITY never pass. */
+    float thr = -INFINITY;
     size_t e = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        while (e < n_exclude && exclude[e] < i)
-            e++;
-        if (e < n_exclude && exclude[e] == i)
+    uint32_t i0 = 0;
+    for (; i0 < n; i0 += 16) {
+        uint32_t c = n - i0 < 16 ? n - i0 : 16;
+        int any = 0;
+        for (uint32_t j = 0; j < c; j++)
+            any |= scores[i0 + j] > thr;
+        if (!any)
             continue;
-        float s = scores[i];
-        /* Cheap reject before the call once the heap is full. */
-        if (h.n == h.k && h.k && s < h.v[0].score)
-            continue;
-        reco_topn_push(&h, i, s);
+        for (uint32_t j = 0; j < c; j++) {
+            float sc = scores[i0 + j];
+            if (!(sc > thr))
+                continue;
+            uint32_t i = i0 + j;
+            while (e < n_exclude && exclude[e] < i)
+                e++;
+            if (e < n_exclude && exclude[e] == i)
+                continue;
+            reco_topn_push(&h, i, sc);
+            if (h.n == h.k)
+                thr = h.v[0].score;
+        }
     }
     return reco_topn_finish(&h);
 }
