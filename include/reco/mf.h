@@ -85,6 +85,8 @@ typedef struct reco_mf_state {
     float *ord_b;
     float *ord_norm;
     float *ord_Q;
+    float *ord_smax_b;     /* max of ord_b over positions >= p */
+    float *ord_smax_norm;  /* max of ord_norm over positions >= p */
     bool mapped;           /* arrays live in a model file mapping */
 } reco_mf_state;
 

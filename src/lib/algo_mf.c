@@ -228,6 +228,8 @@ static void mf_free(void *s)
     free(st->ord_b);
     free(st->ord_norm);
     free(st->ord_Q);
+    free(st->ord_smax_b);
+    free(st->ord_smax_norm);
     free(st);
 }
 
@@ -732,9 +734,12 @@ static int build_order(mf_state *st)
     st->ord_b = malloc(((size_t)ni + 1) * sizeof(float));
     st->ord_norm = malloc(((size_t)ni + 1) * sizeof(float));
     st->ord_Q = big_alloc((size_t)ni * st->ld * sizeof(float));
+    st->ord_smax_b = malloc(((size_t)ni + 1) * sizeof(float));
+    st->ord_smax_norm = malloc(((size_t)ni + 1) * sizeof(float));
     order_key *keys = malloc(((size_t)ni + 1) * sizeof *keys);
     float *un = malloc(((size_t)st->n_users + 1) * sizeof *un);
-    if (!st->order || !st->ord_b || !st->ord_norm || !st->ord_Q || !keys || !un) {
+    if (!st->order || !st->ord_b || !st->ord_norm || !st->ord_Q || !st->ord_smax_b ||
+        !st->ord_smax_norm || !keys || !un) {
         free(keys);
         free(un);
         return -1;
@@ -763,39 +768,34 @@ static int build_order(mf_state *st)
         st->ord_norm[p] = sqrtf(dot_k(q, q, st->k));
         memcpy(st->ord_Q + (size_t)p * st->ld, q, st->ld * sizeof(float));
     }
+    float mb = -INFINITY, mn = 0;
+    for (uint32_t p = ni; p-- > 0;) {
+        mb = fmaxf(mb, st->ord_b[p]);
+        mn = fmaxf(mn, st->ord_norm[p]);
+        st->ord_smax_b[p] = mb;
+        st->ord_smax_norm[p] = mn;
+    }
     free(keys);
     free(un);
     return 0;
 }
 
-/* Upper bounds of the exact scores of c items in order (Cauchy-Schwarz:
- * x.q <= |x| |q|), with slack for float rounding. */
+/* Upper bounds of the exact scores of the c items of a block, in order
+ * (Cauchy-Schwarz: x.q <= |x| |q|, with slack for float rounding), and
+ * their maximum, so that a block none of whose items can enter is skipped after
+ * one vectorised pass. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void cs_bounds(uint32_t c, float base_u, float nx, const float *restrict b,
-                      const float *restrict nq, float *restrict ub)
+static float cs_bounds_max(uint32_t c, float base_u, float nx, const float *restrict b,
+                           const float *restrict nq, float *restrict ub)
 {
-#pragma omp simd
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (uint32_t j = 0; j < c; j++) {
         float bb = base_u + b[j], d = nx * nq[j];
         ub[j] = bb + d + 1e-5f * (fabsf(bb) + d + 1.0f);
+        mx = ub[j] > mx ? ub[j] : mx;
     }
-}
-
-/* Bit j of mask: ub[j] >= thr, for the c <= 256 bounds of a block;
- * returns whether any bit is set. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static int pass_mask(const float *restrict ub, uint32_t c, float thr, uint64_t *restrict mask)
-{
-    uint64_t any = 0;
-    for (uint32_t w = 0; w < 4; w++) {
-        uint64_t m = 0;
-        uint32_t end = c > w * 64 ? (c - w * 64 < 64 ? c - w * 64 : 64) : 0;
-        for (uint32_t j = 0; j < end; j++)
-            m |= (uint64_t)(ub[w * 64 + j] >= thr) << j;
-        mask[w] = m;
-        any |= m;
-    }
-    return any != 0;
+    return mx;
 }
 
 /* One exact dot product, compiled for the vector units the CPU has. */
@@ -859,30 +859,30 @@ static reco_status mf_recommend(const void *s, const reco_dataset *train,
     reco_topn_init(&h, out, n);
     enum { BLK = 256 };
     float ub[BLK];
-    uint64_t mask[BLK / 64];
     float thr = -INFINITY; /* the n-th best exact score once the heap is full */
     for (uint32_t p0 = 0; p0 < st->n_items; p0 += BLK) {
+        /* Nothing after p0 can beat thr: stop (suffix maxima of b and |q|). */
+        if (base_u + st->ord_smax_b[p0] + nx * st->ord_smax_norm[p0] +
+                1e-5f * (fabsf(base_u + st->ord_smax_b[p0]) + nx * st->ord_smax_norm[p0] + 1.0f) <
+            thr)
+            break;
         uint32_t c = st->n_items - p0 < BLK ? st->n_items - p0 : BLK;
-        cs_bounds(c, base_u, nx, st->ord_b + p0, st->ord_norm + p0, ub);
-        if (!pass_mask(ub, c, thr, mask))
+        if (cs_bounds_max(c, base_u, nx, st->ord_b + p0, st->ord_norm + p0, ub) < thr)
             continue;
-        for (uint32_t w = 0; w < BLK / 64; w++) {
-            for (uint64_t m = mask[w]; m; m &= m - 1) {
-                uint32_t j = w * 64 + (uint32_t)__builtin_ctzll(m);
-                if (!(ub[j] >= thr)) /* thr rose since the mask was made */
-                    continue;
-                uint32_t i = st->order[p0 + j];
-                float sc = (base_u + st->ord_b[p0 + j]) +
-                           dot_row(st->ord_Q + (size_t)(p0 + j) * st->ld, x, st->k);
-                reco_scored e = {i, sc};
-                if (h.n == h.k && !reco_scored_before(e, h.v[0]))
-                    continue;
-                if (n_exclude && is_excluded(exclude, n_exclude, i))
-                    continue;
-                reco_topn_push(&h, i, sc);
-                if (h.n == h.k)
-                    thr = h.v[0].score;
-            }
+        for (uint32_t j = 0; j < c; j++) {
+            if (!(ub[j] >= thr))
+                continue;
+            uint32_t i = st->order[p0 + j];
+            float sc = (base_u + st->ord_b[p0 + j]) +
+                       dot_row(st->ord_Q + (size_t)(p0 + j) * st->ld, x, st->k);
+            reco_scored e = {i, sc};
+            if (h.n == h.k && !reco_scored_before(e, h.v[0]))
+                continue;
+            if (n_exclude && is_excluded(exclude, n_exclude, i))
+                continue;
+            reco_topn_push(&h, i, sc);
+            if (h.n == h.k)
+                thr = h.v[0].score;
         }
     }
     *n_out = reco_topn_finish(&h);
@@ -1037,6 +1037,10 @@ static reco_status mf_save(const void *params, const void *s, const reco_dataset
         (rc = reco_mfile_add(w, "mf.ord_b", st->ord_b, (uint64_t)st->n_items * sizeof(float),
                              err)) ||
         (rc = reco_mfile_add(w, "mf.ord_norm", st->ord_norm,
+                             (uint64_t)st->n_items * sizeof(float), err)) ||
+        (rc = reco_mfile_add(w, "mf.ord_smax_b", st->ord_smax_b,
+                             (uint64_t)st->n_items * sizeof(float), err)) ||
+        (rc = reco_mfile_add(w, "mf.ord_smax_norm", st->ord_smax_norm,
                              (uint64_t)st->n_items * sizeof(float), err)))
         return rc;
     return reco_mfile_add(w, "mf.ord_Q", st->ord_Q,
@@ -1056,7 +1060,7 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
         meta->ld < meta->k || meta->ld % 16 != 0)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: mf factors do not match the data",
                               reco_mfile_path(f));
-    const void *bu, *bi, *P, *Q, *qn, *ord, *ob, *on, *oq;
+    const void *bu, *bi, *P, *Q, *qn, *ord, *ob, *on, *oq, *osb, *osn;
     if ((rc = reco_mfile_array(f, "mf.bu", meta->n_users, sizeof(float), &bu, err)) ||
         (rc = reco_mfile_array(f, "mf.bi", meta->n_items, sizeof(float), &bi, err)) ||
         (rc = reco_mfile_array(f, "mf.P", (uint64_t)meta->n_users * meta->ld, sizeof(float), &P,
@@ -1067,6 +1071,9 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
         (rc = reco_mfile_array(f, "mf.order", meta->n_items, sizeof(uint32_t), &ord, err)) ||
         (rc = reco_mfile_array(f, "mf.ord_b", meta->n_items, sizeof(float), &ob, err)) ||
         (rc = reco_mfile_array(f, "mf.ord_norm", meta->n_items, sizeof(float), &on, err)) ||
+        (rc = reco_mfile_array(f, "mf.ord_smax_b", meta->n_items, sizeof(float), &osb, err)) ||
+        (rc = reco_mfile_array(f, "mf.ord_smax_norm", meta->n_items, sizeof(float), &osn,
+                               err)) ||
         (rc = reco_mfile_array(f, "mf.ord_Q", (uint64_t)meta->n_items * meta->ld, sizeof(float),
                                &oq, err)))
         return rc;
@@ -1098,6 +1105,8 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
     st->ord_b = (float *)ob;
     st->ord_norm = (float *)on;
     st->ord_Q = (float *)oq;
+    st->ord_smax_b = (float *)osb;
+    st->ord_smax_norm = (float *)osn;
     st->mapped = true;
     *state = st;
     return RECO_OK;
