@@ -62,6 +62,8 @@ reco_status reco_mf_params_check(const reco_mf_params *p, reco_error *err);
  * long (k rounded up to a multiple of 16, i.e. 64-byte rows) with the
  * padding zero; every array is 64-byte aligned. Users and items without
  * training ratings have zero bias and zero factors. */
+#define RECO_MF_ORDER_BLOCK 256
+
 typedef struct reco_mf_state {
     reco_mf_params params;
     uint32_t n_users, n_items;
@@ -87,6 +89,8 @@ typedef struct reco_mf_state {
     float *ord_Q;
     float *ord_smax_b;     /* max of ord_b over positions >= p */
     float *ord_smax_norm;  /* max of ord_norm over positions >= p */
+    float *ord_blk_b;      /* per block of RECO_MF_ORDER_BLOCK positions: max b */
+    float *ord_blk_norm;   /* and max |q| */
     bool mapped;           /* arrays live in a model file mapping */
 } reco_mf_state;
 

@@ -230,6 +230,8 @@ static void mf_free(void *s)
     free(st->ord_Q);
     free(st->ord_smax_b);
     free(st->ord_smax_norm);
+    free(st->ord_blk_b);
+    free(st->ord_blk_norm);
     free(st);
 }
 
@@ -736,10 +738,13 @@ static int build_order(mf_state *st)
     st->ord_Q = big_alloc((size_t)ni * st->ld * sizeof(float));
     st->ord_smax_b = malloc(((size_t)ni + 1) * sizeof(float));
     st->ord_smax_norm = malloc(((size_t)ni + 1) * sizeof(float));
+    size_t nblk = ((size_t)ni + RECO_MF_ORDER_BLOCK - 1) / RECO_MF_ORDER_BLOCK;
+    st->ord_blk_b = malloc((nblk + 1) * sizeof(float));
+    st->ord_blk_norm = malloc((nblk + 1) * sizeof(float));
     order_key *keys = malloc(((size_t)ni + 1) * sizeof *keys);
     float *un = malloc(((size_t)st->n_users + 1) * sizeof *un);
     if (!st->order || !st->ord_b || !st->ord_norm || !st->ord_Q || !st->ord_smax_b ||
-        !st->ord_smax_norm || !keys || !un) {
+        !st->ord_smax_norm || !st->ord_blk_b || !st->ord_blk_norm || !keys || !un) {
         free(keys);
         free(un);
         return -1;
@@ -774,6 +779,15 @@ static int build_order(mf_state *st)
         mn = fmaxf(mn, st->ord_norm[p]);
         st->ord_smax_b[p] = mb;
         st->ord_smax_norm[p] = mn;
+    }
+    for (size_t bk = 0; bk < nblk; bk++) {
+        float xb = -INFINITY, xn = 0;
+        for (size_t p = bk * RECO_MF_ORDER_BLOCK; p < ni && p < (bk + 1) * RECO_MF_ORDER_BLOCK; p++) {
+            xb = fmaxf(xb, st->ord_b[p]);
+            xn = fmaxf(xn, st->ord_norm[p]);
+        }
+        st->ord_blk_b[bk] = xb;
+        st->ord_blk_norm[bk] = xn;
     }
     free(keys);
     free(un);
@@ -857,7 +871,7 @@ static reco_status mf_recommend(const void *s, const reco_dataset *train,
     const float base_u = st->mu + b, nx = sqrtf(dot_k(x, x, st->k));
     reco_topn_heap h;
     reco_topn_init(&h, out, n);
-    enum { BLK = 256 };
+    enum { BLK = RECO_MF_ORDER_BLOCK };
     float ub[BLK];
     float thr = -INFINITY; /* the n-th best exact score once the heap is full */
     for (uint32_t p0 = 0; p0 < st->n_items; p0 += BLK) {
@@ -867,6 +881,10 @@ static reco_status mf_recommend(const void *s, const reco_dataset *train,
             thr)
             break;
         uint32_t c = st->n_items - p0 < BLK ? st->n_items - p0 : BLK;
+        /* The block's own maxima of b and |q| first: two numbers. */
+        float bb = base_u + st->ord_blk_b[p0 / BLK], dd = nx * st->ord_blk_norm[p0 / BLK];
+        if (bb + dd + 1e-5f * (fabsf(bb) + dd + 1.0f) < thr)
+            continue;
         if (cs_bounds_max(c, base_u, nx, st->ord_b + p0, st->ord_norm + p0, ub) < thr)
             continue;
         for (uint32_t j = 0; j < c; j++) {
@@ -1005,6 +1023,11 @@ static reco_status mf_similar(const void *s, const reco_dataset *train, uint32_t
 
 /* ---- model files ---- */
 
+static uint64_t order_blocks(const mf_state *st)
+{
+    return ((uint64_t)st->n_items + RECO_MF_ORDER_BLOCK - 1) / RECO_MF_ORDER_BLOCK;
+}
+
 typedef struct mf_file_meta {
     uint32_t n_users, n_items, k, ld;
     float mu;
@@ -1041,7 +1064,11 @@ static reco_status mf_save(const void *params, const void *s, const reco_dataset
         (rc = reco_mfile_add(w, "mf.ord_smax_b", st->ord_smax_b,
                              (uint64_t)st->n_items * sizeof(float), err)) ||
         (rc = reco_mfile_add(w, "mf.ord_smax_norm", st->ord_smax_norm,
-                             (uint64_t)st->n_items * sizeof(float), err)))
+                             (uint64_t)st->n_items * sizeof(float), err)) ||
+        (rc = reco_mfile_add(w, "mf.ord_blk_b", st->ord_blk_b, order_blocks(st) * sizeof(float),
+                             err)) ||
+        (rc = reco_mfile_add(w, "mf.ord_blk_norm", st->ord_blk_norm,
+                             order_blocks(st) * sizeof(float), err)))
         return rc;
     return reco_mfile_add(w, "mf.ord_Q", st->ord_Q,
                           (uint64_t)st->n_items * st->ld * sizeof(float), err);
@@ -1060,7 +1087,8 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
         meta->ld < meta->k || meta->ld % 16 != 0)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: mf factors do not match the data",
                               reco_mfile_path(f));
-    const void *bu, *bi, *P, *Q, *qn, *ord, *ob, *on, *oq, *osb, *osn;
+    const void *bu, *bi, *P, *Q, *qn, *ord, *ob, *on, *oq, *osb, *osn, *obb, *obn;
+    uint64_t nblk = ((uint64_t)meta->n_items + RECO_MF_ORDER_BLOCK - 1) / RECO_MF_ORDER_BLOCK;
     if ((rc = reco_mfile_array(f, "mf.bu", meta->n_users, sizeof(float), &bu, err)) ||
         (rc = reco_mfile_array(f, "mf.bi", meta->n_items, sizeof(float), &bi, err)) ||
         (rc = reco_mfile_array(f, "mf.P", (uint64_t)meta->n_users * meta->ld, sizeof(float), &P,
@@ -1074,6 +1102,8 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
         (rc = reco_mfile_array(f, "mf.ord_smax_b", meta->n_items, sizeof(float), &osb, err)) ||
         (rc = reco_mfile_array(f, "mf.ord_smax_norm", meta->n_items, sizeof(float), &osn,
                                err)) ||
+        (rc = reco_mfile_array(f, "mf.ord_blk_b", nblk, sizeof(float), &obb, err)) ||
+        (rc = reco_mfile_array(f, "mf.ord_blk_norm", nblk, sizeof(float), &obn, err)) ||
         (rc = reco_mfile_array(f, "mf.ord_Q", (uint64_t)meta->n_items * meta->ld, sizeof(float),
                                &oq, err)))
         return rc;
@@ -1107,6 +1137,8 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
     st->ord_Q = (float *)oq;
     st->ord_smax_b = (float *)osb;
     st->ord_smax_norm = (float *)osn;
+    st->ord_blk_b = (float *)obb;
+    st->ord_blk_norm = (float *)obn;
     st->mapped = true;
     *state = st;
     return RECO_OK;
