@@ -294,17 +294,20 @@ static enum MHD_Result send_json(reco_http *h, struct MHD_Connection *c, request
                                  unsigned status, json_t *o)
 {
     const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7);
-    size_t len = o ? json_dumpb(o, NULL, 0, flags) : 0;
-    char *buf = len ? malloc(len + 1) : NULL;
-    if (!buf) {
-        json_decref(o);
+    /* One pass: json_dumps sizes and writes at once (measuring first with
+     * json_dumpb would format every number twice). */
+    char *buf = o ? json_dumps(o, flags) : NULL;
+    json_decref(o);
+    size_t len = buf ? strlen(buf) : 0;
+    char *nb = buf ? realloc(buf, len + 2) : NULL;
+    if (!nb) {
+        free(buf);
         static const char oom[] = "{\"error\":{\"status\":503,\"message\":\"out of memory\"}}\n";
         return send_body(h, c, rq, 503, strdup(oom), sizeof oom - 1, "application/json");
     }
-    json_dumpb(o, buf, len, flags);
-    json_decref(o);
-    buf[len] = '\n';
-    return send_body(h, c, rq, status, buf, len + 1, "application/json");
+    nb[len] = '\n';
+    nb[len + 1] = '\0';
+    return send_body(h, c, rq, status, nb, len + 1, "application/json");
 }
 
 static enum MHD_Result send_error(reco_http *h, struct MHD_Connection *c, request *rq,
