@@ -293,7 +293,7 @@ static enum MHD_Result send_body(reco_http *h, struct MHD_Connection *c, request
 static enum MHD_Result send_json(reco_http *h, struct MHD_Connection *c, request *rq,
                                  unsigned status, json_t *o)
 {
-    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7);
+    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(7);
     /* One pass: json_dumps sizes and writes at once (measuring first with
      * json_dumpb would format every number twice). */
     char *buf = o ? json_dumps(o, flags) : NULL;
