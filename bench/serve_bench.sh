@@ -147,6 +147,9 @@ if [ "${FULL:-1}" = 1 ]; then
         "$RECO" train --algo mf --param factors=64 --quiet "$BENCH_DATA" -o "$model" \
             >"$OUT/train-mf-full.txt" 2>&1 || echo "serve_bench: full-size training failed" >&2
     fi
+    # Let the 1.8 GB just written reach the disk first: write-back while
+    # serving would measure the disk, not the server.
+    sync
     awk -F, 'NR % 2000 == 0 { print $1 }' "$BENCH_DATA" >"$OUT/serve-users-full.txt"
     if [ -s "$model" ] && BENCH_USERS="$OUT/serve-users-full.txt" start_server "$model"; then
         BENCH_USERS="$OUT/serve-users-full.txt" run_wrk get \
