@@ -11,7 +11,8 @@ CFLAGS="-std=c17 -O1 -g -D_GNU_SOURCE -fopenmp -fsanitize=fuzzer,address,undefin
 # shellcheck disable=SC2086
 clang $CFLAGS -o "$BUILD/fuzz_csv" "$ROOT/fuzz/fuzz_csv.c" \
     "$ROOT/src/lib/ratings.c" "$ROOT/src/lib/dataset.c" "$ROOT/src/lib/sparse.c" \
-    "$ROOT/src/lib/idmap.c" "$ROOT/src/lib/error.c" -lm
+    "$ROOT/src/lib/idmap.c" "$ROOT/src/lib/error.c" "$ROOT/src/lib/mem.c" \
+    "$ROOT/src/lib/modelfile.c" -lm
 WORK=$(mktemp -d)
 cp "$ROOT"/fuzz/corpus/csv/* "$WORK"/
 "$BUILD/fuzz_csv" -max_total_time="$SECONDS_" -max_len=4096 -timeout=10 \
