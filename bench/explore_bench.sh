@@ -5,7 +5,6 @@
 # same file (the load alone), so that the report's own cost shows.
 # Target (2 cores): <= 15 s wall for the whole report. A report, not a test:
 # on a loaded machine the figures grow; the load average is printed.
-BENCH_DATA=${BENCH_DATA:-/tmp/elec.csv}
 . "$(dirname "$0")/common.sh"
 RUNS=${RUNS:-3}
 ensure_data

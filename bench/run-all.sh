@@ -6,5 +6,5 @@ export RECO=${1:-$DIR/../build/reco}
 for b in "$DIR"/*.sh; do
     case "$(basename "$b")" in common.sh|run-all.sh) continue ;; esac
     echo "== $(basename "$b")"
-    sh "$b" || echo "(failed: $b)"
+    "$b" || echo "(failed: $b)"
 done

@@ -11,7 +11,7 @@
 # Usage: bench/svd_bench.sh [BUILD_DIR] [FILE]
 #   BUILD_DIR  a configured build holding libreco.a (default: build-svd,
 #              then build)
-#   FILE       the synthetic file (default: /tmp/elec.csv; made with
+#   FILE       the synthetic file (default: $BENCH_DATA or bench/out/electronics.csv; made with
 #              `reco gen --preset electronics` when missing, or by the
 #              driver's own generator if `reco` is not built)
 # Environment: SVD_BENCH_REPS (fits per figure, best reported; default 3),
@@ -25,11 +25,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-}"
 if [[ -z "$build" ]]; then
-    for b in "$root/build-svd" "$root/build"; do
+    for b in "$root/build" "$root/build-svd"; do
         [[ -f "$b/libreco.a" ]] && { build="$b"; break; }
     done
 fi
-file="${2:-/tmp/elec.csv}"
+file="${2:-${BENCH_DATA:-$root/bench/out/electronics.csv}}"
+mkdir -p "$(dirname "$file")"
 [[ -f "$build/libreco.a" ]] || { echo "no libreco.a in '$build' (build first)" >&2; exit 1; }
 
 bin="$build/svd_bench"
