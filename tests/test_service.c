@@ -154,6 +154,16 @@ static void test_add_replay_and_torn_line(void **state)
     assert_false(json_is_true(json_object_get(o, "cold_start")));
     assert_false(has_item(o, "i1"));
     json_decref(o);
+    /* Predictions fold the new ratings in: newbie rated i1 a 5, so its
+     * prediction for i2 is above a stranger's (the baseline's mu + b_i). */
+    assert_int_equal(reco_service_predict(s, "newbie", "i2", &o, &err), RECO_OK);
+    double p_new = json_real_value(json_object_get(o, "prediction"));
+    assert_true(json_is_true(json_object_get(o, "known_user")));
+    json_decref(o);
+    assert_int_equal(reco_service_predict(s, "stranger", "i2", &o, &err), RECO_OK);
+    double p_str = json_real_value(json_object_get(o, "prediction"));
+    json_decref(o);
+    assert_true(p_new > p_str + 1e-4);
 
     /* Invalid entries: nothing is logged or applied. */
     reco_new_rating bad[2] = {nr("ok", "i1", 4, 0), nr("ok", "i2", 9, 0)};

@@ -50,6 +50,9 @@ typedef struct reco_fit_ctx {
 typedef struct reco_algo_ops {
     const char *name;
     const char *summary;
+    /* score() gives predicted ratings (not only a ranking), so a user's
+     * new ratings can be folded into predictions too. */
+    bool scores_are_ratings;
     size_t params_size;
     void (*params_default)(void *params);
     /* Sets one parameter from text ("factors", "64"); RECO_ERR_INVALID with
@@ -144,6 +147,13 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
  * range. u and i may be unknown (>= the dataset's counts, or without
  * training ratings): the baseline answers. */
 float reco_model_predict(const reco_model *m, uint32_t u, uint32_t i);
+
+/* Predicted rating of prof's user for item i, with the profile's new
+ * ratings folded in when the algorithm allows it (scores_are_ratings);
+ * otherwise, and for a profile that is not updated, reco_model_predict.
+ * scratch as for reco_model_recommend (NULL: allocated). */
+float reco_model_predict_profile(const reco_model *m, const reco_profile *prof, uint32_t i,
+                                 void *scratch);
 
 /* Bytes of scratch one recommend call needs. */
 size_t reco_model_scratch_size(const reco_model *m);

@@ -283,6 +283,7 @@ static reco_status base_score(const void *s, const reco_dataset *train, const re
 }
 
 const reco_algo_ops reco_algo_baseline = {
+    .scores_are_ratings = true,
     .name = "baseline",
     .summary = "global mean plus regularised user and product biases",
     .params_size = sizeof(reco_baseline_params),

@@ -1145,6 +1145,7 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
 }
 
 const reco_algo_ops reco_algo_mf = {
+    .scores_are_ratings = true,
     .name = "mf",
     .summary = "biased matrix factorisation (Funk SVD) by parallel SGD or ALS",
     .params_size = sizeof(reco_mf_params),

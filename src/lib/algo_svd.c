@@ -532,6 +532,7 @@ static reco_status svd_load(const void *params, const reco_mfile *f, const reco_
 }
 
 const reco_algo_ops reco_algo_svd = {
+    .scores_are_ratings = true,
     .name = "svd",
     .summary = "truncated SVD (ARPACK Lanczos) of the rating residuals",
     .params_size = sizeof(reco_svd_params),

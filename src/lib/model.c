@@ -192,6 +192,32 @@ float reco_model_predict(const reco_model *m, uint32_t u, uint32_t i)
     return r < m->rating_lo ? m->rating_lo : r > m->rating_hi ? m->rating_hi : r;
 }
 
+float reco_model_predict_profile(const reco_model *m, const reco_profile *prof, uint32_t i,
+                                 void *scratch)
+{
+    const reco_dataset *d = m->train;
+    uint32_t ni = reco_dataset_n_items(d);
+    bool known_i = i < ni && reco_csr_row_len(&d->by_item, i) > 0;
+    if (!prof->updated || prof->n == 0 || !known_i || !m->ops->scores_are_ratings ||
+        !m->ops->score || !m->state)
+        return reco_model_predict(m, prof->user, i);
+    void *owned = NULL;
+    if (!scratch) {
+        scratch = owned = malloc(reco_model_scratch_size(m));
+        if (!scratch)
+            return reco_model_predict(m, prof->user, i);
+    }
+    float *scores = scratch;
+    void *algo_scratch = (char *)scratch + (((size_t)ni + 1) * sizeof(float) + 63) / 64 * 64;
+    float r = NAN;
+    if (m->ops->score(m->state, d, &m->baseline, prof, scores, algo_scratch, NULL) == RECO_OK)
+        r = scores[i];
+    free(owned);
+    if (isnan(r) || isinf(r))
+        return reco_model_predict(m, prof->user, i);
+    return r < m->rating_lo ? m->rating_lo : r > m->rating_hi ? m->rating_hi : r;
+}
+
 size_t reco_model_scratch_size(const reco_model *m)
 {
     size_t n = ((size_t)reco_dataset_n_items(m->train) + 1) * sizeof(float);

@@ -715,14 +715,24 @@ reco_status reco_service_predict(reco_service *s, const char *user, const char *
     int64_t u = reco_idmap_find(g->train->users, user, ulen);
     int64_t i = reco_idmap_find(g->train->items, item, ilen);
     bool live_user = false, live_item = false;
+    merged mp;
     pthread_rwlock_rdlock(&g->lock);
     if (u < 0)
         live_user = reco_idmap_find(g->new_users, user, ulen) >= 0;
     if (i < 0)
         live_item = reco_idmap_find(g->new_items, item, ilen) >= 0;
+    /* The user's ratings since training count too (folded in where the
+     * algorithm predicts ratings from a profile). */
+    int mrc = merge_profile(g, find_user(g, user, ulen), &mp);
     pthread_rwlock_unlock(&g->lock);
-    float p = reco_model_predict(g->model, u < 0 ? RECO_NO_USER : (uint32_t)u,
-                                 i < 0 ? RECO_NO_USER : (uint32_t)i);
+    if (mrc) {
+        generation_release(g);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    float p = i < 0 ? reco_model_predict(g->model, mp.prof.user, RECO_NO_USER)
+                    : reco_model_predict_profile(g->model, &mp.prof, (uint32_t)i,
+                                                 scratch_for(g->model));
+    merged_free(&mp);
     *out = json_pack("{s:s,s:s,s:f,s:b,s:b}", "user", user, "item", item, "prediction",
                      (double)p, "known_user", u >= 0 || live_user, "known_item", i >= 0 || live_item);
     generation_release(g);
