@@ -21,6 +21,7 @@ reco_status reco_baseline_params_check(const reco_baseline_params *p, reco_error
 
 typedef struct reco_baseline {
     double mu;
+    double reg_u;   /* the user regularisation it was fitted with, for fold-in */
     uint32_t n_users, n_items;
     float *bu;      /* n_users */
     float *bi;      /* n_items */

@@ -10,11 +10,6 @@
 
 #include "reco/svd.h"
 
-/* The user-bias regularisation of the closed-form fold-in. reco_baseline
- * does not carry its reg_u, so this is baseline.reg_u's default (15): with
- * it, folding in a user's unchanged training row reproduces the trained
- * bias exactly (the baseline's last ALS step is this same formula). */
-#define FOLD_REG_U 15.0
 
 static const char *const mode_names[] = {"baseline", "usermean", "pure", "notebook"};
 
@@ -353,7 +348,9 @@ static void fold_in(const reco_svd_model *st, const reco_baseline *base, const r
             uint32_t i = prof->items[e];
             sum += prof->ratings[e] - base->mu - (i < base->n_items ? base->bi[i] : 0);
         }
-        bu = sum / (FOLD_REG_U + prof->n);
+        /* The baseline's own closed form for a user bias (its last ALS
+         * step): an unchanged training row gets its trained bias back. */
+        bu = sum / (base->reg_u + prof->n);
     } else if (st->mode == RECO_SVD_USERMEAN || st->mode == RECO_SVD_NOTEBOOK) {
         for (uint32_t e = 0; e < prof->n; e++)
             mean += prof->ratings[e];

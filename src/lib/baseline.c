@@ -49,6 +49,7 @@ reco_status reco_baseline_fit(const reco_baseline_params *p, const reco_dataset 
     for (uint64_t k = 0; k < R->nnz; k++)
         sum += R->val[k];
     b->mu = R->nnz ? sum / (double)R->nnz : 0.0;
+    b->reg_u = p->reg_u;
     const double mu = b->mu;
     for (int ep = 0; ep < p->epochs; ep++) {
 #pragma omp parallel for schedule(dynamic, 1024)

@@ -451,6 +451,7 @@ reco_status reco_model_load(const char *path, reco_model **out, reco_error *err)
         (rc = reco_mfile_array(f, "pop.scores", ni, sizeof(float), &pop, err)))
         goto fail;
     m->baseline.mu = meta->mu;
+    m->baseline.reg_u = meta->baseline_params.reg_u;
     m->baseline.n_users = nu;
     m->baseline.n_items = ni;
     m->baseline.bu = (float *)bu;
