@@ -49,34 +49,9 @@ static fold folds[5];
 static int load_folds(void **state)
 {
     (void)state;
-    for (int k = 0; k < 5; k++) {
-        char base[4096], test[4096], rel[64];
-        snprintf(rel, sizeof rel, "ml-100k/splits/u%d.base", k + 1);
-        if (!test_shared_data(rel, base, sizeof base))
+    for (int k = 0; k < 5; k++)
+        if (test_ml100k_fold(k + 1, &folds[k].train, &folds[k].test))
             return -1;
-        snprintf(rel, sizeof rel, "ml-100k/splits/u%d.test", k + 1);
-        if (!test_shared_data(rel, test, sizeof test))
-            return -1;
-        reco_error err;
-        reco_load_options lo;
-        reco_build_options bo;
-        reco_load_options_default(&lo);
-        reco_build_options_default(&bo);
-        bo.keep_ids = true;
-        if (reco_dataset_load(base, &lo, &bo, &folds[k].train, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return -1;
-        }
-        /* The test file shares the training maps, so indices agree; IDs
-         * new in the test get indices past the model's (the baseline
-         * answers for them). */
-        lo.users = folds[k].train->users;
-        lo.items = folds[k].train->items;
-        if (reco_ratings_load(test, &lo, &folds[k].test, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return -1;
-        }
-    }
     return 0;
 }
 

@@ -20,29 +20,10 @@
 
 static double fold_rmse(int k)
 {
-    char base[4096], test[4096], rel[64];
-    snprintf(rel, sizeof rel, "ml-100k/splits/u%d.base", k);
-    assert_non_null(test_shared_data(rel, base, sizeof base));
-    snprintf(rel, sizeof rel, "ml-100k/splits/u%d.test", k);
-    assert_non_null(test_shared_data(rel, test, sizeof test));
-
     reco_error err;
-    reco_load_options lo;
-    reco_build_options bo;
-    reco_load_options_default(&lo);
-    reco_build_options_default(&bo);
-    bo.keep_ids = true;
     reco_dataset *train;
-    if (reco_dataset_load(base, &lo, &bo, &train, &err))
-        fail_msg("%s", err.msg);
-    /* The test file shares the training maps, so indices agree; users or
-     * items new in the test get indices past the model's (the baseline
-     * answers for them). */
-    lo.users = train->users;
-    lo.items = train->items;
     reco_ratings *t;
-    if (reco_ratings_load(test, &lo, &t, &err))
-        fail_msg("%s", err.msg);
+    assert_int_equal(test_ml100k_fold(k, &train, &t), 0);
 
     reco_model *m;
     assert_int_equal(reco_model_new("mf", &m, &err), RECO_OK);
@@ -52,12 +33,7 @@ static double fold_rmse(int k)
     if (reco_model_fit(m, train, NULL, &err))
         fail_msg("%s", err.msg);
     assert_non_null(reco_mf_state_of(m));
-    double se = 0;
-    for (uint64_t j = 0; j < t->n; j++) {
-        double d = reco_model_predict(m, t->user[j], t->item[j]) - t->rating[j];
-        se += d * d;
-    }
-    double rmse = sqrt(se / (double)t->n);
+    double rmse = test_rmse(m, t);
     reco_model_free(m);
     reco_ratings_free(t);
     reco_dataset_free(train);

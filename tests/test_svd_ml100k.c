@@ -23,27 +23,10 @@ static double five_fold_rmse(const char *mode)
 {
     double sum = 0;
     for (int f = 1; f <= 5; f++) {
-        char rel[64], base[1024], test[1024];
-        snprintf(rel, sizeof rel, "ml-100k/splits/u%d.base", f);
-        assert_non_null(test_shared_data(rel, base, sizeof base));
-        snprintf(rel, sizeof rel, "ml-100k/splits/u%d.test", f);
-        assert_non_null(test_shared_data(rel, test, sizeof test));
-
         reco_error err;
-        reco_load_options lo;
-        reco_build_options bo;
-        reco_load_options_default(&lo);
-        reco_build_options_default(&bo);
-        bo.keep_ids = true;
         reco_dataset *train = NULL;
-        if (reco_dataset_load(base, &lo, &bo, &train, &err))
-            fail_msg("%s", err.msg);
-        reco_load_options lt = lo;
-        lt.users = train->users;
-        lt.items = train->items;
         reco_ratings *te = NULL;
-        if (reco_ratings_load(test, &lt, &te, &err))
-            fail_msg("%s", err.msg);
+        assert_int_equal(test_ml100k_fold(f, &train, &te), 0);
 
         reco_model *m = NULL;
         assert_int_equal(reco_model_new("svd", &m, &err), RECO_OK);
@@ -53,12 +36,7 @@ static double five_fold_rmse(const char *mode)
         const reco_svd_model *st = reco_svd_model_of(m);
         assert_non_null(st);
         assert_int_equal(st->k, 20); /* the default */
-        double se = 0;
-        for (uint64_t i = 0; i < te->n; i++) {
-            double d = reco_model_predict(m, te->user[i], te->item[i]) - te->rating[i];
-            se += d * d;
-        }
-        double rmse = sqrt(se / (double)te->n);
+        double rmse = test_rmse(m, te);
         printf("  svd mode=%s u%d: RMSE %.4f (fit %.2f s, %u ARPACK restarts)\n", mode, f,
                rmse, m->fit_seconds, st->restarts);
         sum += rmse;

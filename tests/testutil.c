@@ -1,6 +1,11 @@
 /* Helpers shared by the unit tests. */
 #include "testutil.h"
 
+#include <math.h>
+
+#include "reco/dataset.h"
+#include "reco/model.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,4 +35,46 @@ char *test_write_temp(const char *content, size_t len)
     }
     close(fd);
     return strdup(tmpl);
+}
+
+int test_ml100k_fold(int k, reco_dataset **train, reco_ratings **test)
+{
+    char base[4096], tst[4096], rel[64];
+    *train = NULL;
+    *test = NULL;
+    snprintf(rel, sizeof rel, "ml-100k/splits/u%d.base", k);
+    if (!test_shared_data(rel, base, sizeof base))
+        return -1;
+    snprintf(rel, sizeof rel, "ml-100k/splits/u%d.test", k);
+    if (!test_shared_data(rel, tst, sizeof tst))
+        return -1;
+    reco_error err;
+    reco_load_options lo;
+    reco_build_options bo;
+    reco_load_options_default(&lo);
+    reco_build_options_default(&bo);
+    bo.keep_ids = true;
+    if (reco_dataset_load(base, &lo, &bo, train, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    lo.users = (*train)->users;
+    lo.items = (*train)->items;
+    if (reco_ratings_load(tst, &lo, test, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        reco_dataset_free(*train);
+        *train = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+double test_rmse(const reco_model *m, const reco_ratings *t)
+{
+    double se = 0;
+    for (uint64_t j = 0; j < t->n; j++) {
+        double d = reco_model_predict(m, t->user[j], t->item[j]) - t->rating[j];
+        se += d * d;
+    }
+    return t->n ? sqrt(se / (double)t->n) : NAN;
 }

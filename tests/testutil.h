@@ -15,4 +15,18 @@ const char *test_shared_data(const char *rel, char *buf, size_t cap);
  * caller unlinks and frees it), or NULL. */
 char *test_write_temp(const char *content, size_t len);
 
+/* MovieLens 100K split k (1..5) from ../shared/data: the training file as
+ * a dataset that keeps its ID maps whole (*train), the test file as ratings
+ * sharing those maps so indices agree (*test; IDs new in the test get
+ * indices past the model's, and the baseline answers for them). Returns 0,
+ * or -1 with nothing allocated when the files are absent or do not load
+ * (the reason on stderr). */
+struct reco_dataset;
+struct reco_ratings;
+struct reco_model;
+int test_ml100k_fold(int k, struct reco_dataset **train, struct reco_ratings **test);
+
+/* Root-mean-square error of m's predictions of the ratings of t. */
+double test_rmse(const struct reco_model *m, const struct reco_ratings *t);
+
 #endif
