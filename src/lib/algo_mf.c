@@ -715,6 +715,7 @@ static int cmp_float(const void *a, const void *b)
 
 typedef struct order_key {
     float key;
+    float norm; /* |q_i|, kept so it is computed once */
     uint32_t id;
 } order_key;
 
@@ -762,7 +763,7 @@ static int build_order(mf_state *st)
     for (uint32_t i = 0; i < ni; i++) {
         const float *q = st->Q + (size_t)i * st->ld;
         float nq = sqrtf(dot_k(q, q, st->k));
-        keys[i] = (order_key){st->bi[i] + lambda * nq, i};
+        keys[i] = (order_key){st->bi[i] + lambda * nq, nq, i};
     }
     qsort(keys, ni, sizeof *keys, cmp_order_key);
     for (uint32_t p = 0; p < ni; p++) {
@@ -770,7 +771,7 @@ static int build_order(mf_state *st)
         const float *q = st->Q + (size_t)i * st->ld;
         st->order[p] = i;
         st->ord_b[p] = st->bi[i];
-        st->ord_norm[p] = sqrtf(dot_k(q, q, st->k));
+        st->ord_norm[p] = keys[p].norm;
         memcpy(st->ord_Q + (size_t)p * st->ld, q, st->ld * sizeof(float));
     }
     float mb = -INFINITY, mn = 0;

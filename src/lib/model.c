@@ -192,6 +192,13 @@ float reco_model_predict(const reco_model *m, uint32_t u, uint32_t i)
     return r < m->rating_lo ? m->rating_lo : r > m->rating_hi ? m->rating_hi : r;
 }
 
+/* Scratch layout: the scores of every item first, then (64-byte aligned)
+ * the algorithm's own scratch. */
+static size_t scores_bytes(uint32_t n_items)
+{
+    return (((size_t)n_items + 1) * sizeof(float) + 63) / 64 * 64;
+}
+
 float reco_model_predict_profile(const reco_model *m, const reco_profile *prof, uint32_t i,
                                  void *scratch)
 {
@@ -208,7 +215,7 @@ float reco_model_predict_profile(const reco_model *m, const reco_profile *prof, 
             return reco_model_predict(m, prof->user, i);
     }
     float *scores = scratch;
-    void *algo_scratch = (char *)scratch + (((size_t)ni + 1) * sizeof(float) + 63) / 64 * 64;
+    void *algo_scratch = (char *)scratch + scores_bytes(ni);
     float r = NAN;
     if (m->ops->score(m->state, d, &m->baseline, prof, scores, algo_scratch, NULL) == RECO_OK)
         r = scores[i];
@@ -220,10 +227,10 @@ float reco_model_predict_profile(const reco_model *m, const reco_profile *prof, 
 
 size_t reco_model_scratch_size(const reco_model *m)
 {
-    size_t n = ((size_t)reco_dataset_n_items(m->train) + 1) * sizeof(float);
+    size_t n = scores_bytes(reco_dataset_n_items(m->train));
     if (m->ops->scratch_size)
         n += m->ops->scratch_size(m->state, m->train);
-    return n + 64;
+    return n;
 }
 
 reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, size_t n,
@@ -254,7 +261,7 @@ reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, 
             return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     float *scores = scratch;
-    void *algo_scratch = (char *)scratch + (((size_t)ni + 1) * sizeof(float) + 63) / 64 * 64;
+    void *algo_scratch = (char *)scratch + scores_bytes(ni);
     reco_status rc = RECO_OK;
     if (m->ops->recommend) {
         rc = m->ops->recommend(m->state, d, &m->baseline, prof, n, ex, nex, out, n_out,
