@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "reco/factor_index.h"
 #include "reco/model.h"
 
 typedef enum reco_mf_solver {
@@ -62,8 +63,6 @@ reco_status reco_mf_params_check(const reco_mf_params *p, reco_error *err);
  * long (k rounded up to a multiple of 16, i.e. 64-byte rows) with the
  * padding zero; every array is 64-byte aligned. Users and items without
  * training ratings have zero bias and zero factors. */
-#define RECO_MF_ORDER_BLOCK 256
-
 typedef struct reco_mf_state {
     reco_mf_params params;
     uint32_t n_users, n_items;
@@ -80,17 +79,9 @@ typedef struct reco_mf_state {
     double train_rmse;     /* training RMSE: SGD's is that of the errors met
                               in the last epoch (before each update) */
     int epochs_run;
-    /* The items ordered for top-N pruning (see mf_recommend in algo_mf.c):
-     * order[p] is the item at position p; its bias, factor norm and factors
-     * (ord_Q, n_items x ld) are laid out in that order. */
-    uint32_t *order;
-    float *ord_b;
-    float *ord_norm;
-    float *ord_Q;
-    float *ord_smax_b;     /* max of ord_b over positions >= p */
-    float *ord_smax_norm;  /* max of ord_norm over positions >= p */
-    float *ord_blk_b;      /* per block of RECO_MF_ORDER_BLOCK positions: max b */
-    float *ord_blk_norm;   /* and max |q| */
+    /* The items ordered for exact pruned top-N (reco/factor_index.h),
+     * with b = the item biases. */
+    reco_factor_index index;
     bool mapped;           /* arrays live in a model file mapping */
 } reco_mf_state;
 

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include "kernels.h"
+#include "mem.h"
 #include "rng.h"
 
 /* ---- parameters ---- */
@@ -130,27 +131,11 @@ static void mf_format(const void *pp, char *buf, size_t cap)
              (unsigned long long)p->seed, p->threads, p->solver == RECO_MF_ALS ? "als" : "sgd");
 }
 
-/* ---- memory and random numbers ---- */
+/* ---- memory ---- */
 
-/* 64-byte aligned, not zeroed. Arrays of megabytes get 2 MB alignment and
- * ask for transparent huge pages: SGD touches P and Q rows at random, and
- * with 4 KB pages nearly every touch of a 1 GB P would also miss the TLB. */
-static void *big_alloc(size_t bytes)
-{
-    const size_t huge = (size_t)2 << 20;
-    size_t align = bytes >= 4 * huge ? huge : 64;
-    bytes = (bytes + 63) / 64 * 64;
-    if (bytes == 0)
-        bytes = 64;
-    void *p = NULL;
-    if (posix_memalign(&p, align, bytes))
-        return NULL;
-#ifdef MADV_HUGEPAGE
-    if (align == huge)
-        madvise(p, bytes / huge * huge, MADV_HUGEPAGE);
-#endif
-    return p;
-}
+/* Arrays of the model: 64-byte aligned (huge pages when large), optionally
+ * zeroed. SGD touches rows of P and Q at random. */
+static void *big_alloc(size_t bytes) { return reco_alloc_aligned(bytes); }
 
 static void *big_calloc(size_t bytes)
 {
@@ -158,52 +143,6 @@ static void *big_calloc(size_t bytes)
     if (p)
         memset(p, 0, bytes);
     return p;
-}
-
-/* xoshiro256** */
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static void rng_seed(rng *r, uint64_t seed, uint64_t stream)
-{
-    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);
-    for (int j = 0; j < 4; j++)
-        r->s[j] = reco_splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static inline uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-/* Uniform in [0, n) by multiply-shift (the bias, under n / 2^32, does not
- * matter here). */
-static inline uint32_t rng_below(rng *r, uint32_t n)
-{
-    return (uint32_t)((rng_next(r) >> 32) * n >> 32);
-}
-
-/* An approximately normal draw of std dev 1: the sum of four 16-bit
- * uniforms (Irwin-Hall). Box-Muller costs a log and a cosine per value,
- * which for the 270 million values of a 4.2M x 64 P takes seconds. */
-static inline float rng_normalish(rng *r)
-{
-    uint64_t x = rng_next(r);
-    uint32_t s = (uint32_t)(x & 0xFFFF) + (uint32_t)((x >> 16) & 0xFFFF) +
-                 (uint32_t)((x >> 32) & 0xFFFF) + (uint32_t)(x >> 48);
-    /* Each uniform has mean 32767.5 and variance 65536^2 / 12. */
-    return ((float)s - 131070.0f) * (1.7320508f / 65536.0f);
 }
 
 /* ---- state ---- */
@@ -216,6 +155,7 @@ static void mf_free(void *s)
     if (!st)
         return;
     if (st->mapped) {
+        reco_factor_index_clear(&st->index);
         free(st);
         return;
     }
@@ -224,14 +164,7 @@ static void mf_free(void *s)
     free(st->P);
     free(st->Q);
     free(st->q_inv_norm);
-    free(st->order);
-    free(st->ord_b);
-    free(st->ord_norm);
-    free(st->ord_Q);
-    free(st->ord_smax_b);
-    free(st->ord_smax_norm);
-    free(st->ord_blk_b);
-    free(st->ord_blk_norm);
+    reco_factor_index_clear(&st->index);
     free(st);
 }
 
@@ -271,53 +204,11 @@ static void init_factors(float *M, const reco_csr *rows, uint32_t k, uint32_t ld
         memset(row, 0, ld * sizeof *row);
         if (r == n || rows->ptr[r + 1] == rows->ptr[r])
             continue;
-        rng g;
-        rng_seed(&g, seed ^ tag, (uint64_t)r);
+        reco_xoshiro g;
+        reco_xoshiro_seed(&g, seed ^ tag, (uint64_t)r);
         for (uint32_t f = 0; f < k; f++)
-            row[f] = std * rng_normalish(&g);
+            row[f] = std * reco_xoshiro_normalish(&g);
     }
-}
-
-static inline float dot_k(const float *restrict a, const float *restrict b, uint32_t k)
-{
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (uint32_t f = 0; f < k; f++)
-        s += a[f] * b[f];
-    return s;
-}
-
-/* y[r] += M[r] . x for the n rows of M (k floats used of ld). Written out
- * rather than cblas_sgemv: the OpenBLAS of the target machines (0.3.21)
- * does not recognise their CPU and runs its SSE3 ("Prescott") kernel; this
- * loop, compiled for AVX2 / AVX-512 with FMA where the CPU has them, is 1.5
- * to 3 times faster than that kernel on one thread (measured by
- * bench/mf_bench.sh). OpenBLAS on two threads is faster for one large
- * product (476k x 64: 9 ms against 12), but a server runs every request
- * on its own thread already, and BLAS threads would compete with them.
- * Four rows at a time keep four independent sums in flight. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void rows_dot(const float *restrict M, uint32_t n, uint32_t k, uint32_t ld,
-                     const float *restrict x, float *restrict y)
-{
-    uint32_t r = 0;
-    for (; r + 4 <= n; r += 4) {
-        const float *m0 = M + (size_t)r * ld, *m1 = m0 + ld, *m2 = m1 + ld, *m3 = m2 + ld;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-        for (uint32_t f = 0; f < k; f++) {
-            s0 += m0[f] * x[f];
-            s1 += m1[f] * x[f];
-            s2 += m2[f] * x[f];
-            s3 += m3[f] * x[f];
-        }
-        y[r] += s0;
-        y[r + 1] += s1;
-        y[r + 2] += s2;
-        y[r + 3] += s3;
-    }
-    for (; r < n; r++)
-        y[r] += dot_k(M + (size_t)r * ld, x, k);
 }
 
 /* ---- ridge solve: shared by ALS and fold-in ---- */
@@ -432,7 +323,7 @@ static void sgd_clear(mf_sgd *t)
 
 /* Deals n rows into B balanced random groups; writes each row's group and
  * its slot (groups contiguous, original order within a group). */
-static reco_status deal(uint32_t n, uint32_t B, rng *g, uint16_t **group, uint32_t **slot)
+static reco_status deal(uint32_t n, uint32_t B, reco_xoshiro *g, uint16_t **group, uint32_t **slot)
 {
     uint16_t *grp = malloc(((size_t)n + 1) * sizeof *grp);
     uint32_t *sl = malloc(((size_t)n + 1) * sizeof *sl);
@@ -446,7 +337,7 @@ static reco_status deal(uint32_t n, uint32_t B, rng *g, uint16_t **group, uint32
     for (uint32_t j = 0; j < n; j++)
         grp[j] = (uint16_t)(j % B);
     for (uint32_t j = n; j > 1; j--) {
-        uint32_t o = rng_below(g, j);
+        uint32_t o = reco_xoshiro_below(g, j);
         uint16_t t = grp[j - 1];
         grp[j - 1] = grp[o];
         grp[o] = t;
@@ -463,7 +354,7 @@ static reco_status deal(uint32_t n, uint32_t B, rng *g, uint16_t **group, uint32
     return RECO_OK;
 }
 
-static reco_status sgd_build(const reco_dataset *train, uint32_t B, rng *g, mf_sgd *t)
+static reco_status sgd_build(const reco_dataset *train, uint32_t B, reco_xoshiro *g, mf_sgd *t)
 {
     const reco_csr *R = &train->by_user;
     const uint32_t nu = reco_dataset_n_users(train), ni = reco_dataset_n_items(train);
@@ -546,7 +437,7 @@ static double sgd_block(const sgd_args *a, const mf_rating *v, uint64_t n)
         }
         float *restrict p = P + (size_t)v[j].u * ld, *restrict q = Q + (size_t)v[j].i * ld;
         float *restrict b_u = bu + v[j].bu, *restrict b_i = bi + v[j].bi;
-        float e = v[j].r - mu - *b_u - *b_i - dot_k(p, q, k);
+        float e = v[j].r - mu - *b_u - *b_i - reco_dot_inline(p, q, k);
         loss += (double)e * e;
         *b_u += lr * (e - reg_b * *b_u);
         *b_i += lr * (e - reg_b * *b_i);
@@ -564,8 +455,8 @@ static reco_status fit_sgd(const reco_mf_params *p, const reco_dataset *train,
                            const reco_fit_ctx *ctx, int threads, mf_state *st, reco_error *err)
 {
     const reco_csr *R = &train->by_user;
-    rng g;
-    rng_seed(&g, p->seed, 0x5347440000000001ull);
+    reco_xoshiro g;
+    reco_xoshiro_seed(&g, p->seed, 0x5347440000000001ull);
     /* B depends on the thread count only above 2 threads, so 1 and 2
      * threads give the same model. */
     uint32_t B = threads > 2 ? 2 * (uint32_t)threads : 4;
@@ -600,10 +491,10 @@ static reco_status fit_sgd(const reco_mf_params *p, const reco_dataset *train,
         for (uint32_t j = 0; j < B; j++)
             order[j] = cperm[j] = j;
         for (uint32_t j = B; j > 1; j--) {
-            uint32_t o = rng_below(&g, j), x = order[j - 1];
+            uint32_t o = reco_xoshiro_below(&g, j), x = order[j - 1];
             order[j - 1] = order[o];
             order[o] = x;
-            o = rng_below(&g, j);
+            o = reco_xoshiro_below(&g, j);
             x = cperm[j - 1];
             cperm[j - 1] = cperm[o];
             cperm[o] = x;
@@ -698,139 +589,11 @@ static reco_status fit_als(const reco_mf_params *p, const reco_dataset *train,
         for (uint64_t j = R->ptr[u]; j < R->ptr[u + 1]; j++) {
             uint32_t i = R->idx[j];
             double e = R->val[j] - st->mu - st->bu[u] - st->bi[i] -
-                       dot_k(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
+                       reco_dot_inline(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
             loss += e * e;
         }
     st->train_rmse = R->nnz ? sqrt(loss / (double)R->nnz) : 0;
     return RECO_OK;
-}
-
-/* ---- top-N with pruning ---- */
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct order_key {
-    float key;
-    float norm; /* |q_i|, kept so it is computed once */
-    uint32_t id;
-} order_key;
-
-static int cmp_order_key(const void *a, const void *b)
-{
-    const order_key *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key > y->key ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-/* Orders the items for mf_recommend by b_i + lambda |q_i| (lambda: the
- * median norm of the user factors), the likely best first, and lays out
- * their biases, norms and factors in that order. */
-static int build_order(mf_state *st)
-{
-    uint32_t ni = st->n_items;
-    st->order = malloc(((size_t)ni + 1) * sizeof *st->order);
-    st->ord_b = malloc(((size_t)ni + 1) * sizeof(float));
-    st->ord_norm = malloc(((size_t)ni + 1) * sizeof(float));
-    st->ord_Q = big_alloc((size_t)ni * st->ld * sizeof(float));
-    st->ord_smax_b = malloc(((size_t)ni + 1) * sizeof(float));
-    st->ord_smax_norm = malloc(((size_t)ni + 1) * sizeof(float));
-    size_t nblk = ((size_t)ni + RECO_MF_ORDER_BLOCK - 1) / RECO_MF_ORDER_BLOCK;
-    st->ord_blk_b = malloc((nblk + 1) * sizeof(float));
-    st->ord_blk_norm = malloc((nblk + 1) * sizeof(float));
-    order_key *keys = malloc(((size_t)ni + 1) * sizeof *keys);
-    float *un = malloc(((size_t)st->n_users + 1) * sizeof *un);
-    if (!st->order || !st->ord_b || !st->ord_norm || !st->ord_Q || !st->ord_smax_b ||
-        !st->ord_smax_norm || !st->ord_blk_b || !st->ord_blk_norm || !keys || !un) {
-        free(keys);
-        free(un);
-        return -1;
-    }
-    uint32_t nu = 0;
-    for (uint32_t u = 0; u < st->n_users; u += 1 + st->n_users / 100000) {
-        const float *p = st->P + (size_t)u * st->ld;
-        un[nu++] = sqrtf(dot_k(p, p, st->k));
-    }
-    float lambda = 0;
-    if (nu) {
-        qsort(un, nu, sizeof *un, cmp_float); /* a sample of at most 100k */
-        lambda = un[nu / 2];
-    }
-    for (uint32_t i = 0; i < ni; i++) {
-        const float *q = st->Q + (size_t)i * st->ld;
-        float nq = sqrtf(dot_k(q, q, st->k));
-        keys[i] = (order_key){st->bi[i] + lambda * nq, nq, i};
-    }
-    qsort(keys, ni, sizeof *keys, cmp_order_key);
-    for (uint32_t p = 0; p < ni; p++) {
-        uint32_t i = keys[p].id;
-        const float *q = st->Q + (size_t)i * st->ld;
-        st->order[p] = i;
-        st->ord_b[p] = st->bi[i];
-        st->ord_norm[p] = keys[p].norm;
-        memcpy(st->ord_Q + (size_t)p * st->ld, q, st->ld * sizeof(float));
-    }
-    float mb = -INFINITY, mn = 0;
-    for (uint32_t p = ni; p-- > 0;) {
-        mb = fmaxf(mb, st->ord_b[p]);
-        mn = fmaxf(mn, st->ord_norm[p]);
-        st->ord_smax_b[p] = mb;
-        st->ord_smax_norm[p] = mn;
-    }
-    for (size_t bk = 0; bk < nblk; bk++) {
-        float xb = -INFINITY, xn = 0;
-        for (size_t p = bk * RECO_MF_ORDER_BLOCK; p < ni && p < (bk + 1) * RECO_MF_ORDER_BLOCK; p++) {
-            xb = fmaxf(xb, st->ord_b[p]);
-            xn = fmaxf(xn, st->ord_norm[p]);
-        }
-        st->ord_blk_b[bk] = xb;
-        st->ord_blk_norm[bk] = xn;
-    }
-    free(keys);
-    free(un);
-    return 0;
-}
-
-/* Upper bounds of the exact scores of the c items of a block, in order
- * (Cauchy-Schwarz: x.q <= |x| |q|, with slack for float rounding), and
- * their maximum, so that a block none of whose items can enter is skipped after
- * one vectorised pass. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static float cs_bounds_max(uint32_t c, float base_u, float nx, const float *restrict b,
-                           const float *restrict nq, float *restrict ub)
-{
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (uint32_t j = 0; j < c; j++) {
-        float bb = base_u + b[j], d = nx * nq[j];
-        ub[j] = bb + d + 1e-5f * (fabsf(bb) + d + 1.0f);
-        mx = ub[j] > mx ? ub[j] : mx;
-    }
-    return mx;
-}
-
-/* One exact dot product, compiled for the vector units the CPU has. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static float dot_row(const float *restrict a, const float *restrict b, uint32_t k)
-{
-    return dot_k(a, b, k);
-}
-
-static bool is_excluded(const uint32_t *ex, size_t n, uint32_t i)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ex[mid] < i)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && ex[lo] == i;
 }
 
 /* The user's bias and factors for prof (trained, or folded in). */
@@ -849,12 +612,9 @@ static reco_status user_vector(const mf_state *st, const reco_profile *prof, voi
     return rc;
 }
 
-/* Top-N exactly as score() + selection would give it, at a fraction of the
- * cost. Items are visited in the order of build_order (likely best first,
- * so the n-th best score found rises fast), and an item is scored only if
- * its Cauchy-Schwarz bound b_i + |x| |q_i| can still beat that n-th score:
- * on Electronics-shaped data about 2% of the catalogue is scored. The
- * bounds are a sequential pass over two floats a product. */
+/* Top-N exactly as score() + selection would give it, through the pruned
+ * walk of reco/factor_index.h: on Electronics-shaped data about 2% of the
+ * catalogue is scored. */
 static reco_status mf_recommend(const void *s, const reco_dataset *train,
                                 const reco_baseline *base, const reco_profile *prof, size_t n,
                                 const uint32_t *exclude, size_t n_exclude, reco_scored *out,
@@ -869,42 +629,7 @@ static reco_status mf_recommend(const void *s, const reco_dataset *train,
     reco_status rc = user_vector(st, prof, scratch, &b, &x, err);
     if (rc)
         return rc;
-    const float base_u = st->mu + b, nx = sqrtf(dot_k(x, x, st->k));
-    reco_topn_heap h;
-    reco_topn_init(&h, out, n);
-    enum { BLK = RECO_MF_ORDER_BLOCK };
-    float ub[BLK];
-    float thr = -INFINITY; /* the n-th best exact score once the heap is full */
-    for (uint32_t p0 = 0; p0 < st->n_items; p0 += BLK) {
-        /* Nothing after p0 can beat thr: stop (suffix maxima of b and |q|). */
-        if (base_u + st->ord_smax_b[p0] + nx * st->ord_smax_norm[p0] +
-                1e-5f * (fabsf(base_u + st->ord_smax_b[p0]) + nx * st->ord_smax_norm[p0] + 1.0f) <
-            thr)
-            break;
-        uint32_t c = st->n_items - p0 < BLK ? st->n_items - p0 : BLK;
-        /* The block's own maxima of b and |q| first: two numbers. */
-        float bb = base_u + st->ord_blk_b[p0 / BLK], dd = nx * st->ord_blk_norm[p0 / BLK];
-        if (bb + dd + 1e-5f * (fabsf(bb) + dd + 1.0f) < thr)
-            continue;
-        if (cs_bounds_max(c, base_u, nx, st->ord_b + p0, st->ord_norm + p0, ub) < thr)
-            continue;
-        for (uint32_t j = 0; j < c; j++) {
-            if (!(ub[j] >= thr))
-                continue;
-            uint32_t i = st->order[p0 + j];
-            float sc = (base_u + st->ord_b[p0 + j]) +
-                       dot_row(st->ord_Q + (size_t)(p0 + j) * st->ld, x, st->k);
-            reco_scored e = {i, sc};
-            if (h.n == h.k && !reco_scored_before(e, h.v[0]))
-                continue;
-            if (n_exclude && is_excluded(exclude, n_exclude, i))
-                continue;
-            reco_topn_push(&h, i, sc);
-            if (h.n == h.k)
-                thr = h.v[0].score;
-        }
-    }
-    *n_out = reco_topn_finish(&h);
+    *n_out = reco_factor_index_topn(&st->index, x, st->mu + b, n, exclude, n_exclude, out);
     return RECO_OK;
 }
 
@@ -941,12 +666,15 @@ static reco_status mf_fit(const void *pp, const reco_dataset *train, const reco_
 #pragma omp parallel for schedule(static, 4096) num_threads(threads)
     for (int64_t i = 0; i < (int64_t)st->n_items; i++) {
         const float *q = st->Q + (size_t)i * st->ld;
-        float nn = dot_k(q, q, st->k);
+        float nn = reco_dot_inline(q, q, st->k);
         st->q_inv_norm[i] = nn > 0 ? 1.0f / sqrtf(nn) : 0.0f;
     }
-    if (build_order(st)) {
+    rc = reco_factor_index_build(
+        &st->index, st->Q, st->bi, NULL, st->n_items, st->k, st->ld,
+        reco_factor_index_typical_norm(st->P, st->n_users, st->k, st->ld), err);
+    if (rc) {
         mf_free(st);
-        return reco_error_set(err, RECO_ERR_NOMEM, "mf: out of memory for the item order");
+        return rc;
     }
     *state = st;
     return RECO_OK;
@@ -961,7 +689,7 @@ static float mf_predict(const void *s, const reco_dataset *train, const reco_bas
     if (u >= st->n_users || i >= st->n_items)
         return NAN;
     return st->mu + st->bu[u] + st->bi[i] +
-           dot_k(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
+           reco_dot_inline(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
 }
 
 static size_t mf_scratch_size(const void *s, const reco_dataset *train)
@@ -987,7 +715,7 @@ static reco_status mf_score(const void *s, const reco_dataset *train, const reco
     const float base_u = st->mu + b;
     for (uint32_t i = 0; i < st->n_items; i++)
         scores[i] = base_u + st->bi[i];
-    rows_dot(st->Q, st->n_items, st->k, st->ld, x, scores);
+    reco_rows_dot(st->Q, st->n_items, st->k, st->ld, x, scores);
     return RECO_OK;
 }
 
@@ -1011,7 +739,7 @@ static reco_status mf_similar(const void *s, const reco_dataset *train, uint32_t
     for (uint32_t j0 = 0; j0 < st->n_items; j0 += CHUNK) {
         uint32_t c = st->n_items - j0 < CHUNK ? st->n_items - j0 : CHUNK;
         memset(dots, 0, c * sizeof *dots);
-        rows_dot(st->Q + (size_t)j0 * st->ld, c, st->k, st->ld, qi, dots);
+        reco_rows_dot(st->Q + (size_t)j0 * st->ld, c, st->k, st->ld, qi, dots);
         for (uint32_t j = 0; j < c; j++) {
             float inv_j = st->q_inv_norm[j0 + j];
             if (j0 + j != i && inv_j != 0)
@@ -1023,11 +751,6 @@ static reco_status mf_similar(const void *s, const reco_dataset *train, uint32_t
 }
 
 /* ---- model files ---- */
-
-static uint64_t order_blocks(const mf_state *st)
-{
-    return ((uint64_t)st->n_items + RECO_MF_ORDER_BLOCK - 1) / RECO_MF_ORDER_BLOCK;
-}
 
 typedef struct mf_file_meta {
     uint32_t n_users, n_items, k, ld;
@@ -1055,24 +778,9 @@ static reco_status mf_save(const void *params, const void *s, const reco_dataset
         return rc;
     /* Derived, but stored: recomputing them would cost load time. */
     if ((rc = reco_mfile_add(w, "mf.qnorm", st->q_inv_norm,
-                             (uint64_t)st->n_items * sizeof(float), err)) ||
-        (rc = reco_mfile_add(w, "mf.order", st->order, (uint64_t)st->n_items * sizeof(uint32_t),
-                             err)) ||
-        (rc = reco_mfile_add(w, "mf.ord_b", st->ord_b, (uint64_t)st->n_items * sizeof(float),
-                             err)) ||
-        (rc = reco_mfile_add(w, "mf.ord_norm", st->ord_norm,
-                             (uint64_t)st->n_items * sizeof(float), err)) ||
-        (rc = reco_mfile_add(w, "mf.ord_smax_b", st->ord_smax_b,
-                             (uint64_t)st->n_items * sizeof(float), err)) ||
-        (rc = reco_mfile_add(w, "mf.ord_smax_norm", st->ord_smax_norm,
-                             (uint64_t)st->n_items * sizeof(float), err)) ||
-        (rc = reco_mfile_add(w, "mf.ord_blk_b", st->ord_blk_b, order_blocks(st) * sizeof(float),
-                             err)) ||
-        (rc = reco_mfile_add(w, "mf.ord_blk_norm", st->ord_blk_norm,
-                             order_blocks(st) * sizeof(float), err)))
+                             (uint64_t)st->n_items * sizeof(float), err)))
         return rc;
-    return reco_mfile_add(w, "mf.ord_Q", st->ord_Q,
-                          (uint64_t)st->n_items * st->ld * sizeof(float), err);
+    return reco_factor_index_save(&st->index, w, "mf.", err);
 }
 
 static reco_status mf_load(const void *params, const reco_mfile *f, const reco_dataset *train,
@@ -1088,34 +796,18 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
         meta->ld < meta->k || meta->ld % 16 != 0)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: mf factors do not match the data",
                               reco_mfile_path(f));
-    const void *bu, *bi, *P, *Q, *qn, *ord, *ob, *on, *oq, *osb, *osn, *obb, *obn;
-    uint64_t nblk = ((uint64_t)meta->n_items + RECO_MF_ORDER_BLOCK - 1) / RECO_MF_ORDER_BLOCK;
+    const void *bu, *bi, *P, *Q, *qn;
     if ((rc = reco_mfile_array(f, "mf.bu", meta->n_users, sizeof(float), &bu, err)) ||
         (rc = reco_mfile_array(f, "mf.bi", meta->n_items, sizeof(float), &bi, err)) ||
         (rc = reco_mfile_array(f, "mf.P", (uint64_t)meta->n_users * meta->ld, sizeof(float), &P,
                                err)) ||
         (rc = reco_mfile_array(f, "mf.Q", (uint64_t)meta->n_items * meta->ld, sizeof(float), &Q,
                                err)) ||
-        (rc = reco_mfile_array(f, "mf.qnorm", meta->n_items, sizeof(float), &qn, err)) ||
-        (rc = reco_mfile_array(f, "mf.order", meta->n_items, sizeof(uint32_t), &ord, err)) ||
-        (rc = reco_mfile_array(f, "mf.ord_b", meta->n_items, sizeof(float), &ob, err)) ||
-        (rc = reco_mfile_array(f, "mf.ord_norm", meta->n_items, sizeof(float), &on, err)) ||
-        (rc = reco_mfile_array(f, "mf.ord_smax_b", meta->n_items, sizeof(float), &osb, err)) ||
-        (rc = reco_mfile_array(f, "mf.ord_smax_norm", meta->n_items, sizeof(float), &osn,
-                               err)) ||
-        (rc = reco_mfile_array(f, "mf.ord_blk_b", nblk, sizeof(float), &obb, err)) ||
-        (rc = reco_mfile_array(f, "mf.ord_blk_norm", nblk, sizeof(float), &obn, err)) ||
-        (rc = reco_mfile_array(f, "mf.ord_Q", (uint64_t)meta->n_items * meta->ld, sizeof(float),
-                               &oq, err)))
+        (rc = reco_mfile_array(f, "mf.qnorm", meta->n_items, sizeof(float), &qn, err)))
         return rc;
-    /* The order must be a permutation of the items: indices in range. */
-    const uint32_t *op = ord;
-    uint32_t badi = 0;
-    for (uint32_t p = 0; p < meta->n_items; p++)
-        badi |= op[p] >= meta->n_items;
-    if (badi)
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt mf item order",
-                              reco_mfile_path(f));
+    reco_factor_index ix;
+    if ((rc = reco_factor_index_load(&ix, f, "mf.", meta->n_items, meta->k, meta->ld, err)))
+        return rc;
     mf_state *st = calloc(1, sizeof *st);
     if (!st)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
@@ -1132,14 +824,7 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
     st->P = (float *)P;
     st->Q = (float *)Q;
     st->q_inv_norm = (float *)qn;
-    st->order = (uint32_t *)ord;
-    st->ord_b = (float *)ob;
-    st->ord_norm = (float *)on;
-    st->ord_Q = (float *)oq;
-    st->ord_smax_b = (float *)osb;
-    st->ord_smax_norm = (float *)osn;
-    st->ord_blk_b = (float *)obb;
-    st->ord_blk_norm = (float *)obn;
+    st->index = ix;
     st->mapped = true;
     *state = st;
     return RECO_OK;

@@ -1,3 +1,4 @@
+/* Allocation helpers private to the library (see mem.h). */
 #include "mem.h"
 
 #include <stdlib.h>
@@ -26,5 +27,21 @@ void *reco_calloc_huge(size_t n, size_t size)
         size_t off = (size_t)c * chunk;
         memset((char *)p + off, 0, bytes - off < chunk ? bytes - off : chunk);
     }
+    return p;
+}
+
+void *reco_alloc_aligned(size_t bytes)
+{
+    size_t align = bytes >= 4 * HUGE_PAGE ? HUGE_PAGE : 64;
+    if (bytes > (size_t)-1 - 64)
+        return NULL;
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes == 0)
+        bytes = 64;
+    void *p = NULL;
+    if (posix_memalign(&p, align, bytes))
+        return NULL;
+    if (align == HUGE_PAGE)
+        madvise(p, bytes / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE);
     return p;
 }

@@ -10,4 +10,10 @@
  * Free with free(). NULL on failure. */
 void *reco_calloc_huge(size_t n, size_t size);
 
+/* bytes (rounded up to 64) of uninitialised memory aligned to 64 bytes;
+ * from 8 MiB on, aligned to 2 MiB and advised to use transparent huge
+ * pages (factor matrices touched at random would otherwise miss the TLB on
+ * nearly every access). Free with free(). NULL on failure. */
+void *reco_alloc_aligned(size_t bytes);
+
 #endif

@@ -1,0 +1,280 @@
+/* Exact pruned top-N over factor models (see include/reco/factor_index.h). */
+#include "reco/factor_index.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "mem.h"
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+float reco_factor_index_typical_norm(const float *P, uint32_t n, uint32_t k, uint32_t ld)
+{
+    if (n == 0)
+        return 0;
+    uint32_t step = 1 + n / 100000, m = 0;
+    float *un = malloc(((size_t)n / step + 1) * sizeof *un);
+    if (!un)
+        return 0; /* only the pruning's efficiency depends on it */
+    for (uint32_t u = 0; u < n; u += step) {
+        const float *p = P + (size_t)u * ld;
+        un[m++] = sqrtf(reco_dot_inline(p, p, k));
+    }
+    qsort(un, m, sizeof *un, cmp_float);
+    float med = un[m / 2];
+    free(un);
+    return med;
+}
+
+typedef struct order_key {
+    float key;
+    float norm; /* |q_i|, kept so it is computed once */
+    uint32_t id;
+} order_key;
+
+static int cmp_order_key(const void *a, const void *b)
+{
+    const order_key *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key > y->key ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+void reco_factor_index_clear(reco_factor_index *ix)
+{
+    if (!ix)
+        return;
+    if (!ix->mapped) {
+        free(ix->order);
+        free(ix->b);
+        free(ix->norm);
+        free(ix->Q);
+        free(ix->smax_b);
+        free(ix->smax_norm);
+        free(ix->blk_b);
+        free(ix->blk_norm);
+    }
+    memset(ix, 0, sizeof *ix);
+}
+
+static uint32_t n_blocks(uint32_t n) { return (n + RECO_FACTOR_BLOCK - 1) / RECO_FACTOR_BLOCK; }
+
+/* Suffix and block maxima of b and norm. */
+static void fill_maxima(reco_factor_index *ix)
+{
+    float mb = -INFINITY, mn = 0;
+    for (uint32_t p = ix->n; p-- > 0;) {
+        mb = fmaxf(mb, ix->b[p]);
+        mn = fmaxf(mn, ix->norm[p]);
+        ix->smax_b[p] = mb;
+        ix->smax_norm[p] = mn;
+    }
+    for (uint32_t bk = 0; bk < n_blocks(ix->n); bk++) {
+        float xb = -INFINITY, xn = 0;
+        uint32_t end = (bk + 1) * RECO_FACTOR_BLOCK < ix->n ? (bk + 1) * RECO_FACTOR_BLOCK : ix->n;
+        for (uint32_t p = bk * RECO_FACTOR_BLOCK; p < end; p++) {
+            xb = fmaxf(xb, ix->b[p]);
+            xn = fmaxf(xn, ix->norm[p]);
+        }
+        ix->blk_b[bk] = xb;
+        ix->blk_norm[bk] = xn;
+    }
+}
+
+reco_status reco_factor_index_build(reco_factor_index *ix, const float *Q, const float *b,
+                                    const bool *include, uint32_t n_items, uint32_t k,
+                                    uint32_t ld, float lambda, reco_error *err)
+{
+    memset(ix, 0, sizeof *ix);
+    ix->k = k;
+    ix->ld = ld;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < n_items; i++)
+        n += !include || include[i];
+    ix->n = n;
+    size_t nb = (size_t)n_blocks(n) + 1;
+    ix->order = malloc(((size_t)n + 1) * sizeof *ix->order);
+    ix->b = malloc(((size_t)n + 1) * sizeof(float));
+    ix->norm = malloc(((size_t)n + 1) * sizeof(float));
+    ix->Q = reco_alloc_aligned(((size_t)n + 1) * ld * sizeof(float));
+    ix->smax_b = malloc(((size_t)n + 1) * sizeof(float));
+    ix->smax_norm = malloc(((size_t)n + 1) * sizeof(float));
+    ix->blk_b = malloc(nb * sizeof(float));
+    ix->blk_norm = malloc(nb * sizeof(float));
+    order_key *keys = malloc(((size_t)n + 1) * sizeof *keys);
+    if (!ix->order || !ix->b || !ix->norm || !ix->Q || !ix->smax_b || !ix->smax_norm ||
+        !ix->blk_b || !ix->blk_norm || !keys) {
+        free(keys);
+        reco_factor_index_clear(ix);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the top-N index of %u items",
+                              n_items);
+    }
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n_items; i++) {
+        if (include && !include[i])
+            continue;
+        const float *q = Q + (size_t)i * ld;
+        float nq = sqrtf(reco_dot_inline(q, q, k));
+        float bi = b ? b[i] : 0.0f;
+        keys[m++] = (order_key){bi + lambda * nq, nq, i};
+    }
+    qsort(keys, n, sizeof *keys, cmp_order_key);
+    for (uint32_t p = 0; p < n; p++) {
+        uint32_t i = keys[p].id;
+        ix->order[p] = i;
+        ix->b[p] = b ? b[i] : 0.0f;
+        ix->norm[p] = keys[p].norm;
+        memcpy(ix->Q + (size_t)p * ld, Q + (size_t)i * ld, ld * sizeof(float));
+    }
+    free(keys);
+    fill_maxima(ix);
+    return RECO_OK;
+}
+
+/* Upper bounds of the exact scores of the c items of a block, in order
+ * (Cauchy-Schwarz: x.q <= |x| |q|, with slack for float rounding), and
+ * their maximum, so that a block none of whose items can enter is skipped
+ * after one vectorised pass. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static float cs_bounds_max(uint32_t c, float base, float nx, const float *restrict b,
+                           const float *restrict nq, float *restrict ub)
+{
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (uint32_t j = 0; j < c; j++) {
+        float bb = base + b[j], d = nx * nq[j];
+        ub[j] = bb + d + 1e-5f * (fabsf(bb) + d + 1.0f);
+        mx = ub[j] > mx ? ub[j] : mx;
+    }
+    return mx;
+}
+
+static inline float bound(float bb, float d) { return bb + d + 1e-5f * (fabsf(bb) + d + 1.0f); }
+
+static bool is_excluded(const uint32_t *ex, size_t n, uint32_t i)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ex[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ex[lo] == i;
+}
+
+size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float base, size_t n,
+                              const uint32_t *exclude, size_t n_exclude, reco_scored *out)
+{
+    const float nx = sqrtf(reco_dot(x, x, ix->k));
+    reco_topn_heap h;
+    reco_topn_init(&h, out, n);
+    enum { BLK = RECO_FACTOR_BLOCK };
+    float ub[BLK];
+    float thr = -INFINITY; /* the n-th best exact score once the heap is full */
+    for (uint32_t p0 = 0; p0 < ix->n; p0 += BLK) {
+        /* Nothing from p0 on can beat thr: stop. */
+        if (bound(base + ix->smax_b[p0], nx * ix->smax_norm[p0]) < thr)
+            break;
+        uint32_t c = ix->n - p0 < BLK ? ix->n - p0 : BLK;
+        /* The block's own maxima first: two numbers. */
+        if (bound(base + ix->blk_b[p0 / BLK], nx * ix->blk_norm[p0 / BLK]) < thr)
+            continue;
+        if (cs_bounds_max(c, base, nx, ix->b + p0, ix->norm + p0, ub) < thr)
+            continue;
+        for (uint32_t j = 0; j < c; j++) {
+            if (!(ub[j] >= thr))
+                continue;
+            uint32_t i = ix->order[p0 + j];
+            float sc = (base + ix->b[p0 + j]) + reco_dot(ix->Q + (size_t)(p0 + j) * ix->ld, x, ix->k);
+            reco_scored e = {i, sc};
+            if (h.n == h.k && !reco_scored_before(e, h.v[0]))
+                continue;
+            if (n_exclude && is_excluded(exclude, n_exclude, i))
+                continue;
+            reco_topn_push(&h, i, sc);
+            if (h.n == h.k)
+                thr = h.v[0].score;
+        }
+    }
+    return reco_topn_finish(&h);
+}
+
+static const char *sec(char *buf, const char *prefix, const char *name)
+{
+    snprintf(buf, RECO_MFILE_NAME_MAX + 1, "%s%s", prefix, name);
+    return buf;
+}
+
+reco_status reco_factor_index_save(const reco_factor_index *ix, reco_mfile_writer *w,
+                                   const char *prefix, reco_error *err)
+{
+    char s[RECO_MFILE_NAME_MAX + 1];
+    const uint64_t n = ix->n, fb = n * sizeof(float), nb = n_blocks(ix->n) * sizeof(float);
+    reco_status rc;
+    if ((rc = reco_mfile_add(w, sec(s, prefix, "order"), ix->order, n * sizeof(uint32_t), err)) ||
+        (rc = reco_mfile_add(w, sec(s, prefix, "ord_b"), ix->b, fb, err)) ||
+        (rc = reco_mfile_add(w, sec(s, prefix, "ord_norm"), ix->norm, fb, err)) ||
+        (rc = reco_mfile_add(w, sec(s, prefix, "ord_smax_b"), ix->smax_b, fb, err)) ||
+        (rc = reco_mfile_add(w, sec(s, prefix, "ord_smax_norm"), ix->smax_norm, fb, err)) ||
+        (rc = reco_mfile_add(w, sec(s, prefix, "ord_blk_b"), ix->blk_b, nb, err)) ||
+        (rc = reco_mfile_add(w, sec(s, prefix, "ord_blk_norm"), ix->blk_norm, nb, err)))
+        return rc;
+    return reco_mfile_add(w, sec(s, prefix, "ord_Q"), ix->Q, n * ix->ld * sizeof(float), err);
+}
+
+reco_status reco_factor_index_load(reco_factor_index *ix, const reco_mfile *f,
+                                   const char *prefix, uint32_t n_items, uint32_t k, uint32_t ld,
+                                   reco_error *err)
+{
+    memset(ix, 0, sizeof *ix);
+    char s[RECO_MFILE_NAME_MAX + 1];
+    uint64_t bytes = 0;
+    if (!reco_mfile_section(f, sec(s, prefix, "order"), &bytes))
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: section %s is missing",
+                              reco_mfile_path(f), s);
+    if (bytes % sizeof(uint32_t) || bytes / sizeof(uint32_t) > n_items)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: section %s has a bad size",
+                              reco_mfile_path(f), s);
+    const uint64_t n = bytes / sizeof(uint32_t), nb = n_blocks((uint32_t)n);
+    const void *ord, *b, *nq, *sb, *sn, *bb, *bn, *Q;
+    reco_status rc;
+    if ((rc = reco_mfile_array(f, sec(s, prefix, "order"), n, sizeof(uint32_t), &ord, err)) ||
+        (rc = reco_mfile_array(f, sec(s, prefix, "ord_b"), n, sizeof(float), &b, err)) ||
+        (rc = reco_mfile_array(f, sec(s, prefix, "ord_norm"), n, sizeof(float), &nq, err)) ||
+        (rc = reco_mfile_array(f, sec(s, prefix, "ord_smax_b"), n, sizeof(float), &sb, err)) ||
+        (rc = reco_mfile_array(f, sec(s, prefix, "ord_smax_norm"), n, sizeof(float), &sn, err)) ||
+        (rc = reco_mfile_array(f, sec(s, prefix, "ord_blk_b"), nb, sizeof(float), &bb, err)) ||
+        (rc = reco_mfile_array(f, sec(s, prefix, "ord_blk_norm"), nb, sizeof(float), &bn, err)) ||
+        (rc = reco_mfile_array(f, sec(s, prefix, "ord_Q"), n * ld, sizeof(float), &Q, err)))
+        return rc;
+    /* Every position must name an item in range. */
+    const uint32_t *op = ord;
+    uint32_t bad = 0;
+    for (uint64_t p = 0; p < n; p++)
+        bad |= op[p] >= n_items;
+    if (bad)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt item order (%sorder)",
+                              reco_mfile_path(f), prefix);
+    ix->n = (uint32_t)n;
+    ix->k = k;
+    ix->ld = ld;
+    ix->order = (uint32_t *)ord;
+    ix->b = (float *)b;
+    ix->norm = (float *)nq;
+    ix->smax_b = (float *)sb;
+    ix->smax_norm = (float *)sn;
+    ix->blk_b = (float *)bb;
+    ix->blk_norm = (float *)bn;
+    ix->Q = (float *)Q;
+    ix->mapped = true;
+    return RECO_OK;
+}
