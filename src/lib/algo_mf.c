@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "factors.h"
 #include "kernels.h"
 #include "mem.h"
 #include "rng.h"
@@ -189,26 +190,6 @@ static mf_state *state_new(const reco_mf_params *p, uint32_t nu, uint32_t ni)
         return NULL;
     }
     return st;
-}
-
-/* Writes all n_rows + 1 rows of M: random for users / items that have
- * ratings, zero for the others and in the padding. Each row has its own
- * stream so the result does not depend on threads. */
-static void init_factors(float *M, const reco_csr *rows, uint32_t k, uint32_t ld, float std,
-                         uint64_t seed, uint64_t tag, int threads)
-{
-    int64_t n = rows->n_rows;
-#pragma omp parallel for schedule(static, 4096) num_threads(threads)
-    for (int64_t r = 0; r <= n; r++) {
-        float *row = M + (size_t)r * ld;
-        memset(row, 0, ld * sizeof *row);
-        if (r == n || rows->ptr[r + 1] == rows->ptr[r])
-            continue;
-        reco_xoshiro g;
-        reco_xoshiro_seed(&g, seed ^ tag, (uint64_t)r);
-        for (uint32_t f = 0; f < k; f++)
-            row[f] = std * reco_xoshiro_normalish(&g);
-    }
 }
 
 /* ---- ridge solve: shared by ALS and fold-in ---- */
@@ -654,8 +635,8 @@ static reco_status mf_fit(const void *pp, const reco_dataset *train, const reco_
     for (uint64_t j = 0; j < R->nnz; j++)
         sum += R->val[j];
     st->mu = (float)(sum / (double)R->nnz);
-    init_factors(st->P, R, st->k, st->ld, (float)p->init_std, p->seed, 0x50, threads);
-    init_factors(st->Q, &train->by_item, st->k, st->ld, (float)p->init_std, p->seed, 0x51,
+    reco_factors_init_rows(st->P, R, st->k, st->ld, (float)p->init_std, p->seed, 0x50, threads);
+    reco_factors_init_rows(st->Q, &train->by_item, st->k, st->ld, (float)p->init_std, p->seed, 0x51,
                  threads);
     rc = p->solver == RECO_MF_ALS ? fit_als(p, train, ctx, threads, st, err)
                                   : fit_sgd(p, train, ctx, threads, st, err);
@@ -719,34 +700,15 @@ static reco_status mf_score(const void *s, const reco_dataset *train, const reco
     return RECO_OK;
 }
 
-/* Cosine in the item factor space: dot products a chunk at a time (on the
- * stack, so nothing is allocated) into the top-n heap. */
+/* Cosine in the item factor space (factors.h). */
 static reco_status mf_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
                               reco_scored *out, size_t *n_out, reco_error *err)
 {
     (void)train;
     (void)err;
     const mf_state *st = s;
-    *n_out = 0;
-    if (i >= st->n_items || st->q_inv_norm[i] == 0)
-        return RECO_OK;
-    const float *qi = st->Q + (size_t)i * st->ld;
-    const float inv_i = st->q_inv_norm[i];
-    reco_topn_heap h;
-    reco_topn_init(&h, out, n);
-    enum { CHUNK = 256 };
-    float dots[CHUNK];
-    for (uint32_t j0 = 0; j0 < st->n_items; j0 += CHUNK) {
-        uint32_t c = st->n_items - j0 < CHUNK ? st->n_items - j0 : CHUNK;
-        memset(dots, 0, c * sizeof *dots);
-        reco_rows_dot(st->Q + (size_t)j0 * st->ld, c, st->k, st->ld, qi, dots);
-        for (uint32_t j = 0; j < c; j++) {
-            float inv_j = st->q_inv_norm[j0 + j];
-            if (j0 + j != i && inv_j != 0)
-                reco_topn_push(&h, j0 + j, dots[j] * inv_i * inv_j);
-        }
-    }
-    *n_out = reco_topn_finish(&h);
+    *n_out = reco_factors_cosine_topn(st->Q, st->q_inv_norm, st->n_items, st->k, st->ld, i, n,
+                                      out);
     return RECO_OK;
 }
 

@@ -35,61 +35,118 @@ CLONES void reco_rows_dot(const float *restrict M, uint32_t n, uint32_t k, uint3
         y[r] += reco_dot_inline(M + (size_t)r * ld, x, k);
 }
 
-/* As a sum of columns (G is symmetric, so column c is row c): y += x[c] *
- * G[c], an axpy per column with y held in registers, and no horizontal
- * reductions. */
-CLONES void reco_symv(const float *restrict G, uint32_t k, uint32_t ld, const float *restrict x,
-                      float *restrict y)
+/* Four rows of M times columns c0 .. c0 + 16 nq of R, summed in sixteen
+ * vector registers, into out (4 rows of stride ld). nq is a constant at
+ * each call, so the loops unroll. */
+__attribute__((always_inline)) static inline void vecmat_tile(const float *restrict M,
+                                                              uint32_t k, uint32_t ld,
+                                                              const float *restrict R,
+                                                              uint32_t c0, const int nq,
+                                                              float *restrict out)
 {
-    memset(y, 0, k * sizeof *y);
-    uint32_t c = 0;
-    for (; c + 2 <= k; c += 2) {
-        const float *g0 = G + (size_t)c * ld, *g1 = g0 + ld;
-        const float x0 = x[c], x1 = x[c + 1];
-#pragma omp simd
-        for (uint32_t f = 0; f < k; f++)
-            y[f] += x0 * g0[f] + x1 * g1[f];
+    reco_v16 acc[4][4];
+    memset(acc, 0, sizeof acc);
+    for (uint32_t c = 0; c < k; c++) {
+        reco_v16 v[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < nq; q++)
+            v[q] = RECO_V16(R + (size_t)c * ld + c0 + 16 * q);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            const float x = M[(size_t)t * ld + c];
+#pragma GCC unroll 4
+            for (int q = 0; q < nq; q++)
+                acc[t][q] += x * v[q];
+        }
     }
-    for (; c < k; c++) {
-        const float *g = G + (size_t)c * ld;
-        const float xc = x[c];
-#pragma omp simd
-        for (uint32_t f = 0; f < k; f++)
-            y[f] += xc * g[f];
+    for (int t = 0; t < 4; t++)
+        for (int q = 0; q < nq; q++)
+            memcpy(out + (size_t)t * ld + c0 + 16 * q, &acc[t][q], sizeof acc[t][q]);
+}
+
+/* Four rows at a time, so that each row of R, loaded once, serves four
+ * products; the results go through a small buffer because the rows are
+ * overwritten. */
+CLONES void reco_rows_vecmat(float *restrict M, size_t n, uint32_t k, uint32_t ld,
+                             const float *restrict R)
+{
+    enum { T = 4, MAXLD = 1024 };
+    const uint32_t w = ld / 16 * 16;
+    float out[T * MAXLD] __attribute__((aligned(64)));
+    for (size_t r0 = 0; r0 < n; r0 += T) {
+        size_t t_n = n - r0 < T ? n - r0 : T;
+        float *m = M + r0 * ld;
+        if (t_n < T || w > MAXLD) {
+            for (size_t t = 0; t < t_n; t++) {
+                reco_vecmat_inline(R, k, ld, m + t * ld, out);
+                memcpy(m + t * ld, out, w * sizeof(float));
+            }
+            continue;
+        }
+        for (uint32_t c0 = 0; c0 < w; c0 += 64) {
+            switch ((w - c0) / 16 < 4 ? (w - c0) / 16 : 4) {
+            case 4: vecmat_tile(m, k, ld, R, c0, 4, out); break;
+            case 3: vecmat_tile(m, k, ld, R, c0, 3, out); break;
+            case 2: vecmat_tile(m, k, ld, R, c0, 2, out); break;
+            default: vecmat_tile(m, k, ld, R, c0, 1, out); break;
+            }
+        }
+        memcpy(m, out, (size_t)T * ld * sizeof(float));
     }
 }
 
-/* Rows of G in tiles of four: for each row r of M, G[a..a+3][a..k) +=
- * M[r][a..a+3] (outer) M[r][a..k). The tile of G stays in cache across
- * the rows of M, which are streamed once per tile. */
+/* One register tile of the Gram matrix: rows a0..a0+3 of G, columns c0 ..
+ * c0 + 16 nq, summed over the n rows of M in sixteen vector registers,
+ * then added to G (rows >= k are not stored; their values come from M's
+ * zero padding). Called with a constant nq, so the loops unroll. */
+__attribute__((always_inline)) static inline void gram_tile(const float *restrict M, size_t n,
+                                                            uint32_t k, uint32_t ld, uint32_t a0,
+                                                            uint32_t c0, const int nq,
+                                                            float *restrict G)
+{
+    reco_v16 acc[4][4];
+    memset(acc, 0, sizeof acc);
+    for (size_t r = 0; r < n; r++) {
+        const float *m = M + r * ld;
+        reco_v16 v[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < nq; q++)
+            v[q] = RECO_V16(m + c0 + 16 * q);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            const float x = m[a0 + t];
+#pragma GCC unroll 4
+            for (int q = 0; q < nq; q++)
+                acc[t][q] += x * v[q];
+        }
+    }
+    for (int t = 0; t < 4 && a0 + t < k; t++)
+        for (int q = 0; q < nq; q++) {
+            float *g = G + (size_t)(a0 + t) * ld + c0 + 16 * q;
+            reco_v16 cur;
+            memcpy(&cur, g, sizeof cur);
+            cur += acc[t][q];
+            memcpy(g, &cur, sizeof cur);
+        }
+}
+
+/* The upper triangle in tiles of 4 rows by up to 64 columns (columns from
+ * the 16-aligned block holding the diagonal on), each tile summed over all
+ * n rows of M in registers: M, streamed from cache once per tile, is the
+ * only memory traffic. Needs ld a multiple of 16 with zero padding. */
 CLONES void reco_gram_add(const float *restrict M, size_t n, uint32_t k, uint32_t ld,
                           float *restrict G)
 {
-    uint32_t a = 0;
-    for (; a + 4 <= k; a += 4) {
-        float *g0 = G + (size_t)a * ld, *g1 = g0 + ld, *g2 = g1 + ld, *g3 = g2 + ld;
-        for (size_t r = 0; r < n; r++) {
-            const float *m = M + r * ld;
-            const float m0 = m[a], m1 = m[a + 1], m2 = m[a + 2], m3 = m[a + 3];
-#pragma omp simd
-            for (uint32_t f = a; f < k; f++) {
-                g0[f] += m0 * m[f];
-                g1[f] += m1 * m[f];
-                g2[f] += m2 * m[f];
-                g3[f] += m3 * m[f];
+    const uint32_t w = ld / 16 * 16;
+    for (uint32_t a0 = 0; a0 < k; a0 += 4)
+        for (uint32_t c0 = a0 / 16 * 16; c0 < w; c0 += 64) {
+            switch ((w - c0) / 16 < 4 ? (w - c0) / 16 : 4) {
+            case 4: gram_tile(M, n, k, ld, a0, c0, 4, G); break;
+            case 3: gram_tile(M, n, k, ld, a0, c0, 3, G); break;
+            case 2: gram_tile(M, n, k, ld, a0, c0, 2, G); break;
+            default: gram_tile(M, n, k, ld, a0, c0, 1, G); break;
             }
         }
-    }
-    for (; a < k; a++) {
-        float *g = G + (size_t)a * ld;
-        for (size_t r = 0; r < n; r++) {
-            const float *m = M + r * ld;
-            const float ma = m[a];
-#pragma omp simd
-            for (uint32_t f = a; f < k; f++)
-                g[f] += ma * m[f];
-        }
-    }
 }
 
 void reco_sym_fill_lower(float *G, uint32_t k, uint32_t ld)
