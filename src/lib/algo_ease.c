@@ -71,13 +71,9 @@ static reco_status ease_set(void *pp, const char *key, const char *value, reco_e
     reco_ease_params *p = pp;
     if (!strcmp(key, "lambda")) {
         double v;
-        reco_status rc = reco_param_double("ease", key, value, 0, 1e9, &v, err);
-        if (rc)
-            return rc;
-        if (!(v > 0))
+        if (reco_param_double("ease", key, value, 0, 1e9, &v, NULL) || !(v > 0))
             return reco_error_set(err, RECO_ERR_INVALID,
-                                  "ease.lambda must be in (0, 1e9] (greater than 0), got \"%s\"",
-                                  value);
+                                  "ease.lambda wants a number in (0, 1e9], got \"%s\"", value);
         p->lambda = v;
         return RECO_OK;
     }
@@ -87,8 +83,7 @@ static reco_status ease_set(void *pp, const char *key, const char *value, reco_e
             return RECO_OK;
         }
         double v;
-        reco_status rc = reco_param_double("ease", key, value, -1e9, 1e9, &v, err);
-        if (rc)
+        if (reco_param_double("ease", key, value, -1e9, 1e9, &v, NULL))
             return reco_error_set(err, RECO_ERR_INVALID,
                                   "ease.min_rating wants \"none\" or a number from -1e9 to 1e9, "
                                   "got \"%s\"",
