@@ -240,55 +240,70 @@ static void *aligned_alloc64(size_t bytes)
 
 /* ---- fit ---- */
 
-/* Row a of X'X + lambda I, columns a..n-1 (the upper triangle), for every
- * row of [r0, r1): counts of the products b >= a rated by the users who
- * rated a, made in cnt (n entries, zero on entry and on return) by one
- * thread, then written to G (float or double). Returns the pairs counted. */
-static uint64_t gram_rows(const reco_dataset *train, const ease_state *st, double thr,
-                          uint32_t r0, uint32_t r1, int threads, uint32_t *counters, void *G,
-                          bool dbl)
+/* X'X + lambda I, upper triangle: row a holds, for columns b >= a, the
+ * number of users who rated both a and b (counted among the ratings that
+ * count), plus lambda on the diagonal. Each row is counted in a thread's
+ * own cnt (n entries, zero before and after) by one thread, in user order,
+ * then written to G (float or double): exact and the same for any thread
+ * count. One parallel region (a fork and join per progress step costs a
+ * scheduler time slice each on a busy machine); the calling thread, team
+ * member 0, reports progress in pairs counted. */
+static void gram(const reco_dataset *train, const ease_state *st, double thr, int threads,
+                 uint32_t *counters, void *G, bool dbl, const reco_progress *prog)
 {
     const reco_csr *R = &train->by_user, *C = &train->by_item;
     const uint32_t n = st->n_active;
     const bool all = thr == -INFINITY;
     const float lambda = (float)st->params.lambda;
-    uint64_t done = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(+ : done)
-    for (int64_t a = r0; a < (int64_t)r1; a++) {
+    const uint64_t total = st->gram_pairs, report_every = total / 100 + 1;
+    uint64_t done = 0, reported = 0;
+    reco_progress_report(prog, "gram", 0, total);
+#pragma omp parallel num_threads(threads)
+    {
         uint32_t *cnt = counters + (size_t)omp_get_thread_num() * n;
-        uint32_t ia = st->active[a];
-        for (uint64_t x = C->ptr[ia]; x < C->ptr[ia + 1]; x++) {
-            if (!all && !(C->val[x] >= thr))
-                continue;
-            int64_t y0 = reco_csr_find(R, C->idx[x], ia);
-            if (y0 < 0)
-                continue; /* cannot happen: CSR and CSC hold the same ratings */
-            uint64_t end = R->ptr[C->idx[x] + 1];
-            for (uint64_t y = (uint64_t)y0; y < end; y++) {
-                if (!all && !(R->val[y] >= thr))
+        const bool caller = omp_get_thread_num() == 0;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t a = 0; a < (int64_t)n; a++) {
+            uint32_t ia = st->active[a];
+            uint64_t row_pairs = 0;
+            for (uint64_t x = C->ptr[ia]; x < C->ptr[ia + 1]; x++) {
+                if (!all && !(C->val[x] >= thr))
                     continue;
-                cnt[st->pos[R->idx[y]]]++;
-                done++;
+                int64_t y0 = reco_csr_find(R, C->idx[x], ia);
+                if (y0 < 0)
+                    continue; /* cannot happen: CSR and CSC hold the same ratings */
+                uint64_t end = R->ptr[C->idx[x] + 1];
+                for (uint64_t y = (uint64_t)y0; y < end; y++) {
+                    if (!all && !(R->val[y] >= thr))
+                        continue;
+                    cnt[st->pos[R->idx[y]]]++;
+                    row_pairs++;
+                }
             }
-        }
-        size_t row = (size_t)a * n;
-        if (dbl) {
-            double *g = (double *)G + row;
-            for (uint32_t b = (uint32_t)a; b < n; b++) {
-                g[b] = (double)cnt[b];
-                cnt[b] = 0;
+            size_t row = (size_t)a * n;
+            if (dbl) {
+                double *g = (double *)G + row;
+                for (uint32_t b = (uint32_t)a; b < n; b++) {
+                    g[b] = (double)cnt[b];
+                    cnt[b] = 0;
+                }
+                g[a] += st->params.lambda;
+            } else {
+                float *g = (float *)G + row;
+                for (uint32_t b = (uint32_t)a; b < n; b++) {
+                    g[b] = (float)cnt[b];
+                    cnt[b] = 0;
+                }
+                g[a] += lambda;
             }
-            g[a] += st->params.lambda;
-        } else {
-            float *g = (float *)G + row;
-            for (uint32_t b = (uint32_t)a; b < n; b++) {
-                g[b] = (float)cnt[b];
-                cnt[b] = 0;
+            uint64_t now = __atomic_add_fetch(&done, row_pairs, __ATOMIC_RELAXED);
+            if (caller && now - reported >= report_every) {
+                reported = now;
+                reco_progress_report(prog, "gram", now, total);
             }
-            g[a] += lambda;
         }
     }
-    return done;
+    reco_progress_report(prog, "gram", done, total);
 }
 
 enum { TILE = 64 };
@@ -452,16 +467,8 @@ static reco_status ease_fit(const void *pp, const reco_dataset *train, const rec
             st->active[k++] = i;
     }
 
-    /* X'X + lambda I, upper triangle, in about 100 steps for progress. */
     double t0 = now_s();
-    uint64_t done = 0;
-    uint32_t step = n / 100 ? n / 100 : 1;
-    reco_progress_report(prog, "gram", 0, pairs);
-    for (uint32_t r0 = 0; r0 < n; r0 += step) {
-        uint32_t r1 = n - r0 > step ? r0 + step : n;
-        done += gram_rows(train, st, thr, r0, r1, threads, counters, G, dbl);
-        reco_progress_report(prog, "gram", done, pairs);
-    }
+    gram(train, st, thr, threads, counters, G, dbl, prog);
     free(counters);
     double t1 = now_s();
     st->gram_seconds = t1 - t0;
