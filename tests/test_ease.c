@@ -661,6 +661,9 @@ static void test_params(void **state)
     expect_refused(m, "max_memory", "4X", "ease.max_memory");
     expect_refused(m, "max_memory", "-1G", "ease.max_memory");
     expect_refused(m, "max_memory", "2048T", "1P");
+    expect_refused(m, "max_memory", "0x100", "ease.max_memory");
+    expect_refused(m, "max_memory", "inf", "ease.max_memory");
+    expect_refused(m, "max_memory", "1 G", "ease.max_memory");
     expect_refused(m, "precision", "half", "ease.precision wants float or double");
     expect_refused(m, "threads", "-1", "ease.threads");
     expect_refused(m, "min_rating", "high", "ease.min_rating");
@@ -669,7 +672,8 @@ static void test_params(void **state)
         const char *text;
         uint64_t bytes;
     } sizes[] = {{"1000", 1000},         {"512M", 512ull << 20}, {"4G", 4ull << 30},
-                 {"1.5GiB", 3ull << 29}, {"2k", 2048},          {"1TB", 1ull << 40}};
+                 {"1.5GiB", 3ull << 29}, {"2k", 2048},          {"1TB", 1ull << 40},
+                 {"1P", 1ull << 50}};
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         assert_int_equal(reco_model_set_param(m, "max_memory", sizes[k].text, &err), RECO_OK);
         assert_int_equal(p->max_memory, sizes[k].bytes);
@@ -684,6 +688,9 @@ static void test_params(void **state)
     assert_string_equal(buf,
                         "lambda=250.5 min_rating=3.5 max_memory=1536M precision=double threads=2");
     assert_int_equal(m->ops->params_check(m->params, &err), RECO_OK);
+    assert_int_equal(reco_model_set_param(m, "max_memory", "1P", &err), RECO_OK);
+    m->ops->params_format(m->params, buf, sizeof buf);
+    assert_non_null(strstr(buf, "max_memory=1P "));
     assert_int_equal(reco_model_set_param(m, "min_rating", "none", &err), RECO_OK);
     assert_true(isinf(p->min_rating));
     /* A struct with a bad value (as from a damaged file) fails the check. */

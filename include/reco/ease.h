@@ -69,7 +69,7 @@
  *   min_rating  only ratings >= this count as an interaction; "none" (the
  *               default) counts every rating; a number in [-1e9, 1e9]
  *   max_memory  the memory limit above, in bytes with an optional suffix
- *               K, M, G or T (powers of 1024, an optional "B" or "iB"
+ *               K, M, G, T or P (powers of 1024, an optional "B" or "iB"
  *               after it): "512M", "4G", "1.5GiB"; 1 byte to 1 PiB,
  *               default 4G
  *   precision   float (default) or double: the Cholesky inverse's
@@ -110,7 +110,7 @@ void reco_ease_params_default(reco_ease_params *p);
 /* RECO_OK, or RECO_ERR_INVALID with a message naming the bad parameter. */
 reco_status reco_ease_params_check(const reco_ease_params *p, reco_error *err);
 
-/* Parses a byte count with an optional K/M/G/T suffix ("512M", "4G",
+/* Parses a byte count with an optional K/M/G/T/P suffix ("512M", "4G",
  * "1.5GiB", "1000"); RECO_ERR_INVALID naming `what` for anything else, or
  * for a value outside [1, RECO_EASE_MAX_MEMORY_LIMIT]. */
 reco_status reco_ease_parse_bytes(const char *what, const char *text, uint64_t *out,

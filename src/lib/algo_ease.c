@@ -34,8 +34,8 @@ reco_status reco_ease_parse_bytes(const char *what, const char *text, uint64_t *
 {
     const char *s = text;
     char *end;
-    if (!isdigit((unsigned char)*s) && *s != '.')
-        goto bad;
+    if ((!isdigit((unsigned char)*s) && *s != '.') || strpbrk(s, "xX"))
+        goto bad; /* no sign, no "inf", no hexadecimal */
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || !isfinite(v))
@@ -46,6 +46,7 @@ reco_status reco_ease_parse_bytes(const char *what, const char *text, uint64_t *
     case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
     case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
     case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    case 'p': case 'P': mult = 1024.0 * 1024 * 1024 * 1024 * 1024; end++; break;
     default: break;
     }
     if (mult > 1 && *end == 'i')
@@ -61,8 +62,8 @@ reco_status reco_ease_parse_bytes(const char *what, const char *text, uint64_t *
     return RECO_OK;
 bad:
     return reco_error_set(err, RECO_ERR_INVALID,
-                          "%s wants a size from 1 byte to 1P (bytes, or with a suffix K, M, G "
-                          "or T: powers of 1024, e.g. 512M or 4G), got \"%s\"",
+                          "%s wants a size from 1 byte to 1P (bytes, or with a suffix K, M, G, "
+                          "T or P: powers of 1024, e.g. 512M or 4G), got \"%s\"",
                           what, text);
 }
 
@@ -137,9 +138,9 @@ static reco_status ease_check(const void *p, reco_error *err)
 /* "4G", "512M", "1000": the largest unit that divides the value exactly. */
 static void format_size(uint64_t b, char *buf, size_t cap)
 {
-    static const char units[] = "KMGT";
+    static const char units[] = "KMGTP";
     int u = -1;
-    while (u < 3 && b >= 1024 && b % 1024 == 0) {
+    while (u < 4 && b >= 1024 && b % 1024 == 0) {
         b /= 1024;
         u++;
     }
