@@ -1,7 +1,8 @@
 /* Unit tests of the "ease" algorithm: B against a hand computation and an
  * independent dense inverse (Gauss-Jordan in double), scores as sums of rows
  * of B, the memory limit, parameters, model files (and crafted ones),
- * thread-count independence, products without ratings, updated profiles. */
+ * thread-count independence, products without ratings, updated profiles,
+ * and ratings posted to the service changing the list at once. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "reco/dataset.h"
 #include "reco/ease.h"
 #include "reco/model.h"
+#include "service.h"
 #include "testutil.h"
 
 /* ---- data ---- */
@@ -820,6 +822,91 @@ static void test_crafted_files(void **state)
     reco_dataset_free(ds);
 }
 
+
+/* ---- the service: posted ratings change the list at once ---- */
+
+static double score_of(json_t *resp, const char *item)
+{
+    size_t k;
+    json_t *it;
+    json_array_foreach(json_object_get(resp, "items"), k, it)
+        if (!strcmp(json_string_value(json_object_get(it, "item")), item))
+            return json_real_value(json_object_get(it, "score"));
+    return NAN;
+}
+
+static void test_service_live_ratings(void **state)
+{
+    (void)state;
+    triple t[400];
+    size_t n = 0;
+    for (uint32_t u = 0; u < 30; u++)
+        for (uint32_t i = 0; i < 20; i++)
+            if ((u + i) % 3 == 0 || (u * i) % 7 == 1)
+                t[n++] = (triple){u, i, (float)(1 + (u + 2 * i) % 5)};
+    reco_dataset *ds = make_dataset(30, 20, t, n);
+    reco_model *m = fit_ease(ds, NULL, 0);
+    char model_path[64], log_path[64];
+    snprintf(model_path, sizeof model_path, "/tmp/reco-ease-svc-%ld.model", (long)getpid());
+    snprintf(log_path, sizeof log_path, "/tmp/reco-ease-svc-%ld.log", (long)getpid());
+    unlink(log_path);
+    reco_error err;
+    if (reco_model_save(m, model_path, &err))
+        fail_msg("%s", err.msg);
+    reco_service_options o;
+    reco_service_options_default(&o);
+    o.model_path = model_path;
+    o.ratings_log = log_path;
+    reco_service *svc = NULL;
+    if (reco_service_open(&o, &svc, &err))
+        fail_msg("%s", err.msg);
+    json_t *before = NULL, *after = NULL, *added = NULL;
+    assert_int_equal(reco_service_recommend(svc, "u0", 20, true, &before, &err), RECO_OK);
+    /* u0 has not rated i1: rate it now. */
+    assert_true(reco_csr_find(&ds->by_user, 0, 1) < 0);
+    reco_new_rating r = {"u0", 2, "i1", 2, 5, 2000};
+    assert_int_equal(reco_service_add_ratings(svc, &r, 1, &added, &err), RECO_OK);
+    assert_int_equal(reco_service_recommend(svc, "u0", 20, true, &after, &err), RECO_OK);
+    assert_false(isnan(score_of(before, "i1")));
+    assert_true(isnan(score_of(after, "i1"))); /* rated now: excluded */
+    /* Every other product's score moved by B[i1][j]. */
+    const reco_ease_state *st = reco_ease_state_of(m);
+    size_t k;
+    json_t *it;
+    int moved = 0;
+    json_array_foreach(json_object_get(after, "items"), k, it)
+    {
+        const char *key = json_string_value(json_object_get(it, "item"));
+        uint32_t j = (uint32_t)atoi(key + 1);
+        double want = score_of(before, key) +
+                      st->B[(size_t)st->pos[1] * st->n_active + st->pos[j]];
+        assert_float_equal(json_real_value(json_object_get(it, "score")), want, 1e-5);
+        moved += fabs(json_real_value(json_object_get(it, "score")) - score_of(before, key)) > 0;
+    }
+    assert_true(moved > 0);
+    assert_string_equal(json_string_value(json_object_get(after, "algorithm")), "ease");
+    json_decref(before);
+    json_decref(after);
+    json_decref(added);
+    /* A new user with one posted rating: personal, explained, not cold. */
+    reco_new_rating r2 = {"newbie", 6, "i2", 2, 4, 2001};
+    assert_int_equal(reco_service_add_ratings(svc, &r2, 1, &added, &err), RECO_OK);
+    assert_int_equal(reco_service_recommend(svc, "newbie", 3, true, &after, &err), RECO_OK);
+    assert_false(json_is_true(json_object_get(after, "cold_start")));
+    json_t *first = json_array_get(json_object_get(after, "items"), 0);
+    assert_non_null(first);
+    json_t *because = json_object_get(first, "because");
+    assert_non_null(because);
+    assert_string_equal(json_string_value(json_array_get(because, 0)), "i2");
+    json_decref(after);
+    json_decref(added);
+    reco_service_close(svc);
+    reco_model_free(m);
+    unlink(model_path);
+    unlink(log_path);
+    reco_dataset_free(ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -836,6 +923,7 @@ int main(void)
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_crafted_files),
+        cmocka_unit_test(test_service_live_ratings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
