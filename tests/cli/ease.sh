@@ -1,7 +1,8 @@
 #!/bin/bash
 # The "ease" algorithm through the command line on the bundled sample:
 # eval, train + recommend (with "because"), similar, predict (the baseline),
-# parameters, and the memory limit refused with the sizes named.
+# parameters, and the memory limit refused with the sizes named (and left
+# out of --algo all rather than stopping it).
 . "$(dirname "$0")/lib.sh"
 
 SAMPLE="$RECO_TEST_DIR/../data/sample.csv"
@@ -44,6 +45,12 @@ expect_contains "$ERR" "--min-item-ratings"
 [ -e "$TMP/x.model" ] && fail "a refused fit wrote a model file"
 expect_status 1 "$RECO" eval --algo ease --param ease.max_memory=1000 "$SAMPLE"
 expect_contains "$ERR" "products (4 bytes x products^2; limit 1000 B"
+# With --algo all (the default) a model too big for the data is left out
+# with a warning instead of stopping the comparison.
+expect_status 0 "$RECO" eval --param ease.max_memory=1000 --param mf.epochs=2 "$SAMPLE"
+expect_contains "$ERR" "warning: ease left out: ease needs"
+expect_contains "$OUT" "itemcf"
+case "$OUT" in *"ease "*) fail "eval --algo all printed a row for the refused ease" ;; esac
 
 # Bad parameters are usage errors naming the parameter and its range.
 expect_status 2 "$RECO" train --algo ease --param lambda=0 "$SAMPLE" -o "$TMP/x.model"
