@@ -1,9 +1,9 @@
 /* reco: the recommender interface shared by every algorithm.
  *
  * An algorithm is a table of functions (reco_algo_ops) registered by name
- * ("popular", "baseline", "usercf", "itemcf", "svd", "mf"). A reco_model
- * binds one algorithm to its parameters and, after reco_model_fit, to its
- * fitted state. Every model also fits the baseline predictor (its fallback
+ * ("popular", "baseline", "usercf", "itemcf", "svd", "mf", "ease"). A
+ * reco_model binds one algorithm to its parameters and, after
+ * reco_model_fit, to its fitted state. Every model also fits the baseline predictor (its fallback
  * for users and products without training ratings) and the popularity
  * ranking (its answer for users it has never seen).
  *

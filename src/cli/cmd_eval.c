@@ -694,6 +694,20 @@ int cmd_eval(int argc, char **argv)
             c->eopt.progress.fn = NULL;
             cli_progress_free(pb);
             reco_model_free(m);
+            if (st == RECO_ERR_TOO_LARGE && (!c->algo_list || !strcmp(c->algo_list, "all"))) {
+                /* A model too big for this data (ease on a large catalogue)
+                 * does not stop "all": it is left out, with the reason. */
+                if (!c->data.quiet)
+                    cli_error("eval", "warning: %s left out: %s", c->models[a]->ops->name,
+                              err.msg);
+                reco_model_free(c->models[a]);
+                memmove(&c->models[a], &c->models[a + 1],
+                        (size_t)(c->n_models - a - 1) * sizeof *c->models);
+                memmove(&res[a], &res[a + 1], (size_t)(c->n_models - a - 1) * sizeof *res);
+                c->n_models--;
+                a--;
+                continue;
+            }
             if (st) {
                 cli_error("eval", "%s: %s", c->models[a]->ops->name, err.msg);
                 rc = cli_exit_status(st);

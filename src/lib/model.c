@@ -15,12 +15,14 @@ extern const reco_algo_ops reco_algo_itemcf;
 extern const reco_algo_ops reco_algo_svd;
 extern const reco_algo_ops reco_algo_mf;
 extern const reco_algo_ops reco_algo_ials;
+extern const reco_algo_ops reco_algo_ease;
 
 const reco_algo_ops *const *reco_algo_list(void)
 {
     static const reco_algo_ops *const list[] = {
         &reco_algo_popular, &reco_algo_baseline, &reco_algo_usercf, &reco_algo_itemcf,
-        &reco_algo_svd,     &reco_algo_mf,       &reco_algo_ials,    NULL,
+        &reco_algo_svd,     &reco_algo_mf,       &reco_algo_ials,    &reco_algo_ease,
+        NULL,
     };
     return list;
 }
