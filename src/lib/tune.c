@@ -56,7 +56,7 @@ static reco_status parse_range(const char *text, const char *spec, reco_tune_dim
     tok[nt++] = buf;
     char *rest = colon + 1;
     char *sep = strpbrk(rest, ":,");
-    if (sep && *sep == ',')
+    if (strchr(buf, ',') || (sep && *sep == ','))
         return reco_error_set(err, RECO_ERR_INVALID,
                               "space \"%s\": a range is " RANGE_SYNTAX " (a list, V1,V2,..., "
                               "cannot contain ':')", text);
