@@ -42,6 +42,8 @@ static void help(void)
            "                           LO:HI[:OPT...]     a range; OPT: log (log-uniform,\n"
            "                                              LO > 0), int (integers), N (N grid\n"
            "                                              points from LO to HI)\n"
+           "                         (OPTs in any order, each after ':' or ','); a SPEC\n"
+           "                         with ':' is a range; KEY as for reco train --param\n"
            "                         e.g. factors=32,64,128  reg=0.001:1:log  alpha=1:50\n"
            "                              factors=16:256:int:log  reg=0.01:1:log:5\n"
            "  -p, --param KEY=VALUE  a fixed parameter for every trial (repeatable)\n"
