@@ -133,6 +133,9 @@ static void test_dim_grammar_good(void **state)
     /* Options after HI separated by ':' or ',', in any order. */
     assert_int_equal(reco_tune_dim_parse("factors=16:256:int,log", &d, &err), RECO_OK);
     assert_true(d.integer && d.log);
+    assert_int_equal(reco_tune_dim_parse("factors=16:256,log,int,4", &d, &err), RECO_OK);
+    assert_int_equal(d.points, 4);
+    assert_true(d.integer && d.log);
     assert_int_equal(reco_tune_dim_parse("factors=16:256:log:int:5", &d, &err), RECO_OK);
     assert_true(d.integer && d.log);
     assert_int_equal(d.points, 5);

@@ -14,8 +14,8 @@
  * A search space is a list of dimensions written as text, one KEY=SPEC per
  * parameter (KEY as for reco_model_set_param):
  *   KEY=V1,V2,...        a list of values (any text the parameter takes)
- *   KEY=LO:HI[:OPT...]   a numeric range; options after HI and a ':', in any
- *                        order, separated from each other by ':' or ',':
+ *   KEY=LO:HI[:OPT...]   a numeric range; options follow HI in any order,
+ *                        each after a ':' or ',':
  *       log    log-uniform (draws) or log-spaced (grid points); LO > 0
  *       int    integer values (rounded), LO and HI integers
  *       N      an integer 2..RECO_TUNE_MAX_VALUES: the number of grid points

@@ -49,14 +49,14 @@ static reco_status parse_range(const char *text, const char *spec, reco_tune_dim
     strcpy(buf, spec);
     char *tok[RECO_TUNE_MAX_VALUES];
     size_t nt = 0;
-    /* LO and HI are split at ':' only (a comma may not end LO); the
-     * options after HI at ':' or ','. */
+    /* LO and HI are split at ':' only (a comma in LO is a list gone
+     * wrong); the options after HI at ':' or ','. */
     char *colon = strchr(buf, ':');
     *colon = '\0';
     tok[nt++] = buf;
     char *rest = colon + 1;
     char *sep = strpbrk(rest, ":,");
-    if (strchr(buf, ',') || (sep && *sep == ','))
+    if (strchr(buf, ','))
         return reco_error_set(err, RECO_ERR_INVALID,
                               "space \"%s\": a range is " RANGE_SYNTAX " (a list, V1,V2,..., "
                               "cannot contain ':')", text);
