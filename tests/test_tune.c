@@ -216,6 +216,12 @@ static void test_space_add_and_check(void **state)
     assert_non_null(strstr(err.msg, "baseline.reg_u wants a number from 0"));
     assert_int_equal(reco_tune_space_check(&s, "nosuch", &err), RECO_ERR_INVALID);
     assert_non_null(strstr(err.msg, "unknown algorithm \"nosuch\""));
+    /* A dimension filled in by hand is checked too. */
+    memset(&s, 0, sizeof s);
+    s.n_dims = 1;
+    strcpy(s.dims[0].key, "factors");
+    assert_int_equal(reco_tune_space_check(&s, "mf", &err), RECO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "malformed"));
 
     /* Too many dimensions. */
     memset(&s, 0, sizeof s);
@@ -263,6 +269,9 @@ static void test_metric_names(void **state)
     assert_int_equal(m.n, 5);
     reco_tune_metric_format(&m, buf, sizeof buf);
     assert_string_equal(buf, "precision@5");
+    assert_int_equal(reco_tune_metric_parse("NDCG@20", &m, &err), RECO_OK);
+    assert_int_equal(m.kind, RECO_TUNE_NDCG);
+    assert_int_equal(m.n, 20);
     assert_int_equal(reco_tune_metric_parse("hr@20", &m, &err), RECO_OK);
     assert_int_equal(m.kind, RECO_TUNE_HIT);
     assert_int_equal(reco_tune_metric_parse("map@3", &m, &err), RECO_OK);

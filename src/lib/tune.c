@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "rng.h"
@@ -254,10 +255,25 @@ reco_status reco_tune_set_param(reco_model *m, const char *assignment, reco_erro
     return reco_model_set_param(m, strip_algo(key, m->ops->name), eq + 1, err);
 }
 
+/* A dimension filled in by hand rather than parsed may break the rules
+ * the parser enforces. */
+static bool dim_malformed(const reco_tune_dim *d)
+{
+    if (!memchr(d->key, '\0', sizeof d->key) || !d->key[0])
+        return true;
+    if (!d->is_range)
+        return d->n_values < 1 || d->n_values > RECO_TUNE_MAX_VALUES;
+    return !(d->lo < d->hi) || !isfinite(d->lo) || !isfinite(d->hi) ||
+           (d->log && !(d->lo > 0)) || d->points == 1 || d->points > RECO_TUNE_MAX_VALUES;
+}
+
 /* Every value of d (a list's, or a range's ends) through the algorithm's
  * parser on m. */
 static reco_status check_dim(reco_model *m, const reco_tune_dim *d, reco_error *err)
 {
+    if (dim_malformed(d))
+        return reco_error_set(err, RECO_ERR_INVALID, "the search space of %.*s is malformed",
+                              RECO_TUNE_KEY_MAX - 1, d->key);
     if (!d->is_range) {
         for (uint32_t j = 0; j < d->n_values; j++) {
             reco_status rc = reco_model_set_param(m, d->key, d->values[j], err);
@@ -282,13 +298,23 @@ static reco_status check_dim(reco_model *m, const reco_tune_dim *d, reco_error *
 
 reco_status reco_tune_space_check(reco_tune_space *s, const char *algo, reco_error *err)
 {
+    if (s->n_dims > RECO_TUNE_MAX_DIMS)
+        return reco_error_set(err, RECO_ERR_INVALID, "at most %d parameters can be searched",
+                              RECO_TUNE_MAX_DIMS);
     reco_model *m = NULL;
     reco_status rc = reco_model_new(algo, &m, err);
     if (rc)
         return rc;
     for (uint32_t k = 0; k < s->n_dims && !rc; k++) {
         reco_tune_dim *d = &s->dims[k];
-        memmove(d->key, strip_algo(d->key, algo), strlen(strip_algo(d->key, algo)) + 1);
+        if (dim_malformed(d)) {
+            rc = reco_error_set(err, RECO_ERR_INVALID,
+                                "the search space of %.*s is malformed", RECO_TUNE_KEY_MAX - 1,
+                                d->key);
+            break;
+        }
+        const char *key = strip_algo(d->key, algo);
+        memmove(d->key, key, strlen(key) + 1);
         for (uint32_t j = 0; j < k; j++)
             if (!strcmp(s->dims[j].key, d->key))
                 rc = reco_error_set(err, RECO_ERR_INVALID,
@@ -378,7 +404,7 @@ reco_status reco_tune_metric_parse(const char *text, reco_tune_metric *out, reco
     size_t nlen = at ? (size_t)(at - text) : strlen(text);
     for (size_t k = 0; k < sizeof METRIC_NAMES / sizeof METRIC_NAMES[0]; k++) {
         if (strlen(METRIC_NAMES[k].name) != nlen ||
-            strncmp(METRIC_NAMES[k].name, text, nlen) != 0)
+            strncasecmp(METRIC_NAMES[k].name, text, nlen) != 0)
             continue;
         out->kind = METRIC_NAMES[k].kind;
         out->n = 10;
@@ -527,7 +553,9 @@ reco_status reco_tune_split_new(const reco_dataset *data, const reco_tune_option
 {
     *out = NULL;
     reco_split_spec spec = o->validation;
-    spec.seed = o->seed;
+    /* A stream of its own: the caller may have made the data with a split
+     * of the same seed, and the two should not draw the same numbers. */
+    spec.seed = reco_mix64(o->seed ^ 0x76616c6964617465ULL);
     bool fell_back = false;
     if (spec.kind == RECO_SPLIT_TIME && o->validation_fallback &&
         (!data->has_ts || !data->by_user.ts)) {
@@ -683,6 +711,13 @@ reco_status reco_tune_points(const reco_tune_space *s, const reco_tune_options *
     *values = NULL;
     *n = 0;
     const uint32_t D = s->n_dims;
+    if (D > RECO_TUNE_MAX_DIMS)
+        return reco_error_set(err, RECO_ERR_INVALID, "at most %d parameters can be searched",
+                              RECO_TUNE_MAX_DIMS);
+    for (uint32_t k = 0; k < D; k++)
+        if (dim_malformed(&s->dims[k]))
+            return reco_error_set(err, RECO_ERR_INVALID, "the search space of %.*s is malformed",
+                                  RECO_TUNE_KEY_MAX - 1, s->dims[k].key);
     if (resolve_strategy(s, o->strategy) == RECO_TUNE_RANDOM) {
         /* No dimension: nothing to draw, one trial of the fixed settings. */
         size_t count = D ? o->trials : 1;
