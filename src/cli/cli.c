@@ -265,3 +265,61 @@ void cli_progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total
     }
     fflush(stderr);
 }
+
+/* ---- tables and command lines ---- */
+
+int cli_text_width(const char *s)
+{
+    int w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+void cli_cell(FILE *f, const char *s, int width, bool left)
+{
+    int pad = width - cli_text_width(s);
+    if (left)
+        fputs(s, f);
+    for (int k = 0; k < pad; k++)
+        fputc(' ', f);
+    if (!left)
+        fputs(s, f);
+}
+
+void cli_fmt_seconds(double s, char *buf, size_t cap)
+{
+    if (s < 0.001)
+        snprintf(buf, cap, "%.0fµs", s * 1e6);
+    else if (s < 1)
+        snprintf(buf, cap, "%.0fms", s * 1e3);
+    else
+        snprintf(buf, cap, "%.2fs", s);
+}
+
+void cli_shell_append(char *buf, size_t cap, const char *arg)
+{
+    size_t len = strlen(buf);
+    bool safe = *arg != '\0';
+    for (const char *p = arg; *p; p++)
+        safe &= strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                       "_-./=:,@+%", *p) != NULL;
+    if (safe) {
+        snprintf(buf + len, cap > len ? cap - len : 0, "%s", arg);
+        return;
+    }
+    /* 'it'\''s': a quote ends the quoting, is escaped, and quoting resumes. */
+    if (len + 1 < cap)
+        buf[len++] = '\'';
+    for (const char *p = arg; *p && len + 5 < cap; p++) {
+        if (*p == '\'') {
+            memcpy(buf + len, "'\\''", 4);
+            len += 4;
+        } else {
+            buf[len++] = *p;
+        }
+    }
+    if (len + 1 < cap)
+        buf[len++] = '\'';
+    buf[len < cap ? len : cap - 1] = '\0';
+}

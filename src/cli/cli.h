@@ -24,6 +24,7 @@ int cmd_recommend(int argc, char **argv);
 int cmd_similar(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 /* Options common to every command that loads a rating file. */
 typedef struct cli_data_opts {
@@ -101,5 +102,17 @@ typedef struct cli_progress cli_progress;
 cli_progress *cli_progress_new(bool enabled);
 void cli_progress_free(cli_progress *p); /* clears the bar */
 void cli_progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total);
+
+/* Table cells: display width of UTF-8 text (one column per code point);
+ * s padded to width on the right (left-aligned) or the left. */
+int cli_text_width(const char *s);
+void cli_cell(FILE *f, const char *s, int width, bool left);
+
+/* A duration for a table: "850µs", "12ms", "3.40s". */
+void cli_fmt_seconds(double s, char *buf, size_t cap);
+
+/* Appends arg to buf (of cap bytes) as one shell word: as it is when it
+ * is made of safe characters only, else in single quotes. */
+void cli_shell_append(char *buf, size_t cap, const char *arg);
 
 #endif

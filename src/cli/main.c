@@ -15,6 +15,7 @@ static const command COMMANDS[] = {
     {"gen", cmd_gen, "generate synthetic ratings shaped like Amazon's"},
     {"explore", cmd_explore, "write a report with statistics and charts"},
     {"eval", cmd_eval, "compare algorithms on held-out ratings"},
+    {"tune", cmd_tune, "search an algorithm's parameters on a validation split"},
     {"train", cmd_train, "fit a model and write a model file"},
     {"recommend", cmd_recommend, "top-N products for a user from a model file"},
     {"similar", cmd_similar, "products similar to a product"},
