@@ -343,9 +343,9 @@ static const default_space DEFAULT_SPACES[] = {
     {"svd", {"k=2:200:int:log", "mode=baseline,usermean,pure"}},
     {"mf", {"factors=8:256:int:log", "reg=0.005:0.5:log", "lr=0.002:0.05:log",
             "epochs=10:60:int"}},
-    {"ials", {"factors=16:256:int:log", "reg=0.001:10:log", "alpha=1:100:log",
-              "iterations|epochs=5:30:int"}},
-    {"ease", {"lambda|l2|reg=10:5000:log"}},
+    {"ials", {"factors=16:256:int:log", "unobserved=10:100000:log", "alpha=0.1:100:log",
+              "reg=0.0001:1:log", "conf=const,rating,above_mean"}},
+    {"ease", {"lambda=10:5000:log"}},
 };
 
 reco_status reco_tune_default_space(const char *algo, reco_tune_space *out, reco_error *err)

@@ -1,0 +1,164 @@
+/* Unit tests of the shared dense kernels (kernels.h, factors.h) against
+ * plain double-precision loops, for factor counts that are and are not
+ * multiples of the vector width, and of the thread independence of the
+ * Gram matrix. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "factors.h"
+#include "kernels.h"
+#include "reco/topn.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static float unif(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)(((rng_state >> 11) + 0.5) * (1.0 / 9007199254740992.0) * 2 - 1);
+}
+
+/* n rows of stride ld = k rounded up to 16, random in the first k columns,
+ * zero in the padding. */
+static float *rows(size_t n, uint32_t k, uint32_t *ld_out)
+{
+    uint32_t ld = (k + 15) / 16 * 16;
+    float *m = aligned_alloc(64, (n * ld * sizeof(float) + 63) / 64 * 64 + 64);
+    assert_non_null(m);
+    memset(m, 0, n * ld * sizeof(float));
+    for (size_t r = 0; r < n; r++)
+        for (uint32_t f = 0; f < k; f++)
+            m[r * ld + f] = unif();
+    *ld_out = ld;
+    return m;
+}
+
+static const uint32_t KS[] = {1, 3, 15, 16, 17, 33, 64, 100, 200};
+
+static void test_dot_and_rows_dot(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < sizeof KS / sizeof *KS; t++) {
+        uint32_t k = KS[t], ld;
+        float *M = rows(37, k, &ld), *x = rows(1, k, &ld);
+        float y[37];
+        memset(y, 0, sizeof y);
+        reco_rows_dot(M, 37, k, ld, x, y);
+        for (int r = 0; r < 37; r++) {
+            double ref = 0;
+            for (uint32_t f = 0; f < k; f++)
+                ref += (double)M[r * ld + f] * x[f];
+            assert_float_equal(y[r], ref, 1e-5 * (k + 1));
+            assert_float_equal(reco_dot(M + r * ld, x, k), ref, 1e-5 * (k + 1));
+            assert_float_equal(reco_dot_inline(M + r * ld, x, k), ref, 1e-5 * (k + 1));
+        }
+        free(M);
+        free(x);
+    }
+}
+
+static void test_vecmat_and_rotation(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < sizeof KS / sizeof *KS; t++) {
+        uint32_t k = KS[t], ld;
+        float *R = rows(k, k, &ld), *M = rows(11, k, &ld), *orig = rows(11, k, &ld);
+        memcpy(orig, M, 11 * ld * sizeof(float));
+        reco_rows_vecmat(M, 11, k, ld, R);
+        float *y = rows(1, k, &ld);
+        for (int r = 0; r < 11; r++) {
+            reco_vecmat_inline(R, k, ld, orig + r * ld, y);
+            for (uint32_t f = 0; f < ld; f++) {
+                double ref = 0;
+                for (uint32_t c = 0; c < k && f < k; c++)
+                    ref += (double)orig[r * ld + c] * R[c * ld + f];
+                assert_float_equal(M[r * ld + f], ref, 1e-5 * (k + 1));
+                assert_float_equal(y[f], ref, 1e-5 * (k + 1));
+            }
+        }
+        free(R);
+        free(M);
+        free(orig);
+        free(y);
+    }
+}
+
+static void test_gram(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < sizeof KS / sizeof *KS; t++) {
+        uint32_t k = KS[t], ld;
+        const uint32_t n = 9000; /* three chunks, the last partial */
+        float *M = rows(n, k, &ld);
+        float *G1 = aligned_alloc(64, (size_t)k * ld * sizeof(float) + 64);
+        float *G2 = aligned_alloc(64, (size_t)k * ld * sizeof(float) + 64);
+        assert_int_equal(reco_factors_gram(M, n, k, ld, 1, G1, NULL), RECO_OK);
+        assert_int_equal(reco_factors_gram(M, n, k, ld, 2, G2, NULL), RECO_OK);
+        assert_memory_equal(G1, G2, (size_t)k * ld * sizeof(float));
+        for (uint32_t a = 0; a < k; a++)
+            for (uint32_t b = 0; b < ld; b++) {
+                double ref = 0;
+                for (uint32_t r = 0; r < n && b < k; r++)
+                    ref += (double)M[(size_t)r * ld + a] * M[(size_t)r * ld + b];
+                assert_float_equal(G1[(size_t)a * ld + b], ref, 1e-4 * (fabs(ref) + 1));
+            }
+        free(M);
+        free(G1);
+        free(G2);
+    }
+}
+
+static void test_cosine_topn(void **state)
+{
+    (void)state;
+    uint32_t k = 20, ld;
+    float *Q = rows(600, k, &ld);
+    float inv[600];
+    for (int i = 0; i < 600; i++) {
+        double s = 0;
+        for (uint32_t f = 0; f < k; f++)
+            s += (double)Q[i * ld + f] * Q[i * ld + f];
+        inv[i] = i % 50 == 7 ? 0.0f : (float)(1 / sqrt(s)); /* some rows left out */
+    }
+    reco_scored out[5];
+    size_t n = reco_factors_cosine_topn(Q, inv, 600, k, ld, 3, 5, out);
+    assert_int_equal(n, 5);
+    double best = -2;
+    int best_j = -1;
+    for (int j = 0; j < 600; j++) {
+        if (j == 3 || inv[j] == 0)
+            continue;
+        double d = 0;
+        for (uint32_t f = 0; f < k; f++)
+            d += (double)Q[3 * ld + f] * Q[j * ld + f];
+        d *= (double)inv[3] * inv[j];
+        if (d > best)
+            best = d, best_j = j;
+    }
+    assert_int_equal(out[0].id, best_j);
+    assert_float_equal(out[0].score, best, 1e-5);
+    for (size_t j = 0; j < n; j++)
+        assert_int_not_equal(out[j].id % 50, 7);
+    assert_int_equal(reco_factors_cosine_topn(Q, inv, 600, k, ld, 7, 5, out), 0);
+    assert_int_equal(reco_factors_cosine_topn(Q, inv, 600, k, ld, 600, 5, out), 0);
+    free(Q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dot_and_rows_dot),
+        cmocka_unit_test(test_vecmat_and_rotation),
+        cmocka_unit_test(test_gram),
+        cmocka_unit_test(test_cosine_topn),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
