@@ -305,7 +305,8 @@ void reco_model_predict_items(const reco_model *m, const reco_profile *prof,
                 uint32_t i = items[k].id;
                 bool by_model;
                 float r = i < ni && has_ratings(&d->by_item, i) ? scores[i] : NAN;
-                out[k] = isfinite(r) ? clamp_rating(m, r) : predict_pair(m, prof->user, i, &by_model);
+                out[k] = isfinite(r) ? clamp_rating(m, r)
+                                     : predict_pair(m, prof->user, i, &by_model);
             }
             free(owned);
             return;
