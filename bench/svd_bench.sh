@@ -5,8 +5,9 @@
 #      (SciPy's svds: 0.3 s).
 #   2. k = 20 on the full file (4.2M users x 476k products, 7.8M ratings);
 #      target <= 30 s.
-#   3. 5-fold RMSE on MovieLens 100K for the three modes (when
-#      ../shared/data is there).
+#   3. 5-fold RMSE on MovieLens 100K for the modes that predict ratings
+#      (baseline, usermean, notebook; pure only ranks), when
+#      ../shared/data is there.
 #
 # Usage: bench/svd_bench.sh [BUILD_DIR] [FILE]
 #   BUILD_DIR  a configured build holding libreco.a (default: build-svd,
@@ -58,7 +59,7 @@ echo
 
 splits="$root/../shared/data/ml-100k/splits"
 if [[ -f "$splits/u1.base" ]]; then
-    for mode in baseline usermean pure; do
+    for mode in baseline usermean notebook; do
         echo "== MovieLens 100K, 5 folds, mode=$mode"
         "$bin" folds "$splits" mode="$mode"
         echo

@@ -195,8 +195,9 @@ static void test_rmse_mae_by_hand(void **state)
     assert_true(isnan(reco_rmse(pred, truth, 0)));
 }
 
-/* The whole loop on a case worked by hand: "popular" with no damping and
- * no minimum predicts a product's training mean and ranks by it; the
+/* The whole loop on a case worked by hand: "popular" by mean with no
+ * damping and no minimum predicts a product's training mean and ranks by
+ * it; the
  * baseline fallback is made flat (huge regularisation) so it predicts mu.
  *
  * Training:        A    B    C      means: A (5+4)/2 = 4.5
@@ -212,8 +213,9 @@ static void test_rmse_mae_by_hand(void **state)
  * Ranking, N = 2, relevant = rating >= 4 (u1 has none):
  *   u2 rated A, C: list [B]        relevant {B}: P 1/2, R 1, NDCG 1, AP 1, hit
  *   u3 rated B, C: list [A]        relevant {A}: P 1/2, R 1, NDCG 1, AP 1, hit
- *   u4 cold: the model's popularity ranking (default damping 10 over three
- *            products with < 5 ratings): A 3.39 > B 3.22 > C 2.89, list [A, B]
+ *   u4 cold: the model's popularity ranking, which is the popular
+ *            algorithm's own (by mean, no damping): A 4.5 > B 3.5 > C 1.5,
+ *            list [A, B]
  *            relevant {D}: all 0
  *   precision = (1/2 + 1/2 + 0) / 3 = 1/3; recall = NDCG = MAP = hit = 2/3
  *   coverage: {A, B} of catalogue {A, B, C} = 2/3 */
@@ -237,6 +239,7 @@ static void test_eval_by_hand(void **state)
 
     reco_model *m = NULL;
     assert_int_equal(reco_model_new("popular", &m, NULL), RECO_OK);
+    assert_int_equal(reco_model_set_param(m, "by", "mean", NULL), RECO_OK);
     assert_int_equal(reco_model_set_param(m, "damping", "0", NULL), RECO_OK);
     assert_int_equal(reco_model_set_param(m, "min_count", "0", NULL), RECO_OK);
     assert_int_equal(reco_model_set_param(m, "baseline.reg_u", "1e9", NULL), RECO_OK);
@@ -252,6 +255,7 @@ static void test_eval_by_hand(void **state)
     assert_int_equal(r.test_ratings, 4);
     assert_int_equal(r.unknown_user_ratings, 1);
     assert_int_equal(r.unknown_item_ratings, 1);
+    assert_false(isnan(r.rmse) || isnan(r.mae));
     assert_float_equal(r.rmse, sqrt((0.25 + 2.25 + 0.25 + 25.0 / 36) / 4), 1e-5);
     assert_float_equal(r.rmse, 0.9279607, 1e-5);
     assert_float_equal(r.mae, (0.5 + 1.5 + 0.5 + 5.0 / 6) / 4, 1e-5);
@@ -289,6 +293,19 @@ static void test_eval_by_hand(void **state)
     o.n = 0;
     assert_int_equal(reco_eval_model(m, test, &o, &r, &err), RECO_ERR_INVALID);
 
+    reco_model_free(m);
+
+    /* By count (the default), popular predicts no ratings: no RMSE or MAE,
+     * while the counts and the ranking figures are still there. */
+    assert_int_equal(reco_model_new("popular", &m, NULL), RECO_OK);
+    assert_int_equal(reco_model_fit(m, train, NULL, &err), RECO_OK);
+    reco_eval_options_default(&o);
+    o.n = 2;
+    assert_int_equal(reco_eval_model(m, test, &o, &r, &err), RECO_OK);
+    assert_true(isnan(r.rmse) && isnan(r.mae));
+    assert_int_equal(r.test_ratings, 4);
+    assert_int_equal(r.rank_users, 3);
+    assert_false(isnan(r.precision));
     reco_model_free(m);
     reco_dataset_free(test);
     reco_dataset_free(train);

@@ -683,6 +683,94 @@ static void test_read_endpoints(void **state)
     resp_free(&r);
 }
 
+/* Every recommendation has a score, of the kind the answer names, and
+ * (the served model predicts ratings) a predicted rating within the
+ * model's rating range, also where the raw score is beyond it: the list of
+ * every product for every user must contain such a case. Cold-start lists
+ * are the popularity ranking, by number of ratings, with the baseline's
+ * predicted ratings. */
+static void test_scores_and_predicted_ratings(void **state)
+{
+    (void)state;
+    resp r = GET("/v1/model");
+    assert_int_equal(r.status, 200);
+    double lo = json_number_value(json_object_get(r.json, "rating_min"));
+    double hi = json_number_value(json_object_get(r.json, "rating_max"));
+    resp_free(&r);
+    assert_true(lo == 1 && hi == 5);
+    int above = 0, below = 0;
+    for (int u = 0; u < N_USERS; u++) {
+        char path[96];
+        snprintf(path, sizeof path, "/v1/users/user%03d/recommendations?n=1000&exclude_rated=false",
+                 u);
+        r = GET(path);
+        assert_int_equal(r.status, 200);
+        const char *kind = json_string_value(json_object_get(r.json, "score_kind"));
+        assert_non_null(kind);
+        if (!strcmp(g_algo_a, "itemcf") || !strcmp(g_algo_a, "usercf"))
+            assert_string_equal(kind, "similarity_weighted_sum");
+        else
+            assert_string_equal(kind, "rating_estimate");
+        json_t *items = json_object_get(r.json, "items");
+        assert_int_equal(json_array_size(items), N_ITEMS + 1);
+        size_t k;
+        json_t *it;
+        json_array_foreach(items, k, it)
+        {
+            json_t *s = json_object_get(it, "score"), *p = json_object_get(it, "predicted_rating");
+            assert_true(json_is_number(s));
+            assert_true(json_is_number(p));
+            double sc = json_number_value(s), pr = json_number_value(p);
+            assert_true(pr >= lo && pr <= hi);
+            if (!strcmp(kind, "rating_estimate")) {
+                /* Unclamped estimate and clamped prediction of one model. */
+                double want = sc < lo ? lo : sc > hi ? hi : sc;
+                assert_true(fabs(pr - want) < 1e-4);
+                above += sc > hi;
+                below += sc < lo;
+            }
+        }
+        resp_free(&r);
+    }
+    if (!strcmp(g_algo_a, "mf")) {
+        print_message("mf raw scores above %g: %d, below %g: %d\n", hi, above, lo, below);
+        assert_true(above > 0); /* the clamp was exercised */
+    }
+
+    r = GET("/v1/users/nobody-at-all/recommendations?n=5");
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_true(json_object_get(r.json, "cold_start")));
+    assert_string_equal(json_string_value(json_object_get(r.json, "score_kind")), "rating_count");
+    json_t *items = json_object_get(r.json, "items");
+    double prev = INFINITY;
+    for (size_t k = 0; k < json_array_size(items); k++) {
+        json_t *it = json_array_get(items, k);
+        double sc = json_number_value(json_object_get(it, "score"));
+        assert_true(sc == floor(sc) && sc >= 1 && sc <= prev); /* a count, best first */
+        prev = sc;
+        double pr = json_number_value(json_object_get(it, "predicted_rating"));
+        assert_true(pr >= lo && pr <= hi);
+    }
+    resp_free(&r);
+
+    /* The model predicts ratings for a known pair; the baseline for a
+     * stranger. */
+    r = GET("/v1/predict?user=user000&item=item001");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "source")), "model");
+    resp_free(&r);
+    r = GET("/v1/predict?user=nobody-at-all&item=item001");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "source")), "baseline");
+    resp_free(&r);
+
+    if (g_has_similar) {
+        r = GET("/v1/items/item003/similar?n=2");
+        assert_string_equal(json_string_value(json_object_get(r.json, "score_kind")), "similarity");
+        resp_free(&r);
+    }
+}
+
 static void test_encoded_ids(void **state)
 {
     (void)state;
@@ -1359,6 +1447,7 @@ int main(void)
     }
     const struct CMUnitTest server_tests[] = {
         cmocka_unit_test(test_read_endpoints),
+        cmocka_unit_test(test_scores_and_predicted_ratings),
         cmocka_unit_test(test_encoded_ids),
         cmocka_unit_test(test_client_mistakes),
         cmocka_unit_test(test_post_then_recommend),

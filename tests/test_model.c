@@ -1,5 +1,7 @@
-/* The generic model layer: baseline against its closed form, popularity,
- * top-N selection, cold start, and model files (save, load, refusal). */
+/* The generic model layer: baseline against its closed form, the
+ * popularity ranking (counts, decayed counts, damped means, its
+ * parameters), top-N selection, cold start, which models predict ratings
+ * and what their scores are, and model files (save, load, refusal). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,6 +56,359 @@ static void test_baseline_closed_form(void **state)
     p.epochs = 0;
     reco_error err;
     assert_int_equal(reco_baseline_params_check(&p, &err), RECO_ERR_INVALID);
+    reco_dataset_free(ds);
+}
+
+static reco_dataset *build_range(const char *text, double lo, double hi)
+{
+    reco_load_options o;
+    reco_load_options_default(&o);
+    o.rating_min = lo;
+    o.rating_max = hi;
+    reco_ratings *r = NULL;
+    reco_error err;
+    if (reco_ratings_parse(text, strlen(text), "t", &o, &r, &err))
+        fail_msg("%s", err.msg);
+    reco_dataset *ds = NULL;
+    if (reco_dataset_build(r, NULL, &ds, &err))
+        fail_msg("%s", err.msg);
+    reco_ratings_free(r);
+    return ds;
+}
+
+static uint32_t item_of(const reco_dataset *ds, const char *id)
+{
+    int64_t i = reco_idmap_find(ds->items, id, strlen(id));
+    assert_true(i >= 0);
+    return (uint32_t)i;
+}
+
+/* Fits algo with the given "k", "v" pairs (NULL-terminated). */
+static reco_model *fit_with(const char *algo, const reco_dataset *ds, const char *const *kv)
+{
+    reco_model *m = NULL;
+    reco_error err;
+    assert_int_equal(reco_model_new(algo, &m, &err), RECO_OK);
+    for (; kv && kv[0]; kv += 2)
+        if (reco_model_set_param(m, kv[0], kv[1], &err))
+            fail_msg("%s=%s: %s", kv[0], kv[1], err.msg);
+    if (reco_model_fit(m, ds, NULL, &err))
+        fail_msg("%s: %s", algo, err.msg);
+    return m;
+}
+
+/* The cold-start list of m as item IDs, "q p s r". */
+static void cold_list(const reco_model *m, char *buf, size_t cap)
+{
+    reco_profile none = {RECO_NO_USER, NULL, NULL, 0, false};
+    reco_scored out[16];
+    size_t n = 0;
+    bool cold = false;
+    reco_error err;
+    assert_int_equal(reco_model_recommend(m, &none, 16, true, out, &n, &cold, NULL, &err),
+                     RECO_OK);
+    assert_true(cold);
+    buf[0] = '\0';
+    for (size_t k = 0; k < n; k++) {
+        if (k)
+            assert_true(reco_scored_before(out[k - 1], out[k]));
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", k ? " " : "",
+                 reco_idmap_key(m->train->items, out[k].id, NULL));
+    }
+}
+
+/* Items p, q, s, r get indices 0..3 in order of appearance.
+ *   ratings: p 5 5 (2), q 1 2 1 (3), s 3 4 (2), r 5 (1); mu = 26/8 = 3.25
+ *   by count: q 3, p 2, s 2 (p first: lower index), r 1
+ *   by mean, damping 10: p (10 + 32.5)/12 = 3.5416667, q (4 + 32.5)/13 =
+ *   2.8076923, s (7 + 32.5)/12 = 3.2916667, r (5 + 32.5)/11 = 3.4090909 */
+static const char *POP = "u1,p,5,10\nu2,q,1,20\nu3,q,2,30\nu4,q,1,40\n"
+                         "u1,s,3,50\nu2,s,4,60\nu3,p,5,70\nu4,r,5,80\n";
+
+static void test_popular_count(void **state)
+{
+    (void)state;
+    reco_dataset *ds = build(POP);
+    char list[64];
+    /* Every model's cold start, and the popular algorithm itself. */
+    const char *algos[] = {"popular", "baseline"};
+    for (int a = 0; a < 2; a++) {
+        reco_model *m = fit_with(algos[a], ds, NULL);
+        assert_int_equal(m->popular_params.by, RECO_POPULAR_BY_COUNT);
+        cold_list(m, list, sizeof list);
+        assert_string_equal(list, "q p s r");
+        assert_float_equal(m->popular[item_of(ds, "q")], 3, 0);
+        assert_float_equal(m->popular[item_of(ds, "p")], 2, 0);
+        assert_float_equal(m->popular[item_of(ds, "r")], 1, 0);
+        assert_string_equal(reco_model_score_kind(m, true), "rating_count");
+        reco_model_free(m);
+    }
+    /* A known user of popular gets the same ranking without what they rated. */
+    reco_model *m = fit_with("popular", ds, NULL);
+    reco_profile u1 = reco_profile_of_user(ds, (uint32_t)reco_idmap_find(ds->users, "u1", 2));
+    reco_scored out[4];
+    size_t n;
+    reco_error err;
+    assert_int_equal(reco_model_recommend(m, &u1, 4, true, out, &n, NULL, NULL, &err), RECO_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].id, item_of(ds, "q"));
+    assert_float_equal(out[0].score, 3, 0);
+    assert_int_equal(out[1].id, item_of(ds, "r"));
+    assert_string_equal(reco_model_score_kind(m, false), "rating_count");
+    /* A count is not a rating: predictions are the baseline's. */
+    assert_false(reco_model_predicts_ratings(m));
+    bool by_model = true;
+    float r = reco_model_predict_profile_by(m, &u1, item_of(ds, "q"), NULL, &by_model);
+    assert_false(by_model);
+    assert_float_equal(r, reco_model_predict(m, u1.user, item_of(ds, "q")), 1e-6);
+    assert_float_equal(r, reco_baseline_predict(&m->baseline, u1.user, item_of(ds, "q")), 1e-6);
+    reco_model_free(m);
+    reco_dataset_free(ds);
+}
+
+/* Half-life weighting: a rated at days 0 and 10, b at day 20 (the latest,
+ * t_ref). Half-life 10 days: a = 2^-2 + 2^-1 = 0.75 < b = 1. Half-life 40
+ * days: a = 2^-0.5 + 2^-0.25 = 1.5480 > b = 1. Off: a = 2 > b = 1. */
+static void test_popular_half_life(void **state)
+{
+    (void)state;
+    reco_dataset *ds = build("u1,a,4,0\nu2,a,4,864000\nu3,b,4,1728000\n");
+    uint32_t a = item_of(ds, "a"), b = item_of(ds, "b");
+    const char *h10[] = {"popular.half_life_days", "10", NULL};
+    reco_model *m = fit_with("mf", ds, (const char *const[]){"popular.half_life_days", "10",
+                                                             "factors", "2", NULL});
+    assert_float_equal(m->popular[a], 0.75, 1e-6);
+    assert_float_equal(m->popular[b], 1.0, 1e-6);
+    char list[64];
+    cold_list(m, list, sizeof list);
+    assert_string_equal(list, "b a");
+    assert_string_equal(reco_model_score_kind(m, true), "decayed_rating_count");
+    /* The parameters and scores survive a model file. */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/reco-pop-%ld.model", (long)getpid());
+    reco_error err;
+    if (reco_model_save(m, path, &err))
+        fail_msg("%s", err.msg);
+    reco_model *l = NULL;
+    if (reco_model_load(path, &l, &err))
+        fail_msg("%s", err.msg);
+    unlink(path);
+    assert_float_equal(l->popular_params.half_life_days, 10, 0);
+    assert_int_equal(l->popular_params.by, RECO_POPULAR_BY_COUNT);
+    assert_memory_equal(l->popular, m->popular, 2 * sizeof(float));
+    reco_model_free(l);
+    reco_model_free(m);
+    m = fit_with("popular", ds, h10);
+    assert_string_equal(reco_model_score_kind(m, false), "decayed_rating_count");
+    reco_model_free(m);
+    m = fit_with("popular", ds, (const char *const[]){"half_life_days", "40", NULL});
+    assert_float_equal(m->popular[a], pow(2, -0.5) + pow(2, -0.25), 1e-6);
+    assert_float_equal(m->popular[b], 1.0, 1e-6);
+    assert_float_equal(m->popular_params.half_life_days, 40, 0);
+    cold_list(m, list, sizeof list);
+    assert_string_equal(list, "a b");
+    reco_model_free(m);
+    reco_dataset_free(ds);
+
+    /* Without timestamps there is no age: refused, saying why. */
+    ds = build("u1,a,4\nu2,a,4\nu3,b,4\n");
+    reco_model *p = NULL;
+    assert_int_equal(reco_model_new("baseline", &p, &err), RECO_OK);
+    assert_int_equal(reco_model_set_param(p, "popular.half_life_days", "30", &err), RECO_OK);
+    assert_int_equal(reco_model_fit(p, ds, NULL, &err), RECO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "popular.half_life_days=30"));
+    assert_non_null(strstr(err.msg, "no timestamps"));
+    reco_model_free(p);
+    reco_dataset_free(ds);
+}
+
+/* Mode mean is the damped mean as before; products under min_count follow
+ * every product that has enough ratings. */
+static void test_popular_mean(void **state)
+{
+    (void)state;
+    reco_dataset *ds = build(POP);
+    reco_model *m = fit_with("popular", ds, (const char *const[]){"by", "mean", "min_count",
+                                                                  "2", NULL});
+    uint32_t p = item_of(ds, "p"), q = item_of(ds, "q"), s = item_of(ds, "s"),
+             r = item_of(ds, "r");
+    assert_float_equal(m->popular[p], 42.5 / 12, 1e-6);
+    assert_float_equal(m->popular[q], 36.5 / 13, 1e-6);
+    assert_float_equal(m->popular[s], 39.5 / 12, 1e-6);
+    /* r (one rating) is shifted by (5 - 1) + max(1, 1, 5) = 9. */
+    assert_float_equal(m->popular[r], 37.5 / 11 - 9, 1e-6);
+    char list[64];
+    cold_list(m, list, sizeof list);
+    assert_string_equal(list, "p s q r");
+    /* The damped mean is a rating prediction (without the min_count shift). */
+    assert_true(reco_model_predicts_ratings(m));
+    assert_string_equal(reco_model_score_kind(m, false), "damped_mean_rating");
+    assert_float_equal(reco_model_predict(m, 0, r), 37.5 / 11, 1e-6);
+    reco_model_free(m);
+    reco_dataset_free(ds);
+
+    /* Wide rating ranges: 0..5000 and -1e6..1e6. The product under
+     * min_count has the highest mean but still comes last. */
+    const struct {
+        const char *text;
+        double lo, hi;
+    } cases[] = {
+        {"u1,lo,1,1\nu2,lo,2,2\nu1,mid,3,3\nu2,mid,4,4\nu3,hi,5000,5\n", 0, 5000},
+        {"u1,lo,-1000000,1\nu2,lo,-1000000,2\nu1,mid,0,3\nu2,mid,1,4\nu3,hi,1000000,5\n", -1e6,
+         1e6},
+    };
+    for (size_t c = 0; c < 2; c++) {
+        ds = build_range(cases[c].text, cases[c].lo, cases[c].hi);
+        const char *kv[] = {"popular.by", "mean", "popular.damping", "0", "popular.min_count",
+                            "2", NULL};
+        m = fit_with("baseline", ds, kv);
+        cold_list(m, list, sizeof list);
+        assert_string_equal(list, "mid lo hi");
+        assert_true(m->popular[item_of(ds, "lo")] >= (float)cases[c].lo);
+        assert_true(m->popular[item_of(ds, "hi")] < (float)cases[c].lo);
+        reco_model_free(m);
+        reco_dataset_free(ds);
+    }
+}
+
+static void test_popular_params(void **state)
+{
+    (void)state;
+    reco_model *m = NULL;
+    reco_error err;
+    assert_int_equal(reco_model_new("baseline", &m, &err), RECO_OK);
+    const struct {
+        const char *key, *value, *msg;
+    } bad[] = {
+        {"popular.by", "median", "popular.by wants count or mean, got \"median\""},
+        {"popular.damping", "-1", "popular.damping wants a number from 0 to 1e+09, got \"-1\""},
+        {"popular.half_life_days", "-3",
+         "popular.half_life_days wants a number from 0 to 1e+06, got \"-3\""},
+        {"popular.half_life_days", "nan",
+         "popular.half_life_days wants a number from 0 to 1e+06, got \"nan\""},
+        {"popular.half_life_days", "inf",
+         "popular.half_life_days wants a number from 0 to 1e+06, got \"inf\""},
+        {"popular.min_count", "-1", "popular.min_count wants an integer from 0 to 1073741824"},
+        {"popular.bogus", "1", "unknown parameter popular.bogus"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        assert_int_equal(reco_model_set_param(m, bad[k].key, bad[k].value, &err),
+                         RECO_ERR_INVALID);
+        if (!strstr(err.msg, bad[k].msg))
+            fail_msg("%s=%s: \"%s\" lacks \"%s\"", bad[k].key, bad[k].value, err.msg, bad[k].msg);
+    }
+    reco_model_free(m);
+    /* The popular algorithm takes the same keys, bare or prefixed, and
+     * keeps its own and the shared copy equal. */
+    assert_int_equal(reco_model_new("popular", &m, &err), RECO_OK);
+    assert_int_equal(reco_model_set_param(m, "by", "median", &err), RECO_ERR_INVALID);
+    assert_string_equal(err.msg, "popular.by wants count or mean, got \"median\"");
+    assert_int_equal(reco_model_set_param(m, "by", "mean", &err), RECO_OK);
+    assert_int_equal(reco_model_set_param(m, "popular.damping", "3", &err), RECO_OK);
+    const reco_popular_params *own = m->params;
+    assert_int_equal(own->by, RECO_POPULAR_BY_MEAN);
+    assert_int_equal(m->popular_params.by, RECO_POPULAR_BY_MEAN);
+    assert_float_equal(own->damping, 3, 0);
+    assert_float_equal(m->popular_params.damping, 3, 0);
+    char buf[128];
+    m->ops->params_format(m->params, buf, sizeof buf);
+    assert_string_equal(buf, "by=mean half_life_days=0 damping=3 min_count=5");
+    /* A half-life weighs counts, not means: refused at fit. */
+    assert_int_equal(reco_model_set_param(m, "half_life_days", "7", &err), RECO_OK);
+    reco_dataset *ds = build(POP);
+    assert_int_equal(reco_model_fit(m, ds, NULL, &err), RECO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "popular.half_life_days applies to popular.by=count"));
+    reco_model_free(m);
+    reco_dataset_free(ds);
+    /* Checks of the struct itself (as a model file could hold it). */
+    reco_popular_params p;
+    reco_popular_params_default(&p);
+    assert_int_equal(reco_popular_params_check(&p, &err), RECO_OK);
+    p.half_life_days = NAN;
+    assert_int_equal(reco_popular_params_check(&p, &err), RECO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "popular.half_life_days"));
+    reco_popular_params_default(&p);
+    p.damping = -2;
+    assert_int_equal(reco_popular_params_check(&p, &err), RECO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "popular.damping"));
+    reco_popular_params_default(&p);
+    p.by = (reco_popular_by)7;
+    assert_int_equal(reco_popular_params_check(&p, &err), RECO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "popular.by"));
+}
+
+/* Which models predict ratings, and what their scores are. */
+static void test_predicts_and_score_kind(void **state)
+{
+    (void)state;
+    const struct {
+        const char *algo, *key, *value, *kind;
+        bool predicts;
+    } want[] = {
+        {"popular", NULL, NULL, "rating_count", false},
+        {"popular", "by", "mean", "damped_mean_rating", true},
+        {"baseline", NULL, NULL, "rating_estimate", true},
+        {"usercf", NULL, NULL, "similarity_weighted_sum", true},
+        {"itemcf", NULL, NULL, "similarity_weighted_sum", true},
+        {"svd", NULL, NULL, "rating_estimate", true},
+        {"svd", "mode", "usermean", "rating_estimate", true},
+        {"svd", "mode", "notebook", "rating_estimate", true},
+        {"svd", "mode", "pure", "low_rank_reconstruction", false},
+        {"mf", NULL, NULL, "rating_estimate", true},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        reco_model *m = NULL;
+        reco_error err;
+        assert_int_equal(reco_model_new(want[k].algo, &m, &err), RECO_OK);
+        if (want[k].key)
+            assert_int_equal(reco_model_set_param(m, want[k].key, want[k].value, &err), RECO_OK);
+        if (reco_model_predicts_ratings(m) != want[k].predicts ||
+            strcmp(reco_model_score_kind(m, false), want[k].kind))
+            fail_msg("%s %s=%s: predicts %d, score %s", want[k].algo,
+                     want[k].key ? want[k].key : "", want[k].value ? want[k].value : "",
+                     reco_model_predicts_ratings(m), reco_model_score_kind(m, false));
+        /* A cold-start list is the popularity ranking, whatever the model:
+         * by count unless set otherwise. */
+        bool mean = want[k].value && !strcmp(want[k].value, "mean");
+        assert_string_equal(reco_model_score_kind(m, true),
+                            mean ? "damped_mean_rating" : "rating_count");
+        reco_model_free(m);
+    }
+}
+
+/* A list's predicted ratings, read from one score() for an updated
+ * profile, equal item-by-item predictions and stay in the training range. */
+static void test_predict_items(void **state)
+{
+    (void)state;
+    reco_dataset *ds = build(POP);
+    reco_model *m = fit_with("baseline", ds, (const char *const[]){"reg_u", "0", "reg_i", "0",
+                                                                   NULL});
+    uint32_t items[2] = {item_of(ds, "q"), item_of(ds, "r")};
+    float ratings[2] = {5, 5};
+    /* A new user who loves what others dislike: raw estimates above 5. */
+    reco_profile fresh = {RECO_NO_USER, items, ratings, 2, true};
+    if (items[0] > items[1]) {
+        uint32_t t = items[0];
+        items[0] = items[1];
+        items[1] = t;
+    }
+    reco_scored list[4];
+    size_t n;
+    reco_error err;
+    assert_int_equal(reco_model_recommend(m, &fresh, 4, true, list, &n, NULL, NULL, &err),
+                     RECO_OK);
+    assert_int_equal(n, 2);
+    assert_true(list[0].score > m->rating_hi); /* the unclamped estimate */
+    float pred[4];
+    reco_model_predict_items(m, &fresh, list, n, pred, NULL);
+    for (size_t k = 0; k < n; k++) {
+        assert_float_equal(pred[k], reco_model_predict_profile(m, &fresh, list[k].id, NULL),
+                           1e-6);
+        assert_true(pred[k] >= m->rating_lo && pred[k] <= m->rating_hi);
+    }
+    assert_float_equal(pred[0], m->rating_hi, 0);
+    reco_model_free(m);
     reco_dataset_free(ds);
 }
 
@@ -221,6 +576,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_baseline_closed_form),
         cmocka_unit_test(test_topn_select),
+        cmocka_unit_test(test_popular_count),
+        cmocka_unit_test(test_popular_half_life),
+        cmocka_unit_test(test_popular_mean),
+        cmocka_unit_test(test_popular_params),
+        cmocka_unit_test(test_predicts_and_score_kind),
+        cmocka_unit_test(test_predict_items),
         cmocka_unit_test(test_fit_recommend_cold_start),
         cmocka_unit_test(test_save_load_all),
     };

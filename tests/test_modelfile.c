@@ -96,7 +96,7 @@ static void test_refusals(void **state)
     (void)state;
     uint32_t v9 = 9, swapped = 0x04030201u;
     expect_refused(0, "NOTAMODL", 8, "not a reco model file");
-    expect_refused(8, &v9, 4, "model format version 9; this reco reads version 2");
+    expect_refused(8, &v9, 4, "model format version 9; this reco reads version 3");
     expect_refused(12, &swapped, 4, "other byte order");
     expect_refused(20, "x", 1, "corrupt header");
     /* A flipped byte deep inside the big section. */

@@ -290,6 +290,134 @@ static void test_concurrent_with_reload(void **state)
     reco_service_close(s);
 }
 
+/* Fits algo with "k", "v" pairs (NULL-terminated) on text; saves to path. */
+static void make_model_from(const char *algo, const char *const *kv, const char *text,
+                            const char *path)
+{
+    reco_ratings *r = NULL;
+    reco_error err;
+    assert_int_equal(reco_ratings_parse(text, strlen(text), "t", NULL, &r, &err), RECO_OK);
+    reco_dataset *ds = NULL;
+    assert_int_equal(reco_dataset_build(r, NULL, &ds, &err), RECO_OK);
+    reco_model *m = NULL;
+    assert_int_equal(reco_model_new(algo, &m, &err), RECO_OK);
+    for (; kv && kv[0]; kv += 2)
+        assert_int_equal(reco_model_set_param(m, kv[0], kv[1], &err), RECO_OK);
+    assert_int_equal(reco_model_fit(m, ds, NULL, &err), RECO_OK);
+    if (reco_model_save(m, path, &err))
+        fail_msg("%s", err.msg);
+    reco_model_free(m);
+    reco_dataset_free(ds);
+    reco_ratings_free(r);
+}
+
+static double num(json_t *o, const char *key) { return json_number_value(json_object_get(o, key)); }
+
+/* "fan" gives 5 to everything; the others give 5 to a only. Fitted without
+ * regularisation, the baseline's estimate of fan's a is above 5. */
+static const char *FAN = "fan,a,5,1\nfan,b,5,2\nfan,c,5,3\nfan,d,5,4\nu1,a,5,5\nu1,b,1,6\n"
+                         "u2,a,5,7\nu2,c,1,8\nu3,a,5,9\nu3,d,1,10\n";
+
+/* Scores rank, predicted ratings are clamped to the training range and
+ * agree with /predict; a model that predicts no ratings shows none. */
+static void test_scores(void **state)
+{
+    (void)state;
+    char path[64], log[64];
+    snprintf(path, sizeof path, "/tmp/reco-svc-scores-%ld.model", (long)getpid());
+    snprintf(log, sizeof log, "/tmp/reco-svc-scores-%ld.log", (long)getpid());
+    unlink(log);
+    const char *reg0[] = {"reg_u", "0", "reg_i", "0", NULL};
+    make_model_from("baseline", reg0, FAN, path);
+    reco_service_options opt;
+    reco_service_options_default(&opt);
+    opt.model_path = path;
+    opt.ratings_log = log;
+    reco_service *s = NULL;
+    reco_error err;
+    assert_int_equal(reco_service_open(&opt, &s, &err), RECO_OK);
+    json_t *o = NULL;
+    assert_int_equal(reco_service_recommend(s, "fan", 4, false, &o, &err), RECO_OK);
+    assert_string_equal(json_string_value(json_object_get(o, "score_kind")), "rating_estimate");
+    json_t *items = json_object_get(o, "items");
+    assert_int_equal(json_array_size(items), 4);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "item")), "a");
+    assert_true(num(json_array_get(items, 0), "score") > 5.2);
+    for (size_t k = 0; k < 4; k++) {
+        json_t *it = json_array_get(items, k);
+        double sc = num(it, "score"), pr = num(it, "predicted_rating");
+        assert_true(json_is_number(json_object_get(it, "predicted_rating")));
+        assert_float_equal(pr, sc < 1 ? 1 : sc > 5 ? 5 : sc, 1e-5);
+        json_t *p = NULL;
+        const char *item = json_string_value(json_object_get(it, "item"));
+        assert_int_equal(reco_service_predict(s, "fan", item, &p, &err), RECO_OK);
+        assert_float_equal(num(p, "prediction"), pr, 1e-5);
+        assert_string_equal(json_string_value(json_object_get(p, "source")), "model");
+        json_decref(p);
+    }
+    json_decref(o);
+
+    /* A new user's list is predicted with the ratings folded in (one
+     * scoring pass for the list), as /predict does one by one. */
+    reco_new_rating add[2] = {nr("newfan", "a", 5, 0), nr("newfan", "b", 5, 0)};
+    assert_int_equal(reco_service_add_ratings(s, add, 2, &o, &err), RECO_OK);
+    json_decref(o);
+    assert_int_equal(reco_service_recommend(s, "newfan", 4, true, &o, &err), RECO_OK);
+    items = json_object_get(o, "items");
+    assert_int_equal(json_array_size(items), 2); /* c, d */
+    for (size_t k = 0; k < 2; k++) {
+        json_t *it = json_array_get(items, k), *p = NULL;
+        double pr = num(it, "predicted_rating");
+        assert_true(pr >= 1 && pr <= 5);
+        assert_int_equal(reco_service_predict(s, "newfan", json_string_value(
+                                                               json_object_get(it, "item")),
+                                              &p, &err),
+                         RECO_OK);
+        assert_float_equal(num(p, "prediction"), pr, 1e-5);
+        json_decref(p);
+    }
+    json_decref(o);
+
+    /* A stranger: the popularity ranking by number of ratings (a: 4,
+     * then b, c, d: 2 each, by index), with the baseline's predictions. */
+    assert_int_equal(reco_service_recommend(s, "stranger", 4, true, &o, &err), RECO_OK);
+    assert_true(json_is_true(json_object_get(o, "cold_start")));
+    assert_string_equal(json_string_value(json_object_get(o, "score_kind")), "rating_count");
+    items = json_object_get(o, "items");
+    assert_float_equal(num(json_array_get(items, 0), "score"), 4, 0);
+    assert_float_equal(num(json_array_get(items, 3), "score"), 2, 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 3), "item")), "d");
+    for (size_t k = 0; k < 4; k++) {
+        double pr = num(json_array_get(items, k), "predicted_rating");
+        assert_true(pr >= 1 && pr <= 5);
+    }
+    json_decref(o);
+    reco_service_close(s);
+
+    /* popular (by count) predicts no ratings: lists have none, /predict
+     * answers with the baseline and says so. */
+    make_model_from("popular", NULL, FAN, path);
+    unlink(log);
+    assert_int_equal(reco_service_open(&opt, &s, &err), RECO_OK);
+    assert_int_equal(reco_service_recommend(s, "fan", 4, false, &o, &err), RECO_OK);
+    assert_string_equal(json_string_value(json_object_get(o, "score_kind")), "rating_count");
+    items = json_object_get(o, "items");
+    assert_int_equal(json_array_size(items), 4);
+    for (size_t k = 0; k < 4; k++) {
+        assert_null(json_object_get(json_array_get(items, k), "predicted_rating"));
+        assert_true(json_is_number(json_object_get(json_array_get(items, k), "score")));
+    }
+    json_decref(o);
+    assert_int_equal(reco_service_predict(s, "fan", "a", &o, &err), RECO_OK);
+    assert_string_equal(json_string_value(json_object_get(o, "source")), "baseline");
+    double p = num(o, "prediction");
+    assert_true(p >= 1 && p <= 5);
+    json_decref(o);
+    reco_service_close(s);
+    unlink(path);
+    unlink(log);
+}
+
 static void test_valid_id(void **state)
 {
     (void)state;
@@ -314,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_add_replay_and_torn_line),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_concurrent_with_reload),
+        cmocka_unit_test(test_scores),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,6 +5,7 @@
 #ifndef RECO_BASELINE_H
 #define RECO_BASELINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "reco/dataset.h"
@@ -45,17 +46,54 @@ static inline float reco_baseline_predict(const reco_baseline *b, uint32_t u, ui
     return (float)r;
 }
 
+/* The popularity ranking: what "popular" and every model's cold start
+ * show. By default products are ranked by their number of training
+ * ratings ("bestsellers"), optionally with recent ratings weighing more;
+ * the damped mean rating is kept as a mode. */
+typedef enum reco_popular_by {
+    RECO_POPULAR_BY_COUNT = 0, /* number of ratings (default) */
+    RECO_POPULAR_BY_MEAN = 1   /* damped mean rating */
+} reco_popular_by;
+
 typedef struct reco_popular_params {
-    double damping;     /* prior weight m of the damped mean (default 10) */
-    uint32_t min_count; /* products with fewer ratings rank last (default 5) */
+    reco_popular_by by;     /* "by": count or mean */
+    /* "half_life_days", count only: 0 (default) counts every rating as 1;
+     * h > 0 weighs a rating of time t by 2^(-(t_ref - t) / h days), t_ref
+     * the latest timestamp in the training data (not the clock, so a fit
+     * is reproducible). Needs timestamps (Unix seconds). */
+    double half_life_days;
+    double damping;         /* mean only: prior weight m of the damped mean (default 10) */
+    uint32_t min_count;     /* mean only: products with fewer ratings rank after
+                               every other product (default 5) */
 } reco_popular_params;
 
 void reco_popular_params_default(reco_popular_params *p);
+
+/* RECO_ERR_INVALID naming the parameter and its allowed values. */
 reco_status reco_popular_params_check(const reco_popular_params *p, reco_error *err);
 
-/* Damped mean (sum_i + m * mu) / (n_i + m) of every product into
- * scores[n_items]; products under min_count get their damped mean minus
- * 1000 so that they follow every product that qualifies. */
+/* Sets one parameter from text: "by" (count or mean), "half_life_days"
+ * (0 to 1e6), "damping" (0 to 1e9), "min_count" (0 to 2^30).
+ * RECO_ERR_INVALID naming "popular.KEY" for an unknown key or a bad value. */
+reco_status reco_popular_param_set(reco_popular_params *p, const char *key, const char *value,
+                                   reco_error *err);
+
+/* Writes "by=count half_life_days=0 damping=10 min_count=5" into buf. */
+void reco_popular_params_format(const reco_popular_params *p, char *buf, size_t cap);
+
+/* What reco_popular_scores gives, for clients: "rating_count",
+ * "decayed_rating_count" (count with a half-life) or "damped_mean_rating". */
+const char *reco_popular_score_kind(const reco_popular_params *p);
+
+/* The popularity score of every product into scores[n_items], higher
+ * first; -INFINITY for a product without training ratings.
+ *   count: the number of ratings, or their summed weights with a half-life
+ *          (RECO_ERR_INVALID if the data has no timestamps).
+ *   mean:  the damped mean (sum_i + m * mu) / (n_i + m), which lies in the
+ *          training rating range [lo, hi]. A product under min_count gets
+ *          its damped mean minus ((hi - lo) + max(1, |lo|, |hi|)): below
+ *          lo, so it follows every product that qualifies, whatever the
+ *          range, and the scores still decrease down the list. */
 reco_status reco_popular_scores(const reco_popular_params *p, const reco_dataset *train,
                                 float *scores, reco_error *err);
 

@@ -9,6 +9,9 @@
  * rating whose user (or product) has no training rating cannot be
  * personalised; the model's fallback (the baseline) predicts it, it is
  * counted in the error like any other, and how many there were is reported.
+ * A model that does not predict ratings (reco_model_predicts_ratings: e.g.
+ * popular by count, svd mode=pure) gets no RMSE or MAE (NaN): its
+ * predictions would be the baseline's.
  *
  * Top-N ranking: for each user with at least one relevant test product
  * (test rating >= `relevant` on a product the user did not rate in
@@ -58,7 +61,8 @@ typedef struct reco_eval_result {
     uint64_t test_ratings;        /* all of them were predicted */
     uint64_t unknown_user_ratings;/* of which the user has no training rating */
     uint64_t unknown_item_ratings;/* of which the product has no training rating */
-    double rmse, mae;             /* NaN if not computed */
+    double rmse, mae;             /* NaN if not computed or the model
+                                     does not predict ratings */
     /* Ranking. */
     uint64_t rank_eligible;       /* users with >= 1 relevant test product */
     uint64_t rank_users;          /* users evaluated (a sample if capped) */

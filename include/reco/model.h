@@ -50,9 +50,20 @@ typedef struct reco_fit_ctx {
 typedef struct reco_algo_ops {
     const char *name;
     const char *summary;
-    /* score() gives predicted ratings (not only a ranking), so a user's
-     * new ratings can be folded into predictions too. */
+    /* score() gives the same values as predict() (and folds a profile's
+     * new ratings in), so an updated profile's rating predictions can be
+     * read from it. Consulted only when the model predicts ratings. */
     bool scores_are_ratings;
+    /* Whether predict() estimates ratings on the training scale with these
+     * parameters (a model may rank by one thing and still predict ratings).
+     * NULL or false: the model only ranks, and its rating predictions
+     * (reco_model_predict) are the baseline's. */
+    bool (*predicts_ratings)(const void *params);
+    /* What score() values are, a short name given to clients with every
+     * list (docs/api.md has the table): "rating_estimate" (an unclamped
+     * rating prediction), "rating_count", "similarity_weighted_sum", ...
+     * Higher is better within a list, whatever the kind. NULL: "relevance". */
+    const char *(*score_kind)(const void *params);
     size_t params_size;
     void (*params_default)(void *params);
     /* Sets one parameter from text ("factors", "64"); RECO_ERR_INVALID with
@@ -134,8 +145,10 @@ reco_status reco_model_new(const char *name, reco_model **out, reco_error *err);
 void reco_model_free(reco_model *m);
 
 /* Sets a parameter: "k" for the algorithm's own, "baseline.reg_u",
- * "baseline.reg_i", "baseline.epochs", "popular.damping",
- * "popular.min_count" for the shared pieces. */
+ * "baseline.reg_i", "baseline.epochs", "popular.by",
+ * "popular.half_life_days", "popular.damping", "popular.min_count" for the
+ * shared pieces. The popular algorithm's own parameters are the popularity
+ * ranking's: "by" and "popular.by" set the same thing. */
 reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,
                                  reco_error *err);
 
@@ -143,17 +156,43 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx,
                            reco_error *err);
 
+/* Whether the model predicts ratings (ops->predicts_ratings for its
+ * parameters). If not, every rating prediction below is the baseline's. */
+bool reco_model_predicts_ratings(const reco_model *m);
+
+/* What the scores of a recommendation list mean (ops->score_kind), or for
+ * a cold-start list the popularity ranking's (reco_popular_score_kind). */
+const char *reco_model_score_kind(const reco_model *m, bool cold_start);
+
 /* Predicted rating of user u for item i, clamped to the training rating
  * range. u and i may be unknown (>= the dataset's counts, or without
- * training ratings): the baseline answers. */
+ * training ratings): the baseline answers, as it does for every pair when
+ * the model does not predict ratings. */
 float reco_model_predict(const reco_model *m, uint32_t u, uint32_t i);
 
-/* Predicted rating of prof's user for item i, with the profile's new
- * ratings folded in when the algorithm allows it (scores_are_ratings);
- * otherwise, and for a profile that is not updated, reco_model_predict.
- * scratch as for reco_model_recommend (NULL: allocated). */
+/* Predicted rating of prof's user for item i, clamped to the training
+ * range, with the profile's new ratings folded in when the algorithm
+ * allows it (scores_are_ratings); otherwise, and for a profile that is not
+ * updated, reco_model_predict. For a model that does not predict ratings,
+ * the baseline with the profile's user bias (re-solved from an updated
+ * profile's ratings). scratch as for reco_model_recommend (NULL:
+ * allocated). */
 float reco_model_predict_profile(const reco_model *m, const reco_profile *prof, uint32_t i,
                                  void *scratch);
+
+/* The same, also telling who answered: *by_model is true when the
+ * algorithm's own prediction was used, false when the baseline answered
+ * (the model does not predict ratings, the user or product has no
+ * training ratings, or the algorithm had no opinion). */
+float reco_model_predict_profile_by(const reco_model *m, const reco_profile *prof, uint32_t i,
+                                    void *scratch, bool *by_model);
+
+/* Predicted ratings of prof's user for items[0..n-1] (e.g. a list from
+ * reco_model_recommend) into out[n], each as reco_model_predict_profile
+ * gives it; an updated profile is scored once for all of them. scratch as
+ * for reco_model_recommend (NULL: allocated). */
+void reco_model_predict_items(const reco_model *m, const reco_profile *prof,
+                              const reco_scored *items, size_t n, float *out, void *scratch);
 
 /* Bytes of scratch one recommend call needs. */
 size_t reco_model_scratch_size(const reco_model *m);

@@ -22,7 +22,7 @@
 
 #include "reco/error.h"
 
-#define RECO_MFILE_VERSION 2
+#define RECO_MFILE_VERSION 3
 #define RECO_MFILE_NAME_MAX 31
 
 typedef struct reco_mfile_writer reco_mfile_writer;

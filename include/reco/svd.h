@@ -27,8 +27,10 @@
  *             the low-rank fit is close to -m_u there and the prediction
  *             for an unseen pair close to 0, clamped to the bottom of the
  *             scale (RMSE 2.46 on MovieLens 100K, k = 20).
- *   pure      SVD of the zero-filled ratings ("PureSVD"); for ranking only,
- *             its predicted ratings are poor (RMSE 2.46 likewise).
+ *   pure      SVD of the zero-filled ratings ("PureSVD"); for ranking only:
+ *             its scores are not on the rating scale, so the model does not
+ *             predict ratings (reco_model_predicts_ratings is false and
+ *             rating predictions are the baseline's).
  * Products without training ratings have no factors: score() gives them
  * -INFINITY (never recommended) and predictions fall back to the baseline.
  *
@@ -171,7 +173,8 @@ void reco_sparse_op_clear(reco_sparse_op *op);
 /* What matrix is factorised:
  *   baseline  r - mu - b_u - b_i on the rated entries (the default)
  *   usermean  r - mean_u on the rated entries: centred on user means
- *   pure      the zero-filled ratings ("PureSVD", for ranking)
+ *   pure      the zero-filled ratings ("PureSVD", for ranking; no rating
+ *             predictions)
  *   notebook  the zero-filled matrix minus each user's mean on EVERY entry
  *             (R0 - m·1ᵀ), exactly the well-known notebook recipe; kept
  *             sparse plus a rank-one term, never densified. The missing

@@ -1,5 +1,6 @@
 /* reco recommend | similar | predict: the server's answers, offline. */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +18,12 @@ static void help(query_kind k)
     switch (k) {
     case Q_RECOMMEND:
         printf("Usage: reco recommend MODEL --user USER [-n N] [--include-rated] [--json]\n\n"
-               "Top-N products for a user, excluding what the user already rated. A user the\n"
-               "model has never seen gets the popular products (cold start).\n");
+               "Top-N products for a user, excluding what the user already rated, with the\n"
+               "score they are ranked by (its kind is named above the list; docs/api.md says\n"
+               "what each means) and, when the model predicts ratings, the predicted rating\n"
+               "(clamped to the training range). A user the model has never seen gets the\n"
+               "popularity ranking (cold start): by default the products with the most\n"
+               "ratings.\n");
         break;
     case Q_SIMILAR:
         printf("Usage: reco similar MODEL --item ITEM [-n N] [--json]\n\n"
@@ -26,7 +31,9 @@ static void help(query_kind k)
         break;
     case Q_PREDICT:
         printf("Usage: reco predict MODEL --user USER --item ITEM [--json]\n\n"
-               "The predicted rating of a user for a product.\n");
+               "The predicted rating of a user for a product, clamped to the training range.\n"
+               "The baseline answers for unknown users or products and for models that do not\n"
+               "predict ratings (popular by count, svd mode=pure); --json says which did.\n");
         break;
     }
     printf("\nOptions:\n"
@@ -39,13 +46,40 @@ static void help(query_kind k)
            "  --help                 show this help\n");
 }
 
-static void print_items(json_t *items)
+/* What a cold-start list is, in words, by the popularity score's kind. */
+static const char *cold_start_words(const char *kind)
 {
+    if (kind && !strcmp(kind, "rating_count"))
+        return "the products with the most ratings";
+    if (kind && !strcmp(kind, "decayed_rating_count"))
+        return "the products with the most ratings, recent ones weighing more";
+    if (kind && !strcmp(kind, "damped_mean_rating"))
+        return "the products with the highest damped mean rating";
+    return "the popularity ranking";
+}
+
+/* A header naming what the score is, then one line per product: rank,
+ * product, score and, where the answer has them, the predicted rating and
+ * the rated products behind the recommendation. */
+static void print_items(const json_t *out)
+{
+    json_t *items = json_object_get(out, "items");
+    const char *kind = json_string_value(json_object_get(out, "score_kind"));
+    bool predicted = false;
     size_t i;
     json_t *it;
+    json_array_foreach(items, i, it) predicted |= json_object_get(it, "predicted_rating") != NULL;
+    printf("score: %s, higher first%s\n", kind ? kind : "relevance",
+           predicted ? "; predicted: the predicted rating" : "");
+    printf("%3s  %-24s %10s%s\n", "#", "item", "score", predicted ? "  predicted" : "");
     json_array_foreach(items, i, it) {
-        printf("%3zu  %-24s %8.4f", i + 1, json_string_value(json_object_get(it, "item")),
-               json_real_value(json_object_get(it, "score")));
+        printf("%3zu  %-24s %10.4f", i + 1, json_string_value(json_object_get(it, "item")),
+               json_number_value(json_object_get(it, "score")));
+        json_t *p = json_object_get(it, "predicted_rating");
+        if (p)
+            printf("  %9.4f", json_number_value(p));
+        else if (predicted)
+            printf("  %9s", "-");
         json_t *because = json_object_get(it, "because");
         if (because) {
             printf("  because you rated");
@@ -133,8 +167,9 @@ static int run(query_kind kind, int argc, char **argv)
         printf("%.4f\n", json_real_value(json_object_get(out, "prediction")));
     } else {
         if (kind == Q_RECOMMEND && json_is_true(json_object_get(out, "cold_start")))
-            printf("(unknown user: the most popular products)\n");
-        print_items(json_object_get(out, "items"));
+            printf("(unknown user: %s)\n",
+                   cold_start_words(json_string_value(json_object_get(out, "score_kind"))));
+        print_items(out);
     }
     json_decref(out);
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;

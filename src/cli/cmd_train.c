@@ -23,8 +23,13 @@ static void help(void)
         reco_model_free(m);
     }
     printf("\nEvery model also fits the baseline (params baseline.reg_u, baseline.reg_i,\n"
-           "baseline.epochs) and the popularity ranking for cold start (popular.damping,\n"
-           "popular.min_count).\n\n"
+           "baseline.epochs) and the popularity ranking that users it has never seen get:\n"
+           "popular.by=count (default: products by number of training ratings) or mean\n"
+           "(damped mean rating, with popular.damping and popular.min_count: products with\n"
+           "fewer ratings follow the rest). popular.half_life_days=H (count only; 0, the\n"
+           "default, is off) weighs each rating by 2^(-age/H), the age in days counted back\n"
+           "from the latest rating in the training data (needs timestamps). The popular\n"
+           "algorithm's own parameters are these.\n\n"
            "Options:\n"
            "  -a, --algo ALGO        algorithm (required)\n"
            "  -p, --param KEY=VALUE  set a parameter (repeatable), e.g. --param factors=64\n"

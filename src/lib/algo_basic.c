@@ -1,5 +1,6 @@
-/* The two simplest recommenders: "popular" (damped mean rating, the same
- * for everyone) and "baseline" (mu + b_u + b_i). */
+/* The two simplest recommenders: "popular" (the popularity ranking, the
+ * same for everyone: rating counts by default, see reco/baseline.h) and
+ * "baseline" (mu + b_u + b_i). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,19 +12,9 @@
 
 static void pop_default(void *p) { reco_popular_params_default(p); }
 
-static reco_status pop_set(void *pp, const char *key, const char *value, reco_error *err)
+static reco_status pop_set(void *p, const char *key, const char *value, reco_error *err)
 {
-    reco_popular_params *p = pp;
-    if (!strcmp(key, "damping"))
-        return reco_param_double("popular", key, value, 0, 1e9, &p->damping, err);
-    if (!strcmp(key, "min_count")) {
-        int v;
-        reco_status rc = reco_param_int("popular", key, value, 0, 1 << 30, &v, err);
-        if (!rc)
-            p->min_count = (uint32_t)v;
-        return rc;
-    }
-    return reco_param_unknown("popular", key, err);
+    return reco_popular_param_set(p, key, value, err);
 }
 
 static reco_status pop_check(const void *p, reco_error *err)
@@ -31,15 +22,24 @@ static reco_status pop_check(const void *p, reco_error *err)
     return reco_popular_params_check(p, err);
 }
 
-static void pop_format(const void *pp, char *buf, size_t cap)
+static void pop_format(const void *p, char *buf, size_t cap)
 {
-    const reco_popular_params *p = pp;
-    snprintf(buf, cap, "damping=%g min_count=%u", p->damping, p->min_count);
+    reco_popular_params_format(p, buf, cap);
 }
 
+/* Ranking by the damped mean rating is a (non-personal) rating prediction;
+ * a count is not. */
+static bool pop_predicts_ratings(const void *p)
+{
+    return ((const reco_popular_params *)p)->by == RECO_POPULAR_BY_MEAN;
+}
+
+static const char *pop_score_kind(const void *p) { return reco_popular_score_kind(p); }
+
 typedef struct pop_state {
-    float *scores;   /* ranking scores (min_count penalty included) */
-    float *mean;     /* damped mean: the predicted rating */
+    float *scores;   /* ranking scores (reco_popular_scores) */
+    float *mean;     /* damped mean without min_count: the predicted rating
+                        in mode mean */
     bool mapped;     /* arrays live in a model file */
 } pop_state;
 
@@ -105,9 +105,11 @@ static reco_status pop_fit(const void *pp, const reco_dataset *train, const reco
         pop_free(st);
         return rc;
     }
-    reco_popular_params nomin = *p;
-    nomin.min_count = 0;
-    reco_popular_scores(&nomin, train, st->mean, NULL);
+    reco_popular_params mean = *p;
+    mean.by = RECO_POPULAR_BY_MEAN;
+    mean.half_life_days = 0;
+    mean.min_count = 0;
+    reco_popular_scores(&mean, train, st->mean, NULL);
     *state = st;
     return RECO_OK;
 }
@@ -135,7 +137,9 @@ static reco_status pop_score(const void *s, const reco_dataset *train, const rec
 
 const reco_algo_ops reco_algo_popular = {
     .name = "popular",
-    .summary = "products ranked by damped mean rating (cold start)",
+    .summary = "products by number of ratings (optionally recency-weighted) or damped mean",
+    .predicts_ratings = pop_predicts_ratings,
+    .score_kind = pop_score_kind,
     .params_size = sizeof(reco_popular_params),
     .params_default = pop_default,
     .param_set = pop_set,
@@ -282,8 +286,22 @@ static reco_status base_score(const void *s, const reco_dataset *train, const re
     return RECO_OK;
 }
 
+static bool base_predicts_ratings(const void *p)
+{
+    (void)p;
+    return true;
+}
+
+static const char *base_score_kind(const void *p)
+{
+    (void)p;
+    return "rating_estimate";
+}
+
 const reco_algo_ops reco_algo_baseline = {
     .scores_are_ratings = true,
+    .predicts_ratings = base_predicts_ratings,
+    .score_kind = base_score_kind,
     .name = "baseline",
     .summary = "global mean plus regularised user and product biases",
     .params_size = sizeof(reco_baseline_params),

@@ -268,8 +268,24 @@ const reco_knn_table *reco_itemcf_table(const reco_model *m)
     return &((const itemcf_state *)m->state)->table;
 }
 
+/* KNNBaseline-style predictions are ratings; the ranking scores are sums
+ * of similarity x rating (not ratings: they grow with the neighbours). */
+static bool icf_predicts_ratings(const void *p)
+{
+    (void)p;
+    return true;
+}
+
+static const char *icf_score_kind(const void *p)
+{
+    (void)p;
+    return "similarity_weighted_sum";
+}
+
 const reco_algo_ops reco_algo_itemcf = {
     .name = "itemcf",
+    .predicts_ratings = icf_predicts_ratings,
+    .score_kind = icf_score_kind,
     .summary = "item-to-item collaborative filtering (top-K similar products, cosine)",
     .params_size = sizeof(reco_knn_params),
     .params_default = icf_default,

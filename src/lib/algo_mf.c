@@ -792,8 +792,22 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
     return RECO_OK;
 }
 
+static bool mf_predicts_ratings(const void *p)
+{
+    (void)p;
+    return true;
+}
+
+static const char *mf_score_kind(const void *p)
+{
+    (void)p;
+    return "rating_estimate";
+}
+
 const reco_algo_ops reco_algo_mf = {
     .scores_are_ratings = true,
+    .predicts_ratings = mf_predicts_ratings,
+    .score_kind = mf_score_kind,
     .name = "mf",
     .summary = "biased matrix factorisation (Funk SVD) by parallel SGD or ALS",
     .params_size = sizeof(reco_mf_params),

@@ -528,8 +528,22 @@ static reco_status svd_load(const void *params, const reco_mfile *f, const reco_
     return RECO_OK;
 }
 
+/* PureSVD reconstructs the zero-filled matrix: its values rank, but are
+ * not on the rating scale. The other modes add back a mean or biases. */
+static bool svd_predicts_ratings(const void *pp)
+{
+    return ((const reco_svd_params *)pp)->mode != RECO_SVD_PURE;
+}
+
+static const char *svd_score_kind(const void *pp)
+{
+    return svd_predicts_ratings(pp) ? "rating_estimate" : "low_rank_reconstruction";
+}
+
 const reco_algo_ops reco_algo_svd = {
     .scores_are_ratings = true,
+    .predicts_ratings = svd_predicts_ratings,
+    .score_kind = svd_score_kind,
     .name = "svd",
     .summary = "truncated SVD (ARPACK Lanczos) of the rating residuals",
     .params_size = sizeof(reco_svd_params),

@@ -441,8 +441,24 @@ static size_t ucf_explain(const void *s, const reco_dataset *train, const reco_p
     return n;
 }
 
+/* KNNBaseline-style predictions are ratings; the ranking scores are sums
+ * of similarity x rating (not ratings: they grow with the neighbours). */
+static bool ucf_predicts_ratings(const void *p)
+{
+    (void)p;
+    return true;
+}
+
+static const char *ucf_score_kind(const void *p)
+{
+    (void)p;
+    return "similarity_weighted_sum";
+}
+
 const reco_algo_ops reco_algo_usercf = {
     .name = "usercf",
+    .predicts_ratings = ucf_predicts_ratings,
+    .score_kind = ucf_score_kind,
     .summary = "user-based k nearest neighbours (cosine over co-rated products)",
     .params_size = sizeof(reco_knn_params),
     .params_default = ucf_default,

@@ -1,8 +1,15 @@
+/* The baseline predictor (mu + b_u + b_i by alternating least squares) and
+ * the popularity ranking (rating counts, optionally decayed, or damped
+ * means) that every model carries. */
 #include "reco/baseline.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "reco/model.h"
 
 void reco_baseline_params_default(reco_baseline_params *p)
 {
@@ -70,16 +77,109 @@ reco_status reco_baseline_fit(const reco_baseline_params *p, const reco_dataset 
     return RECO_OK;
 }
 
+#define HALF_LIFE_MAX_DAYS 1e6
+#define DAMPING_MAX 1e9
+#define MIN_COUNT_MAX (1 << 30)
+
 void reco_popular_params_default(reco_popular_params *p)
 {
+    p->by = RECO_POPULAR_BY_COUNT;
+    p->half_life_days = 0;
     p->damping = 10;
     p->min_count = 5;
 }
 
 reco_status reco_popular_params_check(const reco_popular_params *p, reco_error *err)
 {
-    if (!(p->damping >= 0) || !isfinite(p->damping))
-        return reco_error_set(err, RECO_ERR_INVALID, "popular damping must be >= 0");
+    if (p->by != RECO_POPULAR_BY_COUNT && p->by != RECO_POPULAR_BY_MEAN)
+        return reco_error_set(err, RECO_ERR_INVALID, "popular.by must be count or mean");
+    if (!(p->half_life_days >= 0 && p->half_life_days <= HALF_LIFE_MAX_DAYS))
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "popular.half_life_days must be a number from 0 (off) to %g, got %g",
+                              HALF_LIFE_MAX_DAYS, p->half_life_days);
+    if (p->half_life_days > 0 && p->by != RECO_POPULAR_BY_COUNT)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "popular.half_life_days applies to popular.by=count only (set it "
+                              "to 0 with by=mean)");
+    if (!(p->damping >= 0 && p->damping <= DAMPING_MAX))
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "popular.damping must be a number from 0 to %g, got %g", DAMPING_MAX,
+                              p->damping);
+    if (p->min_count > MIN_COUNT_MAX)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "popular.min_count must be from 0 to %d, got %u", MIN_COUNT_MAX,
+                              p->min_count);
+    return RECO_OK;
+}
+
+reco_status reco_popular_param_set(reco_popular_params *p, const char *key, const char *value,
+                                   reco_error *err)
+{
+    if (!strcmp(key, "by")) {
+        if (!strcmp(value, "count"))
+            p->by = RECO_POPULAR_BY_COUNT;
+        else if (!strcmp(value, "mean"))
+            p->by = RECO_POPULAR_BY_MEAN;
+        else
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "popular.by wants count or mean, got \"%s\"", value);
+        return RECO_OK;
+    }
+    if (!strcmp(key, "half_life_days"))
+        return reco_param_double("popular", key, value, 0, HALF_LIFE_MAX_DAYS,
+                                 &p->half_life_days, err);
+    if (!strcmp(key, "damping"))
+        return reco_param_double("popular", key, value, 0, DAMPING_MAX, &p->damping, err);
+    if (!strcmp(key, "min_count")) {
+        int v = 0;
+        reco_status rc = reco_param_int("popular", key, value, 0, MIN_COUNT_MAX, &v, err);
+        if (!rc)
+            p->min_count = (uint32_t)v;
+        return rc;
+    }
+    return reco_param_unknown("popular", key, err);
+}
+
+void reco_popular_params_format(const reco_popular_params *p, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "by=%s half_life_days=%g damping=%g min_count=%u",
+             p->by == RECO_POPULAR_BY_MEAN ? "mean" : "count", p->half_life_days, p->damping,
+             p->min_count);
+}
+
+const char *reco_popular_score_kind(const reco_popular_params *p)
+{
+    if (p->by == RECO_POPULAR_BY_MEAN)
+        return "damped_mean_rating";
+    return p->half_life_days > 0 ? "decayed_rating_count" : "rating_count";
+}
+
+/* Summed weights 2^(-(t_ref - t) / h) of each product's ratings, t_ref the
+ * latest timestamp; walks the CSR, the only copy with timestamps. */
+static reco_status decayed_counts(const reco_popular_params *p, const reco_dataset *train,
+                                  float *scores, reco_error *err)
+{
+    const reco_csr *R = &train->by_user;
+    uint32_t ni = reco_dataset_n_items(train);
+    if (!train->has_ts || (!R->ts && R->nnz))
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "popular.half_life_days=%g weighs ratings by their age, but the "
+                              "training data has no timestamps (set popular.half_life_days=0)",
+                              p->half_life_days);
+    double *w = calloc((size_t)ni + 1, sizeof *w);
+    if (!w)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for popularity weights");
+    int64_t t_ref = INT64_MIN;
+    for (uint64_t k = 0; k < R->nnz; k++)
+        if (R->ts[k] > t_ref)
+            t_ref = R->ts[k];
+    const double per_second = 1.0 / (p->half_life_days * 86400.0);
+    for (uint64_t k = 0; k < R->nnz; k++)
+        w[R->idx[k]] += exp2(-(double)(t_ref - R->ts[k]) * per_second);
+    const reco_csr *C = &train->by_item;
+    for (uint32_t i = 0; i < ni; i++)
+        scores[i] = C->ptr[i + 1] > C->ptr[i] ? (float)w[i] : -INFINITY;
+    free(w);
     return RECO_OK;
 }
 
@@ -90,10 +190,25 @@ reco_status reco_popular_scores(const reco_popular_params *p, const reco_dataset
     if (rc)
         return rc;
     const reco_csr *C = &train->by_item;
-    double sum = 0;
-    for (uint64_t k = 0; k < C->nnz; k++)
+    if (p->by == RECO_POPULAR_BY_COUNT) {
+        if (p->half_life_days > 0)
+            return decayed_counts(p, train, scores, err);
+        for (uint32_t i = 0; i < C->n_rows; i++) {
+            uint64_t n = C->ptr[i + 1] - C->ptr[i];
+            scores[i] = n ? (float)n : -INFINITY;
+        }
+        return RECO_OK;
+    }
+    double sum = 0, lo = INFINITY, hi = -INFINITY;
+    for (uint64_t k = 0; k < C->nnz; k++) {
         sum += C->val[k];
+        lo = C->val[k] < lo ? C->val[k] : lo;
+        hi = C->val[k] > hi ? C->val[k] : hi;
+    }
     double mu = C->nnz ? sum / (double)C->nnz : 0.0;
+    /* Qualifying products score within [lo, hi]; the shift puts the others
+     * at or below lo - max(1, |lo|), a margin no float rounding can close. */
+    double shift = C->nnz ? (hi - lo) + fmax(1.0, fmax(fabs(lo), fabs(hi))) : 0.0;
     for (uint32_t i = 0; i < C->n_rows; i++) {
         double s = 0;
         uint64_t n = C->ptr[i + 1] - C->ptr[i];
@@ -101,10 +216,14 @@ reco_status reco_popular_scores(const reco_popular_params *p, const reco_dataset
             s += C->val[k];
         double denom = (double)n + p->damping;
         double m = denom > 0 ? (s + p->damping * mu) / denom : mu;
-        if (n == 0)
+        if (n == 0) {
             scores[i] = -INFINITY;
-        else
-            scores[i] = (float)(n < p->min_count ? m - 1000.0 : m);
+        } else if (n < p->min_count) {
+            double v = m - shift;
+            scores[i] = v < -FLT_MAX ? -FLT_MAX : (float)v;
+        } else {
+            scores[i] = (float)m;
+        }
     }
     return RECO_OK;
 }

@@ -342,6 +342,9 @@ reco_status reco_eval_model(const reco_model *m, const reco_dataset *test,
         rc = eval_ratings(m, test, nt, &o.progress, out, err);
         if (rc)
             return rc;
+        /* The figures would be the baseline's, not the model's. */
+        if (!reco_model_predicts_ratings(m))
+            out->rmse = out->mae = NAN;
     }
     if (o.ranking_metrics)
         rc = eval_ranking(m, test, &o, nt, out, err);

@@ -1,3 +1,6 @@
+/* The generic model layer: the algorithm registry, parameters shared by
+ * every model (baseline, popularity), fitting, prediction with the
+ * baseline fallback and clamping, top-N with cold start, model files. */
 #include "reco/model.h"
 
 #include <errno.h>
@@ -106,22 +109,14 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
             return reco_param_int("baseline", k, value, 1, 1000, &m->baseline_params.epochs, err);
         return reco_param_unknown("baseline", k, err);
     }
-    if (!strncmp(key, "popular.", 8)) {
-        const char *k = key + 8;
-        reco_status rc;
-        if (!strcmp(k, "damping")) {
-            rc = reco_param_double("popular", k, value, 0, 1e9, &m->popular_params.damping, err);
-        } else if (!strcmp(k, "min_count")) {
-            int v = 0;
-            rc = reco_param_int("popular", k, value, 0, 1 << 30, &v, err);
-            if (!rc)
-                m->popular_params.min_count = (uint32_t)v;
-        } else {
-            return reco_param_unknown("popular", k, err);
-        }
-        /* The popular algorithm's own parameters are the same two. */
-        if (!rc && !strcmp(m->ops->name, "popular"))
-            rc = m->ops->param_set(m->params, k, value, err);
+    /* The popular algorithm's own parameters are the popularity ranking's:
+     * "by" and "popular.by" both set the two copies. */
+    bool is_popular = m->ops == &reco_algo_popular;
+    const char *pk = !strncmp(key, "popular.", 8) ? key + 8 : is_popular ? key : NULL;
+    if (pk) {
+        reco_status rc = reco_popular_param_set(&m->popular_params, pk, value, err);
+        if (!rc && is_popular)
+            rc = m->ops->param_set(m->params, pk, value, err);
         return rc;
     }
     return m->ops->param_set(m->params, key, value, err);
@@ -181,18 +176,68 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
     return rc;
 }
 
-float reco_model_predict(const reco_model *m, uint32_t u, uint32_t i)
+bool reco_model_predicts_ratings(const reco_model *m)
+{
+    return m->ops->predict && m->ops->predicts_ratings && m->ops->predicts_ratings(m->params);
+}
+
+const char *reco_model_score_kind(const reco_model *m, bool cold_start)
+{
+    if (cold_start)
+        return reco_popular_score_kind(&m->popular_params);
+    return m->ops->score_kind ? m->ops->score_kind(m->params) : "relevance";
+}
+
+static float clamp_rating(const reco_model *m, float r)
+{
+    return r < m->rating_lo ? m->rating_lo : r > m->rating_hi ? m->rating_hi : r;
+}
+
+static bool has_ratings(const reco_csr *c, uint32_t row)
+{
+    return row < c->n_rows && reco_csr_row_len(c, row) > 0;
+}
+
+static float predict_pair(const reco_model *m, uint32_t u, uint32_t i, bool *by_model)
 {
     const reco_dataset *d = m->train;
-    bool known_u = u < reco_dataset_n_users(d) && reco_csr_row_len(&d->by_user, u) > 0;
-    bool known_i = i < reco_dataset_n_items(d) && reco_csr_row_len(&d->by_item, i) > 0;
+    bool known_u = has_ratings(&d->by_user, u), known_i = has_ratings(&d->by_item, i);
     float r = NAN;
-    if (known_u && known_i && m->ops->predict)
+    if (known_u && known_i && reco_model_predicts_ratings(m))
         r = m->ops->predict(m->state, d, &m->baseline, u, i);
+    *by_model = !isnan(r);
     if (isnan(r))
         r = reco_baseline_predict(&m->baseline, known_u ? u : RECO_NO_USER,
                                   known_i ? i : RECO_NO_USER);
-    return r < m->rating_lo ? m->rating_lo : r > m->rating_hi ? m->rating_hi : r;
+    return clamp_rating(m, r);
+}
+
+float reco_model_predict(const reco_model *m, uint32_t u, uint32_t i)
+{
+    bool by_model;
+    return predict_pair(m, u, i, &by_model);
+}
+
+/* The baseline for a profile: an updated profile (or a user never seen
+ * with ratings) gets its user bias re-solved in closed form given the item
+ * biases, the baseline's own last ALS step; a training row its bias. */
+static float baseline_for_profile(const reco_model *m, const reco_profile *prof, uint32_t i)
+{
+    const reco_baseline *b = &m->baseline;
+    const reco_dataset *d = m->train;
+    double r = b->mu + (has_ratings(&d->by_item, i) && i < b->n_items ? b->bi[i] : 0.0);
+    if (prof->updated || prof->user == RECO_NO_USER) {
+        double sum = 0;
+        for (uint32_t k = 0; k < prof->n; k++) {
+            uint32_t j = prof->items[k];
+            sum += prof->ratings[k] - b->mu - (j < b->n_items ? b->bi[j] : 0.0);
+        }
+        if (prof->n)
+            r += sum / (b->reg_u + prof->n);
+    } else if (has_ratings(&d->by_user, prof->user) && prof->user < b->n_users) {
+        r += b->bu[prof->user];
+    }
+    return clamp_rating(m, (float)r);
 }
 
 /* Scratch layout: the scores of every item first, then (64-byte aligned)
@@ -202,20 +247,31 @@ static size_t scores_bytes(uint32_t n_items)
     return (((size_t)n_items + 1) * sizeof(float) + 63) / 64 * 64;
 }
 
-float reco_model_predict_profile(const reco_model *m, const reco_profile *prof, uint32_t i,
-                                 void *scratch)
+/* An updated profile's predictions can be read from score(). */
+static bool scores_give_predictions(const reco_model *m, const reco_profile *prof)
 {
+    return prof->updated && prof->n > 0 && m->ops->scores_are_ratings && m->ops->score &&
+           m->state && reco_model_predicts_ratings(m);
+}
+
+float reco_model_predict_profile_by(const reco_model *m, const reco_profile *prof, uint32_t i,
+                                    void *scratch, bool *by_model)
+{
+    bool ignored;
+    if (!by_model)
+        by_model = &ignored;
+    *by_model = false;
+    if (!reco_model_predicts_ratings(m))
+        return baseline_for_profile(m, prof, i);
     const reco_dataset *d = m->train;
     uint32_t ni = reco_dataset_n_items(d);
-    bool known_i = i < ni && reco_csr_row_len(&d->by_item, i) > 0;
-    if (!prof->updated || prof->n == 0 || !known_i || !m->ops->scores_are_ratings ||
-        !m->ops->score || !m->state)
-        return reco_model_predict(m, prof->user, i);
+    if (!scores_give_predictions(m, prof) || !has_ratings(&d->by_item, i))
+        return predict_pair(m, prof->user, i, by_model);
     void *owned = NULL;
     if (!scratch) {
         scratch = owned = malloc(reco_model_scratch_size(m));
         if (!scratch)
-            return reco_model_predict(m, prof->user, i);
+            return predict_pair(m, prof->user, i, by_model);
     }
     float *scores = scratch;
     void *algo_scratch = (char *)scratch + scores_bytes(ni);
@@ -224,8 +280,44 @@ float reco_model_predict_profile(const reco_model *m, const reco_profile *prof, 
         r = scores[i];
     free(owned);
     if (isnan(r) || isinf(r))
-        return reco_model_predict(m, prof->user, i);
-    return r < m->rating_lo ? m->rating_lo : r > m->rating_hi ? m->rating_hi : r;
+        return predict_pair(m, prof->user, i, by_model);
+    *by_model = true;
+    return clamp_rating(m, r);
+}
+
+float reco_model_predict_profile(const reco_model *m, const reco_profile *prof, uint32_t i,
+                                 void *scratch)
+{
+    return reco_model_predict_profile_by(m, prof, i, scratch, NULL);
+}
+
+void reco_model_predict_items(const reco_model *m, const reco_profile *prof,
+                              const reco_scored *items, size_t n, float *out, void *scratch)
+{
+    const reco_dataset *d = m->train;
+    uint32_t ni = reco_dataset_n_items(d);
+    if (n > 1 && scores_give_predictions(m, prof)) {
+        /* One score() for the whole list instead of one per item. */
+        void *owned = NULL;
+        if (!scratch)
+            scratch = owned = malloc(reco_model_scratch_size(m));
+        float *scores = scratch;
+        if (scratch && m->ops->score(m->state, d, &m->baseline, prof, scores,
+                                     (char *)scratch + scores_bytes(ni), NULL) == RECO_OK) {
+            for (size_t k = 0; k < n; k++) {
+                uint32_t i = items[k].id;
+                bool by_model;
+                float r = i < ni && has_ratings(&d->by_item, i) ? scores[i] : NAN;
+                out[k] = isfinite(r) ? clamp_rating(m, r)
+                                     : predict_pair(m, prof->user, i, &by_model);
+            }
+            free(owned);
+            return;
+        }
+        free(owned);
+    }
+    for (size_t k = 0; k < n; k++)
+        out[k] = reco_model_predict_profile(m, prof, items[k].id, scratch);
 }
 
 size_t reco_model_scratch_size(const reco_model *m)
@@ -469,6 +561,8 @@ reco_status reco_model_load(const char *path, reco_model **out, reco_error *err)
     m->popular = (float *)pop;
     m->baseline_params = meta->baseline_params;
     m->popular_params = meta->popular_params;
+    if ((rc = reco_popular_params_check(&m->popular_params, err)))
+        goto fail;
     m->rating_lo = meta->rating_lo;
     m->rating_hi = meta->rating_hi;
     m->fit_seconds = meta->fit_seconds;

@@ -640,11 +640,24 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
     bool cold = false;
     void *scratch = scratch_for(m);
     rc = reco_model_recommend(m, &mp.prof, n, exclude_rated, top, &got, &cold, scratch, err);
+    /* Predicted ratings of the listed products only; a user with no
+     * ratings gets the baseline's (mu + b_i). */
+    float *pred = NULL;
+    bool predicts = reco_model_predicts_ratings(m);
+    if (rc == RECO_OK && predicts && got) {
+        pred = malloc(got * sizeof *pred);
+        if (pred)
+            reco_model_predict_items(m, &mp.prof, top, got, pred, scratch);
+        else
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
     if (rc == RECO_OK) {
         json_t *items = json_array();
         for (size_t k = 0; k < got; k++) {
             json_t *it = json_pack("{s:s,s:f}", "item", item_key(g, top[k].id), "score",
                                    (double)top[k].score);
+            if (pred)
+                json_object_set_new(it, "predicted_rating", json_real((double)pred[k]));
             if (!cold && m->ops->explain && mp.prof.n) {
                 uint32_t why[BECAUSE_MAX];
                 size_t nw = m->ops->explain(m->state, m->train, &mp.prof, top[k].id, why,
@@ -658,11 +671,13 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
             }
             json_array_append_new(items, it);
         }
-        *out = json_pack("{s:s,s:s,s:o,s:b}", "user", user, "algorithm", m->ops->name, "items",
-                         items, "cold_start", cold);
+        *out = json_pack("{s:s,s:s,s:s,s:o,s:b}", "user", user, "algorithm", m->ops->name,
+                         "score_kind", reco_model_score_kind(m, cold), "items", items,
+                         "cold_start", cold);
         if (!*out)
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
+    free(pred);
     merged_free(&mp);
     free(top);
     generation_release(g);
@@ -695,8 +710,8 @@ reco_status reco_service_similar(reco_service *s, const char *item, size_t n, js
         for (size_t k = 0; k < got; k++)
             json_array_append_new(items, json_pack("{s:s,s:f}", "item", item_key(g, top[k].id),
                                                    "score", (double)top[k].score));
-        *out = json_pack("{s:s,s:s,s:o}", "item", item, "algorithm", g->model->ops->name,
-                         "items", items);
+        *out = json_pack("{s:s,s:s,s:s,s:o}", "item", item, "algorithm", g->model->ops->name,
+                         "score_kind", "similarity", "items", items);
     }
     free(top);
     generation_release(g);
@@ -729,12 +744,14 @@ reco_status reco_service_predict(reco_service *s, const char *user, const char *
         generation_release(g);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
-    float p = i < 0 ? reco_model_predict(g->model, mp.prof.user, RECO_NO_USER)
-                    : reco_model_predict_profile(g->model, &mp.prof, (uint32_t)i,
-                                                 scratch_for(g->model));
+    bool by_model = false;
+    float p = reco_model_predict_profile_by(g->model, &mp.prof,
+                                            i < 0 ? RECO_NO_USER : (uint32_t)i,
+                                            scratch_for(g->model), &by_model);
     merged_free(&mp);
-    *out = json_pack("{s:s,s:s,s:f,s:b,s:b}", "user", user, "item", item, "prediction",
-                     (double)p, "known_user", u >= 0 || live_user, "known_item", i >= 0 || live_item);
+    *out = json_pack("{s:s,s:s,s:f,s:s,s:b,s:b}", "user", user, "item", item, "prediction",
+                     (double)p, "source", by_model ? "model" : "baseline", "known_user",
+                     u >= 0 || live_user, "known_item", i >= 0 || live_item);
     generation_release(g);
     return *out ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
 }

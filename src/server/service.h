@@ -44,18 +44,25 @@ reco_status reco_service_open(const reco_service_options *opt, reco_service **ou
  * No other call may be running. */
 void reco_service_close(reco_service *s);
 
-/* {"user", "algorithm", "items": [{"item", "score", "because"?}], "cold_start"}.
- * A user never seen gets the popular products with cold_start true.
- * RECO_ERR_INVALID for n outside 1..max_n. */
+/* {"user", "algorithm", "score_kind", "items": [{"item", "score",
+ * "predicted_rating"?, "because"?}], "cold_start"}. score ranks the list
+ * (higher first); score_kind says what it is (reco_model_score_kind).
+ * predicted_rating, clamped to the training rating range, is there when
+ * the model predicts ratings (the baseline's for a user with no ratings).
+ * A user never seen, with no live ratings, gets the popularity ranking
+ * with cold_start true. RECO_ERR_INVALID for n outside 1..max_n. */
 reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    bool exclude_rated, json_t **out, reco_error *err);
 
-/* {"item", "algorithm", "items": [{"item", "score"}]}; RECO_ERR_NOT_FOUND for
- * a product the model does not know. */
+/* {"item", "algorithm", "score_kind": "similarity", "items": [{"item",
+ * "score"}]}; RECO_ERR_NOT_FOUND for a product the model does not know. */
 reco_status reco_service_similar(reco_service *s, const char *item, size_t n, json_t **out,
                                  reco_error *err);
 
-/* {"user", "item", "prediction", "known_user", "known_item"}. */
+/* {"user", "item", "prediction", "source", "known_user", "known_item"}:
+ * prediction clamped to the training rating range; source "model" when
+ * the algorithm predicted it, "baseline" when the baseline did (a model
+ * that does not predict ratings, an unknown user or product). */
 reco_status reco_service_predict(reco_service *s, const char *user, const char *item,
                                  json_t **out, reco_error *err);
 
