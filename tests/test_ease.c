@@ -361,9 +361,18 @@ static void test_updated_profile(void **state)
     assert_int_equal(reco_model_recommend(m, &q, 30, true, out, &got, NULL, NULL, NULL), 0);
     for (size_t k = 0; k < got; k++)
         assert_true(out[k].id != add);
-    /* Not ratings: predictions stay the baseline's, with or without them. */
-    assert_float_equal(reco_model_predict_profile(m, &q, 1, NULL), reco_model_predict(m, 3, 1),
-                       0);
+    /* Not ratings: the baseline predicts, with the user's bias re-solved
+     * from the updated profile (items unknown to the baseline count with
+     * no item bias). */
+    bool by_model = true;
+    double sum = 0;
+    for (uint32_t k = 0; k < q.n; k++)
+        sum += q.ratings[k] - m->baseline.mu -
+               (q.items[k] < m->baseline.n_items ? m->baseline.bi[q.items[k]] : 0.0);
+    double folded = m->baseline.mu + m->baseline.bi[1] + sum / (m->baseline.reg_u + q.n);
+    folded = folded < m->rating_lo ? m->rating_lo : folded > m->rating_hi ? m->rating_hi : folded;
+    assert_float_equal(reco_model_predict_profile_by(m, &q, 1, NULL, &by_model), folded, 1e-5);
+    assert_false(by_model);
     float b = (float)reco_baseline_predict(&m->baseline, 3, 1);
     b = b < m->rating_lo ? m->rating_lo : b > m->rating_hi ? m->rating_hi : b;
     assert_float_equal(reco_model_predict(m, 3, 1), b, 1e-6);

@@ -763,10 +763,17 @@ static reco_status ease_load(const void *params, const reco_mfile *f, const reco
     return RECO_OK;
 }
 
+static const char *ease_score_kind(const void *p)
+{
+    (void)p;
+    return "item_regression";
+}
+
 const reco_algo_ops reco_algo_ease = {
     .name = "ease",
     .summary = "EASE: closed-form item-item regression on who rated what (Steck 2019)",
     .scores_are_ratings = false,
+    .score_kind = ease_score_kind, /* predicts_ratings NULL: the baseline predicts */
     .params_size = sizeof(reco_ease_params),
     .params_default = ease_default,
     .param_set = ease_set,

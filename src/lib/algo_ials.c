@@ -1124,10 +1124,17 @@ static reco_status ials_load(const void *params, const reco_mfile *f, const reco
     return RECO_OK;
 }
 
+static const char *ials_score_kind(const void *p)
+{
+    (void)p;
+    return "preference";
+}
+
 const reco_algo_ops reco_algo_ials = {
     .name = "ials",
     .summary = "implicit-feedback ALS (Hu et al. 2008): ranks products a user is likely to take",
     .scores_are_ratings = false,
+    .score_kind = ials_score_kind, /* predicts_ratings NULL: the baseline predicts */
     .params_size = sizeof(reco_ials_params),
     .params_default = ials_default,
     .param_set = ials_set,
