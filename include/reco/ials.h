@@ -13,7 +13,10 @@
  * + w0 * sum over unrated    s^2,   w0 = unobserved / |I|
  * + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2
  *
- * with confidence c_ui = 1 + alpha f(r_ui), f one of
+ * over the rated pairs that count as interactions (every rating, or with
+ * min_rating set only those >= min_rating: a shop may count a one-star
+ * review as a purchase, or not), with confidence c_ui = 1 + alpha f(r_ui),
+ * f one of
  *   const       f = 1 (every interaction alike)
  *   rating      f = r (the star rating)
  *   above_mean  f = max(0, r - mean rating of the user)
@@ -82,6 +85,9 @@ typedef struct reco_ials_params {
     double init_std;        /* [init_std] std dev of the initial product factors, (0, 10] */
     uint64_t seed;          /* [seed] */
     int threads;            /* [threads] 0: the fit context's count (all cores) */
+    double min_rating;      /* [min_rating] ratings below are not interactions (they
+                               count as unrated pairs); -INFINITY ("none"): every
+                               rating is one */
 } reco_ials_params;
 
 /* Fills p with the defaults (chosen with `reco tune` on training data

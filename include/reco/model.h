@@ -62,8 +62,9 @@ typedef struct reco_algo_ops {
     /* What score() values are, a short name given to clients with every
      * list (docs/api.md has the table): "rating_estimate" (an unclamped
      * rating prediction), "rating_count", "similarity_weighted_sum", ...
-     * Higher is better within a list, whatever the kind. NULL: "relevance". */
-    const char *(*score_kind)(const void *params);
+     * Higher is better within a list, whatever the kind. state is the
+     * fitted state, or NULL before fitting. NULL: "relevance". */
+    const char *(*score_kind)(const void *params, const void *state);
     size_t params_size;
     void (*params_default)(void *params);
     /* Sets one parameter from text ("factors", "64"); RECO_ERR_INVALID with
@@ -90,6 +91,13 @@ typedef struct reco_algo_ops {
                          const reco_baseline *base, const reco_profile *prof, float *scores,
                          void *scratch, reco_error *err);
     size_t (*scratch_size)(const void *state, const reco_dataset *train);
+    /* Optional: predicted ratings of every item for prof into scores (as
+     * score() does for a model whose scores are ratings), for a model that
+     * ranks by something else but predicts ratings with the same fold-in
+     * (the composite "default"). NULL: score() when scores_are_ratings. */
+    reco_status (*rating_scores)(const void *state, const reco_dataset *train,
+                                 const reco_baseline *base, const reco_profile *prof,
+                                 float *scores, void *scratch, reco_error *err);
     /* Up to n products similar to item i, best first; NULL if unsupported. */
     reco_status (*similar)(const void *state, const reco_dataset *train, uint32_t i, size_t n,
                            reco_scored *out, size_t *n_out, reco_error *err);

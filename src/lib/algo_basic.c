@@ -34,7 +34,11 @@ static bool pop_predicts_ratings(const void *p)
     return ((const reco_popular_params *)p)->by == RECO_POPULAR_BY_MEAN;
 }
 
-static const char *pop_score_kind(const void *p) { return reco_popular_score_kind(p); }
+static const char *pop_score_kind(const void *p, const void *state)
+{
+    (void)state;
+    return reco_popular_score_kind(p);
+}
 
 typedef struct pop_state {
     float *scores;   /* ranking scores (reco_popular_scores) */
@@ -292,8 +296,9 @@ static bool base_predicts_ratings(const void *p)
     return true;
 }
 
-static const char *base_score_kind(const void *p)
+static const char *base_score_kind(const void *p, const void *state)
 {
+    (void)state;
     (void)p;
     return "rating_estimate";
 }

@@ -763,8 +763,9 @@ static reco_status ease_load(const void *params, const reco_mfile *f, const reco
     return RECO_OK;
 }
 
-static const char *ease_score_kind(const void *p)
+static const char *ease_score_kind(const void *p, const void *state)
 {
+    (void)state;
     (void)p;
     return "item_regression";
 }

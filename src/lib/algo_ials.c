@@ -32,6 +32,7 @@ void reco_ials_params_default(reco_ials_params *p)
     p->init_std = 0.1;
     p->seed = 1;
     p->threads = 0;
+    p->min_rating = -INFINITY;
 }
 
 static void ials_default(void *p) { reco_ials_params_default(p); }
@@ -67,6 +68,13 @@ static reco_status ials_set(void *pp, const char *key, const char *value, reco_e
                                   key, hi, value);
         *(key[0] == 'u' ? &p->unobserved : &p->init_std) = v;
         return RECO_OK;
+    }
+    if (!strcmp(key, "min_rating")) {
+        if (!strcmp(value, "none")) {
+            p->min_rating = -INFINITY;
+            return RECO_OK;
+        }
+        return reco_param_double("ials", key, value, -1e9, 1e9, &p->min_rating, err);
     }
     if (!strcmp(key, "conf")) {
         for (int j = 0; j < 3; j++)
@@ -121,6 +129,8 @@ reco_status reco_ials_params_check(const reco_ials_params *p, reco_error *err)
           p->unobserved)
     RANGE(p->init_std > 0 && p->init_std <= 10, "ials.init_std must be in (0, 10], got %g",
           p->init_std)
+    RANGE(p->min_rating == -INFINITY || (p->min_rating >= -1e9 && p->min_rating <= 1e9),
+          "ials.min_rating must be none or in [-1e9, 1e9], got %g", p->min_rating)
     RANGE((unsigned)p->conf <= RECO_IALS_CONF_ABOVE_MEAN, "ials.conf is invalid (%d)",
           (int)p->conf)
     RANGE((unsigned)p->solver <= RECO_IALS_CHOLESKY, "ials.solver is invalid (%d)",
@@ -137,12 +147,15 @@ static reco_status ials_check(const void *p, reco_error *err)
 static void ials_format(const void *pp, char *buf, size_t cap)
 {
     const reco_ials_params *p = pp;
+    char mr[32] = "none";
+    if (p->min_rating != -INFINITY)
+        snprintf(mr, sizeof mr, "%g", p->min_rating);
     snprintf(buf, cap,
              "factors=%d iterations=%d alpha=%g conf=%s reg=%g reg_exp=%g unobserved=%g solver=%s "
-             "cg_steps=%d init_std=%g seed=%llu threads=%d",
+             "cg_steps=%d init_std=%g seed=%llu threads=%d min_rating=%s",
              p->factors, p->iterations, p->alpha, CONF_NAMES[p->conf], p->reg, p->reg_exp, p->unobserved,
              SOLVER_NAMES[p->solver], p->cg_steps, p->init_std, (unsigned long long)p->seed,
-             p->threads);
+             p->threads, mr);
 }
 
 float reco_ials_confidence(const reco_ials_params *p, float r, float user_mean)
@@ -184,10 +197,50 @@ typedef struct ials_problem {
     float *lam_u, *lam_i;    /* lambda of every user and product */
     uint32_t active_users, active_items;
     double w0;               /* weight of one unrated pair: unobserved / |I| */
+    reco_csr own_r, own_c;   /* the interactions when min_rating drops some */
 } ials_problem;
+
+static void csr_free(reco_csr *c)
+{
+    free(c->ptr);
+    free(c->idx);
+    free(c->val);
+}
+
+/* The entries of src with a value >= t, as a new CSR (no timestamps). */
+static int csr_filter(const reco_csr *src, float t, reco_csr *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n_rows = src->n_rows;
+    out->n_cols = src->n_cols;
+    out->ptr = malloc(((size_t)src->n_rows + 1) * sizeof *out->ptr);
+    uint64_t nnz = 0;
+    for (uint64_t k = 0; k < src->nnz; k++)
+        nnz += src->val[k] >= t;
+    out->idx = malloc((nnz + 1) * sizeof *out->idx);
+    out->val = malloc((nnz + 1) * sizeof *out->val);
+    if (!out->ptr || !out->idx || !out->val) {
+        csr_free(out);
+        return -1;
+    }
+    uint64_t m = 0;
+    out->ptr[0] = 0;
+    for (uint32_t r = 0; r < src->n_rows; r++) {
+        for (uint64_t k = src->ptr[r]; k < src->ptr[r + 1]; k++)
+            if (src->val[k] >= t) {
+                out->idx[m] = src->idx[k];
+                out->val[m++] = src->val[k];
+            }
+        out->ptr[r + 1] = m;
+    }
+    out->nnz = m;
+    return 0;
+}
 
 static void problem_clear(ials_problem *pb)
 {
+    csr_free(&pb->own_r);
+    csr_free(&pb->own_c);
     free(pb->conf_r);
     free(pb->conf_c);
     free(pb->lam_u);
@@ -208,7 +261,17 @@ static reco_status problem_build(const reco_ials_params *p, const reco_dataset *
                                  int threads, ials_problem *pb)
 {
     memset(pb, 0, sizeof *pb);
-    const reco_csr *R = &train->by_user, *C = &train->by_item;
+    const reco_csr *all = &train->by_user, *R = all, *C = &train->by_item;
+    if (p->min_rating != -INFINITY) {
+        /* Ratings under min_rating are not interactions: unrated pairs. */
+        if (csr_filter(R, (float)p->min_rating, &pb->own_r) ||
+            csr_filter(C, (float)p->min_rating, &pb->own_c)) {
+            problem_clear(pb);
+            return RECO_ERR_NOMEM;
+        }
+        R = &pb->own_r;
+        C = &pb->own_c;
+    }
     pb->R = R;
     pb->C = C;
     pb->conf_r = malloc((R->nnz + 1) * sizeof(float));
@@ -231,11 +294,14 @@ static reco_status problem_build(const reco_ials_params *p, const reco_dataset *
     pb->w0 = p->unobserved / (ai ? ai : 1);
 #pragma omp parallel for schedule(dynamic, 4096) num_threads(threads)
     for (int64_t u = 0; u < (int64_t)R->n_rows; u++) {
+        /* The user's mean over all their ratings, kept or not. */
         double s = 0;
+        for (uint64_t j = all->ptr[u]; j < all->ptr[u + 1]; j++)
+            s += all->val[j];
+        mean[u] = all->ptr[u + 1] > all->ptr[u]
+                      ? (float)(s / (double)(all->ptr[u + 1] - all->ptr[u]))
+                      : 0.0f;
         uint64_t b = R->ptr[u], e = R->ptr[u + 1];
-        for (uint64_t j = b; j < e; j++)
-            s += R->val[j];
-        mean[u] = e > b ? (float)(s / (double)(e - b)) : 0.0f;
         double cs = 0;
         for (uint64_t j = b; j < e; j++) {
             pb->conf_r[j] = reco_ials_confidence(p, R->val[j], mean[u]);
@@ -774,6 +840,14 @@ static reco_status ials_fit(const void *pp, const reco_dataset *train, const rec
     }
     st->active_users = pb.active_users;
     st->active_items = pb.active_items;
+    if (pb.R->nnz == 0) {
+        rc = reco_error_set(err, RECO_ERR_EMPTY, "ials: no rating reaches min_rating=%g",
+                            p->min_rating);
+        goto fail;
+    }
+    /* The interactions (all ratings, or those >= min_rating). */
+    R = pb.R;
+    C = pb.C;
     /* Users start at zero (the first half-sweep solves them from Y);
      * products at small random values, std init_std / sqrt(k). */
     memset(st->X, 0, ((size_t)st->n_users + 1) * ld * sizeof(float));
@@ -842,8 +916,7 @@ size_t reco_ials_fold_in_scratch_size(const reco_ials_state *s)
 /* A profile's usable ratings: items with training ratings. Their
  * confidences need the user's mean over the whole profile. Writes at most
  * cap entries (the profile's first cap usable ones). */
-static uint32_t usable_ratings(const ials_state *st, const reco_dataset *train,
-                               const uint32_t *items, const float *r, uint32_t n, uint32_t *idx,
+static uint32_t usable_ratings(const ials_state *st, const uint32_t *items, const float *r, uint32_t n, uint32_t *idx,
                                float *conf, uint32_t cap)
 {
     double s = 0;
@@ -853,8 +926,7 @@ static uint32_t usable_ratings(const ials_state *st, const reco_dataset *train,
     uint32_t m = 0;
     for (uint32_t j = 0; j < n && m < cap; j++) {
         uint32_t i = items[j];
-        if (i >= st->n_items || (train && train->by_item.ptr[i + 1] == train->by_item.ptr[i]) ||
-            (!train && st->y_inv_norm[i] == 0))
+        if (i >= st->n_items || st->y_inv_norm[i] == 0 || r[j] < st->params.min_rating)
             continue;
         idx[m] = i;
         conf[m] = reco_ials_confidence(&st->params, r[j], mean);
@@ -886,8 +958,7 @@ static int solve_user(const ials_state *st, const uint32_t *idx, const float *co
  * ratings than this is solved on the first this-many usable ones. */
 #define RECO_IALS_FOLD_MAX 100000
 
-static reco_status fold_in_train(const ials_state *st, const reco_dataset *train,
-                                 const uint32_t *items, const float *r, uint32_t n, float *x,
+static reco_status fold_in_rows(const ials_state *st, const uint32_t *items, const float *r, uint32_t n, float *x,
                                  void *scratch, reco_error *err)
 {
     memset(x, 0, st->ld * sizeof *x);
@@ -899,7 +970,7 @@ static reco_status fold_in_train(const ials_state *st, const reco_dataset *train
         free(conf);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
-    uint32_t m = usable_ratings(st, train, items, r, n, idx, conf, cap);
+    uint32_t m = usable_ratings(st, items, r, n, idx, conf, cap);
     int bad = m ? solve_user(st, idx, conf, m, scratch, x) : 0;
     free(idx);
     free(conf);
@@ -912,12 +983,11 @@ static reco_status fold_in_train(const ials_state *st, const reco_dataset *train
 reco_status reco_ials_fold_in(const reco_ials_state *s, const uint32_t *items, const float *r,
                               uint32_t n, float *x, void *scratch, reco_error *err)
 {
-    return fold_in_train(s, NULL, items, r, n, x, scratch, err);
+    return fold_in_rows(s, items, r, n, x, scratch, err);
 }
 
 /* The user's factors for prof: the trained row, or folded in. */
-static reco_status user_vector(const ials_state *st, const reco_dataset *train,
-                               const reco_profile *prof, void *scratch, const float **x,
+static reco_status user_vector(const ials_state *st, const reco_profile *prof, void *scratch, const float **x,
                                reco_error *err)
 {
     if (!prof->updated && prof->user < st->n_users) {
@@ -926,7 +996,7 @@ static reco_status user_vector(const ials_state *st, const reco_dataset *train,
     }
     float *fold = (float *)((char *)scratch + reco_ials_fold_in_scratch_size(st));
     *x = fold;
-    return fold_in_train(st, train, prof->items, prof->ratings, prof->n, fold, scratch, err);
+    return fold_in_rows(st, prof->items, prof->ratings, prof->n, fold, scratch, err);
 }
 
 static size_t ials_scratch_size(const void *s, const reco_dataset *train)
@@ -951,17 +1021,19 @@ static reco_status ials_score(const void *s, const reco_dataset *train, const re
                               const reco_profile *prof, float *scores, void *scratch,
                               reco_error *err)
 {
+    (void)train;
     (void)base;
     const ials_state *st = s;
     const float *x;
-    reco_status rc = user_vector(st, train, prof, scratch, &x, err);
+    reco_status rc = user_vector(st, prof, scratch, &x, err);
     if (rc)
         return rc;
     memset(scores, 0, (size_t)st->n_items * sizeof *scores);
     reco_rows_dot(st->Y, st->n_items, st->k, st->ld, x, scores);
-    const reco_csr *C = &train->by_item;
+    /* Products without interactions (no training rating, or none >=
+     * min_rating) are left out of the model. */
     for (uint32_t i = 0; i < st->n_items; i++)
-        if (C->ptr[i + 1] == C->ptr[i])
+        if (st->y_inv_norm[i] == 0)
             scores[i] = -INFINITY;
     return RECO_OK;
 }
@@ -971,11 +1043,12 @@ static reco_status ials_recommend(const void *s, const reco_dataset *train,
                                   const uint32_t *exclude, size_t n_exclude, reco_scored *out,
                                   size_t *n_out, void *scratch, reco_error *err)
 {
+    (void)train;
     (void)base;
     const ials_state *st = s;
     *n_out = 0;
     const float *x;
-    reco_status rc = user_vector(st, train, prof, scratch, &x, err);
+    reco_status rc = user_vector(st, prof, scratch, &x, err);
     if (rc)
         return rc;
     *n_out = reco_factor_index_topn(&st->index, x, 0.0f, n, exclude, n_exclude, out);
@@ -1000,6 +1073,7 @@ static reco_status ials_similar(const void *s, const reco_dataset *train, uint32
 static size_t ials_explain(const void *s, const reco_dataset *train, const reco_profile *prof,
                            uint32_t j, uint32_t *out, size_t max)
 {
+    (void)train;
     const ials_state *st = s;
     if (j >= st->n_items || prof->n == 0 || max == 0)
         return 0;
@@ -1013,7 +1087,7 @@ static size_t ials_explain(const void *s, const reco_dataset *train, const reco_
     size_t got = 0;
     if (!idx || !conf || !A || !x || !share)
         goto out;
-    uint32_t m = usable_ratings(st, train, prof->items, prof->ratings, prof->n, idx, conf, cap);
+    uint32_t m = usable_ratings(st, prof->items, prof->ratings, prof->n, idx, conf, cap);
     if (!m || solve_user(st, idx, conf, m, A, x))
         goto out;
     /* z = A^-1 y_j with the factor already in A. */
@@ -1124,8 +1198,9 @@ static reco_status ials_load(const void *params, const reco_mfile *f, const reco
     return RECO_OK;
 }
 
-static const char *ials_score_kind(const void *p)
+static const char *ials_score_kind(const void *p, const void *state)
 {
+    (void)state;
     (void)p;
     return "preference";
 }

@@ -276,8 +276,9 @@ static bool icf_predicts_ratings(const void *p)
     return true;
 }
 
-static const char *icf_score_kind(const void *p)
+static const char *icf_score_kind(const void *p, const void *state)
 {
+    (void)state;
     (void)p;
     return "similarity_weighted_sum";
 }

@@ -798,8 +798,9 @@ static bool mf_predicts_ratings(const void *p)
     return true;
 }
 
-static const char *mf_score_kind(const void *p)
+static const char *mf_score_kind(const void *p, const void *state)
 {
+    (void)state;
     (void)p;
     return "rating_estimate";
 }

@@ -535,8 +535,9 @@ static bool svd_predicts_ratings(const void *pp)
     return ((const reco_svd_params *)pp)->mode != RECO_SVD_PURE;
 }
 
-static const char *svd_score_kind(const void *pp)
+static const char *svd_score_kind(const void *pp, const void *state)
 {
+    (void)state;
     return svd_predicts_ratings(pp) ? "rating_estimate" : "low_rank_reconstruction";
 }
 

@@ -449,8 +449,9 @@ static bool ucf_predicts_ratings(const void *p)
     return true;
 }
 
-static const char *ucf_score_kind(const void *p)
+static const char *ucf_score_kind(const void *p, const void *state)
 {
+    (void)state;
     (void)p;
     return "similarity_weighted_sum";
 }

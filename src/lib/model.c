@@ -19,13 +19,14 @@ extern const reco_algo_ops reco_algo_svd;
 extern const reco_algo_ops reco_algo_mf;
 extern const reco_algo_ops reco_algo_ials;
 extern const reco_algo_ops reco_algo_ease;
+extern const reco_algo_ops reco_algo_default;
 
 const reco_algo_ops *const *reco_algo_list(void)
 {
     static const reco_algo_ops *const list[] = {
         &reco_algo_popular, &reco_algo_baseline, &reco_algo_usercf, &reco_algo_itemcf,
         &reco_algo_svd,     &reco_algo_mf,       &reco_algo_ials,    &reco_algo_ease,
-        NULL,
+        &reco_algo_default, NULL,
     };
     return list;
 }
@@ -117,6 +118,9 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
         reco_status rc = reco_popular_param_set(&m->popular_params, pk, value, err);
         if (!rc && is_popular)
             rc = m->ops->param_set(m->params, pk, value, err);
+        /* The default model's popular candidate ranks as the cold start does. */
+        if (!rc && m->ops == &reco_algo_default)
+            rc = m->ops->param_set(m->params, key, value, err); /* "popular.KEY" */
         return rc;
     }
     return m->ops->param_set(m->params, key, value, err);
@@ -185,7 +189,7 @@ const char *reco_model_score_kind(const reco_model *m, bool cold_start)
 {
     if (cold_start)
         return reco_popular_score_kind(&m->popular_params);
-    return m->ops->score_kind ? m->ops->score_kind(m->params) : "relevance";
+    return m->ops->score_kind ? m->ops->score_kind(m->params, m->state) : "relevance";
 }
 
 static float clamp_rating(const reco_model *m, float r)
@@ -248,10 +252,23 @@ static size_t scores_bytes(uint32_t n_items)
 }
 
 /* An updated profile's predictions can be read from score(). */
+/* The function that gives rating predictions of every item for a profile:
+ * the algorithm's own rating_scores, or its score() when scores are
+ * ratings; NULL if neither. */
+typedef reco_status (*rating_scores_fn)(const void *, const reco_dataset *, const reco_baseline *,
+                                        const reco_profile *, float *, void *, reco_error *);
+
+static rating_scores_fn rating_scores_of(const reco_model *m)
+{
+    if (m->ops->rating_scores)
+        return m->ops->rating_scores;
+    return m->ops->scores_are_ratings ? m->ops->score : NULL;
+}
+
 static bool scores_give_predictions(const reco_model *m, const reco_profile *prof)
 {
-    return prof->updated && prof->n > 0 && m->ops->scores_are_ratings && m->ops->score &&
-           m->state && reco_model_predicts_ratings(m);
+    return prof->updated && prof->n > 0 && rating_scores_of(m) && m->state &&
+           reco_model_predicts_ratings(m);
 }
 
 float reco_model_predict_profile_by(const reco_model *m, const reco_profile *prof, uint32_t i,
@@ -276,7 +293,8 @@ float reco_model_predict_profile_by(const reco_model *m, const reco_profile *pro
     float *scores = scratch;
     void *algo_scratch = (char *)scratch + scores_bytes(ni);
     float r = NAN;
-    if (m->ops->score(m->state, d, &m->baseline, prof, scores, algo_scratch, NULL) == RECO_OK)
+    if (rating_scores_of(m)(m->state, d, &m->baseline, prof, scores, algo_scratch, NULL) ==
+        RECO_OK)
         r = scores[i];
     free(owned);
     if (isnan(r) || isinf(r))
@@ -302,7 +320,7 @@ void reco_model_predict_items(const reco_model *m, const reco_profile *prof,
         if (!scratch)
             scratch = owned = malloc(reco_model_scratch_size(m));
         float *scores = scratch;
-        if (scratch && m->ops->score(m->state, d, &m->baseline, prof, scores,
+        if (scratch && rating_scores_of(m)(m->state, d, &m->baseline, prof, scores,
                                      (char *)scratch + scores_bytes(ni), NULL) == RECO_OK) {
             for (size_t k = 0; k < n; k++) {
                 uint32_t i = items[k].id;
