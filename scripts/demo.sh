@@ -7,7 +7,7 @@ RECO=${1:?usage: demo.sh RECO RATINGS [OUTDIR]}
 DATA=${2:?usage: demo.sh RECO RATINGS [OUTDIR]}
 OUT=${3:-build/demo}
 PORT=${PORT:-8080}
-ALGO=${ALGO:-mf}
+ALGO=${ALGO:-default}
 mkdir -p "$OUT"
 
 echo "== reco stats $DATA"

@@ -38,6 +38,7 @@
 #define RECO_DEFAULT_ALGO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "reco/model.h"
@@ -73,6 +74,11 @@ typedef struct reco_default_choice {
     } cand[RECO_DEFAULT_MAX_CANDIDATES];
     char note[160];         /* why there was no comparison, or "" */
 } reco_default_choice;
+
+/* One line saying what was chosen and why, e.g. "ease:min_rating=4
+ * (ndcg@10 on a time:0.2 validation split of the training data: ials 0.1314,
+ * ease 0.1402, popular 0.0512)", into buf. */
+void reco_default_choice_format(const reco_default_choice *c, char *buf, size_t cap);
 
 /* The choice of a fitted "default" model (borrowed), or NULL. */
 const reco_default_choice *reco_default_choice_of(const reco_model *m);

@@ -1,22 +1,28 @@
 /* reco train: fit a model on a rating file and write a model file. */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "reco/default_algo.h"
 #include "reco/model.h"
+#include "service.h"
 
 enum { OPT_ALGO = OPT_FIRST_FREE, OPT_PARAM, OPT_OUTPUT };
 
 static void help(void)
 {
-    printf("Usage: reco train --algo ALGO [--param KEY=VALUE ...] [OPTIONS] RATINGS -o MODEL\n\n"
+    printf("Usage: reco train [--algo ALGO] [--param KEY=VALUE ...] [OPTIONS] RATINGS -o MODEL\n\n"
            "Fits a recommender on a rating file and writes a model file that `reco serve`,\n"
-           "`reco recommend`, `reco similar` and `reco predict` load by mapping it.\n\n"
+           "`reco recommend`, `reco similar` and `reco predict` load by mapping it.\n"
+           "Without --algo it builds the recommended model, \"default\": the ranker that\n"
+           "ranks best on a validation split carved from RATINGS (ials, ease or popular)\n"
+           "plus mf for predicted ratings, in one file (docs/algorithms.md).\n\n"
            "Algorithms:\n");
     for (const reco_algo_ops *const *a = reco_algo_list(); *a; a++) {
         reco_model *m = NULL;
-        char params[512] = "";
+        char params[2048] = "";
         if (reco_model_new((*a)->name, &m, NULL) == RECO_OK && (*a)->params_format)
             (*a)->params_format(m->params, params, sizeof params);
         printf("  %-9s %s\n            defaults: %s\n", (*a)->name, (*a)->summary, params);
@@ -31,7 +37,7 @@ static void help(void)
            "from the latest rating in the training data (needs timestamps). The popular\n"
            "algorithm's own parameters are these.\n\n"
            "Options:\n"
-           "  -a, --algo ALGO        algorithm (required)\n"
+           "  -a, --algo ALGO        algorithm (default: default)\n"
            "  -p, --param KEY=VALUE  set a parameter (repeatable), e.g. --param factors=64\n"
            "  -o, --output MODEL     model file to write (required)\n"
            "%s"
@@ -78,8 +84,10 @@ int cmd_train(int argc, char **argv)
             goto usage;
         }
     }
-    if (!algo || !output || optind != argc - 1) {
-        cli_error("train", !algo ? "missing --algo" : !output ? "missing -o MODEL"
+    if (!algo)
+        algo = "default";
+    if (!output || optind != argc - 1) {
+        cli_error("train", !output ? "missing -o MODEL"
                            : optind == argc ? "missing RATINGS" : "expected one RATINGS file");
         goto usage;
     }
@@ -136,9 +144,12 @@ int cmd_train(int argc, char **argv)
         reco_dataset_free(ds);
         return cli_exit_status(st);
     }
-    char params_text[512] = "";
+    char params_text[2048] = "", choice[1024] = "";
     if (m->ops->params_format)
         m->ops->params_format(m->params, params_text, sizeof params_text);
+    const reco_default_choice *ch = reco_default_choice_of(m);
+    if (ch)
+        reco_default_choice_format(ch, choice, sizeof choice);
     if (o.json) {
         json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:f,s:f}", "model", output, "algorithm",
                               algo, "params", params_text, "users",
@@ -146,6 +157,8 @@ int cmd_train(int argc, char **argv)
                               (json_int_t)reco_dataset_n_items(ds), "ratings",
                               (json_int_t)reco_dataset_nnz(ds), "fit_seconds", m->fit_seconds,
                               "train_rmse", m->train_rmse);
+        if (ch)
+            json_object_set_new(j, "ranker", reco_default_choice_json(ch));
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
         json_decref(j);
@@ -155,8 +168,13 @@ int cmd_train(int argc, char **argv)
                params_text, cli_thousands(reco_dataset_n_users(ds), a, sizeof a),
                cli_thousands(reco_dataset_n_items(ds), b, sizeof b),
                cli_thousands(reco_dataset_nnz(ds), c2, sizeof c2), m->fit_seconds);
-        printf("training RMSE %.4f (on the training ratings: not a measure of accuracy; "
-               "see reco eval)\n", m->train_rmse);
+        if (ch)
+            printf("ranker: %s\n", choice);
+        if (isnan(m->train_rmse))
+            printf("no rating predictions (the baseline answers them)\n");
+        else
+            printf("training RMSE %.4f (on the training ratings: not a measure of accuracy; "
+                   "see reco eval)\n", m->train_rmse);
         printf("wrote %s\n", output);
     }
     reco_model_free(m);

@@ -22,7 +22,7 @@ extern const reco_algo_ops reco_algo_default;
 void reco_default_params_default(reco_default_params *p)
 {
     memset(p, 0, sizeof *p);
-    snprintf(p->rankers, sizeof p->rankers, "ials,ease,popular");
+    snprintf(p->rankers, sizeof p->rankers, "ials,ials:min_rating=4,ease,ease:min_rating=4,popular");
     snprintf(p->predictor, sizeof p->predictor, "mf");
     snprintf(p->validation, sizeof p->validation, "time:0.2");
     snprintf(p->metric, sizeof p->metric, "ndcg@10");
@@ -36,6 +36,17 @@ static const reco_algo_ops *sub_algo(const char *name)
 {
     const reco_algo_ops *ops = reco_algo_find(name);
     return ops == &reco_algo_default ? NULL : ops;
+}
+
+/* The algorithm of a candidate "ALGO[:KEY=VALUE...]" into buf (32 bytes). */
+static const char *candidate_algo(const char *cand, char *buf)
+{
+    size_t len = strcspn(cand, ":");
+    if (len >= 32)
+        len = 31;
+    memcpy(buf, cand, len);
+    buf[len] = '\0';
+    return buf;
 }
 
 /* Splits the candidate list; returns the count, or -1 (with err) if a name
@@ -55,10 +66,11 @@ static int parse_rankers(const char *text, char names[][32], reco_error *err)
         }
         memcpy(names[n], p, len);
         names[n][len] = '\0';
-        if (!sub_algo(names[n])) {
+        char algo[32];
+        if (!sub_algo(candidate_algo(names[n], algo))) {
             reco_error_set(err, RECO_ERR_INVALID,
                            "default.rankers: \"%s\" is not an algorithm a default model can use",
-                           names[n]);
+                           algo);
             return -1;
         }
         n++;
@@ -122,12 +134,33 @@ static reco_status apply_sub(const char *sub, const char *algo, reco_model *m, r
     return RECO_OK;
 }
 
-/* A new unfitted model of algorithm `algo` with its sub-parameters. */
-static reco_status make_sub(const reco_default_params *p, const char *algo, reco_model **out,
+/* A new unfitted model of candidate `cand` ("ALGO" or "ALGO:KEY=VALUE:...")
+ * with the sub-parameters of ALGO, then the candidate's own. */
+static reco_status make_sub(const reco_default_params *p, const char *cand, reco_model **out,
                             reco_error *err)
 {
+    char algo[32];
+    candidate_algo(cand, algo);
     reco_status rc = reco_model_new(algo, out, err);
-    if (!rc && (rc = apply_sub(p->sub, algo, *out, err))) {
+    if (!rc)
+        rc = apply_sub(p->sub, algo, *out, err);
+    for (const char *q = strchr(cand, ':'); !rc && q; q = strchr(q + 1, ':')) {
+        char kv[96];
+        size_t len = strcspn(q + 1, ":");
+        if (len >= sizeof kv)
+            len = sizeof kv - 1;
+        memcpy(kv, q + 1, len);
+        kv[len] = '\0';
+        char *eq = strchr(kv, '=');
+        if (!eq) {
+            rc = reco_error_set(err, RECO_ERR_INVALID,
+                                "default.rankers: \"%s\" wants ALGO:KEY=VALUE", cand);
+            break;
+        }
+        *eq = '\0';
+        rc = reco_model_set_param(*out, kv, eq + 1, err);
+    }
+    if (rc) {
         reco_model_free(*out);
         *out = NULL;
     }
@@ -373,7 +406,7 @@ static reco_status choose(const reco_default_params *p, const reco_dataset *trai
         if ((rc = make_sub(p, names[j], &m, err)))
             break;
         reco_status frc = reco_model_fit(m, split->train[0], &sub, &e);
-        if (frc == RECO_ERR_TOO_LARGE || frc == RECO_ERR_NOMEM) {
+        if (frc == RECO_ERR_TOO_LARGE || frc == RECO_ERR_NOMEM || frc == RECO_ERR_EMPTY) {
             snprintf(ch->cand[j].note, sizeof ch->cand[j].note, "skipped: %.80s", e.msg);
         } else if (frc) {
             rc = reco_error_set(err, frc, "%s", e.msg);
@@ -460,7 +493,7 @@ static reco_status def_fit(const void *pp, const reco_dataset *train, const reco
     for (int t = 0; t < no; t++) {
         int j = order[t];
         rc = fit_sub(p, names[j], train, ctx, &st->rank, &e);
-        if (rc == RECO_ERR_TOO_LARGE || rc == RECO_ERR_NOMEM) {
+        if (rc == RECO_ERR_TOO_LARGE || rc == RECO_ERR_NOMEM || rc == RECO_ERR_EMPTY) {
             snprintf(ch->cand[j].note, sizeof ch->cand[j].note, "skipped: %.80s", e.msg);
             continue;
         }
@@ -675,11 +708,13 @@ static reco_status def_load(const void *pp, const reco_mfile *f, const reco_data
         st->choice.cand[j].name[sizeof st->choice.cand[j].name - 1] = '\0';
         st->choice.cand[j].note[sizeof st->choice.cand[j].note - 1] = '\0';
     }
-    if ((rc = load_sub(f, st->choice.ranker, "default.rparams", train, &st->rank, err)))
+    char algo[32];
+    if ((rc = load_sub(f, candidate_algo(st->choice.ranker, algo), "default.rparams", train,
+                       &st->rank, err)))
         goto fail;
     if (strcmp(p->predictor, "none")) {
         if (!strcmp(p->predictor, st->choice.ranker))
-            st->pred.ops = st->rank.ops;
+            st->pred.ops = st->rank.ops; /* the ranker, as it is, predicts too */
         else if ((rc = load_sub(f, p->predictor, "default.pparams", train, &st->pred, err)))
             goto fail;
     }
@@ -720,4 +755,31 @@ const reco_default_choice *reco_default_choice_of(const reco_model *m)
     if (!m || m->ops != &reco_algo_default || !m->state)
         return NULL;
     return &((const def_state *)m->state)->choice;
+}
+
+void reco_default_choice_format(const reco_default_choice *c, char *buf, size_t cap)
+{
+    size_t used = 0;
+#define PUT(...)                                                                               \
+    do {                                                                                       \
+        int w_ = snprintf(buf + used, used < cap ? cap - used : 0, __VA_ARGS__);               \
+        used += w_ > 0 ? (size_t)w_ : 0;                                                       \
+    } while (0)
+    if (cap)
+        buf[0] = '\0';
+    PUT("%s", c->ranker);
+    if (c->note[0]) {
+        PUT(" (%s)", c->note);
+    } else {
+        PUT(" (%s on a %s validation split of the training data:", c->metric, c->validation);
+        for (uint32_t j = 0; j < c->n && j < RECO_DEFAULT_MAX_CANDIDATES; j++) {
+            if (isnan(c->cand[j].value))
+                PUT("%s %s %s", j ? "," : "", c->cand[j].name,
+                    c->cand[j].note[0] ? c->cand[j].note : "not measured");
+            else
+                PUT("%s %s %.4f", j ? "," : "", c->cand[j].name, c->cand[j].value);
+        }
+        PUT(")");
+    }
+#undef PUT
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "reco/default_algo.h"
 #include "reco/model.h"
 #include "reco/ratings.h"
 #include "reco/utf8.h"
@@ -946,7 +947,27 @@ json_t *reco_service_model_info(reco_service *s)
     if (o)
         json_object_set_new(o, "train_rmse", isnan(m->train_rmse) ? json_null()
                                                                   : json_real(m->train_rmse));
+    const reco_default_choice *ch = reco_default_choice_of(m);
+    if (o && ch)
+        json_object_set_new(o, "ranker", reco_default_choice_json(ch));
     generation_release(g);
+    return o;
+}
+
+json_t *reco_default_choice_json(const reco_default_choice *c)
+{
+    json_t *cands = json_array();
+    for (uint32_t j = 0; cands && j < c->n && j < RECO_DEFAULT_MAX_CANDIDATES; j++) {
+        json_t *e = json_pack("{s:s,s:o}", "name", c->cand[j].name, "value",
+                              isnan(c->cand[j].value) ? json_null() : json_real(c->cand[j].value));
+        if (e && c->cand[j].note[0])
+            json_object_set_new(e, "note", json_string(c->cand[j].note));
+        json_array_append_new(cands, e);
+    }
+    json_t *o = json_pack("{s:s,s:s,s:s,s:o}", "algorithm", c->ranker, "metric", c->metric,
+                          "validation", c->validation, "candidates", cands);
+    if (o && c->note[0])
+        json_object_set_new(o, "note", json_string(c->note));
     return o;
 }
 

@@ -116,4 +116,10 @@ void reco_service_get_stats(reco_service *s, reco_service_stats *st);
 /* True if the ID is acceptable: 1..255 bytes of valid UTF-8 (no NUL). */
 bool reco_service_valid_id(const char *id, size_t len);
 
+/* The choice of a "default" model as JSON: {"algorithm", "metric",
+ * "validation", "candidates": [{"name", "value" (null if not measured),
+ * "note"?}], "note"?}. New reference; NULL when out of memory. */
+struct reco_default_choice;
+json_t *reco_default_choice_json(const struct reco_default_choice *c);
+
 #endif
