@@ -344,13 +344,15 @@ static reco_status sub_from_model(const reco_model *m, sub_model *s, reco_error 
 
 /* ---- choosing the ranker ---- */
 
-static double max_rating(const reco_dataset *d)
+static void rating_range(const reco_dataset *d, double *lo, double *hi)
 {
     const reco_csr *R = &d->by_user;
-    double hi = -INFINITY;
-    for (uint64_t k = 0; k < R->nnz; k++)
-        hi = R->val[k] > hi ? R->val[k] : hi;
-    return hi;
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    for (uint64_t k = 0; k < R->nnz; k++) {
+        *lo = R->val[k] < *lo ? R->val[k] : *lo;
+        *hi = R->val[k] > *hi ? R->val[k] : *hi;
+    }
 }
 
 /* Fits every candidate on the inner training part of a validation split
@@ -371,8 +373,9 @@ static reco_status choose(const reco_default_params *p, const reco_dataset *trai
     o.threads = ctx->threads;
     /* Relevant: rated 4 or more, or on a scale whose top is below 4 (ratings
      * that are all 1, for implicit data) every rating. */
-    double hi = max_rating(train);
-    o.relevant = hi < 4 ? -INFINITY : 4;
+    double lo, hi;
+    rating_range(train, &lo, &hi);
+    o.relevant = hi < 4 ? lo : 4;
     reco_tune_metric_format(&o.metric, ch->metric, sizeof ch->metric);
     if (n == 1) {
         snprintf(ch->note, sizeof ch->note, "one candidate: nothing to compare");

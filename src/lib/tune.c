@@ -346,6 +346,8 @@ static const default_space DEFAULT_SPACES[] = {
     {"ials", {"factors=16:256:int:log", "unobserved=10:100000:log", "alpha=0.1:100:log",
               "reg=0.0001:1:log", "conf=const,rating,above_mean"}},
     {"ease", {"lambda=10:5000:log"}},
+    {"default", {"ials.factors=32:128:int:log", "ials.unobserved=2000:100000:log",
+                 "ease.lambda=100:2000:log"}},
 };
 
 reco_status reco_tune_default_space(const char *algo, reco_tune_space *out, reco_error *err)
