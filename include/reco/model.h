@@ -25,6 +25,7 @@
 #include "reco/topn.h"
 
 #define RECO_NO_USER UINT32_MAX
+#define RECO_POPULAR_TOP 4096
 
 /* A user's ratings as recommenders see them: the training row of a known
  * user, or ratings that arrived later (then `updated` is true and factor
@@ -138,6 +139,11 @@ typedef struct reco_model {
     reco_baseline baseline;
     reco_popular_params popular_params;
     float *popular;              /* n_items popularity scores */
+    /* The best of the popularity ranking, in order (at most
+     * RECO_POPULAR_TOP items; owned, derived from popular after a fit or a
+     * load), so that cold-start lists cost no scan of the catalogue. */
+    reco_scored *popular_top;
+    uint32_t n_popular_top;
     float rating_lo, rating_hi;  /* training range: predictions are clamped */
     double fit_seconds;
     double train_rmse;           /* on the training ratings; NaN if not computed */
@@ -207,7 +213,9 @@ size_t reco_model_scratch_size(const reco_model *m);
 
 /* Top n items for prof, best first, into out (n entries); *n_out is the
  * count written. exclude_rated drops items in prof. A profile with no
- * ratings and no user gets the popularity ranking (*cold_start = true).
+ * ratings and no user gets the popularity ranking (*cold_start = true), and
+ * so does a user about whom the algorithm has no opinion (it returns no
+ * item: e.g. an ials user whose only products were regularised to zero).
  * scratch: reco_model_scratch_size bytes owned by the caller (NULL: the
  * call allocates). */
 reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, size_t n,

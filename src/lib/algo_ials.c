@@ -1057,6 +1057,12 @@ static reco_status ials_recommend(const void *s, const reco_dataset *train,
     reco_status rc = user_vector(st, prof, scratch, &x, err);
     if (rc)
         return rc;
+    /* A zero vector (a user whose products all have zero factors: rated
+     * once, by users who rated once, and regularised away) scores every
+     * product 0: the model has no opinion, and says so with an empty list
+     * (the caller falls back to the popularity ranking). */
+    if (reco_dot(x, x, st->k) == 0)
+        return RECO_OK;
     *n_out = reco_factor_index_topn(&st->index, x, 0.0f, n, exclude, n_exclude, out);
     return RECO_OK;
 }

@@ -138,25 +138,32 @@ reco_status reco_factor_index_build(reco_factor_index *ix, const float *Q, const
     return RECO_OK;
 }
 
-/* Upper bounds of the exact scores of the c items of a block, in order
- * (Cauchy-Schwarz: x.q <= |x| |q|, with slack for float rounding), and
- * their maximum, so that a block none of whose items can enter is skipped
- * after one vectorised pass. */
+/* Slack that makes a bound safe against rounding: the computed score of an
+ * item (float dot product of k terms plus two additions) differs from the
+ * exact one by at most about (k + 2) eps (|base + b| + |x| |q|), eps =
+ * 2^-24; the bound is computed in float too. (k + 8) 2^-23 covers both with
+ * room. Relative, so a user whose vector is tiny prunes as well as any. */
+static inline float slack_of(uint32_t k) { return (float)(k + 8) * 1.1920929e-7f; }
+
+/* Upper bounds of the computed scores of the c items of a block, in order
+ * (Cauchy-Schwarz: x.q <= |x| |q|, plus the slack), and their maximum, so
+ * that a block none of whose items can enter is skipped after one
+ * vectorised pass. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static float cs_bounds_max(uint32_t c, float base, float nx, const float *restrict b,
+static float cs_bounds_max(uint32_t c, float base, float nx, float slack, const float *restrict b,
                            const float *restrict nq, float *restrict ub)
 {
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
     for (uint32_t j = 0; j < c; j++) {
         float bb = base + b[j], d = nx * nq[j];
-        ub[j] = bb + d + 1e-5f * (fabsf(bb) + d + 1.0f);
+        ub[j] = bb + d + slack * (fabsf(bb) + d);
         mx = ub[j] > mx ? ub[j] : mx;
     }
     return mx;
 }
 
-static inline float bound(float bb, float d) { return bb + d + 1e-5f * (fabsf(bb) + d + 1.0f); }
+static inline float bound(float bb, float d, float slack) { return bb + d + slack * (fabsf(bb) + d); }
 
 static bool is_excluded(const uint32_t *ex, size_t n, uint32_t i)
 {
@@ -174,7 +181,7 @@ static bool is_excluded(const uint32_t *ex, size_t n, uint32_t i)
 size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float base, size_t n,
                               const uint32_t *exclude, size_t n_exclude, reco_scored *out)
 {
-    const float nx = sqrtf(reco_dot(x, x, ix->k));
+    const float nx = sqrtf(reco_dot(x, x, ix->k)), slack = slack_of(ix->k);
     reco_topn_heap h;
     reco_topn_init(&h, out, n);
     enum { BLK = RECO_FACTOR_BLOCK };
@@ -182,13 +189,13 @@ size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float
     float thr = -INFINITY; /* the n-th best exact score once the heap is full */
     for (uint32_t p0 = 0; p0 < ix->n; p0 += BLK) {
         /* Nothing from p0 on can beat thr: stop. */
-        if (bound(base + ix->smax_b[p0], nx * ix->smax_norm[p0]) < thr)
+        if (bound(base + ix->smax_b[p0], nx * ix->smax_norm[p0], slack) < thr)
             break;
         uint32_t c = ix->n - p0 < BLK ? ix->n - p0 : BLK;
         /* The block's own maxima first: two numbers. */
-        if (bound(base + ix->blk_b[p0 / BLK], nx * ix->blk_norm[p0 / BLK]) < thr)
+        if (bound(base + ix->blk_b[p0 / BLK], nx * ix->blk_norm[p0 / BLK], slack) < thr)
             continue;
-        if (cs_bounds_max(c, base, nx, ix->b + p0, ix->norm + p0, ub) < thr)
+        if (cs_bounds_max(c, base, nx, slack, ix->b + p0, ix->norm + p0, ub) < thr)
             continue;
         for (uint32_t j = 0; j < c; j++) {
             if (!(ub[j] >= thr))

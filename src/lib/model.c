@@ -91,10 +91,50 @@ void reco_model_free(reco_model *m)
     }
     reco_baseline_clear(&m->baseline);
     free(m->popular);
+    free(m->popular_top);
     free(m->params);
     reco_dataset_free(m->owned_train);
     reco_mfile_close(m->file);
     free(m);
+}
+
+/* The first RECO_POPULAR_TOP of the popularity ranking, in order. */
+static reco_status popular_top_build(reco_model *m, reco_error *err)
+{
+    uint32_t ni = reco_dataset_n_items(m->train);
+    free(m->popular_top);
+    m->n_popular_top = 0;
+    m->popular_top = malloc(RECO_POPULAR_TOP * sizeof *m->popular_top);
+    if (!m->popular_top)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    m->n_popular_top =
+        (uint32_t)reco_topn_select(m->popular, ni, NULL, 0, RECO_POPULAR_TOP, m->popular_top);
+    return RECO_OK;
+}
+
+/* The n most popular items not in exclude (ascending), into out: from the
+ * precomputed head of the ranking when it holds enough, else by a scan. */
+static size_t popular_list(const reco_model *m, const uint32_t *ex, size_t nex, size_t n,
+                           reco_scored *out)
+{
+    size_t got = 0;
+    for (uint32_t j = 0; j < m->n_popular_top && got < n; j++) {
+        uint32_t i = m->popular_top[j].id;
+        size_t lo = 0, hi = nex;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (ex[mid] < i)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < nex && ex[lo] == i)
+            continue;
+        out[got++] = m->popular_top[j];
+    }
+    if (got == n || m->n_popular_top < RECO_POPULAR_TOP)
+        return got; /* enough, or the head is the whole ranking */
+    return reco_topn_select(m->popular, reco_dataset_n_items(m->train), ex, nex, n, out);
 }
 
 reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,
@@ -170,7 +210,7 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
     if (!m->popular)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     rc = reco_popular_scores(&m->popular_params, train, m->popular, err);
-    if (rc)
+    if (rc || (rc = popular_top_build(m, err)))
         return rc;
     ctx.baseline = &m->baseline;
     rc = m->ops->fit(m->params, train, &ctx, &m->state, err);
@@ -364,7 +404,7 @@ reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, 
         /* Never seen and nothing rated: the popularity ranking. */
         if (cold_start)
             *cold_start = true;
-        *n_out = reco_topn_select(m->popular, ni, NULL, 0, n, out);
+        *n_out = popular_list(m, NULL, 0, n, out);
         return RECO_OK;
     }
     void *owned = NULL;
@@ -379,18 +419,25 @@ reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, 
     if (m->ops->recommend) {
         rc = m->ops->recommend(m->state, d, &m->baseline, prof, n, ex, nex, out, n_out,
                                algo_scratch, err);
-        free(owned);
-        return rc;
-    }
-    if (m->ops->score) {
-        rc = m->ops->score(m->state, d, &m->baseline, prof, scores, algo_scratch, err);
     } else {
-        for (uint32_t i = 0; i < ni; i++)
-            scores[i] = known ? reco_model_predict(m, prof->user, i) : m->popular[i];
+        if (m->ops->score) {
+            rc = m->ops->score(m->state, d, &m->baseline, prof, scores, algo_scratch, err);
+        } else {
+            for (uint32_t i = 0; i < ni; i++)
+                scores[i] = known ? reco_model_predict(m, prof->user, i) : m->popular[i];
+        }
+        if (rc == RECO_OK)
+            *n_out = reco_topn_select(scores, ni, ex, nex, n, out);
     }
-    if (rc == RECO_OK)
-        *n_out = reco_topn_select(scores, ni, ex, nex, n, out);
     free(owned);
+    if (rc == RECO_OK && *n_out == 0 && n > 0) {
+        /* The algorithm has no opinion about this user (every score is
+         * -INFINITY, or its top-N says so): the popularity ranking, as for
+         * a user never seen, without what the user rated. */
+        if (cold_start)
+            *cold_start = true;
+        *n_out = popular_list(m, ex, nex, n, out);
+    }
     return rc;
 }
 
@@ -579,7 +626,8 @@ reco_status reco_model_load(const char *path, reco_model **out, reco_error *err)
     m->popular = (float *)pop;
     m->baseline_params = meta->baseline_params;
     m->popular_params = meta->popular_params;
-    if ((rc = reco_popular_params_check(&m->popular_params, err)))
+    if ((rc = reco_popular_params_check(&m->popular_params, err)) ||
+        (rc = popular_top_build(m, err)))
         goto fail;
     m->rating_lo = meta->rating_lo;
     m->rating_hi = meta->rating_hi;
