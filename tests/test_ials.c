@@ -433,6 +433,32 @@ static void test_new_ratings_move_the_list(void **state)
     reco_model_free(m);
 }
 
+/* A user the model can say nothing about (only products without
+ * interactions) gets the popularity ranking, flagged as cold start. */
+static void test_no_opinion_falls_back_to_popular(void **state)
+{
+    const reco_dataset *ds = *state;
+    reco_model *m = fit(ds, NULL, 2);
+    uint32_t unrated = 0;
+    while (reco_csr_row_len(&ds->by_item, unrated) > 0)
+        unrated++;
+    float r = 5;
+    reco_profile prof = {RECO_NO_USER, &unrated, &r, 1, true};
+    reco_scored out[10], pop[10];
+    size_t n, np;
+    bool cold = false;
+    reco_error err;
+    assert_int_equal(reco_model_recommend(m, &prof, 10, true, out, &n, &cold, NULL, &err), RECO_OK);
+    assert_true(cold);
+    np = reco_topn_select(m->popular, NI, &unrated, 1, 10, pop);
+    assert_int_equal(n, np);
+    for (size_t j = 0; j < n; j++) {
+        assert_int_equal(out[j].id, pop[j].id);
+        assert_float_equal(out[j].score, pop[j].score, 0);
+    }
+    reco_model_free(m);
+}
+
 static void test_similar_and_predict(void **state)
 {
     const reco_dataset *ds = *state;
@@ -502,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_topn_exact_small_k),
         cmocka_unit_test(test_topn_exact_large_k),
         cmocka_unit_test(test_new_ratings_move_the_list),
+        cmocka_unit_test(test_no_opinion_falls_back_to_popular),
         cmocka_unit_test(test_similar_and_predict),
         cmocka_unit_test(test_save_and_load),
     };

@@ -571,6 +571,47 @@ static void test_save_load_all(void **state)
     reco_dataset_free(ds);
 }
 
+/* Cold-start lists come from the precomputed head of the popularity
+ * ranking (RECO_POPULAR_TOP items) and, for a longer list, from a scan: both
+ * give exactly what selecting over the whole ranking gives. */
+static void test_cold_start_head_and_scan(void **state)
+{
+    (void)state;
+    /* 5,000 products; product p has 1 + (p * 7919) % 50 ratings. */
+    enum { NP = 5000 };
+    size_t cap = 64 * NP * 50;
+    char *text = malloc(cap);
+    size_t len = 0;
+    for (int p = 0; p < NP; p++)
+        for (int u = 0; u <= (p * 7919) % 50; u++)
+            len += (size_t)snprintf(text + len, cap - len, "u%d,p%d,4\n", u, p);
+    reco_dataset *ds = build(text);
+    free(text);
+    reco_model *m = NULL;
+    reco_error err;
+    assert_int_equal(reco_model_new("popular", &m, &err), RECO_OK);
+    assert_int_equal(reco_model_fit(m, ds, NULL, &err), RECO_OK);
+    assert_int_equal(m->n_popular_top, RECO_POPULAR_TOP);
+    reco_scored *a = malloc(NP * sizeof *a), *b = malloc(NP * sizeof *b);
+    size_t ns[] = {1, 10, RECO_POPULAR_TOP, RECO_POPULAR_TOP + 1, NP};
+    reco_profile none = {RECO_NO_USER, NULL, NULL, 0, false};
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+        size_t na, nb;
+        bool cold = false;
+        assert_int_equal(reco_model_recommend(m, &none, ns[t], true, a, &na, &cold, NULL, &err),
+                         RECO_OK);
+        assert_true(cold);
+        nb = reco_topn_select(m->popular, NP, NULL, 0, ns[t], b);
+        assert_int_equal(na, nb);
+        for (size_t j = 0; j < na; j++)
+            assert_int_equal(a[j].id, b[j].id);
+    }
+    free(a);
+    free(b);
+    reco_model_free(m);
+    reco_dataset_free(ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_predicts_and_score_kind),
         cmocka_unit_test(test_predict_items),
         cmocka_unit_test(test_fit_recommend_cold_start),
+        cmocka_unit_test(test_cold_start_head_and_scan),
         cmocka_unit_test(test_save_load_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
