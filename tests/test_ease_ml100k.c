@@ -24,15 +24,7 @@
 
 static void load_fold(int k, reco_dataset **train, reco_dataset **test)
 {
-    char base[512], tst[512], rel[64];
-    snprintf(rel, sizeof rel, "ml-100k/splits/u%d.base", k);
-    assert_non_null(test_shared_data(rel, base, sizeof base));
-    snprintf(rel, sizeof rel, "ml-100k/splits/u%d.test", k);
-    assert_non_null(test_shared_data(rel, tst, sizeof tst));
-    reco_error err;
-    if (reco_dataset_load(base, NULL, NULL, train, &err) ||
-        reco_split_load_test(tst, *train, NULL, test, &err))
-        fail_msg("%s", err.msg);
+    assert_int_equal(test_ml100k_eval_fold(k, train, test), 0);
 }
 
 static reco_model *fit(const reco_dataset *train, const char *precision)

@@ -5,6 +5,7 @@
 
 #include "reco/dataset.h"
 #include "reco/model.h"
+#include "reco/split.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,27 @@ int test_ml100k_fold(int k, reco_dataset **train, reco_ratings **test)
     lo.users = (*train)->users;
     lo.items = (*train)->items;
     if (reco_ratings_load(tst, &lo, test, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        reco_dataset_free(*train);
+        *train = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int test_ml100k_eval_fold(int k, reco_dataset **train, reco_dataset **test)
+{
+    char base[4096], tst[4096], rel[64];
+    *train = *test = NULL;
+    snprintf(rel, sizeof rel, "ml-100k/splits/u%d.base", k);
+    if (!test_shared_data(rel, base, sizeof base))
+        return -1;
+    snprintf(rel, sizeof rel, "ml-100k/splits/u%d.test", k);
+    if (!test_shared_data(rel, tst, sizeof tst))
+        return -1;
+    reco_error err;
+    if (reco_dataset_load(base, NULL, NULL, train, &err) ||
+        reco_split_load_test(tst, *train, NULL, test, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         reco_dataset_free(*train);
         *train = NULL;

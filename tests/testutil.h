@@ -26,6 +26,12 @@ struct reco_ratings;
 struct reco_model;
 int test_ml100k_fold(int k, struct reco_dataset **train, struct reco_ratings **test);
 
+/* MovieLens 100K split k (1..5) as reco_eval_model takes it: the training
+ * file as a dataset and the test file as a dataset sharing its maps
+ * (reco_split_load_test). Returns 0, or -1 with nothing allocated when the
+ * files are absent or do not load (the reason on stderr). */
+int test_ml100k_eval_fold(int k, struct reco_dataset **train, struct reco_dataset **test);
+
 /* Root-mean-square error of m's predictions of the ratings of t. */
 double test_rmse(const struct reco_model *m, const struct reco_ratings *t);
 
