@@ -274,7 +274,7 @@ static void test_exact_sweeps_descend(void **state)
 {
     const reco_dataset *ds = *state;
     double prev = INFINITY;
-    for (int it = 1; it <= 6; it++) {
+    for (int it = 1; it <= 4; it++) {
         char its[8];
         snprintf(its, sizeof its, "%d", it);
         const char *params[] = {"solver", "cholesky", "factors", "16", "iterations", its, NULL};
@@ -362,7 +362,7 @@ static void test_fold_in_is_exact(void **state)
  * trained and folded-in users. Never-rated products never appear. */
 static void check_topn_exact(const reco_dataset *ds, const char *factors)
 {
-    const char *params[] = {"factors", factors, "iterations", "6", NULL};
+    const char *params[] = {"factors", factors, "iterations", "3", NULL};
     reco_model *m = fit(ds, params, 2);
     void *scratch = malloc(reco_model_scratch_size(m));
     float *scores = malloc(NI * sizeof *scores);

@@ -29,7 +29,7 @@ static double fold_rmse(int k)
     assert_int_equal(reco_model_new("mf", &m, &err), RECO_OK);
     const reco_mf_params *p = m->params;
     assert_int_equal(p->factors, 100);
-    assert_int_equal(p->epochs, 20);
+    assert_int_equal(p->epochs, 17);
     if (reco_model_fit(m, train, NULL, &err))
         fail_msg("%s", err.msg);
     assert_non_null(reco_mf_state_of(m));

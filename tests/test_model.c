@@ -43,6 +43,8 @@ static void test_baseline_closed_form(void **state)
     reco_baseline_params p;
     reco_baseline_params_default(&p);
     p.epochs = 1;
+    p.reg_u = 15;
+    p.reg_i = 10;
     reco_baseline b;
     assert_int_equal(reco_baseline_fit(&p, ds, &b, NULL), RECO_OK);
     assert_float_equal(b.mu, 4.0, 1e-9);

@@ -13,8 +13,12 @@
 
 void reco_baseline_params_default(reco_baseline_params *p)
 {
-    p->reg_u = 15;
-    p->reg_i = 10;
+    /* Chosen with `reco tune --metric rmse` (60 random trials, validation a
+     * random 20% of MovieLens 100K u1.base; u1.test never seen): held-out
+     * RMSE on u1.test 0.9535, against 0.9599 with Surprise's BaselineOnly
+     * settings (reg_u 15, reg_i 10) used before. bench/defaults.sh. */
+    p->reg_u = 3.747;
+    p->reg_i = 2.844;
     p->epochs = 10;
 }
 

@@ -106,7 +106,7 @@ expect_contains "$OUT" '"unknown_item_ratings": 1'
 # Parameters: accepted, or rejected with the library's message.
 expect_status 0 "$RECO" eval --quiet --algo baseline --param baseline.reg_u=5 \
     --param baseline.epochs=3 --json "$TMP/r.csv"
-expect_contains "$OUT" '"params": "reg_u=5 reg_i=10 epochs=3"'
+expect_contains "$OUT" '"params": "reg_u=5 reg_i=2.844 epochs=3"'
 
 # Usage errors: exit 2, one line naming the problem.
 expect_usage() { # NEEDLE ARGS...
