@@ -953,9 +953,9 @@ static void test_params(void **state)
         reco_error err;
         assert_int_equal(reco_model_new(algos[a], &m, &err), RECO_OK);
         const reco_knn_params *p = m->params;
-        assert_int_equal(p->k, a == 0 ? 40 : 50);
+        assert_int_equal(p->k, a == 0 ? 40 : 76);
         assert_true(p->centered);
-        assert_float_equal(p->shrinkage, 100, 0);
+        assert_float_equal(p->shrinkage, a == 0 ? 100 : 439, 0);
         assert_int_equal(p->min_support, 1);
         struct {
             const char *key, *value;

@@ -111,7 +111,7 @@ static void test_itemcf_ml100k(void **state)
     (void)state;
     reco_knn_params p;
     reco_itemcf_params_default(&p);
-    assert_int_equal(p.k, 50);
+    assert_int_equal(p.k, 76);
     assert_true(p.centered);
     double r = mean_rmse("itemcf", 5);
     print_message("itemcf mean RMSE %.4f (target <= %.2f)\n", r, ITEMCF_TARGET);

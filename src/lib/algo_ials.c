@@ -363,6 +363,17 @@ __attribute__((always_inline)) static inline void axpy(float *restrict y, float 
         y[f] += a * x[f];
 }
 
+/* Rows of the other side are read at random (a product's users are spread
+ * over the whole user matrix): each is asked for this many entries ahead,
+ * so that its misses overlap the work on the entries before it. */
+#define PREFETCH_AHEAD 8
+
+static inline void prefetch_row(const float *row, uint32_t ld)
+{
+    for (uint32_t l = 0; l < ld * sizeof(float); l += 64)
+        __builtin_prefetch((const char *)row + l);
+}
+
 /* What a half-sweep knows besides the rows: the other side (rotated), the
  * eigenvalues e of its Gram matrix, the rotation V. */
 typedef struct sweep {
@@ -414,8 +425,11 @@ __attribute__((always_inline)) static inline void exact_row(const sweep *sw, con
     double *t = S + (size_t)n * n;
     (void)k;
     memset(u, 0, w * sizeof *u);
-    for (uint32_t j = 0; j < n; j++)
+    for (uint32_t j = 0; j < n; j++) {
+        if (j + PREFETCH_AHEAD < n)
+            prefetch_row(sw->F + (size_t)idx[j + PREFETCH_AHEAD] * ld, ld);
         axpy(u, conf[j], sw->F + (size_t)idx[j] * ld, w);
+    }
 #pragma omp simd
     for (uint32_t f = 0; f < w; f++) {
         dinv[f] = 1.0f / dl[f];
@@ -494,6 +508,8 @@ __attribute__((always_inline)) static inline void diag_matvec(const sweep *sw,
     for (uint32_t f = 0; f < w; f++)
         out[f] = dl[f] * v[f];
     for (uint32_t j = 0; j < n; j++) {
+        if (j + PREFETCH_AHEAD < n)
+            prefetch_row(sw->F + (size_t)idx[j + PREFETCH_AHEAD] * sw->ld, sw->ld);
         const float *z = sw->F + (size_t)idx[j] * sw->ld;
         axpy(out, (conf[j] - sw->w0) * reco_dot_inline(z, v, w), z, w);
     }
@@ -616,11 +632,8 @@ static inline void prefetch_rows(const reco_csr *rows, int64_t r, const float *F
     uint64_t b = rows->ptr[r], e = rows->ptr[r + 1];
     if (e - b > 8)
         e = b + 8;
-    for (uint64_t j = b; j < e; j++) {
-        const char *y = (const char *)(F + (size_t)rows->idx[j] * ld);
-        for (uint32_t l = 0; l < ld * sizeof(float); l += 64)
-            __builtin_prefetch(y + l);
-    }
+    for (uint64_t j = b; j < e; j++)
+        prefetch_row(F + (size_t)rows->idx[j] * ld, ld);
 }
 
 /* Workspace of the half-sweeps, allocated once per fit. */

@@ -9,6 +9,10 @@
 #include "reco/knn.h"
 #include "reco/topn.h"
 
+/* usercf: k = 40, shrinkage 100, centred, as Surprise's KNNBaseline with
+ * pearson_baseline similarity. A `reco tune --metric rmse` search on
+ * MovieLens 100K u1.base (bench/defaults.sh) found nothing better on
+ * held-out u1.test (0.9328 against 0.9327), so they stay. */
 void reco_usercf_params_default(reco_knn_params *p)
 {
     memset(p, 0, sizeof *p);
@@ -20,10 +24,15 @@ void reco_usercf_params_default(reco_knn_params *p)
     p->threads = 0;
 }
 
+/* itemcf: chosen with `reco tune --metric rmse` (60 random trials,
+ * validation a random 20% of MovieLens 100K u1.base, k capped at 100 to
+ * keep the neighbour table small): k = 76, shrinkage 439; held-out RMSE on
+ * u1.test 0.9416 against 0.9521 with the previous k = 50, shrinkage 100. */
 void reco_itemcf_params_default(reco_knn_params *p)
 {
     reco_usercf_params_default(p);
-    p->k = 50;
+    p->k = 76;
+    p->shrinkage = 439;
 }
 
 reco_status reco_knn_params_check(const reco_knn_params *p, const char *algo, reco_error *err)
