@@ -119,7 +119,8 @@ static void test_chooses_the_best_on_validation(void **state)
 {
     (void)state;
     reco_dataset *ds = make_data(false, 40);
-    const char *params[] = {"rankers", "popular,ease,ials", "ials.factors", "16", NULL};
+    const char *params[] = {"rankers", "popular,ease,ials", "ials.factors", "16", "blend", "off",
+                            NULL};
     reco_model *m = fit("default", ds, params);
     const reco_default_choice *ch = reco_default_choice_of(m);
     assert_non_null(ch);
@@ -176,6 +177,73 @@ static void test_chooses_the_best_on_validation(void **state)
     unlink(path);
     reco_model_free(mf);
     reco_model_free(alone);
+    reco_model_free(m);
+    reco_dataset_free(ds);
+}
+
+/* A blend ranks by the mean of the two rankers' standardised scores, and
+ * survives a model file. */
+static void test_blend(void **state)
+{
+    (void)state;
+    reco_dataset *ds = make_data(false, 40);
+    const char *params[] = {"rankers", "ease", "blend", "ials", "ials.factors", "16",
+                            "predictor", "none", NULL};
+    reco_model *m = fit("default", ds, params);
+    const reco_default_choice *ch = reco_default_choice_of(m);
+    assert_string_equal(ch->ranker, "ease");
+    assert_string_equal(ch->blend, "ials");
+    assert_string_equal(reco_model_score_kind(m, false), "blend");
+    const char *ip[] = {"factors", "16", NULL};
+    reco_model *e = fit("ease", ds, NULL), *i = fit("ials", ds, ip);
+    float *se = malloc(NI * sizeof *se), *si = malloc(NI * sizeof *si), *sb = malloc(NI * sizeof *sb);
+    void *scratch = malloc(reco_model_scratch_size(m) + reco_model_scratch_size(e) +
+                           reco_model_scratch_size(i));
+    reco_error err;
+    reco_profile prof = reco_profile_of_user(ds, 5);
+    assert_int_equal(e->ops->score(e->state, ds, &e->baseline, &prof, se, scratch, &err), 0);
+    assert_int_equal(i->ops->score(i->state, ds, &i->baseline, &prof, si, scratch, &err), 0);
+    assert_int_equal(m->ops->score(m->state, ds, &m->baseline, &prof, sb, scratch, &err), 0);
+    /* The reference blend, in double. */
+    double me = 0, qe = 0, mi = 0, qi = 0;
+    int c = 0;
+    for (int j = 0; j < NI; j++)
+        if (isfinite(se[j]) && isfinite(si[j])) {
+            me += se[j], qe += (double)se[j] * se[j], mi += si[j], qi += (double)si[j] * si[j];
+            c++;
+        }
+    me /= c, mi /= c;
+    double de = sqrt(qe / c - me * me), di = sqrt(qi / c - mi * mi);
+    for (int j = 0; j < NI; j++) {
+        if (!isfinite(se[j]) || !isfinite(si[j])) {
+            assert_true(sb[j] == -INFINITY);
+            continue;
+        }
+        assert_float_equal(sb[j], 0.5 * ((se[j] - me) / de + (si[j] - mi) / di), 1e-4);
+    }
+    /* The list is the top of those scores; and a model file keeps it. */
+    reco_scored a[10], b[10];
+    size_t na, nb;
+    assert_int_equal(reco_model_recommend(m, &prof, 10, true, a, &na, NULL, scratch, &err), 0);
+    nb = reco_topn_select(sb, NI, prof.items, prof.n, 10, b);
+    assert_int_equal(na, nb);
+    for (size_t j = 0; j < na; j++)
+        assert_int_equal(a[j].id, b[j].id);
+    char path[] = "/tmp/reco-test-blend-XXXXXX";
+    close(mkstemp(path));
+    assert_int_equal(reco_model_save(m, path, &err), RECO_OK);
+    reco_model *l = NULL;
+    assert_int_equal(reco_model_load(path, &l, &err), RECO_OK);
+    assert_string_equal(reco_default_choice_of(l)->blend, "ials");
+    assert_same_lists(m, l, ds);
+    reco_model_free(l);
+    unlink(path);
+    free(se);
+    free(si);
+    free(sb);
+    free(scratch);
+    reco_model_free(e);
+    reco_model_free(i);
     reco_model_free(m);
     reco_dataset_free(ds);
 }
@@ -268,6 +336,8 @@ static void test_params_refused(void **state)
         {"metric", "rmse", "default.metric"},
         {"ials.factors", "0", "ials.factors"},
         {"ease.lambda", "-1", "ease.lambda"},
+        {"blend", "ials,ease", "default.blend"},
+        {"blend", "nosuch", "nosuch"},
         {"nosuch", "1", "default.nosuch"},
     };
     for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
@@ -287,6 +357,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chooses_the_best_on_validation),
+        cmocka_unit_test(test_blend),
         cmocka_unit_test(test_skips_and_single_candidate),
         cmocka_unit_test(test_implicit_data),
         cmocka_unit_test(test_too_small_to_compare),

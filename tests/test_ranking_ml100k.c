@@ -59,9 +59,9 @@ static void test_ranking(void **state)
 {
     (void)state;
     reco_eval_result pop = folds("popular"), ials = folds("ials"), def = folds("default");
-    /* Measured: popular 0.198, ials 0.385, default 0.396 (RMSE 0.9075). */
+    /* Measured: popular 0.198, ials 0.385, default 0.405 (RMSE 0.911). */
     assert_true(ials.ndcg >= 0.37);
-    assert_true(def.ndcg >= 0.38);
+    assert_true(def.ndcg >= 0.39);
     assert_true(def.ndcg >= 1.8 * pop.ndcg);
     assert_true(def.rmse <= 0.915);
     assert_true(isnan(ials.rmse)); /* ials predicts no ratings */

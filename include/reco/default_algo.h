@@ -27,7 +27,16 @@
  *                  fold-in of ratings that arrive later; "none" leaves them
  *                  to the baseline.
  *
- * Scores of a list are the ranker's (score_kind names them); predicted
+ * Two rankers often do better together than either alone: with
+ * blend=auto the two best candidates of different algorithms are also tried
+ * as a blend (for each user, the mean of the two models' scores, each
+ * standardised over the catalogue), and the blend is kept if it does
+ * better on the same validation split. A blend scores the whole catalogue
+ * twice per request (no pruned top-N), which is cheap for catalogues that
+ * ease can hold.
+ *
+ * Scores of a list are the ranker's (score_kind names them, "blend" for a
+ * blend); predicted
  * ratings, explanations ("because") and similar products come from the
  * ranker where it has them, similar products from the predictor otherwise.
  * Sub-models take their own parameters as "ALGO.KEY" (ials.factors=128,
@@ -54,6 +63,11 @@ typedef struct reco_default_params {
     char validation[32];    /* [validation] random:F, time:F or loo */
     char metric[32];        /* [metric] a ranking metric as for reco tune: ndcg@10, ... */
     uint64_t seed;          /* [seed] of the validation split */
+    /* [blend] "auto": also try the mean of the standardised scores of the
+     * two best candidates of different algorithms, and keep it if it does
+     * better on the validation split; "off"; or a candidate to blend the
+     * ranker with, always. */
+    char blend[32];
     /* [ALGO.KEY] sub-model parameters, "ALGO.KEY=VALUE" separated by
      * spaces, applied in order (a later one wins). */
     char sub[RECO_DEFAULT_SUB_MAX];
@@ -73,6 +87,8 @@ typedef struct reco_default_choice {
         char note[96];      /* why it was skipped, or "" */
     } cand[RECO_DEFAULT_MAX_CANDIDATES];
     char note[160];         /* why there was no comparison, or "" */
+    char blend[32];         /* the second ranker of a blend, or "" */
+    double blend_value;     /* the blend's validation figure (NaN if not tried) */
 } reco_default_choice;
 
 /* One line saying what was chosen and why, e.g. "ease:min_rating=4

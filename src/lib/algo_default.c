@@ -26,6 +26,7 @@ void reco_default_params_default(reco_default_params *p)
     snprintf(p->predictor, sizeof p->predictor, "mf");
     snprintf(p->validation, sizeof p->validation, "time:0.2");
     snprintf(p->metric, sizeof p->metric, "ndcg@10");
+    snprintf(p->blend, sizeof p->blend, "auto");
     p->seed = 1;
 }
 
@@ -187,6 +188,16 @@ static reco_status def_set(void *pp, const char *key, const char *value, reco_er
         snprintf(p->predictor, sizeof p->predictor, "%s", value);
         return RECO_OK;
     }
+    if (!strcmp(key, "blend")) {
+        if (strcmp(value, "auto") && strcmp(value, "off")) {
+            if (strlen(value) >= sizeof p->blend || parse_rankers(value, names, err) != 1)
+                return reco_error_set(err, RECO_ERR_INVALID,
+                                      "default.blend wants auto, off or one candidate, got \"%s\"",
+                                      value);
+        }
+        snprintf(p->blend, sizeof p->blend, "%s", value);
+        return RECO_OK;
+    }
     if (!strcmp(key, "validation")) {
         reco_split_spec s;
         reco_status rc = parse_validation(value, p->seed, &s, err);
@@ -251,7 +262,8 @@ static reco_status def_check(const void *pp, reco_error *err)
     if (memchr(p->rankers, 0, sizeof p->rankers) == NULL ||
         memchr(p->predictor, 0, sizeof p->predictor) == NULL ||
         memchr(p->validation, 0, sizeof p->validation) == NULL ||
-        memchr(p->metric, 0, sizeof p->metric) == NULL || memchr(p->sub, 0, sizeof p->sub) == NULL)
+        memchr(p->metric, 0, sizeof p->metric) == NULL || memchr(p->sub, 0, sizeof p->sub) == NULL ||
+        memchr(p->blend, 0, sizeof p->blend) == NULL)
         return reco_error_set(err, RECO_ERR_INVALID, "default: malformed parameters");
     int n = parse_rankers(p->rankers, names, err);
     if (n < 0)
@@ -259,6 +271,10 @@ static reco_status def_check(const void *pp, reco_error *err)
     if (strcmp(p->predictor, "none") && !sub_algo(p->predictor))
         return reco_error_set(err, RECO_ERR_INVALID, "default.predictor \"%s\" is unknown",
                               p->predictor);
+    char blend_name[RECO_DEFAULT_MAX_CANDIDATES][32];
+    if (strcmp(p->blend, "auto") && strcmp(p->blend, "off") &&
+        parse_rankers(p->blend, blend_name, err) != 1)
+        return RECO_ERR_INVALID;
     reco_split_spec s;
     reco_tune_metric m;
     reco_status rc;
@@ -283,9 +299,9 @@ static reco_status def_check(const void *pp, reco_error *err)
 static void def_format(const void *pp, char *buf, size_t cap)
 {
     const reco_default_params *p = pp;
-    snprintf(buf, cap, "rankers=%s predictor=%s validation=%s metric=%s seed=%llu%s%s", p->rankers,
-             p->predictor, p->validation, p->metric, (unsigned long long)p->seed,
-             p->sub[0] ? " " : "", p->sub);
+    snprintf(buf, cap, "rankers=%s blend=%s predictor=%s validation=%s metric=%s seed=%llu%s%s",
+             p->rankers, p->blend, p->predictor, p->validation, p->metric,
+             (unsigned long long)p->seed, p->sub[0] ? " " : "", p->sub);
 }
 
 static bool def_predicts_ratings(const void *pp)
@@ -304,6 +320,7 @@ typedef struct sub_model {
 typedef struct def_state {
     sub_model rank, pred;   /* pred.ops NULL: no predictor; pred.state NULL with
                                pred.ops set: the ranker predicts */
+    sub_model rank2;        /* the second ranker of a blend (ops NULL: none) */
     reco_default_choice choice;
 } def_state;
 
@@ -321,6 +338,7 @@ static void def_free(void *s)
     if (!st)
         return;
     sub_clear(&st->pred);
+    sub_clear(&st->rank2);
     sub_clear(&st->rank);
     free(st);
 }
@@ -353,6 +371,50 @@ static void rating_range(const reco_dataset *d, double *lo, double *hi)
         *lo = R->val[k] < *lo ? R->val[k] : *lo;
         *hi = R->val[k] > *hi ? R->val[k] : *hi;
     }
+}
+
+/* With the candidates measured on the split: blends the best with the best
+ * of another algorithm (a "default" model with one candidate and a forced
+ * blend, fitted on the inner training part) and records the blend in ch if
+ * it does better on validation. */
+static reco_status try_blend(const reco_default_params *p, const reco_tune_split *split,
+                             const reco_fit_ctx *ctx, const reco_eval_options *eo,
+                             const reco_tune_metric *metric, char names[][32], int n, int best,
+                             reco_default_choice *ch, reco_error *err)
+{
+    char a1[32], a2[32];
+    candidate_algo(names[best], a1);
+    int second = -1;
+    for (int j = 0; j < n; j++)
+        if (j != best && !isnan(ch->cand[j].value) && strcmp(candidate_algo(names[j], a2), a1) &&
+            (second < 0 || ch->cand[j].value > ch->cand[second].value))
+            second = j;
+    if (second < 0)
+        return RECO_OK;
+    reco_model *m = NULL;
+    reco_status rc = reco_model_new("default", &m, err);
+    if (rc)
+        return rc;
+    reco_default_params *q = m->params;
+    *q = *p;
+    snprintf(q->rankers, sizeof q->rankers, "%.31s", names[best]);
+    snprintf(q->blend, sizeof q->blend, "%.31s", names[second]);
+    snprintf(q->predictor, sizeof q->predictor, "none");
+    reco_fit_ctx sub = *ctx;
+    sub.progress.fn = NULL;
+    reco_eval_result res;
+    reco_error e;
+    reco_status frc = reco_model_fit(m, split->train[0], &sub, &e);
+    if (frc == RECO_OK && (rc = reco_eval_model(m, split->valid[0], eo, &res, err)) == RECO_OK) {
+        double v = reco_tune_metric_value(metric, &res);
+        ch->blend_value = v;
+        if (v > ch->cand[best].value)
+            snprintf(ch->blend, sizeof ch->blend, "%.31s", names[second]);
+    } else if (frc && frc != RECO_ERR_TOO_LARGE && frc != RECO_ERR_NOMEM) {
+        rc = reco_error_set(err, frc, "%s", e.msg);
+    }
+    reco_model_free(m);
+    return rc;
 }
 
 /* Fits every candidate on the inner training part of a validation split
@@ -422,6 +484,8 @@ static reco_status choose(const reco_default_params *p, const reco_dataset *trai
         }
         reco_model_free(m);
     }
+    if (!rc && *best >= 0 && !strcmp(p->blend, "auto"))
+        rc = try_blend(p, split, ctx, &eo, &o.metric, names, n, *best, ch, err);
     reco_progress_report(&ctx->progress, "compare", (uint64_t)n, (uint64_t)n);
     reco_tune_split_free(split);
     return rc;
@@ -460,6 +524,7 @@ static reco_status def_fit(const void *pp, const reco_dataset *train, const reco
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     reco_default_choice *ch = &st->choice;
     ch->n = (uint32_t)n;
+    ch->blend_value = NAN;
     for (int j = 0; j < n; j++) {
         snprintf(ch->cand[j].name, sizeof ch->cand[j].name, "%.31s", names[j]);
         ch->cand[j].value = NAN;
@@ -513,6 +578,22 @@ static reco_status def_fit(const void *pp, const reco_dataset *train, const reco
                             e.msg[0] ? ": " : "", e.msg);
         goto fail;
     }
+    /* The second ranker of a blend: forced by the parameters, or chosen on
+     * validation (only when the chosen ranker is the one it was tried
+     * with). */
+    if (strcmp(p->blend, "auto") && strcmp(p->blend, "off"))
+        snprintf(ch->blend, sizeof ch->blend, "%s", p->blend);
+    else if (ch->blend[0] && (best < 0 || strcmp(ch->ranker, names[best])))
+        ch->blend[0] = '\0';
+    if (ch->blend[0]) {
+        rc = fit_sub(p, ch->blend, train, ctx, &st->rank2, &e);
+        if (rc == RECO_ERR_TOO_LARGE || rc == RECO_ERR_NOMEM) {
+            ch->blend[0] = '\0'; /* the ranker alone, then */
+        } else if (rc) {
+            reco_error_set(err, rc, "%s", e.msg);
+            goto fail;
+        }
+    }
     if (strcmp(p->predictor, "none")) {
         if (!strcmp(p->predictor, ch->ranker)) {
             st->pred.ops = st->rank.ops; /* the ranker predicts too */
@@ -547,17 +628,21 @@ static size_t def_scratch_size(const void *s, const reco_dataset *train)
 {
     const def_state *st = s;
     size_t r = st->rank.ops->scratch_size ? st->rank.ops->scratch_size(st->rank.state, train) : 0;
+    size_t r2 = st->rank2.ops && st->rank2.ops->scratch_size
+                    ? st->rank2.ops->scratch_size(st->rank2.state, train)
+                    : 0;
     size_t q = st->pred.ops && st->pred.ops->scratch_size
                    ? st->pred.ops->scratch_size(pred_state(st), train)
                    : 0;
-    /* Scores first (for rankers without a top-N of their own), then the
-     * larger of the two sub-models' scratch. */
-    return scores_bytes(reco_dataset_n_items(train)) + (r > q ? r : q) + 64;
+    r = r > r2 ? r : r2;
+    /* Two score arrays first (for rankers without a top-N of their own, and
+     * for blends), then the largest of the sub-models' scratch. */
+    return 2 * scores_bytes(reco_dataset_n_items(train)) + (r > q ? r : q) + 64;
 }
 
 static void *sub_scratch(void *scratch, const reco_dataset *train)
 {
-    return (char *)scratch + scores_bytes(reco_dataset_n_items(train));
+    return (char *)scratch + 2 * scores_bytes(reco_dataset_n_items(train));
 }
 
 static float def_predict(const void *s, const reco_dataset *train, const reco_baseline *base,
@@ -569,13 +654,45 @@ static float def_predict(const void *s, const reco_dataset *train, const reco_ba
     return st->pred.ops->predict(pred_state(st), train, base, u, i);
 }
 
+/* Standardises the finite scores of s over the catalogue (mean 0, standard
+ * deviation 1; all equal: all 0). */
+static void standardise(float *s, uint32_t n)
+{
+    double sum = 0, sq = 0;
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (isfinite(s[i])) {
+            sum += s[i];
+            sq += (double)s[i] * s[i];
+            c++;
+        }
+    double mean = c ? sum / c : 0, var = c ? sq / c - mean * mean : 0;
+    double inv = var > 0 ? 1 / sqrt(var) : 0;
+    for (uint32_t i = 0; i < n; i++)
+        s[i] = isfinite(s[i]) ? (float)((s[i] - mean) * inv) : -INFINITY;
+}
+
 static reco_status def_score(const void *s, const reco_dataset *train, const reco_baseline *base,
                              const reco_profile *prof, float *scores, void *scratch,
                              reco_error *err)
 {
     const def_state *st = s;
-    return st->rank.ops->score(st->rank.state, train, base, prof, scores,
-                               sub_scratch(scratch, train), err);
+    reco_status rc = st->rank.ops->score(st->rank.state, train, base, prof, scores,
+                                         sub_scratch(scratch, train), err);
+    if (rc || !st->rank2.ops)
+        return rc;
+    /* A blend: the mean of the two standardised score vectors. */
+    uint32_t ni = reco_dataset_n_items(train);
+    float *second = (float *)((char *)scratch + scores_bytes(ni));
+    if ((rc = st->rank2.ops->score(st->rank2.state, train, base, prof, second,
+                                   sub_scratch(scratch, train), err)))
+        return rc;
+    standardise(scores, ni);
+    standardise(second, ni);
+    for (uint32_t i = 0; i < ni; i++)
+        scores[i] = isfinite(scores[i]) && isfinite(second[i]) ? 0.5f * (scores[i] + second[i])
+                                                               : -INFINITY;
+    return RECO_OK;
 }
 
 static reco_status def_rating_scores(const void *s, const reco_dataset *train,
@@ -599,13 +716,12 @@ static reco_status def_recommend(const void *s, const reco_dataset *train,
 {
     const def_state *st = s;
     const reco_algo_ops *ops = st->rank.ops;
-    if (ops->recommend)
+    if (ops->recommend && !st->rank2.ops)
         return ops->recommend(st->rank.state, train, base, prof, n, exclude, n_exclude, out, n_out,
                               sub_scratch(scratch, train), err);
     *n_out = 0;
     float *scores = scratch;
-    reco_status rc = ops->score(st->rank.state, train, base, prof, scores,
-                                sub_scratch(scratch, train), err);
+    reco_status rc = def_score(s, train, base, prof, scores, scratch, err);
     if (rc == RECO_OK)
         *n_out = reco_topn_select(scores, reco_dataset_n_items(train), exclude, n_exclude, n, out);
     return rc;
@@ -637,6 +753,8 @@ static const char *def_score_kind(const void *pp, const void *s)
 {
     (void)pp;
     const def_state *st = s;
+    if (st && st->rank2.ops)
+        return "blend";
     if (!st || !st->rank.ops->score_kind)
         return "relevance";
     return st->rank.ops->score_kind(st->rank.params, st->rank.state);
@@ -654,6 +772,11 @@ static reco_status def_save(const void *pp, const void *s, const reco_dataset *t
         (rc = reco_mfile_add(w, "default.rparams", st->rank.params, st->rank.ops->params_size,
                              err)) ||
         (rc = st->rank.ops->save(st->rank.params, st->rank.state, train, w, err)))
+        return rc;
+    if (st->rank2.ops &&
+        ((rc = reco_mfile_add(w, "default.r2params", st->rank2.params, st->rank2.ops->params_size,
+                              err)) ||
+         (rc = st->rank2.ops->save(st->rank2.params, st->rank2.state, train, w, err))))
         return rc;
     if (st->pred.state) {
         if ((rc = reco_mfile_add(w, "default.pparams", st->pred.params,
@@ -715,6 +838,11 @@ static reco_status def_load(const void *pp, const reco_mfile *f, const reco_data
     if ((rc = load_sub(f, candidate_algo(st->choice.ranker, algo), "default.rparams", train,
                        &st->rank, err)))
         goto fail;
+    st->choice.blend[sizeof st->choice.blend - 1] = '\0';
+    if (st->choice.blend[0] &&
+        (rc = load_sub(f, candidate_algo(st->choice.blend, algo), "default.r2params", train,
+                       &st->rank2, err)))
+        goto fail;
     if (strcmp(p->predictor, "none")) {
         if (!strcmp(p->predictor, st->choice.ranker))
             st->pred.ops = st->rank.ops; /* the ranker, as it is, predicts too */
@@ -771,6 +899,8 @@ void reco_default_choice_format(const reco_default_choice *c, char *buf, size_t 
     if (cap)
         buf[0] = '\0';
     PUT("%s", c->ranker);
+    if (c->blend[0])
+        PUT(" + %s (blend)", c->blend);
     if (c->note[0]) {
         PUT(" (%s)", c->note);
     } else {
@@ -782,6 +912,8 @@ void reco_default_choice_format(const reco_default_choice *c, char *buf, size_t 
             else
                 PUT("%s %s %.4f", j ? "," : "", c->cand[j].name, c->cand[j].value);
         }
+        if (!isnan(c->blend_value))
+            PUT("; the best two of different algorithms blended %.4f", c->blend_value);
         PUT(")");
     }
 #undef PUT

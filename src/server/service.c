@@ -968,6 +968,11 @@ json_t *reco_default_choice_json(const reco_default_choice *c)
                           "validation", c->validation, "candidates", cands);
     if (o && c->note[0])
         json_object_set_new(o, "note", json_string(c->note));
+    if (o) {
+        json_object_set_new(o, "blend", json_string(c->blend));
+        json_object_set_new(o, "blend_value",
+                            isnan(c->blend_value) ? json_null() : json_real(c->blend_value));
+    }
     return o;
 }
 
