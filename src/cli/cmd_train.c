@@ -170,8 +170,9 @@ int cmd_train(int argc, char **argv)
                cli_thousands(reco_dataset_nnz(ds), c2, sizeof c2), m->fit_seconds);
         if (ch)
             printf("ranker: %s\n", choice);
-        if (isnan(m->train_rmse))
-            printf("no rating predictions (the baseline answers them)\n");
+        if (!reco_model_predicts_ratings(m))
+            printf("%s ranks and predicts no ratings: predictions come from the baseline "
+                   "(training RMSE %.4f)\n", algo, m->train_rmse);
         else
             printf("training RMSE %.4f (on the training ratings: not a measure of accuracy; "
                    "see reco eval)\n", m->train_rmse);
