@@ -30,6 +30,10 @@
 #include "reco/error.h"
 #include "reco/progress.h"
 
+/* Default strength of taste in choice, calibrated on the real file's head
+ * (docs/synthetic-data.md). */
+#define RECO_GEN_TASTE_DEFAULT 0.5
+
 typedef struct reco_gen_params {
     uint64_t seed;
     uint64_t n_ratings;          /* exact number of lines */
@@ -38,6 +42,9 @@ typedef struct reco_gen_params {
     int factors;                 /* latent dimensions, 1..64 */
     double noise;                /* std dev of per-rating noise; the signal
                                     (biases + factors) has std dev ~1 */
+    double taste;                /* 0..1: how much the taste that rates
+                                    products also chooses them (see above);
+                                    0: products chosen at random */
     double user_sigma;           /* log-normal spread of user activity */
     double item_sigma;           /* log-normal spread of product popularity */
     uint32_t max_user_ratings;   /* cap per user; 0: automatic */
