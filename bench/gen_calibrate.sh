@@ -43,7 +43,7 @@ else
 fi
 
 echo "generated, electronics preset, seed 1, $SLICES slices of $LINES lines:"
-printf '%-6s %-18s %-18s %-18s %-12s\n' taste shared_lift_class shared squares_lift_class users_2plus
+printf '%-6s %-12s %-14s %-14s %-10s %-10s %s\n' taste pooled_lift lift_mean_sd shared users_2plus user_pairs squares_lift
 for t in $TASTES; do
     f=$OUT/calib_$t.csv
     "$RECO" gen --preset electronics --seed 1 --taste "$t" --quiet -o "$f"
@@ -52,12 +52,21 @@ for t in $TASTES; do
     while [ "$i" -lt "$SLICES" ]; do
         tail -n +$((i * LINES + 1)) "$f" | head -n "$LINES" >"$OUT/.slice"
         "$HELPER" "$OUT/.slice" "$LINES" 5 >"$OUT/.one"
-        echo "$(field shared_lift_class <"$OUT/.one") $(field shared <"$OUT/.one") $(field squares_lift_class <"$OUT/.one") $(field users_2plus <"$OUT/.one")" >>"$OUT/.calib"
+        for k in shared_lift_class shared shared_rewired_class users_2plus user_pairs squares squares_rewired_class; do
+            printf '%s ' "$(field $k <"$OUT/.one")"
+        done >>"$OUT/.calib"
+        echo >>"$OUT/.calib"
         i=$((i + 1))
     done
     rm -f "$f" "$OUT/.slice" "$OUT/.one"
-    printf '%-6s %-18s %-18s %-18s %-12s\n' "$t" "$(cut -d' ' -f1 "$OUT/.calib" | meansd)" \
-        "$(cut -d' ' -f2 "$OUT/.calib" | meansd)" "$(cut -d' ' -f3 "$OUT/.calib" | meansd)" \
-        "$(cut -d' ' -f4 "$OUT/.calib" | meansd)"
+    # pooled: shared instances over all slices / their rewired expectation
+    pooled=$(awk '{o += $2 * $5; e += $3 * $5} END {printf "%.3f", o / e}' "$OUT/.calib")
+    sq=$(awk '{o += $6; e += $7} END {printf "%.3f", o / e}' "$OUT/.calib")
+    printf '%-6s %-12s %-14s %-14s %-10s %-10s %s\n' "$t" "$pooled" \
+        "$(cut -d' ' -f1 "$OUT/.calib" | meansd)" "$(cut -d' ' -f2 "$OUT/.calib" | meansd)" \
+        "$(cut -d' ' -f4 "$OUT/.calib" | meansd | cut -d' ' -f1)" \
+        "$(cut -d' ' -f5 "$OUT/.calib" | meansd | cut -d' ' -f1)" "$sq"
 done
-echo "(each cell: mean and sd over the slices)"
+echo "(pooled_lift: the shared instances of all slices over their rewired expectation;"
+echo " lift_mean_sd, shared: mean and sd over the slices; users_2plus, user_pairs: means;"
+echo " squares_lift: pooled user pairs sharing a product pair over their rewired expectation)"

@@ -32,7 +32,7 @@
 
 /* Default strength of taste in choice, calibrated on the real file's head
  * (docs/synthetic-data.md). */
-#define RECO_GEN_TASTE_DEFAULT 0.5
+#define RECO_GEN_TASTE_DEFAULT 0.91
 
 typedef struct reco_gen_params {
     uint64_t seed;
