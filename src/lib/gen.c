@@ -4,12 +4,42 @@
  *  1. Degrees. Each user and each product gets 1 + an integer share of the
  *     remaining ratings in proportion to a log-normal weight; shares are
  *     capped and rounded cumulatively, so the totals are exact.
- *  2. Matching. A configuration model: one "stub" per user rating,
- *     shuffled, cut into consecutive blocks, one block per product. Blocks
- *     are visited from the largest product down, and a user met twice in a
- *     block is swapped with a stub further on (in a smaller product), so
- *     every degree is kept and no pair repeats. In sparse data repeats are
- *     rare, so this costs next to nothing.
+ *  2. Matching. A configuration model: one "stub" per user rating, cut
+ *     into consecutive blocks, one block per product.
+ *     With taste = 0 the stubs are shuffled uniformly (choice independent
+ *     of taste) and the blocks laid out from the largest product down.
+ *     With taste > 0 the stubs are ordered by taste with a k-d tree, so
+ *     that the latent factors that rate products also choose them:
+ *       - every stub gets a point z = taste * x_u + sqrt(1 - taste^2) * e
+ *         in the first D = min(factors, 8) latent coordinates (x_u its
+ *         user's factors divided by their standard deviation, e standard
+ *         normal noise from a 4096-cell quantile table, fresh per stub;
+ *         stored as 16-bit fixed point). Each coordinate of z is standard
+ *         normal and correlates `taste` with the user's;
+ *       - the root node holds all products and all stubs. A node on level
+ *         l splits on coordinate l mod D: its products sorted by their own
+ *         factor on it, cut where the left part holds about half the
+ *         node's ratings (a quarter of the products, and at least 8, on
+ *         either side, so the tree stays about log2(products / 8) deep);
+ *         the stubs with the smallest z on it, exactly as many as the left
+ *         products' ratings, go left (a selection, not a sort);
+ *       - a node of fewer than 16 products is a leaf: its stubs are
+ *         shuffled into its products' blocks, largest product first.
+ *     Because every node passes on exactly the ratings its products hold,
+ *     each product gets exactly its count and each user keeps its degree:
+ *     a rank-matching (the comonotone coupling) of ratings and products,
+ *     coordinate after coordinate. taste = 1 would put all of a user's
+ *     ratings on one spot; the noise spreads them over nearby products.
+ *     Then, in both cases, blocks are visited in layout order and a user
+ *     met twice in a block is swapped with a stub further on: first in a
+ *     later block of the same leaf (keeping taste), then anywhere later,
+ *     then (near-complete inputs only) in an earlier block, so every degree
+ *     is kept and no pair repeats. One user rates a product once, so a
+ *     heavy user's ratings near one spot spill over to its smaller
+ *     products: heavy users lean to niche products, as on the real file.
+ *     Nodes of one level run in parallel; the noise comes from a stream
+ *     per user and the leaf shuffles from one per leaf, so the thread
+ *     count changes nothing.
  *  3. Scores. bias + bias + factor dot product + noise per rating, cut into
  *     stars at the exact quantiles of the target histogram.
  *  4. Output in ASIN order, formatted by hand in parallel chunks and written
