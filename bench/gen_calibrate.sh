@@ -19,10 +19,10 @@
 # on each slice and averaged (one slice is noisy: few users rate two of its
 # products). No recommender is run.
 #
-#   TASTES="0 0.5 0.9" SLICES=8 bench/gen_calibrate.sh
+#   TASTES="0 0.91" SLICES=24 bench/gen_calibrate.sh
 . "$(dirname "$0")/common.sh"
-TASTES=${TASTES:-"0 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9"}
-SLICES=${SLICES:-8}
+TASTES=${TASTES:-"0 0.5 0.7 0.8 0.85 0.9 0.91 0.92 0.94 0.96 1"}
+SLICES=${SLICES:-24}
 LINES=50698
 SHARED=${RECO_SHARED_DATA:-$ROOT/../shared/data}
 HEAD=$SHARED/electronics-head/ratings_Electronics_head.csv
