@@ -19,9 +19,19 @@
  * Both are compared with the same figures on REWIRINGS (default 5) random
  * rewirings of the file that keep every user's and every product's number
  * of ratings (Maslov-Sneppen edge switches, 10 per rating, never creating a
- * repeated pair), so popularity and activity alone explain the null value;
- * the lift (observed / mean rewired) is what taste adds. Deterministic for
- * a given SEED (default 1). Output: one "key value" line per figure. */
+ * repeated pair), twice:
+ *
+ *   *_rewired        any two ratings may swap products;
+ *   *_rewired_class  only products in the same half-octave of popularity
+ *                    (number of ratings in the file) swap, so every user
+ *                    also keeps its mix of popular and niche products.
+ *
+ * The lift (observed / mean rewired) is what taste adds beyond what the
+ * null keeps. The class null is the one to read on real data, whose heavy
+ * users lean to niche products (the plain null hands them popular ones and
+ * so overstates chance sharing); shared_lift_class is the calibration
+ * statistic. Deterministic for a given SEED (default 1). Output: one
+ * "key value" line per figure. */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <math.h>
