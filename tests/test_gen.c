@@ -422,6 +422,286 @@ static void test_learnable(void **state)
     out_free(&o);
 }
 
+/* ---- taste in choice ---- */
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* taste = 0 is the random matching of earlier versions, byte for byte: the
+ * hash is that of data/sample.csv as they made it (--preset sample --seed 1). */
+static void test_taste_zero_is_previous_output(void **state)
+{
+    (void)state;
+    reco_gen_params p;
+    sample_params(&p, 1);
+    p.taste = 0;
+    char *a;
+    size_t la;
+    assert_int_equal(gen_to(&p, &a, &la, NULL), RECO_OK);
+    assert_int_equal(la, 1639886);
+    assert_true(fnv1a(a, la) == 0x9968ddd504c0fb07ULL);
+    free(a);
+}
+
+typedef struct tally {
+    size_t n;
+    uint64_t *user_deg;  /* sorted (user hash << 20 | degree) */
+    uint64_t *item_deg;  /* (item hash << 20 | count), sorted */
+    size_t nu, ni;
+    size_t hist[6];
+} tally;
+
+/* Per-user and per-product counts of a generated file (degrees < 2^20). */
+static void tally_of(const out *o, tally *t)
+{
+    memset(t, 0, sizeof *t);
+    uint64_t *h = malloc(o->n * sizeof *h);
+    t->user_deg = malloc(o->n * sizeof *t->user_deg);
+    t->item_deg = malloc(o->n * sizeof *t->item_deg);
+    assert_true(h && t->user_deg && t->item_deg);
+    for (size_t i = 0; i < o->n; i++) {
+        h[i] = hash_field(o->lines[i].user, 14) >> 20;
+        t->hist[o->lines[i].star]++;
+    }
+    qsort(h, o->n, sizeof *h, cmp_u64);
+    for (size_t i = 0; i < o->n;) {
+        size_t j = i;
+        while (j < o->n && h[j] == h[i])
+            j++;
+        t->user_deg[t->nu++] = h[i] << 20 | (j - i);
+        i = j;
+    }
+    for (size_t i = 0; i < o->n;) { /* sorted by product: runs */
+        size_t j = i;
+        while (j < o->n && memcmp(o->lines[j].item, o->lines[i].item, 10) == 0)
+            j++;
+        t->item_deg[t->ni++] = hash_field(o->lines[i].item, 10) >> 20 << 20 | (j - i);
+        i = j;
+    }
+    qsort(t->item_deg, t->ni, sizeof *t->item_deg, cmp_u64);
+    t->n = o->n;
+    free(h);
+}
+
+static void tally_free(tally *t)
+{
+    free(t->user_deg);
+    free(t->item_deg);
+}
+
+/* Taste changes which products users rate, nothing else: every user's and
+ * product's number of ratings, the star histogram, the IDs and the file
+ * order stay those of the random matching; no pair repeats (also at the
+ * extreme taste = 1, where a user's ratings all aim at one spot). */
+static void test_taste_keeps_degrees(void **state)
+{
+    (void)state;
+    reco_gen_params p;
+    sample_params(&p, 4);
+    p.taste = 0;
+    out o0;
+    gen_parse(&p, &o0);
+    tally t0;
+    tally_of(&o0, &t0);
+    const double tastes[3] = {0.3, RECO_GEN_TASTE_DEFAULT, 1.0};
+    for (int k = 0; k < 3; k++) {
+        p.taste = tastes[k];
+        out o;
+        gen_parse(&p, &o);
+        tally t;
+        tally_of(&o, &t);
+        assert_int_equal(t.nu, p.n_users);
+        assert_int_equal(t.ni, p.n_items);
+        assert_memory_equal(t.user_deg, t0.user_deg, t.nu * sizeof *t.user_deg);
+        assert_memory_equal(t.item_deg, t0.item_deg, t.ni * sizeof *t.item_deg);
+        assert_memory_equal(t.hist, t0.hist, sizeof t.hist);
+        /* same products in the same order, same timestamps */
+        for (size_t i = 0; i < o.n; i++) {
+            assert_memory_equal(o.lines[i].item, o0.lines[i].item, 10);
+            assert_true(o.lines[i].ts == o0.lines[i].ts);
+        }
+        char **pair = malloc(o.n * sizeof *pair);
+        assert_non_null(pair);
+        for (size_t i = 0; i < o.n; i++)
+            pair[i] = dup_field(o.lines[i].user, 25);
+        assert_int_equal(count_distinct(pair, o.n), o.n);
+        for (size_t i = 0; i < o.n; i++)
+            free(pair[i]);
+        free(pair);
+        tally_free(&t);
+        out_free(&o);
+    }
+    tally_free(&t0);
+    out_free(&o0);
+}
+
+/* The co-rating statistic of docs/synthetic-data.md: the share of
+ * (user, product pair) instances whose pair another user also rated.
+ * users[i], items[i]: dense indices of rating i, no repeated pair. */
+static double shared_share(const uint32_t *users, const uint32_t *items, size_t n)
+{
+    uint64_t *r = malloc(n * sizeof *r);
+    assert_non_null(r);
+    for (size_t i = 0; i < n; i++)
+        r[i] = (uint64_t)users[i] << 32 | items[i];
+    qsort(r, n, sizeof *r, cmp_u64);
+    size_t np = 0, cap = 1 << 16;
+    uint64_t *pairs = malloc(cap * sizeof *pairs);
+    assert_non_null(pairs);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && r[j] >> 32 == r[i] >> 32)
+            j++;
+        for (size_t a = i; a < j; a++)
+            for (size_t b = a + 1; b < j; b++) {
+                if (np == cap) {
+                    cap *= 2;
+                    pairs = realloc(pairs, cap * sizeof *pairs);
+                    assert_non_null(pairs);
+                }
+                pairs[np++] = (r[a] & 0xffffffffu) << 32 | (r[b] & 0xffffffffu);
+            }
+        i = j;
+    }
+    qsort(pairs, np, sizeof *pairs, cmp_u64);
+    size_t shared = 0;
+    for (size_t i = 0; i < np;) {
+        size_t j = i;
+        while (j < np && pairs[j] == pairs[i])
+            j++;
+        if (j - i >= 2)
+            shared += j - i;
+        i = j;
+    }
+    free(pairs);
+    free(r);
+    return np ? (double)shared / (double)np : 0;
+}
+
+/* Lift of the shared share over its mean on 3 random rematchings of the
+ * same ratings that keep every degree and every user's mix of popular and
+ * niche products: products shuffled across the ratings of products in the
+ * same half-octave of popularity, repeated pairs dropped. This is what the
+ * degrees alone explain (taste also steers heavy users to niche products:
+ * one user rates a product once, so a user's ratings near one spot of taste
+ * spill over to its smaller products, as on the real file). */
+static double corating_lift(const out *o)
+{
+    size_t n = o->n;
+    uint64_t *uh = malloc(n * sizeof *uh), *us = malloc(n * sizeof *us);
+    uint32_t *ui = malloc(n * sizeof *ui), *ii = malloc(n * sizeof *ii);
+    uint32_t *sh = malloc(n * sizeof *sh), *su = malloc(n * sizeof *su);
+    assert_true(uh && us && ui && ii && sh && su);
+    for (size_t i = 0; i < n; i++)
+        uh[i] = us[i] = hash_field(o->lines[i].user, 14);
+    qsort(us, n, sizeof *us, cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        size_t lo = 0, hi = n - 1;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (us[mid] < uh[i])
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        ui[i] = (uint32_t)lo;
+    }
+    uint32_t item = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && memcmp(o->lines[i].item, o->lines[i - 1].item, 10) != 0)
+            item++;
+        ii[i] = item;
+    }
+    double obs = shared_share(ui, ii, n), null = 0;
+    /* the ratings ordered by popularity class: runs to shuffle within */
+    size_t *cnt = calloc(item + 1, sizeof *cnt);
+    uint64_t *byc = malloc(n * sizeof *byc);
+    assert_true(cnt && byc);
+    for (size_t i = 0; i < n; i++)
+        cnt[ii[i]]++;
+    for (size_t i = 0; i < n; i++)
+        byc[i] = (uint64_t)floor(2 * log2((double)cnt[ii[i]])) << 32 | i;
+    qsort(byc, n, sizeof *byc, cmp_u64);
+    uint64_t x = 12345;
+    for (int r = 0; r < 3; r++) {
+        memcpy(sh, ii, n * sizeof *sh);
+        for (size_t a = 0; a < n;) {
+            size_t b = a;
+            while (b < n && byc[b] >> 32 == byc[a] >> 32)
+                b++;
+            for (size_t i = b - 1; i > a; i--) {
+                x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+                size_t j = a + (size_t)((x >> 33) % (i - a + 1));
+                uint32_t ri = (uint32_t)byc[i], rj = (uint32_t)byc[j];
+                uint32_t t = sh[ri];
+                sh[ri] = sh[rj];
+                sh[rj] = t;
+            }
+            a = b;
+        }
+        /* drop repeated pairs */
+        uint64_t *k = malloc(n * sizeof *k);
+        assert_non_null(k);
+        for (size_t i = 0; i < n; i++)
+            k[i] = (uint64_t)ui[i] << 32 | sh[i];
+        qsort(k, n, sizeof *k, cmp_u64);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (i == 0 || k[i] != k[i - 1]) {
+                su[m] = (uint32_t)(k[i] >> 32);
+                sh[m] = (uint32_t)k[i];
+                m++;
+            }
+        free(k);
+        null += shared_share(su, sh, m) / 3;
+    }
+    free(cnt);
+    free(byc);
+    free(uh);
+    free(us);
+    free(ui);
+    free(ii);
+    free(sh);
+    free(su);
+    return obs / null;
+}
+
+/* Sparse, electronics-like data (most users rate once, heavy tails):
+ * without taste, co-rating is what the degrees explain; with the default
+ * taste, users who rate one product also rate the same others far more
+ * often than chance, and more taste gives more. */
+static void test_taste_corating(void **state)
+{
+    (void)state;
+    reco_gen_params p;
+    reco_gen_params_default(&p);
+    assert_int_equal(reco_gen_params_preset(&p, "electronics", NULL), RECO_OK);
+    p.n_ratings = 120000;
+    p.n_users = 60000;
+    p.n_items = 30000;
+    p.max_user_ratings = 100;
+    p.max_item_ratings = 1500;
+    const double tastes[3] = {0, 0.6, RECO_GEN_TASTE_DEFAULT};
+    double lift[3];
+    for (int k = 0; k < 3; k++) {
+        p.taste = tastes[k];
+        out o;
+        gen_parse(&p, &o);
+        lift[k] = corating_lift(&o);
+        print_message("taste %.2f: co-rating lift %.3f\n", tastes[k], lift[k]);
+        out_free(&o);
+    }
+    assert_true(lift[0] > 0.9 && lift[0] < 1.1); /* dropped repeats bias the null a little */
+    assert_true(lift[1] > 1.1);
+    assert_true(lift[2] > 2.0);
+    assert_true(lift[2] > lift[1] + 0.5);
+}
+
 /* Tiny and complete inputs still place every rating exactly once. */
 static void test_small_and_dense(void **state)
 {
@@ -495,6 +775,7 @@ static void test_params_check(void **state)
     assert_int_equal(e.n_ratings, 7824482);
     assert_int_equal(e.n_users, 4201696);
     assert_int_equal(e.n_items, 476002);
+    assert_true(d.taste == RECO_GEN_TASTE_DEFAULT && e.taste == RECO_GEN_TASTE_DEFAULT);
 
     reco_error err;
     p = d;
@@ -526,6 +807,12 @@ static void test_params_check(void **state)
     p = d;
     p.noise = NAN;
     expect_invalid(&p, "noise");
+    p = d;
+    p.taste = 1.5;
+    expect_invalid(&p, "taste");
+    p = d;
+    p.taste = NAN;
+    expect_invalid(&p, "taste");
     p = d;
     p.user_sigma = 9;
     expect_invalid(&p, "user_sigma");
@@ -619,6 +906,9 @@ int main(void)
         cmocka_unit_test(test_sample_shape),
         cmocka_unit_test(test_heavy_tail),
         cmocka_unit_test(test_learnable),
+        cmocka_unit_test(test_taste_zero_is_previous_output),
+        cmocka_unit_test(test_taste_keeps_degrees),
+        cmocka_unit_test(test_taste_corating),
         cmocka_unit_test(test_small_and_dense),
         cmocka_unit_test(test_params_check),
         cmocka_unit_test(test_custom_hist_and_time),

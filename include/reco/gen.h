@@ -19,6 +19,20 @@
  * has real signal to learn. Timestamps follow the growth of Amazon reviews
  * (denser in later years); a product's ratings all follow its launch.
  *
+ * Taste in choice: the same latent factors that rate products also choose
+ * them, as real customers buy what suits them. Each rating is placed at a
+ * noisy copy of its user's taste, z = taste * x + sqrt(1 - taste^2) * e per
+ * coordinate (x the user's standardised factors, e standard normal noise),
+ * and a k-d tree over the first min(factors, 8) coordinates pairs ratings
+ * with products near them, each product receiving exactly its number of
+ * ratings (docs/synthetic-data.md). So users with similar taste rate the
+ * same products, and the products a user rates suit the user, while every
+ * count, degree, the histogram, the IDs, timestamps and file order are
+ * exactly those of taste = 0, which is uniform random choice (the matching
+ * of earlier versions, byte for byte). The default, RECO_GEN_TASTE_DEFAULT,
+ * makes the co-rating structure of a generated file's head match that of
+ * the real file's head.
+ *
  * Deterministic: the same parameters give byte-identical output whatever
  * the thread count. */
 #ifndef RECO_GEN_H
@@ -30,6 +44,10 @@
 #include "reco/error.h"
 #include "reco/progress.h"
 
+/* Default strength of taste in choice, calibrated on the real file's head
+ * (docs/synthetic-data.md). */
+#define RECO_GEN_TASTE_DEFAULT 0.91
+
 typedef struct reco_gen_params {
     uint64_t seed;
     uint64_t n_ratings;          /* exact number of lines */
@@ -38,6 +56,9 @@ typedef struct reco_gen_params {
     int factors;                 /* latent dimensions, 1..64 */
     double noise;                /* std dev of per-rating noise; the signal
                                     (biases + factors) has std dev ~1 */
+    double taste;                /* 0..1: how much the taste that rates
+                                    products also chooses them (see above);
+                                    0: products chosen at random */
     double user_sigma;           /* log-normal spread of user activity */
     double item_sigma;           /* log-normal spread of product popularity */
     uint32_t max_user_ratings;   /* cap per user; 0: automatic */
@@ -67,9 +88,10 @@ reco_status reco_gen_params_check(const reco_gen_params *p, reco_error *err);
 
 /* Writes the ratings to out (which stays open and is flushed). Progress
  * stages: "prepare" (steps) then "write" (ratings). Memory: about 12 bytes
- * per rating plus 4 * (factors + 5) bytes per user. Errors: invalid
- * parameters, RECO_ERR_NOMEM, RECO_ERR_IO when a write fails. On error the
- * output may hold a partial file. */
+ * per rating plus 4 * (factors + 5) bytes per user; while matching with
+ * taste > 0, about 24 bytes per rating plus 12 per user if that is more.
+ * Errors: invalid parameters, RECO_ERR_NOMEM, RECO_ERR_IO when a write
+ * fails. On error the output may hold a partial file. */
 reco_status reco_gen_write(const reco_gen_params *p, FILE *out, reco_progress progress,
                            reco_error *err);
 

@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "reco/gen.h"
 
-enum { OPT_PRESET = OPT_FIRST_FREE, OPT_SEED, OPT_RATINGS, OPT_USERS, OPT_ITEMS };
+enum { OPT_PRESET = OPT_FIRST_FREE, OPT_SEED, OPT_RATINGS, OPT_USERS, OPT_ITEMS, OPT_TASTE };
 
 static void help(void)
 {
@@ -22,10 +22,14 @@ static void help(void)
            "  --ratings N     number of ratings (lines)\n"
            "  --users N       number of distinct users\n"
            "  --items N       number of distinct products\n"
+           "  --taste X       0..1: how strongly the taste that rates products also\n"
+           "                  chooses them (default %.2f, calibrated on the real file;\n"
+           "                  0: products chosen at random, as by earlier versions)\n"
            "  -o FILE         write to FILE instead of standard output\n"
            "  --threads N     threads to use (default: all cores; the output is the same)\n"
            "  -q, --quiet     no progress bar\n"
-           "  --help          show this help\n");
+           "  --help          show this help\n",
+           RECO_GEN_TASTE_DEFAULT);
 }
 
 /* After --ratings/--users/--items a preset's caps may no longer fit; fall
@@ -48,6 +52,7 @@ int cmd_gen(int argc, char **argv)
         {"ratings", required_argument, NULL, OPT_RATINGS},
         {"users", required_argument, NULL, OPT_USERS},
         {"items", required_argument, NULL, OPT_ITEMS},
+        {"taste", required_argument, NULL, OPT_TASTE},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
@@ -56,6 +61,7 @@ int cmd_gen(int argc, char **argv)
     const char *preset = "sample", *path = NULL;
     uint64_t seed = 1, ratings = 0;
     uint32_t users = 0, items = 0, threads = 0;
+    double taste = -1;
     bool quiet = false;
     int c;
     opterr = 0;
@@ -89,6 +95,12 @@ int cmd_gen(int argc, char **argv)
             *(c == OPT_USERS ? &users : &items) = v;
             break;
         }
+        case OPT_TASTE:
+            if (cli_parse_double(optarg, &taste) || !(taste >= 0 && taste <= 1)) {
+                cli_error("gen", "--taste wants a number from 0 to 1, got \"%s\"", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case OPT_THREADS:
             if (cli_parse_u32(optarg, &threads) || threads == 0 || threads > 256) {
                 cli_error("gen", "--threads wants a number from 1 to 256, got \"%s\"", optarg);
@@ -121,6 +133,8 @@ int cmd_gen(int argc, char **argv)
         p.n_users = users;
     if (items)
         p.n_items = items;
+    if (taste >= 0)
+        p.taste = taste;
     fix_caps(&p);
     if (reco_gen_params_check(&p, &err)) {
         cli_error("gen", "%s", err.msg);

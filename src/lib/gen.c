@@ -4,12 +4,42 @@
  *  1. Degrees. Each user and each product gets 1 + an integer share of the
  *     remaining ratings in proportion to a log-normal weight; shares are
  *     capped and rounded cumulatively, so the totals are exact.
- *  2. Matching. A configuration model: one "stub" per user rating,
- *     shuffled, cut into consecutive blocks, one block per product. Blocks
- *     are visited from the largest product down, and a user met twice in a
- *     block is swapped with a stub further on (in a smaller product), so
- *     every degree is kept and no pair repeats. In sparse data repeats are
- *     rare, so this costs next to nothing.
+ *  2. Matching. A configuration model: one "stub" per user rating, cut
+ *     into consecutive blocks, one block per product.
+ *     With taste = 0 the stubs are shuffled uniformly (choice independent
+ *     of taste) and the blocks laid out from the largest product down.
+ *     With taste > 0 the stubs are ordered by taste with a k-d tree, so
+ *     that the latent factors that rate products also choose them:
+ *       - every stub gets a point z = taste * x_u + sqrt(1 - taste^2) * e
+ *         in the first D = min(factors, 8) latent coordinates (x_u its
+ *         user's factors divided by their standard deviation, e standard
+ *         normal noise from a 4096-cell quantile table, fresh per stub;
+ *         stored as 16-bit fixed point). Each coordinate of z is standard
+ *         normal and correlates `taste` with the user's;
+ *       - the root node holds all products and all stubs. A node on level
+ *         l splits on coordinate l mod D: its products sorted by their own
+ *         factor on it, cut where the left part holds about half the
+ *         node's ratings (a quarter of the products, and at least 8, on
+ *         either side, so the tree stays about log2(products / 8) deep);
+ *         the stubs with the smallest z on it, exactly as many as the left
+ *         products' ratings, go left (a selection, not a sort);
+ *       - a node of fewer than 16 products is a leaf: its stubs are
+ *         shuffled into its products' blocks, largest product first.
+ *     Because every node passes on exactly the ratings its products hold,
+ *     each product gets exactly its count and each user keeps its degree:
+ *     a rank-matching (the comonotone coupling) of ratings and products,
+ *     coordinate after coordinate. taste = 1 would put all of a user's
+ *     ratings on one spot; the noise spreads them over nearby products.
+ *     Then, in both cases, blocks are visited in layout order and a user
+ *     met twice in a block is swapped with a stub further on: first in a
+ *     later block of the same leaf (keeping taste), then anywhere later,
+ *     then (near-complete inputs only) in an earlier block, so every degree
+ *     is kept and no pair repeats. One user rates a product once, so a
+ *     heavy user's ratings near one spot spill over to its smaller
+ *     products: heavy users lean to niche products, as on the real file.
+ *     Nodes of one level run in parallel; the noise comes from a stream
+ *     per user and the leaf shuffles from one per leaf, so the thread
+ *     count changes nothing.
  *  3. Scores. bias + bias + factor dot product + noise per rating, cut into
  *     stars at the exact quantiles of the target histogram.
  *  4. Output in ASIN order, formatted by hand in parallel chunks and written
@@ -58,7 +88,7 @@ static const char B36[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 enum {
     DOM_USER_W = 1, DOM_ITEM_W, DOM_SHUFFLE, DOM_USER_F, DOM_ITEM_F, DOM_NOISE,
-    DOM_TIME, DOM_LAUNCH, DOM_ASIN, DOM_DIGIT, DOM_IDKEY
+    DOM_TIME, DOM_LAUNCH, DOM_ASIN, DOM_DIGIT, DOM_IDKEY, DOM_TASTE, DOM_LEAF
 };
 
 /* ---- random numbers ---- */
@@ -114,6 +144,7 @@ static void set_common(reco_gen_params *p)
 {
     p->factors = 10;
     p->noise = 0.5;
+    p->taste = RECO_GEN_TASTE_DEFAULT;
     for (int i = 0; i < 5; i++)
         p->hist[i] = ELEC_HIST[i];
     p->t_start = 883612800;  /* 1998-01-01 */
@@ -214,6 +245,8 @@ reco_status reco_gen_params_check(const reco_gen_params *p, reco_error *err)
                               GEN_MAX_FACTORS, p->factors);
     if (!(p->noise >= 0 && p->noise <= 100))
         return reco_error_set(err, RECO_ERR_INVALID, "noise must be 0..100, got %g", p->noise);
+    if (!(p->taste >= 0 && p->taste <= 1))
+        return reco_error_set(err, RECO_ERR_INVALID, "taste must be 0..1, got %g", p->taste);
     if (!(p->user_sigma >= 0 && p->user_sigma <= 5))
         return reco_error_set(err, RECO_ERR_INVALID, "user_sigma must be 0..5, got %g",
                               p->user_sigma);
@@ -592,79 +625,416 @@ static bool block_has(const uint32_t *stub, uint64_t a, uint64_t b, uint32_t x)
     return false;
 }
 
-/* Shuffles the stubs and removes repeated users within each product block
- * by swaps that keep every degree. */
-static reco_status match(gen_state *g, reco_error *err)
+/* Layout of the matching: proc[k] is the k-th product block, in the order
+ * the repeat removal visits them; poff[k] its first stub (poff[P] = N);
+ * lend[k] the index one past the last block of the group that holds block
+ * k (a leaf of the taste tree; the whole file for the random matching). */
+typedef struct layout {
+    uint32_t *proc, *lend;
+    uint64_t *poff;
+} layout;
+
+/* Today's matching without taste (the taste = 0 case): one uniform shuffle
+ * of all stubs, blocks from the largest product down. */
+static void lay_random(gen_state *g, layout *L, rng *r)
 {
     uint64_t N = g->N;
     uint32_t P = g->P;
-    uint32_t *proc = malloc((size_t)P * sizeof *proc);
-    uint64_t *poff = malloc(((size_t)P + 1) * sizeof *poff); /* block starts, visit order */
-    uint32_t *mark = malloc((size_t)g->U * sizeof *mark);
-    if (!proc || !poff || !mark) {
-        free(proc);
-        free(poff);
-        free(mark);
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the matching");
-    }
     uint64_t pos = 0;
     for (uint32_t u = 0; u < g->U; u++)
         for (uint32_t d = 0; d < g->deg[u]; d++)
             g->stub[pos++] = u;
-    rng r = rng_for(g->p->seed, DOM_SHUFFLE, 0);
     for (uint64_t i = N - 1; i > 0; i--) {
-        uint64_t j = rng_below(&r, i + 1);
+        uint64_t j = rng_below(r, i + 1);
         uint32_t t = g->stub[i];
         g->stub[i] = g->stub[j];
         g->stub[j] = t;
     }
     /* Largest products first: they are where repeats happen, and the
      * single-rating tail at the end can never hold one. */
-    uint64_t *ck = malloc((size_t)P * sizeof *ck);
-    if (!ck) {
-        free(proc);
-        free(poff);
-        free(mark);
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the matching");
-    }
+    uint64_t *ck = (uint64_t *)L->poff; /* P + 1 slots, rewritten below */
     for (uint32_t j = 0; j < P; j++)
         ck[j] = ((uint64_t)(UINT32_MAX - g->cnt[j]) << 32) | j;
     qsort(ck, P, sizeof *ck, cmp_u64);
-    for (uint32_t j = 0; j < P; j++)
-        proc[j] = (uint32_t)ck[j];
-    free(ck);
-    pos = 0;
-    for (uint32_t k = 0; k < P; k++) {
-        poff[k] = pos;
-        g->off[proc[k]] = pos;
-        pos += g->cnt[proc[k]];
+    for (uint32_t j = 0; j < P; j++) {
+        L->proc[j] = (uint32_t)ck[j];
+        L->lend[j] = P;
     }
-    poff[P] = pos;
-    memset(mark, 0xff, (size_t)g->U * sizeof *mark);
+}
 
+/* ---- taste in choice ---- */
+
+/* Rating (stub) points for the taste tree: the user and a noisy copy of the
+ * user's taste, TASTE_Q units per standard deviation. */
+#define TASTE_DIMS 8
+#define TASTE_Q 4096.0
+#define TASTE_LEAF 8       /* leaves hold TASTE_LEAF .. 2 * TASTE_LEAF - 1 products */
+#define NORM_BITS 12
+
+typedef struct tstub {
+    uint32_t user;
+    int16_t z[TASTE_DIMS];
+} tstub;
+
+typedef struct tnode {
+    uint32_t pa, pb;    /* products proc[pa..pb) */
+    uint64_t sa, sb;    /* stubs [sa, sb): exactly their ratings */
+    uint32_t depth;
+} tnode;
+
+/* User u's latent factors, then bias, scaled: the same stream as
+ * make_factors, so the taste that picks products is the taste that rates
+ * them. */
+static void entity_factors(float *v, uint64_t i, int k, uint64_t seed, unsigned dom,
+                           double sig_bias, const float *popz)
+{
+    double sf = sqrt(SIG_DOT / sqrt((double)k));
+    rng r = rng_for(seed, dom, i);
+    for (int c = 0; c < k; c += 2) {
+        double a, b;
+        rng_gauss2(&r, &a, &b);
+        v[c] = (float)(sf * a);
+        if (c + 1 < k)
+            v[c + 1] = (float)(sf * b);
+    }
+    double z = rng_gauss(&r);
+    if (popz) /* correlate with the popularity draw */
+        z = POP_BIAS_CORR * popz[i] + sqrt(1 - POP_BIAS_CORR * POP_BIAS_CORR) * z;
+    v[k] = (float)(sig_bias * z);
+}
+
+/* The first n (even or k) of entity i's factors: the same draws as
+ * entity_factors, without the rest. */
+static void entity_factors_head(float *v, int n, uint64_t i, int k, uint64_t seed, unsigned dom)
+{
+    double sf = sqrt(SIG_DOT / sqrt((double)k));
+    rng r = rng_for(seed, dom, i);
+    for (int c = 0; c < n; c += 2) {
+        double a, b;
+        rng_gauss2(&r, &a, &b);
+        v[c] = (float)(sf * a);
+        if (c + 1 < k)
+            v[c + 1] = (float)(sf * b);
+    }
+}
+
+/* Sorts a[0..n) ascending (quicksort, median of three, insertion sort for
+ * short runs): products by a packed key, without qsort's calls. */
+static void sort_u64(uint64_t *a, size_t n)
+{
+    while (n > 16) {
+        uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
+        uint64_t piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (a[i] < piv)
+                i++;
+            while (piv < a[j])
+                j--;
+            if (i >= j)
+                break;
+            uint64_t t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+            i++;
+            j--;
+        }
+        /* a[0..j] <= piv <= a[j+1..n): recurse on the smaller side */
+        if (j + 1 < n - j - 1) {
+            sort_u64(a, j + 1);
+            a += j + 1;
+            n -= j + 1;
+        } else {
+            sort_u64(a + j + 1, n - j - 1);
+            n = j + 1;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint64_t t = a[i];
+        size_t j = i;
+        for (; j > 0 && a[j - 1] > t; j--)
+            a[j] = a[j - 1];
+        a[j] = t;
+    }
+}
+
+/* An order-preserving unsigned image of a float. */
+static inline uint32_t float_order(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b & 0x80000000u ? ~b : b | 0x80000000u;
+}
+
+/* Standard normal quantiles at the midpoints of 2^NORM_BITS equal cells:
+ * cheap, exactly reproducible normal draws from a few random bits. */
+static void normal_table(float *t)
+{
+    int n = 1 << NORM_BITS;
+    for (int i = 0; i < n; i++) {
+        double p = (i + 0.5) / n, lo = -9, hi = 9;
+        for (int it = 0; it < 48; it++) {
+            double mid = 0.5 * (lo + hi);
+            if (0.5 * erfc(-mid / sqrt(2.0)) < p)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        t[i] = (float)(0.5 * (lo + hi));
+    }
+}
+
+static inline int16_t taste_q(double z)
+{
+    double q = nearbyint(z * TASTE_Q);
+    return (int16_t)(q > 32767 ? 32767 : q < -32767 ? -32767 : q);
+}
+
+/* Moves the m smallest of a[0..n) by z[d] to the front (0 < m < n): a
+ * histogram of the coordinate's top byte finds the band that holds the
+ * m-th; one three-way partition puts the smaller bands first; Wirth's
+ * selection settles the band. */
+static void select_tstub(tstub *a, int64_t n, int64_t m, int d)
+{
+    int64_t hist[256] = {0};
+    for (int64_t i = 0; i < n; i++)
+        hist[(uint16_t)(a[i].z[d] + 32768) >> 8]++;
+    int band = 0;
+    int64_t below = 0;
+    while (below + hist[band] <= m)
+        below += hist[band++];
+    /* a[0..lt) < band, a[lt..i) == band, a(gt..n) > band */
+    int64_t lt = 0, i = 0, gt = n - 1;
+    while (i <= gt) {
+        int b = (uint16_t)(a[i].z[d] + 32768) >> 8;
+        if (b < band) {
+            tstub t = a[lt];
+            a[lt++] = a[i];
+            a[i++] = t;
+        } else if (b > band) {
+            tstub t = a[gt];
+            a[gt--] = a[i];
+            a[i] = t;
+        } else {
+            i++;
+        }
+    }
+    tstub *c = a + lt;
+    int64_t l = 0, r = gt - lt, k = m - lt;
+    while (l < r) {
+        int16_t x = c[k].z[d];
+        int64_t ii = l, jj = r;
+        do {
+            while (c[ii].z[d] < x)
+                ii++;
+            while (x < c[jj].z[d])
+                jj--;
+            if (ii <= jj) {
+                tstub t = c[ii];
+                c[ii] = c[jj];
+                c[jj] = t;
+                ii++;
+                jj--;
+            }
+        } while (ii <= jj);
+        if (jj < k)
+            l = ii;
+        if (k < ii)
+            r = jj;
+    }
+}
+
+/* One node of the taste tree: a leaf (shuffle its stubs, order its
+ * products for the repeat removal) or a split of its products at the
+ * rating-mass median of one taste coordinate, its stubs at the same
+ * count. Returns the number of children written to kid (0 or 2). */
+static int taste_node(gen_state *g, layout *L, tstub *ts, uint64_t *scratch, const tnode *nd,
+                      int dims, tnode *kid)
+{
+    uint32_t np = nd->pb - nd->pa;
+    uint32_t *pr = L->proc + nd->pa;
+    uint64_t *ks = scratch + nd->pa;
+    if (np < 2 * TASTE_LEAF || nd->depth >= 64) {
+        /* largest first, as in the random matching */
+        for (uint32_t i = 0; i < np; i++)
+            ks[i] = ((uint64_t)(UINT32_MAX - g->cnt[pr[i]]) << 32) | pr[i];
+        sort_u64(ks, np);
+        for (uint32_t i = 0; i < np; i++) {
+            pr[i] = (uint32_t)ks[i];
+            L->lend[nd->pa + i] = nd->pb;
+        }
+        for (uint64_t i = nd->sa; i < nd->sb; i++)
+            g->stub[i] = ts[i].user;
+        rng r = rng_for(g->p->seed, DOM_LEAF, nd->pa);
+        uint32_t *a = g->stub + nd->sa;
+        for (uint64_t i = nd->sb - nd->sa; i > 1; i--) {
+            uint64_t j = rng_below(&r, i);
+            uint32_t t = a[i - 1];
+            a[i - 1] = a[j];
+            a[j] = t;
+        }
+        return 0;
+    }
+    int d = (int)(nd->depth % (uint32_t)dims);
+    for (uint32_t i = 0; i < np; i++)
+        ks[i] = ((uint64_t)float_order(g->itf[(size_t)pr[i] * (g->k + 1) + d]) << 32) | pr[i];
+    sort_u64(ks, np);
+    for (uint32_t i = 0; i < np; i++)
+        pr[i] = (uint32_t)ks[i];
+    /* The cut nearest half the ratings, keeping a quarter of the products
+     * (and at least TASTE_LEAF) on each side so that the tree stays
+     * shallow and every leaf has TASTE_LEAF products or more. */
+    uint64_t n = nd->sb - nd->sa, half = n / 2, cum = 0, best_cum = 0, best_gap = UINT64_MAX;
+    uint32_t lo = np / 4 > TASTE_LEAF ? np / 4 : TASTE_LEAF, hi = np - lo, m = lo;
+    for (uint32_t i = 0; i < hi; i++) {
+        cum += g->cnt[pr[i]];
+        if (i + 1 >= lo) {
+            uint64_t gap = cum > half ? cum - half : half - cum;
+            if (gap < best_gap) {
+                best_gap = gap;
+                best_cum = cum;
+                m = i + 1;
+            }
+        }
+    }
+    select_tstub(ts + nd->sa, (int64_t)n, (int64_t)best_cum, d);
+    kid[0] = (tnode){nd->pa, nd->pa + m, nd->sa, nd->sa + best_cum, nd->depth + 1};
+    kid[1] = (tnode){nd->pa + m, nd->pb, nd->sa + best_cum, nd->sb, nd->depth + 1};
+    return 2;
+}
+
+/* Matching with taste: a k-d tree that pairs ratings with products close
+ * to them in taste space, exactly as many ratings as each product has.
+ * Every rating gets a point z = taste * x_u + sqrt(1 - taste^2) * e (x_u
+ * the user's standardised latent factors, e fresh standard normal noise,
+ * so each coordinate of z is standard normal and correlates `taste` with
+ * the user's). At each node, on coordinate depth mod dims, the products
+ * are sorted by their own factor and cut near the median of their rating
+ * mass; the ratings with the lowest coordinates, exactly as many as the
+ * left products hold, go left. Leaves of 8..15 products shuffle their
+ * ratings into the product blocks. */
+static reco_status lay_taste(gen_state *g, layout *L, reco_error *err)
+{
+    const reco_gen_params *p = g->p;
+    uint32_t U = g->U, P = g->P;
+    int k = g->k, dims = k < TASTE_DIMS ? k : TASTE_DIMS;
+    double rho = p->taste, sig = sqrt(fmax(0, 1 - rho * rho));
+    double inv_sf = 1 / sqrt(SIG_DOT / sqrt((double)k));
+    tstub *ts = malloc(g->N * sizeof *ts);
+    uint64_t *ustart = malloc(((size_t)U + 1) * sizeof *ustart);
+    uint64_t *scratch = malloc((size_t)P * sizeof *scratch);
+    /* a level has at most P / TASTE_LEAF nodes */
+    size_t maxn = (size_t)P / TASTE_LEAF + 1;
+    tnode *cur = malloc(maxn * sizeof *cur), *nxt = malloc(2 * maxn * sizeof *nxt);
+    float *nq = malloc(((size_t)1 << NORM_BITS) * sizeof *nq);
+    reco_status st = RECO_OK;
+    if (!ts || !ustart || !scratch || !cur || !nxt || !nq) {
+        st = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the taste matching");
+        goto done;
+    }
+    normal_table(nq);
+    ustart[0] = 0;
+    for (uint32_t u = 0; u < U; u++)
+        ustart[u + 1] = ustart[u] + g->deg[u];
+#pragma omp parallel for schedule(static, 4096) num_threads(g->nt)
+    for (uint32_t u = 0; u < U; u++) {
+        float v[TASTE_DIMS + 1];
+        entity_factors_head(v, dims, u, k, p->seed, DOM_USER_F);
+        rng r = rng_for(p->seed, DOM_TASTE, u);
+        uint64_t bits = 0;
+        int left = 0;
+        for (uint64_t s = ustart[u]; s < ustart[u + 1]; s++) {
+            ts[s].user = u;
+            for (int d = 0; d < TASTE_DIMS; d++) {
+                if (d >= dims) {
+                    ts[s].z[d] = 0;
+                    continue;
+                }
+                if (left == 0) {
+                    bits = rng_next(&r);
+                    left = 64 / NORM_BITS;
+                }
+                double e = nq[bits & ((1u << NORM_BITS) - 1)];
+                bits >>= NORM_BITS;
+                left--;
+                ts[s].z[d] = taste_q(rho * v[d] * inv_sf + sig * e);
+            }
+        }
+    }
+    size_t ncur = 1;
+    cur[0] = (tnode){0, P, 0, g->N, 0};
+    for (uint32_t j = 0; j < P; j++)
+        L->proc[j] = j;
+    while (ncur) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(g->nt)
+        for (size_t i = 0; i < ncur; i++) {
+            int c = taste_node(g, L, ts, scratch, &cur[i], dims, &nxt[2 * i]);
+            if (c == 0) /* a leaf: no children */
+                nxt[2 * i].pa = nxt[2 * i].pb = nxt[2 * i + 1].pa = nxt[2 * i + 1].pb = 0;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < 2 * ncur; i++)
+            if (nxt[i].pb > nxt[i].pa)
+                cur[n++] = nxt[i];
+        ncur = n;
+    }
+done:
+    free(ts);
+    free(ustart);
+    free(scratch);
+    free(cur);
+    free(nxt);
+    free(nq);
+    return st;
+}
+
+/* Removes repeated users within each product block by swaps that keep
+ * every degree: preferably with a stub of a later block of the same leaf
+ * (so taste is kept), else of any later block, else (near-complete inputs
+ * only) of an earlier block. */
+static reco_status fix_repeats(gen_state *g, const layout *L, rng *rp, reco_error *err)
+{
+    uint64_t N = g->N;
+    uint32_t P = g->P;
+    uint32_t *mark = malloc((size_t)g->U * sizeof *mark);
+    if (!mark)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the matching");
+    memset(mark, 0xff, (size_t)g->U * sizeof *mark);
+    rng r = *rp;
     reco_status st = RECO_OK;
     uint32_t *s = g->stub;
+    const uint64_t *poff = L->poff;
     for (uint32_t k = 0; k < P && !st; k++) {
-        uint32_t j = proc[k];
-        uint64_t a = poff[k], b = poff[k + 1];
+        uint32_t j = L->proc[k];
+        uint64_t a = poff[k], b = poff[k + 1], e = poff[L->lend[k]];
         for (uint64_t i = a; i < b; i++) {
             if (mark[s[i]] != j) {
                 mark[s[i]] = j;
                 continue;
             }
             bool done = false;
-            /* Swap with a stub of a later (smaller) product: random tries,
-             * then a scan, so dense inputs still succeed. */
-            if (b < N) {
-                for (int t = 0; t < 64 && !done; t++) {
-                    uint64_t q = b + rng_below(&r, N - b);
-                    if (mark[s[q]] != j) {
-                        uint32_t x = s[i];
-                        s[i] = s[q];
-                        s[q] = x;
-                        done = true;
-                    }
+            /* Swap with a stub of a later (smaller) product: random tries
+             * in the leaf, then anywhere later, then a scan, so dense
+             * inputs still succeed. */
+            for (int t = 0; t < 64 && !done && b < e; t++) {
+                uint64_t q = b + rng_below(&r, e - b);
+                if (mark[s[q]] != j) {
+                    uint32_t x = s[i];
+                    s[i] = s[q];
+                    s[q] = x;
+                    done = true;
                 }
+            }
+            for (int t = 0; t < 64 && !done && e < N; t++) {
+                uint64_t q = b + rng_below(&r, N - b);
+                if (mark[s[q]] != j) {
+                    uint32_t x = s[i];
+                    s[i] = s[q];
+                    s[q] = x;
+                    done = true;
+                }
+            }
+            if (b < N) { /* the start is drawn even when done: old files repeat */
                 uint64_t q0 = b + rng_below(&r, N - b);
                 for (uint64_t c = 0; c < N - b && !done; c++) {
                     uint64_t q = q0 + c < N ? q0 + c : q0 + c - (N - b);
@@ -698,9 +1068,42 @@ static reco_status match(gen_state *g, reco_error *err)
             mark[s[i]] = j;
         }
     }
-    free(proc);
-    free(poff);
     free(mark);
+    return st;
+}
+
+/* Places every rating: a user for each slot of each product block. */
+static reco_status match(gen_state *g, reco_error *err)
+{
+    uint32_t P = g->P;
+    layout L;
+    L.proc = malloc((size_t)P * sizeof *L.proc);
+    L.lend = malloc((size_t)P * sizeof *L.lend);
+    L.poff = malloc(((size_t)P + 1) * sizeof *L.poff);
+    reco_status st = RECO_OK;
+    if (!L.proc || !L.lend || !L.poff) {
+        st = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the matching");
+        goto done;
+    }
+    rng r = rng_for(g->p->seed, DOM_SHUFFLE, 0);
+    if (g->p->taste > 0) {
+        if ((st = lay_taste(g, &L, err)))
+            goto done;
+    } else {
+        lay_random(g, &L, &r);
+    }
+    uint64_t pos = 0;
+    for (uint32_t k = 0; k < P; k++) {
+        L.poff[k] = pos;
+        g->off[L.proc[k]] = pos;
+        pos += g->cnt[L.proc[k]];
+    }
+    L.poff[P] = pos;
+    st = fix_repeats(g, &L, &r, err);
+done:
+    free(L.proc);
+    free(L.lend);
+    free(L.poff);
     return st;
 }
 
@@ -738,23 +1141,9 @@ static float select_kth(float *a, int64_t n, int64_t k)
 static void make_factors(float *f, uint32_t n, int k, uint64_t seed, unsigned dom,
                          double sig_bias, const float *popz, int nt)
 {
-    double sf = sqrt(SIG_DOT / sqrt((double)k));
 #pragma omp parallel for schedule(static, 4096) num_threads(nt)
-    for (uint32_t i = 0; i < n; i++) {
-        rng r = rng_for(seed, dom, i);
-        float *v = f + (size_t)i * (k + 1);
-        for (int c = 0; c < k; c += 2) {
-            double a, b;
-            rng_gauss2(&r, &a, &b);
-            v[c] = (float)(sf * a);
-            if (c + 1 < k)
-                v[c + 1] = (float)(sf * b);
-        }
-        double z = rng_gauss(&r);
-        if (popz) /* correlate with the popularity draw */
-            z = POP_BIAS_CORR * popz[i] + sqrt(1 - POP_BIAS_CORR * POP_BIAS_CORR) * z;
-        v[k] = (float)(sig_bias * z);
-    }
+    for (uint32_t i = 0; i < n; i++)
+        entity_factors(f + (size_t)i * (k + 1), i, k, seed, dom, sig_bias, popz);
 }
 
 static reco_status make_scores(gen_state *g, reco_error *err)
@@ -1014,6 +1403,14 @@ reco_status reco_gen_write(const reco_gen_params *p, FILE *out, reco_progress pr
     }
     if ((st = make_counts(&g, err)))
         goto done;
+    /* Product factors before the matching (taste picks products by them);
+     * user factors after it, when the matching's memory is free again. */
+    g.itf = malloc((size_t)g.P * (g.k + 1) * sizeof *g.itf);
+    if (!g.itf) {
+        st = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the latent factors");
+        goto done;
+    }
+    make_factors(g.itf, g.P, g.k, p->seed, DOM_ITEM_F, SIG_ITEM_BIAS, g.popz, g.nt);
     reco_progress_report(&progress, "prepare", 1, steps);
     if ((st = match(&g, err)))
         goto done;
@@ -1025,14 +1422,12 @@ reco_status reco_gen_write(const reco_gen_params *p, FILE *out, reco_progress pr
         goto done;
     reco_progress_report(&progress, "prepare", 3, steps);
     g.uf = malloc((size_t)g.U * (g.k + 1) * sizeof *g.uf);
-    g.itf = malloc((size_t)g.P * (g.k + 1) * sizeof *g.itf);
     g.score = malloc(g.N * sizeof *g.score);
-    if (!g.uf || !g.itf || !g.score) {
+    if (!g.uf || !g.score) {
         st = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the latent factors");
         goto done;
     }
     make_factors(g.uf, g.U, g.k, p->seed, DOM_USER_F, SIG_USER_BIAS, NULL, g.nt);
-    make_factors(g.itf, g.P, g.k, p->seed, DOM_ITEM_F, SIG_ITEM_BIAS, g.popz, g.nt);
     reco_progress_report(&progress, "prepare", 4, steps);
     if ((st = make_scores(&g, err)))
         goto done;

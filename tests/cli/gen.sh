@@ -9,6 +9,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # --help: exit 0, usage on stdout
 "$RECO" gen --help >"$tmp/help" 2>"$tmp/err" || fail "--help exited $?"
 grep -q "Usage: reco gen" "$tmp/help" || fail "--help prints no usage"
+grep -q -- "--taste X" "$tmp/help" || fail "--help does not document --taste"
 [ -s "$tmp/err" ] && fail "--help wrote to stderr"
 
 # usage errors: exit 2, a "reco gen:" message on stderr, nothing on stdout
@@ -29,6 +30,9 @@ expect_usage --preset movies
 expect_usage --users 10 --items 10 --ratings 101
 expect_usage extra-argument
 expect_usage --seed
+expect_usage --taste 1.5
+expect_usage --taste -0.1
+expect_usage --taste abc
 
 # I/O errors: exit 1 with a message (a closed stdout refuses writes)
 "$RECO" gen --quiet >&- 2>"$tmp/err"
@@ -59,6 +63,24 @@ bad=$(grep -cvE '^A[0-9A-Z]{13},([0-9]{10}|B00[0-9A-Z]{7}),[1-5]\.0,[0-9]{9,10}$
 [ "$bad" -eq 0 ] || fail "$bad lines do not look like ratings_Electronics.csv"
 cut -d, -f2 "$tmp/a.csv" | LC_ALL=C sort -c 2>/dev/null || fail "sample is not sorted by product"
 [ "$(cut -d, -f1,2 "$tmp/a.csv" | sort | uniq -d | wc -l)" -eq 0 ] || fail "repeated (user, product)"
+
+# the bundled sample is exactly `reco gen --preset sample --seed 1`
+cmp -s "$tmp/a.csv" "$RECO_TEST_DIR/../data/sample.csv" || fail "data/sample.csv is not the default sample"
+# --taste 0: the random matching of earlier versions, byte for byte (their
+# sample); any taste keeps every user's and product's number of ratings
+"$RECO" gen --preset sample --seed 1 --taste 0 --quiet >"$tmp/t0.csv" || fail "--taste 0 exited $?"
+[ "$(sha256sum <"$tmp/t0.csv" | cut -d' ' -f1)" = d73a9a6f33aea5a0d74e295fcbe7689c233625a4deaf5246220a7a29dcc30b7b ] \
+    || fail "--taste 0 is not the earlier sample"
+"$RECO" gen --preset sample --seed 1 --taste 0.5 --threads 1 --quiet >"$tmp/t5.csv" || fail "--taste 0.5 exited $?"
+cmp -s "$tmp/t0.csv" "$tmp/t5.csv" && fail "--taste 0.5 gave the --taste 0 output"
+for f in a t5; do
+    [ "$(cut -d, -f1 "$tmp/t0.csv" | sort | uniq -c)" = "$(cut -d, -f1 "$tmp/$f.csv" | sort | uniq -c)" ] \
+        || fail "$f: users' numbers of ratings differ from --taste 0"
+    [ "$(cut -d, -f2,4 "$tmp/t0.csv")" = "$(cut -d, -f2,4 "$tmp/$f.csv")" ] \
+        || fail "$f: products, their order or the timestamps differ from --taste 0"
+    [ "$(cut -d, -f3 "$tmp/t0.csv" | sort | uniq -c)" = "$(cut -d, -f3 "$tmp/$f.csv" | sort | uniq -c)" ] \
+        || fail "$f: star histogram differs from --taste 0"
+done
 
 # sizes on the command line
 "$RECO" gen --users 50 --items 30 --ratings 400 --seed 9 >"$tmp/e.csv" || fail "custom sizes exited $?"
