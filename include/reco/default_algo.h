@@ -32,8 +32,8 @@
  * as a blend (for each user, the mean of the two models' scores, each
  * standardised over the catalogue), and the blend is kept if it does
  * better on the same validation split. A blend scores the whole catalogue
- * twice per request (no pruned top-N), which is cheap for catalogues that
- * ease can hold.
+ * twice per request (no pruned top-N), so blend=auto tries it only for
+ * catalogues of at most blend_max_items (default 50,000) products.
  *
  * Scores of a list are the ranker's (score_kind names them, "blend" for a
  * blend); predicted
@@ -68,6 +68,10 @@ typedef struct reco_default_params {
      * better on the validation split; "off"; or a candidate to blend the
      * ranker with, always. */
     char blend[32];
+    /* [blend_max_items] blend=auto tries blends only for catalogues of at
+     * most this many products with ratings (a blend scores them all, twice,
+     * for every list) */
+    uint32_t blend_max_items;
     /* [ALGO.KEY] sub-model parameters, "ALGO.KEY=VALUE" separated by
      * spaces, applied in order (a later one wins). */
     char sub[RECO_DEFAULT_SUB_MAX];

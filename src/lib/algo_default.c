@@ -27,6 +27,7 @@ void reco_default_params_default(reco_default_params *p)
     snprintf(p->validation, sizeof p->validation, "time:0.2");
     snprintf(p->metric, sizeof p->metric, "ndcg@10");
     snprintf(p->blend, sizeof p->blend, "auto");
+    p->blend_max_items = 50000;
     p->seed = 1;
 }
 
@@ -198,6 +199,13 @@ static reco_status def_set(void *pp, const char *key, const char *value, reco_er
         snprintf(p->blend, sizeof p->blend, "%s", value);
         return RECO_OK;
     }
+    if (!strcmp(key, "blend_max_items")) {
+        int v;
+        reco_status rc = reco_param_int("default", key, value, 0, 1 << 30, &v, err);
+        if (!rc)
+            p->blend_max_items = (uint32_t)v;
+        return rc;
+    }
     if (!strcmp(key, "validation")) {
         reco_split_spec s;
         reco_status rc = parse_validation(value, p->seed, &s, err);
@@ -299,8 +307,10 @@ static reco_status def_check(const void *pp, reco_error *err)
 static void def_format(const void *pp, char *buf, size_t cap)
 {
     const reco_default_params *p = pp;
-    snprintf(buf, cap, "rankers=%s blend=%s predictor=%s validation=%s metric=%s seed=%llu%s%s",
-             p->rankers, p->blend, p->predictor, p->validation, p->metric,
+    snprintf(buf, cap,
+             "rankers=%s blend=%s blend_max_items=%u predictor=%s validation=%s metric=%s "
+             "seed=%llu%s%s",
+             p->rankers, p->blend, p->blend_max_items, p->predictor, p->validation, p->metric,
              (unsigned long long)p->seed, p->sub[0] ? " " : "", p->sub);
 }
 
@@ -484,7 +494,10 @@ static reco_status choose(const reco_default_params *p, const reco_dataset *trai
         }
         reco_model_free(m);
     }
-    if (!rc && *best >= 0 && !strcmp(p->blend, "auto"))
+    uint32_t active = 0;
+    for (uint32_t i = 0; i < train->by_item.n_rows; i++)
+        active += train->by_item.ptr[i + 1] > train->by_item.ptr[i];
+    if (!rc && *best >= 0 && !strcmp(p->blend, "auto") && active <= p->blend_max_items)
         rc = try_blend(p, split, ctx, &eo, &o.metric, names, n, *best, ch, err);
     reco_progress_report(&ctx->progress, "compare", (uint64_t)n, (uint64_t)n);
     reco_tune_split_free(split);

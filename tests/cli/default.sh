@@ -11,7 +11,7 @@ U=A1AVNM6RW79HZ5
 I=0227659162
 
 expect_status 0 "$RECO" train "$SAMPLE" -o "$TMP/d.model"
-expect_contains "$OUT" "trained default (rankers=ials,ials:min_rating=4,ease,ease:min_rating=4,popular"
+expect_contains "$OUT" "trained default (rankers=ials,ials:min_rating=4,ease,ease:min_rating=4,popular blend=auto"
 expect_contains "$OUT" "ranker: "
 expect_contains "$OUT" "validation split of the training data: ials "
 expect_contains "$OUT" "training RMSE "
