@@ -593,7 +593,7 @@ static void test_cold_start_head_and_scan(void **state)
     reco_error err;
     assert_int_equal(reco_model_new("popular", &m, &err), RECO_OK);
     assert_int_equal(reco_model_fit(m, ds, NULL, &err), RECO_OK);
-    assert_int_equal(m->n_popular_top, RECO_POPULAR_TOP);
+    assert_int_equal(m->popular_top.n, RECO_POPULAR_TOP);
     reco_scored *a = malloc(NP * sizeof *a), *b = malloc(NP * sizeof *b);
     size_t ns[] = {1, 10, RECO_POPULAR_TOP, RECO_POPULAR_TOP + 1, NP};
     reco_profile none = {RECO_NO_USER, NULL, NULL, 0, false};
@@ -608,6 +608,40 @@ static void test_cold_start_head_and_scan(void **state)
         for (size_t j = 0; j < na; j++)
             assert_int_equal(a[j].id, b[j].id);
     }
+    /* The popular algorithm's own lists, excluding a profile's products:
+     * from the head, and past it when the profile holds the whole head. */
+    uint32_t *ex = malloc(NP * sizeof *ex);
+    float *r = malloc(NP * sizeof *r);
+    for (size_t h = 0; h < 2; h++) {
+        size_t n_ex = h ? RECO_POPULAR_TOP + 10 : 50;
+        for (size_t j = 0; j < n_ex; j++)
+            ex[j] = m->popular_top.v[j < RECO_POPULAR_TOP ? j : 0].id;
+        if (h) /* past the head: the next ten by id, sorted with the rest */
+            for (size_t j = RECO_POPULAR_TOP; j < n_ex; j++)
+                ex[j] = (uint32_t)j; /* may repeat head items: fine for an exclusion list */
+        /* ascending, without repeats */
+        for (size_t x = 1; x < n_ex; x++)
+            for (size_t y = x; y > 0 && ex[y - 1] > ex[y]; y--) {
+                uint32_t t = ex[y];
+                ex[y] = ex[y - 1];
+                ex[y - 1] = t;
+            }
+        size_t u = 0;
+        for (size_t x = 0; x < n_ex; x++)
+            if (!u || ex[u - 1] != ex[x])
+                ex[u++] = ex[x];
+        for (size_t x = 0; x < u; x++)
+            r[x] = 4;
+        reco_profile prof = {RECO_NO_USER, ex, r, (uint32_t)u, true};
+        size_t na, nb;
+        assert_int_equal(reco_model_recommend(m, &prof, 20, true, a, &na, NULL, NULL, &err), 0);
+        nb = reco_topn_select(m->popular, NP, ex, u, 20, b);
+        assert_int_equal(na, nb);
+        for (size_t j = 0; j < na; j++)
+            assert_int_equal(a[j].id, b[j].id);
+    }
+    free(ex);
+    free(r);
     free(a);
     free(b);
     reco_model_free(m);

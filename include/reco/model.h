@@ -142,8 +142,7 @@ typedef struct reco_model {
     /* The best of the popularity ranking, in order (at most
      * RECO_POPULAR_TOP items; owned, derived from popular after a fit or a
      * load), so that cold-start lists cost no scan of the catalogue. */
-    reco_scored *popular_top;
-    uint32_t n_popular_top;
+    reco_topn_head popular_top;
     float rating_lo, rating_hi;  /* training range: predictions are clamped */
     double fit_seconds;
     double train_rmse;           /* on the training ratings; NaN if not computed */

@@ -35,4 +35,23 @@ void reco_topn_push(reco_topn_heap *h, uint32_t id, float score);
 /* Sorts the heap's entries best first in place; returns their count. */
 size_t reco_topn_finish(reco_topn_heap *h);
 
+/* The same list read many times (a bestseller list): the best `cap`
+ * entries of a score array, in order, selected once. */
+typedef struct reco_topn_head {
+    reco_scored *v;   /* n entries, best first; owned */
+    size_t n, cap;
+} reco_topn_head;
+
+/* Selects the head of scores[0..n-1] (at most cap entries). 0, or -1 when
+ * out of memory. reco_topn_head_clear frees it (a zeroed head is empty). */
+int reco_topn_head_build(reco_topn_head *h, const float *scores, uint32_t n, size_t cap);
+void reco_topn_head_clear(reco_topn_head *h);
+
+/* The k best of scores not in exclude (ascending), exactly as
+ * reco_topn_select gives them, read from the head when it holds enough
+ * (no scan of the catalogue), else by a scan. */
+size_t reco_topn_head_select(const reco_topn_head *h, const float *scores, uint32_t n,
+                             const uint32_t *exclude, size_t n_exclude, size_t k,
+                             reco_scored *out);
+
 #endif

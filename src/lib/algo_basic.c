@@ -44,14 +44,19 @@ typedef struct pop_state {
     float *scores;   /* ranking scores (reco_popular_scores) */
     float *mean;     /* damped mean without min_count: the predicted rating
                         in mode mean */
+    reco_topn_head head; /* the best of scores, in order (owned, derived) */
     bool mapped;     /* arrays live in a model file */
 } pop_state;
+
+/* Lists read from the head cost no scan of the catalogue. */
+#define POP_HEAD 4096
 
 static void pop_free(void *s)
 {
     pop_state *st = s;
     if (!st)
         return;
+    reco_topn_head_clear(&st->head);
     if (!st->mapped) {
         free(st->scores);
         free(st->mean);
@@ -85,6 +90,10 @@ static reco_status pop_load(const void *params, const reco_mfile *f, const reco_
     st->scores = (float *)scores;
     st->mean = (float *)mean;
     st->mapped = true;
+    if (reco_topn_head_build(&st->head, st->scores, ni, POP_HEAD)) {
+        pop_free(st);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
     *state = st;
     return RECO_OK;
 }
@@ -114,6 +123,10 @@ static reco_status pop_fit(const void *pp, const reco_dataset *train, const reco
     mean.half_life_days = 0;
     mean.min_count = 0;
     reco_popular_scores(&mean, train, st->mean, NULL);
+    if (reco_topn_head_build(&st->head, st->scores, ni, POP_HEAD)) {
+        pop_free(st);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
     *state = st;
     return RECO_OK;
 }
@@ -139,6 +152,21 @@ static reco_status pop_score(const void *s, const reco_dataset *train, const rec
     return RECO_OK;
 }
 
+static reco_status pop_recommend(const void *s, const reco_dataset *train,
+                                 const reco_baseline *base, const reco_profile *prof, size_t n,
+                                 const uint32_t *exclude, size_t n_exclude, reco_scored *out,
+                                 size_t *n_out, void *scratch, reco_error *err)
+{
+    (void)base;
+    (void)prof;
+    (void)scratch;
+    (void)err;
+    const pop_state *st = s;
+    *n_out = reco_topn_head_select(&st->head, st->scores, reco_dataset_n_items(train), exclude,
+                                   n_exclude, n, out);
+    return RECO_OK;
+}
+
 const reco_algo_ops reco_algo_popular = {
     .name = "popular",
     .summary = "products by number of ratings (optionally recency-weighted) or damped mean",
@@ -152,6 +180,7 @@ const reco_algo_ops reco_algo_popular = {
     .fit = pop_fit,
     .free_state = pop_free,
     .predict = pop_predict,
+    .recommend = pop_recommend,
     .score = pop_score,
     .save = pop_save,
     .load = pop_load,

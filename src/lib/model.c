@@ -91,50 +91,28 @@ void reco_model_free(reco_model *m)
     }
     reco_baseline_clear(&m->baseline);
     free(m->popular);
-    free(m->popular_top);
+    reco_topn_head_clear(&m->popular_top);
     free(m->params);
     reco_dataset_free(m->owned_train);
     reco_mfile_close(m->file);
     free(m);
 }
 
-/* The first RECO_POPULAR_TOP of the popularity ranking, in order. */
+/* The head of the popularity ranking, so that cold-start lists cost no scan
+ * of the catalogue. */
 static reco_status popular_top_build(reco_model *m, reco_error *err)
 {
-    uint32_t ni = reco_dataset_n_items(m->train);
-    free(m->popular_top);
-    m->n_popular_top = 0;
-    m->popular_top = malloc(RECO_POPULAR_TOP * sizeof *m->popular_top);
-    if (!m->popular_top)
+    if (reco_topn_head_build(&m->popular_top, m->popular, reco_dataset_n_items(m->train),
+                             RECO_POPULAR_TOP))
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    m->n_popular_top =
-        (uint32_t)reco_topn_select(m->popular, ni, NULL, 0, RECO_POPULAR_TOP, m->popular_top);
     return RECO_OK;
 }
 
-/* The n most popular items not in exclude (ascending), into out: from the
- * precomputed head of the ranking when it holds enough, else by a scan. */
 static size_t popular_list(const reco_model *m, const uint32_t *ex, size_t nex, size_t n,
                            reco_scored *out)
 {
-    size_t got = 0;
-    for (uint32_t j = 0; j < m->n_popular_top && got < n; j++) {
-        uint32_t i = m->popular_top[j].id;
-        size_t lo = 0, hi = nex;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (ex[mid] < i)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < nex && ex[lo] == i)
-            continue;
-        out[got++] = m->popular_top[j];
-    }
-    if (got == n || m->n_popular_top < RECO_POPULAR_TOP)
-        return got; /* enough, or the head is the whole ranking */
-    return reco_topn_select(m->popular, reco_dataset_n_items(m->train), ex, nex, n, out);
+    return reco_topn_head_select(&m->popular_top, m->popular, reco_dataset_n_items(m->train), ex,
+                                 nex, n, out);
 }
 
 reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,

@@ -1,6 +1,8 @@
 #include "reco/topn.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
 
 /* Min-heap on "before": the root is the worst kept entry. */
 static void sift_down(reco_scored *v, size_t n, size_t i)
@@ -104,4 +106,49 @@ size_t reco_topn_select(const float *scores, uint32_t n, const uint32_t *exclude
         }
     }
     return reco_topn_finish(&h);
+}
+
+int reco_topn_head_build(reco_topn_head *h, const float *scores, uint32_t n, size_t cap)
+{
+    reco_topn_head_clear(h);
+    h->v = malloc((cap ? cap : 1) * sizeof *h->v);
+    if (!h->v)
+        return -1;
+    h->cap = cap;
+    h->n = reco_topn_select(scores, n, NULL, 0, cap, h->v);
+    return 0;
+}
+
+void reco_topn_head_clear(reco_topn_head *h)
+{
+    free(h->v);
+    h->v = NULL;
+    h->n = h->cap = 0;
+}
+
+static bool excluded(const uint32_t *ex, size_t n, uint32_t i)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ex[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ex[lo] == i;
+}
+
+size_t reco_topn_head_select(const reco_topn_head *h, const float *scores, uint32_t n,
+                             const uint32_t *exclude, size_t n_exclude, size_t k,
+                             reco_scored *out)
+{
+    size_t got = 0;
+    for (size_t j = 0; j < h->n && got < k; j++)
+        if (!n_exclude || !excluded(exclude, n_exclude, h->v[j].id))
+            out[got++] = h->v[j];
+    /* Enough, or the head holds every selectable entry. */
+    if (got == k || h->n < h->cap)
+        return got;
+    return reco_topn_select(scores, n, exclude, n_exclude, k, out);
 }
