@@ -243,6 +243,9 @@ reco_status reco_param_int(const char *algo, const char *key, const char *value,
                            long hi, int *out, reco_error *err);
 reco_status reco_param_double(const char *algo, const char *key, const char *value, double lo,
                               double hi, double *out, reco_error *err);
+/* An unsigned 64-bit integer (seeds): digits only. */
+reco_status reco_param_u64(const char *algo, const char *key, const char *value, uint64_t *out,
+                           reco_error *err);
 reco_status reco_param_bool(const char *algo, const char *key, const char *value, bool *out,
                             reco_error *err);
 reco_status reco_param_unknown(const char *algo, const char *key, reco_error *err);

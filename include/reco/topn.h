@@ -2,6 +2,7 @@
 #ifndef RECO_TOPN_H
 #define RECO_TOPN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,10 @@ static inline int reco_scored_before(reco_scored a, reco_scored b)
 {
     return a.score > b.score || (a.score == b.score && a.id < b.id);
 }
+
+/* True if x is among a[0..n-1] (ascending): a binary search, for the
+ * exclusion lists of top-N selection. */
+bool reco_sorted_contains(const uint32_t *a, size_t n, uint32_t x);
 
 /* Selects the k best of scores[0..n-1] into out (best first) with a bounded
  * heap: O(n log k), no sort of the whole array. Entries whose score is NaN

@@ -6,7 +6,6 @@
 #include "reco/default_algo.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,17 +221,8 @@ static reco_status def_set(void *pp, const char *key, const char *value, reco_er
         reco_tune_metric_format(&m, p->metric, sizeof p->metric);
         return RECO_OK;
     }
-    if (!strcmp(key, "seed")) {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(value, &end, 10);
-        if (!isdigit((unsigned char)value[0]) || *end || errno)
-            return reco_error_set(err, RECO_ERR_INVALID,
-                                  "default.seed wants an integer from 0 to %llu, got \"%s\"",
-                                  (unsigned long long)UINT64_MAX, value);
-        p->seed = s;
-        return RECO_OK;
-    }
+    if (!strcmp(key, "seed"))
+        return reco_param_u64("default", key, value, &p->seed, err);
     const char *dot = strchr(key, '.');
     if (dot && dot > key && (size_t)(dot - key) < 32) {
         char algo[32];

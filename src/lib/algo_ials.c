@@ -4,7 +4,6 @@
  * top-N of factor_index), folds users in, explains, and saves and maps it. */
 #include "reco/ials.h"
 
-#include <errno.h>
 #include <lapacke.h>
 #include <math.h>
 #include <omp.h>
@@ -100,17 +99,8 @@ static reco_status ials_set(void *pp, const char *key, const char *value, reco_e
         return reco_error_set(err, RECO_ERR_INVALID,
                               "ials.solver wants cg or cholesky, got \"%s\"", value);
     }
-    if (!strcmp(key, "seed")) {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(value, &end, 10);
-        if (value[0] < '0' || value[0] > '9' || *end || errno)
-            return reco_error_set(err, RECO_ERR_INVALID,
-                                  "ials.seed wants an integer from 0 to %llu, got \"%s\"",
-                                  (unsigned long long)UINT64_MAX, value);
-        p->seed = s;
-        return RECO_OK;
-    }
+    if (!strcmp(key, "seed"))
+        return reco_param_u64("ials", key, value, &p->seed, err);
     return reco_param_unknown("ials", key, err);
 }
 

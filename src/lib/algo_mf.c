@@ -3,7 +3,6 @@
 #include "reco/mf.h"
 
 #include <cblas.h>
-#include <errno.h>
 #include <lapacke.h>
 #include <math.h>
 #include <omp.h>
@@ -69,21 +68,8 @@ static reco_status mf_set(void *pp, const char *key, const char *value, reco_err
         *dst = v;
         return RECO_OK;
     }
-    if (!strcmp(key, "seed")) {
-        char *end;
-        if (value[0] < '0' || value[0] > '9')
-            goto bad_seed;
-        errno = 0;
-        unsigned long long s = strtoull(value, &end, 10);
-        if (*end || errno)
-            goto bad_seed;
-        p->seed = s;
-        return RECO_OK;
-    bad_seed:
-        return reco_error_set(err, RECO_ERR_INVALID,
-                              "mf.seed wants an integer from 0 to %llu, got \"%s\"",
-                              (unsigned long long)UINT64_MAX, value);
-    }
+    if (!strcmp(key, "seed"))
+        return reco_param_u64("mf", key, value, &p->seed, err);
     if (!strcmp(key, "solver")) {
         if (!strcmp(value, "sgd"))
             p->solver = RECO_MF_SGD;

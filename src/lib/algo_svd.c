@@ -61,15 +61,8 @@ static reco_status svd_set(void *pp, const char *key, const char *value, reco_er
         return reco_param_int("svd", key, value, 0, 1 << 20, &p->ncv, err);
     if (!strcmp(key, "threads"))
         return reco_param_int("svd", key, value, 0, 4096, &p->threads, err);
-    if (!strcmp(key, "seed")) {
-        char *end;
-        unsigned long long v = strtoull(value, &end, 10);
-        if (!*value || *end || value[0] == '-')
-            return reco_error_set(err, RECO_ERR_INVALID,
-                                  "svd.seed wants a non-negative integer, got \"%s\"", value);
-        p->seed = v;
-        return RECO_OK;
-    }
+    if (!strcmp(key, "seed"))
+        return reco_param_u64("svd", key, value, &p->seed, err);
     return reco_param_unknown("svd", key, err);
 }
 

@@ -165,19 +165,6 @@ static float cs_bounds_max(uint32_t c, float base, float nx, float slack, const 
 
 static inline float bound(float bb, float d, float slack) { return bb + d + slack * (fabsf(bb) + d); }
 
-static bool is_excluded(const uint32_t *ex, size_t n, uint32_t i)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ex[mid] < i)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && ex[lo] == i;
-}
-
 size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float base, size_t n,
                               const uint32_t *exclude, size_t n_exclude, reco_scored *out)
 {
@@ -205,7 +192,7 @@ size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float
             reco_scored e = {i, sc};
             if (h.n == h.k && !reco_scored_before(e, h.v[0]))
                 continue;
-            if (n_exclude && is_excluded(exclude, n_exclude, i))
+            if (n_exclude && reco_sorted_contains(exclude, n_exclude, i))
                 continue;
             reco_topn_push(&h, i, sc);
             if (h.n == h.k)

@@ -3,18 +3,7 @@
 
 #include <math.h>
 
-static int contains(const uint32_t *sorted, size_t n, uint32_t x)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (sorted[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && sorted[lo] == x;
-}
+#include "reco/topn.h"
 
 void reco_rank_metrics(const uint32_t *rec, size_t n_rec, size_t n, const uint32_t *relevant,
                        size_t n_rel, reco_rank_user *out)
@@ -24,7 +13,7 @@ void reco_rank_metrics(const uint32_t *rec, size_t n_rec, size_t n, const uint32
     uint32_t hits = 0;
     double dcg = 0, ap = 0;
     for (size_t k = 0; k < n_rec; k++) {
-        if (!contains(relevant, n_rel, rec[k]))
+        if (!reco_sorted_contains(relevant, n_rel, rec[k]))
             continue;
         hits++;
         dcg += 1.0 / log2((double)k + 2);

@@ -459,6 +459,20 @@ reco_status reco_param_double(const char *algo, const char *key, const char *val
     return RECO_OK;
 }
 
+reco_status reco_param_u64(const char *algo, const char *key, const char *value, uint64_t *out,
+                           reco_error *err)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (value[0] < '0' || value[0] > '9' || *end || errno)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "%s.%s wants an integer from 0 to %llu, got \"%s\"", algo, key,
+                              (unsigned long long)UINT64_MAX, value);
+    *out = v;
+    return RECO_OK;
+}
+
 reco_status reco_param_bool(const char *algo, const char *key, const char *value, bool *out,
                             reco_error *err)
 {

@@ -126,7 +126,7 @@ void reco_topn_head_clear(reco_topn_head *h)
     h->n = h->cap = 0;
 }
 
-static bool excluded(const uint32_t *ex, size_t n, uint32_t i)
+bool reco_sorted_contains(const uint32_t *ex, size_t n, uint32_t i)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -145,7 +145,7 @@ size_t reco_topn_head_select(const reco_topn_head *h, const float *scores, uint3
 {
     size_t got = 0;
     for (size_t j = 0; j < h->n && got < k; j++)
-        if (!n_exclude || !excluded(exclude, n_exclude, h->v[j].id))
+        if (!n_exclude || !reco_sorted_contains(exclude, n_exclude, h->v[j].id))
             out[got++] = h->v[j];
     /* Enough, or the head holds every selectable entry. */
     if (got == k || h->n < h->cap)
