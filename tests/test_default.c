@@ -27,13 +27,7 @@
 
 static uint64_t rng_state;
 
-static double uniform(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((rng_state >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
+static double uniform(void) { return test_uniform(&rng_state); }
 
 /* Users take products mostly from their taste group, with timestamps (so a
  * time split works); ratings 1..5, or all 1 when implicit. */

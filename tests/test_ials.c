@@ -31,13 +31,7 @@
 
 static uint64_t rng_state;
 
-static double uniform(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((rng_state >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
+static double uniform(void) { return test_uniform(&rng_state); }
 
 static reco_dataset *make_data(void)
 {

@@ -100,3 +100,13 @@ double test_rmse(const reco_model *m, const reco_ratings *t)
     }
     return t->n ? sqrt(se / (double)t->n) : NAN;
 }
+
+double test_uniform(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return ((x >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}

@@ -32,6 +32,11 @@ int test_ml100k_fold(int k, struct reco_dataset **train, struct reco_ratings **t
  * files are absent or do not load (the reason on stderr). */
 int test_ml100k_eval_fold(int k, struct reco_dataset **train, struct reco_dataset **test);
 
+/* A uniform draw in (0, 1) from the xorshift64 stream *state (nonzero):
+ * reproducible synthetic data for tests. */
+#include <stdint.h>
+double test_uniform(uint64_t *state);
+
 /* Root-mean-square error of m's predictions of the ratings of t. */
 double test_rmse(const struct reco_model *m, const struct reco_ratings *t);
 
