@@ -628,7 +628,10 @@ static inline void prefetch_rows(const reco_csr *rows, int64_t r, const float *F
 
 /* Workspace of the half-sweeps, allocated once per fit. */
 typedef struct sweep_ws {
-    float *G;       /* k x ld */
+    float *G;       /* k x ld: the Gram matrix of the side being solved against */
+    float *G2;      /* k x ld: the Gram matrix of the side just solved */
+    float *part;    /* per chunk of solved rows, its partial Gram matrix */
+    size_t nchunks; /* chunks part has room for */
     double *Gd;     /* k x k, column-major, for the eigendecomposition */
     double *ev;     /* k eigenvalues */
     double *work;
@@ -641,6 +644,8 @@ typedef struct sweep_ws {
 static void sweep_ws_clear(sweep_ws *ws)
 {
     free(ws->G);
+    free(ws->G2);
+    free(ws->part);
     free(ws->Gd);
     free(ws->ev);
     free(ws->work);
@@ -650,9 +655,12 @@ static void sweep_ws_clear(sweep_ws *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-static int sweep_ws_init(sweep_ws *ws, uint32_t k, uint32_t ld)
+static int sweep_ws_init(sweep_ws *ws, uint32_t k, uint32_t ld, uint32_t max_rows)
 {
     memset(ws, 0, sizeof *ws);
+    ws->nchunks = reco_factors_gram_chunks(max_rows);
+    ws->part = reco_alloc_aligned((ws->nchunks ? ws->nchunks : 1) * k * ld * sizeof(float));
+    ws->G2 = reco_alloc_aligned((size_t)k * ld * sizeof(float));
     /* dsyevd's workspace for n = k with eigenvectors (LAPACK's formulas). */
     ws->lwork = 1 + 6 * (lapack_int)k + 2 * (lapack_int)k * (lapack_int)k;
     ws->liwork = 3 + 5 * (lapack_int)k;
@@ -663,7 +671,8 @@ static int sweep_ws_init(sweep_ws *ws, uint32_t k, uint32_t ld)
     ws->iwork = malloc((size_t)ws->liwork * sizeof(lapack_int));
     ws->V = reco_alloc_aligned((size_t)k * ld * sizeof(float));
     ws->e = reco_alloc_aligned((size_t)ld * sizeof(float));
-    if (!ws->G || !ws->Gd || !ws->ev || !ws->work || !ws->iwork || !ws->V || !ws->e) {
+    if (!ws->G || !ws->G2 || !ws->part || !ws->Gd || !ws->ev || !ws->work || !ws->iwork ||
+        !ws->V || !ws->e) {
         sweep_ws_clear(ws);
         return -1;
     }
@@ -683,16 +692,16 @@ static void rotate_rows(float *M, uint32_t n, uint32_t k, uint32_t ld, const flo
 }
 
 /* One half-sweep: every row of `rows` (entries conf, regularisation lam)
- * solved into M against F; both end in the eigenbasis of w0 F^T F. */
+ * solved into M against F, whose Gram matrix F^T F is ws->G; both end in
+ * the eigenbasis of w0 F^T F, and ws->G2 is then M^T M in that basis. Rows
+ * are solved in chunks of RECO_GRAM_CHUNK, and each chunk's share of M^T M
+ * is summed right after, while its rows are in cache (the partials are
+ * added in chunk order: the same result with any thread count). */
 static reco_status half_sweep(const reco_ials_params *p, double w0, const reco_csr *rows,
                               const float *conf, const float *lam, float *F, uint32_t n_other,
-                              float *M,
-                              uint32_t k, uint32_t ld, sweep_ws *ws, int threads,
+                              float *M, uint32_t k, uint32_t ld, sweep_ws *ws, int threads,
                               reco_error *err)
 {
-    reco_status rc = reco_factors_gram(F, n_other, k, ld, threads, ws->G, err);
-    if (rc)
-        return rc;
     for (uint32_t a = 0; a < k; a++)
         for (uint32_t b = 0; b < k; b++)
             ws->Gd[(size_t)b * k + a] = w0 * (double)ws->G[(size_t)a * ld + b];
@@ -711,6 +720,7 @@ static reco_status half_sweep(const reco_ials_params *p, double w0, const reco_c
     rotate_rows(F, n_other, k, ld, ws->V, threads);
     sweep sw = {F, ws->e, ws->V, k, ld, (float)w0};
     const size_t scr = sweep_scratch_floats(k, ld, p->solver == RECO_IALS_CHOLESKY);
+    const size_t nchunks = reco_factors_gram_chunks(rows->n_rows), gsz = (size_t)k * ld;
     int failed = 0;
 #pragma omp parallel num_threads(threads)
     {
@@ -720,17 +730,25 @@ static reco_status half_sweep(const reco_ials_params *p, double w0, const reco_c
 #pragma omp atomic write
             failed = 1;
         }
-#pragma omp for schedule(dynamic, 256)
-        for (int64_t r = 0; r < (int64_t)rows->n_rows; r++) {
-            uint64_t b = rows->ptr[r], e = rows->ptr[r + 1];
-            prefetch_rows(rows, r + 1, F, ld);
-            if (!scratch || b == e)
-                continue;
-            if (solve_row(p, &sw, rows->idx + b, conf + b, (uint32_t)(e - b), lam[r],
-                          M + (size_t)r * ld, scratch)) {
+#pragma omp for schedule(dynamic, 1)
+        for (size_t c = 0; c < nchunks; c++) {
+            const uint32_t r0 = (uint32_t)(c * RECO_GRAM_CHUNK);
+            const uint32_t r1 = rows->n_rows - r0 < RECO_GRAM_CHUNK ? rows->n_rows
+                                                                     : r0 + RECO_GRAM_CHUNK;
+            for (uint32_t r = r0; r < r1 && scratch; r++) {
+                uint64_t b = rows->ptr[r], e = rows->ptr[r + 1];
+                prefetch_rows(rows, (int64_t)r + 1, F, ld);
+                if (b == e)
+                    continue;
+                if (solve_row(p, &sw, rows->idx + b, conf + b, (uint32_t)(e - b), lam[r],
+                              M + (size_t)r * ld, scratch)) {
 #pragma omp atomic write
-                failed = 2;
+                    failed = 2;
+                }
             }
+            float *part = ws->part + c * gsz;
+            memset(part, 0, gsz * sizeof *part);
+            reco_gram_add(M + (size_t)r0 * ld, r1 - r0, k, ld, part);
         }
         free(scratch);
         reco_ftz_end(fpmode);
@@ -740,27 +758,14 @@ static reco_status half_sweep(const reco_ials_params *p, double w0, const reco_c
     if (failed)
         return reco_error_set(err, RECO_ERR_NUMERIC,
                               "ials: a row's system is not positive definite (raise ials.reg)");
-    return RECO_OK;
-}
-
-/* G = w0 F^T F. */
-static reco_status weighted_gram(const float *F, uint32_t n, uint32_t k, uint32_t ld, float w0,
-                                 int threads, float *G, reco_error *err)
-{
-    reco_status rc = reco_factors_gram(F, n, k, ld, threads, G, err);
-    if (rc)
-        return rc;
-    for (size_t j = 0; j < (size_t)k * ld; j++)
-        G[j] *= w0;
-    return RECO_OK;
+    return reco_factors_gram_reduce(ws->part, nchunks, k, ld, ws->G2, err);
 }
 
 /* The objective: sum over rated of c (1 - s)^2 - w0 s^2, plus w0 times the
  * sum of s^2 over all pairs (the trace of X^T X Y^T Y), plus the
  * regularisation. */
-static double objective(const ials_problem *pb, const float *X,
-                        const float *Y, uint32_t nu, uint32_t ni, uint32_t k, uint32_t ld,
-                        int threads)
+static double objective(const ials_problem *pb, const float *X, const float *Y, uint32_t nu,
+                        uint32_t ni, uint32_t k, uint32_t ld, int threads, double all_pairs)
 {
     const reco_csr *R = pb->R;
     const double w0 = pb->w0;
@@ -778,17 +783,19 @@ static double objective(const ials_problem *pb, const float *X,
         const float *y = Y + (size_t)i * ld;
         reg += (double)pb->lam_i[i] * reco_dot_inline(y, y, k);
     }
-    float *GX = malloc((size_t)k * ld * sizeof *GX), *GY = malloc((size_t)k * ld * sizeof *GY);
-    double all = NAN;
-    if (GX && GY && !reco_factors_gram(X, nu, k, ld, threads, GX, NULL) &&
-        !reco_factors_gram(Y, ni, k, ld, threads, GY, NULL)) {
-        all = 0;
-        for (uint32_t a = 0; a < k; a++)
-            for (uint32_t b = 0; b < k; b++)
-                all += (double)GX[(size_t)a * ld + b] * GY[(size_t)a * ld + b];
+    double all = all_pairs;
+    if (isnan(all)) {
+        float *GX = malloc((size_t)k * ld * sizeof *GX), *GY = malloc((size_t)k * ld * sizeof *GY);
+        if (GX && GY && !reco_factors_gram(X, nu, k, ld, threads, GX, NULL) &&
+            !reco_factors_gram(Y, ni, k, ld, threads, GY, NULL)) {
+            all = 0;
+            for (uint32_t a = 0; a < k; a++)
+                for (uint32_t b = 0; b < k; b++)
+                    all += (double)GX[(size_t)a * ld + b] * GY[(size_t)a * ld + b];
+        }
+        free(GX);
+        free(GY);
     }
-    free(GX);
-    free(GY);
     return obs + w0 * all + reg;
 }
 
@@ -797,7 +804,7 @@ double reco_ials_loss(const reco_ials_state *s, const reco_dataset *train)
     ials_problem pb;
     if (problem_build(&s->params, train, 0, &pb))
         return NAN;
-    double l = objective(&pb, s->X, s->Y, s->n_users, s->n_items, s->k, s->ld, 0);
+    double l = objective(&pb, s->X, s->Y, s->n_users, s->n_items, s->k, s->ld, 0, NAN);
     problem_clear(&pb);
     return l;
 }
@@ -865,17 +872,26 @@ static reco_status ials_fit(const void *pp, const reco_dataset *train, const rec
     const float w0 = (float)pb.w0;
     st->w0 = pb.w0;
     sweep_ws ws;
-    if (sweep_ws_init(&ws, k, ld)) {
+    if (sweep_ws_init(&ws, k, ld, st->n_users > st->n_items ? st->n_users : st->n_items)) {
         rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    /* Y^T Y of the initial products; each half-sweep then leaves the Gram
+     * matrix of the side it solved for the next. */
+    if ((rc = reco_factors_gram(st->Y, st->n_items, k, ld, threads, ws.G, err))) {
+        sweep_ws_clear(&ws);
         goto fail;
     }
     reco_progress_report(&ctx->progress, "ials", 0, (uint64_t)p->iterations);
     for (int it = 0; it < p->iterations; it++) {
+        float *t;
         rc = half_sweep(p, pb.w0, R, pb.conf_r, pb.lam_u, st->Y, st->n_items, st->X, k, ld, &ws,
                         threads, err);
+        t = ws.G, ws.G = ws.G2, ws.G2 = t; /* now X^T X */
         if (!rc)
             rc = half_sweep(p, pb.w0, C, pb.conf_c, pb.lam_i, st->X, st->n_users, st->Y, k, ld,
                             &ws, threads, err);
+        t = ws.G, ws.G = ws.G2, ws.G2 = t; /* now Y^T Y */
         if (rc) {
             sweep_ws_clear(&ws);
             goto fail;
@@ -883,11 +899,17 @@ static reco_status ials_fit(const void *pp, const reco_dataset *train, const rec
         st->iterations_run = it + 1;
         reco_progress_report(&ctx->progress, "ials", (uint64_t)it + 1, (uint64_t)p->iterations);
     }
+    /* For fold-in: w0 Y^T Y of the final Y (in the final basis). For the
+     * objective: sum over all pairs of s^2 = trace(X^T X Y^T Y), and X^T X
+     * in the final basis is diagonal: the last eigenvalues / w0. */
+    double all_pairs = 0;
+    for (uint32_t a = 0; a < k; a++) {
+        all_pairs += (double)ws.e[a] / pb.w0 * ws.G[(size_t)a * ld + a];
+        for (uint32_t b = 0; b < ld; b++)
+            st->YtY[(size_t)a * ld + b] = w0 * ws.G[(size_t)a * ld + b];
+    }
     sweep_ws_clear(&ws);
-    /* The Gram matrix of the final Y, for fold-in. */
-    if ((rc = weighted_gram(st->Y, st->n_items, k, ld, w0, threads, st->YtY, err)))
-        goto fail;
-    st->loss = objective(&pb, st->X, st->Y, st->n_users, st->n_items, k, ld, threads);
+    st->loss = objective(&pb, st->X, st->Y, st->n_users, st->n_items, k, ld, threads, all_pairs);
     bool *active = malloc(((size_t)st->n_items + 1) * sizeof *active);
     if (!active) {
         rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");

@@ -24,29 +24,16 @@ void reco_factors_init_rows(float *M, const reco_csr *rows, uint32_t k, uint32_t
     }
 }
 
-/* Rows per partial sum: 2 MB of 128-float rows, so a chunk stays in L2
+/* A chunk of RECO_GRAM_CHUNK rows of 64 floats is 1 MB: it stays in L2
  * while the Gram kernel passes over it once per tile of G. */
-#define GRAM_CHUNK 4096
-
-reco_status reco_factors_gram(const float *M, uint32_t n, uint32_t k, uint32_t ld, int threads,
-                              float *G, reco_error *err)
+reco_status reco_factors_gram_reduce(const float *part, size_t nchunks, uint32_t k, uint32_t ld,
+                                     float *G, reco_error *err)
 {
-    const size_t nchunks = ((size_t)n + GRAM_CHUNK - 1) / GRAM_CHUNK;
     const size_t gsz = (size_t)k * ld;
-    /* One float partial per chunk: a few MB even for millions of rows. */
-    float *part = calloc(nchunks ? nchunks * gsz : 1, sizeof *part);
     double *acc = calloc(gsz, sizeof *acc);
-    if (!part || !acc) {
-        free(part);
-        free(acc);
+    if (!acc)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for a %u x %u Gram matrix", k,
                               k);
-    }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (size_t c = 0; c < nchunks; c++) {
-        size_t r0 = c * GRAM_CHUNK, rn = n - r0 < GRAM_CHUNK ? n - r0 : GRAM_CHUNK;
-        reco_gram_add(M + r0 * ld, rn, k, ld, part + c * gsz);
-    }
     for (size_t c = 0; c < nchunks; c++) {
         const float *p = part + c * gsz;
         for (uint32_t a = 0; a < k; a++)
@@ -58,9 +45,28 @@ reco_status reco_factors_gram(const float *M, uint32_t n, uint32_t k, uint32_t l
         for (uint32_t b = a; b < k; b++)
             G[(size_t)a * ld + b] = (float)acc[(size_t)a * ld + b];
     reco_sym_fill_lower(G, k, ld);
-    free(part);
     free(acc);
     return RECO_OK;
+}
+
+reco_status reco_factors_gram(const float *M, uint32_t n, uint32_t k, uint32_t ld, int threads,
+                              float *G, reco_error *err)
+{
+    const size_t nchunks = reco_factors_gram_chunks(n);
+    const size_t gsz = (size_t)k * ld;
+    /* One float partial per chunk: a few MB even for millions of rows. */
+    float *part = calloc(nchunks ? nchunks * gsz : 1, sizeof *part);
+    if (!part)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for a %u x %u Gram matrix", k,
+                              k);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t r0 = c * RECO_GRAM_CHUNK, rn = n - r0 < RECO_GRAM_CHUNK ? n - r0 : RECO_GRAM_CHUNK;
+        reco_gram_add(M + r0 * ld, rn, k, ld, part + c * gsz);
+    }
+    reco_status rc = reco_factors_gram_reduce(part, nchunks, k, ld, G, err);
+    free(part);
+    return rc;
 }
 
 /* Dot products a chunk at a time (on the stack, so nothing is allocated)

@@ -4,6 +4,7 @@
 #ifndef RECO_FACTORS_H
 #define RECO_FACTORS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "reco/error.h"
@@ -23,6 +24,20 @@ void reco_factors_init_rows(float *M, const reco_csr *rows, uint32_t k, uint32_t
  * same with any number of threads. RECO_ERR_NOMEM on allocation failure. */
 reco_status reco_factors_gram(const float *M, uint32_t n, uint32_t k, uint32_t ld, int threads,
                               float *G, reco_error *err);
+
+/* The pieces of reco_factors_gram, for a caller that forms the chunks'
+ * partial sums itself (e.g. right after writing each chunk's rows, while
+ * they are in cache): rows [c RECO_GRAM_CHUNK, (c + 1) RECO_GRAM_CHUNK)
+ * make chunk c, whose partial (k rows of stride ld, zeroed, then
+ * reco_gram_add) is part + c k ld; reco_factors_gram_reduce adds the
+ * partials in order, in double, into G (full). */
+#define RECO_GRAM_CHUNK 4096
+static inline size_t reco_factors_gram_chunks(uint32_t n)
+{
+    return ((size_t)n + RECO_GRAM_CHUNK - 1) / RECO_GRAM_CHUNK;
+}
+reco_status reco_factors_gram_reduce(const float *part, size_t nchunks, uint32_t k, uint32_t ld,
+                                     float *G, reco_error *err);
 
 /* The n rows j != i of Q (n_rows rows, stride ld, k used) with the highest
  * cosine to row i, best first, into out; rows with inv_norm[j] == 0 (zero
