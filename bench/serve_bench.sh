@@ -10,12 +10,13 @@
 # p99 <= 10 ms.
 #
 # Environment: RECO (binary), BENCH_DATA, BENCH_OUT, ALGOS (default
-# "mf usercf itemcf svd popular"; popular measures the HTTP layer with the
-# cheapest model), DURATION (15s), CONNECTIONS (64), SERVE_THREADS (server
-# worker threads; default: one per core).
+# "mf usercf itemcf svd popular ials ease"; popular measures the HTTP layer
+# with the cheapest model), FULL_ALGOS (full-size models, default
+# "mf ials"), DURATION (15s), CONNECTIONS (64), SERVE_THREADS (server worker
+# threads; default: one per core).
 . "$(dirname "$0")/common.sh"
 
-ALGOS=${ALGOS:-mf usercf itemcf svd popular}
+ALGOS=${ALGOS:-mf usercf itemcf svd popular ials ease}
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-64}
 LUA="$ROOT/bench/serve_bench.lua"
@@ -140,22 +141,26 @@ if [ -n "$first" ]; then
     rm -f "$OUT/serve-ratings-log.csv"
 fi
 
-# The full-size model (all 476k products, 4.2M users): mf, 64 factors.
+# The full-size models (all 476k products, 4.2M users), 64 factors:
+# FULL_ALGOS (default "mf ials").
 if [ "${FULL:-1}" = 1 ]; then
-    model="$OUT/serve-mf-full.reco"
-    if [ ! -s "$model" ] || [ "$model" -ot "$BENCH_DATA" ] || [ "$model" -ot "$RECO" ]; then
-        "$RECO" train --algo mf --param factors=64 --quiet "$BENCH_DATA" -o "$model" \
-            >"$OUT/train-mf-full.txt" 2>&1 || echo "serve_bench: full-size training failed" >&2
-    fi
-    # Let the 1.8 GB just written reach the disk first: write-back while
-    # serving would measure the disk, not the server.
-    sync
     awk -F, 'NR % 2000 == 0 { print $1 }' "$BENCH_DATA" >"$OUT/serve-users-full.txt"
-    if [ -s "$model" ] && BENCH_USERS="$OUT/serve-users-full.txt" start_server "$model"; then
-        BENCH_USERS="$OUT/serve-users-full.txt" run_wrk get \
-            "GET .../recommendations?n=10, full size" mf-full
-        stop_server
-    fi
+    for algo in ${FULL_ALGOS:-mf ials}; do
+        model="$OUT/serve-$algo-full.reco"
+        if [ ! -s "$model" ] || [ "$model" -ot "$BENCH_DATA" ] || [ "$model" -ot "$RECO" ]; then
+            "$RECO" train --algo "$algo" --param factors=64 --quiet "$BENCH_DATA" -o "$model" \
+                >"$OUT/train-$algo-full.txt" 2>&1 ||
+                echo "serve_bench: full-size training of $algo failed" >&2
+        fi
+        # Let the 2 GB just written reach the disk first: write-back while
+        # serving would measure the disk, not the server.
+        sync
+        if [ -s "$model" ] && BENCH_USERS="$OUT/serve-users-full.txt" start_server "$model"; then
+            BENCH_USERS="$OUT/serve-users-full.txt" run_wrk get \
+                "GET .../recommendations?n=10, full size" "$algo-full"
+            stop_server
+        fi
+    done
 fi
 
 awk '$1 == "GET" && $3 == "mf" {
