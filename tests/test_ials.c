@@ -418,6 +418,17 @@ static void test_new_ratings_move_the_list(void **state)
     uint32_t why[3];
     size_t nw = m->ops->explain(m->state, m->train, &prof, out[0].id, why, 3);
     assert_true(nw >= 1);
+    /* The list at once gives each product's explanation alone. */
+    uint32_t ids[10], all[10 * 3], counts[10];
+    for (size_t j = 0; j < n; j++)
+        ids[j] = out[j].id;
+    reco_model_explain_list(m, &prof, ids, n, 3, all, counts);
+    for (size_t j = 0; j < n; j++) {
+        uint32_t one[3];
+        size_t c = m->ops->explain(m->state, m->train, &prof, ids[j], one, 3);
+        assert_int_equal(counts[j], c);
+        assert_memory_equal(all + j * 3, one, c * sizeof *one);
+    }
     for (size_t j = 0; j < nw; j++) {
         int found = 0;
         for (int t = 0; t < 6; t++)

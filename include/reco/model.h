@@ -113,6 +113,12 @@ typedef struct reco_algo_ops {
     /* Optional: up to max items of prof that led to recommending item i. */
     size_t (*explain)(const void *state, const reco_dataset *train, const reco_profile *prof,
                       uint32_t i, uint32_t *out, size_t max);
+    /* Optional, with explain: the same for the n items of a list at once
+     * (out[j max ...], counts[j]), for models whose explanations share
+     * work per user (ials: one factorisation of the user's system). */
+    void (*explain_list)(const void *state, const reco_dataset *train, const reco_profile *prof,
+                         const uint32_t *items, size_t n, size_t max, uint32_t *out,
+                         uint32_t *counts);
 
     /* Model files. save adds the fitted state as sections named "NAME.*"
      * (borrowing the state's arrays until the file is committed); load
@@ -220,6 +226,13 @@ size_t reco_model_scratch_size(const reco_model *m);
 reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, size_t n,
                                  bool exclude_rated, reco_scored *out, size_t *n_out,
                                  bool *cold_start, void *scratch, reco_error *err);
+
+/* Why each of the n items of a list was recommended to prof: up to max of
+ * prof's products into out[j max ...], their count into counts[j] (0
+ * everywhere when the algorithm gives no explanations). */
+void reco_model_explain_list(const reco_model *m, const reco_profile *prof,
+                             const uint32_t *items, size_t n, size_t max, uint32_t *out,
+                             uint32_t *counts);
 
 /* Similar products (RECO_ERR_INVALID if the algorithm has none). */
 reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_scored *out,

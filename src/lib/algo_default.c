@@ -752,6 +752,19 @@ static size_t def_explain(const void *s, const reco_dataset *train, const reco_p
     return st->rank.ops->explain(st->rank.state, train, prof, i, out, max);
 }
 
+static void def_explain_list(const void *s, const reco_dataset *train, const reco_profile *prof,
+                             const uint32_t *items, size_t n, size_t max, uint32_t *out,
+                             uint32_t *counts)
+{
+    const def_state *st = s;
+    if (st->rank.ops->explain_list) {
+        st->rank.ops->explain_list(st->rank.state, train, prof, items, n, max, out, counts);
+        return;
+    }
+    for (size_t j = 0; j < n; j++)
+        counts[j] = (uint32_t)def_explain(s, train, prof, items[j], out + j * max, max);
+}
+
 static const char *def_score_kind(const void *pp, const void *s)
 {
     (void)pp;
@@ -880,6 +893,7 @@ const reco_algo_ops reco_algo_default = {
     .similar = def_similar,
     .recommend = def_recommend,
     .explain = def_explain,
+    .explain_list = def_explain_list,
     .save = def_save,
     .load = def_load,
 };

@@ -1106,14 +1106,17 @@ static reco_status ials_similar(const void *s, const reco_dataset *train, uint32
 /* Hu et al. 2008, section 5: the score is a sum over the user's rated
  * products, s_uj = sum_i c_ui y_j^T A_u^-1 y_i, so product i's share of
  * recommending j is c_ui (A_u^-1 y_j) . y_i. The products with the largest
- * positive shares explain the recommendation. */
-static size_t ials_explain(const void *s, const reco_dataset *train, const reco_profile *prof,
-                           uint32_t j, uint32_t *out, size_t max)
+ * positive shares explain the recommendation. The user's system is formed
+ * and factorised once for the whole list. */
+static void ials_explain_list(const void *s, const reco_dataset *train, const reco_profile *prof,
+                              const uint32_t *items, size_t n_items, size_t max, uint32_t *out,
+                              uint32_t *counts)
 {
     (void)train;
     const ials_state *st = s;
-    if (j >= st->n_items || prof->n == 0 || max == 0)
-        return 0;
+    memset(counts, 0, n_items * sizeof *counts);
+    if (prof->n == 0 || max == 0 || n_items == 0)
+        return;
     const uint32_t k = st->k, ld = st->ld;
     uint32_t cap = prof->n < RECO_IALS_FOLD_MAX ? prof->n : RECO_IALS_FOLD_MAX;
     uint32_t *idx = malloc(((size_t)cap + 1) * sizeof *idx);
@@ -1121,35 +1124,47 @@ static size_t ials_explain(const void *s, const reco_dataset *train, const reco_
     float *A = reco_alloc_aligned(reco_ials_fold_in_scratch_size(st));
     float *x = malloc(((size_t)ld + 1) * sizeof *x);
     reco_scored *share = malloc(max * sizeof *share);
-    size_t got = 0;
     if (!idx || !conf || !A || !x || !share)
         goto out;
     uint32_t m = usable_ratings(st, prof->items, prof->ratings, prof->n, idx, conf, cap);
     if (!m || solve_user(st, idx, conf, m, A, x))
         goto out;
-    /* z = A^-1 y_j with the factor already in A. */
+    /* z = A^-1 y_j with the factor already in A, for each product. */
     float *z = A + (size_t)k * ld;
-    memcpy(z, st->Y + (size_t)j * ld, k * sizeof *z);
-    if (LAPACKE_spotrs_work(LAPACK_COL_MAJOR, 'L', (lapack_int)k, 1, A, (lapack_int)ld, z,
-                            (lapack_int)ld) != 0)
-        goto out;
-    reco_topn_heap h;
-    reco_topn_init(&h, share, max);
-    for (uint32_t t = 0; t < m; t++) {
-        float c = conf[t] * reco_dot_inline(z, st->Y + (size_t)idx[t] * ld, k);
-        if (c > 0 && idx[t] != j)
-            reco_topn_push(&h, idx[t], c);
+    for (size_t t = 0; t < n_items; t++) {
+        uint32_t j = items[t];
+        if (j >= st->n_items)
+            continue;
+        memcpy(z, st->Y + (size_t)j * ld, k * sizeof *z);
+        if (LAPACKE_spotrs_work(LAPACK_COL_MAJOR, 'L', (lapack_int)k, 1, A, (lapack_int)ld, z,
+                                (lapack_int)ld) != 0)
+            continue;
+        reco_topn_heap h;
+        reco_topn_init(&h, share, max);
+        for (uint32_t q = 0; q < m; q++) {
+            float c = conf[q] * reco_dot_inline(z, st->Y + (size_t)idx[q] * ld, k);
+            if (c > 0 && idx[q] != j)
+                reco_topn_push(&h, idx[q], c);
+        }
+        size_t got = reco_topn_finish(&h);
+        for (size_t q = 0; q < got; q++)
+            out[t * max + q] = share[q].id;
+        counts[t] = (uint32_t)got;
     }
-    got = reco_topn_finish(&h);
-    for (size_t t = 0; t < got; t++)
-        out[t] = share[t].id;
 out:
     free(idx);
     free(conf);
     free(A);
     free(x);
     free(share);
-    return got;
+}
+
+static size_t ials_explain(const void *s, const reco_dataset *train, const reco_profile *prof,
+                           uint32_t j, uint32_t *out, size_t max)
+{
+    uint32_t count = 0;
+    ials_explain_list(s, train, prof, &j, 1, max, out, &count);
+    return count;
 }
 
 /* ---- model files ---- */
@@ -1260,6 +1275,7 @@ const reco_algo_ops reco_algo_ials = {
     .similar = ials_similar,
     .recommend = ials_recommend,
     .explain = ials_explain,
+    .explain_list = ials_explain_list,
     .save = ials_save,
     .load = ials_load,
 };

@@ -419,6 +419,21 @@ reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, 
     return rc;
 }
 
+void reco_model_explain_list(const reco_model *m, const reco_profile *prof,
+                             const uint32_t *items, size_t n, size_t max, uint32_t *out,
+                             uint32_t *counts)
+{
+    if (m->state && m->ops->explain_list && prof->n) {
+        m->ops->explain_list(m->state, m->train, prof, items, n, max, out, counts);
+        return;
+    }
+    for (size_t j = 0; j < n; j++)
+        counts[j] = m->state && m->ops->explain && prof->n
+                        ? (uint32_t)m->ops->explain(m->state, m->train, prof, items[j],
+                                                    out + j * max, max)
+                        : 0;
+}
+
 reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_scored *out,
                                size_t *n_out, reco_error *err)
 {

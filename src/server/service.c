@@ -652,6 +652,18 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
         else
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
+    /* Why, for the whole list at once (models share work per user). */
+    uint32_t *ids = NULL, *why = NULL, *nwhy = NULL;
+    if (rc == RECO_OK && !cold && mp.prof.n && got && (m->ops->explain || m->ops->explain_list)) {
+        ids = malloc(got * sizeof *ids);
+        why = malloc(got * BECAUSE_MAX * sizeof *why);
+        nwhy = calloc(got, sizeof *nwhy);
+        if (ids && why && nwhy) {
+            for (size_t k = 0; k < got; k++)
+                ids[k] = top[k].id;
+            reco_model_explain_list(m, &mp.prof, ids, got, BECAUSE_MAX, why, nwhy);
+        }
+    }
     if (rc == RECO_OK) {
         json_t *items = json_array();
         for (size_t k = 0; k < got; k++) {
@@ -659,16 +671,12 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    (double)top[k].score);
             if (pred)
                 json_object_set_new(it, "predicted_rating", json_real((double)pred[k]));
-            if (!cold && m->ops->explain && mp.prof.n) {
-                uint32_t why[BECAUSE_MAX];
-                size_t nw = m->ops->explain(m->state, m->train, &mp.prof, top[k].id, why,
-                                            BECAUSE_MAX);
-                if (nw) {
-                    json_t *b = json_array();
-                    for (size_t j = 0; j < nw; j++)
-                        json_array_append_new(b, json_string(item_key(g, why[j])));
-                    json_object_set_new(it, "because", b);
-                }
+            if (nwhy && nwhy[k]) {
+                json_t *b = json_array();
+                for (size_t j = 0; j < nwhy[k]; j++)
+                    json_array_append_new(b,
+                                          json_string(item_key(g, why[k * BECAUSE_MAX + j])));
+                json_object_set_new(it, "because", b);
             }
             json_array_append_new(items, it);
         }
@@ -678,6 +686,9 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
         if (!*out)
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
+    free(ids);
+    free(why);
+    free(nwhy);
     free(pred);
     merged_free(&mp);
     free(top);
