@@ -11,27 +11,13 @@ CLONES float reco_dot(const float *a, const float *b, uint32_t k)
     return reco_dot_inline(a, b, k);
 }
 
-/* Four rows at a time keep four independent sums in flight. */
+/* Each row with the very operations of reco_dot_inline, so a score is
+ * the same bit for bit whichever of the two computed it (the pruned top-N
+ * mixes them); the rows are independent, so the processor overlaps them. */
 CLONES void reco_rows_dot(const float *restrict M, uint32_t n, uint32_t k, uint32_t ld,
                           const float *restrict x, float *restrict y)
 {
-    uint32_t r = 0;
-    for (; r + 4 <= n; r += 4) {
-        const float *m0 = M + (size_t)r * ld, *m1 = m0 + ld, *m2 = m1 + ld, *m3 = m2 + ld;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-        for (uint32_t f = 0; f < k; f++) {
-            s0 += m0[f] * x[f];
-            s1 += m1[f] * x[f];
-            s2 += m2[f] * x[f];
-            s3 += m3[f] * x[f];
-        }
-        y[r] += s0;
-        y[r + 1] += s1;
-        y[r + 2] += s2;
-        y[r + 3] += s3;
-    }
-    for (; r < n; r++)
+    for (uint32_t r = 0; r < n; r++)
         y[r] += reco_dot_inline(M + (size_t)r * ld, x, k);
 }
 

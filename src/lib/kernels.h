@@ -69,7 +69,8 @@ __attribute__((always_inline)) static inline float reco_dot_inline(const float *
 
 float reco_dot(const float *a, const float *b, uint32_t k);
 
-/* y[r] += M[r] . x for the n rows of M (row stride ld floats, k used). */
+/* y[r] += M[r] . x for the n rows of M (row stride ld floats, k used);
+ * each product is computed exactly as reco_dot computes it. */
 void reco_rows_dot(const float *M, uint32_t n, uint32_t k, uint32_t ld, const float *x,
                    float *y);
 
