@@ -152,6 +152,49 @@ static void test_cosine_topn(void **state)
     free(Q);
 }
 
+/* Cholesky against the matrix it factors: L L^T = A, and the solve. */
+static void test_cholesky(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < sizeof KS / sizeof *KS; t++) {
+        uint32_t k = KS[t], ld;
+        float *B = rows(k, k, &ld), *A = rows(k, k, &ld), *L = rows(k, k, &ld);
+        /* A = B B^T + k I: well conditioned, positive definite. */
+        for (uint32_t i = 0; i < k; i++)
+            for (uint32_t j = 0; j < k; j++) {
+                double v = i == j ? k : 0;
+                for (uint32_t f = 0; f < k; f++)
+                    v += (double)B[i * ld + f] * B[j * ld + f];
+                A[i * ld + j] = (float)v;
+            }
+        memcpy(L, A, (size_t)k * ld * sizeof(float));
+        assert_int_equal(reco_cholesky(L, k, ld), 0);
+        for (uint32_t i = 0; i < k; i++)
+            for (uint32_t j = 0; j <= i; j++) {
+                double v = 0;
+                for (uint32_t f = 0; f <= j; f++)
+                    v += (double)L[i * ld + f] * L[j * ld + f];
+                assert_float_equal(v, A[i * ld + j], 1e-4 * (fabs(A[i * ld + j]) + k));
+            }
+        float b[256], x[256];
+        for (uint32_t i = 0; i < k; i++)
+            b[i] = x[i] = unif();
+        reco_cholesky_solve(L, k, ld, x);
+        for (uint32_t i = 0; i < k; i++) {
+            double v = 0;
+            for (uint32_t j = 0; j < k; j++)
+                v += (double)A[i * ld + j] * x[j];
+            assert_float_equal(v, b[i], 1e-3);
+        }
+        /* Not positive definite: refused. */
+        A[0] = -1;
+        assert_int_not_equal(reco_cholesky(A, k, ld), 0);
+        free(B);
+        free(A);
+        free(L);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_vecmat_and_rotation),
         cmocka_unit_test(test_gram),
         cmocka_unit_test(test_cosine_topn),
+        cmocka_unit_test(test_cholesky),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -576,12 +576,10 @@ static void form_system(const float *G, const float *dl, const float *F, uint32_
  * by its factor, b by x). Nonzero if A is not positive definite. */
 static int chol_solve(float *A, float *b, uint32_t k, uint32_t ld)
 {
-    /* A is symmetric: its row-major upper triangle is the column-major
-     * lower one. The _work entry points allocate nothing. */
-    if (LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'L', (lapack_int)k, A, (lapack_int)ld) != 0)
+    if (reco_cholesky(A, k, ld))
         return -1;
-    return LAPACKE_spotrs_work(LAPACK_COL_MAJOR, 'L', (lapack_int)k, 1, A, (lapack_int)ld, b,
-                               (lapack_int)ld) != 0;
+    reco_cholesky_solve(A, k, ld, b);
+    return 0;
 }
 
 /* Solves one row into x (which holds the previous solution, in the old
@@ -1136,9 +1134,7 @@ static void ials_explain_list(const void *s, const reco_dataset *train, const re
         if (j >= st->n_items)
             continue;
         memcpy(z, st->Y + (size_t)j * ld, k * sizeof *z);
-        if (LAPACKE_spotrs_work(LAPACK_COL_MAJOR, 'L', (lapack_int)k, 1, A, (lapack_int)ld, z,
-                                (lapack_int)ld) != 0)
-            continue;
+        reco_cholesky_solve(A, k, ld, z);
         reco_topn_heap h;
         reco_topn_init(&h, share, max);
         for (uint32_t q = 0; q < m; q++) {

@@ -2,6 +2,7 @@
  * baseline x86-64 and picked at load time. */
 #include "kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -133,6 +134,43 @@ CLONES void reco_gram_add(const float *restrict M, size_t n, uint32_t k, uint32_
             default: gram_tile(M, n, k, ld, a0, c0, 1, G); break;
             }
         }
+}
+
+/* Row-oriented (Cholesky-Crout): entry (i, j) of L needs the dot product
+ * of the first j entries of rows i and j, which are contiguous. */
+CLONES int reco_cholesky(float *A, uint32_t k, uint32_t ld)
+{
+    for (uint32_t j = 0; j < k; j++) {
+        float *rj = A + (size_t)j * ld;
+        float d = rj[j] - reco_dot_inline(rj, rj, j);
+        if (!(d > 0))
+            return -1;
+        float l = sqrtf(d), inv = 1.0f / l;
+        rj[j] = l;
+        for (uint32_t i = j + 1; i < k; i++) {
+            float *ri = A + (size_t)i * ld;
+            ri[j] = (ri[j] - reco_dot_inline(ri, rj, j)) * inv;
+        }
+    }
+    return 0;
+}
+
+CLONES void reco_cholesky_solve(const float *L, uint32_t k, uint32_t ld, float *b)
+{
+    /* L y = b: forward, a dot product with each row's prefix. */
+    for (uint32_t i = 0; i < k; i++) {
+        const float *ri = L + (size_t)i * ld;
+        b[i] = (b[i] - reco_dot_inline(ri, b, i)) / ri[i];
+    }
+    /* L^T x = y: backward; once x_i is known, it leaves row i's prefix. */
+    for (uint32_t i = k; i-- > 0;) {
+        const float *ri = L + (size_t)i * ld;
+        b[i] /= ri[i];
+        const float xi = b[i];
+#pragma omp simd
+        for (uint32_t p = 0; p < i; p++)
+            b[p] -= xi * ri[p];
+    }
 }
 
 void reco_sym_fill_lower(float *G, uint32_t k, uint32_t ld)

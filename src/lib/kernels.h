@@ -113,6 +113,20 @@ void reco_rows_vecmat(float *M, size_t n, uint32_t k, uint32_t ld, const float *
  * reco_sym_fill_lower makes the lower triangle right. */
 void reco_gram_add(const float *M, size_t n, uint32_t k, uint32_t ld, float *G);
 
+/* Cholesky factorisation in place of a k x k symmetric positive definite
+ * matrix A (rows of stride ld, the lower triangle read): A = L L^T with L
+ * written to the lower triangle. Returns nonzero if A is not positive
+ * definite. Written here rather than called from LAPACK because the
+ * systems are small (k = 8..256) and solved once per request: OpenBLAS
+ * 0.3.21 runs its generic kernels on this CPU and its call overhead
+ * alone cost several times the arithmetic (measured: 20% of a server's
+ * time on ials explanations). */
+int reco_cholesky(float *A, uint32_t k, uint32_t ld);
+
+/* Solves L L^T x = b in place (b becomes x) with the factor made by
+ * reco_cholesky. */
+void reco_cholesky_solve(const float *L, uint32_t k, uint32_t ld, float *b);
+
 /* Copies the upper triangle of G to the lower. */
 void reco_sym_fill_lower(float *G, uint32_t k, uint32_t ld);
 
