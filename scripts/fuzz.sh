@@ -10,9 +10,10 @@ mkdir -p "$BUILD" "$ROOT/fuzz/artifacts"
 CFLAGS="-std=c17 -O1 -g -D_GNU_SOURCE -fopenmp -fsanitize=fuzzer,address,undefined -I$ROOT/include"
 # shellcheck disable=SC2086
 clang $CFLAGS -o "$BUILD/fuzz_csv" "$ROOT/fuzz/fuzz_csv.c" \
-    "$ROOT/src/lib/ratings.c" "$ROOT/src/lib/dataset.c" "$ROOT/src/lib/sparse.c" \
-    "$ROOT/src/lib/idmap.c" "$ROOT/src/lib/error.c" "$ROOT/src/lib/mem.c" \
-    "$ROOT/src/lib/modelfile.c" -lm
+    -I"$ROOT/src/lib/core" \
+    "$ROOT/src/lib/data/ratings.c" "$ROOT/src/lib/data/dataset.c" "$ROOT/src/lib/data/sparse.c" \
+    "$ROOT/src/lib/data/idmap.c" "$ROOT/src/lib/core/error.c" "$ROOT/src/lib/core/mem.c" \
+    "$ROOT/src/lib/core/modelfile.c" "$ROOT/src/lib/core/utf8.c" -lm
 WORK=$(mktemp -d)
 cp "$ROOT"/fuzz/corpus/csv/* "$WORK"/
 "$BUILD/fuzz_csv" -max_total_time="$SECONDS_" -max_len=4096 -timeout=10 \

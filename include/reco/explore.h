@@ -105,7 +105,7 @@ reco_status reco_explore_compute(const reco_dataset *ds, reco_explore **out, rec
 /* NULL is a no-op. */
 void reco_explore_free(reco_explore *ex);
 
-/* ---- the report (src/lib/report.c) ---- */
+/* ---- the report (src/lib/report/report.c) ---- */
 
 typedef struct reco_report_options {
     const char *source;        /* input name shown in the report; NULL: none */
