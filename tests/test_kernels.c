@@ -14,6 +14,7 @@
 
 #include "factors.h"
 #include "kernels.h"
+#include "reco/factor_index.h"
 #include "reco/topn.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -195,6 +196,78 @@ static void test_cholesky(void **state)
     }
 }
 
+/* The pruned top-N against selecting over every product, on random factors
+ * (directions spread over every dimension, so Cauchy-Schwarz prunes
+ * little and the quantised pass does the work), with and without biases,
+ * for factor counts that are and are not multiples of 4 and 16. */
+static void test_factor_index_exact(void **state)
+{
+    (void)state;
+    const uint32_t ks[] = {3, 16, 37, 64, 130};
+    for (size_t t = 0; t < sizeof ks / sizeof *ks; t++) {
+        uint32_t k = ks[t], ld, n = 3000;
+        float *Q = rows(n, k, &ld), *X = rows(20, k, &ld);
+        float *b = malloc(n * sizeof *b), *scores = malloc(n * sizeof *scores);
+        for (uint32_t i = 0; i < n; i++)
+            b[i] = 0.3f * unif();
+        for (int with_b = 0; with_b < 2; with_b++) {
+            reco_factor_index ix;
+            assert_int_equal(reco_factor_index_build(&ix, Q, with_b ? b : NULL, NULL, n, k, ld,
+                                                     1.0f, NULL),
+                             RECO_OK);
+            assert_non_null(ix.q8);
+            for (int u = 0; u < 20; u++) {
+                const float *x = X + (size_t)u * ld;
+                for (uint32_t i = 0; i < n; i++)
+                    scores[i] = (with_b ? b[i] : 0) + reco_dot(Q + (size_t)i * ld, x, k);
+                uint32_t ex[3] = {5, 77, 2999};
+                reco_scored fast[50], full[50];
+                size_t nf = reco_factor_index_topn(&ix, x, 0.0f, 50, ex, 3, fast);
+                size_t ng = reco_topn_select(scores, n, ex, 3, 50, full);
+                assert_int_equal(nf, ng);
+                for (size_t j = 0; j < nf; j++) {
+                    assert_int_equal(fast[j].id, full[j].id);
+                    assert_true(fast[j].score == full[j].score);
+                }
+            }
+            reco_factor_index_clear(&ix);
+        }
+        free(Q);
+        free(X);
+        free(b);
+        free(scores);
+    }
+}
+
+/* Every version of the quantised dot products gives the same integers as
+ * a plain loop. */
+static void test_q8_dots(void **state)
+{
+    (void)state;
+    uint8_t g[64 * 40];
+    int8_t x8[160];
+    for (size_t j = 0; j < sizeof g; j++)
+        g[j] = (uint8_t)(128 + (int)(unif() * 127.9)); /* 1..255 */
+    for (size_t j = 0; j < sizeof x8; j++)
+        x8[j] = (int8_t)((int)(unif() * 127));
+    for (uint32_t nc = 1; nc <= 40; nc += 13) {
+        int32_t a[16], b[16], ref[16];
+        for (int r = 0; r < 16; r++) {
+            ref[r] = 0;
+            for (uint32_t f = 0; f < nc * 4; f++)
+                ref[r] += (int32_t)g[(f / 4) * 64 + r * 4 + f % 4] * x8[f];
+        }
+        reco_q8_dots(g, nc, x8, a);
+        reco_q8_dots_pick()(g, nc, x8, b);
+        assert_memory_equal(a, ref, sizeof ref);
+        assert_memory_equal(b, ref, sizeof ref);
+        if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) {
+            reco_q8_dots_vnni(g, nc, x8, b);
+            assert_memory_equal(b, ref, sizeof ref);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +276,8 @@ int main(void)
         cmocka_unit_test(test_gram),
         cmocka_unit_test(test_cosine_topn),
         cmocka_unit_test(test_cholesky),
+        cmocka_unit_test(test_factor_index_exact),
+        cmocka_unit_test(test_q8_dots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,13 @@
  *     base + b_i + |x| |q_i|  (plus slack for float rounding)
  * can still beat the n-th best score found; whole blocks are skipped by
  * their maxima, and the walk stops when the suffix bound falls below it.
+ * In a block that is not skipped, a second, tighter bound comes from an
+ * 8-bit copy of the factors: x . q is estimated from the quantised vectors
+ * (integer multiply-adds, 16 products at a time, a quarter of the bytes)
+ * with a rigorous bound on the quantisation error, so that only products
+ * that can still enter are scored exactly. For long user vectors whose
+ * energy is spread over the factors (where Cauchy-Schwarz is loose) this
+ * is what keeps the walk from reading the whole float matrix.
  * The result is exactly what scoring every item and selecting would give
  * (same items, same scores, ties by lower index), at a few percent of the
  * cost on shop-shaped data.
@@ -42,6 +49,13 @@ typedef struct reco_factor_index {
     float *smax_norm;     /* [n] max of norm over positions >= p */
     float *blk_b;         /* per block: max of b */
     float *blk_norm;      /* per block: max of norm */
+    /* A quantised copy for a cheap first pass (NULL: none). Per group of
+     * 16 positions and 4 factors, 64 bytes: byte 4j + t is position
+     * 16g + j's factor 4d + t as round(q / s) + 128 (s = max |q_f| / 127);
+     * n rounded up to 16 positions, k up to 4 factors. */
+    uint8_t *q8;
+    float *q8_scale;      /* [n] s of each position (0 for a zero row) */
+    float *q_l1;          /* [n] sum of |q_f|, for the rounding bound */
     bool mapped;          /* arrays live in a model file mapping */
 } reco_factor_index;
 

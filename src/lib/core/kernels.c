@@ -4,6 +4,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
@@ -171,6 +174,52 @@ CLONES void reco_cholesky_solve(const float *L, uint32_t k, uint32_t ld, float *
         for (uint32_t p = 0; p < i; p++)
             b[p] -= xi * ri[p];
     }
+}
+
+CLONES void reco_q8_dots(const uint8_t *restrict g, uint32_t nc, const int8_t *restrict x8,
+                         int32_t *restrict acc)
+{
+    for (int j = 0; j < 16; j++)
+        acc[j] = 0;
+    for (uint32_t d = 0; d < nc; d++) {
+        const uint8_t *c = g + (size_t)d * 64;
+        const int32_t x0 = x8[4 * d], x1 = x8[4 * d + 1], x2 = x8[4 * d + 2],
+                      x3 = x8[4 * d + 3];
+        for (int j = 0; j < 16; j++)
+            acc[j] += c[4 * j] * x0 + c[4 * j + 1] * x1 + c[4 * j + 2] * x2 + c[4 * j + 3] * x3;
+    }
+}
+
+#if defined(__x86_64__)
+/* vpdpbusd multiplies 64 unsigned bytes by 64 signed ones and adds each 4
+ * products into 16 int32 lanes: one lane per row of the group. */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+void reco_q8_dots_vnni(const uint8_t *restrict g, uint32_t nc, const int8_t *restrict x8,
+                       int32_t *restrict acc)
+{
+    __m512i a = _mm512_setzero_si512();
+    for (uint32_t d = 0; d < nc; d++) {
+        int32_t xs;
+        memcpy(&xs, x8 + 4 * d, 4);
+        a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512((const void *)(g + (size_t)d * 64)),
+                                _mm512_set1_epi32(xs));
+    }
+    _mm512_storeu_si512((void *)acc, a);
+}
+#else
+void reco_q8_dots_vnni(const uint8_t *g, uint32_t nc, const int8_t *x8, int32_t *acc)
+{
+    reco_q8_dots(g, nc, x8, acc);
+}
+#endif
+
+reco_q8_dots_fn reco_q8_dots_pick(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
+        return reco_q8_dots_vnni;
+#endif
+    return reco_q8_dots;
 }
 
 void reco_sym_fill_lower(float *G, uint32_t k, uint32_t ld)

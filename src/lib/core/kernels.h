@@ -113,6 +113,18 @@ void reco_rows_vecmat(float *M, size_t n, uint32_t k, uint32_t ld, const float *
  * reco_sym_fill_lower makes the lower triangle right. */
 void reco_gram_add(const float *M, size_t n, uint32_t k, uint32_t ld, float *G);
 
+/* Integer dot products of 16 quantised rows at once, for the first pass of
+ * the pruned top-N: g holds nc chunks of 64 bytes, chunk d being the
+ * unsigned bytes of factors 4d..4d+3 of each of the 16 rows (4 bytes a
+ * row); acc[j] = sum over f of x8[f] * (byte of row j, factor f), x8 holding
+ * nc * 4 signed bytes. reco_q8_dots_pick gives the fastest version the CPU
+ * runs (AVX-512 VNNI: one instruction a chunk); every version gives the
+ * same integers. */
+typedef void (*reco_q8_dots_fn)(const uint8_t *g, uint32_t nc, const int8_t *x8, int32_t *acc);
+void reco_q8_dots(const uint8_t *g, uint32_t nc, const int8_t *x8, int32_t *acc);
+void reco_q8_dots_vnni(const uint8_t *g, uint32_t nc, const int8_t *x8, int32_t *acc);
+reco_q8_dots_fn reco_q8_dots_pick(void);
+
 /* Cholesky factorisation in place of a k x k symmetric positive definite
  * matrix A (rows of stride ld, the lower triangle read): A = L L^T with L
  * written to the lower triangle. Returns nonzero if A is not positive

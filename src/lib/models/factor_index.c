@@ -60,6 +60,9 @@ void reco_factor_index_clear(reco_factor_index *ix)
         free(ix->smax_norm);
         free(ix->blk_b);
         free(ix->blk_norm);
+        free(ix->q8);
+        free(ix->q8_scale);
+        free(ix->q_l1);
     }
     memset(ix, 0, sizeof *ix);
 }
@@ -85,6 +88,108 @@ static void fill_maxima(reco_factor_index *ix)
         }
         ix->blk_b[bk] = xb;
         ix->blk_norm[bk] = xn;
+    }
+}
+
+/* ---- the quantised copy ---- */
+
+static inline uint32_t q8_groups(uint32_t n) { return (n + 15) / 16; }
+static inline uint32_t q8_chunks(uint32_t k) { return (k + 3) / 4; }
+static inline size_t q8_bytes(uint32_t n, uint32_t k)
+{
+    return (size_t)q8_groups(n) * q8_chunks(k) * 64;
+}
+
+/* Fills q8, q8_scale and q_l1 from Q. */
+static int quantise(reco_factor_index *ix)
+{
+    const uint32_t n = ix->n, k = ix->k, nc = q8_chunks(k);
+    ix->q8 = reco_alloc_aligned(q8_bytes(n, k) + 64);
+    ix->q8_scale = malloc(((size_t)q8_groups(n) * 16 + 1) * sizeof(float));
+    ix->q_l1 = malloc(((size_t)q8_groups(n) * 16 + 1) * sizeof(float));
+    if (!ix->q8 || !ix->q8_scale || !ix->q_l1)
+        return -1;
+    memset(ix->q8, 128, q8_bytes(n, k));
+    for (uint32_t p = 0; p < q8_groups(n) * 16; p++) {
+        if (p >= n) {
+            ix->q8_scale[p] = ix->q_l1[p] = 0;
+            continue;
+        }
+        const float *q = ix->Q + (size_t)p * ix->ld;
+        float mx = 0, l1 = 0;
+        for (uint32_t f = 0; f < k; f++) {
+            mx = fmaxf(mx, fabsf(q[f]));
+            l1 += fabsf(q[f]);
+        }
+        float s = mx / 127.0f;
+        ix->q8_scale[p] = s;
+        /* The rounding bound uses |q|_1: make it an upper bound of the
+         * exact sum despite float summation. */
+        ix->q_l1[p] = l1 * (1.0f + (float)(k + 2) * 1.2e-7f);
+        uint8_t *g = ix->q8 + (size_t)(p / 16) * nc * 64 + (p % 16) * 4;
+        for (uint32_t f = 0; f < k; f++) {
+            long v = s > 0 ? lrintf(q[f] / s) : 0;
+            v = v < -127 ? -127 : v > 127 ? 127 : v;
+            g[(size_t)(f / 4) * 64 + f % 4] = (uint8_t)(v + 128);
+        }
+    }
+    return 0;
+}
+
+/* The user's vector quantised for the first pass. */
+typedef struct q8_query {
+    int8_t x8[1024 + 4];
+    float t;        /* scale: x ~ t x8 */
+    float x8_l1;    /* sum |x8_f| */
+    float offset;   /* 128 sum x8_f: the unsigned offset of q8 to remove */
+} q8_query;
+
+static void q8_query_make(const float *x, uint32_t k, q8_query *q)
+{
+    float mx = 0;
+    for (uint32_t f = 0; f < k; f++)
+        mx = fmaxf(mx, fabsf(x[f]));
+    q->t = mx / 127.0f;
+    int32_t sum = 0, l1 = 0;
+    for (uint32_t f = 0; f < q8_chunks(k) * 4; f++) {
+        long v = f < k && q->t > 0 ? lrintf(x[f] / q->t) : 0;
+        v = v < -127 ? -127 : v > 127 ? 127 : v;
+        q->x8[f] = (int8_t)v;
+        sum += (int32_t)v;
+        l1 += v < 0 ? -(int32_t)v : (int32_t)v;
+    }
+    q->offset = 128.0f * (float)sum;
+    q->x8_l1 = (float)l1;
+}
+
+/* Tightens the bounds ub[0..c) of a block (positions p0 .. p0 + c, p0 a
+ * multiple of 16) with the quantised pass: with x = t x8 + dx (|dx_f| <=
+ * t / 2) and q = s q8 + dq (|dq_f| <= s / 2),
+ *   |x . q - t s (x8 . q8)| <= (t / 2) |q|_1 + (t s / 2) |x8|_1,
+ * so x . q <= t s (x8 . q8) + that, plus the float slack. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void q8_bounds(const reco_factor_index *ix, const q8_query *qq, reco_q8_dots_fn dots,
+                      uint32_t p0, uint32_t c, float base, float nx, float slack,
+                      float *restrict ub)
+{
+    const uint32_t nc = q8_chunks(ix->k);
+    const float t = qq->t, off = qq->offset, half_t = 0.5f * qq->t, xl1 = qq->x8_l1;
+    int32_t acc[16];
+    for (uint32_t j0 = 0; j0 < c; j0 += 16) {
+        const uint32_t p = p0 + j0, m = c - j0 < 16 ? c - j0 : 16;
+        dots(ix->q8 + (size_t)(p / 16) * nc * 64, nc, qq->x8, acc);
+        const float *restrict sc = ix->q8_scale + p, *restrict l1 = ix->q_l1 + p;
+        const float *restrict b = ix->b + p, *restrict nq = ix->norm + p;
+        float *restrict u = ub + j0;
+#pragma omp simd
+        for (uint32_t j = 0; j < m; j++) {
+            float bb = base + b[j];
+            float est = t * sc[j] * ((float)acc[j] - off);
+            float e = half_t * (l1[j] + sc[j] * xl1);
+            float d = nx * nq[j];
+            float v = bb + est + e + slack * (fabsf(bb) + d + fabsf(est) + e);
+            u[j] = v < u[j] ? v : u[j];
+        }
     }
 }
 
@@ -135,6 +240,11 @@ reco_status reco_factor_index_build(reco_factor_index *ix, const float *Q, const
     }
     free(keys);
     fill_maxima(ix);
+    if (quantise(ix)) {
+        reco_factor_index_clear(ix);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the top-N index of %u items",
+                              n_items);
+    }
     return RECO_OK;
 }
 
@@ -165,10 +275,19 @@ static float cs_bounds_max(uint32_t c, float base, float nx, float slack, const 
 
 static inline float bound(float bb, float d, float slack) { return bb + d + slack * (fabsf(bb) + d); }
 
+/* Compiled per CPU like the kernels: the loops over a block's bounds are
+ * the walk's own work. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float base, size_t n,
                               const uint32_t *exclude, size_t n_exclude, reco_scored *out)
 {
     const float nx = sqrtf(reco_dot(x, x, ix->k)), slack = slack_of(ix->k);
+    q8_query qq;
+    reco_q8_dots_fn dots8 = NULL;
+    if (ix->q8 && ix->k <= 1024) {
+        q8_query_make(x, ix->k, &qq);
+        dots8 = reco_q8_dots_pick();
+    }
     reco_topn_heap h;
     reco_topn_init(&h, out, n);
     enum { BLK = RECO_FACTOR_BLOCK };
@@ -184,6 +303,7 @@ size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float
             continue;
         if (cs_bounds_max(c, base, nx, slack, ix->b + p0, ix->norm + p0, ub) < thr)
             continue;
+
         /* When an eighth of the block's products or more pass, one pass
          * over its rows costs less than a call per passing product (ials,
          * whose bounds are loose for long user vectors); when fewer do, a
@@ -192,6 +312,15 @@ size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float
         uint32_t pass = 0;
         for (uint32_t j = 0; j < c; j++)
             pass += ub[j] >= thr;
+        /* Many pass Cauchy-Schwarz (ials, long user vectors): the
+         * quantised bounds first, which cost about a sixteenth of an exact
+         * product each. Few pass (mf): not worth it. */
+        if (dots8 && pass >= c / 8) {
+            q8_bounds(ix, &qq, dots8, p0, c, base, nx, slack, ub);
+            pass = 0;
+            for (uint32_t j = 0; j < c; j++)
+                pass += ub[j] >= thr;
+        }
         const bool dense = pass >= c / 8;
         if (dense) {
             memset(dots, 0, c * sizeof *dots);
@@ -236,7 +365,15 @@ reco_status reco_factor_index_save(const reco_factor_index *ix, reco_mfile_write
         (rc = reco_mfile_add(w, sec(s, prefix, "ord_blk_b"), ix->blk_b, nb, err)) ||
         (rc = reco_mfile_add(w, sec(s, prefix, "ord_blk_norm"), ix->blk_norm, nb, err)))
         return rc;
-    return reco_mfile_add(w, sec(s, prefix, "ord_Q"), ix->Q, n * ix->ld * sizeof(float), err);
+    if ((rc = reco_mfile_add(w, sec(s, prefix, "ord_Q"), ix->Q, n * ix->ld * sizeof(float), err)))
+        return rc;
+    if (!ix->q8)
+        return RECO_OK;
+    const uint64_t nq = (uint64_t)q8_groups(ix->n) * 16 * sizeof(float);
+    if ((rc = reco_mfile_add(w, sec(s, prefix, "q8"), ix->q8, q8_bytes(ix->n, ix->k), err)) ||
+        (rc = reco_mfile_add(w, sec(s, prefix, "q8_scale"), ix->q8_scale, nq, err)))
+        return rc;
+    return reco_mfile_add(w, sec(s, prefix, "q_l1"), ix->q_l1, nq, err);
 }
 
 reco_status reco_factor_index_load(reco_factor_index *ix, const reco_mfile *f,
@@ -284,5 +421,21 @@ reco_status reco_factor_index_load(reco_factor_index *ix, const reco_mfile *f,
     ix->blk_norm = (float *)bn;
     ix->Q = (float *)Q;
     ix->mapped = true;
+    /* The quantised copy, if the file has it (bounds from it are only as
+     * good as its numbers: a crafted file can make the walk slower, never
+     * read out of range). */
+    const void *q8, *qs, *ql;
+    uint64_t q8b = 0;
+    if (reco_mfile_section(f, sec(s, prefix, "q8"), &q8b)) {
+        const uint64_t ng = (uint64_t)q8_groups((uint32_t)n) * 16;
+        if ((rc = reco_mfile_array(f, sec(s, prefix, "q8"), q8_bytes((uint32_t)n, k), 1, &q8,
+                                   err)) ||
+            (rc = reco_mfile_array(f, sec(s, prefix, "q8_scale"), ng, sizeof(float), &qs, err)) ||
+            (rc = reco_mfile_array(f, sec(s, prefix, "q_l1"), ng, sizeof(float), &ql, err)))
+            return rc;
+        ix->q8 = (uint8_t *)q8;
+        ix->q8_scale = (float *)qs;
+        ix->q_l1 = (float *)ql;
+    }
     return RECO_OK;
 }
