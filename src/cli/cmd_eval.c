@@ -347,26 +347,6 @@ typedef struct algo_results {
     reco_eval_result mean, std;
 } algo_results;
 
-/* Display width of UTF-8 text (one column per code point). */
-static int text_width(const char *s)
-{
-    int w = 0;
-    for (; *s; s++)
-        w += ((unsigned char)*s & 0xC0) != 0x80;
-    return w;
-}
-
-static void cell(const char *s, int width, bool left)
-{
-    int pad = width - text_width(s);
-    if (left)
-        fputs(s, stdout);
-    for (int k = 0; k < pad; k++)
-        fputc(' ', stdout);
-    if (!left)
-        fputs(s, stdout);
-}
-
 /* Four decimals, or two significant digits below 0.001 so that a small
  * coverage of a big catalogue does not print as 0.0000. */
 static void fmt_number(double v, char *buf, size_t cap)
@@ -389,15 +369,6 @@ static void fmt_metric(double m, double sd, bool with_std, char *buf, size_t cap
         snprintf(buf, cap, "%s", a);
 }
 
-static void fmt_seconds(double s, char *buf, size_t cap)
-{
-    if (s < 0.001)
-        snprintf(buf, cap, "%.0fµs", s * 1e6);
-    else if (s < 1)
-        snprintf(buf, cap, "%.0fms", s * 1e3);
-    else
-        snprintf(buf, cap, "%.2fs", s);
-}
 
 static void print_table(const eval_cli *c, const algo_results *res, uint32_t pairs,
                         const reco_dataset *full)
@@ -449,7 +420,7 @@ static void print_table(const eval_cli *c, const algo_results *res, uint32_t pai
     bool with_std = pairs > 1;
     int width[NCOL];
     for (int k = 0; k < NCOL; k++)
-        width[k] = text_width(heads[k]);
+        width[k] = cli_text_width(heads[k]);
     for (int k = 1; k <= 8; k++)
         if (width[k] < (with_std ? 13 : 6))
             width[k] = with_std ? 13 : 6;
@@ -457,14 +428,14 @@ static void print_table(const eval_cli *c, const algo_results *res, uint32_t pai
         if (width[k] < 7)
             width[k] = 7;
     for (int a2 = 0; a2 < c->n_models; a2++) {
-        int w = text_width(c->models[a2]->ops->name);
+        int w = cli_text_width(c->models[a2]->ops->name);
         if (w > width[0])
             width[0] = w;
     }
     for (int k = 0; k < NCOL; k++) {
         if (k)
             fputs("  ", stdout);
-        cell(heads[k], width[k], k == 0);
+        cli_cell(stdout, heads[k], width[k], k == 0);
     }
     fputc('\n', stdout);
     for (int a2 = 0; a2 < c->n_models; a2++) {
@@ -473,19 +444,19 @@ static void print_table(const eval_cli *c, const algo_results *res, uint32_t pai
                         m->map,  m->hit_rate, m->coverage};
         double sv[8] = {s->rmse, s->mae, s->precision, s->recall, s->ndcg,
                         s->map,  s->hit_rate, s->coverage};
-        cell(c->models[a2]->ops->name, width[0], true);
+        cli_cell(stdout, c->models[a2]->ops->name, width[0], true);
         for (int k = 0; k < 8; k++) {
             char buf[64];
             fmt_metric(mv[k], sv[k], with_std, buf, sizeof buf);
             fputs("  ", stdout);
-            cell(buf, width[k + 1], false);
+            cli_cell(stdout, buf, width[k + 1], false);
         }
         double tv[3] = {m->fit_seconds, m->predict_seconds, m->recommend_seconds};
         for (int k = 0; k < 3; k++) {
             char buf[32];
-            fmt_seconds(tv[k], buf, sizeof buf);
+            cli_fmt_seconds(tv[k], buf, sizeof buf);
             fputs("  ", stdout);
-            cell(buf, width[k + 9], false);
+            cli_cell(stdout, buf, width[k + 9], false);
         }
         fputc('\n', stdout);
     }
