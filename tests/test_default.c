@@ -34,20 +34,8 @@ static double uniform(void) { return test_uniform(&rng_state); }
 static reco_dataset *make_data(bool implicit, int max_per_user)
 {
     rng_state = 0x8BADF00DDEADBEEFull;
-    reco_idmap *users = reco_idmap_new(NU), *items = reco_idmap_new(NI);
-    char key[32];
-    uint32_t id;
-    for (int u = 0; u < NU; u++) {
-        snprintf(key, sizeof key, "u%d", u);
-        assert_int_equal(reco_idmap_intern(users, key, strlen(key), &id), RECO_OK);
-    }
-    for (int i = 0; i < NI; i++) {
-        snprintf(key, sizeof key, "i%d", i);
-        assert_int_equal(reco_idmap_intern(items, key, strlen(key), &id), RECO_OK);
-    }
-    reco_ratings *r = reco_ratings_new(users, items);
-    reco_idmap_free(users);
-    reco_idmap_free(items);
+    reco_ratings *r = test_ratings_new(NU, NI);
+    assert_non_null(r);
     r->has_ts = true;
     static uint8_t taken[NI];
     for (int u = 0; u < NU; u++) {

@@ -4,6 +4,8 @@
 #include <math.h>
 
 #include "reco/dataset.h"
+#include "reco/idmap.h"
+#include "reco/ratings.h"
 #include "reco/model.h"
 #include "reco/split.h"
 
@@ -109,4 +111,26 @@ double test_uniform(uint64_t *state)
     x ^= x << 17;
     *state = x;
     return ((x >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+reco_ratings *test_ratings_new(uint32_t nu, uint32_t ni)
+{
+    reco_idmap *users = reco_idmap_new(nu), *items = reco_idmap_new(ni);
+    reco_ratings *r = NULL;
+    char key[32];
+    uint32_t id;
+    int bad = !users || !items;
+    for (uint32_t u = 0; !bad && u < nu; u++) {
+        snprintf(key, sizeof key, "u%u", u);
+        bad = reco_idmap_intern(users, key, strlen(key), &id) != RECO_OK || id != u;
+    }
+    for (uint32_t i = 0; !bad && i < ni; i++) {
+        snprintf(key, sizeof key, "i%u", i);
+        bad = reco_idmap_intern(items, key, strlen(key), &id) != RECO_OK || id != i;
+    }
+    if (!bad)
+        r = reco_ratings_new(users, items);
+    reco_idmap_free(users);
+    reco_idmap_free(items);
+    return r;
 }

@@ -37,6 +37,11 @@ int test_ml100k_eval_fold(int k, struct reco_dataset **train, struct reco_datase
 #include <stdint.h>
 double test_uniform(uint64_t *state);
 
+/* Empty ratings over nu users "u0".. and ni products "i0".. (ID index k is
+ * user or product k), for tests that push synthetic ratings. NULL on
+ * failure. */
+struct reco_ratings *test_ratings_new(uint32_t nu, uint32_t ni);
+
 /* Root-mean-square error of m's predictions of the ratings of t. */
 double test_rmse(const struct reco_model *m, const struct reco_ratings *t);
 
