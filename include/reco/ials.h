@@ -31,16 +31,19 @@
  * ratings); likewise for products. reg_exp = 0 is
  * the classic constant lambda; 1 scales with the row's weight.
  *
- * Each half-sweep solves every user (then every product) exactly against
- * the other side, using the Gram matrix trick: the unrated part of the
- * normal equations is w0 Y^T Y, computed once per half-sweep, so a row
- * costs O(k^2 + n_u k) per product with its matrix, never O(|I|). The
- * solver is conjugate gradient with cg_steps steps warm-started from the
- * previous factors (Takacs et al. 2011; 3 steps are as good as an exact
- * solve after a few sweeps) or an exact Cholesky solve per row. Rows are
- * solved in parallel on all cores; each row depends only on the other
- * side's factors, and the Gram matrices are summed in a fixed order, so a
- * fixed seed gives the same model with any number of threads.
+ * Each half-sweep solves every user (then every product) against the
+ * other side, using the Gram matrix trick: the unrated part of the normal
+ * equations is w0 Y^T Y, the same for every row, so a row never costs
+ * O(|I|). The half-sweep first rotates the factor space into the
+ * eigenvectors of that Gram matrix (predictions x . y do not change), where
+ * it is diagonal: a row with at most 24 interactions is then solved exactly
+ * by the Woodbury identity without any k x k work, a longer one by
+ * cg_steps conjugate-gradient steps warm-started from its previous solution
+ * (Takacs et al. 2011) or exactly by Cholesky (solver=cholesky). The factor
+ * matrices stored are in the basis of the last half-sweep. Rows are solved
+ * in parallel on all cores; each row depends only on the other side's
+ * factors, and the Gram matrices are summed in a fixed order, so a fixed
+ * seed gives the same model with any number of threads.
  *
  * Scores: s = x_u . y_i, the model's estimate of the preference (about 1
  * for products like those the user took, about 0 for others). Higher is
