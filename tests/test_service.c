@@ -418,6 +418,54 @@ static void test_scores(void **state)
     unlink(log);
 }
 
+/* Implicit models take posted ratings at once: a new user who rates three
+ * products of one taste group gets the rest of that group, each with the
+ * rated products that led to it; and a default model reports its ranker. */
+static void test_implicit_live(void **state)
+{
+    (void)state;
+    const char *algos[] = {"ials", "default"};
+    for (int a = 0; a < 2; a++) {
+        make_model(algos[a], model_path);
+        unlink(log_path);
+        reco_service *s = open_svc();
+        reco_error err;
+        json_t *o = NULL;
+        reco_new_rating r[3] = {nr("fresh", "i0", 5, 2000), nr("fresh", "i3", 5, 2001),
+                                nr("fresh", "i6", 4, 2002)};
+        assert_int_equal(reco_service_add_ratings(s, r, 3, &o, &err), RECO_OK);
+        json_decref(o);
+        assert_int_equal(reco_service_recommend(s, "fresh", 4, true, &o, &err), RECO_OK);
+        assert_false(json_is_true(json_object_get(o, "cold_start")));
+        size_t k;
+        json_t *it;
+        int same = 0, because = 0;
+        json_array_foreach(json_object_get(o, "items"), k, it) {
+            int item = atoi(json_string_value(json_object_get(it, "item")) + 1);
+            same += item % 3 == 0;
+            because += json_array_size(json_object_get(it, "because")) > 0;
+        }
+        assert_true(same >= 3);
+        if (a == 0)
+            assert_true(because >= 3);
+        assert_false(has_item(o, "i0") || has_item(o, "i3") || has_item(o, "i6"));
+        json_decref(o);
+        json_t *info = reco_service_model_info(s);
+        if (a == 1) {
+            json_t *rk = json_object_get(info, "ranker");
+            assert_non_null(rk);
+            assert_non_null(json_string_value(json_object_get(rk, "algorithm")));
+            assert_true(json_is_array(json_object_get(rk, "candidates")));
+        } else {
+            assert_null(json_object_get(info, "ranker"));
+        }
+        json_decref(info);
+        reco_service_close(s);
+    }
+    make_model("baseline", model_path);
+    unlink(log_path);
+}
+
 static void test_valid_id(void **state)
 {
     (void)state;
@@ -437,6 +485,7 @@ static void test_valid_id(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_implicit_live),
         cmocka_unit_test(test_valid_id),
         cmocka_unit_test(test_queries),
         cmocka_unit_test(test_add_replay_and_torn_line),
