@@ -243,8 +243,19 @@ reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_s
 reco_status reco_model_save(const reco_model *m, const char *path, reco_error *err);
 
 /* Loads a model file by mapping it: no parsing, no copying. Refuses a
- * truncated, corrupted, wrong-version or wrong-endian file with a message. */
+ * truncated, corrupted, wrong-version or wrong-endian file, and anything
+ * that is not a regular file, with a message. The file must not be
+ * rewritten in place while the model is in use (see modelfile.h). */
 reco_status reco_model_load(const char *path, reco_model **out, reco_error *err);
+
+/* Like reco_model_load, with the file mapped or copied (RECO_MFILE_COPY:
+ * the model is immune to whatever happens to the file afterwards). */
+reco_status reco_model_load_mode(const char *path, reco_mfile_mode mode, reco_model **out,
+                                 reco_error *err);
+
+/* Builds a model on an opened model file, which it takes over (closed on
+ * failure too). */
+reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *err);
 
 /* Root-mean-square error of the model on its own training ratings
  * (sampled at most max_ratings evenly; 0 = all). */

@@ -585,11 +585,25 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
 
 reco_status reco_model_load(const char *path, reco_model **out, reco_error *err)
 {
+    return reco_model_load_mode(path, RECO_MFILE_MAP, out, err);
+}
+
+reco_status reco_model_load_mode(const char *path, reco_mfile_mode mode, reco_model **out,
+                                 reco_error *err)
+{
     *out = NULL;
     reco_mfile *f = NULL;
-    reco_status rc = reco_mfile_open(path, &f, err);
+    reco_status rc = reco_mfile_open_mode(path, mode, &f, err);
     if (rc)
         return rc;
+    return reco_model_load_mfile(f, out, err);
+}
+
+reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *err)
+{
+    *out = NULL;
+    const char *path = reco_mfile_path(f);
+    reco_status rc;
     const model_meta *meta;
     if ((rc = reco_mfile_array(f, "model.meta", 1, sizeof *meta, (const void **)&meta, err))) {
         reco_mfile_close(f);
