@@ -890,6 +890,10 @@ static enum MHD_Result h_metrics(reco_http *h, struct MHD_Connection *c, request
     metric_head(f, "reco_model_reload_failures_total", "counter",
                 "Reloads that failed (the previous model kept serving).");
     fprintf(f, "reco_model_reload_failures_total %llu\n", (unsigned long long)st.reload_failures);
+    metric_head(f, "reco_model_file_changes_total", "counter",
+                "Versions of the model file seen rewritten in place (the model loaded before "
+                "kept serving).");
+    fprintf(f, "reco_model_file_changes_total %llu\n", (unsigned long long)st.model_file_changes);
     metric_head(f, "reco_start_timestamp_seconds", "gauge",
                 "When the server started (Unix time).");
     fprintf(f, "reco_start_timestamp_seconds %lld\n", (long long)h->started_at);

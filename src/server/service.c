@@ -40,6 +40,7 @@ typedef struct generation {
     const reco_dataset *train;
     uint32_t n_users, n_items;
     int64_t loaded_at;
+    reco_file_id file_id;    /* the model file as it was read */
     pthread_rwlock_t lock;   /* guards everything below */
     reco_idmap *new_users;   /* users the model never saw: id n_users + j */
     reco_idmap *new_items;   /* products it never saw: id n_items + j */
@@ -78,7 +79,8 @@ static void generation_release(generation *g)
         generation_free(g);
 }
 
-static reco_status generation_new(const char *path, generation **out, reco_error *err)
+static reco_status generation_new(const char *path, bool map, generation **out,
+                                  reco_error *err)
 {
     *out = NULL;
     generation *g = calloc(1, sizeof *g);
@@ -86,11 +88,15 @@ static reco_status generation_new(const char *path, generation **out, reco_error
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     atomic_init(&g->refs, 1);
     pthread_rwlock_init(&g->lock, NULL);
-    reco_status rc = reco_model_load(path, &g->model, err);
+    /* A private copy unless asked to map: nothing done to the file later
+     * (cp over it, truncate) can then reach the model being served. */
+    reco_status rc = reco_model_load_mode(path, map ? RECO_MFILE_MAP : RECO_MFILE_COPY,
+                                          &g->model, err);
     if (rc) {
         generation_free(g);
         return rc;
     }
+    g->file_id = reco_mfile_id(g->model->file);
     g->train = g->model->train;
     g->n_users = reco_dataset_n_users(g->train);
     g->n_items = reco_dataset_n_items(g->train);
@@ -291,6 +297,11 @@ struct reco_service {
     ratings_log log;
     bool has_log;
     atomic_uint_fast64_t logged, replayed, reloads, reload_failures;
+    /* Watching the model file for changes in place. */
+    atomic_int_fast64_t next_file_check; /* monotonic ns */
+    atomic_uint_fast64_t file_changes;
+    pthread_mutex_t file_mu;  /* guards reported */
+    reco_file_id reported;    /* the last changed version reported */
 };
 
 void reco_service_options_default(reco_service_options *o)
@@ -300,13 +311,71 @@ void reco_service_options_default(reco_service_options *o)
     o->max_batch = 10000;
 }
 
-static generation *acquire(reco_service *s)
+static generation *acquire_gen(reco_service *s)
 {
     pthread_mutex_lock(&s->gen_mu);
     generation *g = s->gen;
     atomic_fetch_add(&g->refs, 1);
     pthread_mutex_unlock(&s->gen_mu);
     return g;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Looks at the model file (at most once a second unless forced): the
+ * served generation's inode with another size or modification time was
+ * changed in place. Counted and reported once per version of the file.
+ * A new inode at the path (a file renamed over it) is the way to replace
+ * a model and is not reported; it is served after the next reload. */
+static void check_model_file(reco_service *s, bool force)
+{
+    int64_t now = mono_ns(), next = atomic_load(&s->next_file_check);
+    if (!force && (now < next ||
+                   !atomic_compare_exchange_strong(&s->next_file_check, &next,
+                                                   now + 1000000000)))
+        return;
+    reco_file_id cur;
+    if (reco_file_id_of(s->model_path, &cur, NULL) != RECO_OK)
+        return; /* gone or unreadable: a rename in progress, or reported by the next reload */
+    generation *g = acquire_gen(s);
+    reco_file_id loaded = g->file_id;
+    int64_t loaded_at = g->loaded_at;
+    generation_release(g);
+    if (!reco_file_id_same_inode(&cur, &loaded) || reco_file_id_equal(&cur, &loaded))
+        return;
+    pthread_mutex_lock(&s->file_mu);
+    bool fresh = !reco_file_id_equal(&cur, &s->reported);
+    if (fresh)
+        s->reported = cur;
+    pthread_mutex_unlock(&s->file_mu);
+    if (!fresh)
+        return;
+    atomic_fetch_add(&s->file_changes, 1);
+    if (s->opt.log) {
+        char msg[1024], when[32];
+        time_t t = (time_t)loaded_at;
+        struct tm tm;
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+        snprintf(msg, sizeof msg,
+                 "%s was changed in place (now %llu bytes, was %llu)%s%s; replace model files "
+                 "by writing a new file and renaming it over the old one, then reload",
+                 s->model_path, (unsigned long long)cur.size, (unsigned long long)loaded.size,
+                 s->opt.map_model ? ": the mapped model may be damaged, reload now"
+                                  : "; still serving the copy loaded at ",
+                 s->opt.map_model ? "" : when);
+        s->opt.log(s->opt.log_ctx, msg);
+    }
+}
+
+static generation *acquire(reco_service *s)
+{
+    check_model_file(s, false);
+    return acquire_gen(s);
 }
 
 bool reco_service_valid_id(const char *id, size_t len)
@@ -511,7 +580,8 @@ reco_status reco_service_open(const reco_service_options *opt, reco_service **ou
     pthread_mutex_init(&s->gen_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->apply_mu, NULL);
-    reco_status rc = generation_new(s->model_path, &s->gen, err);
+    pthread_mutex_init(&s->file_mu, NULL);
+    reco_status rc = generation_new(s->model_path, s->opt.map_model, &s->gen, err);
     if (rc)
         goto fail;
     if (s->log_path) {
@@ -550,6 +620,7 @@ void reco_service_close(reco_service *s)
     pthread_mutex_destroy(&s->gen_mu);
     pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->apply_mu);
+    pthread_mutex_destroy(&s->file_mu);
     free(s->model_path);
     free(s->log_path);
     free(s);
@@ -907,7 +978,7 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
 {
     pthread_mutex_lock(&s->reload_mu);
     generation *g = NULL;
-    reco_status rc = generation_new(s->model_path, &g, err);
+    reco_status rc = generation_new(s->model_path, s->opt.map_model, &g, err);
     /* Most of the log is replayed without blocking writers, the rest under
      * apply_mu so that no acknowledged rating is missed. */
     uint64_t upto = s->has_log ? log_durable_bytes(s) : 0;
@@ -990,7 +1061,8 @@ json_t *reco_default_choice_json(const reco_default_choice *c)
 void reco_service_get_stats(reco_service *s, reco_service_stats *st)
 {
     memset(st, 0, sizeof *st);
-    generation *g = acquire(s);
+    check_model_file(s, true);
+    generation *g = acquire_gen(s);
     st->model_bytes = reco_mfile_size(g->model->file);
     st->trained_at = g->model->trained_at;
     st->loaded_at = g->loaded_at;
@@ -1002,6 +1074,7 @@ void reco_service_get_stats(reco_service *s, reco_service_stats *st)
     st->ratings_replayed = atomic_load(&s->replayed);
     st->reloads = atomic_load(&s->reloads);
     st->reload_failures = atomic_load(&s->reload_failures);
+    st->model_file_changes = atomic_load(&s->file_changes);
     if (s->has_log) {
         pthread_mutex_lock(&s->log.mu);
         st->log_fsyncs = s->log.fsyncs;

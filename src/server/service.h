@@ -13,6 +13,14 @@
  * Reload swaps in a new model file atomically: requests in flight finish on
  * the model they started with; a bad file leaves the old model serving.
  *
+ * The model is read into private memory (RECO_MFILE_COPY) unless map_model
+ * is set: whatever happens to the file afterwards (`cp` over it, truncation)
+ * cannot reach the model being served, which keeps answering. The file is
+ * watched (stat, at most once a second, and on every stats call): a change
+ * in place (same inode, another size or modification time) is counted in
+ * model_file_changes and reported once through the log function. Replace
+ * model files by renaming a new file over the old one, then reload.
+ *
  * All calls are thread-safe. Answers are JSON objects (jansson) that the
  * caller owns and frees with json_decref. */
 #ifndef RECO_SERVICE_H
@@ -32,6 +40,14 @@ typedef struct reco_service_options {
     const char *ratings_log; /* NULL: new ratings are refused (read-only) */
     size_t max_n;            /* largest n a query may ask for (1000) */
     size_t max_batch;        /* most ratings in one add call (10000) */
+    /* Map the model file instead of copying it: faster to load, pages
+     * shared, but the file must then not change while the service is
+     * open. For short-lived uses (the CLI's one-shot queries). */
+    bool map_model;
+    /* Where the service reports what it noticed (a model file changed in
+     * place); one line, no newline. NULL: nowhere. */
+    void (*log)(void *ctx, const char *msg);
+    void *log_ctx;
 } reco_service_options;
 
 void reco_service_options_default(reco_service_options *o);
@@ -100,7 +116,7 @@ reco_status reco_service_reload(reco_service *s, reco_error *err);
  *  "live_ratings", "live_users", "rating_min", "rating_max"}. */
 json_t *reco_service_model_info(reco_service *s);
 
-/* Figures for /metrics. */
+/* Figures for /metrics (checks the model file first). */
 typedef struct reco_service_stats {
     uint64_t model_bytes;
     int64_t trained_at, loaded_at;
@@ -109,6 +125,7 @@ typedef struct reco_service_stats {
     uint64_t live_ratings;
     uint64_t reloads, reload_failures;
     uint64_t log_fsyncs;
+    uint64_t model_file_changes; /* versions of the served file seen changed in place */
 } reco_service_stats;
 
 void reco_service_get_stats(reco_service *s, reco_service_stats *st);
