@@ -1,8 +1,11 @@
 /* reco recommend | similar | predict: the server's answers, offline. */
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "service.h"
@@ -12,6 +15,36 @@ enum { OPT_USER = OPT_FIRST_FREE, OPT_ITEM, OPT_N, OPT_LOG, OPT_INCLUDE_RATED };
 typedef enum { Q_RECOMMEND, Q_SIMILAR, Q_PREDICT } query_kind;
 
 static const char *const NAMES[] = {"recommend", "similar", "predict"};
+
+/* A one-shot query maps the model (loading it costs no copy). Should the
+ * file be truncated while the command runs, the pages lost fault with
+ * SIGBUS: the command says so and exits instead of dying of it. Any other
+ * bus error takes its default course. */
+static char sigbus_msg[1024];
+
+static void on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+    (void)uctx;
+    if (si->si_code == BUS_ADRERR) {
+        ssize_t w = write(STDERR_FILENO, sigbus_msg, strlen(sigbus_msg));
+        (void)w;
+        _exit(EXIT_FAIL);
+    }
+    signal(sig, SIG_DFL); /* the fault repeats and ends the process as it would have */
+}
+
+static void catch_truncation(const char *name, const char *model)
+{
+    snprintf(sigbus_msg, sizeof sigbus_msg,
+             "reco %s: %s was truncated or rewritten while it was being read; replace model "
+             "files by writing a new file and renaming it over the old one\n", name, model);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
 
 static void help(query_kind k)
 {
@@ -141,6 +174,8 @@ static int run(query_kind kind, int argc, char **argv)
     reco_service_options_default(&so);
     so.model_path = argv[optind];
     so.ratings_log = log;
+    so.map_model = true;
+    catch_truncation(name, so.model_path);
     reco_service *svc = NULL;
     reco_error err;
     reco_status st = reco_service_open(&so, &svc, &err);

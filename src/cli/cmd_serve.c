@@ -110,6 +110,14 @@ static int read_token(const char *path, char **out)
     return 0;
 }
 
+/* The service's notes (a model file changed in place) as stderr lines. */
+static void log_line(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "reco serve: %s\n", msg);
+    fflush(stderr);
+}
+
 static void print_model(const char *what, reco_service *svc, const reco_http_options *ho,
                         unsigned port)
 {
@@ -148,6 +156,7 @@ int cmd_serve(int argc, char **argv)
     };
     reco_service_options so;
     reco_service_options_default(&so);
+    so.log = log_line;
     reco_http_options ho;
     reco_http_options_default(&ho);
     const char *token_file = NULL;
