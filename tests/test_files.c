@@ -1,8 +1,9 @@
 /* Files that change under reco or are not what they claim to be: a served
- * model file overwritten in place (cp semantics), a FIFO, a directory or a
- * device at the model path, a 3 GiB file that is not a model, a rating file
- * truncated while it is being read. None of them may stop the process or
- * block it; each is refused with a message or survived. */
+ * model file overwritten in place (cp semantics), a mapped model made a
+ * private copy while it is read and then truncated, a FIFO, a directory or
+ * a device at the model path, a 3 GiB file that is not a model, a rating
+ * file truncated while it is being read. None of them may stop the process
+ * or block it; each is refused with a message or survived. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +288,110 @@ static void test_csv_truncated_while_read(void **state)
     unlink(csv_path);
 }
 
+/* ---- a mapped model made a private copy ---- */
+
+/* The checksum of every section of f, as a reader sees it now. */
+static uint64_t sections_sum(const reco_mfile *f)
+{
+    static const char *names[] = {"data.R.idx", "data.R.val", "data.C.idx", "users.slots",
+                                  "items.slots", "base.bu"};
+    uint64_t h = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        uint64_t size = 0;
+        const void *p = reco_mfile_section(f, names[k], &size);
+        assert_non_null(p);
+        h = h * 31 + reco_checksum64(p, (size_t)size, k);
+    }
+    return h;
+}
+
+typedef struct reader_arg {
+    const reco_mfile *f;
+    uint64_t want;
+    _Atomic int stop;
+    int reads, wrong;
+} reader_arg;
+
+static void *read_sections(void *arg)
+{
+    reader_arg *a = arg;
+    while (!a->stop || a->reads == 0) {
+        if (sections_sum(a->f) != a->want)
+            a->wrong++;
+        a->reads++;
+    }
+    return NULL;
+}
+
+static void test_mapped_model_made_private(void **state)
+{
+    (void)state;
+    arm_alarm();
+    make_model("itemcf", 3000, model_path);
+    reco_mfile *f = NULL;
+    reco_error err;
+    assert_int_equal(reco_mfile_open(model_path, &f, &err), RECO_OK);
+    assert_false(reco_mfile_is_private(f));
+    uint64_t want = sections_sum(f);
+    /* Readers all along: the swap under them changes no byte they see. */
+    reader_arg a = {f, want, 0, 0, 0};
+    pthread_t t[2];
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pthread_create(&t[k], NULL, read_sections, &a), 0);
+    assert_int_equal(reco_mfile_make_private(f, &err), RECO_OK);
+    a.stop = 1;
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pthread_join(t[k], NULL), 0);
+    assert_true(a.reads > 0);
+    assert_int_equal(a.wrong, 0);
+    assert_true(reco_mfile_is_private(f));
+    assert_int_equal(reco_mfile_make_private(f, &err), RECO_OK); /* once is enough */
+    /* The file truncated, then rewritten with other bytes: a mapping would
+     * raise SIGBUS here, or read the new bytes. */
+    assert_int_equal(truncate(model_path, 0), 0);
+    assert_int_equal(sections_sum(f), want);
+    make_model("popular", 20, other_path);
+    overwrite_in_place(model_path, other_path, SIZE_MAX);
+    assert_int_equal(sections_sum(f), want);
+    reco_mfile_close(f);
+
+    /* Changed in place (same size, other bytes) before the copy: refused,
+     * and the file stays mapped. */
+    make_model("itemcf", 3000, model_path);
+    assert_int_equal(reco_mfile_open(model_path, &f, &err), RECO_OK);
+    int fd = open(model_path, O_WRONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    char byte = 0x5a;
+    assert_int_equal(pwrite(fd, &byte, 1, st.st_size - 1), 1);
+    close(fd);
+    assert_int_equal(reco_mfile_make_private(f, &err), RECO_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "changed in place since it was loaded"));
+    assert_non_null(strstr(err.msg, "still mapped"));
+    assert_false(reco_mfile_is_private(f));
+    reco_mfile_close(f);
+
+    /* Truncated before the copy: a short read, refused, no signal. */
+    make_model("itemcf", 3000, model_path);
+    assert_int_equal(reco_mfile_open(model_path, &f, &err), RECO_OK);
+    assert_int_equal(truncate(model_path, 4096), 0);
+    assert_int_equal(reco_mfile_make_private(f, &err), RECO_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "shorter"));
+    assert_false(reco_mfile_is_private(f));
+    reco_mfile_close(f);
+
+    /* Copied at open: private from the start. */
+    make_model("itemcf", 30, model_path);
+    assert_int_equal(reco_mfile_open_mode(model_path, RECO_MFILE_COPY, &f, &err), RECO_OK);
+    assert_true(reco_mfile_is_private(f));
+    assert_int_equal(reco_mfile_make_private(f, &err), RECO_OK);
+    reco_mfile_close(f);
+    unlink(model_path);
+    unlink(other_path);
+    disarm_alarm();
+}
+
 /* ---- a served model file overwritten in place ---- */
 
 static char *recommend_text(reco_service *s, const char *user)
@@ -350,6 +456,20 @@ static void capture_log(void *ctx, const char *msg)
     l->lines++;
 }
 
+/* Waits (up to 20 s) for the service to serve a private copy. */
+static void wait_private(reco_service *s)
+{
+    reco_service_stats st;
+    double t0 = now_s();
+    do {
+        reco_service_get_stats(s, &st);
+        if (st.model_private)
+            return;
+        usleep(2000);
+    } while (now_s() - t0 < 20);
+    fail_msg("the service never made its model a private copy");
+}
+
 static void test_served_file_overwritten_in_place(void **state)
 {
     (void)state;
@@ -364,7 +484,9 @@ static void test_served_file_overwritten_in_place(void **state)
     reco_service *s = NULL;
     reco_error err;
     assert_int_equal(reco_service_open(&o, &s, &err), RECO_OK);
+    /* Served from the mapping at once, made private in the background. */
     char *before = recommend_text(s, "u2999");
+    wait_private(s);
 
     /* cp caught halfway: the file is now the first 4 KiB of B. */
     overwrite_in_place(model_path, other_path, 4096);
@@ -402,6 +524,8 @@ static void test_served_file_overwritten_in_place(void **state)
              (unsigned long long)st.model_file_changes);
     if (!strstr(metrics, want))
         fail_msg("/metrics lacks \"%s\"", want);
+    if (!strstr(metrics, "reco_model_private_copy 1\n"))
+        fail_msg("/metrics lacks \"reco_model_private_copy 1\"");
     free(metrics);
     reco_http_stop(h, 1000);
 #endif
@@ -414,6 +538,7 @@ static void test_served_file_overwritten_in_place(void **state)
     reco_service_stats st2;
     reco_service_get_stats(s, &st2);
     assert_int_equal(st2.model_file_changes, st.model_file_changes); /* a rename is no change */
+    assert_true(st2.model_private); /* a reload swaps in a private copy */
     json_t *out = NULL;
     assert_int_equal(reco_service_recommend(s, "u7", 3, true, &out, &err), RECO_OK);
     json_decref(out);
@@ -421,6 +546,26 @@ static void test_served_file_overwritten_in_place(void **state)
     free(before);
     free(during);
     free(after);
+    unlink(model_path);
+}
+
+/* map_model (the one-shot queries): no copy is ever made. */
+static void test_map_model_stays_mapped(void **state)
+{
+    (void)state;
+    make_model("itemcf", 60, model_path);
+    reco_service_options o;
+    reco_service_options_default(&o);
+    o.model_path = model_path;
+    o.map_model = true;
+    reco_service *s = NULL;
+    reco_error err;
+    assert_int_equal(reco_service_open(&o, &s, &err), RECO_OK);
+    assert_int_equal(reco_service_reload(s, &err), RECO_OK);
+    reco_service_stats st;
+    reco_service_get_stats(s, &st);
+    assert_false(st.model_private);
+    reco_service_close(s);
     unlink(model_path);
 }
 
@@ -435,7 +580,9 @@ int main(void)
         cmocka_unit_test(test_fifo_on_reload),
         cmocka_unit_test(test_huge_non_model_refused_from_header),
         cmocka_unit_test(test_csv_truncated_while_read),
+        cmocka_unit_test(test_mapped_model_made_private),
         cmocka_unit_test(test_served_file_overwritten_in_place),
+        cmocka_unit_test(test_map_model_stays_mapped),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
 #ifdef RECO_HAVE_CURL

@@ -26,10 +26,12 @@
  * changes the arrays under the reader. Replace files by renaming a new file
  * over them (the open one keeps its old inode), or open them with
  * RECO_MFILE_COPY, which keeps a private copy that later changes to the
- * file cannot reach. */
+ * file cannot reach, or map them and call reco_mfile_make_private once the
+ * model is in use (the load costs a mapping; the copy comes later). */
 #ifndef RECO_MODELFILE_H
 #define RECO_MODELFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,7 +76,9 @@ typedef enum reco_mfile_mode {
     RECO_MFILE_MAP,
     /* Read into private memory: costs a copy (about 0.25 s a GB on two
      * cores) and the memory is not shared, but nothing done to the file
-     * afterwards can reach the model. What a long-running server wants. */
+     * afterwards can reach the model. (A long-running server maps, then
+     * calls reco_mfile_make_private, so that the copy is not part of the
+     * load.) */
     RECO_MFILE_COPY
 } reco_mfile_mode;
 
@@ -91,6 +95,24 @@ reco_status reco_mfile_open_mode(const char *path, reco_mfile_mode mode, reco_mf
  * and as the path). For fuzzing and tests. */
 reco_status reco_mfile_open_mem(const void *data, size_t len, const char *name,
                                 reco_mfile **out, reco_error *err);
+
+/* Replaces the mapping of a file opened with RECO_MFILE_MAP by a private
+ * copy at the same addresses: pointers taken from the file stay valid, and
+ * other threads may be reading through them meanwhile (every byte reads
+ * the same before and after; the swap is one mremap). From then on nothing
+ * done to the file reaches them, as with RECO_MFILE_COPY, but opening cost
+ * only the mapping: the copy can be made while the model already serves
+ * (`reco serve` does it in the background). The copy is read from the
+ * descriptor kept since the open (a file truncated meanwhile reads short,
+ * never raises SIGBUS) and checked against the checksums validated then:
+ * a file changed in place since is refused (RECO_ERR_FORMAT) and stays
+ * mapped. Returns at once for a file already private (copied, from memory,
+ * or made private before). Not to be called twice at once on one file. */
+reco_status reco_mfile_make_private(reco_mfile *f, reco_error *err);
+
+/* True when the file's bytes are private memory (RECO_MFILE_COPY, from
+ * memory, or after reco_mfile_make_private). Thread-safe. */
+bool reco_mfile_is_private(const reco_mfile *f);
 
 /* Unmaps. Pointers from reco_mfile_section become invalid. NULL is a no-op. */
 void reco_mfile_close(reco_mfile *f);

@@ -917,6 +917,10 @@ static enum MHD_Result h_metrics(reco_http *h, struct MHD_Connection *c, request
                 "Versions of the model file seen rewritten in place (the model loaded before "
                 "kept serving).");
     fprintf(f, "reco_model_file_changes_total %llu\n", (unsigned long long)st.model_file_changes);
+    metric_head(f, "reco_model_private_copy", "gauge",
+                "1 once the served model is a private copy that changes to the file cannot "
+                "reach, 0 while it is served from the file's mapping.");
+    fprintf(f, "reco_model_private_copy %d\n", st.model_private ? 1 : 0);
     metric_head(f, "reco_start_timestamp_seconds", "gauge",
                 "When the server started (Unix time).");
     fprintf(f, "reco_start_timestamp_seconds %lld\n", (long long)h->started_at);

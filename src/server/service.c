@@ -79,8 +79,7 @@ static void generation_release(generation *g)
         generation_free(g);
 }
 
-static reco_status generation_new(const char *path, bool map, generation **out,
-                                  reco_error *err)
+static reco_status generation_new(const char *path, generation **out, reco_error *err)
 {
     *out = NULL;
     generation *g = calloc(1, sizeof *g);
@@ -88,10 +87,9 @@ static reco_status generation_new(const char *path, bool map, generation **out,
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     atomic_init(&g->refs, 1);
     pthread_rwlock_init(&g->lock, NULL);
-    /* A private copy unless asked to map: nothing done to the file later
-     * (cp over it, truncate) can then reach the model being served. */
-    reco_status rc = reco_model_load_mode(path, map ? RECO_MFILE_MAP : RECO_MFILE_COPY,
-                                          &g->model, err);
+    /* Mapped: the load costs no copy. The service then makes the mapping
+     * a private copy (make_private) unless map_model is set. */
+    reco_status rc = reco_model_load(path, &g->model, err);
     if (rc) {
         generation_free(g);
         return rc;
@@ -302,6 +300,10 @@ struct reco_service {
     atomic_uint_fast64_t file_changes;
     pthread_mutex_t file_mu;  /* guards reported */
     reco_file_id reported;    /* the last changed version reported */
+    /* The private copy of the model loaded at open, made in the background. */
+    pthread_t copier;
+    bool copier_started;
+    generation *copying;      /* a reference, released by the copier */
 };
 
 void reco_service_options_default(reco_service_options *o)
@@ -345,6 +347,7 @@ static void check_model_file(reco_service *s, bool force)
     generation *g = acquire_gen(s);
     reco_file_id loaded = g->file_id;
     int64_t loaded_at = g->loaded_at;
+    bool copy = reco_mfile_is_private(g->model->file);
     generation_release(g);
     if (!reco_file_id_same_inode(&cur, &loaded) || reco_file_id_equal(&cur, &loaded))
         return;
@@ -365,9 +368,9 @@ static void check_model_file(reco_service *s, bool force)
                  "%s was changed in place (now %llu bytes, was %llu)%s%s; replace model files "
                  "by writing a new file and renaming it over the old one, then reload",
                  s->model_path, (unsigned long long)cur.size, (unsigned long long)loaded.size,
-                 s->opt.map_model ? ": the mapped model may be damaged, reload now"
-                                  : "; still serving the copy loaded at ",
-                 s->opt.map_model ? "" : when);
+                 copy ? "; still serving the copy loaded at "
+                      : ": the model is mapped from it and may be damaged, reload now",
+                 copy ? when : "");
         s->opt.log(s->opt.log_ctx, msg);
     }
 }
@@ -376,6 +379,23 @@ static generation *acquire(reco_service *s)
 {
     check_model_file(s, false);
     return acquire_gen(s);
+}
+
+/* Makes the model loaded at open a private copy while it already serves
+ * (the load cost only a mapping); a file changed in place before the copy
+ * is done is reported, and the model stays mapped. */
+static void *copy_model(void *arg)
+{
+    reco_service *s = arg;
+    reco_error err;
+    if (reco_mfile_make_private(s->copying->model->file, &err) != RECO_OK && s->opt.log) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s; replace model files by writing a new file and renaming "
+                 "it over the old one, then reload", err.msg);
+        s->opt.log(s->opt.log_ctx, msg);
+    }
+    generation_release(s->copying);
+    return NULL;
 }
 
 bool reco_service_valid_id(const char *id, size_t len)
@@ -581,9 +601,15 @@ reco_status reco_service_open(const reco_service_options *opt, reco_service **ou
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->apply_mu, NULL);
     pthread_mutex_init(&s->file_mu, NULL);
-    reco_status rc = generation_new(s->model_path, s->opt.map_model, &s->gen, err);
+    reco_status rc = generation_new(s->model_path, &s->gen, err);
     if (rc)
         goto fail;
+    if (!s->opt.map_model) {
+        s->copying = acquire_gen(s);
+        s->copier_started = pthread_create(&s->copier, NULL, copy_model, s) == 0;
+        if (!s->copier_started)
+            copy_model(s); /* no thread to spare: copy now */
+    }
     if (s->log_path) {
         s->has_log = true;
         if ((rc = log_open(s, err)))
@@ -608,6 +634,8 @@ void reco_service_close(reco_service *s)
 {
     if (!s)
         return;
+    if (s->copier_started)
+        pthread_join(s->copier, NULL);
     scratch_release_current();
     if (s->log.fd >= 0) {
         fdatasync(s->log.fd);
@@ -978,7 +1006,10 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
 {
     pthread_mutex_lock(&s->reload_mu);
     generation *g = NULL;
-    reco_status rc = generation_new(s->model_path, s->opt.map_model, &g, err);
+    reco_status rc = generation_new(s->model_path, &g, err);
+    /* The private copy before the swap: the old model serves meanwhile. */
+    if (rc == RECO_OK && !s->opt.map_model)
+        rc = reco_mfile_make_private(g->model->file, err);
     /* Most of the log is replayed without blocking writers, the rest under
      * apply_mu so that no acknowledged rating is missed. */
     uint64_t upto = s->has_log ? log_durable_bytes(s) : 0;
@@ -1064,6 +1095,7 @@ void reco_service_get_stats(reco_service *s, reco_service_stats *st)
     check_model_file(s, true);
     generation *g = acquire_gen(s);
     st->model_bytes = reco_mfile_size(g->model->file);
+    st->model_private = reco_mfile_is_private(g->model->file);
     st->trained_at = g->model->trained_at;
     st->loaded_at = g->loaded_at;
     pthread_rwlock_rdlock(&g->lock);

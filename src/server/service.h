@@ -13,10 +13,14 @@
  * Reload swaps in a new model file atomically: requests in flight finish on
  * the model they started with; a bad file leaves the old model serving.
  *
- * The model is read into private memory (RECO_MFILE_COPY) unless map_model
- * is set: whatever happens to the file afterwards (`cp` over it, truncation)
- * cannot reach the model being served, which keeps answering. The file is
- * watched (stat, at most once a second, and on every stats call): a change
+ * The model is served from private memory unless map_model is set, so
+ * that whatever happens to the file afterwards (`cp` over it, truncation)
+ * cannot reach it, and it keeps answering. The file is mapped (a load
+ * costs no copy) and the mapping replaced by a private copy at the same
+ * addresses (reco_mfile_make_private): at open in the background, while
+ * the model already serves from the mapping; on reload before the new
+ * model is swapped in. A file changed in place before the copy is made is
+ * reported and stays mapped. The file is watched (stat, at most once a second, and on every stats call): a change
  * in place (same inode, another size or modification time) is counted in
  * model_file_changes and reported once through the log function. Replace
  * model files by renaming a new file over the old one, then reload.
@@ -40,9 +44,10 @@ typedef struct reco_service_options {
     const char *ratings_log; /* NULL: new ratings are refused (read-only) */
     size_t max_n;            /* largest n a query may ask for (1000) */
     size_t max_batch;        /* most ratings in one add call (10000) */
-    /* Map the model file instead of copying it: faster to load, pages
-     * shared, but the file must then not change while the service is
-     * open. For short-lived uses (the CLI's one-shot queries). */
+    /* Serve the model from the file's mapping, never a private copy:
+     * pages shared, no copy at all, but the file must then not change
+     * while the service is open. For short-lived uses (the CLI's one-shot
+     * queries). */
     bool map_model;
     /* Where the service reports what it noticed (a model file changed in
      * place); one line, no newline. NULL: nowhere. */
@@ -126,6 +131,7 @@ typedef struct reco_service_stats {
     uint64_t reloads, reload_failures;
     uint64_t log_fsyncs;
     uint64_t model_file_changes; /* versions of the served file seen changed in place */
+    bool model_private;          /* the served model is a private copy, not a mapping */
 } reco_service_stats;
 
 void reco_service_get_stats(reco_service *s, reco_service_stats *st);

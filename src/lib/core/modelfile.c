@@ -355,6 +355,8 @@ struct reco_mfile {
     char *path;
     void *map;            /* the file's bytes: a mapping, or a private copy */
     bool copied;          /* map is an allocation (free), not a mapping */
+    int fd;               /* a mapped file's descriptor (for make_private), or -1 */
+    atomic_bool private_copy; /* map is private memory: copied, or made private */
     uint64_t size;
     reco_file_id id;
     file_header h;
@@ -368,7 +370,9 @@ void reco_mfile_close(reco_mfile *f)
     if (f->map && f->copied)
         free(f->map);
     else if (f->map)
-        munmap(f->map, f->size);
+        munmap(f->map, f->size); /* the file's mapping, or the copy moved over it */
+    if (f->fd >= 0)
+        close(f->fd);
     free(f->sec);
     free(f->path);
     free(f);
@@ -539,9 +543,8 @@ static reco_status check_table(const char *path, const file_header *h, const sec
  * in memory are the ones checked (the file may have changed in between),
  * the alignment gaps hold zeros (so no byte goes unchecked), and every
  * section matches its checksum. */
-static reco_status check_body(const reco_mfile *f, reco_error *err)
+static reco_status check_body(const reco_mfile *f, const char *p, reco_error *err)
 {
-    const char *p = f->map;
     const file_header *h = &f->h;
     uint64_t table = (uint64_t)h->n_sections * sizeof(section_entry);
     if (memcmp(p, h, sizeof *h) != 0 || memcmp(p + sizeof *h, f->sec, table) != 0)
@@ -574,6 +577,8 @@ static reco_mfile *mfile_new(const char *path)
         free(f);
         return NULL;
     }
+    f->fd = -1;
+    atomic_init(&f->private_copy, false);
     return f;
 }
 
@@ -639,6 +644,7 @@ reco_status reco_mfile_open_mode(const char *path, reco_mfile_mode mode, reco_mf
             goto fail;
         }
         f->copied = true;
+        atomic_store(&f->private_copy, true);
         if (read_parallel(fd, f->map, f->size) != 0) {
             rc = errno ? reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno))
                        : reco_error_set(err, RECO_ERR_FORMAT, "%s: the file changed while it "
@@ -655,7 +661,7 @@ reco_status reco_mfile_open_mode(const char *path, reco_mfile_mode mode, reco_mf
         }
         f->map = m;
     }
-    if ((rc = check_body(f, err)))
+    if ((rc = check_body(f, f->map, err)))
         goto fail;
     /* A file rewritten while it was read may still pass the checks above
      * by luck of timing; its size or modification time tells. */
@@ -670,7 +676,10 @@ reco_status reco_mfile_open_mode(const char *path, reco_mfile_mode mode, reco_mf
                             "read", path);
         goto fail;
     }
-    close(fd);
+    if (f->copied)
+        close(fd);
+    else
+        f->fd = fd; /* for a private copy later (reco_mfile_make_private) */
     *out = f;
     return RECO_OK;
 fail:
@@ -679,6 +688,54 @@ fail:
     reco_mfile_close(f);
     return rc;
 }
+
+reco_status reco_mfile_make_private(reco_mfile *f, reco_error *err)
+{
+    if (atomic_load(&f->private_copy))
+        return RECO_OK;
+    if (f->fd < 0 || !f->map)
+        return reco_error_set(err, RECO_ERR_INVALID, "%s: not a mapped model file", f->path);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = (size_t)((f->size + page - 1) / page * page);
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for a %llu-byte copy",
+                              f->path, (unsigned long long)f->size);
+    madvise(p, len, MADV_HUGEPAGE); /* as reco_alloc_aligned does for large arrays */
+    reco_status rc = RECO_OK;
+    reco_error why;
+    /* From the descriptor, not the mapping: a file truncated meanwhile
+     * reads short instead of raising SIGBUS. */
+    if (read_parallel(f->fd, p, f->size) != 0) {
+        if (errno)
+            rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", f->path, strerror(errno));
+        else
+            rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: changed in place since it was "
+                                "loaded (it is shorter now); no private copy made, the model "
+                                "is still mapped from the file", f->path);
+    } else if (check_body(f, p, &why) != RECO_OK) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: changed in place since it was loaded "
+                            "(%s); no private copy made, the model is still mapped from the "
+                            "file", f->path, why.msg);
+    } else if (mprotect(p, len, PROT_READ) != 0 ||
+               mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, f->map) == MAP_FAILED) {
+        rc = reco_error_set(err, RECO_ERR_IO, "%s: cannot put the private copy in place: %s",
+                            f->path, strerror(errno));
+    }
+    if (rc) {
+        munmap(p, len);
+        return rc;
+    }
+    /* The copy now sits at the mapping's addresses (one mremap, under the
+     * address-space lock: a reader meanwhile sees the file's bytes or the
+     * copy's, which are the same). */
+    close(f->fd);
+    f->fd = -1;
+    atomic_store(&f->private_copy, true);
+    return RECO_OK;
+}
+
+bool reco_mfile_is_private(const reco_mfile *f) { return atomic_load(&f->private_copy); }
 
 reco_status reco_mfile_open(const char *path, reco_mfile **out, reco_error *err)
 {
@@ -700,9 +757,10 @@ reco_status reco_mfile_open_mem(const void *data, size_t len, const char *name,
         goto fail;
     }
     f->copied = true;
+    atomic_store(&f->private_copy, true);
     if (len)
         memcpy(f->map, data, len);
-    if ((rc = check_head_in_memory(f, f->map, err)) || (rc = check_body(f, err)))
+    if ((rc = check_head_in_memory(f, f->map, err)) || (rc = check_body(f, f->map, err)))
         goto fail;
     *out = f;
     return RECO_OK;
