@@ -46,7 +46,7 @@ function request()
   if mode == "mixed" then
     counter = counter + 1
     if counter % (mixed_reads + 1) == 0 then
-      local body = '{"user":' .. json_str(users[math.random(#users)]) .. ',"item":' ..
+      local body = '{"user":' .. users[math.random(#users)] .. ',"item":' ..
         items[math.random(#items)] .. ',"rating":' .. math.random(5) .. '}'
       return wrk.format("POST", "/v1/ratings", headers, body)
     end
