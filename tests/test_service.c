@@ -49,6 +49,7 @@ static reco_service *open_svc(void)
     reco_service_options_default(&o);
     o.model_path = model_path;
     o.ratings_log = log_path;
+    o.create_log = true;
     reco_service *s = NULL;
     reco_error err;
     if (reco_service_open(&o, &s, &err))
@@ -333,6 +334,7 @@ static void test_scores(void **state)
     reco_service_options_default(&opt);
     opt.model_path = path;
     opt.ratings_log = log;
+    opt.create_log = true;
     reco_service *s = NULL;
     reco_error err;
     assert_int_equal(reco_service_open(&opt, &s, &err), RECO_OK);

@@ -141,6 +141,7 @@ static int run(query_kind kind, int argc, char **argv)
     reco_service_options_default(&so);
     so.model_path = argv[optind];
     so.ratings_log = log;
+    so.log_read_only = true; /* replayed as reco serve would, never written */
     reco_service *svc = NULL;
     reco_error err;
     reco_status st = reco_service_open(&so, &svc, &err);
