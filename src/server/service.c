@@ -283,6 +283,13 @@ static void merged_free(merged *m)
 
 /* ---- the ratings log ---- */
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* A writer waiting for the batch that holds its lines. */
 typedef struct waiter {
     struct waiter *next;
@@ -309,7 +316,8 @@ typedef struct ratings_log {
     bool flushing;
     uint64_t fsyncs, write_errors;
     bool failing;             /* the last batch failed (until one is written or a check passes) */
-    int64_t failing_since, last_check;
+    int64_t failing_since;    /* Unix time */
+    int64_t last_check_ms;    /* monotonic: the last failure or check */
     char failure[448];
 } ratings_log;
 
@@ -701,6 +709,7 @@ static reco_status log_append(reco_service *s, const char *text, size_t len, uin
             if (!l->failing)
                 l->failing_since = (int64_t)time(NULL);
             l->failing = true;
+            l->last_check_ms = mono_ms();
             snprintf(l->failure, sizeof l->failure, "%s", why);
         } else {
             l->failing = false;
@@ -1342,17 +1351,17 @@ json_t *reco_default_choice_json(const reco_default_choice *c)
     return o;
 }
 
-/* A check of a failing log, at most once a second: the file is in place
- * and ends where it should, and it can grow (room is reserved past its end
- * and given back). */
+/* A check of a failing log, a second or more after the failure or the
+ * last check: the file is in place and ends where it should, and it can
+ * grow (room is reserved past its end and given back). */
 static void log_probe(reco_service *s)
 {
     ratings_log *l = &s->log;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = mono_ms();
     pthread_mutex_lock(&l->mu);
-    bool due = l->failing && now - l->last_check >= 1;
+    bool due = l->failing && now - l->last_check_ms >= 1000;
     if (due)
-        l->last_check = now;
+        l->last_check_ms = now;
     uint64_t errors = l->write_errors;
     pthread_mutex_unlock(&l->mu);
     if (!due)
@@ -1365,6 +1374,8 @@ static void log_probe(reco_service *s)
             off_t pos = (off_t)(l->h.len + (l->end - l->h.offset));
             int e = posix_fallocate(l->fd, pos, 4096);
             ok = ftruncate(l->fd, pos) == 0 && e == 0;
+            if (ok && s->opt.sync_hook) /* a test's disk */
+                ok = s->opt.sync_hook(s->opt.sync_hook_ctx) == 0;
         }
         flock(l->fd, LOCK_UN);
     }
