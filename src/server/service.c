@@ -23,10 +23,13 @@
 #include "reco/utf8.h"
 
 #define BECAUSE_MAX 3
-/* What one live rating may add to the overlay at most, besides its IDs:
- * its entry in the user's arrays with their doubling, a new user's record,
- * the ID tables' slots and offsets (see docs/operations.md for sizing). */
-#define LIVE_BYTES_PER_RATING 160
+/* What a live rating adds to the overlay, about (docs/operations.md has
+ * the measured figures): its entry in the user's arrays, which double; a
+ * user new to the model and the overlay its record, first arrays, slot in
+ * the table of users and key; a new product its slot and key. */
+#define LIVE_BYTES_RATING 32
+#define LIVE_BYTES_NEW_USER 200
+#define LIVE_BYTES_NEW_ITEM 64
 
 /* ---- the live overlay of one model generation ---- */
 
@@ -1172,11 +1175,17 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
             return reco_error_set(err, RECO_ERR_INVALID,
                                   "rating %zu: rating must be a number from %g to %g", k, lo, hi);
         bytes += reco_log_line_max(r[k].user_len, r[k].item_len);
-        need += r[k].user_len + r[k].item_len + LIVE_BYTES_PER_RATING;
     }
     if (s->opt.max_live_bytes) {
         g = acquire(s);
         pthread_rwlock_wrlock(&g->lock);
+        for (size_t k = 0; k < n; k++) {
+            need += LIVE_BYTES_RATING;
+            if (find_user(g, r[k].user, r[k].user_len) < 0)
+                need += LIVE_BYTES_NEW_USER + 2 * (r[k].user_len + 1);
+            if (find_item(g, r[k].item, r[k].item_len) < 0)
+                need += LIVE_BYTES_NEW_ITEM + 2 * (r[k].item_len + 1);
+        }
         uint64_t cur = live_bytes(g);
         bool over = cur + need > s->opt.max_live_bytes;
         g->refused = over;
