@@ -832,6 +832,10 @@ static void test_log_moved_while_running(void **state)
     h = reco_service_health(s, &healthy);
     assert_true(healthy);
     json_decref(h);
+    /* A second server on the same log is refused. */
+    reco_service *s2 = NULL;
+    assert_int_equal(open2(model_path, false, &s2, &err), RECO_ERR_IO);
+    assert_non_null(strstr(err.msg, "in use by another reco serve"));
     /* Cut by another program: refused too. */
     assert_int_equal(truncate(log2_path, file_size(log2_path) - 3), 0);
     assert_int_equal(reco_service_add_ratings(s, &x, 1, &o, &err), RECO_ERR_IO);

@@ -511,6 +511,20 @@ static reco_status replay(reco_service *s, generation *g, const log_snap *sn, ui
     return rc;
 }
 
+/* One server per log: a write lock on a byte far past any log's end (an
+ * open-file-description lock, which flock does not see), held as long as
+ * the server has the file open. */
+static int claim_log(int fd)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)1 << 62;
+    fl.l_len = 1;
+    return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
 static int lock_ex(int fd)
 {
     while (flock(fd, LOCK_EX) != 0)
@@ -573,6 +587,8 @@ static int log_check_file(reco_service *s, char *why, size_t cap)
             wrong = "it is another log";
         else if (nh.offset > l->end || (uint64_t)ns.st_size != nh.len + (l->end - nh.offset))
             wrong = "it does not end where this server's log ends";
+        if (!wrong && claim_log(nfd) != 0)
+            wrong = "another reco serve has it open";
         if (wrong) {
             close(nfd);
             snprintf(why, cap,
@@ -580,7 +596,8 @@ static int log_check_file(reco_service *s, char *why, size_t cap)
                      "the log with reco log compact, which the server follows)", path, wrong);
             return -1;
         }
-        close(l->fd); /* and with it its lock */
+        flock(l->fd, LOCK_UN); /* a reload's copy of the descriptor may keep it open */
+        close(l->fd);
         l->fd = nfd;
         l->h = nh;
         return 0;
@@ -781,6 +798,15 @@ static reco_status log_open(reco_service *s, reco_error *err)
         return reco_error_set(err, RECO_ERR_FORMAT,
                               "%s is an archive of a ratings log (reco log compact), not a log",
                               path);
+    }
+    if (rw && claim_log(f.fd) != 0) {
+        int e = errno;
+        reco_log_file_close(&f);
+        if (e == EAGAIN || e == EACCES)
+            return reco_error_set(err, RECO_ERR_IO,
+                                  "%s is in use by another reco serve: two servers cannot append "
+                                  "to one log", path);
+        return reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(e));
     }
     l->fd = f.fd;
     l->h = f.h;

@@ -652,8 +652,15 @@ reco_status reco_log_upgrade(const char *path, reco_error *err)
         rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
         goto out;
     }
-    if (reco_log_header_parse(first, n, &h) == 0)
+    int hp = reco_log_header_parse(first, n, &h);
+    if (hp == 0)
         goto out; /* it has one */
+    if (hp == -2) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT,
+                            "%s: a ratings log of a later format version than this reco reads",
+                            path);
+        goto out;
+    }
     if (complete_end(fd, 0, (uint64_t)st.st_size, &end)) {
         rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
         goto out;
