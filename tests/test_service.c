@@ -291,7 +291,7 @@ static void test_concurrent_with_reload(void **state)
     reco_service_stats st;
     reco_service_get_stats(s, &st);
     assert_int_equal(st.ratings_logged, 160);
-    assert_true(st.log_fsyncs <= 160);
+    assert_true(st.log_fsyncs >= 1); /* that writes share fsyncs: test_group_commit */
     reco_service_close(s);
 }
 

@@ -41,7 +41,9 @@ static void help(query_kind k)
            "  -i, --item ITEM        product ID\n"
            "  -n N                   how many products (1 to 1000, default 10)\n"
            "  --include-rated        do not exclude products the user rated\n"
-           "  --ratings-log FILE     also use the ratings a server logged since training\n"
+           "  --ratings-log FILE     also use the ratings a server logged after the model's\n"
+           "                         point (the log is read as reco serve would, never\n"
+           "                         written)\n"
            "  --json                 print the JSON the HTTP API returns\n"
            "  --help                 show this help\n");
 }
