@@ -135,7 +135,7 @@ if [ -n "$first" ]; then
         run_wrk healthz "GET /healthz (HTTP layer only)" "$first" &&
         stop_server
     rm -f "$OUT/serve-ratings-log.csv"
-    start_server "$OUT/serve-$first.reco" --ratings-log "$OUT/serve-ratings-log.csv" &&
+    start_server "$OUT/serve-$first.reco" --ratings-log "$OUT/serve-ratings-log.csv" --create-ratings-log &&
         run_wrk post "POST /v1/ratings (1 rating, fsync)" "$first" &&
         stop_server
     rm -f "$OUT/serve-ratings-log.csv"
