@@ -60,6 +60,17 @@ static void set_params(reco_model *m, int argc, char **argv)
     }
 }
 
+/* Insertion sort of a few timings, ascending. */
+static void sort_doubles(double *v, int n)
+{
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+            double t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+        }
+}
+
 static int cmd_time(const char *path, int min_user, int argc, char **argv)
 {
     reco_error e;
@@ -79,13 +90,13 @@ static int cmd_time(const char *path, int min_user, int argc, char **argv)
     set_params(m, argc, argv);
     char pbuf[256];
     m->ops->params_format(m->params, pbuf, sizeof pbuf);
-    /* The machine may be shared: fit `reps` times and report the fastest
-     * (and the median) rather than one noisy figure. */
+    /* The machine may be shared: fit `reps` times and report the median
+     * and the spread (min .. max) rather than one noisy figure. */
     const char *re = getenv("SVD_BENCH_REPS");
     int fits = re ? atoi(re) : 3;
     if (fits < 1)
         fits = 1;
-    double best = INFINITY, best_cpu = 0, times[64];
+    double times[64], cpus[64];
     if (fits > 64)
         fits = 64;
     for (int r = 0; r < fits; r++) {
@@ -93,24 +104,18 @@ static int cmd_time(const char *path, int min_user, int argc, char **argv)
         if (reco_model_fit(m, ds, NULL, &e))
             die(&e);
         times[r] = m->fit_seconds;
-        if (m->fit_seconds < best) {
-            best = m->fit_seconds;
-            best_cpu = cpu_s() - c0;
-        }
+        cpus[r] = cpu_s() - c0;
     }
-    for (int a = 1; a < fits; a++)
-        for (int b = a; b > 0 && times[b - 1] > times[b]; b--) {
-            double t = times[b];
-            times[b] = times[b - 1];
-            times[b - 1] = t;
-        }
+    sort_doubles(times, fits);
+    sort_doubles(cpus, fits);
     const reco_svd_model *st = reco_svd_model_of(m);
     printf("data: %u users x %u items, %llu ratings (min_user_ratings=%d), load %.2f s\n",
            reco_dataset_n_users(ds), reco_dataset_n_items(ds),
            (unsigned long long)reco_dataset_nnz(ds), min_user, t_load);
-    printf("svd %s: fit %.3f s best of %d (CPU %.3f s; median %.3f s; baseline included), "
-           "%u restarts, %u Gram products, sigma %.4g .. %.4g\n",
-           pbuf, best, fits, best_cpu, times[fits / 2], st->restarts, st->products,
+    printf("svd %s: fit median %.3f s (min %.3f, max %.3f) over %d fits (CPU median %.3f s; "
+           "baseline included), %u restarts, %u Gram products, sigma %.4g .. %.4g\n",
+           pbuf, times[fits / 2], times[0], times[fits - 1], fits, cpus[fits / 2], st->restarts,
+           st->products,
            st->sigma[0], st->sigma[st->k - 1]);
     printf("  last fit: Lanczos %.3f s (Gram products %.3f s), projection %.3f s\n",
            st->lanczos_seconds, st->product_seconds, st->finish_seconds);
