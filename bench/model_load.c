@@ -9,14 +9,8 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "reco/clock.h"
 #include "reco/model.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static int cmp(const void *a, const void *b)
 {
@@ -48,18 +42,18 @@ static int time_loads(const char *path, int runs, int cold)
         }
         reco_model *m = NULL;
         reco_error err;
-        double t0 = now();
+        double t0 = reco_clock_s();
         if (reco_model_load(path, &m, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        t[r] = now() - t0;
+        t[r] = reco_clock_s() - t0;
         reco_profile p = reco_profile_of_user(m->train, 0);
         reco_scored out[10];
         size_t n;
-        double t1 = now();
+        double t1 = reco_clock_s();
         reco_model_recommend(m, &p, 10, true, out, &n, NULL, NULL, &err);
-        first[r] = now() - t1;
+        first[r] = reco_clock_s() - t1;
         if (r == runs - 1 && !cold)
             printf("model: %s, %u users, %u items, file %.0f MB\n", m->ops->name,
                    reco_dataset_n_users(m->train), reco_dataset_n_items(m->train),

@@ -16,26 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "reco/clock.h"
 #include "reco/dataset.h"
 #include "reco/gen.h"
 #include "reco/model.h"
 #include "reco/svd.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of all threads: with wall time, tells a busy machine (wall
- * far above CPU / cores) from slow code. */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void die(const reco_error *e)
 {
@@ -79,11 +64,11 @@ static int cmd_time(const char *path, int min_user, int argc, char **argv)
     reco_load_options_default(&lo);
     reco_build_options_default(&bo);
     bo.min_user_ratings = (uint32_t)min_user;
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     reco_dataset *ds;
     if (reco_dataset_load(path, &lo, &bo, &ds, &e))
         die(&e);
-    double t_load = now_s() - t0;
+    double t_load = reco_clock_s() - t0;
     reco_model *m;
     if (reco_model_new("svd", &m, &e))
         die(&e);
@@ -100,11 +85,11 @@ static int cmd_time(const char *path, int min_user, int argc, char **argv)
     if (fits > 64)
         fits = 64;
     for (int r = 0; r < fits; r++) {
-        double c0 = cpu_s();
+        double c0 = reco_clock_cpu_s();
         if (reco_model_fit(m, ds, NULL, &e))
             die(&e);
         times[r] = m->fit_seconds;
-        cpus[r] = cpu_s() - c0;
+        cpus[r] = reco_clock_cpu_s() - c0;
     }
     sort_doubles(times, fits);
     sort_doubles(cpus, fits);
@@ -129,22 +114,22 @@ static int cmd_time(const char *path, int min_user, int argc, char **argv)
     reco_scored top[10];
     reco_profile prof = reco_profile_of_user(ds, 0);
     int reps = 20;
-    t0 = now_s();
+    t0 = reco_clock_s();
     for (int r = 0; r < reps; r++)
         if (reco_model_recommend(m, &prof, 10, true, top, &n_out, NULL, scratch, &e))
             die(&e);
-    double t_rec = (now_s() - t0) / reps;
+    double t_rec = (reco_clock_s() - t0) / reps;
     prof.updated = true;
-    t0 = now_s();
+    t0 = reco_clock_s();
     for (int r = 0; r < reps; r++)
         if (reco_model_recommend(m, &prof, 10, true, top, &n_out, NULL, scratch, &e))
             die(&e);
-    double t_fold = (now_s() - t0) / reps;
-    t0 = now_s();
+    double t_fold = (reco_clock_s() - t0) / reps;
+    t0 = reco_clock_s();
     for (int r = 0; r < reps; r++)
         if (reco_model_similar(m, top[0].id, 10, top, &n_out, &e))
             die(&e);
-    double t_sim = (now_s() - t0) / reps;
+    double t_sim = (reco_clock_s() - t0) / reps;
     printf("recommend top-10: %.2f ms (known user), %.2f ms (fold-in); similar top-10: "
            "%.2f ms\n",
            t_rec * 1e3, t_fold * 1e3, t_sim * 1e3);
@@ -162,19 +147,9 @@ static int cmd_folds(const char *dir, int argc, char **argv)
         char pb[1024], pt[1024];
         snprintf(pb, sizeof pb, "%s/u%d.base", dir, f);
         snprintf(pt, sizeof pt, "%s/u%d.test", dir, f);
-        reco_load_options lo;
-        reco_build_options bo;
-        reco_load_options_default(&lo);
-        reco_build_options_default(&bo);
-        bo.keep_ids = true;
         reco_dataset *tr;
-        if (reco_dataset_load(pb, &lo, &bo, &tr, &e))
-            die(&e);
-        reco_load_options lt = lo;
-        lt.users = tr->users;
-        lt.items = tr->items;
         reco_ratings *te;
-        if (reco_ratings_load(pt, &lt, &te, &e))
+        if (reco_dataset_load_pair(pb, pt, NULL, NULL, &tr, &te, &e))
             die(&e);
         reco_model *m;
         if (reco_model_new("svd", &m, &e))

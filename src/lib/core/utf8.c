@@ -1,3 +1,5 @@
+/* reco: UTF-8 validation (reco/utf8.h) per RFC 3629: overlong forms,
+ * surrogates and code points above U+10FFFF are invalid. */
 #include "reco/utf8.h"
 
 #include <stdint.h>

@@ -1,6 +1,7 @@
 /* The generic model layer: the algorithm registry, parameters shared by
  * every model (baseline, popularity), fitting, prediction with the
  * baseline fallback and clamping, top-N with cold start, model files. */
+#include "reco/clock.h"
 #include "reco/model.h"
 
 #include <errno.h>
@@ -144,13 +145,6 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
     return m->ops->param_set(m->params, key, value, err);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx_in,
                            reco_error *err)
 {
@@ -169,7 +163,7 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
     reco_baseline_clear(&m->baseline);
     free(m->popular);
     m->popular = NULL;
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     m->train = train;
     const reco_csr *R = &train->by_user;
     m->rating_lo = R->nnz ? R->val[0] : 1.0f;
@@ -192,7 +186,7 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
         return rc;
     ctx.baseline = &m->baseline;
     rc = m->ops->fit(m->params, train, &ctx, &m->state, err);
-    m->fit_seconds = now_s() - t0;
+    m->fit_seconds = reco_clock_s() - t0;
     m->trained_at = (int64_t)time(NULL);
     m->train_rmse = NAN;
     return rc;
