@@ -23,9 +23,10 @@ static void help(void)
            "%s"
            "Output:\n"
            "  -o, --output DIR       directory of the report (required)\n"
-           "  --width PX, --height PX  chart size in pixels (default 800 x 500)\n"
+           "  --width PX, --height PX  chart size in pixels (default 800 x 500; at least\n"
+           "                         640 x 400, below which labels overlap; at most 4000)\n"
            "  --json                 also print stats.json to standard output\n"
-           "  --quiet                no progress bar, no bad-line report, no summary line\n"
+           "  -q, --quiet            no progress bar, no bad-line report, no summary line\n"
            "  --help                 show this help\n",
            CLI_DATA_HELP);
 }
@@ -96,7 +97,8 @@ int cmd_explore(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *path = argv[optind];
-    ro.source = path;
+    /* The report's title and stats.json name the data; "-" says nothing. */
+    ro.source = strcmp(path, "-") == 0 ? "standard input" : path;
     double t0 = reco_clock_s();
     reco_dataset *ds = NULL;
     int rc = cli_load_dataset("explore", path, &o, &ds);
