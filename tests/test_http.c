@@ -296,6 +296,7 @@ static int server_start(server *s, const char *model, const char *log, const cha
     if (log) {
         extra[n++] = "--ratings-log";
         extra[n++] = log;
+        extra[n++] = "--create-ratings-log";
     }
     if (token_file) {
         extra[n++] = "--token-file";
