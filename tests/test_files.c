@@ -479,8 +479,8 @@ static void test_served_file_overwritten_in_place(void **state)
     reco_service_options o;
     reco_service_options_default(&o);
     o.model_path = model_path;
-    o.log = capture_log;
-    o.log_ctx = &log;
+    o.notice = capture_log;
+    o.notice_ctx = &log;
     reco_service *s = NULL;
     reco_error err;
     assert_int_equal(reco_service_open(&o, &s, &err), RECO_OK);

@@ -183,7 +183,7 @@ int cmd_serve(int argc, char **argv)
     };
     reco_service_options so;
     reco_service_options_default(&so);
-    so.log = log_line;
+    so.notice = log_line;
     so.max_live_bytes = DEFAULT_MAX_LIVE_BYTES;
     reco_http_options ho;
     reco_http_options_default(&ho);

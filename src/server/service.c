@@ -415,7 +415,7 @@ static void check_model_file(reco_service *s, bool force)
     if (!fresh)
         return;
     atomic_fetch_add(&s->file_changes, 1);
-    if (s->opt.log) {
+    if (s->opt.notice) {
         char msg[1024], when[32];
         time_t t = (time_t)loaded_at;
         struct tm tm;
@@ -427,7 +427,7 @@ static void check_model_file(reco_service *s, bool force)
                  copy ? "; still serving the copy loaded at "
                       : ": the model is mapped from it and may be damaged, reload now",
                  copy ? when : "");
-        s->opt.log(s->opt.log_ctx, msg);
+        s->opt.notice(s->opt.notice_ctx, msg);
     }
 }
 
@@ -444,11 +444,11 @@ static void *copy_model(void *arg)
 {
     reco_service *s = arg;
     reco_error err;
-    if (reco_mfile_make_private(s->copying->model->file, &err) != RECO_OK && s->opt.log) {
+    if (reco_mfile_make_private(s->copying->model->file, &err) != RECO_OK && s->opt.notice) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s; replace model files by writing a new file and renaming "
                  "it over the old one, then reload", err.msg);
-        s->opt.log(s->opt.log_ctx, msg);
+        s->opt.notice(s->opt.notice_ctx, msg);
     }
     generation_release(s->copying);
     return NULL;

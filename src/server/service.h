@@ -29,7 +29,7 @@
  * reported and stays mapped. The file is watched (stat, at most once a
  * second, and on every stats call): a change in place (same inode, another
  * size or modification time) is counted in model_file_changes and
- * reported once through the log function. Replace model files by renaming
+ * reported once through the notice function. Replace model files by renaming
  * a new file over the old one, then reload.
  *
  * All calls are thread-safe. Answers are JSON objects (jansson) that the
@@ -57,10 +57,11 @@ typedef struct reco_service_options {
      * while the service is open. For short-lived uses (the CLI's one-shot
      * queries). */
     bool map_model;
-    /* Where the service reports what it noticed (a model file changed in
-     * place); one line, no newline. NULL: nowhere. */
-    void (*log)(void *ctx, const char *msg);
-    void *log_ctx;
+    /* Where the service reports what it noticed about the model file
+     * (changed in place, no private copy made); one line, no newline.
+     * NULL: nowhere. (Not the ratings log.) */
+    void (*notice)(void *ctx, const char *msg);
+    void *notice_ctx;
     /* Create the log when it does not exist. Without it a missing log is an
      * error: it may have been moved or lost. Refused when the model was
      * trained with a log (reco_log_create with the model's point is the
