@@ -177,6 +177,10 @@ void reco_model_free(reco_model *m);
 reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,
                                  reco_error *err);
 
+/* Sets a parameter given as one "KEY=VALUE" text (a command-line word);
+ * RECO_ERR_INVALID naming the text if it has no '=' or an empty key. */
+reco_status reco_model_set_param_text(reco_model *m, const char *key_value, reco_error *err);
+
 /* Fits baseline, popularity and the algorithm on train (borrowed). */
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx,
                            reco_error *err);

@@ -145,6 +145,17 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
     return m->ops->param_set(m->params, key, value, err);
 }
 
+reco_status reco_model_set_param_text(reco_model *m, const char *key_value, reco_error *err)
+{
+    const char *eq = strchr(key_value, '=');
+    char key[128];
+    if (!eq || eq == key_value || (size_t)(eq - key_value) >= sizeof key)
+        return reco_error_set(err, RECO_ERR_INVALID, "want KEY=VALUE, got \"%s\"", key_value);
+    memcpy(key, key_value, (size_t)(eq - key_value));
+    key[eq - key_value] = '\0';
+    return reco_model_set_param(m, key, eq + 1, err);
+}
+
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx_in,
                            reco_error *err)
 {
