@@ -186,8 +186,10 @@ static void walk_run(walk *w, const reco_model *m, uint32_t i, bool centered)
 /* Leaves the scratch all zero again. */
 static void walk_reset(walk *w)
 {
-    for (uint32_t t = 0; t < w->n_touched; t++)
+    for (uint32_t t = 0; t < w->n_touched; t++) {
         w->acc[w->touched[t]] = (sim_acc){0};
+        w->touched[t] = 0;
+    }
     w->n_touched = 0;
 }
 
