@@ -2,8 +2,9 @@
  * runs it). Reports figures; asserts nothing.
  *
  *   similar_bench quality FILE SPLIT ALGO [key=value ...]
- *       Fits ALGO on the training part of SPLIT ("random:0.2", "time:0.2")
- *       of FILE and judges top-10 similar-product lists against what came
+ *       Fits ALGO on the training part of SPLIT ("random:0.2", "time:0.2",
+ *       or "test:PATH" for FILE whole against the test file PATH) of FILE
+ *       and judges top-10 similar-product lists against what came
  *       later: for every training rating >= 4 of a user u for a product i
  *       (u with at least one test rating >= 4), a hit is a product of i's
  *       list that u rated >= 4 in the test part ("liked this, later liked
@@ -21,7 +22,7 @@
  *       Fits, then times reco_model_similar (n = 10, one scratch reused as
  *       a server thread does) for COUNT random products with training
  *       ratings (fixed seed): median, p99 and max, over all of them and
- *       over those whose list needed the factors source. */
+ *       over those whose list went past co_rated. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,11 +170,19 @@ static int quality(const char *file, const char *split, const char *algo, int ar
     if (reco_dataset_load(file, &lo, &bo, &all, &e))
         die(file, &e);
     reco_split_spec spec;
-    reco_splitter *sp;
+    reco_splitter *sp = NULL;
     const char *seed = getenv("SIMILAR_BENCH_SEED");
-    if (reco_split_parse(split, seed ? strtoull(seed, NULL, 10) : 1, &spec, &e) || reco_splitter_new(all, &spec, &sp, &e) ||
-        reco_splitter_get(sp, 0, &train, &test, &e))
+    if (!strncmp(split, "test:", 5)) {
+        /* A test file of its own (MovieLens' u1.test beside u1.base). */
+        train = all;
+        all = NULL;
+        if (reco_split_load_test(split + 5, train, NULL, &test, &e))
+            die(split + 5, &e);
+    } else if (reco_split_parse(split, seed ? strtoull(seed, NULL, 10) : 1, &spec, &e) ||
+               reco_splitter_new(all, &spec, &sp, &e) ||
+               reco_splitter_get(sp, 0, &train, &test, &e)) {
         die("split", &e);
+    }
     reco_model *m = fit(algo, train, argc, argv);
     uint32_t ni = reco_dataset_n_items(train), nu = reco_dataset_n_users(train);
     judge J = {train, test, calloc((size_t)nu + 1, 1), calloc((size_t)ni + 1, sizeof(uint32_t))};
@@ -308,18 +317,18 @@ static int latency(const char *file, const char *algo, uint32_t count, int argc,
         if (reco_model_similar(m, prods[x], LIST, out, &n, scratch, &e))
             die("similar", &e);
         all[x] = thread_cpu_s() - t0;
-        bool used_factors = false;
+        bool fell_back = false;
         for (size_t y = 0; y < n; y++) {
             by_source[out[y].source]++;
-            used_factors |= out[y].source != RECO_SIMILAR_CO_RATED;
+            fell_back |= out[y].source != RECO_SIMILAR_CO_RATED;
         }
-        if (used_factors && reco_model_similar_score_kind(m, RECO_SIMILAR_FACTORS))
+        if (fell_back)
             fac[nfac++] = all[x];
     }
     printf("%s on %s (%u products, %u with ratings sampled), n = %d, CPU time per call:\n",
            algo, file, ni, np, LIST);
     print_times("all", all, np);
-    print_times("past co_rated", fac, nfac);
+    print_times("fell back", fac, nfac);
     uint64_t tot = 0;
     for (int s = 0; s < RECO_SIMILAR_SOURCES; s++)
         tot += by_source[s];

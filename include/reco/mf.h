@@ -74,7 +74,8 @@ typedef struct reco_mf_state {
     float *P;              /* n_users x ld user factors, row-major */
     float *Q;              /* n_items x ld item factors, row-major */
     /* Derived (recomputable from Q, not part of the file): 1 / |q_i|, or 0
-     * for an item with zero factors; used by similar(). */
+     * for an item with zero factors; for similar products
+     * (reco_item_factors). */
     float *q_inv_norm;
     double train_rmse;     /* training RMSE: SGD's is that of the errors met
                               in the last epoch (before each update) */

@@ -19,12 +19,13 @@
 #include "reco/model.h"
 #include "similar.h"
 
-/* The most rating entries one walk reads (raters of the query product
- * times their rows): about 10 ms on one core. A product whose raters'
- * rows add up to more is walked over every s-th rater, s the smallest
- * stride that keeps under it, so the co-rating cosines and counts are then
- * estimates from a sample of its raters. On the full-size synthetic
- * Electronics file the heaviest product needs about 1.2 M. */
+/* The most rating entries one walk reads (the rows of the query product's
+ * raters): about 10 ms on one core. A product whose raters' rows add up to
+ * more is walked over every s-th rater, s the smallest stride that keeps
+ * under it, so its co-rating cosines and counts are then estimates from a
+ * sample of its raters. The heaviest product of the full-size synthetic
+ * Electronics file needs 63,000 entries (the mean is 94), that of
+ * MovieLens 100K 82,000: neither comes near. */
 #define SIMILAR_WORK_MAX 4000000ull
 
 static const char *const SOURCE_NAMES[RECO_SIMILAR_SOURCES] = {"co_rated", "factors",
