@@ -216,8 +216,8 @@ void reco_model_free(reco_model *m);
 /* Sets a parameter: "k" for the algorithm's own, "baseline.reg_u",
  * "baseline.reg_i", "baseline.epochs", "popular.by",
  * "popular.half_life_days", "popular.damping", "popular.min_count",
- * "similar.min_support" for the shared pieces (the last can also be set
- * on a fitted model: it is read at every call). The popular algorithm's own parameters are the popularity
+ * "similar.min_support" for the shared pieces (the last also on a fitted
+ * model, whose factor index is then rebuilt). The popular algorithm's own parameters are the popularity
  * ranking's: "by" and "popular.by" set the same thing. */
 reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,
                                  reco_error *err);

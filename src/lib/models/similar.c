@@ -6,11 +6,11 @@
  * rated products; calls only read the model (thread-safe, each thread with
  * its own scratch). Cost per call: a walk over the query product's raters
  * and their rows (at most SIMILAR_WORK_MAX entries, sampled beyond it), a
- * scan of the factor rows with enough ratings when the model has factors
- * and the lists before them leave room, and a read of the popularity
- * head. No per-call allocation proportional to the catalogue when the
- * caller passes a scratch. */
-#include <math.h>
+ * search of the cosine index (factors.h: an 8-bit pass over the vectors
+ * of the products with enough ratings, exact cosines for the few that can
+ * enter) when the model has factors and the lists before them leave room,
+ * and a read of the popularity head. No per-call allocation proportional
+ * to the catalogue when the caller passes a scratch. */
 #include <stdlib.h>
 #include <string.h>
 
