@@ -997,11 +997,15 @@ void reco_service_close(reco_service *s)
     free(s);
 }
 
-/* Per-thread scratch for scoring, reused across requests; freed by the
- * key's destructor when a server thread exits. */
+/* Per-thread scratch for scoring and for similar products, reused across
+ * requests; freed by the key's destructor when a server thread exits. The
+ * similar-products scratch is zero between calls (reco_model_similar
+ * leaves it so). */
 typedef struct scratch_buf {
     void *p;
     size_t cap;
+    void *sim;
+    size_t sim_cap;
 } scratch_buf;
 
 static pthread_key_t scratch_key;
@@ -1011,6 +1015,7 @@ static void scratch_destroy(void *arg)
 {
     scratch_buf *b = arg;
     free(b->p);
+    free(b->sim);
     free(b);
 }
 
@@ -1033,6 +1038,27 @@ static void *scratch_for(const reco_model *m)
         b->cap = b->p ? need : 0;
     }
     return b->p;
+}
+
+/* The calling thread's scratch for reco_model_similar (NULL: the call
+ * allocates its own). */
+static void *similar_scratch_for(const reco_model *m)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    scratch_buf *b = pthread_getspecific(scratch_key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            return NULL;
+        pthread_setspecific(scratch_key, b);
+    }
+    size_t need = reco_model_similar_scratch_size(m);
+    if (need > b->sim_cap) {
+        free(b->sim);
+        b->sim = calloc(1, need);
+        b->sim_cap = b->sim ? need : 0;
+    }
+    return b->sim;
 }
 
 /* Frees the calling thread's scratch (the main thread never exits through
@@ -1150,22 +1176,36 @@ reco_status reco_service_similar(reco_service *s, const char *item, size_t n, js
     if (rc)
         return rc;
     generation *g = acquire(s);
+    const reco_model *m = g->model;
     int64_t i = reco_idmap_find(g->train->items, item, ilen);
     if (i < 0) {
         generation_release(g);
         return reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product \"%s\"", item);
     }
-    reco_scored *top = malloc(n * sizeof *top);
+    reco_similar *top = malloc(n * sizeof *top);
     size_t got = 0;
-    rc = top ? reco_model_similar(g->model, (uint32_t)i, n, top, &got, err)
+    rc = top ? reco_model_similar(m, (uint32_t)i, n, top, &got, similar_scratch_for(m), err)
              : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     if (rc == RECO_OK) {
+        reco_similar_source chain[RECO_SIMILAR_SOURCES];
+        size_t nc = reco_model_similar_chain(m, chain);
+        json_t *names = json_array();
+        for (size_t c = 0; c < nc; c++)
+            json_array_append_new(names, json_string(reco_similar_source_name(chain[c])));
+        bool fallback = false;
         json_t *items = json_array();
-        for (size_t k = 0; k < got; k++)
-            json_array_append_new(items, json_pack("{s:s,s:f}", "item", item_key(g, top[k].id),
-                                                   "score", (double)top[k].score));
-        *out = json_pack("{s:s,s:s,s:s,s:o}", "item", item, "algorithm", g->model->ops->name,
-                         "score_kind", "similarity", "items", items);
+        for (size_t k = 0; k < got; k++) {
+            fallback |= top[k].source != chain[0];
+            json_array_append_new(
+                items, json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, top[k].id), "score",
+                                 (double)top[k].score, "source",
+                                 reco_similar_source_name(top[k].source), "score_kind",
+                                 reco_model_similar_score_kind(m, top[k].source)));
+        }
+        *out = json_pack("{s:s,s:s,s:o,s:b,s:o}", "item", item, "algorithm", m->ops->name,
+                         "chain", names, "fallback", fallback, "items", items);
+        if (!*out)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     free(top);
     generation_release(g);
