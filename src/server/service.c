@@ -450,6 +450,9 @@ static void *copy_model(void *arg)
                  "it over the old one, then reload", err.msg);
         s->opt.notice(s->opt.notice_ctx, msg);
     }
+    /* The similar-products index too, so the first such request is not
+     * the one that builds it (a failure leaves it to that request). */
+    reco_model_prepare_similar(s->copying->model, &err);
     generation_release(s->copying);
     return NULL;
 }
@@ -1419,6 +1422,8 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
     /* The private copy before the swap: the old model serves meanwhile. */
     if (rc == RECO_OK && !s->opt.map_model)
         rc = reco_mfile_make_private(g->model->file, err);
+    if (rc == RECO_OK)
+        rc = reco_model_prepare_similar(g->model, err);
     /* Most of the log is replayed without blocking writers, the rest under
      * apply_mu so that no acknowledged rating is missed. */
     log_snap sn = {-1, {0}, 0}, sn2 = {-1, {0}, 0};

@@ -8,9 +8,11 @@
  * and their rows (at most SIMILAR_WORK_MAX entries, sampled beyond it), a
  * search of the cosine index (factors.h: an 8-bit pass over the vectors
  * of the products with enough ratings, exact cosines for the few that can
- * enter) when the model has factors and the lists before them leave room,
+ * enter; built on the first such search) when the model has factors and
+ * the lists before them leave room,
  * and a read of the popularity head. No per-call allocation proportional
  * to the catalogue when the caller passes a scratch. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,21 +54,45 @@ static bool factors_of(const reco_model *m, reco_item_factors *f)
 
 reco_status reco_similar_prepare(reco_model *m, reco_error *err)
 {
+    (void)err;
     reco_similar_release(m);
-    reco_item_factors f;
-    if (!factors_of(m, &f))
-        return RECO_OK;
-    reco_cosine_index *ix = calloc(1, sizeof *ix);
-    if (!ix)
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the similarity index");
-    reco_status rc =
-        reco_cosine_index_build(ix, &f, &m->train->by_item, m->similar_params.min_support, err);
-    if (rc) {
-        free(ix);
-        return rc;
-    }
-    m->similar_index = ix;
     return RECO_OK;
+}
+
+/* One lock for every model's first build: builds are rare (once per model
+ * that is asked for similar products) and a lock per model would have to
+ * live in the public struct. */
+static pthread_mutex_t index_build_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The cosine index of a model with factors, built on first use: building
+ * it takes 0.1 to 0.6 s on a full-size model, which would put a model
+ * load far past its 200 ms budget for something many deployments never
+ * ask for. The first call builds it (concurrent first calls wait for that
+ * one build); later calls only load the published pointer. The model is
+ * otherwise read-only here: the index is a cache, released with it. */
+static const reco_cosine_index *similar_index(const reco_model *m, const reco_item_factors *f,
+                                              reco_error *err)
+{
+    reco_model *mm = (reco_model *)m; /* the cache field only */
+    reco_cosine_index *ix = __atomic_load_n(&mm->similar_index, __ATOMIC_ACQUIRE);
+    if (ix)
+        return ix;
+    pthread_mutex_lock(&index_build_lock);
+    ix = __atomic_load_n(&mm->similar_index, __ATOMIC_ACQUIRE);
+    if (!ix) {
+        ix = calloc(1, sizeof *ix);
+        if (!ix) {
+            reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the similarity index");
+        } else if (reco_cosine_index_build(ix, f, &m->train->by_item,
+                                           m->similar_params.min_support, err)) {
+            free(ix);
+            ix = NULL;
+        } else {
+            __atomic_store_n(&mm->similar_index, ix, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&index_build_lock);
+    return ix;
 }
 
 void reco_similar_release(reco_model *m)
@@ -74,6 +100,14 @@ void reco_similar_release(reco_model *m)
     reco_cosine_index_clear(m->similar_index);
     free(m->similar_index);
     m->similar_index = NULL;
+}
+
+reco_status reco_model_prepare_similar(const reco_model *m, reco_error *err)
+{
+    reco_item_factors f;
+    if (!factors_of(m, &f))
+        return RECO_OK;
+    return similar_index(m, &f, err) ? RECO_OK : RECO_ERR_NOMEM;
 }
 
 size_t reco_model_similar_chain(const reco_model *m, reco_similar_source *out)
@@ -225,9 +259,12 @@ static reco_status source_list(const reco_model *m, reco_similar_source s, uint3
         return RECO_OK;
     case RECO_SIMILAR_FACTORS: {
         reco_item_factors f;
-        if (!factors_of(m, &f) || !m->similar_index)
+        if (!factors_of(m, &f))
             return RECO_OK;
-        return reco_cosine_index_topn(m->similar_index, &f, i, k, buf, n_buf, err);
+        const reco_cosine_index *ix = similar_index(m, &f, err);
+        if (!ix)
+            return RECO_ERR_NOMEM;
+        return reco_cosine_index_topn(ix, &f, i, k, buf, n_buf, err);
     }
     case RECO_SIMILAR_CO_CUSTOMERS: {
         walk_run(w, m, i, kp.centered);
