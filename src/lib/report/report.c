@@ -525,6 +525,8 @@ static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
     json_object_set_new(sum, "duplicates_removed", jint(st->duplicates_removed));
     json_object_set_new(sum, "bad_lines_skipped", jint(st->bad_lines));
     json_object_set_new(sum, "filtered_ratings", jint(st->filtered_ratings));
+    json_object_set_new(sum, "filtered_users", jint(st->filtered_users));
+    json_object_set_new(sum, "filtered_products", jint(st->filtered_items));
     json_object_set_new(root, "summary", sum);
 
     json_t *hist = json_array();
@@ -767,9 +769,14 @@ static void write_summary(html *h, const reco_explore *ex)
     row(h, "Duplicates removed", thousands(st->duplicates_removed, a, sizeof a),
         "repeated (user, product) pairs: the latest rating is kept");
     row(h, "Bad lines skipped", thousands(st->bad_lines, a, sizeof a), NULL);
-    if (st->filtered_ratings)
+    if (st->filtered_ratings || st->filtered_users || st->filtered_items) {
         row(h, "Ratings removed by the filters", thousands(st->filtered_ratings, a, sizeof a),
             NULL);
+        row(h, "Users removed by the filters", thousands(st->filtered_users, a, sizeof a),
+            "including users left without any rating by the product filter");
+        row(h, "Products removed by the filters", thousands(st->filtered_items, a, sizeof a),
+            NULL);
+    }
     put(h, "</table>\n");
 }
 
