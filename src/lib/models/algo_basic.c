@@ -8,6 +8,8 @@
 
 #include "reco/model.h"
 
+#include "numfmt.h"
+
 /* ---- popular ---- */
 
 static void pop_default(void *p) { reco_popular_params_default(p); }
@@ -210,7 +212,7 @@ static reco_status base_check(const void *p, reco_error *err)
 static void base_format(const void *pp, char *buf, size_t cap)
 {
     const reco_baseline_params *p = pp;
-    snprintf(buf, cap, "reg_u=%g reg_i=%g epochs=%d", p->reg_u, p->reg_i, p->epochs);
+    reco_snprintf_c(buf, cap, "reg_u=%g reg_i=%g epochs=%d", p->reg_u, p->reg_i, p->epochs);
 }
 
 typedef struct base_state {

@@ -14,6 +14,7 @@
 #include "factors.h"
 #include "kernels.h"
 #include "mem.h"
+#include "numfmt.h"
 #include "parsum.h"
 
 /* ---- parameters ---- */
@@ -146,8 +147,8 @@ static void ials_format(const void *pp, char *buf, size_t cap)
     const reco_ials_params *p = pp;
     char mr[32] = "none";
     if (p->min_rating != -INFINITY)
-        snprintf(mr, sizeof mr, "%g", p->min_rating);
-    snprintf(buf, cap,
+        reco_snprintf_c(mr, sizeof mr, "%g", p->min_rating);
+    reco_snprintf_c(buf, cap,
              "factors=%d iterations=%d alpha=%g conf=%s reg=%g reg_exp=%g unobserved=%g solver=%s "
              "cg_steps=%d init_std=%g seed=%llu threads=%d min_rating=%s",
              p->factors, p->iterations, p->alpha, CONF_NAMES[p->conf], p->reg, p->reg_exp, p->unobserved,

@@ -12,6 +12,7 @@
 #include "factors.h"
 #include "kernels.h"
 #include "mem.h"
+#include "numfmt.h"
 #include "parsum.h"
 #include "rng.h"
 
@@ -116,7 +117,7 @@ static reco_status mf_check(const void *p, reco_error *err) { return reco_mf_par
 static void mf_format(const void *pp, char *buf, size_t cap)
 {
     const reco_mf_params *p = pp;
-    snprintf(buf, cap,
+    reco_snprintf_c(buf, cap,
              "factors=%d epochs=%d lr=%g reg=%g reg_bias=%g init_std=%g seed=%llu threads=%d "
              "solver=%s",
              p->factors, p->epochs, p->lr, p->reg, p->reg_bias, p->init_std,

@@ -11,6 +11,8 @@
 
 #include "reco/model.h"
 
+#include "numfmt.h"
+
 void reco_baseline_params_default(reco_baseline_params *p)
 {
     /* Chosen with `reco tune --metric rmse` (60 random trials, validation a
@@ -146,7 +148,7 @@ reco_status reco_popular_param_set(reco_popular_params *p, const char *key, cons
 
 void reco_popular_params_format(const reco_popular_params *p, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "by=%s half_life_days=%g damping=%g min_count=%u",
+    reco_snprintf_c(buf, cap, "by=%s half_life_days=%g damping=%g min_count=%u",
              p->by == RECO_POPULAR_BY_MEAN ? "mean" : "count", p->half_life_days, p->damping,
              p->min_count);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "numfmt.h"
 #include "parsum.h"
 
 /* Algorithms are defined in their own modules (algo_*.c). */
@@ -467,7 +468,7 @@ reco_status reco_param_double(const char *algo, const char *key, const char *val
 {
     char *end;
     errno = 0;
-    double v = strtod(value, &end);
+    double v = reco_strtod_c(value, &end);
     if (!*value || *end || errno || !isfinite(v) || v < lo || v > hi)
         return reco_error_set(err, RECO_ERR_INVALID,
                               "%s.%s wants a number from %g to %g, got \"%s\"", algo, key, lo, hi,
