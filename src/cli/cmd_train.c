@@ -176,8 +176,9 @@ static void help(void)
         printf("  %-9s %s\n            defaults: %s\n", (*a)->name, (*a)->summary, params);
         reco_model_free(m);
     }
-    printf("\nEvery model also fits the baseline (params baseline.reg_u, baseline.reg_i,\n"
-           "baseline.epochs) and the popularity ranking that users it has never seen get:\n"
+    printf("\nEvery model also fits the baseline (params baseline.reg_u, baseline.reg_i:\n"
+           "any regularisation from 0, which gives plain mean residuals; baseline.epochs)\n"
+           "and the popularity ranking that users it has never seen get:\n"
            "popular.by=count (default: products by number of training ratings) or mean\n"
            "(damped mean rating, with popular.damping and popular.min_count: products with\n"
            "fewer ratings follow the rest). popular.half_life_days=H (count only; 0, the\n"

@@ -311,7 +311,7 @@ static reco_status base_score(const void *s, const reco_dataset *train, const re
             uint32_t i = prof->items[k];
             sum += prof->ratings[k] - st->b.mu - (i < st->b.n_items ? st->b.bi[i] : 0);
         }
-        bu = sum / (st->params.reg_u + prof->n);
+        bu = reco_baseline_bias(sum, prof->n, st->params.reg_u);
     } else if (prof->user < st->b.n_users) {
         bu = st->b.bu[prof->user];
     }

@@ -345,7 +345,7 @@ static void fold_in(const reco_svd_model *st, const reco_baseline *base, const r
         }
         /* The baseline's own closed form for a user bias (its last ALS
          * step): an unchanged training row gets its trained bias back. */
-        bu = sum / (base->reg_u + prof->n);
+        bu = reco_baseline_bias(sum, prof->n, base->reg_u);
     } else if (st->mode == RECO_SVD_USERMEAN || st->mode == RECO_SVD_NOTEBOOK) {
         for (uint32_t e = 0; e < prof->n; e++)
             mean += prof->ratings[e];

@@ -70,14 +70,14 @@ reco_status reco_baseline_fit(const reco_baseline_params *p, const reco_dataset 
             double s = 0;
             for (uint64_t k = C->ptr[i]; k < C->ptr[i + 1]; k++)
                 s += C->val[k] - mu - b->bu[C->idx[k]];
-            b->bi[i] = (float)(s / (p->reg_i + (double)(C->ptr[i + 1] - C->ptr[i])));
+            b->bi[i] = (float)reco_baseline_bias(s, C->ptr[i + 1] - C->ptr[i], p->reg_i);
         }
 #pragma omp parallel for schedule(dynamic, 1024)
         for (uint32_t u = 0; u < R->n_rows; u++) {
             double s = 0;
             for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++)
                 s += R->val[k] - mu - b->bi[R->idx[k]];
-            b->bu[u] = (float)(s / (p->reg_u + (double)(R->ptr[u + 1] - R->ptr[u])));
+            b->bu[u] = (float)reco_baseline_bias(s, R->ptr[u + 1] - R->ptr[u], p->reg_u);
         }
     }
     return RECO_OK;

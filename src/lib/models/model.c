@@ -257,8 +257,7 @@ static float baseline_for_profile(const reco_model *m, const reco_profile *prof,
             uint32_t j = prof->items[k];
             sum += prof->ratings[k] - b->mu - (j < b->n_items ? b->bi[j] : 0.0);
         }
-        if (prof->n)
-            r += sum / (b->reg_u + prof->n);
+        r += reco_baseline_bias(sum, prof->n, b->reg_u);
     } else if (has_ratings(&d->by_user, prof->user) && prof->user < b->n_users) {
         r += b->bu[prof->user];
     }
