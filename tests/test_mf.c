@@ -251,8 +251,8 @@ static void test_two_threads(void **state)
     print_message("held-out after 40 epochs: 1 thread %.4f, 2 threads %.4f\n", e1, e2);
     assert_true(e1 < 0.4);
     assert_true(fabs(e1 - e2) < 0.02);
-    /* The block partition does not depend on the thread count up to two
-     * threads (see mf.h), so the models are in fact the same. */
+    /* The block partition does not depend on the thread count (see mf.h),
+     * so the models are in fact the same; test_threads.c tries more. */
     assert_true(same_state(reco_mf_state_of(one), reco_mf_state_of(two)));
     reco_model_free(one);
     reco_model_free(two);

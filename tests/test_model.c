@@ -99,6 +99,81 @@ static reco_model *fit_with(const char *algo, const reco_dataset *ds, const char
     return m;
 }
 
+/* reg_u = reg_i = 0 are allowed: unregularised mean residuals. A user or
+ * product without training ratings (kept by keep_ids, as in evaluation
+ * splits) or an updated profile without ratings used to get 0 / 0 = NaN
+ * as its bias, and NaN predictions and scores; its bias is 0. */
+static void test_baseline_zero_regularisation(void **state)
+{
+    (void)state;
+    /* u0: i0=5, i1=3; u1: i0=4; u2 and i2 have no ratings. mu = 4; one
+     * sweep: b_i0 = (1 + 0) / 2, b_i1 = -1, b_i2 = 0; then
+     * b_u0 = ((5-4-0.5) + (3-4+1)) / 2 = 0.25, b_u1 = -0.5, b_u2 = 0. */
+    reco_ratings *r = test_ratings_new(3, 3);
+    assert_non_null(r);
+    assert_int_equal(reco_ratings_push(r, 0, 0, 5, 0, NULL), RECO_OK);
+    assert_int_equal(reco_ratings_push(r, 0, 1, 3, 0, NULL), RECO_OK);
+    assert_int_equal(reco_ratings_push(r, 1, 0, 4, 0, NULL), RECO_OK);
+    reco_build_options bo;
+    reco_build_options_default(&bo);
+    bo.keep_ids = true;
+    reco_dataset *ds = NULL;
+    reco_error err;
+    assert_int_equal(reco_dataset_build(r, &bo, &ds, &err), RECO_OK);
+    reco_ratings_free(r);
+    assert_int_equal(reco_dataset_n_users(ds), 3);
+    reco_baseline_params p;
+    reco_baseline_params_default(&p);
+    p.reg_u = p.reg_i = 0;
+    p.epochs = 1;
+    reco_baseline b;
+    assert_int_equal(reco_baseline_fit(&p, ds, &b, &err), RECO_OK);
+    assert_true(b.bi[0] == 0.5f && b.bi[1] == -1.0f && b.bi[2] == 0.0f);
+    assert_true(b.bu[0] == 0.25f && b.bu[1] == -0.5f && b.bu[2] == 0.0f);
+    reco_baseline_clear(&b);
+
+    /* Through the models that answer with the baseline (the shared one,
+     * and the baseline algorithm's own). */
+    const char *const base_kv[] = {"baseline.reg_u", "0", "baseline.reg_i", "0",
+                                   "reg_u",          "0", "reg_i",          "0", NULL};
+    const char *const pop_kv[] = {"baseline.reg_u", "0", "baseline.reg_i", "0", NULL};
+    const char *const svd_kv[] = {"baseline.reg_u", "0", "baseline.reg_i", "0",
+                                  "mode",           "baseline", "k",       "1", NULL};
+    const struct {
+        const char *algo;
+        const char *const *kv;
+    } algos[] = {{"baseline", base_kv}, {"popular", pop_kv}, {"svd", svd_kv}};
+    for (size_t a = 0; a < sizeof algos / sizeof *algos; a++) {
+        reco_model *m = fit_with(algos[a].algo, ds, algos[a].kv);
+        for (uint32_t u = 0; u < 3; u++)
+            for (uint32_t i = 0; i < 3; i++)
+                if (!isfinite(reco_model_predict(m, u, i)))
+                    fail_msg("%s: prediction for u%u, i%u is not a number", algos[a].algo, u, i);
+        /* u2, known but without ratings; then u0 with every rating gone.
+         * Both are ranked by the model (a NaN score used to make it give
+         * up and fall back to the cold-start list). */
+        const reco_profile profs[2] = {reco_profile_of_user(ds, 2), {0, NULL, NULL, 0, true}};
+        for (int k = 0; k < 2; k++) {
+            reco_scored out[3];
+            size_t n = 0;
+            bool cold = true;
+            assert_int_equal(reco_model_recommend(m, &profs[k], 3, true, out, &n, &cold, NULL,
+                                                  &err),
+                             RECO_OK);
+            if (cold)
+                fail_msg("%s: profile %d gets the cold-start list", algos[a].algo, k);
+            assert_true(n > 0);
+            for (size_t j = 0; j < n; j++)
+                if (!isfinite(out[j].score))
+                    fail_msg("%s: profile %d gets score %g", algos[a].algo, k, out[j].score);
+            for (uint32_t i = 0; i < 3; i++)
+                assert_true(isfinite(reco_model_predict_profile(m, &profs[k], i, NULL)));
+        }
+        reco_model_free(m);
+    }
+    reco_dataset_free(ds);
+}
+
 /* The cold-start list of m as item IDs, "q p s r". */
 static void cold_list(const reco_model *m, char *buf, size_t cap)
 {
@@ -652,6 +727,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_baseline_closed_form),
+        cmocka_unit_test(test_baseline_zero_regularisation),
         cmocka_unit_test(test_topn_select),
         cmocka_unit_test(test_popular_count),
         cmocka_unit_test(test_popular_half_life),

@@ -13,10 +13,11 @@
  * SGD runs on all threads with the block partition of LIBMF's FPSGD: users
  * and items are dealt at random into B groups each, and the ratings into
  * B x B blocks; each sub-epoch processes B blocks that share no user and no
- * item group, so two threads never update the same row. B is 4 for one or
- * two threads (2 x threads above), and the model depends on B, not on which
- * thread ran which block: a fixed seed gives a bit-identical model with 1
- * or 2 threads.
+ * item group, so two threads never update the same row. B depends on the
+ * number of ratings only (4 up to 1.6M ratings, growing as the square root
+ * of the count, at most 64), and the model depends on B and the seed, not
+ * on the threads or on which thread ran which block: a fixed seed gives a
+ * bit-identical model on any number of threads.
  *
  * Users and items that arrive later are folded in at scoring time: with the
  * item side held fixed, the user's bias and factors are the ridge solution

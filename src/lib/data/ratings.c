@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "mem.h"
+#include "numfmt.h"
 
 #define MAX_FIELDS 5
 /* HyperLogLog with 2^14 one-byte registers: 16 KiB per sketch, so updating
@@ -399,7 +400,7 @@ static void chunk_bad(chunk *c, uint64_t line, const char *fmt, ...)
     if (c->n_msgs < RECO_BAD_LINES_REPORTED) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(c->msgs[c->n_msgs], sizeof c->msgs[0], fmt, ap);
+        reco_vsnprintf_c(c->msgs[c->n_msgs], sizeof c->msgs[0], fmt, ap);
         va_end(ap);
         c->msg_line[c->n_msgs++] = line;
     }

@@ -20,6 +20,8 @@
 #include "reco/idmap.h"
 #include "reco/utf8.h"
 
+#include "numfmt.h"
+
 #define HEADER_COLUMNS "user,item,rating,timestamp"
 #define HEADER_TAG " #reco-ratings-"
 #define COPY_CHUNK ((size_t)4 << 20)
@@ -181,8 +183,9 @@ size_t reco_log_format_line(char *dst, const char *user, size_t user_len, const 
     size_t n = put_field(dst, user, user_len);
     dst[n++] = ',';
     n += put_field(dst + n, item, item_len);
-    /* Nine significant digits give back the same float. */
-    int k = snprintf(dst + n, 52, ",%.9g,%lld\n", (double)rating, (long long)ts);
+    /* Nine significant digits give back the same float; a decimal point
+     * whatever the program's locale. */
+    int k = reco_snprintf_c(dst + n, 52, ",%.9g,%lld\n", (double)rating, (long long)ts);
     return n + (k > 0 ? (size_t)k : 0);
 }
 
@@ -202,7 +205,7 @@ static reco_status bad_line(parse_state *ps, const char *fmt, ...)
     char why[RECO_BAD_LINE_MSG_MAX - 64];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
+    reco_vsnprintf_c(why, sizeof why, fmt, ap);
     va_end(ap);
     const char *name = ps->opt->name ? ps->opt->name : "ratings log";
     ps->rep->bad++;
@@ -286,7 +289,7 @@ static bool parse_rating(const char *s, size_t len, double *out)
     tmp[len] = '\0';
     char *e;
     errno = 0;
-    double v = strtod(tmp, &e);
+    double v = reco_strtod_c(tmp, &e);
     if (*e || errno == ERANGE)
         return false;
     *out = v;

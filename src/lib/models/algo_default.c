@@ -14,6 +14,8 @@
 #include "reco/eval.h"
 #include "reco/tune.h"
 
+#include "numfmt.h"
+
 extern const reco_algo_ops reco_algo_default;
 
 /* ---- parameters ---- */
@@ -958,7 +960,7 @@ void reco_default_choice_format(const reco_default_choice *c, char *buf, size_t 
     size_t used = 0;
 #define PUT(...)                                                                               \
     do {                                                                                       \
-        int w_ = snprintf(buf + used, used < cap ? cap - used : 0, __VA_ARGS__);               \
+        int w_ = reco_snprintf_c(buf + used, used < cap ? cap - used : 0, __VA_ARGS__);        \
         used += w_ > 0 ? (size_t)w_ : 0;                                                       \
     } while (0)
     if (cap)

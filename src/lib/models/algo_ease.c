@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "numfmt.h"
+
 /* ---- parameters ---- */
 
 void reco_ease_params_default(reco_ease_params *p)
@@ -38,7 +40,7 @@ reco_status reco_ease_parse_bytes(const char *what, const char *text, uint64_t *
     if ((!isdigit((unsigned char)*s) && *s != '.') || strpbrk(s, "xX"))
         goto bad; /* no sign, no "inf", no hexadecimal */
     errno = 0;
-    double v = strtod(s, &end);
+    double v = reco_strtod_c(s, &end);
     if (errno || end == s || !isfinite(v))
         goto bad;
     double mult = 1;
@@ -159,8 +161,8 @@ static void ease_format(const void *pp, char *buf, size_t cap)
     if (p->min_rating == -INFINITY)
         snprintf(minr, sizeof minr, "none");
     else
-        snprintf(minr, sizeof minr, "%g", p->min_rating);
-    snprintf(buf, cap, "lambda=%g min_rating=%s max_memory=%s precision=%s threads=%d",
+        reco_snprintf_c(minr, sizeof minr, "%g", p->min_rating);
+    reco_snprintf_c(buf, cap, "lambda=%g min_rating=%s max_memory=%s precision=%s threads=%d",
              p->lambda, minr, mem, p->precision == RECO_EASE_DOUBLE ? "double" : "float",
              p->threads);
 }
@@ -189,7 +191,7 @@ static void human_bytes(uint64_t b, char *buf, size_t cap)
         v /= 1024;
         u++;
     }
-    snprintf(buf, cap, "%.1f %s", v, units[u]);
+    reco_snprintf_c(buf, cap, "%.1f %s", v, units[u]);
 }
 
 /* 55000 -> "55,000". */

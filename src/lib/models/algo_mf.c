@@ -12,6 +12,8 @@
 #include "factors.h"
 #include "kernels.h"
 #include "mem.h"
+#include "numfmt.h"
+#include "parsum.h"
 #include "rng.h"
 
 /* ---- parameters ---- */
@@ -115,7 +117,7 @@ static reco_status mf_check(const void *p, reco_error *err) { return reco_mf_par
 static void mf_format(const void *pp, char *buf, size_t cap)
 {
     const reco_mf_params *p = pp;
-    snprintf(buf, cap,
+    reco_snprintf_c(buf, cap,
              "factors=%d epochs=%d lr=%g reg=%g reg_bias=%g init_std=%g seed=%llu threads=%d "
              "solver=%s",
              p->factors, p->epochs, p->lr, p->reg, p->reg_bias, p->init_std,
@@ -374,6 +376,23 @@ oom:
  * ratings at most. */
 #define SGD_MIN_RATINGS_PER_THREAD 100000
 
+/* The number of groups B (B x B blocks, B of them run at once). The model
+ * depends on B and the seed, never on the threads, so B comes from the data
+ * alone: the smallest B >= 4 with B^2 SGD_MIN_RATINGS_PER_THREAD >= ratings
+ * (at most 64), so that a sub-epoch has work for about B threads of that
+ * many ratings each. Up to 1.6M ratings B is 4, as it was for one or two
+ * threads. More blocks than needed cost cache locality (a user's ratings
+ * are cut into more pieces): on 2M ratings B = 32 took 1.5 times the CPU
+ * time of B = 4 on one thread. */
+#define SGD_MAX_BLOCKS 64
+static uint32_t sgd_blocks(uint64_t nnz)
+{
+    uint32_t B = 4;
+    while (B < SGD_MAX_BLOCKS && (uint64_t)B * B * SGD_MIN_RATINGS_PER_THREAD < nnz)
+        B++;
+    return B;
+}
+
 /* Rows are prefetched this many ratings ahead, so that a miss to memory
  * (~100-300 ns) overlaps the updates of the ratings before it (~10-30 ns
  * each). */
@@ -427,15 +446,15 @@ static reco_status fit_sgd(const reco_mf_params *p, const reco_dataset *train,
     const reco_csr *R = &train->by_user;
     reco_xoshiro g;
     reco_xoshiro_seed(&g, p->seed, 0x5347440000000001ull);
-    /* B depends on the thread count only above 2 threads, so 1 and 2
-     * threads give the same model. */
-    uint32_t B = threads > 2 ? 2 * (uint32_t)threads : 4;
+    const uint32_t B = sgd_blocks(R->nnz);
     /* Every sub-epoch ends in a barrier. With threads chosen automatically,
      * small data (MovieLens 100K: 20,000 ratings a sub-epoch, about a
      * millisecond) runs on fewer threads: the barriers would cost more than
-     * the parallelism gives, much more when the cores are shared. The model
-     * is the same: it depends on B only. */
-    int team = threads;
+     * the parallelism gives, much more when the cores are shared. More
+     * threads than blocks would idle. The model is the same: it depends on
+     * B only, and each block is one thread's serial pass over rows no other
+     * block of its sub-epoch touches. */
+    int team = threads > (int)B ? (int)B : threads;
     if (p->threads == 0) {
         uint64_t per_thread = R->nnz / B / SGD_MIN_RATINGS_PER_THREAD;
         if ((uint64_t)team > per_thread)
@@ -537,6 +556,26 @@ static reco_status als_half(const reco_csr *rows, const float *F, const float *o
     return failed == 1 ? RECO_ERR_NOMEM : failed ? RECO_ERR_NUMERIC : RECO_OK;
 }
 
+typedef struct als_loss_job {
+    const reco_csr *R;
+    const mf_state *st;
+} als_loss_job;
+
+/* Squared training errors of users [begin, end). */
+static void als_loss_rows(void *ctx, uint64_t begin, uint64_t end, double *sums)
+{
+    const als_loss_job *j = ctx;
+    const reco_csr *R = j->R;
+    const mf_state *st = j->st;
+    for (uint64_t u = begin; u < end; u++)
+        for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++) {
+            uint32_t i = R->idx[k];
+            double e = R->val[k] - st->mu - st->bu[u] - st->bi[i] -
+                       reco_dot_inline(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
+            sums[0] += e * e;
+        }
+}
+
 static reco_status fit_als(const reco_mf_params *p, const reco_dataset *train,
                            const reco_fit_ctx *ctx, int threads, mf_state *st, reco_error *err)
 {
@@ -553,15 +592,9 @@ static reco_status fit_als(const reco_mf_params *p, const reco_dataset *train,
         st->epochs_run = ep + 1;
         reco_progress_report(&ctx->progress, "als", (uint64_t)ep + 1, (uint64_t)p->epochs);
     }
-    double loss = 0;
-#pragma omp parallel for reduction(+ : loss) schedule(dynamic, 1024) num_threads(threads)
-    for (int64_t u = 0; u < (int64_t)R->n_rows; u++)
-        for (uint64_t j = R->ptr[u]; j < R->ptr[u + 1]; j++) {
-            uint32_t i = R->idx[j];
-            double e = R->val[j] - st->mu - st->bu[u] - st->bi[i] -
-                       reco_dot_inline(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
-            loss += e * e;
-        }
+    als_loss_job j = {R, st};
+    double loss;
+    reco_parallel_sums(R->n_rows, 1024, 1, als_loss_rows, &j, threads, &loss);
     st->train_rmse = R->nnz ? sqrt(loss / (double)R->nnz) : 0;
     return RECO_OK;
 }

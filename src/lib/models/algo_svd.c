@@ -10,6 +10,8 @@
 
 #include "reco/svd.h"
 
+#include "numfmt.h"
+
 
 static const char *const mode_names[] = {"baseline", "usermean", "pure", "notebook"};
 
@@ -92,7 +94,7 @@ static reco_status svd_check(const void *pp, reco_error *err)
 static void svd_format(const void *pp, char *buf, size_t cap)
 {
     const reco_svd_params *p = pp;
-    snprintf(buf, cap, "k=%d mode=%s tol=%g maxiter=%d ncv=%d seed=%llu threads=%d", p->k,
+    reco_snprintf_c(buf, cap, "k=%d mode=%s tol=%g maxiter=%d ncv=%d seed=%llu threads=%d", p->k,
              reco_svd_mode_name(p->mode), p->tol, p->maxiter, p->ncv,
              (unsigned long long)p->seed, p->threads);
 }
@@ -370,7 +372,7 @@ static void fold_in(const reco_svd_model *st, const reco_baseline *base, const r
         }
         /* The baseline's own closed form for a user bias (its last ALS
          * step): an unchanged training row gets its trained bias back. */
-        bu = sum / (base->reg_u + prof->n);
+        bu = reco_baseline_bias(sum, prof->n, base->reg_u);
     } else if (st->mode == RECO_SVD_USERMEAN || st->mode == RECO_SVD_NOTEBOOK) {
         for (uint32_t e = 0; e < prof->n; e++)
             mean += prof->ratings[e];

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "numfmt.h"
+#include "parsum.h"
 #include "similar.h"
 
 /* Algorithms are defined in their own modules (algo_*.c). */
@@ -276,8 +278,7 @@ static float baseline_for_profile(const reco_model *m, const reco_profile *prof,
             uint32_t j = prof->items[k];
             sum += prof->ratings[k] - b->mu - (j < b->n_items ? b->bi[j] : 0.0);
         }
-        if (prof->n)
-            r += sum / (b->reg_u + prof->n);
+        r += reco_baseline_bias(sum, prof->n, b->reg_u);
     } else if (has_ratings(&d->by_user, prof->user) && prof->user < b->n_users) {
         r += b->bu[prof->user];
     }
@@ -475,7 +476,7 @@ reco_status reco_param_double(const char *algo, const char *key, const char *val
 {
     char *end;
     errno = 0;
-    double v = strtod(value, &end);
+    double v = reco_strtod_c(value, &end);
     if (!*value || *end || errno || !isfinite(v) || v < lo || v > hi)
         return reco_error_set(err, RECO_ERR_INVALID,
                               "%s.%s wants a number from %g to %g, got \"%s\"", algo, key, lo, hi,
@@ -518,24 +519,35 @@ reco_status reco_param_unknown(const char *algo, const char *key, reco_error *er
     return reco_error_set(err, RECO_ERR_INVALID, "unknown parameter %s.%s", algo, key);
 }
 
+typedef struct rmse_job {
+    const reco_model *m;
+    uint64_t step;
+} rmse_job;
+
+/* Squared errors and their count over users [begin, end). */
+static void rmse_rows(void *ctx, uint64_t begin, uint64_t end, double *sums)
+{
+    const rmse_job *j = ctx;
+    const reco_csr *R = &j->m->train->by_user;
+    for (uint64_t u = begin; u < end; u++)
+        for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++) {
+            if (k % j->step)
+                continue;
+            double e = reco_model_predict(j->m, (uint32_t)u, R->idx[k]) - R->val[k];
+            sums[0] += e * e;
+            sums[1] += 1;
+        }
+}
+
 double reco_model_train_rmse(const reco_model *m, uint64_t max_ratings)
 {
     const reco_csr *R = &m->train->by_user;
     if (R->nnz == 0 || !m->state)
         return NAN;
-    uint64_t step = max_ratings && R->nnz > max_ratings ? R->nnz / max_ratings : 1;
-    double se = 0;
-    uint64_t cnt = 0;
-#pragma omp parallel for reduction(+ : se, cnt) schedule(dynamic, 256)
-    for (uint32_t u = 0; u < R->n_rows; u++)
-        for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++) {
-            if (k % step)
-                continue;
-            double e = reco_model_predict(m, u, R->idx[k]) - R->val[k];
-            se += e * e;
-            cnt++;
-        }
-    return cnt ? sqrt(se / (double)cnt) : NAN;
+    rmse_job j = {m, max_ratings && R->nnz > max_ratings ? R->nnz / max_ratings : 1};
+    double s[2];
+    reco_parallel_sums(R->n_rows, 256, 2, rmse_rows, &j, 0, s);
+    return s[1] > 0 ? sqrt(s[0] / s[1]) : NAN;
 }
 
 /* The fixed-size part of a model file besides the algorithm's own. */
