@@ -216,8 +216,8 @@ static void test_report(void **state)
     assert_non_null(mkdtemp(dir));
     reco_report_options o;
     reco_report_options_default(&o);
-    o.chart_width = 400;
-    o.chart_height = 300;
+    o.chart_width = 640;
+    o.chart_height = 400;
     if (reco_report_write(ex, dir, &o, &err))
         fail_msg("%s", err.msg);
     char path[256];
