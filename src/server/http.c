@@ -88,7 +88,9 @@ struct reco_http {
 typedef struct request {
     enum route route;
     uint64_t start_ns;
-    unsigned status;             /* of the queued response; 0: none yet */
+    unsigned status;             /* of the queued (or pending) response; 0: none yet */
+    bool defer;                  /* the request is not in yet: keep the answer in pending */
+    struct MHD_Response *pending; /* the answer, queued once the request is complete */
     const char *allow;           /* Allow header for a 405 */
     bool challenge;              /* WWW-Authenticate header for a 401 */
     char id[RECO_ID_MAX + 1];    /* the decoded path ID */
@@ -282,6 +284,14 @@ static enum MHD_Result send_body(reco_http *h, struct MHD_Connection *c, request
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"reco\"");
     if (atomic_load(&h->closing))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (rq->defer) {
+        /* Queued on the handler's last call: a response queued before the
+         * request is complete makes libmicrohttpd close the connection
+         * (no keep-alive, and a pipelined next request is dropped). */
+        rq->pending = r;
+        rq->status = status;
+        return MHD_YES;
+    }
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     if (ret == MHD_YES)
@@ -1046,6 +1056,23 @@ static enum MHD_Result finish(reco_http *h, struct MHD_Connection *c, request *r
     return h_reload(h, c, rq);
 }
 
+/* Whether the headers announce a body (a Content-Length above 0 or any
+ * Transfer-Encoding): libmicrohttpd will read one before the last call. */
+static bool body_announced(struct MHD_Connection *c)
+{
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return true;
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl && strtoull(cl, NULL, 10) > 0;
+}
+
+/* libmicrohttpd calls this once when the headers are in, once per piece
+ * of the body, and once more when the request is complete. Answers are
+ * queued on that last call, so that the connection stays open for the
+ * next request; only a request refused before its body is read is
+ * answered at once, and libmicrohttpd then closes the connection rather
+ * than read a body nobody wants. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -1064,17 +1091,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             snprintf(rq->method, sizeof rq->method, "%s", method);
             snprintf(rq->path, sizeof rq->path, "%s", url);
         }
+        rq->defer = !body_announced(c);
         return begin(h, c, rq, url, method);
-    }
-    if (rq->status) {
-        *upload_size = 0;
-        return MHD_YES;
     }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        return absorb(h, rq, upload_data, n);
+        return rq->status ? MHD_YES : absorb(h, rq, upload_data, n);
     }
+    /* The request is complete. */
+    rq->defer = false;
+    if (rq->pending) {
+        struct MHD_Response *r = rq->pending;
+        rq->pending = NULL;
+        enum MHD_Result ret = MHD_queue_response(c, rq->status, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (rq->status)
+        return MHD_YES; /* answered before the body */
     return finish(h, c, rq);
 }
 
@@ -1094,6 +1129,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (h->opt.log_requests)
         fprintf(stderr, "reco serve: %s %s %u %.2fms%s\n", rq->method, rq->path, rq->status,
                 (double)ns * 1e-6, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    if (rq->pending)
+        MHD_destroy_response(rq->pending);
     free(rq->body);
     free(rq);
     *con_cls = NULL;
