@@ -2178,7 +2178,11 @@ reco_status reco_http_start(reco_service *svc, const reco_http_options *opt, rec
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                                  MHD_OPTION_URI_LOG_CALLBACK, on_request_line, h,
                                  MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, h->opt.idle_timeout_s,
+                                 /* A second after the reaper's idle deadline:
+                                  * the library's own (inactivity) timeout is
+                                  * for connections being answered, where
+                                  * nothing moves (a client not reading). */
+                                 MHD_OPTION_CONNECTION_TIMEOUT, h->opt.idle_timeout_s + 1,
                                  MHD_OPTION_CONNECTION_LIMIT, limit,
                                  MHD_OPTION_END);
     if (!h->daemon) {
