@@ -44,6 +44,8 @@ static void help(void)
            "  --token-file FILE    require \"Authorization: Bearer TOKEN\" for writes\n"
            "                       (POST /v1/ratings, /v1/admin/*); the token is the file's\n"
            "                       first line. The environment variable RECO_TOKEN works too.\n"
+           "                       Without a token, POST /v1/admin/* needs\n"
+           "                       \"Content-Type: application/json\" (else 415).\n"
            "  --allow-host NAME    also answer requests whose Host is NAME (comma-separated\n"
            "                       list; repeatable). On a loopback address only localhost,\n"
            "                       127.x.y.z and [::1] are answered otherwise (421), so a\n"
