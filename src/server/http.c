@@ -1,5 +1,9 @@
 /* The REST API over a reco_service: routing, request validation, error
- * mapping, bearer-token auth and Prometheus metrics on libmicrohttpd.
+ * mapping, bearer-token auth and Prometheus metrics on libmicrohttpd, and
+ * the connection registry that enforces the connection caps and absolute
+ * deadlines (a reaper thread cuts overdue connections). It also defines
+ * MHD_queue_response, so that the library's own refusals get the JSON
+ * error body (see "libmicrohttpd's own error answers" below).
  * See http.h for the contract and docs/api.md for the endpoints. */
 #include "http.h"
 

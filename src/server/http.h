@@ -12,8 +12,13 @@
  *   GET  /v1/items/{item}/similar?n=10
  *   GET  /v1/predict?user=U&item=I
  *   POST /v1/ratings              (token when configured)
- *   POST /v1/admin/reload         (token when configured)
+ *   POST /v1/admin/reload         (token when configured; else a JSON type)
  *   GET  /v1/model, /healthz, /metrics (Prometheus text format)
+ *
+ * Connections are kept alive and requests may be pipelined. Every
+ * connection is counted against the caps and watched by a reaper thread
+ * for its absolute deadlines (reco_http_options); every refusal, also the
+ * ones libmicrohttpd makes before a handler runs, has the JSON error body.
  *
  * The server never prints except for the optional per-request log lines;
  * signals and the startup line are the caller's (src/cli/cmd_serve.c). */
