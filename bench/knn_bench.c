@@ -20,22 +20,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "reco/clock.h"
 #include "reco/dataset.h"
 #include "reco/knn.h"
 #include "reco/model.h"
 #include "reco/ratings.h"
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Wall time, and CPU time (which other processes' load does not inflate). */
-static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
-static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
-static double thread_cpu_s(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 static void die(const char *what, const reco_error *e)
 {
@@ -74,19 +63,10 @@ static int accuracy(const char *dir, const char *algo, int argc, char **argv)
         snprintf(base, sizeof base, "%s/u%d.base", dir, f);
         snprintf(test, sizeof test, "%s/u%d.test", dir, f);
         reco_error e;
-        reco_load_options lo;
-        reco_load_options_default(&lo);
-        reco_build_options bo;
-        reco_build_options_default(&bo);
-        bo.keep_ids = true;
         reco_dataset *ds;
-        if (reco_dataset_load(base, &lo, &bo, &ds, &e))
-            die(base, &e);
-        lo.users = ds->users;
-        lo.items = ds->items;
         reco_ratings *tr;
-        if (reco_ratings_load(test, &lo, &tr, &e))
-            die(test, &e);
+        if (reco_dataset_load_pair(base, test, NULL, NULL, &ds, &tr, &e))
+            die(base, &e);
         reco_model *m;
         if (reco_model_new(algo, &m, &e))
             die("model", &e);
@@ -158,12 +138,12 @@ static reco_dataset *load(const char *path)
     reco_build_options bo;
     reco_build_options_default(&bo);
     reco_dataset *ds;
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     if (reco_dataset_load(path, &lo, &bo, &ds, &e))
         die(path, &e);
     printf("loaded %s: %u users, %u products, %llu ratings in %.1f s\n", path,
            reco_dataset_n_users(ds), reco_dataset_n_items(ds),
-           (unsigned long long)reco_dataset_nnz(ds), now_s() - t0);
+           (unsigned long long)reco_dataset_nnz(ds), reco_clock_s() - t0);
     return ds;
 }
 
@@ -177,10 +157,10 @@ static int table(const char *path, int argc, char **argv)
     set_params(m, argc, argv);
     reco_knn_params *p = m->params;
     reco_knn_table t;
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = reco_clock_s(), c0 = reco_clock_cpu_s();
     if (reco_knn_table_build(ds, p, p->threads, (reco_progress){0}, &t, &e))
         die("table", &e);
-    double secs = now_s() - t0, cpu = cpu_s() - c0;
+    double secs = reco_clock_s() - t0, cpu = reco_clock_cpu_s() - c0;
     uint32_t empty = 0;
     for (uint32_t i = 0; i < t.n_items; i++)
         empty += reco_knn_table_len(&t, i) == 0;
@@ -227,11 +207,11 @@ static int recommend(const char *path, const char *algo, int n_users, int argc, 
         ratings += p.n;
         reco_scored top[10];
         size_t n;
-        double t0 = now_s(), c0 = thread_cpu_s();
+        double t0 = reco_clock_s(), c0 = reco_clock_thread_cpu_s();
         if (reco_model_recommend(m, &p, 10, true, top, &n, NULL, scratch, &e))
             die("recommend", &e);
-        ms[x] = (now_s() - t0) * 1e3;
-        cms[x] = (thread_cpu_s() - c0) * 1e3;
+        ms[x] = (reco_clock_s() - t0) * 1e3;
+        cms[x] = (reco_clock_thread_cpu_s() - c0) * 1e3;
     }
     qsort(ms, (size_t)n_users, sizeof *ms, cmp_double);
     qsort(cms, (size_t)n_users, sizeof *cms, cmp_double);

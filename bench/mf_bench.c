@@ -17,17 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "reco/clock.h"
 #include "reco/dataset.h"
 #include "reco/gen.h"
 #include "reco/mf.h"
 #include "reco/model.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void die(const reco_error *e)
 {
@@ -62,18 +56,10 @@ static void load_folds(const char *dir, fold f[5])
     reco_error e;
     for (int k = 0; k < 5; k++) {
         char path[4096];
-        reco_load_options lo;
-        reco_build_options bo;
-        reco_load_options_default(&lo);
-        reco_build_options_default(&bo);
-        bo.keep_ids = true;
+        char test[4096];
         snprintf(path, sizeof path, "%s/u%d.base", dir, k + 1);
-        if (reco_dataset_load(path, &lo, &bo, &f[k].train, &e))
-            die(&e);
-        lo.users = f[k].train->users;
-        lo.items = f[k].train->items;
-        snprintf(path, sizeof path, "%s/u%d.test", dir, k + 1);
-        if (reco_ratings_load(path, &lo, &f[k].test, &e))
+        snprintf(test, sizeof test, "%s/u%d.test", dir, k + 1);
+        if (reco_dataset_load_pair(path, test, NULL, NULL, &f[k].train, &f[k].test, &e))
             die(&e);
     }
 }
@@ -174,21 +160,14 @@ static int cmd_grid(const char *dir, int argc, char **argv)
     return 0;
 }
 
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Wall and CPU seconds since the fit started (the CPU time shows the work
  * done when other processes share the cores). */
 static void progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
 {
     const double *t0 = ctx;
     fprintf(stderr, "  %-5s %3llu/%llu  wall %6.2f s  cpu %6.2f s\n", stage,
-            (unsigned long long)done, (unsigned long long)total, now_s() - t0[0],
-            cpu_s() - t0[1]);
+            (unsigned long long)done, (unsigned long long)total, reco_clock_s() - t0[0],
+            reco_clock_cpu_s() - t0[1]);
 }
 
 static int cmd_time(const char *file, int argc, char **argv)
@@ -198,11 +177,11 @@ static int cmd_time(const char *file, int argc, char **argv)
     reco_build_options bo;
     reco_load_options_default(&lo);
     reco_build_options_default(&bo);
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     reco_dataset *ds;
     if (reco_dataset_load(file, &lo, &bo, &ds, &e))
         die(&e);
-    double t1 = now_s();
+    double t1 = reco_clock_s();
     printf("loaded %s: %llu ratings, %u users, %u items in %.2f s\n", file,
            (unsigned long long)reco_dataset_nnz(ds), reco_dataset_n_users(ds),
            reco_dataset_n_items(ds), t1 - t0);
@@ -212,7 +191,7 @@ static int cmd_time(const char *file, int argc, char **argv)
     set_params(m, argc, argv);
     char pbuf[512];
     m->ops->params_format(m->params, pbuf, sizeof pbuf);
-    double tfit[2] = {now_s(), cpu_s()};
+    double tfit[2] = {reco_clock_s(), reco_clock_cpu_s()};
     reco_fit_ctx ctx = {0};
     ctx.progress.fn = progress;
     ctx.progress.ctx = tfit;
@@ -221,27 +200,27 @@ static int cmd_time(const char *file, int argc, char **argv)
     const reco_mf_state *st = reco_mf_state_of(m);
     printf("mf %s\n", pbuf);
     printf("fit (baseline + popularity + mf): %.2f s wall, %.2f s cpu, training RMSE %.4f\n",
-           m->fit_seconds, cpu_s() - tfit[1], st->train_rmse);
+           m->fit_seconds, reco_clock_cpu_s() - tfit[1], st->train_rmse);
     /* One recommendation and one similar-items query, for scale. */
     size_t scr = reco_model_scratch_size(m);
     void *scratch = malloc(scr);
     reco_scored top[10];
     size_t n_out;
     reco_profile prof = reco_profile_of_user(ds, 0);
-    double t2 = now_s();
+    double t2 = reco_clock_s();
     int reps = 20;
     for (int r = 0; r < reps; r++)
         if (reco_model_recommend(m, &prof, 10, true, top, &n_out, NULL, scratch, &e))
             die(&e);
-    double t3 = now_s();
+    double t3 = reco_clock_s();
     prof.updated = true;
     for (int r = 0; r < reps; r++)
         if (reco_model_recommend(m, &prof, 10, true, top, &n_out, NULL, scratch, &e))
             die(&e);
-    double t4 = now_s();
+    double t4 = reco_clock_s();
     if (reco_model_similar(m, top[0].id, 10, top, &n_out, &e))
         die(&e);
-    double t5 = now_s();
+    double t5 = reco_clock_s();
     printf("recommend (known user): %.2f ms, with fold-in: %.2f ms, similar: %.2f ms\n",
            (t3 - t2) / reps * 1e3, (t4 - t3) / reps * 1e3, (t5 - t4) * 1e3);
     /* The scoring product written out (mf's score) against OpenBLAS's, on
@@ -251,19 +230,19 @@ static int cmd_time(const char *file, int argc, char **argv)
     double best[3] = {INFINITY, INFINITY, INFINITY};
     int blas_threads = openblas_get_num_threads();
     for (int r = 0; r < reps; r++) {
-        double s0 = now_s();
+        double s0 = reco_clock_s();
         m->ops->score(st, ds, &m->baseline, &prof, scores, (char *)scratch + 64, &e);
-        double s1 = now_s();
+        double s1 = reco_clock_s();
         best[0] = fmin(best[0], s1 - s0);
         for (int v = 1; v <= 2; v++) {
             openblas_set_num_threads(v == 1 ? blas_threads : 1);
-            s0 = now_s();
+            s0 = reco_clock_s();
             float base = st->mu + st->bu[0];
             for (uint32_t i = 0; i < st->n_items; i++)
                 scores[i] = base + st->bi[i];
             cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)st->n_items, (int)st->k, 1.0f, st->Q,
                         (int)st->ld, st->P, 1, 1.0f, scores, 1);
-            best[v] = fmin(best[v], now_s() - s0);
+            best[v] = fmin(best[v], reco_clock_s() - s0);
         }
     }
     openblas_set_num_threads(blas_threads);

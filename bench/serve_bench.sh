@@ -135,7 +135,7 @@ if [ -n "$first" ]; then
         run_wrk healthz "GET /healthz (HTTP layer only)" "$first" &&
         stop_server
     rm -f "$OUT/serve-ratings-log.csv"
-    start_server "$OUT/serve-$first.reco" --ratings-log "$OUT/serve-ratings-log.csv" &&
+    start_server "$OUT/serve-$first.reco" --ratings-log "$OUT/serve-ratings-log.csv" --create-ratings-log &&
         run_wrk post "POST /v1/ratings (1 rating, fsync)" "$first" &&
         stop_server
     rm -f "$OUT/serve-ratings-log.csv"
@@ -145,6 +145,10 @@ fi
 # FULL_ALGOS (default "mf ials").
 if [ "${FULL:-1}" = 1 ]; then
     awk -F, 'NR % 2000 == 0 { print $1 }' "$BENCH_DATA" >"$OUT/serve-users-full.txt"
+    # The hard case: the most engaged customers (>= 50 ratings), for whom
+    # the pruning that makes the average request cheap has the least room.
+    awk -F, '{ n[$1]++ } END { for (u in n) if (n[u] >= 50) print u }' "$BENCH_DATA" \
+        >"$OUT/serve-users-heavy.txt"
     for algo in ${FULL_ALGOS:-mf ials}; do
         model="$OUT/serve-$algo-full.reco"
         if [ ! -s "$model" ] || [ "$model" -ot "$BENCH_DATA" ] || [ "$model" -ot "$RECO" ]; then
@@ -158,6 +162,8 @@ if [ "${FULL:-1}" = 1 ]; then
         if [ -s "$model" ] && BENCH_USERS="$OUT/serve-users-full.txt" start_server "$model"; then
             BENCH_USERS="$OUT/serve-users-full.txt" run_wrk get \
                 "GET .../recommendations?n=10, full size" "$algo-full"
+            BENCH_USERS="$OUT/serve-users-heavy.txt" run_wrk get \
+                "  ... users with >= 50 ratings" "$algo-heavy"
             stop_server
         fi
     done
@@ -169,4 +175,8 @@ awk '$1 == "GET" && $3 == "mf" {
     }
     $1 == "GET" && $5 == "mf-full" {
         printf "target (mf, full size): p99 <= 25 ms: %s\n", $8 <= 25 ? "met" : "NOT met"
+    }
+    /users with >= 50 ratings/ {
+        ok = $(NF-3) >= 5000 && $(NF-1) <= 25
+        printf "target (%s, users with >= 50 ratings): >= 5,000 req/s, p99 <= 25 ms: %s\n", $(NF-4), ok ? "met" : "NOT met"
     }' "$OUT/serve-results.txt"

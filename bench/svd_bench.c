@@ -16,26 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "reco/clock.h"
 #include "reco/dataset.h"
 #include "reco/gen.h"
 #include "reco/model.h"
 #include "reco/svd.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of all threads: with wall time, tells a busy machine (wall
- * far above CPU / cores) from slow code. */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void die(const reco_error *e)
 {
@@ -60,6 +45,17 @@ static void set_params(reco_model *m, int argc, char **argv)
     }
 }
 
+/* Insertion sort of a few timings, ascending. */
+static void sort_doubles(double *v, int n)
+{
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+            double t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+        }
+}
+
 static int cmd_time(const char *path, int min_user, int argc, char **argv)
 {
     reco_error e;
@@ -68,49 +64,43 @@ static int cmd_time(const char *path, int min_user, int argc, char **argv)
     reco_load_options_default(&lo);
     reco_build_options_default(&bo);
     bo.min_user_ratings = (uint32_t)min_user;
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     reco_dataset *ds;
     if (reco_dataset_load(path, &lo, &bo, &ds, &e))
         die(&e);
-    double t_load = now_s() - t0;
+    double t_load = reco_clock_s() - t0;
     reco_model *m;
     if (reco_model_new("svd", &m, &e))
         die(&e);
     set_params(m, argc, argv);
     char pbuf[256];
     m->ops->params_format(m->params, pbuf, sizeof pbuf);
-    /* The machine may be shared: fit `reps` times and report the fastest
-     * (and the median) rather than one noisy figure. */
+    /* The machine may be shared: fit `reps` times and report the median
+     * and the spread (min .. max) rather than one noisy figure. */
     const char *re = getenv("SVD_BENCH_REPS");
     int fits = re ? atoi(re) : 3;
     if (fits < 1)
         fits = 1;
-    double best = INFINITY, best_cpu = 0, times[64];
+    double times[64], cpus[64];
     if (fits > 64)
         fits = 64;
     for (int r = 0; r < fits; r++) {
-        double c0 = cpu_s();
+        double c0 = reco_clock_cpu_s();
         if (reco_model_fit(m, ds, NULL, &e))
             die(&e);
         times[r] = m->fit_seconds;
-        if (m->fit_seconds < best) {
-            best = m->fit_seconds;
-            best_cpu = cpu_s() - c0;
-        }
+        cpus[r] = reco_clock_cpu_s() - c0;
     }
-    for (int a = 1; a < fits; a++)
-        for (int b = a; b > 0 && times[b - 1] > times[b]; b--) {
-            double t = times[b];
-            times[b] = times[b - 1];
-            times[b - 1] = t;
-        }
+    sort_doubles(times, fits);
+    sort_doubles(cpus, fits);
     const reco_svd_model *st = reco_svd_model_of(m);
     printf("data: %u users x %u items, %llu ratings (min_user_ratings=%d), load %.2f s\n",
            reco_dataset_n_users(ds), reco_dataset_n_items(ds),
            (unsigned long long)reco_dataset_nnz(ds), min_user, t_load);
-    printf("svd %s: fit %.3f s best of %d (CPU %.3f s; median %.3f s; baseline included), "
-           "%u restarts, %u Gram products, sigma %.4g .. %.4g\n",
-           pbuf, best, fits, best_cpu, times[fits / 2], st->restarts, st->products,
+    printf("svd %s: fit median %.3f s (min %.3f, max %.3f) over %d fits (CPU median %.3f s; "
+           "baseline included), %u restarts, %u Gram products, sigma %.4g .. %.4g\n",
+           pbuf, times[fits / 2], times[0], times[fits - 1], fits, cpus[fits / 2], st->restarts,
+           st->products,
            st->sigma[0], st->sigma[st->k - 1]);
     printf("  last fit: Lanczos %.3f s (Gram products %.3f s), projection %.3f s\n",
            st->lanczos_seconds, st->product_seconds, st->finish_seconds);
@@ -124,22 +114,22 @@ static int cmd_time(const char *path, int min_user, int argc, char **argv)
     reco_scored top[10];
     reco_profile prof = reco_profile_of_user(ds, 0);
     int reps = 20;
-    t0 = now_s();
+    t0 = reco_clock_s();
     for (int r = 0; r < reps; r++)
         if (reco_model_recommend(m, &prof, 10, true, top, &n_out, NULL, scratch, &e))
             die(&e);
-    double t_rec = (now_s() - t0) / reps;
+    double t_rec = (reco_clock_s() - t0) / reps;
     prof.updated = true;
-    t0 = now_s();
+    t0 = reco_clock_s();
     for (int r = 0; r < reps; r++)
         if (reco_model_recommend(m, &prof, 10, true, top, &n_out, NULL, scratch, &e))
             die(&e);
-    double t_fold = (now_s() - t0) / reps;
-    t0 = now_s();
+    double t_fold = (reco_clock_s() - t0) / reps;
+    t0 = reco_clock_s();
     for (int r = 0; r < reps; r++)
         if (reco_model_similar(m, top[0].id, 10, top, &n_out, &e))
             die(&e);
-    double t_sim = (now_s() - t0) / reps;
+    double t_sim = (reco_clock_s() - t0) / reps;
     printf("recommend top-10: %.2f ms (known user), %.2f ms (fold-in); similar top-10: "
            "%.2f ms\n",
            t_rec * 1e3, t_fold * 1e3, t_sim * 1e3);
@@ -157,19 +147,9 @@ static int cmd_folds(const char *dir, int argc, char **argv)
         char pb[1024], pt[1024];
         snprintf(pb, sizeof pb, "%s/u%d.base", dir, f);
         snprintf(pt, sizeof pt, "%s/u%d.test", dir, f);
-        reco_load_options lo;
-        reco_build_options bo;
-        reco_load_options_default(&lo);
-        reco_build_options_default(&bo);
-        bo.keep_ids = true;
         reco_dataset *tr;
-        if (reco_dataset_load(pb, &lo, &bo, &tr, &e))
-            die(&e);
-        reco_load_options lt = lo;
-        lt.users = tr->users;
-        lt.items = tr->items;
         reco_ratings *te;
-        if (reco_ratings_load(pt, &lt, &te, &e))
+        if (reco_dataset_load_pair(pb, pt, NULL, NULL, &tr, &te, &e))
             die(&e);
         reco_model *m;
         if (reco_model_new("svd", &m, &e))

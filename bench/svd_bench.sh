@@ -15,7 +15,8 @@
 #   FILE       the synthetic file (default: $BENCH_DATA or bench/out/electronics.csv; made with
 #              `reco gen --preset electronics` when missing, or by the
 #              driver's own generator if `reco` is not built)
-# Environment: SVD_BENCH_REPS (fits per figure, best reported; default 3),
+# Environment: SVD_BENCH_REPS (fits per figure, median and min..max
+# reported; default 3),
 # OMP_NUM_THREADS as usual.
 #
 # Timings are wall-clock fits including the baseline; the driver also

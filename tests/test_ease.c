@@ -866,6 +866,7 @@ static void test_service_live_ratings(void **state)
     reco_service_options_default(&o);
     o.model_path = model_path;
     o.ratings_log = log_path;
+    o.create_log = true;
     reco_service *svc = NULL;
     if (reco_service_open(&o, &svc, &err))
         fail_msg("%s", err.msg);

@@ -324,6 +324,7 @@ static int server_start(server *s, const char *model, const char *log, const cha
     if (log) {
         extra[n++] = "--ratings-log";
         extra[n++] = log;
+        extra[n++] = "--create-ratings-log";
     }
     if (token_file) {
         extra[n++] = "--token-file";
@@ -1251,8 +1252,9 @@ static void test_deadlines(void **state)
 {
     (void)state;
     server s;
-    const char *extra[] = {"--model", g_mf, "--ratings-log", g_log, "--header-timeout", "1",
-                           "--body-timeout", "1", "--idle-timeout", "2", NULL};
+    const char *extra[] = {"--model", g_mf, "--ratings-log", g_log, "--create-ratings-log",
+                           "--header-timeout", "1", "--body-timeout", "1", "--idle-timeout", "2",
+                           NULL};
     /* The shared server has the log open: this one writes its own. */
     char log2[160];
     snprintf(log2, sizeof log2, "%s/deadline-log.csv", g_dir);
@@ -1335,15 +1337,26 @@ static void test_deadlines(void **state)
 }
 
 /* The server's open connections within the caps and over one, from its
- * metrics (asked on a connection of its own, which counts). */
+ * metrics (asked on a connection of its own, which counts; the server
+ * closes it, and has let it go shortly after the client sees the end). */
 static void open_connections(unsigned port, double *admitted, double *over)
 {
-    static const char q[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-    raw_resp r = raw_exchange(port, q, sizeof q - 1, 2000);
+    static const char q[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    int fd = raw_connect(port, NULL);
+    assert_true(fd >= 0);
+    assert_true(raw_sends(fd, q));
+    rbuf *b = calloc(1, sizeof *b);
+    b->fd = fd;
+    raw_resp r;
+    assert_true(raw_read(b, &r, 2000));
     assert_int_equal(r.status, 200);
     assert_true(has_line_prefix(r.body, "reco_http_connections_open{state=\"admitted\"}", admitted));
     assert_true(has_line_prefix(r.body, "reco_http_connections_open{state=\"over_cap\"}", over));
     raw_resp_free(&r);
+    assert_true(raw_closed_within(fd, 2000));
+    free(b);
+    close(fd);
+    usleep(50 * 1000);
 }
 
 /* Connections over a cap are answered 503 and closed, also when they send

@@ -215,9 +215,15 @@ static void test_factor_index_exact(void **state)
             assert_int_equal(reco_factor_index_build(&ix, Q, with_b ? b : NULL, NULL, n, k, ld,
                                                      1.0f, NULL),
                              RECO_OK);
-            assert_non_null(ix.q8);
+            assert_int_equal(ix.n_orders, 2);
+            assert_non_null(ix.ord[0].q8);
+            assert_non_null(ix.ord[1].q8);
             for (int u = 0; u < 20; u++) {
-                const float *x = X + (size_t)u * ld;
+                /* Short and long user vectors: both orders are walked. */
+                float xs[256];
+                for (uint32_t f = 0; f < ld; f++)
+                    xs[f] = X[(size_t)u * ld + f] * (u % 2 ? 30.0f : 0.05f);
+                const float *x = xs;
                 for (uint32_t i = 0; i < n; i++)
                     scores[i] = (with_b ? b[i] : 0) + reco_dot(Q + (size_t)i * ld, x, k);
                 uint32_t ex[3] = {5, 77, 2999};

@@ -671,6 +671,17 @@ static void check_recommendations(const char *algo, const char *const (*kv)[2], 
                 assert_int_not_equal(why[x], why[y]);
         }
         assert_int_equal(m->ops->explain(m->state, ds, &p, a[0].id, why, 0), 0);
+        /* The whole list at once gives each product's explanation alone. */
+        uint32_t ids[10], all[10 * 5], counts[10];
+        for (size_t x = 0; x < na; x++)
+            ids[x] = a[x].id;
+        reco_model_explain_list(m, &p, ids, na, 5, all, counts);
+        for (size_t x = 0; x < na; x++) {
+            uint32_t one[5];
+            size_t c = m->ops->explain(m->state, ds, &p, ids[x], one, 5);
+            assert_int_equal(counts[x], c);
+            assert_memory_equal(all + x * 5, one, c * sizeof *one);
+        }
     }
     assert_true(explained >= 55);
     free(scratch);

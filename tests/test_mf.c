@@ -580,7 +580,8 @@ static void test_fast_recommend_matches_exhaustive(void **state)
     synth *sy = *state;
     const reco_model *m = sy->m;
     const reco_mf_state *st = reco_mf_state_of(m);
-    assert_non_null(st->index.order);
+    assert_non_null(st->index.ord[0].order);
+    assert_int_equal(st->index.n_orders, 2);
     void *scratch = malloc(reco_model_scratch_size(m));
     float *scores = malloc(NI * sizeof *scores);
     reco_error err;

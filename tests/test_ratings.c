@@ -329,6 +329,46 @@ static void test_shared_maps(void **state)
     reco_ratings_free(train);
 }
 
+/* One rule for IDs: valid UTF-8 or refused where they come in, with
+ * FILE:LINE (so answers never drop or mangle one). */
+static void test_ids_must_be_utf8(void **state)
+{
+    (void)state;
+    /* Multi-byte IDs are fine, also past the eight-byte ASCII fast path. */
+    reco_ratings *r = parse_ok("caf\xc3\xa9,item\xe2\x82\xac,4,1\n"
+                               "customer-number-\xf0\x9f\x98\x80,i2,5,2\n", NULL);
+    assert_int_equal(r->n, 2);
+    assert_string_equal(ukey(r, 0), "caf\xc3\xa9");
+    assert_string_equal(ikey(r, 0), "item\xe2\x82\xac");
+    reco_ratings_free(r);
+    /* Latin-1, a lone continuation byte after 9 ASCII bytes, an overlong
+     * form and a surrogate: the line and the byte are named. */
+    expect_error("u1,i1,4,1\ncaf\xe9,i1,4,1\n", NULL, RECO_ERR_PARSE,
+                 "t.csv:2: user ID is not valid UTF-8 (byte 0xE9 at offset 3)");
+    expect_error("u1,productid\x80,4,1\n", NULL, RECO_ERR_PARSE,
+                 "t.csv:1: item ID is not valid UTF-8 (byte 0x80 at offset 9)");
+    expect_error("\xc0\xaf,i1,4,1\n", NULL, RECO_ERR_PARSE,
+                 "t.csv:1: user ID is not valid UTF-8 (byte 0xC0 at offset 0)");
+    expect_error("u1,\xed\xa0\x80,4,1\n", NULL, RECO_ERR_PARSE,
+                 "t.csv:1: item ID is not valid UTF-8 (byte 0xED at offset 0)");
+    /* --skip-bad skips and counts such lines. */
+    reco_load_options o;
+    reco_load_options_default(&o);
+    o.skip_bad = true;
+    r = parse_ok("u1,i1,4,1\ncaf\xe9,i1,4,1\nu2,i2,3,1\n", &o);
+    assert_int_equal(r->n, 2);
+    assert_int_equal(r->report.bad_lines, 1);
+    /* Ratings added one by one (the server's path) follow the same rule. */
+    reco_error err;
+    assert_int_equal(reco_ratings_add(r, "caf\xe9", 4, "i1", 2, 4.0f, 0, &err),
+                     RECO_ERR_INVALID);
+    assert_int_equal(reco_ratings_add(r, "u1", 2, "i\xff", 2, 4.0f, 0, &err),
+                     RECO_ERR_INVALID);
+    assert_int_equal(reco_ratings_add(r, "caf\xc3\xa9", 5, "i1", 2, 4.0f, 0, &err), RECO_OK);
+    assert_int_equal(r->n, 3);
+    reco_ratings_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_parallel_matches_serial),
         cmocka_unit_test(test_load_file_and_missing),
         cmocka_unit_test(test_shared_maps),
+        cmocka_unit_test(test_ids_must_be_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

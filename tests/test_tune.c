@@ -16,15 +16,10 @@
 #include "reco/model.h"
 #include "reco/split.h"
 #include "reco/tune.h"
+#include "rng.h"
 #include "testutil.h"
 
 /* ---- fixtures ------------------------------------------------------------- */
-
-static uint64_t lcg(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return *s >> 33;
-}
 
 /* n_users users with 2..max_per_user ratings of distinct items among
  * n_items, ratings lo..5, timestamps (or none). */
@@ -36,17 +31,17 @@ static reco_dataset *synthetic(uint32_t n_users, uint32_t n_items, uint32_t max_
     uint8_t *used = calloc(n_items, 1);
     char u[32], i[32];
     for (uint32_t a = 0; a < n_users; a++) {
-        uint32_t n = 2 + (uint32_t)(lcg(&seed) % (max_per_user - 1));
+        uint32_t n = 2 + (uint32_t)(reco_splitmix64(&seed) % (max_per_user - 1));
         memset(used, 0, n_items);
         snprintf(u, sizeof u, "user%u", a);
         for (uint32_t k = 0; k < n; k++) {
-            uint32_t it = (uint32_t)(lcg(&seed) % n_items);
+            uint32_t it = (uint32_t)(reco_splitmix64(&seed) % n_items);
             if (used[it])
                 continue;
             used[it] = 1;
             snprintf(i, sizeof i, "item%u", it);
-            float rating = (float)(lo + (int)(lcg(&seed) % (uint64_t)(6 - lo)));
-            int64_t ts = with_ts ? (int64_t)(1000 + lcg(&seed) % 500) : 0;
+            float rating = (float)(lo + (int)(reco_splitmix64(&seed) % (uint64_t)(6 - lo)));
+            int64_t ts = with_ts ? (int64_t)(1000 + reco_splitmix64(&seed) % 500) : 0;
             assert_int_equal(reco_ratings_add(r, u, strlen(u), i, strlen(i), rating, ts, NULL),
                              RECO_OK);
         }

@@ -8,6 +8,7 @@
 #include "reco/ratings.h"
 #include "reco/model.h"
 #include "reco/split.h"
+#include "rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,21 +53,8 @@ int test_ml100k_fold(int k, reco_dataset **train, reco_ratings **test)
     if (!test_shared_data(rel, tst, sizeof tst))
         return -1;
     reco_error err;
-    reco_load_options lo;
-    reco_build_options bo;
-    reco_load_options_default(&lo);
-    reco_build_options_default(&bo);
-    bo.keep_ids = true;
-    if (reco_dataset_load(base, &lo, &bo, train, &err)) {
+    if (reco_dataset_load_pair(base, tst, NULL, NULL, train, test, &err)) {
         fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
-    lo.users = (*train)->users;
-    lo.items = (*train)->items;
-    if (reco_ratings_load(tst, &lo, test, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        reco_dataset_free(*train);
-        *train = NULL;
         return -1;
     }
     return 0;
@@ -105,12 +93,7 @@ double test_rmse(const reco_model *m, const reco_ratings *t)
 
 double test_uniform(uint64_t *state)
 {
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    return ((x >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return ((double)(reco_splitmix64(state) >> 11) + 0.5) * 0x1.0p-53;
 }
 
 reco_ratings *test_ratings_new(uint32_t nu, uint32_t ni)

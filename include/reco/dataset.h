@@ -53,6 +53,16 @@ reco_status reco_dataset_load(const char *path, const reco_load_options *lopt,
                               const reco_build_options *bopt, reco_dataset **out,
                               reco_error *err);
 
+/* Loads a training file and a test file read through the training file's
+ * ID maps (the MovieLens uN.base / uN.test pattern), so that indices
+ * agree: test IDs unknown to training get indices past the training ones.
+ * The IDs are kept (bopt->keep_ids is forced on). On failure both outputs
+ * are NULL and the message names the file. */
+reco_status reco_dataset_load_pair(const char *train_path, const char *test_path,
+                                   const reco_load_options *lopt,
+                                   const reco_build_options *bopt, reco_dataset **train,
+                                   reco_ratings **test, reco_error *err);
+
 void reco_dataset_free(reco_dataset *ds);
 
 static inline uint32_t reco_dataset_n_users(const reco_dataset *ds) { return ds->by_user.n_rows; }

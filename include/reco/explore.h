@@ -109,8 +109,8 @@ void reco_explore_free(reco_explore *ex);
 
 typedef struct reco_report_options {
     const char *source;        /* input name shown in the report; NULL: none */
-    unsigned chart_width;      /* pixels, 400..4000 (default 800) */
-    unsigned chart_height;     /* pixels, 300..4000 (default 500) */
+    unsigned chart_width;      /* pixels, 640..4000 (default 800); smaller overlaps labels */
+    unsigned chart_height;     /* pixels, 400..4000 (default 500) */
 } reco_report_options;
 
 void reco_report_options_default(reco_report_options *o);

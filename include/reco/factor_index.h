@@ -37,8 +37,10 @@
 #include "reco/topn.h"
 
 #define RECO_FACTOR_BLOCK 256
+#define RECO_FACTOR_LAMBDAS 8
 
-typedef struct reco_factor_index {
+/* One order of the products: the walk's arrays for one lambda. */
+typedef struct reco_factor_order {
     uint32_t n;           /* items in the index (positions) */
     uint32_t k, ld;       /* factors used, floats per row (multiple of 16) */
     uint32_t *order;      /* order[p]: the item at position p */
@@ -49,6 +51,16 @@ typedef struct reco_factor_index {
     float *smax_norm;     /* [n] max of norm over positions >= p */
     float *blk_b;         /* per block: max of b */
     float *blk_norm;      /* per block: max of norm */
+    /* Tighter maxima for long user vectors: for lambda_j = lambda 2^(j-2),
+     * j < RECO_FACTOR_LAMBDAS, the suffix and block maxima of b + lambda_j
+     * |q| ([j n + p], [j nblocks + block]). A query with |x| <= lambda_j
+     * bounds b + x.q by them, which is far tighter than max b + |x| max |q|
+     * when the largest biases and norms belong to different products. NULL
+     * in files written before them. */
+    float *smax_l;
+    float *blk_l;
+    float lambda;         /* the lambda the order was built with */
+    float babs_max;       /* max |b|, for the rounding slack */
     /* A quantised copy for a cheap first pass (NULL: none). Per group of
      * 16 positions and 4 factors, 64 bytes: byte 4j + t is position
      * 16g + j's factor 4d + t as round(q / s) + 128 (s = max |q_f| / 127);
@@ -57,6 +69,19 @@ typedef struct reco_factor_index {
     float *q8_scale;      /* [n] s of each position (0 for a zero row) */
     float *q_l1;          /* [n] sum of |q_f|, for the rounding bound */
     bool mapped;          /* arrays live in a model file mapping */
+} reco_factor_order;
+
+/* The index: the products in two orders, by b + lambda |q| with lambda a
+ * typical user-vector norm and with 8 lambda. A query walks the order whose
+ * lambda suits its |x|: long user vectors (the most active customers) meet
+ * the products that can score high for them early in the second order, so
+ * their walk stops after a few blocks instead of crossing the catalogue
+ * (measured on the full-size mf model: 0.6 ms -> 45 us median for the
+ * heaviest users). */
+#define RECO_FACTOR_ORDERS 2
+typedef struct reco_factor_index {
+    uint32_t n_orders;
+    reco_factor_order ord[RECO_FACTOR_ORDERS];
 } reco_factor_index;
 
 /* The median norm of a sample of at most 100,000 of the n rows of P (row

@@ -22,6 +22,7 @@
 #include "reco/error.h"
 #include "reco/modelfile.h"
 #include "reco/progress.h"
+#include "reco/ratings_log.h"
 #include "reco/topn.h"
 
 #define RECO_NO_USER UINT32_MAX
@@ -153,6 +154,11 @@ typedef struct reco_model {
     double fit_seconds;
     double train_rmse;           /* on the training ratings; NaN if not computed */
     int64_t trained_at;          /* Unix time of the fit */
+    /* How much of a ratings log the training data held (set by whoever
+     * trains with one, `reco train --ratings-log`; saved in the file as
+     * section "log.point"); id[0] == '\0': none. The server replays only
+     * the log's lines after it. */
+    reco_log_point log_point;
     /* Set when the model was loaded from a file: the model owns the file
      * mapping and the dataset that reads it. */
     reco_mfile *file;

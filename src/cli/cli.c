@@ -1,4 +1,9 @@
+/* reco command: the pieces every subcommand shares (cli.h): options of
+ * commands that read rating files, the progress bar on stderr, numbers with
+ * thousands separators, error messages and exit statuses. */
 #include "cli.h"
+
+#include "reco/clock.h"
 
 #include <errno.h>
 #include <math.h>
@@ -196,20 +201,13 @@ struct cli_progress {
     char stage[16];
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 cli_progress *cli_progress_new(bool enabled)
 {
     cli_progress *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->enabled = enabled && isatty(STDERR_FILENO);
-    p->start = now_s();
+    p->start = reco_clock_s();
     return p;
 }
 
@@ -238,7 +236,7 @@ void cli_progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total
     cli_progress *p = ctx;
     if (!p || !p->enabled)
         return;
-    double t = now_s();
+    double t = reco_clock_s();
     double el = t - p->start;
     if (el < 1.0 || (t - p->last_draw < 0.1 && done < total))
         return;

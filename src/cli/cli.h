@@ -25,6 +25,7 @@ int cmd_similar(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
+int cmd_log(int argc, char **argv);
 
 /* Options common to every command that loads a rating file. */
 typedef struct cli_data_opts {

@@ -418,19 +418,32 @@ static void print_table(const eval_cli *c, const algo_results *res, uint32_t pai
             snprintf(heads[k], sizeof heads[k], "%s@%u", ranked[k - 3], c->eopt.n);
     }
     bool with_std = pairs > 1;
+    /* Every cell is formatted first and each column is as wide as its
+     * widest cell, so a value such as 4.4e-04±1.2e-04 never shifts the
+     * columns after it. */
+    char(*cells)[NCOL][64] = calloc(c->n_models ? (size_t)c->n_models : 1, sizeof *cells);
+    if (!cells)
+        return;
     int width[NCOL];
     for (int k = 0; k < NCOL; k++)
         width[k] = cli_text_width(heads[k]);
-    for (int k = 1; k <= 8; k++)
-        if (width[k] < (with_std ? 13 : 6))
-            width[k] = with_std ? 13 : 6;
-    for (int k = 9; k < NCOL; k++)
-        if (width[k] < 7)
-            width[k] = 7;
     for (int a2 = 0; a2 < c->n_models; a2++) {
-        int w = cli_text_width(c->models[a2]->ops->name);
-        if (w > width[0])
-            width[0] = w;
+        const reco_eval_result *m = &res[a2].mean, *s = &res[a2].std;
+        double mv[8] = {m->rmse, m->mae, m->precision, m->recall, m->ndcg,
+                        m->map,  m->hit_rate, m->coverage};
+        double sv[8] = {s->rmse, s->mae, s->precision, s->recall, s->ndcg,
+                        s->map,  s->hit_rate, s->coverage};
+        snprintf(cells[a2][0], sizeof cells[a2][0], "%s", c->models[a2]->ops->name);
+        for (int k = 0; k < 8; k++)
+            fmt_metric(mv[k], sv[k], with_std, cells[a2][k + 1], sizeof cells[a2][k + 1]);
+        double tv[3] = {m->fit_seconds, m->predict_seconds, m->recommend_seconds};
+        for (int k = 0; k < 3; k++)
+            cli_fmt_seconds(tv[k], cells[a2][k + 9], sizeof cells[a2][k + 9]);
+        for (int k = 0; k < NCOL; k++) {
+            int w = cli_text_width(cells[a2][k]);
+            if (w > width[k])
+                width[k] = w;
+        }
     }
     for (int k = 0; k < NCOL; k++) {
         if (k)
@@ -439,27 +452,14 @@ static void print_table(const eval_cli *c, const algo_results *res, uint32_t pai
     }
     fputc('\n', stdout);
     for (int a2 = 0; a2 < c->n_models; a2++) {
-        const reco_eval_result *m = &res[a2].mean, *s = &res[a2].std;
-        double mv[8] = {m->rmse, m->mae, m->precision, m->recall, m->ndcg,
-                        m->map,  m->hit_rate, m->coverage};
-        double sv[8] = {s->rmse, s->mae, s->precision, s->recall, s->ndcg,
-                        s->map,  s->hit_rate, s->coverage};
-        cli_cell(stdout, c->models[a2]->ops->name, width[0], true);
-        for (int k = 0; k < 8; k++) {
-            char buf[64];
-            fmt_metric(mv[k], sv[k], with_std, buf, sizeof buf);
-            fputs("  ", stdout);
-            cli_cell(stdout, buf, width[k + 1], false);
-        }
-        double tv[3] = {m->fit_seconds, m->predict_seconds, m->recommend_seconds};
-        for (int k = 0; k < 3; k++) {
-            char buf[32];
-            cli_fmt_seconds(tv[k], buf, sizeof buf);
-            fputs("  ", stdout);
-            cli_cell(stdout, buf, width[k + 9], false);
+        for (int k = 0; k < NCOL; k++) {
+            if (k)
+                fputs("  ", stdout);
+            cli_cell(stdout, cells[a2][k], width[k], k == 0);
         }
         fputc('\n', stdout);
     }
+    free(cells);
 }
 
 static json_t *jnum(double v)
@@ -582,9 +582,12 @@ static int get_pair(eval_cli *c, reco_splitter *sp, uint32_t f, reco_dataset **t
     }
     if (!c->data.quiet) {
         cli_report_bad_lines("eval", &(*test)->load);
-        if ((*test)->filtered_ratings)
-            cli_error("eval", "warning: %s: %llu test ratings are also in %s and were dropped",
-                      c->test[f], (unsigned long long)(*test)->filtered_ratings, c->train[f]);
+        if ((*test)->filtered_ratings) {
+            char nb[32];
+            cli_error("eval", "warning: %s: %s test ratings are also in %s and were dropped",
+                      c->test[f], cli_thousands((*test)->filtered_ratings, nb, sizeof nb),
+                      c->train[f]);
+        }
     }
     return EXIT_OK;
 }
@@ -630,10 +633,13 @@ int cmd_eval(int argc, char **argv)
         /* Ranking scores every product for every user: on a shop's data
          * that is hours, so say how to sample. */
         double work = (double)reco_dataset_n_users(full) * reco_dataset_n_items(full);
-        if (!c->eopt.rank_users && work > 1e10 && !c->data.quiet)
-            cli_error("eval", "warning: ranking for every user of %u over %u products will "
+        if (!c->eopt.rank_users && work > 1e10 && !c->data.quiet) {
+            char nu[32], ni[32];
+            cli_error("eval", "warning: ranking for every user of %s over %s products will "
                       "take long; --rank-users 10000 evaluates a sample",
-                      reco_dataset_n_users(full), reco_dataset_n_items(full));
+                      cli_thousands(reco_dataset_n_users(full), nu, sizeof nu),
+                      cli_thousands(reco_dataset_n_items(full), ni, sizeof ni));
+        }
     }
     for (uint32_t f = 0; f < pairs; f++) {
         reco_dataset *train = NULL, *test = NULL;

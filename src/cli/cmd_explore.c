@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "reco/clock.h"
 #include "reco/explore.h"
 
 enum { OPT_OUTPUT = OPT_FIRST_FREE, OPT_WIDTH, OPT_HEIGHT };
@@ -22,18 +23,12 @@ static void help(void)
            "%s"
            "Output:\n"
            "  -o, --output DIR       directory of the report (required)\n"
-           "  --width PX, --height PX  chart size in pixels (default 800 x 500)\n"
+           "  --width PX, --height PX  chart size in pixels (default 800 x 500; at least\n"
+           "                         640 x 400, below which labels overlap; at most 4000)\n"
            "  --json                 also print stats.json to standard output\n"
-           "  --quiet                no progress bar, no bad-line report, no summary line\n"
+           "  -q, --quiet            no progress bar, no bad-line report, no summary line\n"
            "  --help                 show this help\n",
            CLI_DATA_HELP);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int cmd_explore(int argc, char **argv)
@@ -102,8 +97,9 @@ int cmd_explore(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *path = argv[optind];
-    ro.source = path;
-    double t0 = now_s();
+    /* The report's title and stats.json name the data; "-" says nothing. */
+    ro.source = strcmp(path, "-") == 0 ? "standard input" : path;
+    double t0 = reco_clock_s();
     reco_dataset *ds = NULL;
     int rc = cli_load_dataset("explore", path, &o, &ds);
     if (rc)
@@ -132,7 +128,7 @@ int cmd_explore(int argc, char **argv)
                         " (%.1f s)\n",
                 cli_thousands(ex->stats.users, u, sizeof u),
                 cli_thousands(ex->stats.items, p, sizeof p),
-                cli_thousands(ex->stats.ratings, r, sizeof r), dir, now_s() - t0);
+                cli_thousands(ex->stats.ratings, r, sizeof r), dir, reco_clock_s() - t0);
     }
     reco_explore_free(ex);
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -41,7 +41,9 @@ static void help(query_kind k)
            "  -i, --item ITEM        product ID\n"
            "  -n N                   how many products (1 to 1000, default 10)\n"
            "  --include-rated        do not exclude products the user rated\n"
-           "  --ratings-log FILE     also use the ratings a server logged since training\n"
+           "  --ratings-log FILE     also use the ratings a server logged after the model's\n"
+           "                         point (the log is read as reco serve would, never\n"
+           "                         written)\n"
            "  --json                 print the JSON the HTTP API returns\n"
            "  --help                 show this help\n");
 }
@@ -141,6 +143,7 @@ static int run(query_kind kind, int argc, char **argv)
     reco_service_options_default(&so);
     so.model_path = argv[optind];
     so.ratings_log = log;
+    so.log_read_only = true; /* replayed as reco serve would, never written */
     reco_service *svc = NULL;
     reco_error err;
     reco_status st = reco_service_open(&so, &svc, &err);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "reco/ease.h"
 
 #ifdef RECO_HAVE_SERVER
 #include "http.h"
@@ -20,8 +21,11 @@
 #define TOKEN_FILE_MAX 4096
 #define STOP_WAIT_MS 10000
 
+#define DEFAULT_MAX_LIVE_BYTES ((uint64_t)1 << 30)
+
 enum {
     OPT_MODEL = OPT_FIRST_FREE, OPT_LOG, OPT_HOST, OPT_PORT, OPT_TOKEN_FILE, OPT_LOG_REQUESTS,
+    OPT_CREATE_LOG, OPT_SKIP_BAD_LOG, OPT_MAX_LIVE,
     OPT_MAX_CONN, OPT_MAX_CONN_IP, OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT,
     OPT_ALLOW_HOST
 };
@@ -32,11 +36,25 @@ static void help(void)
            "Serves recommendations from a model file over HTTP (REST, JSON): per-user\n"
            "recommendations, similar products, predictions, a user's ratings, new ratings\n"
            "(durable before they are acknowledged), hot reload, /healthz and /metrics.\n"
-           "The endpoints are described in docs/api.md.\n\n"
+           "/healthz answers 503 \"degraded\" while new ratings cannot be taken (the log\n"
+           "cannot be written, or the memory cap is reached); reads go on meanwhile.\n"
+           "The endpoints are described in docs/api.md, running it in docs/operations.md.\n\n"
            "Options:\n"
            "  --model FILE         the model to serve (from 'reco train'); required\n"
-           "  --ratings-log FILE   append new ratings here (CSV) and replay it on start;\n"
-           "                       without it the server is read-only\n"
+           "  --ratings-log FILE   append new ratings here (a CSV with a header line naming\n"
+           "                       the log) and replay, on start and reload, the ratings\n"
+           "                       after the point the model was trained up to (reco train\n"
+           "                       --ratings-log); without it the server is read-only.\n"
+           "                       A missing log, another log, or one compacted past the\n"
+           "                       model's point stops the start with the reason.\n"
+           "  --create-ratings-log create the log if it does not exist (for a first start;\n"
+           "                       refused when the model was trained with a log)\n"
+           "  --skip-bad-log       replay skips bad log lines (counted, the first reported)\n"
+           "                       instead of stopping with LOG:LINE: reason\n"
+           "  --max-live-bytes N   memory the ratings taken since training may use (K, M,\n"
+           "                       G suffixes; default 1G; 0: no limit); beyond it new\n"
+           "                       ratings are answered 503 until a retrained model is\n"
+           "                       reloaded (docs/operations.md has the sizing)\n"
            "  --host HOST          address to listen on (default 127.0.0.1); a non-loopback\n"
            "                       address needs a token\n"
            "  --port N             port (default 8080; 0: any free port, shown at start)\n"
@@ -68,7 +86,11 @@ static void help(void)
            "                       nothing moves, is closed after S seconds (default 30)\n\n"
            "Signals: SIGHUP reloads the model file (a bad file is reported and the old\n"
            "model keeps serving); SIGINT or SIGTERM stop accepting connections, close the\n"
-           "idle ones, finish the requests in flight and flush the ratings log.\n");
+           "idle ones, finish the requests in flight and flush the ratings log.\n\n"
+           "The log grows until it is compacted: train with it (reco train RATINGS\n"
+           "--ratings-log LOG -o MODEL), reload, then move what the model holds to an\n"
+           "archive with reco log compact LOG --model MODEL --archive ARCHIVE, which is\n"
+           "safe while the server runs (docs/operations.md).\n");
 }
 
 /* The self-pipe: the handler only writes the signal number to it; the
@@ -195,6 +217,9 @@ int cmd_serve(int argc, char **argv)
         {"threads", required_argument, NULL, OPT_THREADS},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"log-requests", no_argument, NULL, OPT_LOG_REQUESTS},
+        {"create-ratings-log", no_argument, NULL, OPT_CREATE_LOG},
+        {"skip-bad-log", no_argument, NULL, OPT_SKIP_BAD_LOG},
+        {"max-live-bytes", required_argument, NULL, OPT_MAX_LIVE},
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},
         {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONN_IP},
         {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
@@ -207,6 +232,7 @@ int cmd_serve(int argc, char **argv)
     };
     reco_service_options so;
     reco_service_options_default(&so);
+    so.max_live_bytes = DEFAULT_MAX_LIVE_BYTES;
     reco_http_options ho;
     reco_http_options_default(&ho);
     const char *token_file = NULL;
@@ -224,6 +250,7 @@ int cmd_serve(int argc, char **argv)
         case OPT_PORT:
             if (cli_parse_u32(optarg, &v) || v > 65535) {
                 cli_error("serve", "--port wants a number from 0 to 65535, got \"%s\"", optarg);
+                free(allow_hosts);
                 return EXIT_USAGE;
             }
             ho.port = v;
@@ -231,6 +258,7 @@ int cmd_serve(int argc, char **argv)
         case OPT_THREADS:
             if (cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
                 cli_error("serve", "--threads wants a number from 1 to 1024, got \"%s\"", optarg);
+                free(allow_hosts);
                 return EXIT_USAGE;
             }
             ho.threads = v;
@@ -294,6 +322,20 @@ int cmd_serve(int argc, char **argv)
         }
         case OPT_TOKEN_FILE: token_file = optarg; break;
         case OPT_LOG_REQUESTS: ho.log_requests = true; break;
+        case OPT_CREATE_LOG: so.create_log = true; break;
+        case OPT_SKIP_BAD_LOG: so.skip_bad_log = true; break;
+        case OPT_MAX_LIVE: {
+            reco_error perr;
+            if (!strcmp(optarg, "0")) {
+                so.max_live_bytes = 0;
+            } else if (reco_ease_parse_bytes("--max-live-bytes", optarg, &so.max_live_bytes,
+                                             &perr)) {
+                cli_error("serve", "%s (or 0 for no limit)", perr.msg);
+                free(allow_hosts);
+                return EXIT_USAGE;
+            }
+            break;
+        }
         case 'q':
         case OPT_QUIET: ho.log_requests = false; break;
         case OPT_HELP: free(allow_hosts); help(); return EXIT_OK;
@@ -371,6 +413,14 @@ int cmd_serve(int argc, char **argv)
         free(token);
         free(allow_hosts);
         return st == RECO_ERR_INVALID ? EXIT_USAGE : EXIT_FAIL;
+    }
+    reco_service_stats sst;
+    reco_service_get_stats(svc, &sst);
+    if (sst.log_bad_lines) {
+        char nb[32];
+        fprintf(stderr, "reco serve: skipped %s bad line%s of %s (--skip-bad-log); the first: %s\n",
+                cli_thousands(sst.log_bad_lines, nb, sizeof nb),
+                sst.log_bad_lines == 1 ? "" : "s", so.ratings_log, sst.log_first_bad_line);
     }
     print_model(NULL, svc, &ho, reco_http_port(h));
 

@@ -1,4 +1,5 @@
 /* reco train: fit a model on a rating file and write a model file. */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -7,15 +8,162 @@
 #include "cli.h"
 #include "reco/default_algo.h"
 #include "reco/model.h"
+#include "reco/ratings_log.h"
 #include "service.h"
 
-enum { OPT_ALGO = OPT_FIRST_FREE, OPT_PARAM, OPT_OUTPUT };
+enum { OPT_ALGO = OPT_FIRST_FREE, OPT_PARAM, OPT_OUTPUT, OPT_RATINGS_LOG, OPT_WITHOUT_ARCHIVED };
+
+/* What was read of the ratings log. */
+typedef struct log_input {
+    const char *path;
+    reco_log_point start, end;
+    uint64_t ratings, bad;
+} log_input;
+
+static int add_log_rating(void *ctx, const char *u, size_t ul, const char *i, size_t il, float r,
+                          int64_t ts)
+{
+    return reco_ratings_add(ctx, u, ul, i, il, r, ts, NULL) != RECO_OK;
+}
+
+/* The header of a rating file, if it is an archive of a ratings log. */
+static bool archive_header(const char *path, reco_log_header *h)
+{
+    char buf[RECO_LOG_HEADER_MAX];
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : NULL;
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return reco_log_header_parse(buf, n, h) == 0 && h->kind == RECO_LOG_KIND_ARCHIVE;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const reco_log_header *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Several rating files and the ratings log, interned into one set of ID
+ * maps and built into one dataset (a repeated pair keeps the latest
+ * rating; the later one on a tie, so the log's over the files'). A log
+ * that was compacted needs its archives among the files, unless
+ * without_archived. */
+static int load_inputs(cli_data_opts *o, char **files, int nfiles, log_input *lg,
+                       bool without_archived, reco_dataset **out)
+{
+    reco_error err;
+    reco_ratings *all = reco_ratings_new(NULL, NULL);
+    reco_log_header *arch = calloc((size_t)nfiles + 1, sizeof *arch);
+    int narch = 0, rc = EXIT_OK;
+    if (!all || !arch) {
+        cli_error("train", "out of memory");
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    for (int f = 0; f < nfiles; f++) {
+        if (archive_header(files[f], &arch[narch]))
+            narch++;
+        cli_progress *pb = cli_progress_new(!o->quiet);
+        reco_load_options lo = o->load;
+        lo.progress.fn = cli_progress_cb;
+        lo.progress.ctx = pb;
+        lo.users = all->users;
+        lo.items = all->items;
+        reco_ratings *r = NULL;
+        reco_status st = reco_ratings_load(files[f], &lo, &r, &err);
+        cli_progress_free(pb);
+        if (st) {
+            cli_error("train", "%s", err.msg);
+            rc = cli_exit_status(st);
+            goto out;
+        }
+        if (!o->quiet)
+            cli_report_bad_lines("train", &r->report);
+        for (uint64_t k = 0; k < r->n && !st; k++)
+            st = reco_ratings_push(all, r->user[k], r->item[k], r->rating[k], r->ts[k], &err);
+        all->has_ts |= r->has_ts;
+        reco_ratings_free(r);
+        if (st) {
+            cli_error("train", "%s", err.msg);
+            rc = cli_exit_status(st);
+            goto out;
+        }
+    }
+    if (lg->path) {
+        reco_log_parse_opts po = {lg->path, 0, o->load.rating_min, o->load.rating_max,
+                                  o->load.skip_bad};
+        reco_log_parse_report rep;
+        reco_status st = reco_log_read_all(lg->path, &po, add_log_rating, all, &lg->start,
+                                           &lg->end, &rep, &err);
+        if (st) {
+            cli_error("train", "%s", err.msg);
+            rc = cli_exit_status(st);
+            goto out;
+        }
+        lg->ratings = rep.ratings;
+        lg->bad = rep.bad;
+        all->has_ts = true;
+        if (rep.bad && !o->quiet) {
+            char n[32];
+            cli_error("train", "skipped %s bad line%s of %s:", cli_thousands(rep.bad, n, sizeof n),
+                      rep.bad == 1 ? "" : "s", lg->path);
+            for (size_t k = 0; k < rep.n_messages; k++)
+                fprintf(stderr, "  %s\n", rep.messages[k]);
+        }
+        /* Compacted: the lines before its start must be among the files. */
+        uint64_t cover = 0, cover_seq = 0;
+        qsort(arch, (size_t)narch, sizeof *arch, by_offset);
+        for (int a = 0; a < narch; a++)
+            if (!strcmp(arch[a].id, lg->start.id) && arch[a].offset <= cover &&
+                arch[a].end_offset > cover) {
+                cover = arch[a].end_offset;
+                cover_seq = arch[a].end_seq;
+            }
+        if (cover < lg->start.offset && !without_archived) {
+            char a[32], b[32];
+            cli_error("train",
+                      "%s starts at rating #%s: the ratings before were moved to an archive "
+                      "(reco log compact). Give the archive as a rating file too (reco train "
+                      "RATINGS ARCHIVE --ratings-log LOG)%s%s%s, or pass "
+                      "--without-archived-ratings to train without them",
+                      lg->path, cli_thousands(lg->start.seq, a, sizeof a),
+                      cover ? "; the archives given reach rating #" : "",
+                      cover ? cli_thousands(cover_seq, b, sizeof b) : "", cover ? " only" : "");
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (all->n == 0) {
+        cli_error("train", "no ratings to train on");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    cli_progress *pb = cli_progress_new(!o->quiet);
+    reco_build_options bo = o->build;
+    bo.progress.fn = cli_progress_cb;
+    bo.progress.ctx = pb;
+    reco_status st = reco_dataset_build(all, &bo, out, &err);
+    cli_progress_free(pb);
+    if (st) {
+        cli_error("train", "%s", err.msg);
+        rc = cli_exit_status(st);
+    }
+out:
+    free(arch);
+    reco_ratings_free(all);
+    return rc;
+}
 
 static void help(void)
 {
-    printf("Usage: reco train [--algo ALGO] [--param KEY=VALUE ...] [OPTIONS] RATINGS -o MODEL\n\n"
-           "Fits a recommender on a rating file and writes a model file that `reco serve`,\n"
+    printf("Usage: reco train [--algo ALGO] [--param KEY=VALUE ...] [OPTIONS] RATINGS... -o MODEL\n"
+           "       reco train [OPTIONS] RATINGS... [ARCHIVE...] --ratings-log LOG -o MODEL\n\n"
+           "Fits a recommender on rating files and writes a model file that `reco serve`,\n"
            "`reco recommend`, `reco similar` and `reco predict` load by mapping it.\n"
+           "With --ratings-log it also trains on the ratings `reco serve` has acknowledged\n"
+           "so far and records how far it read, so that the server replays only the rest\n"
+           "and `reco log compact` can archive what the model holds (docs/operations.md).\n"
            "Without --algo it builds the recommended model, \"default\": the ranker that\n"
            "ranks best on a validation split carved from RATINGS (ials, ease or popular)\n"
            "plus mf for predicted ratings, in one file (docs/algorithms.md).\n\n"
@@ -40,6 +188,11 @@ static void help(void)
            "  -a, --algo ALGO        algorithm (default: default)\n"
            "  -p, --param KEY=VALUE  set a parameter (repeatable), e.g. --param factors=64\n"
            "  -o, --output MODEL     model file to write (required)\n"
+           "  --ratings-log LOG      train on the ratings log of reco serve too (what is\n"
+           "                         durable now) and record the point reached; a log that\n"
+           "                         was compacted needs its archive among the RATINGS\n"
+           "  --without-archived-ratings\n"
+           "                         train although the log's archived ratings are not given\n"
            "%s"
            "  --json                 print the summary as JSON\n"
            "  --quiet                no progress bar\n"
@@ -54,6 +207,8 @@ int cmd_train(int argc, char **argv)
         {"algo", required_argument, NULL, 'a'},
         {"param", required_argument, NULL, 'p'},
         {"output", required_argument, NULL, 'o'},
+        {"ratings-log", required_argument, NULL, OPT_RATINGS_LOG},
+        {"without-archived-ratings", no_argument, NULL, OPT_WITHOUT_ARCHIVED},
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
@@ -62,6 +217,9 @@ int cmd_train(int argc, char **argv)
     cli_data_opts o;
     cli_data_opts_init(&o);
     const char *algo = NULL, *output = NULL;
+    log_input lg;
+    memset(&lg, 0, sizeof lg);
+    bool without_archived = false;
     const char **params = calloc((size_t)argc + 1, sizeof *params);
     int n_params = 0, c;
     opterr = 0;
@@ -75,6 +233,8 @@ int cmd_train(int argc, char **argv)
         case 'a': algo = optarg; break;
         case 'p': params[n_params++] = optarg; break;
         case 'o': output = optarg; break;
+        case OPT_RATINGS_LOG: lg.path = optarg; break;
+        case OPT_WITHOUT_ARCHIVED: without_archived = true; break;
         case OPT_JSON: o.json = true; break;
         case 'q':
         case OPT_QUIET: o.quiet = true; break;
@@ -86,9 +246,8 @@ int cmd_train(int argc, char **argv)
     }
     if (!algo)
         algo = "default";
-    if (!output || optind != argc - 1) {
-        cli_error("train", !output ? "missing -o MODEL"
-                           : optind == argc ? "missing RATINGS" : "expected one RATINGS file");
+    if (!output || (optind == argc && !lg.path)) {
+        cli_error("train", !output ? "missing -o MODEL" : "missing RATINGS");
         goto usage;
     }
     reco_error err;
@@ -121,7 +280,9 @@ int cmd_train(int argc, char **argv)
     }
     free(params);
     reco_dataset *ds = NULL;
-    int rc = cli_load_dataset("train", argv[optind], &o, &ds);
+    int rc = optind == argc - 1 && !lg.path
+                 ? cli_load_dataset("train", argv[optind], &o, &ds)
+                 : load_inputs(&o, argv + optind, argc - optind, &lg, without_archived, &ds);
     if (rc) {
         reco_model_free(m);
         return rc;
@@ -136,6 +297,8 @@ int cmd_train(int argc, char **argv)
     if (st == RECO_OK) {
         /* A sample keeps this cheap on millions of ratings. */
         m->train_rmse = reco_model_train_rmse(m, 1000000);
+        if (lg.path)
+            m->log_point = lg.end;
         st = reco_model_save(m, output, &err);
     }
     if (st) {
@@ -159,6 +322,13 @@ int cmd_train(int argc, char **argv)
                               "train_rmse", m->train_rmse);
         if (ch)
             json_object_set_new(j, "ranker", reco_default_choice_json(ch));
+        if (lg.path)
+            json_object_set_new(j, "ratings_log",
+                                json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "file", lg.path, "id",
+                                          lg.end.id, "ratings", (json_int_t)lg.ratings,
+                                          "bad_lines", (json_int_t)lg.bad, "from_rating",
+                                          (json_int_t)lg.start.seq, "to_rating",
+                                          (json_int_t)lg.end.seq));
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
         json_decref(j);
@@ -168,6 +338,12 @@ int cmd_train(int argc, char **argv)
                params_text, cli_thousands(reco_dataset_n_users(ds), a, sizeof a),
                cli_thousands(reco_dataset_n_items(ds), b, sizeof b),
                cli_thousands(reco_dataset_nnz(ds), c2, sizeof c2), m->fit_seconds);
+        if (lg.path) {
+            char x[32], y[32], z[32];
+            printf("with %s ratings of the log %s (ratings #%s to #%s; the server replays "
+                   "those after)\n", cli_thousands(lg.ratings, x, sizeof x), lg.path,
+                   cli_thousands(lg.start.seq, y, sizeof y), cli_thousands(lg.end.seq, z, sizeof z));
+        }
         if (ch)
             printf("ranker: %s\n", choice);
         if (!reco_model_predicts_ratings(m))

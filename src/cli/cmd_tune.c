@@ -839,10 +839,12 @@ int cmd_tune(int argc, char **argv)
         }
         if (!c->data.quiet) {
             cli_report_bad_lines("tune", &test->load);
-            if (test->filtered_ratings)
-                cli_error("tune", "warning: %s: %llu test ratings are also in %s and were "
-                          "dropped", c->test_file, (unsigned long long)test->filtered_ratings,
-                          c->train_file);
+            if (test->filtered_ratings) {
+                char nb[32];
+                cli_error("tune", "warning: %s: %s test ratings are also in %s and were "
+                          "dropped", c->test_file,
+                          cli_thousands(test->filtered_ratings, nb, sizeof nb), c->train_file);
+            }
         }
     }
     if (test && (rc = run_heldout(c, res, data, test, &ho)))

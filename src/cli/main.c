@@ -21,6 +21,7 @@ static const command COMMANDS[] = {
     {"similar", cmd_similar, "products similar to a product"},
     {"predict", cmd_predict, "predicted rating of a user for a product"},
     {"serve", cmd_serve, "serve recommendations over HTTP (REST, JSON)"},
+    {"log", cmd_log, "the ratings log of serve: create, inspect, compact into an archive"},
 };
 
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

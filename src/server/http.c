@@ -865,7 +865,13 @@ static enum MHD_Result h_model(reco_http *h, struct MHD_Connection *c, request *
 
 static enum MHD_Result h_healthz(reco_http *h, struct MHD_Connection *c, request *rq)
 {
-    return send_json(h, c, rq, 200, json_pack("{s:s}", "status", "ok"));
+    /* 503 while writes fail (the log cannot be written, the live ratings
+     * are at their cap); reads are still answered. */
+    bool healthy = true;
+    json_t *o = reco_service_health(h->svc, &healthy);
+    if (!o)
+        return send_error(h, c, rq, 503, "out of memory");
+    return send_json(h, c, rq, healthy ? 200 : 503, o);
 }
 
 /* One rating object of the body into r; on failure writes what to fix. */
@@ -1152,6 +1158,34 @@ static enum MHD_Result h_metrics(reco_http *h, struct MHD_Connection *c, request
     metric_head(f, "reco_ratings_log_fsyncs_total", "counter",
                 "fsyncs of the ratings log (concurrent writers share one).");
     fprintf(f, "reco_ratings_log_fsyncs_total %llu\n", (unsigned long long)st.log_fsyncs);
+    metric_head(f, "reco_ratings_log_write_errors_total", "counter",
+                "Batches of ratings the log could not take (answered 500, cut off the file).");
+    fprintf(f, "reco_ratings_log_write_errors_total %llu\n",
+            (unsigned long long)st.log_write_errors);
+    metric_head(f, "reco_ratings_log_bytes", "gauge",
+                "Bytes of rating lines in the ratings log file (after its last compaction).");
+    fprintf(f, "reco_ratings_log_bytes %llu\n", (unsigned long long)st.log_bytes);
+    metric_head(f, "reco_ratings_log_replay_bytes", "gauge",
+                "Bytes of the log a restart would replay: those after the model's point.");
+    fprintf(f, "reco_ratings_log_replay_bytes %llu\n",
+            (unsigned long long)(st.log_end - st.log_replay_from));
+    metric_head(f, "reco_ratings_log_bad_lines_skipped", "gauge",
+                "Bad log lines replay skipped since start (--skip-bad-log).");
+    fprintf(f, "reco_ratings_log_bad_lines_skipped %llu\n", (unsigned long long)st.log_bad_lines);
+    metric_head(f, "reco_live_users", "gauge", "Users with ratings that arrived after training.");
+    fprintf(f, "reco_live_users %llu\n", (unsigned long long)st.live_users);
+    metric_head(f, "reco_live_bytes", "gauge",
+                "Memory of the ratings that arrived after training (the live overlay).");
+    fprintf(f, "reco_live_bytes %llu\n", (unsigned long long)st.live_bytes);
+    metric_head(f, "reco_live_bytes_limit", "gauge",
+                "The cap on reco_live_bytes (--max-live-bytes); 0: none.");
+    fprintf(f, "reco_live_bytes_limit %llu\n", (unsigned long long)st.max_live_bytes);
+    metric_head(f, "reco_live_ratings_refused_total", "counter",
+                "Ratings refused (503) because the live overlay was at its cap.");
+    fprintf(f, "reco_live_ratings_refused_total %llu\n", (unsigned long long)st.live_refused);
+    metric_head(f, "reco_healthy", "gauge",
+                "1 when /healthz answers ok, 0 when degraded (writes fail).");
+    fprintf(f, "reco_healthy %d\n", st.healthy ? 1 : 0);
     metric_head(f, "reco_model_reloads_total", "counter", "Successful model reloads.");
     fprintf(f, "reco_model_reloads_total %llu\n", (unsigned long long)st.reloads);
     metric_head(f, "reco_model_reload_failures_total", "counter",

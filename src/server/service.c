@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,9 +19,17 @@
 #include "reco/default_algo.h"
 #include "reco/model.h"
 #include "reco/ratings.h"
+#include "reco/ratings_log.h"
 #include "reco/utf8.h"
 
 #define BECAUSE_MAX 3
+/* What a live rating adds to the overlay, about (docs/operations.md has
+ * the measured figures): its entry in the user's arrays, which double; a
+ * user new to the model and the overlay its record, first arrays, slot in
+ * the table of users and key; a new product its slot and key. */
+#define LIVE_BYTES_RATING 32
+#define LIVE_BYTES_NEW_USER 200
+#define LIVE_BYTES_NEW_ITEM 64
 
 /* ---- the live overlay of one model generation ---- */
 
@@ -46,7 +55,16 @@ typedef struct generation {
     live_user **live;        /* by user id, NULL where nothing is live */
     size_t live_cap;
     uint64_t live_ratings, live_users;
+    uint64_t live_alloc;     /* bytes of the live arrays and records */
+    bool refused;            /* the last batch was refused for the memory cap */
 } generation;
+
+/* Memory of the overlay: records, arrays, the tables of new IDs. Caller
+ * holds g->lock. */
+static uint64_t live_bytes(const generation *g)
+{
+    return g->live_alloc + reco_idmap_memory(g->new_users) + reco_idmap_memory(g->new_items);
+}
 
 static void live_user_free(live_user *lu)
 {
@@ -159,6 +177,7 @@ static int apply_rating(generation *g, const char *user, size_t ulen, const char
         if (!nl)
             return -1;
         memset(nl + g->live_cap, 0, (nc - g->live_cap) * sizeof *nl);
+        g->live_alloc += (nc - g->live_cap) * sizeof *nl;
         g->live = nl;
         g->live_cap = nc;
     }
@@ -169,6 +188,7 @@ static int apply_rating(generation *g, const char *user, size_t ulen, const char
             return -1;
         g->live[u] = lu;
         g->live_users++;
+        g->live_alloc += sizeof *lu;
     }
     uint32_t pos = 0;
     while (pos < lu->n && lu->items[pos] < (uint32_t)i)
@@ -194,6 +214,7 @@ static int apply_rating(generation *g, const char *user, size_t ulen, const char
         if (!nt)
             return -1;
         lu->ts = nt;
+        g->live_alloc += (uint64_t)(nc - lu->cap) * (sizeof *ni + sizeof *nr + sizeof *nt);
         lu->cap = nc;
     }
     memmove(lu->items + pos + 1, lu->items + pos, (lu->n - pos) * sizeof *lu->items);
@@ -265,19 +286,52 @@ static void merged_free(merged *m)
 
 /* ---- the ratings log ---- */
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A writer waiting for the batch that holds its lines. */
+typedef struct waiter {
+    struct waiter *next;
+    bool done;
+    int err;                  /* 0: durable; else the batch failed */
+    char msg[448];
+} waiter;
+
 typedef struct ratings_log {
+    /* The file, as last checked; guarded by io, which is held around every
+     * read of it and write to it and never taken while holding mu. */
+    pthread_mutex_t io;
     int fd;
+    reco_log_header h;
+    uint64_t end, end_seq;    /* logical end of what is durable */
+    bool broken;              /* a failed batch could not be cut back */
+    /* The queue; guarded by mu. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     char *buf;                /* lines waiting for the next write */
     size_t len, cap;
-    uint64_t enqueued;        /* batches handed in */
-    uint64_t durable;         /* batches written and fsynced */
-    uint64_t durable_bytes;   /* file length known to be on disk */
+    uint64_t lines;           /* in buf */
+    waiter *head, *tail;      /* the writers of those lines */
     bool flushing;
-    int error;                /* errno of a failed write: later writes fail */
-    uint64_t fsyncs;
+    uint64_t fsyncs, write_errors;
+    bool failing;             /* the last batch failed (until one is written or a check passes) */
+    int64_t failing_since;    /* Unix time */
+    int64_t last_check_ms;    /* monotonic: the last failure or check */
+    char failure[448];
 } ratings_log;
+
+/* A reader's view of the log at one moment: its own descriptor of the file
+ * (a compaction that replaces the file later does not change what it
+ * reads: lines before the durable end never change). */
+typedef struct log_snap {
+    int fd;
+    reco_log_header h;
+    uint64_t end;
+} log_snap;
 
 /* ---- the service ---- */
 
@@ -289,8 +343,10 @@ struct reco_service {
     pthread_mutex_t reload_mu; /* one reload at a time */
     pthread_mutex_t apply_mu;  /* orders applying new ratings with a swap */
     ratings_log log;
-    bool has_log;
-    atomic_uint_fast64_t logged, replayed, reloads, reload_failures;
+    bool has_log, log_open;
+    uint64_t replay_from, replay_from_seq; /* the current generation's start in the log */
+    char first_bad[RECO_BAD_LINE_MSG_MAX]; /* the first line replay skipped */
+    atomic_uint_fast64_t logged, replayed, reloads, reload_failures, bad_lines, refused;
 };
 
 void reco_service_options_default(reco_service_options *o)
@@ -311,127 +367,323 @@ static generation *acquire(reco_service *s)
 
 bool reco_service_valid_id(const char *id, size_t len)
 {
-    if (len == 0 || len > RECO_ID_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
-            return false; /* control bytes cannot be written to the CSV log */
-    return reco_utf8_invalid_at(id, len) == len;
+    /* Control bytes cannot be written to the CSV log. */
+    return reco_log_valid_id(id, len);
 }
 
-/* Replays log bytes [from, to) into g (caller holds nothing; takes the
- * write lock). Returns ratings applied, or -1. */
-static int64_t replay(reco_service *s, generation *g, uint64_t from, uint64_t to,
-                      reco_error *err)
-{
-    if (to <= from)
-        return 0;
-    size_t len = (size_t)(to - from);
-    char *buf = malloc(len);
-    if (!buf) {
-        reco_error_set(err, RECO_ERR_NOMEM, "out of memory replaying the ratings log");
-        return -1;
-    }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = pread(s->log.fd, buf + got, len - got, (off_t)(from + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            free(buf);
-            reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path,
-                           r < 0 ? strerror(errno) : "shorter than expected");
-            return -1;
-        }
-        got += (size_t)r;
-    }
-    reco_load_options lo;
-    reco_load_options_default(&lo);
-    lo.sep = ",";
-    lo.header = 0;
-    lo.skip_bad = true;
-    lo.rating_min = -1e30;
-    lo.rating_max = 1e30;
-    lo.threads = 1;
-    reco_ratings *r = NULL;
-    reco_error perr;
-    reco_status st = reco_ratings_parse(buf, len, s->log_path, &lo, &r, &perr);
-    free(buf);
-    if (st == RECO_ERR_EMPTY)
-        return 0;
-    if (st) {
-        reco_error_set(err, st, "%s", perr.msg);
-        return -1;
-    }
-    int64_t applied = 0;
-    pthread_rwlock_wrlock(&g->lock);
-    for (uint64_t k = 0; k < r->n; k++) {
-        size_t ul, il;
-        const char *u = reco_idmap_key(r->users, r->user[k], &ul);
-        const char *i = reco_idmap_key(r->items, r->item[k], &il);
-        if (apply_rating(g, u, ul, i, il, r->rating[k], r->ts[k]) == 0)
-            applied++;
-    }
-    pthread_rwlock_unlock(&g->lock);
-    reco_ratings_free(r);
-    return applied;
-}
+static bool writable(const reco_service *s) { return s->has_log && !s->opt.log_read_only; }
 
-static reco_status log_open(reco_service *s, reco_error *err)
+static int log_snapshot(reco_service *s, log_snap *sn, reco_error *err)
 {
     ratings_log *l = &s->log;
-    l->fd = open(s->log_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (l->fd < 0)
-        return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
-    struct stat st;
-    if (fstat(l->fd, &st) != 0)
-        return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
-    uint64_t size = (uint64_t)st.st_size;
-    /* A torn last line (a crash in the middle of a write that was never
-     * acknowledged) is cut off so that new lines start clean. */
-    uint64_t keep = size;
-    while (keep > 0) {
-        char c;
-        if (pread(l->fd, &c, 1, (off_t)(keep - 1)) != 1)
-            return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
-        if (c == '\n')
-            break;
-        keep--;
-    }
-    if (keep != size && ftruncate(l->fd, (off_t)keep) != 0)
-        return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
-    l->durable_bytes = keep;
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
-    return RECO_OK;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
+    pthread_mutex_lock(&l->io);
+    sn->fd = dup(l->fd);
+    sn->h = l->h;
+    sn->end = l->end;
+    pthread_mutex_unlock(&l->io);
+    if (sn->fd < 0) {
+        reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
+        return -1;
     }
     return 0;
 }
 
-/* Appends text durably. Group commit: the first writer to find no flush
- * running writes everything queued so far and fsyncs once for all; the
- * others wait for the batch that holds their lines. */
-static reco_status log_append(reco_service *s, const char *text, size_t len, reco_error *err)
+static int pread_all(int fd, char *p, size_t len, uint64_t pos)
+{
+    while (len) {
+        ssize_t r = pread(fd, p, len, (off_t)pos);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += r;
+        pos += (uint64_t)r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Where the replay of the log for model m starts: the model's point, after
+ * checking that it is this log's and within it; the log's start for a
+ * model trained without it (if nothing before was compacted away). */
+static reco_status log_start_point(reco_service *s, const reco_model *m, const log_snap *sn,
+                                   uint64_t *from, uint64_t *from_seq, reco_error *err)
+{
+    const reco_log_point *p = &m->log_point;
+    const char *log = s->log_path, *model = s->model_path;
+    if (!p->id[0]) {
+        if (sn->h.offset > 0)
+            return reco_error_set(err, RECO_ERR_FORMAT,
+                                  "%s starts at rating #%llu: the ratings before were compacted "
+                                  "into an archive, and %s was trained without the log "
+                                  "(reco train --ratings-log), so it holds none of them; serve a "
+                                  "model trained with the log", log,
+                                  (unsigned long long)sn->h.seq, model);
+        *from = sn->h.offset;
+        *from_seq = sn->h.seq;
+        return RECO_OK;
+    }
+    if (strcmp(p->id, sn->h.id))
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s is ratings log %s, but %s was trained on log %s: the log was "
+                              "replaced, or this is not the model's log", log, sn->h.id, model,
+                              p->id);
+    if (p->offset < sn->h.offset)
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s starts at rating #%llu (it was compacted), but %s holds only "
+                              "the ratings before #%llu: those between are in the archive, not "
+                              "in this model; serve a newer model", log,
+                              (unsigned long long)sn->h.seq, model, (unsigned long long)p->seq);
+    if (p->offset > sn->end)
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s was trained on %s up to rating #%llu (byte %llu), but the log "
+                              "ends at byte %llu: it lost its end, or it is an older copy", model,
+                              log, (unsigned long long)p->seq, (unsigned long long)p->offset,
+                              (unsigned long long)sn->end);
+    char c = '\n';
+    if (p->offset > sn->h.offset &&
+        pread_all(sn->fd, &c, 1, sn->h.len + (p->offset - sn->h.offset) - 1))
+        return reco_error_set(err, RECO_ERR_IO, "%s: %s", log, strerror(errno));
+    if (c != '\n')
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: the point up to which %s holds it (byte %llu) is not the end "
+                              "of a line: the model was trained on another copy of the log", log,
+                              model, (unsigned long long)p->offset);
+    *from = p->offset;
+    *from_seq = p->seq;
+    return RECO_OK;
+}
+
+static int replay_one(void *ctx, const char *u, size_t ul, const char *i, size_t il, float r,
+                      int64_t ts)
+{
+    return apply_rating(ctx, u, ul, i, il, r, ts);
+}
+
+/* Replays the log's lines [from, to) (logical offsets; from_seq is the
+ * number of the rating at from) into g, strictly unless skip_bad_log.
+ * Adds the lines read (ratings and skipped) to *lines and the ratings to
+ * *applied. */
+static reco_status replay(reco_service *s, generation *g, const log_snap *sn, uint64_t from,
+                          uint64_t from_seq, uint64_t to, uint64_t *lines, uint64_t *applied,
+                          reco_error *err)
+{
+    if (to <= from)
+        return RECO_OK;
+    if (from < sn->h.offset || to > sn->end)
+        return reco_error_set(err, RECO_ERR_IO,
+                              "%s was compacted while it was being replayed: try again",
+                              s->log_path);
+    size_t len = (size_t)(to - from);
+    char *buf = malloc(len);
+    if (!buf)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory replaying %s (%zu bytes)",
+                              s->log_path, len);
+    if (pread_all(sn->fd, buf, len, sn->h.len + (from - sn->h.offset))) {
+        free(buf);
+        return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
+    }
+    reco_log_parse_opts o = {s->log_path, 2 + (from_seq - sn->h.seq), g->model->rating_lo,
+                             g->model->rating_hi, s->opt.skip_bad_log};
+    reco_log_parse_report rep;
+    pthread_rwlock_wrlock(&g->lock);
+    reco_status rc = reco_log_parse(buf, len, &o, replay_one, g, &rep, err);
+    pthread_rwlock_unlock(&g->lock);
+    free(buf);
+    if (rc == RECO_ERR_PARSE && err) {
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used,
+                 " (the model's rating range is %g to %g; --skip-bad-log skips bad lines and "
+                 "counts them)", (double)g->model->rating_lo, (double)g->model->rating_hi);
+    }
+    if (rep.n_messages) {
+        pthread_mutex_lock(&s->gen_mu);
+        if (!s->first_bad[0])
+            snprintf(s->first_bad, sizeof s->first_bad, "%s", rep.messages[0]);
+        pthread_mutex_unlock(&s->gen_mu);
+    }
+    atomic_fetch_add(&s->bad_lines, rep.bad);
+    *lines += rep.lines;
+    *applied += rep.ratings;
+    return rc;
+}
+
+/* One server per log: a write lock on a byte far past any log's end (an
+ * open-file-description lock, which flock does not see), held as long as
+ * the server has the file open. */
+static int claim_log(int fd)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)1 << 62;
+    fl.l_len = 1;
+    return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+static int lock_ex(int fd)
+{
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR)
+            return -1;
+    return 0;
+}
+
+/* Under io, with the file locked: makes sure fd is the file at the log's
+ * path and ends where the last batch ended, following a compaction (the
+ * same log rewritten to start later and renamed into place: its lock was
+ * held while it was made, so it ends where this server's log ends). 0, or
+ * -1 with the reason in why. */
+static int log_check_file(reco_service *s, char *why, size_t cap)
 {
     ratings_log *l = &s->log;
-    pthread_mutex_lock(&l->mu);
-    if (l->error) {
-        int e = l->error;
-        pthread_mutex_unlock(&l->mu);
-        return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(e));
+    const char *path = s->log_path;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        struct stat fs, ps;
+        if (fstat(l->fd, &fs) != 0) {
+            snprintf(why, cap, "%s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (stat(path, &ps) != 0) {
+            snprintf(why, cap,
+                     "%s: %s: the ratings log was moved or deleted while the server runs; put "
+                     "it back (compact it with reco log compact, which the server follows)",
+                     path, strerror(errno));
+            return -1;
+        }
+        if (ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino) {
+            uint64_t want = l->h.len + (l->end - l->h.offset);
+            if ((uint64_t)fs.st_size != want) {
+                snprintf(why, cap,
+                         "%s was changed by another program: it is %lld bytes, this server left "
+                         "it at %llu (another server on the same log? a rotation tool that "
+                         "truncates?)", path, (long long)fs.st_size, (unsigned long long)want);
+                return -1;
+            }
+            return 0;
+        }
+        int nfd = open(path, O_RDWR | O_CLOEXEC);
+        if (nfd < 0) {
+            snprintf(why, cap, "%s: %s", path, strerror(errno));
+            return -1;
+        }
+        struct stat ns;
+        if (lock_ex(nfd) || fstat(nfd, &ns) || stat(path, &ps) || ns.st_ino != ps.st_ino ||
+            ns.st_dev != ps.st_dev) {
+            close(nfd); /* replaced again meanwhile: look again */
+            continue;
+        }
+        char hb[RECO_LOG_HEADER_MAX];
+        reco_log_header nh;
+        size_t n = (uint64_t)ns.st_size < sizeof hb ? (size_t)ns.st_size : sizeof hb;
+        const char *wrong = NULL;
+        if (pread_all(nfd, hb, n, 0) || reco_log_header_parse(hb, n, &nh) != 0)
+            wrong = "it is not a reco ratings log";
+        else if (nh.kind != RECO_LOG_KIND_LOG || strcmp(nh.id, l->h.id))
+            wrong = "it is another log";
+        else if (nh.offset > l->end || (uint64_t)ns.st_size != nh.len + (l->end - nh.offset))
+            wrong = "it does not end where this server's log ends";
+        if (!wrong && claim_log(nfd) != 0)
+            wrong = "another reco serve has it open";
+        if (wrong) {
+            close(nfd);
+            snprintf(why, cap,
+                     "%s was replaced by another file (%s): put the server's log back (compact "
+                     "the log with reco log compact, which the server follows)", path, wrong);
+            return -1;
+        }
+        flock(l->fd, LOCK_UN); /* a reload's copy of the descriptor may keep it open */
+        close(l->fd);
+        l->fd = nfd;
+        l->h = nh;
+        return 0;
     }
+    snprintf(why, cap, "%s kept being replaced", path);
+    return -1;
+}
+
+/* Writes one batch at the durable end and fsyncs it; on failure cuts the
+ * file back so that nothing of it stays. 0, or the errno with why. */
+static int log_write_batch(reco_service *s, const char *batch, size_t blen, uint64_t lines,
+                           char *why, size_t cap)
+{
+    ratings_log *l = &s->log;
+    pthread_mutex_lock(&l->io);
+    int e = 0;
+    if (l->broken) {
+        snprintf(why, cap,
+                 "%s: a failed write could not be cut back, so the log takes no more ratings "
+                 "until the server is restarted", s->log_path);
+        pthread_mutex_unlock(&l->io);
+        return EIO;
+    }
+    if (lock_ex(l->fd)) {
+        e = errno;
+        snprintf(why, cap, "%s: %s", s->log_path, strerror(e));
+        pthread_mutex_unlock(&l->io);
+        return e;
+    }
+    if (log_check_file(s, why, cap)) {
+        flock(l->fd, LOCK_UN);
+        pthread_mutex_unlock(&l->io);
+        return EIO;
+    }
+    uint64_t pos = l->h.len + (l->end - l->h.offset);
+    const char *p = batch;
+    size_t left = blen;
+    uint64_t at = pos;
+    while (left && !e) {
+        ssize_t w = pwrite(l->fd, p, left, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            e = w < 0 && errno ? errno : EIO;
+        else {
+            p += w;
+            at += (uint64_t)w;
+            left -= (size_t)w;
+        }
+    }
+    if (!e && s->opt.sync_hook)
+        e = s->opt.sync_hook(s->opt.sync_hook_ctx);
+    if (!e && fdatasync(l->fd) != 0)
+        e = errno ? errno : EIO;
+    if (e) {
+        int n = snprintf(why, cap, "%s: %s", s->log_path, strerror(e));
+        /* What the file may hold of the batch was never acknowledged. */
+        if (ftruncate(l->fd, (off_t)pos) != 0) {
+            l->broken = true;
+            snprintf(why + n, n < (int)cap ? cap - (size_t)n : 0,
+                     "; and the part written could not be cut off (%s), so the log takes no "
+                     "more ratings until the server is restarted", strerror(errno));
+        } else if (fsync(l->fd) != 0) {
+            /* The size is right for every later write; only a crash before
+             * the next sync could bring the cut part back. */
+        }
+    } else {
+        l->end += blen;
+        l->end_seq += lines;
+    }
+    flock(l->fd, LOCK_UN);
+    pthread_mutex_unlock(&l->io);
+    return e;
+}
+
+/* Appends text (`lines` lines) durably. Group commit: the first writer to
+ * find no write running writes everything queued so far and fsyncs once
+ * for all; the others wait for the batch that holds their lines, and learn
+ * whether it failed. */
+static reco_status log_append(reco_service *s, const char *text, size_t len, uint64_t lines,
+                              reco_error *err)
+{
+    ratings_log *l = &s->log;
+    waiter me;
+    memset(&me, 0, sizeof me);
+    pthread_mutex_lock(&l->mu);
     if (l->len + len > l->cap) {
         size_t nc = l->cap ? l->cap : 65536;
         while (nc < l->len + len)
@@ -446,8 +698,13 @@ static reco_status log_append(reco_service *s, const char *text, size_t len, rec
     }
     memcpy(l->buf + l->len, text, len);
     l->len += len;
-    uint64_t mine = ++l->enqueued;
-    while (l->durable < mine && !l->error) {
+    l->lines += lines;
+    if (l->tail)
+        l->tail->next = &me;
+    else
+        l->head = &me;
+    l->tail = &me;
+    while (!me.done) {
         if (l->flushing) {
             pthread_cond_wait(&l->cv, &l->mu);
             continue;
@@ -455,40 +712,130 @@ static reco_status log_append(reco_service *s, const char *text, size_t len, rec
         l->flushing = true;
         char *batch = l->buf;
         size_t blen = l->len;
-        uint64_t upto = l->enqueued;
+        uint64_t blines = l->lines;
+        waiter *who = l->head;
         l->buf = NULL;
         l->len = l->cap = 0;
+        l->lines = 0;
+        l->head = l->tail = NULL;
         pthread_mutex_unlock(&l->mu);
-        int e = 0;
-        if (write_all(l->fd, batch, blen) != 0 || fdatasync(l->fd) != 0)
-            e = errno ? errno : EIO;
+        char why[sizeof me.msg];
+        int e = log_write_batch(s, batch, blen, blines, why, sizeof why);
         free(batch);
         pthread_mutex_lock(&l->mu);
         l->fsyncs++;
         if (e) {
-            /* The file may now end in a partial batch; nothing after it
-             * could be trusted, so the log refuses further writes. */
-            l->error = e;
+            l->write_errors++;
+            if (!l->failing)
+                l->failing_since = (int64_t)time(NULL);
+            l->failing = true;
+            l->last_check_ms = mono_ms();
+            snprintf(l->failure, sizeof l->failure, "%s", why);
         } else {
-            l->durable = upto;
-            l->durable_bytes += blen;
+            l->failing = false;
+        }
+        for (waiter *w = who; w; w = w->next) {
+            w->err = e;
+            if (e)
+                memcpy(w->msg, why, sizeof w->msg);
+            w->done = true;
         }
         l->flushing = false;
         pthread_cond_broadcast(&l->cv);
     }
-    int e = l->durable >= mine ? 0 : l->error;
     pthread_mutex_unlock(&l->mu);
-    if (e)
-        return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(e));
+    if (me.err)
+        return reco_error_set(err, RECO_ERR_IO, "%s", me.msg);
     return RECO_OK;
 }
 
-static uint64_t log_durable_bytes(reco_service *s)
+/* Opens the log (creating it only when asked), or refuses with what to do. */
+static reco_status log_open(reco_service *s, reco_error *err)
 {
-    pthread_mutex_lock(&s->log.mu);
-    uint64_t b = s->log.durable_bytes;
-    pthread_mutex_unlock(&s->log.mu);
-    return b;
+    ratings_log *l = &s->log;
+    const reco_log_point *mp = &s->gen->model->log_point;
+    const char *path = s->log_path;
+    bool rw = !s->opt.log_read_only;
+    reco_log_file f;
+    reco_status rc = rw ? reco_log_file_open_rw(path, &f, err) : reco_log_file_open(path, &f, err);
+    if (rc == RECO_ERR_NOT_FOUND) {
+        if (mp->id[0])
+            return reco_error_set(err, RECO_ERR_NOT_FOUND,
+                                  "%s does not exist, but %s was trained on ratings log %s up to "
+                                  "rating #%llu, and the ratings acknowledged after that are in "
+                                  "that log: put it back. If it is lost, `reco log init %s "
+                                  "--model %s` starts an empty log that continues from the "
+                                  "model's point.", path, s->model_path, mp->id,
+                                  (unsigned long long)mp->seq, path, s->model_path);
+        if (!s->opt.create_log || !rw)
+            return reco_error_set(err, RECO_ERR_NOT_FOUND,
+                                  "%s does not exist. A missing ratings log is not replaced by "
+                                  "an empty one unasked, so that a log that was moved or lost is "
+                                  "noticed: for a first start, create it (reco serve "
+                                  "--create-ratings-log, or reco log init %s).", path, path);
+        if ((rc = reco_log_create(path, NULL, NULL, err)))
+            return rc;
+        rc = reco_log_file_open_rw(path, &f, err);
+    } else if (rc == RECO_ERR_FORMAT && rw && !mp->id[0]) {
+        /* A log of an earlier reco: it gets a header. */
+        reco_error uerr;
+        reco_status urc = reco_log_upgrade(path, &uerr);
+        if (urc == RECO_OK)
+            rc = reco_log_file_open_rw(path, &f, err);
+        else if (err)
+            *err = uerr;
+        if (urc)
+            return urc;
+    } else if (rc == RECO_ERR_FORMAT && mp->id[0] && err) {
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used, " (%s was trained on ratings log %s)",
+                 s->model_path, mp->id);
+    }
+    if (rc)
+        return rc;
+    if (f.h.kind != RECO_LOG_KIND_LOG) {
+        reco_log_file_close(&f);
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s is an archive of a ratings log (reco log compact), not a log",
+                              path);
+    }
+    if (rw && claim_log(f.fd) != 0) {
+        int e = errno;
+        reco_log_file_close(&f);
+        if (e == EAGAIN || e == EACCES)
+            return reco_error_set(err, RECO_ERR_IO,
+                                  "%s is in use by another reco serve: two servers cannot append "
+                                  "to one log", path);
+        return reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    l->fd = f.fd;
+    l->h = f.h;
+    l->end = f.end_offset;
+    pthread_mutex_init(&l->io, NULL);
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    s->log_open = true;
+    return RECO_OK;
+}
+
+/* Replays the log into the first generation. */
+static reco_status log_replay_start(reco_service *s, reco_error *err)
+{
+    log_snap sn;
+    if (log_snapshot(s, &sn, err))
+        return RECO_ERR_IO;
+    uint64_t from = 0, from_seq = 0, lines = 0, applied = 0;
+    reco_status rc = log_start_point(s, s->gen->model, &sn, &from, &from_seq, err);
+    if (rc == RECO_OK)
+        rc = replay(s, s->gen, &sn, from, from_seq, sn.end, &lines, &applied, err);
+    close(sn.fd);
+    if (rc)
+        return rc;
+    s->log.end_seq = from_seq + lines;
+    s->replay_from = from;
+    s->replay_from_seq = from_seq;
+    atomic_store(&s->replayed, applied);
+    return RECO_OK;
 }
 
 reco_status reco_service_open(const reco_service_options *opt, reco_service **out,
@@ -516,14 +863,8 @@ reco_status reco_service_open(const reco_service_options *opt, reco_service **ou
         goto fail;
     if (s->log_path) {
         s->has_log = true;
-        if ((rc = log_open(s, err)))
+        if ((rc = log_open(s, err)) || (rc = log_replay_start(s, err)))
             goto fail;
-        int64_t n = replay(s, s->gen, 0, s->log.durable_bytes, err);
-        if (n < 0) {
-            rc = err ? err->code : RECO_ERR_IO;
-            goto fail;
-        }
-        atomic_store(&s->replayed, (uint64_t)n);
     }
     *out = s;
     return RECO_OK;
@@ -539,9 +880,11 @@ void reco_service_close(reco_service *s)
     if (!s)
         return;
     scratch_release_current();
-    if (s->log.fd >= 0) {
-        fdatasync(s->log.fd);
+    if (s->log_open) {
+        if (writable(s))
+            fdatasync(s->log.fd);
         close(s->log.fd);
+        pthread_mutex_destroy(&s->log.io);
         pthread_mutex_destroy(&s->log.mu);
         pthread_cond_destroy(&s->log.cv);
     }
@@ -810,21 +1153,19 @@ reco_status reco_service_user_ratings(reco_service *s, const char *user, json_t 
     return RECO_OK;
 }
 
-/* Appends one CSV field, quoted when it holds a comma or a quote. */
-static size_t csv_field(char *dst, const char *s, size_t len)
+static void human_bytes(uint64_t b, char *buf, size_t cap)
 {
-    bool quote = memchr(s, ',', len) || memchr(s, '"', len) || (len && (s[0] == ' ' || s[len - 1] == ' '));
-    size_t j = 0;
-    if (quote)
-        dst[j++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"')
-            dst[j++] = '"';
-        dst[j++] = s[i];
+    const char *u[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)b;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
     }
-    if (quote)
-        dst[j++] = '"';
-    return j;
+    if (i == 0)
+        snprintf(buf, cap, "%llu bytes", (unsigned long long)b);
+    else
+        snprintf(buf, cap, "%.1f %s", v, u[i]);
 }
 
 reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, size_t n,
@@ -834,6 +1175,8 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
     if (!s->has_log)
         return reco_error_set(err, RECO_ERR_INVALID,
                               "this server takes no new ratings (start it with --ratings-log)");
+    if (!writable(s))
+        return reco_error_set(err, RECO_ERR_INVALID, "the ratings log is open read-only");
     if (n == 0)
         return reco_error_set(err, RECO_ERR_INVALID, "no ratings given");
     if (n > s->opt.max_batch)
@@ -844,6 +1187,7 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
     generation_release(g);
     int64_t now = (int64_t)time(NULL);
     size_t bytes = 0;
+    uint64_t need = 0;
     for (size_t k = 0; k < n; k++) {
         if (!reco_service_valid_id(r[k].user, r[k].user_len))
             return reco_error_set(err, RECO_ERR_INVALID,
@@ -856,20 +1200,44 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
         if (!isfinite(r[k].rating) || r[k].rating < lo || r[k].rating > hi)
             return reco_error_set(err, RECO_ERR_INVALID,
                                   "rating %zu: rating must be a number from %g to %g", k, lo, hi);
-        bytes += 2 * (r[k].user_len + r[k].item_len) + 64;
+        bytes += reco_log_line_max(r[k].user_len, r[k].item_len);
+    }
+    if (s->opt.max_live_bytes) {
+        g = acquire(s);
+        pthread_rwlock_wrlock(&g->lock);
+        for (size_t k = 0; k < n; k++) {
+            need += LIVE_BYTES_RATING;
+            if (find_user(g, r[k].user, r[k].user_len) < 0)
+                need += LIVE_BYTES_NEW_USER + 2 * (r[k].user_len + 1);
+            if (find_item(g, r[k].item, r[k].item_len) < 0)
+                need += LIVE_BYTES_NEW_ITEM + 2 * (r[k].item_len + 1);
+        }
+        uint64_t cur = live_bytes(g);
+        bool over = cur + need > s->opt.max_live_bytes;
+        g->refused = over;
+        pthread_rwlock_unlock(&g->lock);
+        generation_release(g);
+        if (over) {
+            atomic_fetch_add(&s->refused, n);
+            char a[32], b[32];
+            human_bytes(cur, a, sizeof a);
+            human_bytes(s->opt.max_live_bytes, b, sizeof b);
+            return reco_error_set(err, RECO_ERR_NOMEM,
+                                  "the ratings that arrived since the model was trained take %s "
+                                  "of the %s allowed (--max-live-bytes), and these would go "
+                                  "over: retrain with the ratings log (reco train --ratings-log) "
+                                  "and reload the model to make room", a, b);
+        }
     }
     char *text = malloc(bytes);
     if (!text)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     size_t len = 0;
-    for (size_t k = 0; k < n; k++) {
-        len += csv_field(text + len, r[k].user, r[k].user_len);
-        text[len++] = ',';
-        len += csv_field(text + len, r[k].item, r[k].item_len);
-        len += (size_t)snprintf(text + len, bytes - len, ",%.9g,%lld\n", r[k].rating,
-                                (long long)(r[k].timestamp ? r[k].timestamp : now));
-    }
-    reco_status rc = log_append(s, text, len, err);
+    for (size_t k = 0; k < n; k++)
+        len += reco_log_format_line(text + len, r[k].user, r[k].user_len, r[k].item,
+                                    r[k].item_len, (float)r[k].rating,
+                                    r[k].timestamp ? r[k].timestamp : now);
+    reco_status rc = log_append(s, text, len, n, err);
     free(text);
     if (rc)
         return rc;
@@ -882,6 +1250,7 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
     json_t *list = json_array();
     pthread_rwlock_wrlock(&g->lock);
     for (size_t k = 0; k < n; k++) {
+        /* The float that was logged, so that replay gives the same. */
         if (apply_rating(g, r[k].user, r[k].user_len, r[k].item, r[k].item_len,
                          (float)r[k].rating, r[k].timestamp ? r[k].timestamp : now) != 0)
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory applying ratings");
@@ -910,23 +1279,35 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
     reco_status rc = generation_new(s->model_path, &g, err);
     /* Most of the log is replayed without blocking writers, the rest under
      * apply_mu so that no acknowledged rating is missed. */
-    uint64_t upto = s->has_log ? log_durable_bytes(s) : 0;
-    if (rc == RECO_OK && replay(s, g, 0, upto, err) < 0)
-        rc = err ? err->code : RECO_ERR_IO;
+    log_snap sn = {-1, {0}, 0}, sn2 = {-1, {0}, 0};
+    uint64_t from = 0, from_seq = 0, lines = 0, applied = 0;
+    if (rc == RECO_OK && s->has_log && log_snapshot(s, &sn, err))
+        rc = RECO_ERR_IO;
+    if (rc == RECO_OK && s->has_log &&
+        ((rc = log_start_point(s, g->model, &sn, &from, &from_seq, err)) == RECO_OK))
+        rc = replay(s, g, &sn, from, from_seq, sn.end, &lines, &applied, err);
     if (rc == RECO_OK) {
         pthread_mutex_lock(&s->apply_mu);
-        uint64_t end = s->has_log ? log_durable_bytes(s) : 0;
-        if (replay(s, g, upto, end, err) < 0)
-            rc = err ? err->code : RECO_ERR_IO;
+        if (s->has_log && log_snapshot(s, &sn2, err))
+            rc = RECO_ERR_IO;
+        if (rc == RECO_OK && s->has_log)
+            rc = replay(s, g, &sn2, sn.end, from_seq + lines, sn2.end, &lines, &applied, err);
         if (rc == RECO_OK) {
             pthread_mutex_lock(&s->gen_mu);
             generation *old = s->gen;
             s->gen = g;
+            s->replay_from = from;
+            s->replay_from_seq = from_seq;
             pthread_mutex_unlock(&s->gen_mu);
+            atomic_store(&s->replayed, applied);
             g = old; /* freed when its last in-flight request releases it */
         }
         pthread_mutex_unlock(&s->apply_mu);
     }
+    if (sn.fd >= 0)
+        close(sn.fd);
+    if (sn2.fd >= 0)
+        close(sn2.fd);
     generation_release(g);
     if (rc)
         atomic_fetch_add(&s->reload_failures, 1);
@@ -961,6 +1342,24 @@ json_t *reco_service_model_info(reco_service *s)
     const reco_default_choice *ch = reco_default_choice_of(m);
     if (o && ch)
         json_object_set_new(o, "ranker", reco_default_choice_json(ch));
+    if (o && s->has_log) {
+        /* Where the log stands and how much of it the model holds. */
+        pthread_mutex_lock(&s->log.io);
+        json_t *lg = json_pack("{s:s,s:s,s:I,s:I}", "file", s->log_path, "id", s->log.h.id,
+                               "first_rating", (json_int_t)s->log.h.seq, "end_rating",
+                               (json_int_t)s->log.end_seq);
+        pthread_mutex_unlock(&s->log.io);
+        pthread_mutex_lock(&s->gen_mu);
+        uint64_t from_seq = s->replay_from_seq;
+        pthread_mutex_unlock(&s->gen_mu);
+        if (lg) {
+            json_object_set_new(lg, "model_covers", m->log_point.id[0]
+                                                        ? json_integer((json_int_t)m->log_point.seq)
+                                                        : json_null());
+            json_object_set_new(lg, "replayed_from", json_integer((json_int_t)from_seq));
+            json_object_set_new(o, "ratings_log", lg);
+        }
+    }
     generation_release(g);
     return o;
 }
@@ -987,24 +1386,122 @@ json_t *reco_default_choice_json(const reco_default_choice *c)
     return o;
 }
 
+/* A check of a failing log, a second or more after the failure or the
+ * last check: the file is in place and ends where it should, and it can
+ * grow (room is reserved past its end and given back). */
+static void log_probe(reco_service *s)
+{
+    ratings_log *l = &s->log;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&l->mu);
+    bool due = l->failing && now - l->last_check_ms >= 1000;
+    if (due)
+        l->last_check_ms = now;
+    uint64_t errors = l->write_errors;
+    pthread_mutex_unlock(&l->mu);
+    if (!due)
+        return;
+    char why[sizeof l->failure];
+    bool ok = false;
+    pthread_mutex_lock(&l->io);
+    if (!l->broken && lock_ex(l->fd) == 0) {
+        if (log_check_file(s, why, sizeof why) == 0) {
+            off_t pos = (off_t)(l->h.len + (l->end - l->h.offset));
+            int e = posix_fallocate(l->fd, pos, 4096);
+            ok = ftruncate(l->fd, pos) == 0 && e == 0;
+            if (ok && s->opt.sync_hook) /* a test's disk */
+                ok = s->opt.sync_hook(s->opt.sync_hook_ctx) == 0;
+        }
+        flock(l->fd, LOCK_UN);
+    }
+    pthread_mutex_unlock(&l->io);
+    pthread_mutex_lock(&l->mu);
+    if (ok && l->write_errors == errors) /* no batch failed meanwhile */
+        l->failing = false;
+    pthread_mutex_unlock(&l->mu);
+}
+
+json_t *reco_service_health(reco_service *s, bool *healthy)
+{
+    json_t *problems = json_array();
+    if (writable(s)) {
+        log_probe(s);
+        ratings_log *l = &s->log;
+        pthread_mutex_lock(&l->mu);
+        if (l->failing)
+            json_array_append_new(problems,
+                                  json_pack("{s:s,s:s,s:I,s:I}", "check", "ratings_log",
+                                            "message", l->failure, "since",
+                                            (json_int_t)l->failing_since, "failed_writes",
+                                            (json_int_t)l->write_errors));
+        pthread_mutex_unlock(&l->mu);
+    }
+    if (s->opt.max_live_bytes) {
+        generation *g = acquire(s);
+        pthread_rwlock_rdlock(&g->lock);
+        bool full = g->refused;
+        uint64_t used = live_bytes(g);
+        pthread_rwlock_unlock(&g->lock);
+        generation_release(g);
+        if (full) {
+            char a[32], b[32], msg[320];
+            human_bytes(used, a, sizeof a);
+            human_bytes(s->opt.max_live_bytes, b, sizeof b);
+            snprintf(msg, sizeof msg,
+                     "the ratings that arrived since the model was trained take %s of the %s "
+                     "allowed (--max-live-bytes): new ratings are refused until the model is "
+                     "retrained with the ratings log and reloaded", a, b);
+            json_array_append_new(problems, json_pack("{s:s,s:s,s:I,s:I}", "check",
+                                                      "live_ratings", "message", msg,
+                                                      "live_bytes", (json_int_t)used,
+                                                      "max_live_bytes",
+                                                      (json_int_t)s->opt.max_live_bytes));
+        }
+    }
+    bool ok = json_array_size(problems) == 0;
+    if (healthy)
+        *healthy = ok;
+    if (ok) {
+        json_decref(problems);
+        return json_pack("{s:s}", "status", "ok");
+    }
+    return json_pack("{s:s,s:o}", "status", "degraded", "problems", problems);
+}
+
 void reco_service_get_stats(reco_service *s, reco_service_stats *st)
 {
     memset(st, 0, sizeof *st);
+    json_t *h = reco_service_health(s, &st->healthy);
+    json_decref(h);
     generation *g = acquire(s);
     st->model_bytes = reco_mfile_size(g->model->file);
     st->trained_at = g->model->trained_at;
     st->loaded_at = g->loaded_at;
     pthread_rwlock_rdlock(&g->lock);
     st->live_ratings = g->live_ratings;
+    st->live_users = g->live_users;
+    st->live_bytes = live_bytes(g);
     pthread_rwlock_unlock(&g->lock);
     generation_release(g);
+    st->max_live_bytes = s->opt.max_live_bytes;
+    st->live_refused = atomic_load(&s->refused);
     st->ratings_logged = atomic_load(&s->logged);
     st->ratings_replayed = atomic_load(&s->replayed);
     st->reloads = atomic_load(&s->reloads);
     st->reload_failures = atomic_load(&s->reload_failures);
+    st->log_bad_lines = atomic_load(&s->bad_lines);
     if (s->has_log) {
         pthread_mutex_lock(&s->log.mu);
         st->log_fsyncs = s->log.fsyncs;
+        st->log_write_errors = s->log.write_errors;
         pthread_mutex_unlock(&s->log.mu);
+        pthread_mutex_lock(&s->log.io);
+        st->log_end = s->log.end;
+        st->log_bytes = s->log.end - s->log.h.offset;
+        pthread_mutex_unlock(&s->log.io);
+        pthread_mutex_lock(&s->gen_mu);
+        st->log_replay_from = s->replay_from;
+        memcpy(st->log_first_bad_line, s->first_bad, sizeof st->log_first_bad_line);
+        pthread_mutex_unlock(&s->gen_mu);
     }
 }

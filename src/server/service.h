@@ -2,13 +2,19 @@
  * query commands (recommend, similar, predict): a model loaded from a model
  * file, plus the ratings that arrived after training.
  *
- * New ratings are appended to a ratings log (the CSV format of the input
- * files) and fsynced before they are acknowledged; writers that arrive
- * together share one fsync. On start the log is replayed, so nothing that
- * was acknowledged is lost. A user's new ratings take effect at once: their
- * rated products are excluded, neighbourhood models use the new row, factor
- * models fold the user in. IDs the model has never seen become known users
- * (or stored, unknown products).
+ * New ratings are appended to a ratings log (include/reco/ratings_log.h:
+ * a rating CSV with a header line naming the log) and fsynced before they
+ * are acknowledged; writers that arrive together share one write and one
+ * fsync. A batch whose write or fsync fails is cut off the file again, so
+ * it leaves no trace, and the next batch tries afresh. On start and reload
+ * only the log's lines after the model's point (how much of the log its
+ * training data held) are replayed, strictly: a bad line is an error
+ * naming LOG:LINE unless skip_bad_log. A log that is missing, replaced, or
+ * compacted past the model's point is an error, never a fresh start. A
+ * user's new ratings take effect at once: their rated products are
+ * excluded, neighbourhood models use the new row, factor models fold the
+ * user in. IDs the model has never seen become known users (or stored,
+ * unknown products). The memory these ratings take can be capped.
  *
  * Reload swaps in a new model file atomically: requests in flight finish on
  * the model they started with; a bad file leaves the old model serving.
@@ -24,6 +30,7 @@
 #include <stdint.h>
 
 #include "reco/error.h"
+#include "reco/ratings.h"
 
 typedef struct reco_service reco_service;
 
@@ -32,11 +39,28 @@ typedef struct reco_service_options {
     const char *ratings_log; /* NULL: new ratings are refused (read-only) */
     size_t max_n;            /* largest n a query may ask for (1000) */
     size_t max_batch;        /* most ratings in one add call (10000) */
+    /* Create the log when it does not exist. Without it a missing log is an
+     * error: it may have been moved or lost. Refused when the model was
+     * trained with a log (reco_log_create with the model's point is the
+     * deliberate way to continue a lost one). */
+    bool create_log;
+    bool log_read_only;      /* replay the log but never write or repair it */
+    bool skip_bad_log;       /* replay skips bad lines (counted) instead of failing */
+    /* Cap on the memory of the ratings that arrived since training (the
+     * live overlay), in bytes; 0: none. A batch that would go over it is
+     * refused (RECO_ERR_NOMEM); replay is never refused. */
+    uint64_t max_live_bytes;
+    /* Tests: called for each batch after its write and before its
+     * fdatasync; a nonzero return is taken as the errno of a failed sync. */
+    int (*sync_hook)(void *ctx);
+    void *sync_hook_ctx;
 } reco_service_options;
 
 void reco_service_options_default(reco_service_options *o);
 
-/* Loads the model, opens (creating if needed) and replays the log. */
+/* Loads the model, opens the log (creating it only with create_log; a log
+ * written before logs had a header line gets one) and replays its lines
+ * after the model's point. */
 reco_status reco_service_open(const reco_service_options *opt, reco_service **out,
                               reco_error *err);
 
@@ -87,7 +111,8 @@ typedef struct reco_new_rating {
  * appends them to the log durably, then applies them. Nothing is applied or
  * logged if any is invalid. *out: {"accepted": n, "ratings": [{"user",
  * "item", "known_item"}]}. RECO_ERR_IO if the log cannot be written (the
- * ratings are then not applied). */
+ * ratings are then neither applied nor left in the file); RECO_ERR_NOMEM
+ * when they would take the live ratings over max_live_bytes. */
 reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, size_t n,
                                      json_t **out, reco_error *err);
 
@@ -105,13 +130,31 @@ typedef struct reco_service_stats {
     uint64_t model_bytes;
     int64_t trained_at, loaded_at;
     uint64_t ratings_logged; /* since start (replayed ones not counted) */
-    uint64_t ratings_replayed;
-    uint64_t live_ratings;
+    uint64_t ratings_replayed; /* by the start, or the last reload */
+    uint64_t live_ratings, live_users;
+    uint64_t live_bytes;     /* memory of the live overlay */
+    uint64_t max_live_bytes; /* the cap; 0: none */
+    uint64_t live_refused;   /* ratings refused because of the cap */
     uint64_t reloads, reload_failures;
-    uint64_t log_fsyncs;
+    uint64_t log_fsyncs;     /* batches written (one fsync each) */
+    uint64_t log_write_errors; /* batches that failed (and were cut back) */
+    uint64_t log_bad_lines;  /* skipped by replay (skip_bad_log) since start */
+    char log_first_bad_line[RECO_BAD_LINE_MSG_MAX]; /* "LOG:LINE: reason" of the first */
+    uint64_t log_bytes;      /* bytes of rating lines in the log file */
+    uint64_t log_replay_from; /* logical offset replay starts at (the model's point) */
+    uint64_t log_end;        /* logical offset of the durable end */
+    bool healthy;            /* as reco_service_health */
 } reco_service_stats;
 
 void reco_service_get_stats(reco_service *s, reco_service_stats *st);
+
+/* {"status": "ok"} when writes work, or {"status": "degraded", "problems":
+ * [{"check", "message", "since"?}]} with *healthy false when they fail: the
+ * last batch could not be written (until a batch is written, or a check at
+ * most once a second finds the log in place with room to grow), or the
+ * live ratings are at max_live_bytes (until a reload makes room). Reads
+ * are answered either way. */
+json_t *reco_service_health(reco_service *s, bool *healthy);
 
 /* True if the ID is acceptable: 1..255 bytes of valid UTF-8 (no NUL). */
 bool reco_service_valid_id(const char *id, size_t len);

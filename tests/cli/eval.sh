@@ -139,4 +139,17 @@ expect_contains "$ERR" "reco eval: "
 expect_status 0 "$RECO" eval --help
 expect_contains "$OUT" "Usage: reco eval"
 
+
+SAMPLE="$RECO_TEST_DIR/../data/sample.csv"
+# The table's columns line up whatever the values look like (a standard
+# deviation printed as 8.7e-04 is wider than 0.0123): every line of the
+# table, header included, is equally wide.
+expect_status 0 "$RECO" eval --quiet --algo popular,baseline --split kfold:3 "$SAMPLE"
+widths=$(printf '%s\n' "$OUT" | sed -n '/^algorithm/,$p' | while IFS= read -r line; do
+    printf '%s' "$line" | LC_ALL=C.UTF-8 wc -m
+done | sort -u)
+[ "$(printf '%s\n' "$widths" | wc -l)" -eq 1 ] ||
+    fail "eval table lines of different widths ($widths):
+$OUT"
+
 finish

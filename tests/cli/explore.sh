@@ -32,6 +32,12 @@ expect_contains "$ERR" "reco explore: unknown"
 expect_status 2 "$RECO" explore --width 10 "$TMP/r.csv" -o "$TMP/x"
 expect_contains "$ERR" "width"
 expect_status 2 "$RECO" explore --height abc "$TMP/r.csv" -o "$TMP/x"
+# Below 640 x 400 the labels overlap: refused, and --help says so.
+expect_status 2 "$RECO" explore --width 639 "$TMP/r.csv" -o "$TMP/x"
+expect_contains "$ERR" "640..4000"
+expect_status 2 "$RECO" explore --height 399 "$TMP/r.csv" -o "$TMP/x"
+expect_contains "$ERR" "400..4000"
+"$RECO" explore --help | grep -q "640 x 400" || fail "--help does not give the smallest chart size"
 [ -e "$TMP/x" ] && fail "a usage error created the report directory"
 
 # The report: DIR (and its parent) created, every file there, quiet output.
@@ -93,5 +99,11 @@ expect_contains "$ERR" "no ratings are left"
 : >"$TMP/file"
 expect_status 1 "$RECO" explore --quiet "$TMP/r.csv" -o "$TMP/file/report"
 expect_contains "$ERR" "$TMP/file"
+
+
+# Standard input: the report names it as such, not "-".
+expect_status 0 "$RECO" explore --quiet -o "$TMP/stdin" - <"$TMP/r.csv"
+grep -q "<title>reco explore: standard input</title>" "$TMP/stdin/index.html" ||
+    fail "the title of a report of standard input: $(grep -o '<title>[^<]*' "$TMP/stdin/index.html")"
 
 finish

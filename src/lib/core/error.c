@@ -1,3 +1,5 @@
+/* reco: error messages (reco/error.h). Formatting into the caller's
+ * fixed-size buffer never allocates and always terminates the string. */
 #include "reco/error.h"
 
 #include <stdarg.h>

@@ -222,6 +222,62 @@ reco_q8_dots_fn reco_q8_dots_pick(void)
     return reco_q8_dots;
 }
 
+/* Branch-free: the index is always written, the count advances only when
+ * the value passes. */
+uint32_t reco_select_ge(const float *restrict v, uint32_t n, float thr, uint16_t *restrict idx)
+{
+    uint32_t m = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        idx[m] = (uint16_t)j;
+        m += v[j] >= thr;
+    }
+    return m;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+uint32_t reco_select_ge_avx512(const float *restrict v, uint32_t n, float thr,
+                               uint16_t *restrict idx)
+{
+    uint32_t m = 0, j = 0;
+    const __m512 t = _mm512_set1_ps(thr);
+    __m512i ids = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    for (; j + 16 <= n; j += 16) {
+        __mmask16 k = _mm512_cmp_ps_mask(_mm512_loadu_ps(v + j), t, _CMP_GE_OQ);
+        if (k) {
+            /* 16-bit indices: compress the 32-bit lanes, then narrow. */
+            uint32_t tmp[16];
+            _mm512_mask_compressstoreu_epi32(tmp, k, ids);
+            uint32_t c = (uint32_t)__builtin_popcount(k);
+            for (uint32_t q = 0; q < c; q++)
+                idx[m + q] = (uint16_t)tmp[q];
+            m += c;
+        }
+        ids = _mm512_add_epi32(ids, sixteen);
+    }
+    for (; j < n; j++) {
+        idx[m] = (uint16_t)j;
+        m += v[j] >= thr;
+    }
+    return m;
+}
+#else
+uint32_t reco_select_ge_avx512(const float *v, uint32_t n, float thr, uint16_t *idx)
+{
+    return reco_select_ge(v, n, thr, idx);
+}
+#endif
+
+reco_select_ge_fn reco_select_ge_pick(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f"))
+        return reco_select_ge_avx512;
+#endif
+    return reco_select_ge;
+}
+
 void reco_sym_fill_lower(float *G, uint32_t k, uint32_t ld)
 {
     for (uint32_t a = 0; a < k; a++)

@@ -125,6 +125,14 @@ void reco_q8_dots(const uint8_t *g, uint32_t nc, const int8_t *x8, int32_t *acc)
 void reco_q8_dots_vnni(const uint8_t *g, uint32_t nc, const int8_t *x8, int32_t *acc);
 reco_q8_dots_fn reco_q8_dots_pick(void);
 
+/* The indices j < n with v[j] >= thr, ascending, into idx; returns their
+ * count. reco_select_ge_pick gives the fastest version the CPU runs
+ * (AVX-512: a compare and a compressed store for 16 values). */
+typedef uint32_t (*reco_select_ge_fn)(const float *v, uint32_t n, float thr, uint16_t *idx);
+uint32_t reco_select_ge(const float *v, uint32_t n, float thr, uint16_t *idx);
+uint32_t reco_select_ge_avx512(const float *v, uint32_t n, float thr, uint16_t *idx);
+reco_select_ge_fn reco_select_ge_pick(void);
+
 /* Cholesky factorisation in place of a k x k symmetric positive definite
  * matrix A (rows of stride ld, the lower triangle read): A = L L^T with L
  * written to the lower triangle. Returns nonzero if A is not positive

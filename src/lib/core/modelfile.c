@@ -1,3 +1,7 @@
+/* reco: the model-file container (reco/modelfile.h): named, aligned,
+ * checksummed sections written through a temporary file and an atomic
+ * rename, and read by mapping the file after the header, the section
+ * table and every checksum have been checked. */
 #include "reco/modelfile.h"
 
 #include <errno.h>

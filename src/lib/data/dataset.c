@@ -1,3 +1,6 @@
+/* reco: a dataset (reco/dataset.h): parsed ratings turned into the
+ * filtered, deduplicated CSR (users) and CSC (products) matrices every
+ * model trains on, with the ID maps. */
 #include "reco/dataset.h"
 
 #include <stdio.h>
@@ -274,6 +277,38 @@ reco_status reco_dataset_load(const char *path, const reco_load_options *lopt,
         return rc;
     rc = reco_dataset_build(r, bopt, out, err);
     reco_ratings_free(r);
+    return rc;
+}
+
+reco_status reco_dataset_load_pair(const char *train_path, const char *test_path,
+                                   const reco_load_options *lopt,
+                                   const reco_build_options *bopt, reco_dataset **train,
+                                   reco_ratings **test, reco_error *err)
+{
+    *train = NULL;
+    *test = NULL;
+    reco_load_options lo;
+    if (lopt)
+        lo = *lopt;
+    else
+        reco_load_options_default(&lo);
+    reco_build_options bo;
+    if (bopt)
+        bo = *bopt;
+    else
+        reco_build_options_default(&bo);
+    bo.keep_ids = true;
+    lo.users = lo.items = NULL;
+    reco_status rc = reco_dataset_load(train_path, &lo, &bo, train, err);
+    if (rc)
+        return rc;
+    lo.users = (*train)->users;
+    lo.items = (*train)->items;
+    rc = reco_ratings_load(test_path, &lo, test, err);
+    if (rc) {
+        reco_dataset_free(*train);
+        *train = NULL;
+    }
     return rc;
 }
 

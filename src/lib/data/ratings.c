@@ -6,6 +6,7 @@
  * pointers (into the mapping), ratings and timestamps. IDs are then interned
  * with users and items on two threads at once. */
 #include "reco/ratings.h"
+#include "reco/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,6 +115,10 @@ reco_status reco_ratings_add(reco_ratings *r, const char *user, size_t ulen, con
     if (ilen == 0 || ilen > RECO_ID_MAX)
         return reco_error_set(err, RECO_ERR_INVALID, "item ID must be 1 to %d bytes",
                               RECO_ID_MAX);
+    if (reco_utf8_invalid_at(user, ulen) < ulen)
+        return reco_error_set(err, RECO_ERR_INVALID, "user ID is not valid UTF-8");
+    if (reco_utf8_invalid_at(item, ilen) < ilen)
+        return reco_error_set(err, RECO_ERR_INVALID, "item ID is not valid UTF-8");
     if (reco_idmap_intern(r->users, user, ulen, &u) || reco_idmap_intern(r->items, item, ilen, &i))
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory adding an ID");
     return reco_ratings_push(r, u, i, rating, ts, err);
@@ -413,6 +418,14 @@ static const char *check_id(chunk *c, const field *f, const char *what, uint64_t
     }
     if (memchr(p, '\0', *len)) {
         chunk_bad(c, line, "%s ID contains a NUL byte", what);
+        return NULL;
+    }
+    /* IDs travel in JSON (answers, the ratings log's readers), which only
+     * carries UTF-8: one rule everywhere, refused where they come in. */
+    size_t bad = reco_utf8_invalid_at(p, *len);
+    if (bad < *len) {
+        chunk_bad(c, line, "%s ID is not valid UTF-8 (byte 0x%02X at offset %zu)", what,
+                  (unsigned)(unsigned char)p[bad], bad);
         return NULL;
     }
     return p;

@@ -1,3 +1,6 @@
+/* reco: sparse matrices (reco/sparse.h): CSR/CSC built from triples by
+ * a parallel stable counting sort, and transposition; results do not
+ * depend on the thread count. */
 #include "reco/sparse.h"
 
 #include <omp.h>

@@ -4,6 +4,7 @@
  * a fresh model made by name, so any registered algorithm can be tuned.
  * The same seed gives the same plan, split and figures on every machine
  * and with any number of threads. */
+#include "reco/clock.h"
 #include "reco/tune.h"
 
 #include <errno.h>
@@ -15,13 +16,6 @@
 #include <time.h>
 
 #include "rng.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Strict number parsing: the whole text, finite. */
 static int parse_number(const char *s, double *out)
@@ -870,7 +864,7 @@ static reco_status run_trial(const char *algo, const reco_tune_space *s,
     eo.rating_metrics = true;
     eo.ranking_metrics = reco_tune_metric_is_ranking(&o->metric);
     eo.threads = o->threads;
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     for (uint32_t f = 0; f < sp->n; f++) {
         reco_model *m = NULL;
         reco_status rc = configure(algo, s, values, o, &m, err);
@@ -887,7 +881,7 @@ static reco_status run_trial(const char *algo, const reco_tune_space *s,
     }
     reco_eval_summarise(fold, sp->n, &t->eval, NULL);
     t->metric = reco_tune_metric_value(&o->metric, &t->eval);
-    t->seconds = now_s() - t0;
+    t->seconds = reco_clock_s() - t0;
     return RECO_OK;
 }
 
@@ -926,7 +920,7 @@ reco_status reco_tune_run(const char *algo, const reco_dataset *data,
                           reco_tune_result **out, reco_error *err)
 {
     *out = NULL;
-    const double t0 = now_s();
+    const double t0 = reco_clock_s();
     reco_status rc;
     reco_tune_result *r = calloc(1, sizeof *r);
     if (!r)
@@ -966,7 +960,7 @@ reco_status reco_tune_run(const char *algo, const reco_dataset *data,
     }
     const uint32_t D = r->space.n_dims;
     for (size_t t = 0; t < n_points; t++) {
-        if (t > 0 && o->budget_seconds > 0 && now_s() - t0 >= o->budget_seconds) {
+        if (t > 0 && o->budget_seconds > 0 && reco_clock_s() - t0 >= o->budget_seconds) {
             r->budget_exhausted = true;
             break;
         }
@@ -987,7 +981,7 @@ reco_status reco_tune_run(const char *algo, const reco_dataset *data,
     }
     reco_progress_report(&o->progress, "tune", n_points, n_points);
     r->best = reco_tune_best(r->trials, r->n_trials, &o->metric);
-    r->seconds = now_s() - t0;
+    r->seconds = reco_clock_s() - t0;
     free(points);
     free(fold);
     reco_tune_split_free(sp);

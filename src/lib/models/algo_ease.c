@@ -4,6 +4,7 @@
  * matrices would exceed ease.max_memory, inverts X'X + lambda I by Cholesky
  * (LAPACK) and forms B in place; scoring sums the rows of B of a user's
  * products. See include/reco/ease.h for the model and its guarantees. */
+#include "reco/clock.h"
 #include "reco/ease.h"
 
 #include <ctype.h>
@@ -220,13 +221,6 @@ static void ease_free(void *s)
         free(st->B);
     }
     free(st);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* 64-byte aligned, not zeroed. */
@@ -468,10 +462,10 @@ static reco_status ease_fit(const void *pp, const reco_dataset *train, const rec
             st->active[k++] = i;
     }
 
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     gram(train, st, thr, threads, counters, G, dbl, prog);
     free(counters);
-    double t1 = now_s();
+    double t1 = reco_clock_s();
     st->gram_seconds = t1 - t0;
 
     /* G is row-major upper = column-major lower: LAPACK works on it in
@@ -525,7 +519,7 @@ static reco_status ease_fit(const void *pp, const reco_dataset *train, const rec
     }
     G = NULL;
     reco_progress_report(prog, "inverse", 3, 3);
-    st->inverse_seconds = now_s() - t1;
+    st->inverse_seconds = reco_clock_s() - t1;
     *state = st;
     return RECO_OK;
 fail:

@@ -124,13 +124,12 @@ static void mf_format(const void *pp, char *buf, size_t cap)
 
 /* ---- memory ---- */
 
-/* Arrays of the model: 64-byte aligned (huge pages when large), optionally
- * zeroed. SGD touches rows of P and Q at random. */
-static void *big_alloc(size_t bytes) { return reco_alloc_aligned(bytes); }
-
+/* Arrays of the model come from reco_alloc_aligned: 64-byte aligned (huge
+ * pages when large); SGD touches rows of P and Q at random. Zeroed here
+ * where needed. */
 static void *big_calloc(size_t bytes)
 {
-    void *p = big_alloc(bytes);
+    void *p = reco_alloc_aligned(bytes);
     if (p)
         memset(p, 0, bytes);
     return p;
@@ -172,8 +171,8 @@ static mf_state *state_new(const reco_mf_params *p, uint32_t nu, uint32_t ni)
     st->bu = big_calloc(((size_t)nu + 1) * sizeof(float));
     st->bi = big_calloc(((size_t)ni + 1) * sizeof(float));
     /* P and Q are written whole by init_factors, in parallel. */
-    st->P = big_alloc(((size_t)nu + 1) * st->ld * sizeof(float));
-    st->Q = big_alloc(((size_t)ni + 1) * st->ld * sizeof(float));
+    st->P = reco_alloc_aligned(((size_t)nu + 1) * st->ld * sizeof(float));
+    st->Q = reco_alloc_aligned(((size_t)ni + 1) * st->ld * sizeof(float));
     st->q_inv_norm = big_calloc(((size_t)ni + 1) * sizeof(float));
     if (!st->bu || !st->bi || !st->P || !st->Q || !st->q_inv_norm) {
         mf_free(st);
@@ -338,7 +337,7 @@ static reco_status sgd_build(const reco_dataset *train, uint32_t B, reco_xoshiro
         goto oom;
     t->ptr = calloc(nb + 1, sizeof *t->ptr);
     fill = malloc(nb * sizeof *fill);
-    t->v = big_alloc((R->nnz + 1) * sizeof *t->v); /* written whole below */
+    t->v = reco_alloc_aligned((R->nnz + 1) * sizeof *t->v); /* written whole below */
     t->bu = big_calloc(((size_t)nu + 1) * sizeof(float));
     t->bi = big_calloc(((size_t)ni + 1) * sizeof(float));
     if (!t->ptr || !fill || !t->v || !t->bu || !t->bi)

@@ -394,51 +394,67 @@ static reco_status ucf_score(const void *s, const reco_dataset *train, const rec
 }
 
 /* The rated products shared with the neighbours who rated i, weighted by
- * those neighbours' similarity. */
-static size_t ucf_explain(const void *s, const reco_dataset *train, const reco_profile *prof,
-                          uint32_t i, uint32_t *out, size_t max)
+ * those neighbours' similarity: for each of the n items of a list, with
+ * the neighbours found once for the whole list (the search is the cost:
+ * once per item it made a list of 1,000 cost seconds at full size). */
+static void ucf_explain_list(const void *s, const reco_dataset *train, const reco_profile *prof,
+                             const uint32_t *items, size_t n_items, size_t max, uint32_t *out,
+                             uint32_t *counts)
 {
     const usercf_state *st = s;
     const reco_csr *R = &train->by_user;
-    if (max == 0 || prof->n == 0 || i >= reco_dataset_n_items(train))
-        return 0;
+    memset(counts, 0, n_items * sizeof *counts);
+    if (max == 0 || prof->n == 0 || n_items == 0)
+        return;
     void *scratch = malloc(ucf_scratch_size(st, train));
-    float *weight = calloc(prof->n, sizeof *weight);
+    float *weight = malloc(prof->n * sizeof *weight);
     reco_scored *buf = malloc(max * sizeof *buf);
     ucf_scratch sc;
-    size_t n = 0, nn = 0;
+    size_t nn = 0;
     if (scratch && weight && buf) {
         sc = carve(st, train, scratch);
         if (find_neighbours(st, train, prof, &sc, &nn, NULL))
             nn = 0;
     }
-    for (size_t x = 0; x < nn; x++) {
-        uint32_t v = sc.nbrs[x].id;
-        if (reco_csr_find(R, v, i) < 0)
+    for (size_t t = 0; t < n_items && nn; t++) {
+        uint32_t i = items[t];
+        if (i >= reco_dataset_n_items(train))
             continue;
-        /* Merge v's row with the profile: the products they share. */
-        uint64_t k = R->ptr[v], end = R->ptr[v + 1];
-        for (uint32_t y = 0; y < prof->n && k < end; y++) {
-            while (k < end && R->idx[k] < prof->items[y])
-                k++;
-            if (k < end && R->idx[k] == prof->items[y])
-                weight[y] += sc.nbrs[x].score;
+        memset(weight, 0, prof->n * sizeof *weight);
+        for (size_t x = 0; x < nn; x++) {
+            uint32_t v = sc.nbrs[x].id;
+            if (reco_csr_find(R, v, i) < 0)
+                continue;
+            /* Merge v's row with the profile: the products they share. */
+            uint64_t k = R->ptr[v], end = R->ptr[v + 1];
+            for (uint32_t y = 0; y < prof->n && k < end; y++) {
+                while (k < end && R->idx[k] < prof->items[y])
+                    k++;
+                if (k < end && R->idx[k] == prof->items[y])
+                    weight[y] += sc.nbrs[x].score;
+            }
         }
-    }
-    if (nn) {
         reco_topn_heap h;
         reco_topn_init(&h, buf, max);
         for (uint32_t y = 0; y < prof->n; y++)
             if (weight[y] > 0)
                 reco_topn_push(&h, prof->items[y], weight[y]);
-        n = reco_topn_finish(&h);
-        for (size_t x = 0; x < n; x++)
-            out[x] = buf[x].id;
+        size_t got = reco_topn_finish(&h);
+        for (size_t x = 0; x < got; x++)
+            out[t * max + x] = buf[x].id;
+        counts[t] = (uint32_t)got;
     }
     free(scratch);
     free(weight);
     free(buf);
-    return n;
+}
+
+static size_t ucf_explain(const void *s, const reco_dataset *train, const reco_profile *prof,
+                          uint32_t i, uint32_t *out, size_t max)
+{
+    uint32_t count = 0;
+    ucf_explain_list(s, train, prof, &i, 1, max, out, &count);
+    return count;
 }
 
 /* KNNBaseline-style predictions are ratings; the ranking scores are sums
@@ -472,6 +488,7 @@ const reco_algo_ops reco_algo_usercf = {
     .score = ucf_score,
     .scratch_size = ucf_scratch_size,
     .explain = ucf_explain,
+    .explain_list = ucf_explain_list,
     .save = ucf_save,
     .load = ucf_load,
 };

@@ -47,7 +47,7 @@ static int cmp_order_key(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-void reco_factor_index_clear(reco_factor_index *ix)
+static void order_clear(reco_factor_order *ix)
 {
     if (!ix)
         return;
@@ -63,6 +63,8 @@ void reco_factor_index_clear(reco_factor_index *ix)
         free(ix->q8);
         free(ix->q8_scale);
         free(ix->q_l1);
+        free(ix->smax_l);
+        free(ix->blk_l);
     }
     memset(ix, 0, sizeof *ix);
 }
@@ -70,7 +72,42 @@ void reco_factor_index_clear(reco_factor_index *ix)
 static uint32_t n_blocks(uint32_t n) { return (n + RECO_FACTOR_BLOCK - 1) / RECO_FACTOR_BLOCK; }
 
 /* Suffix and block maxima of b and norm. */
-static void fill_maxima(reco_factor_index *ix)
+static inline float lambda_j(const reco_factor_order *ix, int j)
+{
+    return ix->lambda * ldexpf(1.0f, j - 2);
+}
+
+/* The suffix and block maxima of b + lambda_j |q| for every lambda_j. */
+static int fill_lambda_maxima(reco_factor_order *ix)
+{
+    const uint32_t n = ix->n, nb = n_blocks(n);
+    ix->smax_l = malloc(((size_t)RECO_FACTOR_LAMBDAS * n + 1) * sizeof(float));
+    ix->blk_l = malloc(((size_t)RECO_FACTOR_LAMBDAS * nb + 1) * sizeof(float));
+    if (!ix->smax_l || !ix->blk_l)
+        return -1;
+    ix->babs_max = 0;
+    for (uint32_t p = 0; p < n; p++)
+        ix->babs_max = fmaxf(ix->babs_max, fabsf(ix->b[p]));
+    for (int j = 0; j < RECO_FACTOR_LAMBDAS; j++) {
+        const float lam = lambda_j(ix, j);
+        float *sm = ix->smax_l + (size_t)j * n, *bm = ix->blk_l + (size_t)j * nb;
+        float mx = -INFINITY;
+        for (uint32_t p = n; p-- > 0;) {
+            mx = fmaxf(mx, ix->b[p] + lam * ix->norm[p]);
+            sm[p] = mx;
+        }
+        for (uint32_t bk = 0; bk < nb; bk++) {
+            float x = -INFINITY;
+            uint32_t end = (bk + 1) * RECO_FACTOR_BLOCK < n ? (bk + 1) * RECO_FACTOR_BLOCK : n;
+            for (uint32_t p = bk * RECO_FACTOR_BLOCK; p < end; p++)
+                x = fmaxf(x, ix->b[p] + lam * ix->norm[p]);
+            bm[bk] = x;
+        }
+    }
+    return 0;
+}
+
+static void fill_maxima(reco_factor_order *ix)
 {
     float mb = -INFINITY, mn = 0;
     for (uint32_t p = ix->n; p-- > 0;) {
@@ -101,7 +138,7 @@ static inline size_t q8_bytes(uint32_t n, uint32_t k)
 }
 
 /* Fills q8, q8_scale and q_l1 from Q. */
-static int quantise(reco_factor_index *ix)
+static int quantise(reco_factor_order *ix)
 {
     const uint32_t n = ix->n, k = ix->k, nc = q8_chunks(k);
     ix->q8 = reco_alloc_aligned(q8_bytes(n, k) + 64);
@@ -168,7 +205,7 @@ static void q8_query_make(const float *x, uint32_t k, q8_query *q)
  *   |x . q - t s (x8 . q8)| <= (t / 2) |q|_1 + (t s / 2) |x8|_1,
  * so x . q <= t s (x8 . q8) + that, plus the float slack. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static void q8_bounds(const reco_factor_index *ix, const q8_query *qq, reco_q8_dots_fn dots,
+static void q8_bounds(const reco_factor_order *ix, const q8_query *qq, reco_q8_dots_fn dots,
                       uint32_t p0, uint32_t c, float base, float nx, float slack,
                       float *restrict ub)
 {
@@ -193,7 +230,7 @@ static void q8_bounds(const reco_factor_index *ix, const q8_query *qq, reco_q8_d
     }
 }
 
-reco_status reco_factor_index_build(reco_factor_index *ix, const float *Q, const float *b,
+static reco_status order_build(reco_factor_order *ix, const float *Q, const float *b,
                                     const bool *include, uint32_t n_items, uint32_t k,
                                     uint32_t ld, float lambda, reco_error *err)
 {
@@ -217,7 +254,7 @@ reco_status reco_factor_index_build(reco_factor_index *ix, const float *Q, const
     if (!ix->order || !ix->b || !ix->norm || !ix->Q || !ix->smax_b || !ix->smax_norm ||
         !ix->blk_b || !ix->blk_norm || !keys) {
         free(keys);
-        reco_factor_index_clear(ix);
+        order_clear(ix);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the top-N index of %u items",
                               n_items);
     }
@@ -240,8 +277,9 @@ reco_status reco_factor_index_build(reco_factor_index *ix, const float *Q, const
     }
     free(keys);
     fill_maxima(ix);
-    if (quantise(ix)) {
-        reco_factor_index_clear(ix);
+    ix->lambda = lambda > 0 ? lambda : 1.0f;
+    if (fill_lambda_maxima(ix) || quantise(ix)) {
+        order_clear(ix);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the top-N index of %u items",
                               n_items);
     }
@@ -278,10 +316,22 @@ static inline float bound(float bb, float d, float slack) { return bb + d + slac
 /* Compiled per CPU like the kernels: the loops over a block's bounds are
  * the walk's own work. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float base, size_t n,
+static size_t order_topn(const reco_factor_order *ix, const float *x, float base, size_t n,
                               const uint32_t *exclude, size_t n_exclude, reco_scored *out)
 {
     const float nx = sqrtf(reco_dot(x, x, ix->k)), slack = slack_of(ix->k);
+    /* The smallest lambda_j >= |x|, whose maxima bound this query. */
+    const float *sl = NULL, *bl = NULL;
+    if (ix->smax_l && isfinite(nx))
+        for (int j = 0; j < RECO_FACTOR_LAMBDAS; j++)
+            if (nx <= lambda_j(ix, j)) {
+                sl = ix->smax_l + (size_t)j * ix->n;
+                bl = ix->blk_l + (size_t)j * n_blocks(ix->n);
+                break;
+            }
+    const float lslack = slack * (fabsf(base) + ix->babs_max);
+    const reco_select_ge_fn select = reco_select_ge_pick();
+    uint16_t pick[RECO_FACTOR_BLOCK];
     q8_query qq;
     reco_q8_dots_fn dots8 = NULL;
     if (ix->q8 && ix->k <= 1024) {
@@ -295,11 +345,13 @@ size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float
     float thr = -INFINITY; /* the n-th best exact score once the heap is full */
     for (uint32_t p0 = 0; p0 < ix->n; p0 += BLK) {
         /* Nothing from p0 on can beat thr: stop. */
-        if (bound(base + ix->smax_b[p0], nx * ix->smax_norm[p0], slack) < thr)
+        if (bound(base + ix->smax_b[p0], nx * ix->smax_norm[p0], slack) < thr ||
+            (sl && base + sl[p0] + lslack + slack * nx * ix->smax_norm[p0] < thr))
             break;
         uint32_t c = ix->n - p0 < BLK ? ix->n - p0 : BLK;
-        /* The block's own maxima first: two numbers. */
-        if (bound(base + ix->blk_b[p0 / BLK], nx * ix->blk_norm[p0 / BLK], slack) < thr)
+        /* The block's own maxima first: two numbers (or one). */
+        if (bound(base + ix->blk_b[p0 / BLK], nx * ix->blk_norm[p0 / BLK], slack) < thr ||
+            (bl && base + bl[p0 / BLK] + lslack + slack * nx * ix->blk_norm[p0 / BLK] < thr))
             continue;
         if (cs_bounds_max(c, base, nx, slack, ix->b + p0, ix->norm + p0, ub) < thr)
             continue;
@@ -309,26 +361,23 @@ size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float
          * whose bounds are loose for long user vectors); when fewer do, a
          * call each (mf, whose biases prune well). Measured with
          * bench/topn_bench.c. The products are the same bit for bit. */
-        uint32_t pass = 0;
-        for (uint32_t j = 0; j < c; j++)
-            pass += ub[j] >= thr;
+        uint32_t pass = select(ub, c, thr, pick);
         /* Many pass Cauchy-Schwarz (ials, long user vectors): the
          * quantised bounds first, which cost about a sixteenth of an exact
          * product each. Few pass (mf): not worth it. */
         if (dots8 && pass >= c / 8) {
             q8_bounds(ix, &qq, dots8, p0, c, base, nx, slack, ub);
-            pass = 0;
-            for (uint32_t j = 0; j < c; j++)
-                pass += ub[j] >= thr;
+            pass = select(ub, c, thr, pick);
         }
         const bool dense = pass >= c / 8;
         if (dense) {
             memset(dots, 0, c * sizeof *dots);
             reco_rows_dot(ix->Q + (size_t)p0 * ix->ld, c, ix->k, ix->ld, x, dots);
         }
-        for (uint32_t j = 0; j < c; j++) {
+        for (uint32_t t = 0; t < pass; t++) {
+            const uint32_t j = pick[t];
             if (!(ub[j] >= thr))
-                continue;
+                continue; /* thr rose since the selection */
             uint32_t i = ix->order[p0 + j];
             float d = dense ? dots[j] : reco_dot(ix->Q + (size_t)(p0 + j) * ix->ld, x, ix->k);
             float sc = (base + ix->b[p0 + j]) + d;
@@ -345,13 +394,16 @@ size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float
     return reco_topn_finish(&h);
 }
 
+/* PREFIX + NAME into buf (RECO_MFILE_NAME_MAX + 1 bytes); a name too long
+ * for a section is cut, and then simply not found. */
 static const char *sec(char *buf, const char *prefix, const char *name)
 {
-    snprintf(buf, RECO_MFILE_NAME_MAX + 1, "%s%s", prefix, name);
+    if (snprintf(buf, RECO_MFILE_NAME_MAX + 1, "%s%s", prefix, name) > RECO_MFILE_NAME_MAX)
+        buf[RECO_MFILE_NAME_MAX] = '\0';
     return buf;
 }
 
-reco_status reco_factor_index_save(const reco_factor_index *ix, reco_mfile_writer *w,
+static reco_status order_save(const reco_factor_order *ix, reco_mfile_writer *w,
                                    const char *prefix, reco_error *err)
 {
     char s[RECO_MFILE_NAME_MAX + 1];
@@ -367,6 +419,16 @@ reco_status reco_factor_index_save(const reco_factor_index *ix, reco_mfile_write
         return rc;
     if ((rc = reco_mfile_add(w, sec(s, prefix, "ord_Q"), ix->Q, n * ix->ld * sizeof(float), err)))
         return rc;
+    if (ix->smax_l) {
+        const float lam[2] = {ix->lambda, ix->babs_max};
+        if ((rc = reco_mfile_add(w, sec(s, prefix, "ord_smax_l"), ix->smax_l,
+                                 (uint64_t)RECO_FACTOR_LAMBDAS * n * sizeof(float), err)) ||
+            (rc = reco_mfile_add(w, sec(s, prefix, "ord_blk_l"), ix->blk_l,
+                                 (uint64_t)RECO_FACTOR_LAMBDAS * n_blocks(ix->n) * sizeof(float),
+                                 err)) ||
+            (rc = reco_mfile_add_copy(w, sec(s, prefix, "ord_lam"), lam, sizeof lam, err)))
+            return rc;
+    }
     if (!ix->q8)
         return RECO_OK;
     const uint64_t nq = (uint64_t)q8_groups(ix->n) * 16 * sizeof(float);
@@ -376,7 +438,7 @@ reco_status reco_factor_index_save(const reco_factor_index *ix, reco_mfile_write
     return reco_mfile_add(w, sec(s, prefix, "q_l1"), ix->q_l1, nq, err);
 }
 
-reco_status reco_factor_index_load(reco_factor_index *ix, const reco_mfile *f,
+static reco_status order_load(reco_factor_order *ix, const reco_mfile *f,
                                    const char *prefix, uint32_t n_items, uint32_t k, uint32_t ld,
                                    reco_error *err)
 {
@@ -421,6 +483,25 @@ reco_status reco_factor_index_load(reco_factor_index *ix, const reco_mfile *f,
     ix->blk_norm = (float *)bn;
     ix->Q = (float *)Q;
     ix->mapped = true;
+    /* The lambda maxima, if the file has them. */
+    uint64_t lb = 0;
+    if (reco_mfile_section(f, sec(s, prefix, "ord_lam"), &lb)) {
+        const void *sml, *bll, *lam;
+        if ((rc = reco_mfile_array(f, sec(s, prefix, "ord_lam"), 2, sizeof(float), &lam, err)) ||
+            (rc = reco_mfile_array(f, sec(s, prefix, "ord_smax_l"), RECO_FACTOR_LAMBDAS * n,
+                                   sizeof(float), &sml, err)) ||
+            (rc = reco_mfile_array(f, sec(s, prefix, "ord_blk_l"), RECO_FACTOR_LAMBDAS * nb,
+                                   sizeof(float), &bll, err)))
+            return rc;
+        const float *lv = lam;
+        if (!(lv[0] > 0) || !isfinite(lv[0]) || !(lv[1] >= 0))
+            return reco_error_set(err, RECO_ERR_FORMAT, "%s: bad section %sord_lam",
+                                  reco_mfile_path(f), prefix);
+        ix->lambda = lv[0];
+        ix->babs_max = lv[1];
+        ix->smax_l = (float *)sml;
+        ix->blk_l = (float *)bll;
+    }
     /* The quantised copy, if the file has it (bounds from it are only as
      * good as its numbers: a crafted file can make the walk slower, never
      * read out of range). */
@@ -436,6 +517,89 @@ reco_status reco_factor_index_load(reco_factor_index *ix, const reco_mfile *f,
         ix->q8 = (uint8_t *)q8;
         ix->q8_scale = (float *)qs;
         ix->q_l1 = (float *)ql;
+    }
+    return RECO_OK;
+}
+
+/* ---- the index: two orders ---- */
+
+/* The second order's lambda is this many times the first's, and a query
+ * walks it when |x| is above RECO_SWITCH times the first lambda (both
+ * measured on the full-size mf model: bench/topn_bench.c). */
+#define ORDER2_FACTOR 8.0f
+#define ORDER_SWITCH 2.0f
+
+void reco_factor_index_clear(reco_factor_index *ix)
+{
+    if (!ix)
+        return;
+    for (uint32_t o = 0; o < RECO_FACTOR_ORDERS; o++)
+        order_clear(&ix->ord[o]);
+    ix->n_orders = 0;
+}
+
+reco_status reco_factor_index_build(reco_factor_index *ix, const float *Q, const float *b,
+                                    const bool *include, uint32_t n_items, uint32_t k,
+                                    uint32_t ld, float lambda, reco_error *err)
+{
+    memset(ix, 0, sizeof *ix);
+    if (!(lambda > 0) || !isfinite(lambda))
+        lambda = 1.0f;
+    for (uint32_t o = 0; o < RECO_FACTOR_ORDERS; o++) {
+        reco_status rc = order_build(&ix->ord[o], Q, b, include, n_items, k, ld,
+                                     o ? lambda * ORDER2_FACTOR : lambda, err);
+        if (rc) {
+            reco_factor_index_clear(ix);
+            return rc;
+        }
+        ix->n_orders = o + 1;
+    }
+    return RECO_OK;
+}
+
+size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float base, size_t n,
+                              const uint32_t *exclude, size_t n_exclude, reco_scored *out)
+{
+    const reco_factor_order *o = &ix->ord[0];
+    if (ix->n_orders > 1) {
+        const float nx = sqrtf(reco_dot(x, x, o->k));
+        if (nx > ORDER_SWITCH * o->lambda)
+            o = &ix->ord[1];
+    }
+    return order_topn(o, x, base, n, exclude, n_exclude, out);
+}
+
+reco_status reco_factor_index_save(const reco_factor_index *ix, reco_mfile_writer *w,
+                                   const char *prefix, reco_error *err)
+{
+    reco_status rc = RECO_OK;
+    for (uint32_t o = 0; o < ix->n_orders && !rc; o++) {
+        char p[RECO_MFILE_NAME_MAX + 1];
+        if (snprintf(p, sizeof p, "%s%s", prefix, o ? "o1." : "") >= (int)sizeof p)
+            return reco_error_set(err, RECO_ERR_INVALID, "section prefix too long: %s", prefix);
+        rc = order_save(&ix->ord[o], w, p, err);
+    }
+    return rc;
+}
+
+reco_status reco_factor_index_load(reco_factor_index *ix, const reco_mfile *f,
+                                   const char *prefix, uint32_t n_items, uint32_t k, uint32_t ld,
+                                   reco_error *err)
+{
+    memset(ix, 0, sizeof *ix);
+    for (uint32_t o = 0; o < RECO_FACTOR_ORDERS; o++) {
+        char p[RECO_MFILE_NAME_MAX + 1], probe[RECO_MFILE_NAME_MAX + 1];
+        if (snprintf(p, sizeof p, "%s%s", prefix, o ? "o1." : "") >= (int)sizeof p)
+            return reco_error_set(err, RECO_ERR_INVALID, "section prefix too long: %s", prefix);
+        sec(probe, p, "order");
+        if (o && !reco_mfile_section(f, probe, NULL))
+            break; /* a file with one order */
+        reco_status rc = order_load(&ix->ord[o], f, p, n_items, k, ld, err);
+        if (rc) {
+            reco_factor_index_clear(ix);
+            return rc;
+        }
+        ix->n_orders = o + 1;
     }
     return RECO_OK;
 }

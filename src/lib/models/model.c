@@ -1,6 +1,7 @@
 /* The generic model layer: the algorithm registry, parameters shared by
  * every model (baseline, popularity), fitting, prediction with the
  * baseline fallback and clamping, top-N with cold start, model files. */
+#include "reco/clock.h"
 #include "reco/model.h"
 
 #include <errno.h>
@@ -144,13 +145,6 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
     return m->ops->param_set(m->params, key, value, err);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx_in,
                            reco_error *err)
 {
@@ -169,7 +163,7 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
     reco_baseline_clear(&m->baseline);
     free(m->popular);
     m->popular = NULL;
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     m->train = train;
     const reco_csr *R = &train->by_user;
     m->rating_lo = R->nnz ? R->val[0] : 1.0f;
@@ -192,7 +186,7 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
         return rc;
     ctx.baseline = &m->baseline;
     rc = m->ops->fit(m->params, train, &ctx, &m->state, err);
-    m->fit_seconds = now_s() - t0;
+    m->fit_seconds = reco_clock_s() - t0;
     m->trained_at = (int64_t)time(NULL);
     m->train_rmse = NAN;
     return rc;
@@ -541,6 +535,60 @@ typedef struct model_meta {
     reco_popular_params popular_params;
 } model_meta;
 
+/* Section "log.point": where a ratings log stood when the training data
+ * was read. Fixed little-endian layout: "RECOLOGP", u32 version (1), u32
+ * zero, the id's 32 hex digits, u64 offset, u64 seq. */
+#define LOG_POINT_BYTES 64
+
+static void put_u64le(unsigned char *p, uint64_t v)
+{
+    for (int k = 0; k < 8; k++)
+        p[k] = (unsigned char)(v >> (8 * k));
+}
+
+static uint64_t get_u64le(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v |= (uint64_t)p[k] << (8 * k);
+    return v;
+}
+
+static void log_point_encode(const reco_log_point *lp, unsigned char *b)
+{
+    memset(b, 0, LOG_POINT_BYTES);
+    memcpy(b, "RECOLOGP", 8);
+    b[8] = 1; /* version, little-endian u32 */
+    memcpy(b + 16, lp->id, RECO_LOG_ID_LEN);
+    put_u64le(b + 48, lp->offset);
+    put_u64le(b + 56, lp->seq);
+}
+
+static reco_status log_point_decode(const reco_mfile *f, reco_log_point *lp, reco_error *err)
+{
+    memset(lp, 0, sizeof *lp);
+    uint64_t size = 0;
+    const unsigned char *b = reco_mfile_section(f, "log.point", &size);
+    if (!b)
+        return RECO_OK; /* trained without a log, or by an earlier reco */
+    if (size != LOG_POINT_BYTES || memcmp(b, "RECOLOGP", 8) || b[8] != 1 || b[9] || b[10] ||
+        b[11])
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: the ratings-log point is of an unknown version",
+                              reco_mfile_path(f));
+    for (int k = 0; k < RECO_LOG_ID_LEN; k++) {
+        unsigned char c = b[16 + k];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return reco_error_set(err, RECO_ERR_FORMAT, "%s: bad ratings-log id",
+                                  reco_mfile_path(f));
+        lp->id[k] = (char)c;
+    }
+    lp->id[RECO_LOG_ID_LEN] = '\0';
+    lp->offset = get_u64le(b + 48);
+    lp->seq = get_u64le(b + 56);
+    return RECO_OK;
+}
+
 reco_status reco_model_save(const reco_model *m, const char *path, reco_error *err)
 {
     if (!m->state)
@@ -567,6 +615,14 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
     reco_status rc = reco_mfile_create(path, m->ops->name, &w, err);
     if (rc)
         return rc;
+    unsigned char lp[LOG_POINT_BYTES];
+    if (m->log_point.id[0]) {
+        log_point_encode(&m->log_point, lp);
+        if ((rc = reco_mfile_add_copy(w, "log.point", lp, sizeof lp, err))) {
+            reco_mfile_abort(w);
+            return rc;
+        }
+    }
     if ((rc = reco_mfile_add_copy(w, "model.meta", &meta, sizeof meta, err)) ||
         (rc = reco_mfile_add(w, "model.params", m->params, m->ops->params_size, err)) ||
         (rc = reco_mfile_add(w, "base.bu", m->baseline.bu,
@@ -641,6 +697,8 @@ reco_status reco_model_load(const char *path, reco_model **out, reco_error *err)
     m->fit_seconds = meta->fit_seconds;
     m->train_rmse = meta->train_rmse;
     m->trained_at = meta->trained_at;
+    if ((rc = log_point_decode(f, &m->log_point, err)))
+        goto fail;
     if (!m->ops->load) {
         rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: algorithm %s cannot be loaded", path,
                             algo);

@@ -6,6 +6,7 @@
  * side from W = B·Z (Z the Ritz vectors) by a thin SVD of W, as SciPy does
  * (rather than dividing B·Z by sqrt(λ)), so that both sides come out
  * orthonormal. See project() for how that thin SVD is computed. */
+#include "reco/clock.h"
 #include "reco/svd.h"
 
 #include <arpack.h>
@@ -24,13 +25,6 @@
  * two runs interleaved on different threads would corrupt each other. This
  * lock is the one piece of process-wide state, and exists only for that. */
 static pthread_mutex_t arpack_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void reco_tsvd_params_default(reco_tsvd_params *p)
 {
@@ -166,7 +160,7 @@ static reco_status run_arpack(const gram *g, int nb, int k, int ncv, int maxiter
         if (ido == -1 || ido == 1) {
             const double *x = workd + ipntr[0] - 1;
             double *y = workd + ipntr[1] - 1;
-            double t0 = now_s();
+            double t0 = reco_clock_s();
             if (g->A->gram) {
                 g->A->gram(g->A->ctx, !g->transpose, x, y, g->tmp);
             } else {
@@ -174,7 +168,7 @@ static reco_status run_arpack(const gram *g, int nb, int k, int ncv, int maxiter
                 bt_mul(g, g->tmp, y);
             }
             nprod++;
-            tprod += now_s() - t0;
+            tprod += reco_clock_s() - t0;
             if (!all_finite(y, (size_t)nb)) {
                 /* Abandoning the run is safe: the next call starts with
                  * ido = 0, which resets ARPACK's saved state. */
@@ -416,12 +410,12 @@ reco_status reco_tsvd_compute(const reco_linop *A, const reco_tsvd_params *p, re
         goto done;
     }
     int restarts = 0, products = 0;
-    double t0 = now_s(), product_s = 0;
+    double t0 = reco_clock_s(), product_s = 0;
     pthread_mutex_lock(&arpack_lock);
     rc = run_arpack(&g, (int)nb, k, ncv, maxiter, tol, p->seed, lam, z, &restarts, &products,
                     &product_s, err);
     pthread_mutex_unlock(&arpack_lock);
-    double t1 = now_s();
+    double t1 = reco_clock_s();
     if (rc)
         goto done;
 
@@ -450,7 +444,7 @@ reco_status reco_tsvd_compute(const reco_linop *A, const reco_tsvd_params *p, re
     out->products = products;
     out->lanczos_seconds = t1 - t0;
     out->product_seconds = product_s;
-    out->finish_seconds = now_s() - t1;
+    out->finish_seconds = reco_clock_s() - t1;
     /* B = U_B S V_Bᵀ; if B = Aᵀ then A = V_B S U_Bᵀ. */
     if (transpose) {
         out->u = vb_out;

@@ -1,3 +1,5 @@
+/* reco: top-N selection (reco/topn.h): a bounded min-heap with a total
+ * order (score, then product index), so lists are deterministic. */
 #include "reco/topn.h"
 
 #include <math.h>

@@ -51,12 +51,12 @@ reco_status reco_report_options_check(const reco_report_options *o, reco_error *
 {
     if (!o)
         return reco_error_set(err, RECO_ERR_INVALID, "report: no options");
-    if (o->chart_width < 400 || o->chart_width > 4000)
+    if (o->chart_width < 640 || o->chart_width > 4000)
         return reco_error_set(err, RECO_ERR_INVALID,
-                              "report: chart width %u is outside 400..4000", o->chart_width);
-    if (o->chart_height < 300 || o->chart_height > 4000)
+                              "report: chart width %u is outside 640..4000", o->chart_width);
+    if (o->chart_height < 400 || o->chart_height > 4000)
         return reco_error_set(err, RECO_ERR_INVALID,
-                              "report: chart height %u is outside 300..4000", o->chart_height);
+                              "report: chart height %u is outside 400..4000", o->chart_height);
     return RECO_OK;
 }
 

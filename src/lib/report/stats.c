@@ -1,3 +1,6 @@
+/* reco: dataset statistics (reco/stats.h): counts, rating distribution
+ * and per-user / per-product count distributions, from one pass over the
+ * matrices. */
 #include "reco/stats.h"
 
 #include <math.h>
