@@ -7,6 +7,7 @@
  * See http.h for the contract and docs/api.md for the endpoints. */
 #include "http.h"
 
+#include "reco/clock.h"
 #include "reco/utf8.h"
 
 #include <arpa/inet.h>
@@ -169,16 +170,9 @@ typedef struct request {
     conn *conn;                  /* its connection (NULL: not tracked) */
 } request;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t ms_now(void)
 {
-    return now_ns() / 1000000u;
+    return reco_clock_ns() / 1000000u;
 }
 
 /* Copies client bytes for the log: control characters, bytes outside
@@ -1400,7 +1394,7 @@ static void *reaper_main(void *arg)
     pthread_mutex_lock(&h->reg_mu);
     while (!h->reaper_stop) {
         cut_connections(h, 1u << PH_NEW | 1u << PH_IDLE | 1u << PH_HEAD | 1u << PH_BODY, false);
-        struct timespec ts;
+        struct timespec ts; /* the condition variable's clock (reg_cv is on CLOCK_MONOTONIC) */
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += REAPER_TICK_MS * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -1787,7 +1781,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 log_escape(url, rq->path, sizeof rq->path);
         }
         rq->started = true;
-        rq->start_ns = now_ns();
+        rq->start_ns = reco_clock_ns();
         atomic_fetch_add(&h->in_flight, 1);
         if (h->opt.log_requests)
             log_escape(method, rq->method, sizeof rq->method);
@@ -1836,7 +1830,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         conn_set_deadline(k, h->opt.idle_timeout_s * 1000u);
         conn_move(k, PH_BUSY, PH_IDLE);
     }
-    uint64_t ns = now_ns() - rq->start_ns;
+    uint64_t ns = reco_clock_ns() - rq->start_ns;
     if (rq->started) {
         if (rq->status)
             record(h, rq->route, rq->status, ns);
@@ -2268,8 +2262,8 @@ size_t reco_http_stop(reco_http *h, unsigned timeout_ms)
     if (!h)
         return 0;
     reco_http_quiesce(h);
-    uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
-    while (atomic_load(&h->in_flight) > 0 && now_ns() < deadline) {
+    uint64_t deadline = reco_clock_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (atomic_load(&h->in_flight) > 0 && reco_clock_ns() < deadline) {
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
