@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "reco/clock.h"
 #include "reco/model.h"
 #include "reco/ratings.h"
 #include "testutil.h"
@@ -557,9 +558,7 @@ static json_t *find_item(json_t *items, const char *id)
 
 static uint64_t ms_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return reco_clock_ns() / 1000000u;
 }
 
 /* A connection to 127.0.0.1:port from the local address src (NULL: any;
