@@ -40,7 +40,8 @@ check: deps
 	$(MAKE) test
 	$(MAKE) test-asan
 
-# Coverage-guided fuzzing of the parser with libFuzzer for FUZZ_SECONDS.
+# Coverage-guided fuzzing with libFuzzer, FUZZ_SECONDS for each target (the
+# rating-file parser, the model-file loader, the JSON request body).
 fuzz: deps
 	./scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

@@ -3,7 +3,8 @@
 # Electronics file (4.2M users, 476k products), loaded by mapping it and
 # checking every byte against its checksum. Target: <= 200 ms. Warm (file
 # in the page cache) and, as root, cold (page cache dropped before each
-# load: 3 runs). Environment: RUNS (7), MODE (warm, cold or both).
+# load: 3 runs). Warm runs also time the private copy reco serve makes after
+# the load, in the background. Environment: RUNS (7), MODE (warm, cold or both).
 . "$(dirname "$0")/common.sh"
 BUILD=${BUILD:-$(dirname "$RECO")}
 DRIVER=$OUT/model_load

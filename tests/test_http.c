@@ -87,7 +87,7 @@ static void test_token_and_status_table(void **state)
 #define SPECIAL_ITEM "odd/item \xc3\xbc"
 
 static char g_dir[64];
-static char g_mf[128], g_icf[128], g_serve[128], g_log[128];
+static char g_mf[128], g_icf[128], g_pop[128], g_serve[128], g_log[128];
 
 static uint64_t lcg(uint64_t *s)
 {
@@ -150,7 +150,7 @@ static bool train(const reco_dataset *ds, const char *algo, const char *path)
  * the one reloads switch to, is another. Factor models fold new ratings
  * in; the stronger checks apply to them. */
 static const char *g_algo_a, *g_algo_b;
-static bool g_personal, g_folds, g_has_similar;
+static bool g_personal, g_folds;
 
 static bool in_list(const char *a, const char *const *list)
 {
@@ -741,6 +741,7 @@ static int group_setup(void **state)
         return -1;
     snprintf(g_mf, sizeof g_mf, "%s/mf.reco", g_dir);
     snprintf(g_icf, sizeof g_icf, "%s/itemcf.reco", g_dir);
+    snprintf(g_pop, sizeof g_pop, "%s/popular.reco", g_dir);
     snprintf(g_serve, sizeof g_serve, "%s/serve.reco", g_dir);
     snprintf(g_log, sizeof g_log, "%s/ratings-log.csv", g_dir);
     size_t len;
@@ -769,14 +770,12 @@ static int group_setup(void **state)
     for (size_t k = 0; prefer_b[k] && !g_algo_b; k++)
         if (strcmp(prefer_b[k], g_algo_a) && train(ds, prefer_b[k], g_icf))
             g_algo_b = prefer_b[k];
-    if (!g_algo_a || !g_algo_b)
+    if (!g_algo_a || !g_algo_b || !train(ds, "popular", g_pop))
         return -1;
     static const char *const personal[] = {"mf", "svd", "itemcf", "usercf", NULL};
     static const char *const folds[] = {"mf", "svd", NULL};
-    static const char *const similar[] = {"mf", "svd", "itemcf", NULL};
     g_personal = in_list(g_algo_a, personal);
     g_folds = in_list(g_algo_a, folds);
-    g_has_similar = in_list(g_algo_a, similar);
     if (strcmp(g_algo_a, "mf"))
         fprintf(stderr, "note: serving %s and %s (mf cannot be saved in this build)\n", g_algo_a,
                 g_algo_b);
@@ -864,14 +863,12 @@ static void test_read_endpoints(void **state)
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 5);
     resp_free(&r);
 
-    if (g_has_similar) {
-        r = GET("/v1/items/item003/similar?n=4");
-        assert_int_equal(r.status, 200);
-        assert_string_equal(json_string_value(json_object_get(r.json, "item")), "item003");
-        assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4);
-        assert_null(find_item(json_object_get(r.json, "items"), "item003"));
-        resp_free(&r);
-    }
+    r = GET("/v1/items/item003/similar?n=4");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "item")), "item003");
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4);
+    assert_null(find_item(json_object_get(r.json, "items"), "item003"));
+    resp_free(&r);
 
     r = GET("/v1/users/user050/ratings");
     assert_int_equal(r.status, 200);
@@ -1605,11 +1602,14 @@ static void test_scores_and_predicted_ratings(void **state)
     assert_string_equal(json_string_value(json_object_get(r.json, "source")), "baseline");
     resp_free(&r);
 
-    if (g_has_similar) {
-        r = GET("/v1/items/item003/similar?n=2");
-        assert_string_equal(json_string_value(json_object_get(r.json, "score_kind")), "similarity");
-        resp_free(&r);
-    }
+    /* Similar products: each says its source and what its score is. */
+    r = GET("/v1/items/item003/similar?n=2");
+    json_t *it = json_array_get(json_object_get(r.json, "items"), 0);
+    assert_non_null(json_string_value(json_object_get(it, "source")));
+    assert_non_null(json_string_value(json_object_get(it, "score_kind")));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "chain"), 0)),
+                        "co_rated");
+    resp_free(&r);
 }
 
 static void test_encoded_ids(void **state)
@@ -1627,12 +1627,10 @@ static void test_encoded_ids(void **state)
     assert_true(json_is_false(json_object_get(r.json, "cold_start")));
     resp_free(&r);
 
-    if (g_has_similar) {
-        r = GET("/v1/items/odd%2Fitem%20%C3%BC/similar");
-        assert_int_equal(r.status, 200);
-        assert_string_equal(json_string_value(json_object_get(r.json, "item")), SPECIAL_ITEM);
-        resp_free(&r);
-    }
+    r = GET("/v1/items/odd%2Fitem%20%C3%BC/similar");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "item")), SPECIAL_ITEM);
+    resp_free(&r);
 
     /* In the query, '+' is a space and %2F a slash. */
     r = GET("/v1/predict?user=slash%2Fuser+%C3%BC&item=odd%2Fitem%20%C3%BC");
@@ -2245,6 +2243,52 @@ static void test_in_process(void **state)
     reco_service_close(svc);
 }
 
+/* A popular model has similar products too (it used to answer 400): a
+ * full list from the chain, each product with its source, never the
+ * product itself. */
+static void test_similar_popular_model(void **state)
+{
+    (void)state;
+    reco_service_options so;
+    reco_service_options_default(&so);
+    so.model_path = g_pop;
+    reco_service *svc = NULL;
+    reco_error err;
+    assert_int_equal(reco_service_open(&so, &svc, &err), RECO_OK);
+    reco_http_options ho;
+    reco_http_options_default(&ho);
+    ho.port = 0;
+    ho.threads = 1;
+    ho.read_only = true;
+    ho.host = "127.0.0.1";
+    reco_http *h = NULL;
+    assert_int_equal(reco_http_start(svc, &ho, &h, &err), RECO_OK);
+    req q = {.path = "/v1/items/item003/similar?n=6", .port = reco_http_port(h)};
+    resp r = R(&q);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "algorithm")), "popular");
+    json_t *items = json_object_get(r.json, "items");
+    assert_int_equal(json_array_size(items), 6);
+    assert_null(find_item(items, "item003"));
+    size_t k;
+    json_t *it;
+    json_array_foreach(items, k, it) {
+        const char *src = json_string_value(json_object_get(it, "source"));
+        assert_non_null(src);
+        assert_true(!strcmp(src, "co_rated") || !strcmp(src, "co_customers") ||
+                    !strcmp(src, "popular"));
+    }
+    resp_free(&r);
+    q.path = "/v1/items/no-such-item/similar";
+    r = R(&q);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    for (int t = 0; t < 100 && reco_http_in_flight(h) != 0; t++)
+        usleep(10000);
+    assert_int_equal(reco_http_stop(h, 1000), 0);
+    reco_service_close(svc);
+}
+
 /* SIGTERM: the server stops accepting, finishes and exits 0. */
 static void test_clean_shutdown(void **state)
 {
@@ -2309,6 +2353,7 @@ int main(void)
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_durable_after_kill9),
         cmocka_unit_test(test_in_process),
+        cmocka_unit_test(test_similar_popular_model),
         cmocka_unit_test(test_clean_shutdown),
     };
     rc |= cmocka_run_group_tests_name("http_server", server_tests, group_setup, group_teardown);

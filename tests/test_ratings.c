@@ -312,6 +312,77 @@ static void test_load_file_and_missing(void **state)
     assert_null(r);
 }
 
+/* Files read by several threads (line counts taken while reading) give
+ * exactly what parsing the same bytes in memory on one thread gives,
+ * whatever the file's shape around the cuts between threads. */
+static void expect_load_matches_parse(const char *text, size_t len)
+{
+    char *path = test_write_temp(text, len);
+    assert_non_null(path);
+    reco_load_options o;
+    reco_load_options_default(&o);
+    o.threads = 1;
+    reco_ratings *a = NULL;
+    reco_error err;
+    if (reco_ratings_parse(text, len, path, &o, &a, &err))
+        fail_msg("%s", err.msg);
+    static const int threads[] = {1, 2, 3, 4, 7, 64};
+    for (size_t k = 0; k < sizeof threads / sizeof threads[0]; k++) {
+        o.threads = threads[k];
+        reco_ratings *b = NULL;
+        if (reco_ratings_load(path, &o, &b, &err))
+            fail_msg("%d threads: %s", threads[k], err.msg);
+        assert_int_equal(b->n, a->n);
+        assert_int_equal(b->report.lines, a->report.lines);
+        assert_int_equal(b->report.blank_lines, a->report.blank_lines);
+        assert_memory_equal(a->user, b->user, a->n * sizeof *a->user);
+        assert_memory_equal(a->item, b->item, a->n * sizeof *a->item);
+        assert_memory_equal(a->rating, b->rating, a->n * sizeof *a->rating);
+        assert_memory_equal(a->ts, b->ts, a->n * sizeof *a->ts);
+        reco_ratings_free(b);
+    }
+    reco_ratings_free(a);
+    unlink(path);
+    free(path);
+}
+
+static void test_load_matches_parse(void **state)
+{
+    (void)state;
+    size_t cap = (size_t)4 << 20, len;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    /* Plain, with a final newline. */
+    len = 0;
+    for (size_t i = 0; len < ((size_t)3 << 20); i++)
+        len += (size_t)snprintf(text + len, cap - len, "u%zu,p%zu,%zu,%zu\n", i % 7001, i % 313,
+                                1 + i % 5, i);
+    expect_load_matches_parse(text, len);
+    /* A byte-order mark, blank lines, a header, \r\n, no final newline,
+     * blank lines inside. */
+    len = (size_t)snprintf(text, cap, "\xEF\xBB\xBF\n\n  \nuser,item,rating\r\n");
+    for (size_t i = 0; len < ((size_t)3 << 20); i++)
+        len += (size_t)snprintf(text + len, cap - len, "%su%zu,p%zu,%zu\r\n",
+                                i % 1000 == 0 ? "\r\n \n" : "", i % 7001, i % 313, 1 + i % 5);
+    len -= 2;
+    expect_load_matches_parse(text, len);
+    /* A blank line longer than a thread's share, and a start of blank
+     * lines longer than one: the cuts cannot follow the shares. */
+    len = 0;
+    memset(text, '\n', (size_t)1 << 20);
+    len += (size_t)1 << 20;
+    for (size_t i = 0; len < ((size_t)2 << 20); i++)
+        len += (size_t)snprintf(text + len, cap - len, "u%zu,p%zu,4\n", i % 501, i % 77);
+    memset(text + len, ' ', (size_t)1 << 20);
+    len += (size_t)1 << 20;
+    text[len++] = '\n';
+    for (size_t i = 0; len < ((size_t)3 << 20) + 100; i++)
+        len += (size_t)snprintf(text + len, cap - len, "u%zu,p%zu,2\n", i % 501, i % 77);
+    len += (size_t)snprintf(text + len, cap - len, "\n\n\n");
+    expect_load_matches_parse(text, len);
+    free(text);
+}
+
 static void test_shared_maps(void **state)
 {
     (void)state;
@@ -382,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_skip_bad),
         cmocka_unit_test(test_parallel_matches_serial),
         cmocka_unit_test(test_load_file_and_missing),
+        cmocka_unit_test(test_load_matches_parse),
         cmocka_unit_test(test_shared_maps),
         cmocka_unit_test(test_ids_must_be_utf8),
     };

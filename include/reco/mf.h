@@ -73,9 +73,9 @@ typedef struct reco_mf_state {
     float *bi;             /* n_items item biases */
     float *P;              /* n_users x ld user factors, row-major */
     float *Q;              /* n_items x ld item factors, row-major */
-    /* Derived from Q: 1 / |q_i|, or 0 for an item with zero factors; used
-     * by similar(). Stored in the model file (section mf.qnorm) so that a
-     * load needs no pass over Q. */
+    /* Derived from Q: 1 / |q_i|, or 0 for an item with zero factors; for
+     * similar products (reco_item_factors). Stored in the model file
+     * (section mf.qnorm) so that a load needs no pass over Q. */
     float *q_inv_norm;
     double train_rmse;     /* training RMSE: SGD's is that of the errors met
                               in the last epoch (before each update) */

@@ -10,13 +10,28 @@
  *   table    per section: name, offset, size, checksum of its bytes
  *   sections raw little-endian arrays, as the writer gave them
  *
- * Opening checks the magic, version, byte order, sizes (a truncated file is
- * refused) and every checksum (a corrupted file is refused), in parallel.
- * Files are written to a temporary name and renamed into place, so a reader
- * never sees a half-written model. */
+ * Opening refuses anything but a regular file without blocking (a FIFO or
+ * a device at the path is reported, not waited on), reads and checks the
+ * header and the section table first (magic, version, byte order, sizes
+ * against the file's: a file that is not a model, or a truncated one, is
+ * refused after reading a few bytes), and only then brings in the sections
+ * and checks every byte against the checksums, in parallel.
+ *
+ * Files are written to a fresh temporary name in the same directory,
+ * fsynced, renamed into place and the directory fsynced, so a reader never
+ * sees a half-written model and a crash never leaves one behind.
+ *
+ * A mapped file must not be changed in place while it is open: truncating
+ * it makes every later access to the lost pages a SIGBUS, and rewriting it
+ * changes the arrays under the reader. Replace files by renaming a new file
+ * over them (the open one keeps its old inode), or open them with
+ * RECO_MFILE_COPY, which keeps a private copy that later changes to the
+ * file cannot reach, or map them and call reco_mfile_make_private once the
+ * model is in use (the load costs a mapping; the copy comes later). */
 #ifndef RECO_MODELFILE_H
 #define RECO_MODELFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,9 +42,10 @@
 
 typedef struct reco_mfile_writer reco_mfile_writer;
 
-/* Starts writing a model file for algorithm `algo` at path (through
- * path.tmp-PID). Sections are added in order and kept in memory only as
- * borrowed pointers: they must stay valid until commit or abort. */
+/* Starts writing a model file for algorithm `algo` at path (through a
+ * temporary file path.tmp-PID-N created beside it). Sections are added in
+ * order and kept in memory only as borrowed pointers: they must stay valid
+ * until commit or abort. */
 reco_status reco_mfile_create(const char *path, const char *algo, reco_mfile_writer **out,
                               reco_error *err);
 
@@ -42,7 +58,10 @@ reco_status reco_mfile_add(reco_mfile_writer *w, const char *name, const void *d
 reco_status reco_mfile_add_copy(reco_mfile_writer *w, const char *name, const void *data,
                                 uint64_t size, reco_error *err);
 
-/* Writes everything, fsyncs, renames into place, frees w (also on error). */
+/* Writes everything to the temporary file, fsyncs it, renames it over
+ * path and fsyncs the directory (so the new name survives a crash as well
+ * as the data); frees w, also on error, when the temporary file is
+ * removed and path is left as it was. */
 reco_status reco_mfile_commit(reco_mfile_writer *w, reco_error *err);
 
 /* Discards w without writing. NULL is a no-op. */
@@ -50,8 +69,50 @@ void reco_mfile_abort(reco_mfile_writer *w);
 
 typedef struct reco_mfile reco_mfile;
 
-/* Maps and validates a model file. */
+/* How the sections are brought into memory. */
+typedef enum reco_mfile_mode {
+    /* Mapped: no copy, pages shared with the page cache and other
+     * processes; the file must not be rewritten in place while open. */
+    RECO_MFILE_MAP,
+    /* Read into private memory: costs a copy (about 0.25 s a GB on two
+     * cores) and the memory is not shared, but nothing done to the file
+     * afterwards can reach the model. (A long-running server maps, then
+     * calls reco_mfile_make_private, so that the copy is not part of the
+     * load.) */
+    RECO_MFILE_COPY
+} reco_mfile_mode;
+
+/* Opens and validates a model file (RECO_MFILE_MAP). Refuses non-regular
+ * files, a header or section table that does not make sense, a size other
+ * than the header's, a checksum mismatch, and a file that changed while it
+ * was read (RECO_ERR_FORMAT, or NOT_FOUND / IO from the system). */
 reco_status reco_mfile_open(const char *path, reco_mfile **out, reco_error *err);
+
+reco_status reco_mfile_open_mode(const char *path, reco_mfile_mode mode, reco_mfile **out,
+                                 reco_error *err);
+
+/* Validates a model file held in memory (copied; name is used in messages
+ * and as the path). For fuzzing and tests. */
+reco_status reco_mfile_open_mem(const void *data, size_t len, const char *name,
+                                reco_mfile **out, reco_error *err);
+
+/* Replaces the mapping of a file opened with RECO_MFILE_MAP by a private
+ * copy at the same addresses: pointers taken from the file stay valid, and
+ * other threads may be reading through them meanwhile (every byte reads
+ * the same before and after; the swap is one mremap). From then on nothing
+ * done to the file reaches them, as with RECO_MFILE_COPY, but opening cost
+ * only the mapping: the copy can be made while the model already serves
+ * (`reco serve` does it in the background). The copy is read from the
+ * descriptor kept since the open (a file truncated meanwhile reads short,
+ * never raises SIGBUS) and checked against the checksums validated then:
+ * a file changed in place since is refused (RECO_ERR_FORMAT) and stays
+ * mapped. Returns at once for a file already private (copied, from memory,
+ * or made private before). Not to be called twice at once on one file. */
+reco_status reco_mfile_make_private(reco_mfile *f, reco_error *err);
+
+/* True when the file's bytes are private memory (RECO_MFILE_COPY, from
+ * memory, or after reco_mfile_make_private). Thread-safe. */
+bool reco_mfile_is_private(const reco_mfile *f);
 
 /* Unmaps. Pointers from reco_mfile_section become invalid. NULL is a no-op. */
 void reco_mfile_close(reco_mfile *f);
@@ -69,6 +130,34 @@ const char *reco_mfile_algo(const reco_mfile *f);
 int64_t reco_mfile_created(const reco_mfile *f);
 const char *reco_mfile_path(const reco_mfile *f);
 uint64_t reco_mfile_size(const reco_mfile *f);
+
+/* What tells one version of a file from another: device and inode (a file
+ * renamed over the path is a new inode), size and modification time (a
+ * file rewritten in place keeps its inode but not these). */
+typedef struct reco_file_id {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+} reco_file_id;
+
+/* The identity of the file as it was opened (all zero for a file opened
+ * from memory). */
+reco_file_id reco_mfile_id(const reco_mfile *f);
+
+/* The identity of the file at path now (following symbolic links):
+ * RECO_ERR_NOT_FOUND if there is none, RECO_ERR_IO if it cannot be read. */
+reco_status reco_file_id_of(const char *path, reco_file_id *out, reco_error *err);
+
+/* True when a and b are the same inode (dev, ino). */
+static inline int reco_file_id_same_inode(const reco_file_id *a, const reco_file_id *b)
+{
+    return a->dev == b->dev && a->ino == b->ino;
+}
+
+/* True when a and b are the same version of the same file. */
+static inline int reco_file_id_equal(const reco_file_id *a, const reco_file_id *b)
+{
+    return reco_file_id_same_inode(a, b) && a->size == b->size && a->mtime_ns == b->mtime_ns;
+}
 
 /* The 64-bit checksum used by model files (exposed for tests). */
 uint64_t reco_checksum64(const void *data, size_t len, uint64_t seed);

@@ -32,7 +32,7 @@ typedef struct reco_load_options {
     double rating_max;
     bool skip_bad;            /* skip and count bad lines instead of failing */
     int threads;              /* 0: all available cores */
-    reco_progress progress;   /* stage "read", in bytes */
+    reco_progress progress;   /* stages "read" and "parse", in bytes; "intern" */
     /* Intern IDs into these maps (e.g. a test file into the training
      * file's maps, so that indices agree); NULL: fresh maps. New IDs are
      * appended; existing indices never change. */
@@ -81,8 +81,10 @@ reco_status reco_ratings_add(reco_ratings *r, const char *user, size_t ulen,
 reco_status reco_ratings_push(reco_ratings *r, uint32_t user, uint32_t item,
                               float rating, int64_t ts, reco_error *err);
 
-/* Reads path ("-" is standard input). *out receives new ratings. The file
- * is memory-mapped and parsed on all cores. */
+/* Reads path ("-" is standard input; a pipe works too). *out receives new
+ * ratings. The file is read on all cores and parsed on all cores; a file
+ * that changes while it is being read (truncated, rewritten, appended to)
+ * is refused with RECO_ERR_IO rather than parsed half old, half new. */
 reco_status reco_ratings_load(const char *path, const reco_load_options *opt,
                               reco_ratings **out, reco_error *err);
 

@@ -250,7 +250,7 @@ void cli_progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total
     for (int i = 0; i < width; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
-    if (strcmp(stage, "read") == 0) {
+    if (strcmp(stage, "read") == 0 || strcmp(stage, "parse") == 0) {
         char d[32], tt[32], rate[32];
         human_bytes((double)done, d, sizeof d);
         human_bytes((double)total, tt, sizeof tt);

@@ -1,8 +1,11 @@
 /* reco recommend | similar | predict: the server's answers, offline. */
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "service.h"
@@ -12,6 +15,36 @@ enum { OPT_USER = OPT_FIRST_FREE, OPT_ITEM, OPT_N, OPT_LOG, OPT_INCLUDE_RATED };
 typedef enum { Q_RECOMMEND, Q_SIMILAR, Q_PREDICT } query_kind;
 
 static const char *const NAMES[] = {"recommend", "similar", "predict"};
+
+/* A one-shot query maps the model (loading it costs no copy). Should the
+ * file be truncated while the command runs, the pages lost fault with
+ * SIGBUS: the command says so and exits instead of dying of it. Any other
+ * bus error takes its default course. */
+static char sigbus_msg[1024];
+
+static void on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+    (void)uctx;
+    if (si->si_code == BUS_ADRERR) {
+        ssize_t w = write(STDERR_FILENO, sigbus_msg, strlen(sigbus_msg));
+        (void)w;
+        _exit(EXIT_FAIL);
+    }
+    signal(sig, SIG_DFL); /* the fault repeats and ends the process as it would have */
+}
+
+static void catch_truncation(const char *name, const char *model)
+{
+    snprintf(sigbus_msg, sizeof sigbus_msg,
+             "reco %s: %s was truncated or rewritten while it was being read; replace model "
+             "files by writing a new file and renaming it over the old one\n", name, model);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
 
 static void help(query_kind k)
 {
@@ -27,7 +60,14 @@ static void help(query_kind k)
         break;
     case Q_SIMILAR:
         printf("Usage: reco similar MODEL --item ITEM [-n N] [--json]\n\n"
-               "Products similar to a product.\n");
+               "Products similar to a product, from a chain of sources, each filling what\n"
+               "the ones before it left: co_rated (item-item neighbours from co-ratings:\n"
+               "itemcf's table, ease's weights, else cosines computed from the ratings),\n"
+               "factors (factor models: cosine of the product vectors, among products with\n"
+               "at least similar.min_support ratings), co_customers (what the product's\n"
+               "customers rated most) and popular (the popularity ranking). Each row names\n"
+               "its source; the score's meaning depends on it (named above the list,\n"
+               "docs/api.md). A note says when the list had to go past co_rated.\n");
         break;
     case Q_PREDICT:
         printf("Usage: reco predict MODEL --user USER --item ITEM [--json]\n\n"
@@ -93,6 +133,44 @@ static void print_items(const json_t *out)
     }
 }
 
+/* Similar products: a note when the chain fell back, what each source's
+ * score is, then one line per product with its source. */
+static void print_similar(const json_t *out)
+{
+    json_t *items = json_object_get(out, "items"), *chain = json_object_get(out, "chain");
+    size_t c, i;
+    json_t *src, *it;
+    char kinds[512] = "", counts[256] = "";
+    size_t kl = 0, cl = 0;
+    json_array_foreach(chain, c, src) {
+        const char *name = json_string_value(src), *kind = NULL;
+        size_t cnt = 0;
+        json_array_foreach(items, i, it) {
+            if (!strcmp(json_string_value(json_object_get(it, "source")), name)) {
+                cnt++;
+                kind = json_string_value(json_object_get(it, "score_kind"));
+            }
+        }
+        if (!cnt)
+            continue;
+        if (kl < sizeof kinds)
+            kl += (size_t)snprintf(kinds + kl, sizeof kinds - kl, "%s%s: %s", kl ? ", " : "", name,
+                                   kind ? kind : "relevance");
+        if (cl < sizeof counts)
+            cl += (size_t)snprintf(counts + cl, sizeof counts - cl, "%s%s %zu", cl ? ", " : "",
+                                   name, cnt);
+    }
+    if (json_is_true(json_object_get(out, "fallback")))
+        printf("(not enough co-rated neighbours; the list goes on down the chain: %s)\n", counts);
+    printf("score by source (%s), higher first within a source\n", kinds);
+    printf("%3s  %-24s %10s  %s\n", "#", "item", "score", "source");
+    json_array_foreach(items, i, it) {
+        printf("%3zu  %-24s %10.4f  %s\n", i + 1, json_string_value(json_object_get(it, "item")),
+               json_number_value(json_object_get(it, "score")),
+               json_string_value(json_object_get(it, "source")));
+    }
+}
+
 static int run(query_kind kind, int argc, char **argv)
 {
     const char *name = NAMES[kind];
@@ -143,6 +221,8 @@ static int run(query_kind kind, int argc, char **argv)
     reco_service_options_default(&so);
     so.model_path = argv[optind];
     so.ratings_log = log;
+    so.map_model = true;
+    catch_truncation(name, so.model_path);
     so.log_read_only = true; /* replayed as reco serve would, never written */
     reco_service *svc = NULL;
     reco_error err;
@@ -172,7 +252,10 @@ static int run(query_kind kind, int argc, char **argv)
         if (kind == Q_RECOMMEND && json_is_true(json_object_get(out, "cold_start")))
             printf("(unknown user: %s)\n",
                    cold_start_words(json_string_value(json_object_get(out, "score_kind"))));
-        print_items(out);
+        if (kind == Q_SIMILAR)
+            print_similar(out);
+        else
+            print_items(out);
     }
     json_decref(out);
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;

@@ -185,6 +185,14 @@ static void fit_fd_limit(reco_http_options *ho, bool cap_given)
         ho->max_connections_per_ip = cap;
 }
 
+/* The service's notes (a model file changed in place) as stderr lines. */
+static void log_line(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "reco serve: %s\n", msg);
+    fflush(stderr);
+}
+
 static void print_model(const char *what, reco_service *svc, const reco_http_options *ho,
                         unsigned port)
 {
@@ -232,6 +240,7 @@ int cmd_serve(int argc, char **argv)
     };
     reco_service_options so;
     reco_service_options_default(&so);
+    so.notice = log_line;
     so.max_live_bytes = DEFAULT_MAX_LIVE_BYTES;
     reco_http_options ho;
     reco_http_options_default(&ho);

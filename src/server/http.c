@@ -947,36 +947,70 @@ static bool read_rating(const json_t *e, const char *where, double lo, double hi
     return true;
 }
 
-static enum MHD_Result h_add_ratings(reco_http *h, struct MHD_Connection *c, request *rq)
+unsigned reco_http_parse_ratings(const char *body, size_t len, double lo, double hi,
+                                 size_t max_batch, json_t **doc_out, reco_new_rating **out,
+                                 size_t *n_out, char *msg, size_t cap)
 {
-    if (rq->len == 0)
-        return send_error(h, c, rq, 400,
-                          "the body is empty: send a rating {\"user\", \"item\", \"rating\", "
-                          "\"timestamp\"?} or an array of them");
+    *doc_out = NULL;
+    *out = NULL;
+    *n_out = 0;
+    if (len == 0) {
+        snprintf(msg, cap, "the body is empty: send a rating {\"user\", \"item\", \"rating\", "
+                           "\"timestamp\"?} or an array of them");
+        return 400;
+    }
     json_error_t je;
-    json_t *doc = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!doc)
-        return send_error(h, c, rq, 400, "malformed JSON at line %d, column %d: %s", je.line,
-                          je.column, je.text);
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!doc) {
+        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
+                 je.text);
+        return 400;
+    }
     bool array = json_is_array(doc);
     if (!array && !json_is_object(doc)) {
-        enum MHD_Result ret = send_error(
-            h, c, rq, 400, "the body must be a rating object or an array of them, not %s",
-            json_type_name(doc));
+        snprintf(msg, cap, "the body must be a rating object or an array of them, not %s",
+                 json_type_name(doc));
         json_decref(doc);
-        return ret;
+        return 400;
     }
     size_t n = array ? json_array_size(doc) : 1;
     if (n == 0) {
         json_decref(doc);
-        return send_error(h, c, rq, 400, "the array is empty: send at least one rating");
+        snprintf(msg, cap, "the array is empty: send at least one rating");
+        return 400;
     }
-    if (n > h->opt.max_batch) {
+    if (n > max_batch) {
         json_decref(doc);
-        return send_error(h, c, rq, 413,
-                          "%zu ratings in one request; the limit is %zu: split the batch", n,
-                          h->opt.max_batch);
+        snprintf(msg, cap, "%zu ratings in one request; the limit is %zu: split the batch", n,
+                 max_batch);
+        return 413;
     }
+    reco_new_rating *r = calloc(n, sizeof *r);
+    if (!r) {
+        json_decref(doc);
+        snprintf(msg, cap, "out of memory");
+        return 503;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char where[48];
+        if (array)
+            snprintf(where, sizeof where, "ratings[%zu]", k);
+        else
+            snprintf(where, sizeof where, "body");
+        if (!read_rating(array ? json_array_get(doc, k) : doc, where, lo, hi, &r[k], msg, cap)) {
+            free(r);
+            json_decref(doc);
+            return 400;
+        }
+    }
+    *doc_out = doc;
+    *out = r;
+    *n_out = n;
+    return 0;
+}
+
+static enum MHD_Result h_add_ratings(reco_http *h, struct MHD_Connection *c, request *rq)
+{
     /* The range is checked here as well as in the service so the message
      * can name the entry the client wrote. */
     double lo = -1e300, hi = 1e300;
@@ -989,25 +1023,14 @@ static enum MHD_Result h_add_ratings(reco_http *h, struct MHD_Connection *c, req
         }
         json_decref(info);
     }
-    reco_new_rating *r = calloc(n, sizeof *r);
-    if (!r) {
-        json_decref(doc);
-        return send_error(h, c, rq, 503, "out of memory");
-    }
     char msg[768];
-    for (size_t k = 0; k < n; k++) {
-        char where[48];
-        if (array)
-            snprintf(where, sizeof where, "ratings[%zu]", k);
-        else
-            snprintf(where, sizeof where, "body");
-        if (!read_rating(array ? json_array_get(doc, k) : doc, where, lo, hi, &r[k], msg,
-                         sizeof msg)) {
-            free(r);
-            json_decref(doc);
-            return send_error(h, c, rq, 400, "%s", msg);
-        }
-    }
+    json_t *doc = NULL;
+    reco_new_rating *r = NULL;
+    size_t n = 0;
+    unsigned status = reco_http_parse_ratings(rq->body, rq->len, lo, hi, h->opt.max_batch, &doc,
+                                              &r, &n, msg, sizeof msg);
+    if (status)
+        return send_error(h, c, rq, status, "%s", msg);
     json_t *o = NULL;
     reco_error err = {0};
     reco_status st = reco_service_add_ratings(h->svc, r, n, &o, &err);
@@ -1185,6 +1208,14 @@ static enum MHD_Result h_metrics(reco_http *h, struct MHD_Connection *c, request
     metric_head(f, "reco_model_reload_failures_total", "counter",
                 "Reloads that failed (the previous model kept serving).");
     fprintf(f, "reco_model_reload_failures_total %llu\n", (unsigned long long)st.reload_failures);
+    metric_head(f, "reco_model_file_changes_total", "counter",
+                "Versions of the model file seen rewritten in place (the model loaded before "
+                "kept serving).");
+    fprintf(f, "reco_model_file_changes_total %llu\n", (unsigned long long)st.model_file_changes);
+    metric_head(f, "reco_model_private_copy", "gauge",
+                "1 once the served model is a private copy that changes to the file cannot "
+                "reach, 0 while it is served from the file's mapping.");
+    fprintf(f, "reco_model_private_copy %d\n", st.model_private ? 1 : 0);
     metric_head(f, "reco_start_timestamp_seconds", "gauge",
                 "When the server started (Unix time).");
     fprintf(f, "reco_start_timestamp_seconds %lld\n", (long long)h->started_at);

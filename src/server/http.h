@@ -112,6 +112,16 @@ size_t reco_http_stop(reco_http *h, unsigned timeout_ms);
  * NUMERIC, INTERNAL 500, OK 200. */
 unsigned reco_http_status_for(reco_status st);
 
+/* Reads the body of POST /v1/ratings: one rating object {"user", "item",
+ * "rating", "timestamp"?} or an array of 1..max_batch of them, ratings
+ * within lo..hi. Returns 0 with *doc (the parsed JSON: json_decref it once
+ * the ratings are used, they borrow its strings) and *out (free it), *n;
+ * or the HTTP status to answer (400, 413, 503) with msg saying what to
+ * fix. */
+unsigned reco_http_parse_ratings(const char *body, size_t len, double lo, double hi,
+                                 size_t max_batch, json_t **doc, reco_new_rating **out,
+                                 size_t *n, char *msg, size_t cap);
+
 /* Percent-decodes src[0..len) into dst (room for len bytes; not
  * NUL-terminated). Returns the decoded length, or -1 when a '%' is not
  * followed by two hex digits. '+' is kept as it is. */

@@ -49,6 +49,7 @@ typedef struct generation {
     const reco_dataset *train;
     uint32_t n_users, n_items;
     int64_t loaded_at;
+    reco_file_id file_id;    /* the model file as it was read */
     pthread_rwlock_t lock;   /* guards everything below */
     reco_idmap *new_users;   /* users the model never saw: id n_users + j */
     reco_idmap *new_items;   /* products it never saw: id n_items + j */
@@ -104,11 +105,14 @@ static reco_status generation_new(const char *path, generation **out, reco_error
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     atomic_init(&g->refs, 1);
     pthread_rwlock_init(&g->lock, NULL);
+    /* Mapped: the load costs no copy. The service then makes the mapping
+     * a private copy (make_private) unless map_model is set. */
     reco_status rc = reco_model_load(path, &g->model, err);
     if (rc) {
         generation_free(g);
         return rc;
     }
+    g->file_id = reco_mfile_id(g->model->file);
     g->train = g->model->train;
     g->n_users = reco_dataset_n_users(g->train);
     g->n_items = reco_dataset_n_items(g->train);
@@ -347,6 +351,15 @@ struct reco_service {
     uint64_t replay_from, replay_from_seq; /* the current generation's start in the log */
     char first_bad[RECO_BAD_LINE_MSG_MAX]; /* the first line replay skipped */
     atomic_uint_fast64_t logged, replayed, reloads, reload_failures, bad_lines, refused;
+    /* Watching the model file for changes in place. */
+    atomic_int_fast64_t next_file_check; /* monotonic ns */
+    atomic_uint_fast64_t file_changes;
+    pthread_mutex_t file_mu;  /* guards reported */
+    reco_file_id reported;    /* the last changed version reported */
+    /* The private copy of the model loaded at open, made in the background. */
+    pthread_t copier;
+    bool copier_started;
+    generation *copying;      /* a reference, released by the copier */
 };
 
 void reco_service_options_default(reco_service_options *o)
@@ -356,13 +369,89 @@ void reco_service_options_default(reco_service_options *o)
     o->max_batch = 10000;
 }
 
-static generation *acquire(reco_service *s)
+static generation *acquire_gen(reco_service *s)
 {
     pthread_mutex_lock(&s->gen_mu);
     generation *g = s->gen;
     atomic_fetch_add(&g->refs, 1);
     pthread_mutex_unlock(&s->gen_mu);
     return g;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Looks at the model file (at most once a second unless forced): the
+ * served generation's inode with another size or modification time was
+ * changed in place. Counted and reported once per version of the file.
+ * A new inode at the path (a file renamed over it) is the way to replace
+ * a model and is not reported; it is served after the next reload. */
+static void check_model_file(reco_service *s, bool force)
+{
+    int64_t now = mono_ns(), next = atomic_load(&s->next_file_check);
+    if (!force && (now < next ||
+                   !atomic_compare_exchange_strong(&s->next_file_check, &next,
+                                                   now + 1000000000)))
+        return;
+    reco_file_id cur;
+    if (reco_file_id_of(s->model_path, &cur, NULL) != RECO_OK)
+        return; /* gone or unreadable: a rename in progress, or reported by the next reload */
+    generation *g = acquire_gen(s);
+    reco_file_id loaded = g->file_id;
+    int64_t loaded_at = g->loaded_at;
+    bool copy = reco_mfile_is_private(g->model->file);
+    generation_release(g);
+    if (!reco_file_id_same_inode(&cur, &loaded) || reco_file_id_equal(&cur, &loaded))
+        return;
+    pthread_mutex_lock(&s->file_mu);
+    bool fresh = !reco_file_id_equal(&cur, &s->reported);
+    if (fresh)
+        s->reported = cur;
+    pthread_mutex_unlock(&s->file_mu);
+    if (!fresh)
+        return;
+    atomic_fetch_add(&s->file_changes, 1);
+    if (s->opt.notice) {
+        char msg[1024], when[32];
+        time_t t = (time_t)loaded_at;
+        struct tm tm;
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+        snprintf(msg, sizeof msg,
+                 "%s was changed in place (now %llu bytes, was %llu)%s%s; replace model files "
+                 "by writing a new file and renaming it over the old one, then reload",
+                 s->model_path, (unsigned long long)cur.size, (unsigned long long)loaded.size,
+                 copy ? "; still serving the copy loaded at "
+                      : ": the model is mapped from it and may be damaged, reload now",
+                 copy ? when : "");
+        s->opt.notice(s->opt.notice_ctx, msg);
+    }
+}
+
+static generation *acquire(reco_service *s)
+{
+    check_model_file(s, false);
+    return acquire_gen(s);
+}
+
+/* Makes the model loaded at open a private copy while it already serves
+ * (the load cost only a mapping); a file changed in place before the copy
+ * is done is reported, and the model stays mapped. */
+static void *copy_model(void *arg)
+{
+    reco_service *s = arg;
+    reco_error err;
+    if (reco_mfile_make_private(s->copying->model->file, &err) != RECO_OK && s->opt.notice) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s; replace model files by writing a new file and renaming "
+                 "it over the old one, then reload", err.msg);
+        s->opt.notice(s->opt.notice_ctx, msg);
+    }
+    generation_release(s->copying);
+    return NULL;
 }
 
 bool reco_service_valid_id(const char *id, size_t len)
@@ -858,9 +947,16 @@ reco_status reco_service_open(const reco_service_options *opt, reco_service **ou
     pthread_mutex_init(&s->gen_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->apply_mu, NULL);
+    pthread_mutex_init(&s->file_mu, NULL);
     reco_status rc = generation_new(s->model_path, &s->gen, err);
     if (rc)
         goto fail;
+    if (!s->opt.map_model) {
+        s->copying = acquire_gen(s);
+        s->copier_started = pthread_create(&s->copier, NULL, copy_model, s) == 0;
+        if (!s->copier_started)
+            copy_model(s); /* no thread to spare: copy now */
+    }
     if (s->log_path) {
         s->has_log = true;
         if ((rc = log_open(s, err)) || (rc = log_replay_start(s, err)))
@@ -879,6 +975,8 @@ void reco_service_close(reco_service *s)
 {
     if (!s)
         return;
+    if (s->copier_started)
+        pthread_join(s->copier, NULL);
     scratch_release_current();
     if (s->log_open) {
         if (writable(s))
@@ -893,16 +991,21 @@ void reco_service_close(reco_service *s)
     pthread_mutex_destroy(&s->gen_mu);
     pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->apply_mu);
+    pthread_mutex_destroy(&s->file_mu);
     free(s->model_path);
     free(s->log_path);
     free(s);
 }
 
-/* Per-thread scratch for scoring, reused across requests; freed by the
- * key's destructor when a server thread exits. */
+/* Per-thread scratch for scoring and for similar products, reused across
+ * requests; freed by the key's destructor when a server thread exits. The
+ * similar-products scratch is zero between calls (reco_model_similar
+ * leaves it so). */
 typedef struct scratch_buf {
     void *p;
     size_t cap;
+    void *sim;
+    size_t sim_cap;
 } scratch_buf;
 
 static pthread_key_t scratch_key;
@@ -912,6 +1015,7 @@ static void scratch_destroy(void *arg)
 {
     scratch_buf *b = arg;
     free(b->p);
+    free(b->sim);
     free(b);
 }
 
@@ -934,6 +1038,27 @@ static void *scratch_for(const reco_model *m)
         b->cap = b->p ? need : 0;
     }
     return b->p;
+}
+
+/* The calling thread's scratch for reco_model_similar (NULL: the call
+ * allocates its own). */
+static void *similar_scratch_for(const reco_model *m)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    scratch_buf *b = pthread_getspecific(scratch_key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            return NULL;
+        pthread_setspecific(scratch_key, b);
+    }
+    size_t need = reco_model_similar_scratch_size(m);
+    if (need > b->sim_cap) {
+        free(b->sim);
+        b->sim = calloc(1, need);
+        b->sim_cap = b->sim ? need : 0;
+    }
+    return b->sim;
 }
 
 /* Frees the calling thread's scratch (the main thread never exits through
@@ -1051,22 +1176,36 @@ reco_status reco_service_similar(reco_service *s, const char *item, size_t n, js
     if (rc)
         return rc;
     generation *g = acquire(s);
+    const reco_model *m = g->model;
     int64_t i = reco_idmap_find(g->train->items, item, ilen);
     if (i < 0) {
         generation_release(g);
         return reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product \"%s\"", item);
     }
-    reco_scored *top = malloc(n * sizeof *top);
+    reco_similar *top = malloc(n * sizeof *top);
     size_t got = 0;
-    rc = top ? reco_model_similar(g->model, (uint32_t)i, n, top, &got, err)
+    rc = top ? reco_model_similar(m, (uint32_t)i, n, top, &got, similar_scratch_for(m), err)
              : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     if (rc == RECO_OK) {
+        reco_similar_source chain[RECO_SIMILAR_SOURCES];
+        size_t nc = reco_model_similar_chain(m, chain);
+        json_t *names = json_array();
+        for (size_t c = 0; c < nc; c++)
+            json_array_append_new(names, json_string(reco_similar_source_name(chain[c])));
+        bool fallback = false;
         json_t *items = json_array();
-        for (size_t k = 0; k < got; k++)
-            json_array_append_new(items, json_pack("{s:s,s:f}", "item", item_key(g, top[k].id),
-                                                   "score", (double)top[k].score));
-        *out = json_pack("{s:s,s:s,s:s,s:o}", "item", item, "algorithm", g->model->ops->name,
-                         "score_kind", "similarity", "items", items);
+        for (size_t k = 0; k < got; k++) {
+            fallback |= top[k].source != chain[0];
+            json_array_append_new(
+                items, json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, top[k].id), "score",
+                                 (double)top[k].score, "source",
+                                 reco_similar_source_name(top[k].source), "score_kind",
+                                 reco_model_similar_score_kind(m, top[k].source)));
+        }
+        *out = json_pack("{s:s,s:s,s:o,s:b,s:o}", "item", item, "algorithm", m->ops->name,
+                         "chain", names, "fallback", fallback, "items", items);
+        if (!*out)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     free(top);
     generation_release(g);
@@ -1277,6 +1416,9 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
     pthread_mutex_lock(&s->reload_mu);
     generation *g = NULL;
     reco_status rc = generation_new(s->model_path, &g, err);
+    /* The private copy before the swap: the old model serves meanwhile. */
+    if (rc == RECO_OK && !s->opt.map_model)
+        rc = reco_mfile_make_private(g->model->file, err);
     /* Most of the log is replayed without blocking writers, the rest under
      * apply_mu so that no acknowledged rating is missed. */
     log_snap sn = {-1, {0}, 0}, sn2 = {-1, {0}, 0};
@@ -1471,10 +1613,12 @@ json_t *reco_service_health(reco_service *s, bool *healthy)
 void reco_service_get_stats(reco_service *s, reco_service_stats *st)
 {
     memset(st, 0, sizeof *st);
+    check_model_file(s, true);
     json_t *h = reco_service_health(s, &st->healthy);
     json_decref(h);
-    generation *g = acquire(s);
+    generation *g = acquire_gen(s);
     st->model_bytes = reco_mfile_size(g->model->file);
+    st->model_private = reco_mfile_is_private(g->model->file);
     st->trained_at = g->model->trained_at;
     st->loaded_at = g->loaded_at;
     pthread_rwlock_rdlock(&g->lock);
@@ -1489,6 +1633,7 @@ void reco_service_get_stats(reco_service *s, reco_service_stats *st)
     st->ratings_replayed = atomic_load(&s->replayed);
     st->reloads = atomic_load(&s->reloads);
     st->reload_failures = atomic_load(&s->reload_failures);
+    st->model_file_changes = atomic_load(&s->file_changes);
     st->log_bad_lines = atomic_load(&s->bad_lines);
     if (s->has_log) {
         pthread_mutex_lock(&s->log.mu);

@@ -19,6 +19,19 @@
  * Reload swaps in a new model file atomically: requests in flight finish on
  * the model they started with; a bad file leaves the old model serving.
  *
+ * The model is served from private memory unless map_model is set, so
+ * that whatever happens to the file afterwards (`cp` over it, truncation)
+ * cannot reach it, and it keeps answering. The file is mapped (a load
+ * costs no copy) and the mapping replaced by a private copy at the same
+ * addresses (reco_mfile_make_private): at open in the background, while
+ * the model already serves from the mapping; on reload before the new
+ * model is swapped in. A file changed in place before the copy is made is
+ * reported and stays mapped. The file is watched (stat, at most once a
+ * second, and on every stats call): a change in place (same inode, another
+ * size or modification time) is counted in model_file_changes and
+ * reported once through the notice function. Replace model files by renaming
+ * a new file over the old one, then reload.
+ *
  * All calls are thread-safe. Answers are JSON objects (jansson) that the
  * caller owns and frees with json_decref. */
 #ifndef RECO_SERVICE_H
@@ -39,6 +52,16 @@ typedef struct reco_service_options {
     const char *ratings_log; /* NULL: new ratings are refused (read-only) */
     size_t max_n;            /* largest n a query may ask for (1000) */
     size_t max_batch;        /* most ratings in one add call (10000) */
+    /* Serve the model from the file's mapping, never a private copy:
+     * pages shared, no copy at all, but the file must then not change
+     * while the service is open. For short-lived uses (the CLI's one-shot
+     * queries). */
+    bool map_model;
+    /* Where the service reports what it noticed about the model file
+     * (changed in place, no private copy made); one line, no newline.
+     * NULL: nowhere. (Not the ratings log.) */
+    void (*notice)(void *ctx, const char *msg);
+    void *notice_ctx;
     /* Create the log when it does not exist. Without it a missing log is an
      * error: it may have been moved or lost. Refused when the model was
      * trained with a log (reco_log_create with the model's point is the
@@ -78,8 +101,13 @@ void reco_service_close(reco_service *s);
 reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    bool exclude_rated, json_t **out, reco_error *err);
 
-/* {"item", "algorithm", "score_kind": "similarity", "items": [{"item",
- * "score"}]}; RECO_ERR_NOT_FOUND for a product the model does not know. */
+/* {"item", "algorithm", "chain": [source names in order], "fallback",
+ * "items": [{"item", "score", "source", "score_kind"}]}: reco_model_similar's
+ * list, each product with the source it came from and what its score is
+ * (reco_model_similar_score_kind). fallback is true when the first source
+ * of the chain did not fill the list. Every algorithm answers; a known
+ * product without co-ratings gets its list from the later sources.
+ * RECO_ERR_NOT_FOUND for a product the model does not know. */
 reco_status reco_service_similar(reco_service *s, const char *item, size_t n, json_t **out,
                                  reco_error *err);
 
@@ -125,7 +153,7 @@ reco_status reco_service_reload(reco_service *s, reco_error *err);
  *  "live_ratings", "live_users", "rating_min", "rating_max"}. */
 json_t *reco_service_model_info(reco_service *s);
 
-/* Figures for /metrics. */
+/* Figures for /metrics (checks the model file first). */
 typedef struct reco_service_stats {
     uint64_t model_bytes;
     int64_t trained_at, loaded_at;
@@ -144,6 +172,8 @@ typedef struct reco_service_stats {
     uint64_t log_replay_from; /* logical offset replay starts at (the model's point) */
     uint64_t log_end;        /* logical offset of the durable end */
     bool healthy;            /* as reco_service_health */
+    uint64_t model_file_changes; /* versions of the served file seen changed in place */
+    bool model_private;          /* the served model is a private copy, not a mapping */
 } reco_service_stats;
 
 void reco_service_get_stats(reco_service *s, reco_service_stats *st);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "mem.h"
 
 #define MAGIC "RECOMODL"
 #define BOM 0x01020304u
@@ -140,6 +143,7 @@ static uint64_t section_checksum(const void *data, uint64_t size)
 
 struct reco_mfile_writer {
     char *path, *tmp;
+    size_t tmp_cap;
     char algo[32];
     uint32_t n;
     section_entry sec[MAX_SECTIONS];
@@ -156,14 +160,13 @@ reco_status reco_mfile_create(const char *path, const char *algo, reco_mfile_wri
     reco_mfile_writer *w = calloc(1, sizeof *w);
     if (!w)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    size_t n = strlen(path) + 32;
+    w->tmp_cap = strlen(path) + 48;
     w->path = strdup(path);
-    w->tmp = malloc(n);
+    w->tmp = malloc(w->tmp_cap);
     if (!w->path || !w->tmp) {
         reco_mfile_abort(w);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
-    snprintf(w->tmp, n, "%s.tmp-%ld", path, (long)getpid());
     snprintf(w->algo, sizeof w->algo, "%s", algo);
     *out = w;
     return RECO_OK;
@@ -236,6 +239,53 @@ static int write_all(int fd, const void *buf, uint64_t len)
 
 static uint64_t align_up(uint64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
 
+/* Creates the temporary file beside w->path under a name no other writer
+ * uses: the process ID keeps processes apart, a counter keeps threads (two
+ * saves of one path at once) apart, and O_EXCL anything left over from a
+ * crashed process that had the same ID. */
+static int create_tmp(reco_mfile_writer *w)
+{
+    static atomic_uint seq;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(w->tmp, w->tmp_cap, "%s.tmp-%ld-%u", w->path, (long)getpid(),
+                 atomic_fetch_add(&seq, 1));
+        int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+/* fsyncs the directory that holds path, so that a rename into it is on
+ * disk: without it a crash just after the rename can leave the directory
+ * naming the old file (or, on some file systems, neither). File systems
+ * that cannot sync a directory (EINVAL) have nothing to sync. */
+static int fsync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = NULL;
+    if (!slash)
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t)(slash - path));
+    if (!dir)
+        return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0 && e != EINVAL) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 reco_status reco_mfile_commit(reco_mfile_writer *w, reco_error *err)
 {
     reco_status rc = RECO_OK;
@@ -260,7 +310,9 @@ reco_status reco_mfile_commit(reco_mfile_writer *w, reco_error *err)
     h.table_checksum = reco_checksum64(w->sec, w->n * sizeof(section_entry), 1);
     h.header_checksum = reco_checksum64(&h, sizeof h, 2);
 
-    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* Write, fsync, rename, fsync the directory: whoever opens path sees
+     * the old file or the whole new one, and after a crash the same. */
+    int fd = create_tmp(w);
     if (fd < 0) {
         rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", w->tmp, strerror(errno));
         goto out;
@@ -285,6 +337,11 @@ reco_status reco_mfile_commit(reco_mfile_writer *w, reco_error *err)
     fd = -1;
     if (rename(w->tmp, w->path) != 0)
         goto io_fail;
+    if (fsync_parent_dir(w->path) != 0) {
+        /* The new file is in place; only its name's durability is unknown. */
+        rc = reco_error_set(err, RECO_ERR_IO, "%s: written, but its directory could not be "
+                            "synced: %s", w->path, strerror(errno));
+    }
     goto out;
 io_fail:
     rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", w->path, strerror(errno));
@@ -300,141 +357,415 @@ out:
 
 struct reco_mfile {
     char *path;
-    void *map;
+    void *map;            /* the file's bytes: a mapping, or a private copy */
+    bool copied;          /* map is an allocation (free), not a mapping */
+    int fd;               /* a mapped file's descriptor (for make_private), or -1 */
+    atomic_bool private_copy; /* map is private memory: copied, or made private */
     uint64_t size;
+    reco_file_id id;
     file_header h;
-    const section_entry *sec;
+    section_entry *sec;   /* the validated section table (a private copy) */
 };
 
 void reco_mfile_close(reco_mfile *f)
 {
     if (!f)
         return;
-    if (f->map)
-        munmap(f->map, f->size);
+    if (f->map && f->copied)
+        free(f->map);
+    else if (f->map)
+        munmap(f->map, f->size); /* the file's mapping, or the copy moved over it */
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f->sec);
     free(f->path);
     free(f);
 }
 
-reco_status reco_mfile_open(const char *path, reco_mfile **out, reco_error *err)
+static reco_file_id id_of_stat(const struct stat *st)
 {
-    *out = NULL;
-    reco_mfile *f = calloc(1, sizeof *f);
-    if (!f || !(f->path = strdup(path))) {
-        free(f);
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    }
-    reco_status rc = RECO_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = reco_error_set(err, errno == ENOENT ? RECO_ERR_NOT_FOUND : RECO_ERR_IO, "%s: %s",
-                            path, strerror(errno));
-        goto fail;
-    }
+    reco_file_id id;
+    id.dev = (uint64_t)st->st_dev;
+    id.ino = (uint64_t)st->st_ino;
+    id.size = (uint64_t)st->st_size;
+    id.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    return id;
+}
+
+reco_status reco_file_id_of(const char *path, reco_file_id *out, reco_error *err)
+{
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    memset(out, 0, sizeof *out);
+    if (stat(path, &st) != 0)
+        return reco_error_set(err, errno == ENOENT ? RECO_ERR_NOT_FOUND : RECO_ERR_IO,
+                              "%s: %s", path, strerror(errno));
+    *out = id_of_stat(&st);
+    return RECO_OK;
+}
+
+static const char *kind_of(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+           : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a plain file";
+}
+
+/* Opens path for reading if it is a regular file. Anything else is refused
+ * before it is opened when stat can tell (a device is never opened), and
+ * after it in case the path changed in between: the open does not block
+ * (O_NONBLOCK; opening a FIFO would otherwise wait for a writer, forever,
+ * holding up a reload and the shutdown behind it). */
+static reco_status open_regular(const char *path, int *fd_out, struct stat *st, reco_error *err)
+{
+    *fd_out = -1;
+    if (stat(path, st) != 0)
+        return reco_error_set(err, errno == ENOENT ? RECO_ERR_NOT_FOUND : RECO_ERR_IO,
+                              "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st->st_mode))
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: not a regular file (%s)", path,
+                              kind_of(st->st_mode));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return reco_error_set(err, errno == ENOENT ? RECO_ERR_NOT_FOUND : RECO_ERR_IO,
+                              "%s: %s", path, strerror(errno));
+    if (fstat(fd, st) != 0) {
+        reco_status rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
         close(fd);
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: not a regular file", path);
-        goto fail;
+        return rc;
     }
-    f->size = (uint64_t)st.st_size;
-    if (f->size < sizeof(file_header)) {
+    if (!S_ISREG(st->st_mode)) {
+        reco_status rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: not a regular file (%s)",
+                                        path, kind_of(st->st_mode));
         close(fd);
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: not a reco model file (too short)", path);
-        goto fail;
+        return rc;
     }
-    /* MAP_POPULATE: fault the file in up front, in one go, rather than page
-     * by page while checksumming and then while serving. */
-    f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    close(fd);
-    if (f->map == MAP_FAILED) {
-        f->map = NULL;
-        rc = reco_error_set(err, RECO_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-        goto fail;
+    *fd_out = fd;
+    return RECO_OK;
+}
+
+/* Reads len bytes at off; returns the count read (short only at the end of
+ * the file), or -1. */
+static int64_t pread_full(int fd, void *buf, uint64_t len, uint64_t off)
+{
+    uint64_t got = 0;
+    while (got < len) {
+        size_t chunk = len - got > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(len - got);
+        ssize_t r = pread(fd, (char *)buf + got, chunk, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (uint64_t)r;
     }
-    memcpy(&f->h, f->map, sizeof f->h);
-    file_header *h = &f->h;
-    if (memcmp(h->magic, MAGIC, 8) != 0) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: not a reco model file", path);
-        goto fail;
+    return (int64_t)got;
+}
+
+#define READ_BLOCK ((uint64_t)16 << 20)
+
+/* Reads the whole file into buf on all cores, in 16 MiB blocks. 0, or -1
+ * with errno set (0 when the file was shorter than size). */
+static int read_parallel(int fd, char *buf, uint64_t size)
+{
+    int64_t nb = (int64_t)((size + READ_BLOCK - 1) / READ_BLOCK);
+    int failed = 0, saved_errno = 0;
+#pragma omp parallel for schedule(dynamic, 1) if (nb > 2)
+    for (int64_t b = 0; b < nb; b++) {
+        uint64_t off = (uint64_t)b * READ_BLOCK;
+        uint64_t n = size - off < READ_BLOCK ? size - off : READ_BLOCK;
+        int64_t got = pread_full(fd, buf + off, n, off);
+        if (got != (int64_t)n) {
+#pragma omp critical(reco_mfile_read)
+            {
+                failed = 1;
+                saved_errno = got < 0 ? errno : 0;
+            }
+        }
     }
-    if (h->bom != BOM) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT,
-                            "%s: written on a machine of the other byte order", path);
-        goto fail;
-    }
-    if (h->version != RECO_MFILE_VERSION) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT,
-                            "%s: model format version %u; this reco reads version %u (retrain "
-                            "the model)", path, h->version, RECO_MFILE_VERSION);
-        goto fail;
-    }
-    uint64_t want = h->header_checksum;
+    errno = saved_errno;
+    return failed ? -1 : 0;
+}
+
+/* The header alone: is this a model file of this version and byte order,
+ * is the header intact, does its size match the file's, does the section
+ * table fit. Nothing beyond the header has been read yet. */
+static reco_status check_header(const char *path, const file_header *h, uint64_t size,
+                                reco_error *err)
+{
+    if (memcmp(h->magic, MAGIC, 8) != 0)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: not a reco model file", path);
+    if (h->bom != BOM)
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: written on a machine of the other byte order", path);
+    if (h->version != RECO_MFILE_VERSION)
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: model format version %u; this reco reads version %u (retrain "
+                              "the model)", path, h->version, RECO_MFILE_VERSION);
     file_header tmp = *h;
     tmp.header_checksum = 0;
-    if (reco_checksum64(&tmp, sizeof tmp, 2) != want) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt header (checksum mismatch)", path);
-        goto fail;
-    }
-    if (memchr(h->algo, '\0', sizeof h->algo) == NULL) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt header", path);
-        goto fail;
-    }
-    if (h->file_size != f->size) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT,
-                            "%s: truncated or extended: %llu bytes, the header says %llu", path,
-                            (unsigned long long)f->size, (unsigned long long)h->file_size);
-        goto fail;
-    }
+    if (reco_checksum64(&tmp, sizeof tmp, 2) != h->header_checksum)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt header (checksum mismatch)",
+                              path);
+    if (memchr(h->algo, '\0', sizeof h->algo) == NULL)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt header", path);
+    if (h->file_size != size)
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: truncated or extended: %llu bytes, the header says %llu", path,
+                              (unsigned long long)size, (unsigned long long)h->file_size);
     if (h->n_sections > MAX_SECTIONS ||
-        sizeof *h + (uint64_t)h->n_sections * sizeof(section_entry) > f->size) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt section table", path);
-        goto fail;
-    }
-    f->sec = (const section_entry *)((const char *)f->map + sizeof *h);
-    if (reco_checksum64(f->sec, h->n_sections * sizeof(section_entry), 1) != h->table_checksum) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt section table (checksum)", path);
-        goto fail;
-    }
-    for (uint32_t i = 0; i < h->n_sections; i++) {
-        const section_entry *s = &f->sec[i];
-        if (s->offset % ALIGN || s->offset > f->size || s->size > f->size - s->offset ||
-            memchr(s->name, '\0', sizeof s->name) == NULL) {
-            rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt section %u", path, i);
-            goto fail;
-        }
-    }
-    /* Sections follow each other in order; the alignment gaps between them
-     * hold zeros, so no byte of the file goes unchecked. */
+        sizeof *h + (uint64_t)h->n_sections * sizeof(section_entry) > size)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt section table", path);
+    return RECO_OK;
+}
+
+/* The section table (already known to fit): its checksum, every entry
+ * inside the file, aligned and named, the sections in order with less
+ * than the alignment between them and the last one ending the file. */
+static reco_status check_table(const char *path, const file_header *h, const section_entry *sec,
+                               uint64_t size, reco_error *err)
+{
+    if (reco_checksum64(sec, h->n_sections * sizeof(section_entry), 1) != h->table_checksum)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt section table (checksum)",
+                              path);
     uint64_t prev_end = sizeof *h + (uint64_t)h->n_sections * sizeof(section_entry);
     for (uint32_t i = 0; i < h->n_sections; i++) {
-        const section_entry *s = &f->sec[i];
-        bool ok = s->offset >= prev_end && s->offset - prev_end < ALIGN;
-        for (uint64_t b = prev_end; ok && b < s->offset; b++)
-            ok = ((const char *)f->map)[b] == 0;
-        if (!ok) {
-            rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt layout before section %u",
-                                path, i);
-            goto fail;
-        }
+        const section_entry *s = &sec[i];
+        if (s->offset % ALIGN || s->offset > size || s->size > size - s->offset ||
+            memchr(s->name, '\0', sizeof s->name) == NULL)
+            return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt section %u", path, i);
+        if (s->offset < prev_end || s->offset - prev_end >= ALIGN)
+            return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt layout before section %u",
+                                  path, i);
         prev_end = s->offset + s->size;
     }
-    if (prev_end != f->size) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt layout at the end", path);
-        goto fail;
+    if (prev_end != size)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt layout at the end", path);
+    return RECO_OK;
+}
+
+/* The bytes, once the header and table made sense: the header and table
+ * in memory are the ones checked (the file may have changed in between),
+ * the alignment gaps hold zeros (so no byte goes unchecked), and every
+ * section matches its checksum. */
+static reco_status check_body(const reco_mfile *f, const char *p, reco_error *err)
+{
+    const file_header *h = &f->h;
+    uint64_t table = (uint64_t)h->n_sections * sizeof(section_entry);
+    if (memcmp(p, h, sizeof *h) != 0 || memcmp(p + sizeof *h, f->sec, table) != 0)
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: the file changed while it was being read", f->path);
+    uint64_t prev_end = sizeof *h + table;
+    for (uint32_t i = 0; i < h->n_sections; i++) {
+        for (uint64_t b = prev_end; b < f->sec[i].offset; b++)
+            if (p[b] != 0)
+                return reco_error_set(err, RECO_ERR_FORMAT,
+                                      "%s: corrupt layout before section %u", f->path, i);
+        prev_end = f->sec[i].offset + f->sec[i].size;
     }
-    /* Every section's bytes against its checksum. */
     int bad = -1;
     for (uint32_t i = 0; i < h->n_sections && bad < 0; i++) {
         const section_entry *s = &f->sec[i];
-        if (section_checksum((const char *)f->map + s->offset, s->size) != s->checksum)
+        if (section_checksum(p + s->offset, s->size) != s->checksum)
             bad = (int)i;
     }
-    if (bad >= 0) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt data in section \"%s\" "
-                            "(checksum mismatch)", path, f->sec[bad].name);
+    if (bad >= 0)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt data in section \"%s\" "
+                              "(checksum mismatch)", f->path, f->sec[bad].name);
+    return RECO_OK;
+}
+
+static reco_mfile *mfile_new(const char *path)
+{
+    reco_mfile *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        return NULL;
+    }
+    f->fd = -1;
+    atomic_init(&f->private_copy, false);
+    return f;
+}
+
+/* Takes the header and the table from the start of bytes (size of them),
+ * checking each before going on. */
+static reco_status check_head_in_memory(reco_mfile *f, const char *bytes, reco_error *err)
+{
+    if (f->size < sizeof(file_header))
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: not a reco model file (too short)",
+                              f->path);
+    memcpy(&f->h, bytes, sizeof f->h);
+    reco_status rc = check_header(f->path, &f->h, f->size, err);
+    if (rc)
+        return rc;
+    size_t table = (size_t)f->h.n_sections * sizeof(section_entry);
+    f->sec = malloc(table ? table : 1);
+    if (!f->sec)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    memcpy(f->sec, bytes + sizeof f->h, table);
+    return check_table(f->path, &f->h, f->sec, f->size, err);
+}
+
+reco_status reco_mfile_open_mode(const char *path, reco_mfile_mode mode, reco_mfile **out,
+                                 reco_error *err)
+{
+    *out = NULL;
+    reco_mfile *f = mfile_new(path);
+    if (!f)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    reco_status rc;
+    int fd = -1;
+    struct stat st;
+    if ((rc = open_regular(path, &fd, &st, err)))
+        goto fail;
+    f->id = id_of_stat(&st);
+    f->size = (uint64_t)st.st_size;
+    if (f->size < sizeof(file_header)) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: not a reco model file (too short)", path);
         goto fail;
     }
+    /* The header and the table first, with pread: a file that is not a
+     * model, or not this one's size, is refused after a few bytes. */
+    char head[sizeof(file_header) + MAX_SECTIONS * sizeof(section_entry)];
+    uint64_t want = f->size < sizeof head ? f->size : sizeof head;
+    int64_t got = pread_full(fd, head, want, 0);
+    if (got < 0) {
+        rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if ((uint64_t)got < want) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: the file changed while it was being "
+                            "read", path);
+        goto fail;
+    }
+    if ((rc = check_head_in_memory(f, head, err)))
+        goto fail;
+    /* Then the rest. */
+    if (mode == RECO_MFILE_COPY) {
+        f->map = reco_alloc_aligned(f->size);
+        if (!f->map) {
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for a %llu-byte copy",
+                                path, (unsigned long long)f->size);
+            goto fail;
+        }
+        f->copied = true;
+        atomic_store(&f->private_copy, true);
+        if (read_parallel(fd, f->map, f->size) != 0) {
+            rc = errno ? reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno))
+                       : reco_error_set(err, RECO_ERR_FORMAT, "%s: the file changed while it "
+                                        "was being read (it is shorter now)", path);
+            goto fail;
+        }
+    } else {
+        /* MAP_POPULATE: fault the file in up front, in one go, rather than
+         * page by page while checksumming and then while serving. */
+        void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (m == MAP_FAILED) {
+            rc = reco_error_set(err, RECO_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+            goto fail;
+        }
+        f->map = m;
+    }
+    if ((rc = check_body(f, f->map, err)))
+        goto fail;
+    /* A file rewritten while it was read may still pass the checks above
+     * by luck of timing; its size or modification time tells. */
+    struct stat after;
+    if (fstat(fd, &after) != 0) {
+        rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    reco_file_id now = id_of_stat(&after);
+    if (!reco_file_id_equal(&now, &f->id)) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: the file changed while it was being "
+                            "read", path);
+        goto fail;
+    }
+    if (f->copied)
+        close(fd);
+    else
+        f->fd = fd; /* for a private copy later (reco_mfile_make_private) */
+    *out = f;
+    return RECO_OK;
+fail:
+    if (fd >= 0)
+        close(fd);
+    reco_mfile_close(f);
+    return rc;
+}
+
+reco_status reco_mfile_make_private(reco_mfile *f, reco_error *err)
+{
+    if (atomic_load(&f->private_copy))
+        return RECO_OK;
+    if (f->fd < 0 || !f->map)
+        return reco_error_set(err, RECO_ERR_INVALID, "%s: not a mapped model file", f->path);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = (size_t)((f->size + page - 1) / page * page);
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for a %llu-byte copy",
+                              f->path, (unsigned long long)f->size);
+    madvise(p, len, MADV_HUGEPAGE); /* as reco_alloc_aligned does for large arrays */
+    reco_status rc = RECO_OK;
+    reco_error why;
+    /* From the descriptor, not the mapping: a file truncated meanwhile
+     * reads short instead of raising SIGBUS. */
+    if (read_parallel(f->fd, p, f->size) != 0) {
+        if (errno)
+            rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", f->path, strerror(errno));
+        else
+            rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: changed in place since it was "
+                                "loaded (it is shorter now); no private copy made, the model "
+                                "is still mapped from the file", f->path);
+    } else if (check_body(f, p, &why) != RECO_OK) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: changed in place since it was loaded "
+                            "(%s); no private copy made, the model is still mapped from the "
+                            "file", f->path, why.msg);
+    } else if (mprotect(p, len, PROT_READ) != 0 ||
+               mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, f->map) == MAP_FAILED) {
+        rc = reco_error_set(err, RECO_ERR_IO, "%s: cannot put the private copy in place: %s",
+                            f->path, strerror(errno));
+    }
+    if (rc) {
+        munmap(p, len);
+        return rc;
+    }
+    /* The copy now sits at the mapping's addresses (one mremap, under the
+     * address-space lock: a reader meanwhile sees the file's bytes or the
+     * copy's, which are the same). */
+    close(f->fd);
+    f->fd = -1;
+    atomic_store(&f->private_copy, true);
+    return RECO_OK;
+}
+
+bool reco_mfile_is_private(const reco_mfile *f) { return atomic_load(&f->private_copy); }
+
+reco_status reco_mfile_open(const char *path, reco_mfile **out, reco_error *err)
+{
+    return reco_mfile_open_mode(path, RECO_MFILE_MAP, out, err);
+}
+
+reco_status reco_mfile_open_mem(const void *data, size_t len, const char *name,
+                                reco_mfile **out, reco_error *err)
+{
+    *out = NULL;
+    reco_mfile *f = mfile_new(name);
+    if (!f)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    f->size = len;
+    reco_status rc;
+    f->map = reco_alloc_aligned(len);
+    if (!f->map) {
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    f->copied = true;
+    atomic_store(&f->private_copy, true);
+    if (len)
+        memcpy(f->map, data, len);
+    if ((rc = check_head_in_memory(f, f->map, err)) || (rc = check_body(f, f->map, err)))
+        goto fail;
     *out = f;
     return RECO_OK;
 fail:
@@ -460,10 +791,12 @@ reco_status reco_mfile_array(const reco_mfile *f, const char *name, uint64_t cou
     const void *p = reco_mfile_section(f, name, &size);
     if (!p)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: missing section \"%s\"", f->path, name);
-    if (elem_size && size != count * elem_size)
+    if (elem_size && (count > UINT64_MAX / elem_size || size != count * elem_size))
         return reco_error_set(err, RECO_ERR_FORMAT,
                               "%s: section \"%s\" has %llu bytes, expected %llu", f->path, name,
-                              (unsigned long long)size, (unsigned long long)(count * elem_size));
+                              (unsigned long long)size,
+                              (unsigned long long)(count > UINT64_MAX / elem_size
+                                                       ? UINT64_MAX : count * elem_size));
     *out = p;
     return RECO_OK;
 }
@@ -472,3 +805,4 @@ const char *reco_mfile_algo(const reco_mfile *f) { return f->h.algo; }
 int64_t reco_mfile_created(const reco_mfile *f) { return f->h.created; }
 const char *reco_mfile_path(const reco_mfile *f) { return f->path; }
 uint64_t reco_mfile_size(const reco_mfile *f) { return f->size; }
+reco_file_id reco_mfile_id(const reco_mfile *f) { return f->id; }

@@ -1,10 +1,18 @@
 /* Rating-file parser.
  *
- * The file is memory-mapped, the separator, header and column count are
- * detected on the first line, then the body is cut into one chunk per
- * thread at line boundaries and parsed in parallel into flat arrays of key
- * pointers (into the mapping), ratings and timestamps. IDs are then interned
- * with users and items on two threads at once. */
+ * The file is read into memory (on all cores, in large blocks), the
+ * separator, header and column count are detected on the first line, then
+ * the body is cut into one chunk per thread at line boundaries and parsed
+ * in parallel into flat arrays of key pointers (into the buffer), ratings
+ * and timestamps. IDs are then interned with users and items on two
+ * threads at once.
+ *
+ * Read, not mapped: a mapped file truncated while it is parsed (a file
+ * being rewritten, a copy in progress) turns the next access to a lost
+ * page into SIGBUS, which kills the process; a read sees the file shrink
+ * and says so. The copy costs little next to parsing (bench/ingest.sh:
+ * docs/benchmarks.md) and the buffer takes the place of the mapped pages
+ * in the process's memory. */
 #include "reco/ratings.h"
 #include "reco/utf8.h"
 
@@ -16,9 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "mem.h"
 
 #define MAX_FIELDS 5
 /* HyperLogLog with 2^14 one-byte registers: 16 KiB per sketch, so updating
@@ -334,6 +343,7 @@ typedef struct key_block {
 typedef struct chunk {
     const char *begin, *end;
     uint64_t base;         /* first record slot in the columns */
+    uint64_t slots;        /* slots from base on (the chunk's line count) */
     uint64_t n;            /* records parsed */
     uint64_t lines;        /* physical lines in the chunk (as parsed) */
     uint64_t blank;
@@ -347,6 +357,7 @@ typedef struct chunk {
     uint64_t ubytes, ibytes; /* key bytes seen, to size the key arenas */
     bool failed;           /* stopped at a bad line (not skip_bad) */
     bool nomem;
+    bool overflow;         /* more records than slots: a miscount, a bug */
     key_block *keys;
 } chunk;
 
@@ -523,6 +534,10 @@ static void parse_chunk(const parse_ctx *ctx, chunk *c, const reco_progress *pro
     uint64_t k = c->base;
     const char *next_report = p + (4u << 20);
     while (p < end) {
+        if (k - c->base == c->slots) {
+            c->overflow = true;
+            break;
+        }
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
         c->lines++;
@@ -539,7 +554,7 @@ static void parse_chunk(const parse_ctx *ctx, chunk *c, const reco_progress *pro
         p = nl ? nl + 1 : end;
         if (prog && p >= next_report) {
             next_report = p + (4u << 20);
-            reco_progress_report(prog, "read", (uint64_t)(p - c->begin) * (uint64_t)nthreads,
+            reco_progress_report(prog, "parse", (uint64_t)(p - c->begin) * (uint64_t)nthreads,
                                  file_size);
         }
     }
@@ -586,14 +601,144 @@ static int detect_sep(const char *p, const char *end, sep_t *sep)
 
 /* ---- the load ------------------------------------------------------------ */
 
+/* Newline counts of a buffer cut into n equal regions, taken while it was
+ * read: region t is [len * t / n, len * (t + 1) / n). They spare the parse
+ * a pass over the whole buffer to size its record arrays. */
+typedef struct line_counts {
+    int n;              /* 0: not counted */
+    uint64_t nl[64];
+} line_counts;
+
+static size_t region_start(size_t len, int n, int t)
+{
+    return (size_t)((uint64_t)len * (uint64_t)t / (uint64_t)n);
+}
+
 typedef struct source {
     const char *data;
     size_t len;
-    void *map;    /* mmap base, or NULL */
-    char *owned;  /* malloc'd buffer, or NULL */
+    char *owned;  /* the buffer (malloc'd or reco_alloc_aligned), or NULL */
+    line_counts lines;
 } source;
 
-static reco_status open_source(const char *path, source *src, reco_error *err)
+#define READ_PIECE ((size_t)1 << 20)
+
+static int parse_threads(const reco_load_options *opt, size_t body_len)
+{
+    int n = opt->threads > 0 ? opt->threads : omp_get_max_threads();
+    if (n < 1)
+        n = 1;
+    /* Small inputs are not worth a thread each. */
+    if (body_len < ((size_t)1 << 20))
+        n = 1;
+    return n > 64 ? 64 : n;
+}
+
+static uint64_t count_newlines(const char *p, const char *end)
+{
+    uint64_t n = 0;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    return n;
+}
+
+/* Reads len bytes at off; returns the count read (short only at the end of
+ * the file), or -1. */
+static ssize_t pread_full(int fd, char *buf, size_t len, off_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = pread(fd, buf + got, len - got, off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+static reco_status changed_while_read(const char *path, reco_error *err)
+{
+    return reco_error_set(err, RECO_ERR_IO,
+                          "%s: the file changed while it was being read (truncated, rewritten "
+                          "or appended to); read it again once it is complete, or a copy of it",
+                          path);
+}
+
+/* A regular file of st->st_size bytes, read by as many threads as will
+ * parse it, each its own region in 1 MiB pieces whose newlines it counts
+ * while they are in cache (line_counts), with progress in stage "read".
+ * The file is then looked at again: a file that shrank, grew or was
+ * rewritten while it was read is refused rather than parsed as a mixture
+ * of two versions. */
+static reco_status read_regular(int fd, const char *path, const struct stat *st,
+                                const reco_load_options *opt, source *src, reco_error *err)
+{
+    size_t size = (size_t)st->st_size;
+    char *buf = reco_alloc_aligned(size);
+    if (!buf)
+        return reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory reading %zu bytes", path,
+                              size);
+    int nthreads = parse_threads(opt, size);
+    int failed = 0, saved_errno = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static, 1)
+    for (int t = 0; t < nthreads; t++) {
+        size_t from = region_start(size, nthreads, t), to = region_start(size, nthreads, t + 1);
+        uint64_t nl = 0;
+        for (size_t off = from; off < to; off += READ_PIECE) {
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop)
+                break;
+            size_t n = to - off < READ_PIECE ? to - off : READ_PIECE;
+            ssize_t got = pread_full(fd, buf + off, n, (off_t)off);
+            if (got != (ssize_t)n) {
+#pragma omp critical(reco_ratings_read)
+                {
+                    failed = 1;
+                    saved_errno = got < 0 ? errno : 0;
+                }
+                break;
+            }
+            nl += count_newlines(buf + off, buf + off + n);
+            /* Thread 0 (the caller's) reports, every 8 MiB. */
+            if (t == 0 && ((off - from) / READ_PIECE) % 8 == 7)
+                reco_progress_report(&opt->progress, "read",
+                                     (uint64_t)(off + n - from) * (uint64_t)nthreads, size);
+        }
+        src->lines.nl[t] = nl;
+    }
+    src->lines.n = nthreads;
+    reco_status rc = RECO_OK;
+    struct stat after;
+    if (failed && saved_errno)
+        rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(saved_errno));
+    else if (failed)
+        rc = changed_while_read(path, err);
+    else if (fstat(fd, &after) != 0)
+        rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
+    else if (after.st_size != st->st_size || after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+             after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
+        rc = changed_while_read(path, err);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    reco_progress_report(&opt->progress, "read", size, size);
+    src->owned = buf;
+    src->data = buf;
+    src->len = size;
+    return RECO_OK;
+}
+
+static reco_status open_source(const char *path, const reco_load_options *opt, source *src,
+                               reco_error *err)
 {
     memset(src, 0, sizeof *src);
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
@@ -612,18 +757,12 @@ static reco_status open_source(const char *path, source *src, reco_error *err)
         return reco_error_set(err, RECO_ERR_IO, "%s: is a directory", path);
     }
     if (S_ISREG(st.st_mode) && st.st_size > 0) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            madvise(m, (size_t)st.st_size, MADV_WILLNEED);
-            src->map = m;
-            src->data = m;
-            src->len = (size_t)st.st_size;
-            if (fd != STDIN_FILENO)
-                close(fd);
-            return RECO_OK;
-        }
+        reco_status rc = read_regular(fd, path, &st, opt, src, err);
+        if (fd != STDIN_FILENO)
+            close(fd);
+        return rc;
     }
-    /* A pipe, an empty file, or a file that cannot be mapped: read it. */
+    /* A pipe, or an empty file: read until the end. */
     size_t cap = 1 << 20, len = 0;
     char *buf = malloc(cap);
     reco_status rc = RECO_OK;
@@ -667,12 +806,7 @@ static reco_status open_source(const char *path, source *src, reco_error *err)
     return RECO_OK;
 }
 
-static void close_source(source *src)
-{
-    if (src->map)
-        munmap(src->map, src->len);
-    free(src->owned);
-}
+static void close_source(source *src) { free(src->owned); }
 
 /* Distinct-count estimate: the HyperLogLog registers of all threads merged
  * by maximum, with the small-range (linear counting) correction. */
@@ -756,9 +890,73 @@ static void free_columns(columns *c)
     free(c->ihash);
 }
 
+/* Cuts [body, end) of buf into n chunks at line boundaries near
+ * body + body_len * t / n and sets each chunk's number of lines (an upper
+ * bound on its records): from the newline counts taken while reading when
+ * there are some for n regions, else by counting. */
+static void cut_chunks(const char *buf, size_t len, const char *body, int n,
+                       const line_counts *lc, chunk *chunks)
+{
+    const char *end = buf + len;
+    size_t body_len = (size_t)(end - body);
+    bool counted = lc && lc->n == n;
+    /* With counts, the cuts are made after the region starts (so that each
+     * chunk's newlines are its region's, give or take the one at each cut),
+     * else at even shares of the body. d[t]: newlines between region t's
+     * start and chunk t's first byte. */
+    uint64_t d[65];
+    const char *cut = body;
+    d[0] = counted ? count_newlines(buf, body) : 0;
+    for (int t = 0; t < n; t++) {
+        chunks[t].begin = cut;
+        const char *target = end;
+        d[t + 1] = 0;
+        if (t < n - 1) {
+            target = counted ? buf + region_start(len, n, t + 1)
+                             : body + body_len / (size_t)n * (size_t)(t + 1);
+            if (target < cut) {
+                counted = counted && cut == end; /* an empty chunk still adds up */
+                target = cut;
+            }
+            if (target < end) {
+                const char *nl = memchr(target, '\n', (size_t)(end - target));
+                target = nl ? nl + 1 : end;
+                d[t + 1] = nl != NULL;
+                if (counted && nl && target > buf + region_start(len, n, t + 2))
+                    counted = false; /* the newline found lies in a later region */
+            }
+        }
+        chunks[t].end = target;
+        cut = target;
+    }
+    if (counted) {
+        for (int t = 0; t < n; t++) {
+            uint64_t nl = lc->nl[t] + d[t + 1];
+            chunks[t].n = nl >= d[t] ? nl - d[t] : 0;
+            if (chunks[t].end == end && chunks[t].end > chunks[t].begin && end[-1] != '\n')
+                chunks[t].n++; /* the last line has no newline */
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+    for (int t = 0; t < n; t++)
+        chunks[t].n = count_lines(chunks[t].begin, chunks[t].end);
+}
+
+static reco_status parse_buffer(const char *buf, size_t len, const char *name,
+                                const reco_load_options *opt_in, const line_counts *lc,
+                                reco_ratings **out, reco_error *err);
+
 reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
                                const reco_load_options *opt_in, reco_ratings **out,
                                reco_error *err)
+{
+    return parse_buffer(buf, len, name, opt_in, NULL, out, err);
+}
+
+static reco_status parse_buffer(const char *buf, size_t len, const char *name,
+                                const reco_load_options *opt_in, const line_counts *lc,
+                                reco_ratings **out, reco_error *err)
 {
     reco_load_options defaults;
     if (!opt_in) {
@@ -833,40 +1031,16 @@ reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
         line_base = line0;
     }
 
-    int nthreads = opt->threads > 0 ? opt->threads : omp_get_max_threads();
-    if (nthreads < 1)
-        nthreads = 1;
-    /* Small inputs are not worth a thread each. */
-    if ((size_t)(end - body) < ((size_t)1 << 20))
-        nthreads = 1;
-    if (nthreads > 64)
-        nthreads = 64;
-
+    int nthreads = parse_threads(opt, (size_t)(end - body));
     chunk *chunks = calloc((size_t)nthreads, sizeof *chunks);
     if (!chunks)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    size_t body_len = (size_t)(end - body);
-    const char *cut = body;
-    for (int t = 0; t < nthreads; t++) {
-        chunks[t].begin = cut;
-        const char *target = t == nthreads - 1 ? end : body + body_len / (size_t)nthreads * (size_t)(t + 1);
-        if (target < cut)
-            target = cut;
-        if (target < end && t < nthreads - 1) {
-            const char *nl = memchr(target, '\n', (size_t)(end - target));
-            target = nl ? nl + 1 : end;
-        }
-        chunks[t].end = target;
-        cut = target;
-    }
-
     /* Record slots: one per line is an upper bound. */
+    cut_chunks(buf, len, body, nthreads, lc, chunks);
     uint64_t total = 0;
-#pragma omp parallel for num_threads(nthreads) schedule(static, 1)
-    for (int t = 0; t < nthreads; t++)
-        chunks[t].n = count_lines(chunks[t].begin, chunks[t].end);
     for (int t = 0; t < nthreads; t++) {
         chunks[t].base = total;
+        chunks[t].slots = chunks[t].n;
         total += chunks[t].n;
         chunks[t].n = 0;
     }
@@ -910,6 +1084,11 @@ reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
     uint64_t lines = line_base, n = 0;
     for (int t = 0; t < nthreads; t++) {
         chunk *c = &chunks[t];
+        if (c->overflow) {
+            rc = reco_error_set(err, RECO_ERR_INTERNAL, "%s: more records than lines counted",
+                                name);
+            goto done;
+        }
         if (c->nomem) {
             rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory", name);
             goto done;
@@ -1026,11 +1205,16 @@ reco_status reco_ratings_load(const char *path, const reco_load_options *opt,
 {
     source src;
     *out = NULL;
-    reco_status rc = open_source(path, &src, err);
+    reco_load_options defaults;
+    if (!opt) {
+        reco_load_options_default(&defaults);
+        opt = &defaults;
+    }
+    reco_status rc = open_source(path, opt, &src, err);
     if (rc)
         return rc;
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-    rc = reco_ratings_parse(src.data, src.len, name, opt, out, err);
+    rc = parse_buffer(src.data, src.len, name, opt, &src.lines, out, err);
     close_source(&src);
     return rc;
 }

@@ -623,8 +623,9 @@ static reco_status ease_score(const void *s, const reco_dataset *train, const re
     return RECO_OK;
 }
 
-/* Row i of B: the products whose score rises most for users who rated i. */
-static reco_status ease_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
+/* Row i of B: the products whose score rises most for users who rated i
+ * (the co_rated source of similar products). */
+static reco_status ease_co_rated(const void *s, const reco_dataset *train, uint32_t i, size_t n,
                                 reco_scored *out, size_t *n_out, reco_error *err)
 {
     (void)train;
@@ -642,6 +643,12 @@ static reco_status ease_similar(const void *s, const reco_dataset *train, uint32
             reco_topn_push(&h, st->active[j], row[j]);
     *n_out = reco_topn_finish(&h);
     return RECO_OK;
+}
+
+static const char *ease_co_rated_kind(const void *s)
+{
+    (void)s;
+    return "item_regression_weight";
 }
 
 /* The user's products i with the largest positive B_ij: what put j up. */
@@ -779,7 +786,8 @@ const reco_algo_ops reco_algo_ease = {
     .predict = ease_predict,
     .score = ease_score,
     .scratch_size = ease_scratch_size,
-    .similar = ease_similar,
+    .co_rated_kind = ease_co_rated_kind,
+    .co_rated = ease_co_rated,
     .explain = ease_explain,
     .save = ease_save,
     .load = ease_load,

@@ -1090,15 +1090,12 @@ static reco_status ials_recommend(const void *s, const reco_dataset *train,
     return RECO_OK;
 }
 
-static reco_status ials_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
-                                reco_scored *out, size_t *n_out, reco_error *err)
+/* The product vectors for similar products (cosine of the rows of Y). */
+static bool ials_item_factors(const void *s, reco_item_factors *f)
 {
-    (void)train;
-    (void)err;
     const ials_state *st = s;
-    *n_out = reco_factors_cosine_topn(st->Y, st->y_inv_norm, st->n_items, st->k, st->ld, i, n,
-                                      out);
-    return RECO_OK;
+    *f = (reco_item_factors){st->Y, st->y_inv_norm, NULL, st->n_items, st->k, st->ld};
+    return true;
 }
 
 /* Hu et al. 2008, section 5: the score is a sum over the user's rated
@@ -1268,7 +1265,7 @@ const reco_algo_ops reco_algo_ials = {
     .predict = ials_predict,
     .score = ials_score,
     .scratch_size = ials_scratch_size,
-    .similar = ials_similar,
+    .item_factors = ials_item_factors,
     .recommend = ials_recommend,
     .explain = ials_explain,
     .explain_list = ials_explain_list,

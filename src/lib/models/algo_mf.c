@@ -603,7 +603,7 @@ static reco_status mf_recommend(const void *s, const reco_dataset *train,
     return RECO_OK;
 }
 
-/* ---- fit, predict, score, similar ---- */
+/* ---- fit, predict, score, item factors ---- */
 
 static reco_status mf_fit(const void *pp, const reco_dataset *train, const reco_fit_ctx *ctx,
                           void **state, reco_error *err)
@@ -689,16 +689,12 @@ static reco_status mf_score(const void *s, const reco_dataset *train, const reco
     return RECO_OK;
 }
 
-/* Cosine in the item factor space (factors.h). */
-static reco_status mf_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
-                              reco_scored *out, size_t *n_out, reco_error *err)
+/* The product vectors for similar products (cosine of the rows of Q). */
+static bool mf_item_factors(const void *s, reco_item_factors *f)
 {
-    (void)train;
-    (void)err;
     const mf_state *st = s;
-    *n_out = reco_factors_cosine_topn(st->Q, st->q_inv_norm, st->n_items, st->k, st->ld, i, n,
-                                      out);
-    return RECO_OK;
+    *f = (reco_item_factors){st->Q, st->q_inv_norm, NULL, st->n_items, st->k, st->ld};
+    return true;
 }
 
 /* ---- model files ---- */
@@ -810,7 +806,7 @@ const reco_algo_ops reco_algo_mf = {
     .predict = mf_predict,
     .score = mf_score,
     .scratch_size = mf_scratch_size,
-    .similar = mf_similar,
+    .item_factors = mf_item_factors,
     .recommend = mf_recommend,
     .save = mf_save,
     .load = mf_load,

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "similar.h"
+
 /* Algorithms are defined in their own modules (algo_*.c). */
 extern const reco_algo_ops reco_algo_popular;
 extern const reco_algo_ops reco_algo_baseline;
@@ -75,6 +77,7 @@ reco_status reco_model_new(const char *name, reco_model **out, reco_error *err)
     ops->params_default(m->params);
     reco_baseline_params_default(&m->baseline_params);
     reco_popular_params_default(&m->popular_params);
+    m->similar_params.min_support = RECO_SIMILAR_MIN_SUPPORT;
     *out = m;
     return RECO_OK;
 }
@@ -83,6 +86,7 @@ void reco_model_free(reco_model *m)
 {
     if (!m)
         return;
+    reco_similar_release(m);
     if (m->state)
         m->ops->free_state(m->state);
     if (m->file) {
@@ -129,6 +133,16 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
             return reco_param_int("baseline", k, value, 1, 1000, &m->baseline_params.epochs, err);
         return reco_param_unknown("baseline", k, err);
     }
+    if (!strcmp(key, "similar.min_support")) {
+        int v;
+        reco_status rc = reco_param_int("similar", "min_support", value, 1, 1 << 30, &v, err);
+        if (!rc) {
+            m->similar_params.min_support = (uint32_t)v;
+            if (m->state)
+                rc = reco_similar_prepare(m, err);
+        }
+        return rc;
+    }
     /* The popular algorithm's own parameters are the popularity ranking's:
      * "by" and "popular.by" both set the two copies. */
     bool is_popular = m->ops == &reco_algo_popular;
@@ -145,6 +159,17 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
     return m->ops->param_set(m->params, key, value, err);
 }
 
+reco_status reco_model_set_param_text(reco_model *m, const char *key_value, reco_error *err)
+{
+    const char *eq = strchr(key_value, '=');
+    char key[128];
+    if (!eq || eq == key_value || (size_t)(eq - key_value) >= sizeof key)
+        return reco_error_set(err, RECO_ERR_INVALID, "want KEY=VALUE, got \"%s\"", key_value);
+    memcpy(key, key_value, (size_t)(eq - key_value));
+    key[eq - key_value] = '\0';
+    return reco_model_set_param(m, key, eq + 1, err);
+}
+
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx_in,
                            reco_error *err)
 {
@@ -156,6 +181,7 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
     reco_status rc = m->ops->params_check(m->params, err);
     if (rc)
         return rc;
+    reco_similar_release(m);
     if (m->state) {
         m->ops->free_state(m->state);
         m->state = NULL;
@@ -186,6 +212,8 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
         return rc;
     ctx.baseline = &m->baseline;
     rc = m->ops->fit(m->params, train, &ctx, &m->state, err);
+    if (!rc)
+        rc = reco_similar_prepare(m, err);
     m->fit_seconds = reco_clock_s() - t0;
     m->trained_at = (int64_t)time(NULL);
     m->train_rmse = NAN;
@@ -428,18 +456,6 @@ void reco_model_explain_list(const reco_model *m, const reco_profile *prof,
                         : 0;
 }
 
-reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_scored *out,
-                               size_t *n_out, reco_error *err)
-{
-    *n_out = 0;
-    if (!m->ops->similar)
-        return reco_error_set(err, RECO_ERR_INVALID,
-                              "algorithm %s does not compute similar products", m->ops->name);
-    if (i >= reco_dataset_n_items(m->train))
-        return reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product");
-    return m->ops->similar(m->state, m->train, i, n, out, n_out, err);
-}
-
 reco_status reco_param_int(const char *algo, const char *key, const char *value, long lo,
                            long hi, int *out, reco_error *err)
 {
@@ -589,6 +605,39 @@ static reco_status log_point_decode(const reco_mfile *f, reco_log_point *lp, rec
     return RECO_OK;
 }
 
+/* Section "similar.params": the parameters of similar products, little-
+ * endian u32 version (1) then u32 min_support. A file without it (written
+ * before similar products had parameters) gets the defaults. */
+#define SIMILAR_PARAMS_BYTES 8
+
+static void similar_params_encode(const reco_similar_params *p, unsigned char *b)
+{
+    const uint32_t v[2] = {1, p->min_support};
+    for (int w = 0; w < 2; w++)
+        for (int k = 0; k < 4; k++)
+            b[4 * w + k] = (unsigned char)(v[w] >> (8 * k));
+}
+
+static reco_status similar_params_decode(const reco_mfile *f, reco_similar_params *p,
+                                         reco_error *err)
+{
+    p->min_support = RECO_SIMILAR_MIN_SUPPORT;
+    uint64_t size = 0;
+    const unsigned char *b = reco_mfile_section(f, "similar.params", &size);
+    if (!b)
+        return RECO_OK;
+    uint32_t v[2] = {0, 0};
+    for (int w = 0; w < 2 && size == SIMILAR_PARAMS_BYTES; w++)
+        for (int k = 0; k < 4; k++)
+            v[w] |= (uint32_t)b[4 * w + k] << (8 * k);
+    if (size != SIMILAR_PARAMS_BYTES || v[0] != 1 || v[1] < 1 || v[1] > (1u << 30))
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: the parameters of similar products are of an unknown version",
+                              reco_mfile_path(f));
+    p->min_support = v[1];
+    return RECO_OK;
+}
+
 reco_status reco_model_save(const reco_model *m, const char *path, reco_error *err)
 {
     if (!m->state)
@@ -623,7 +672,10 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
             return rc;
         }
     }
-    if ((rc = reco_mfile_add_copy(w, "model.meta", &meta, sizeof meta, err)) ||
+    unsigned char sp[SIMILAR_PARAMS_BYTES];
+    similar_params_encode(&m->similar_params, sp);
+    if ((rc = reco_mfile_add_copy(w, "similar.params", sp, sizeof sp, err)) ||
+        (rc = reco_mfile_add_copy(w, "model.meta", &meta, sizeof meta, err)) ||
         (rc = reco_mfile_add(w, "model.params", m->params, m->ops->params_size, err)) ||
         (rc = reco_mfile_add(w, "base.bu", m->baseline.bu,
                              (uint64_t)m->baseline.n_users * sizeof(float), err)) ||
@@ -641,11 +693,25 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
 
 reco_status reco_model_load(const char *path, reco_model **out, reco_error *err)
 {
+    return reco_model_load_mode(path, RECO_MFILE_MAP, out, err);
+}
+
+reco_status reco_model_load_mode(const char *path, reco_mfile_mode mode, reco_model **out,
+                                 reco_error *err)
+{
     *out = NULL;
     reco_mfile *f = NULL;
-    reco_status rc = reco_mfile_open(path, &f, err);
+    reco_status rc = reco_mfile_open_mode(path, mode, &f, err);
     if (rc)
         return rc;
+    return reco_model_load_mfile(f, out, err);
+}
+
+reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *err)
+{
+    *out = NULL;
+    const char *path = reco_mfile_path(f);
+    reco_status rc;
     const model_meta *meta;
     if ((rc = reco_mfile_array(f, "model.meta", 1, sizeof *meta, (const void **)&meta, err))) {
         reco_mfile_close(f);
@@ -697,14 +763,16 @@ reco_status reco_model_load(const char *path, reco_model **out, reco_error *err)
     m->fit_seconds = meta->fit_seconds;
     m->train_rmse = meta->train_rmse;
     m->trained_at = meta->trained_at;
-    if ((rc = log_point_decode(f, &m->log_point, err)))
+    if ((rc = log_point_decode(f, &m->log_point, err)) ||
+        (rc = similar_params_decode(f, &m->similar_params, err)))
         goto fail;
     if (!m->ops->load) {
         rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: algorithm %s cannot be loaded", path,
                             algo);
         goto fail;
     }
-    if ((rc = m->ops->load(m->params, f, m->train, &m->state, err)))
+    if ((rc = m->ops->load(m->params, f, m->train, &m->state, err)) ||
+        (rc = reco_similar_prepare(m, err)))
         goto fail;
     *out = m;
     return RECO_OK;
