@@ -16,6 +16,10 @@ LOG=$TMP/live.log
 SERVER_PID=
 
 start_server() { # extra args...; sets PORT, SERVER_PID, or returns 1 with $TMP/serve.err
+    # Emptied here, not by the background job's redirection: that may run
+    # after the first look below, which would then find the previous
+    # server's port.
+    : >"$TMP/serve.err"
     "$RECO" serve --model "$TMP/serve.reco" --ratings-log "$LOG" --port 0 "$@" 2>"$TMP/serve.err" &
     SERVER_PID=$!
     for _ in $(seq 100); do
