@@ -8,6 +8,7 @@
 #include "reco/idmap.h"
 
 #include "mem.h"
+#include "reco/utf8.h"
 
 #include <stdio.h>
 
@@ -383,9 +384,12 @@ reco_idmap *reco_idmap_subset(const reco_idmap *m, const uint32_t *old_ids, size
 
 /* ---- model files ---- */
 
-typedef struct idmap_meta {
-    uint64_t n, cap, arena_len, inline_max;
-} idmap_meta;
+/* Contents version of PREFIX.meta. */
+#define IDMAP_FORMAT 1
+
+/* Tables of at most 2^31 slots (64 GiB; 1.5 billion IDs): slot positions
+ * plus one fit in 32 bits while loading. */
+#define CAP_MAX ((uint64_t)1 << 31)
 
 static void section_name(char *buf, size_t cap, const char *prefix, const char *what)
 {
@@ -395,11 +399,15 @@ static void section_name(char *buf, size_t cap, const char *prefix, const char *
 reco_status reco_idmap_save(const reco_idmap *m, reco_mfile_writer *w, const char *prefix,
                             reco_error *err)
 {
-    idmap_meta meta = {m->n, m->cap, m->arena_len, INLINE_MAX};
     char name[64];
     reco_status rc;
+    reco_mfile_meta *meta = reco_mfile_meta_new(IDMAP_FORMAT);
+    reco_mfile_meta_put_u64(meta, "n", m->n);
+    reco_mfile_meta_put_u64(meta, "cap", m->cap);
+    reco_mfile_meta_put_u64(meta, "arena_len", m->arena_len);
+    reco_mfile_meta_put_u64(meta, "inline_max", INLINE_MAX);
     section_name(name, sizeof name, prefix, "meta");
-    if ((rc = reco_mfile_add_copy(w, name, &meta, sizeof meta, err)))
+    if ((rc = reco_mfile_add_meta(w, name, meta, err)))
         return rc;
     section_name(name, sizeof name, prefix, "slots");
     if ((rc = reco_mfile_add(w, name, m->slots, m->cap * sizeof(slot), err)))
@@ -411,55 +419,187 @@ reco_status reco_idmap_save(const reco_idmap *m, reco_mfile_writer *w, const cha
     return reco_mfile_add(w, name, m->offs, m->n * sizeof *m->offs, err);
 }
 
+/* Slots a loading thread takes at a time. */
+#define CHUNK ((uint64_t)1 << 16)
+
+/* The slots of a mapped table: every slot empty or holding an id < n with
+ * a key length of 1..RECO_ID_MAX, at least one slot empty (so a lookup
+ * ends), and each full slot reachable from its home (hash & mask) with no
+ * empty slot in between (so the linear probe of its hash finds it).
+ * Fills pos[id] = slot + 1 and *count with the full slots. Returns a
+ * description of the first fault found, or NULL. Linear in cap,
+ * whatever the table holds. */
+static const char *check_slots(const slot *sl, uint64_t cap, uint64_t n, uint32_t *pos,
+                               uint64_t *count)
+{
+    const uint64_t mask = cap - 1, nch = (cap + CHUNK - 1) / CHUNK;
+    /* The last empty slot of each chunk (cap if none), then the last one
+     * before each chunk's start, cyclically. */
+    uint64_t *last = malloc(2 * nch * sizeof *last);
+    if (!last)
+        return "out of memory";
+    uint64_t *before = last + nch;
+#pragma omp parallel for schedule(static) if (nch > 4)
+    for (uint64_t c = 0; c < nch; c++) {
+        uint64_t lo = c * CHUNK, j = lo + CHUNK < cap ? lo + CHUNK : cap;
+        last[c] = cap;
+        while (j-- > lo)
+            if (!sl[j].id1) {
+                last[c] = j;
+                break;
+            }
+    }
+    uint64_t prev = cap;
+    for (uint64_t c = nch; c-- > 0 && prev == cap;)
+        prev = last[c]; /* the last empty slot of the table */
+    if (prev == cap) {
+        free(last);
+        return "no empty slot (a lookup of an absent ID would never end)";
+    }
+    for (uint64_t c = 0; c < nch; c++) {
+        before[c] = prev;
+        if (last[c] != cap)
+            prev = last[c];
+    }
+    uint64_t full = 0;
+    int bad_id = 0, bad_len = 0, unreachable = 0;
+#pragma omp parallel for schedule(static) reduction(+ : full) \
+    reduction(| : bad_id, bad_len, unreachable) if (nch > 4)
+    for (uint64_t c = 0; c < nch; c++) {
+        uint64_t lo = c * CHUNK, hi = lo + CHUNK < cap ? lo + CHUNK : cap, e = before[c];
+        for (uint64_t j = lo; j < hi; j++) {
+            const slot *s = &sl[j];
+            if (!s->id1) {
+                e = j;
+                continue;
+            }
+            full++;
+            bad_len |= s->len == 0;
+            unreachable |= ((j - (s->hash & mask)) & mask) >= ((j - e) & mask);
+            if (s->id1 > n) {
+                bad_id = 1;
+                continue;
+            }
+            /* An id in two slots leaves another in none: found below. */
+            __atomic_store_n(&pos[s->id1 - 1], (uint32_t)(j + 1), __ATOMIC_RELAXED);
+        }
+    }
+    free(last);
+    *count = full;
+    if (bad_id)
+        return "a slot holds an index past the table's count";
+    if (bad_len)
+        return "a slot holds a key of length 0";
+    if (unreachable)
+        return "a key sits where the probe of its hash does not reach";
+    return NULL;
+}
+
+/* The keys: offsets rising through the arena from 0, each key 1 to
+ * RECO_ID_MAX bytes of UTF-8 without NUL and NUL-terminated, and held by
+ * the slot check_slots found for it, with the key's hash, length and
+ * inline bytes. */
+static const char *check_keys(const slot *sl, const char *a, uint64_t alen, const uint64_t *o,
+                              uint64_t n, const uint32_t *pos)
+{
+    int bad_key = 0, no_slot = 0, mismatch = 0;
+    if (n && o[0] != 0)
+        return "the first key does not start the arena";
+#pragma omp parallel for schedule(static) reduction(| : bad_key, no_slot, mismatch) \
+    if (n > 100000)
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t end = i + 1 < n ? o[i + 1] : alen;
+        if (o[i] >= end || end > alen || end - o[i] - 1 > RECO_ID_MAX || end - o[i] < 2 ||
+            a[end - 1] != '\0') {
+            bad_key = 1;
+            continue;
+        }
+        const char *key = a + o[i];
+        size_t len = (size_t)(end - o[i] - 1);
+        if (memchr(key, '\0', len) || reco_utf8_invalid_at(key, len) != len) {
+            bad_key = 1;
+            continue;
+        }
+        if (!pos[i]) {
+            no_slot = 1;
+            continue;
+        }
+        const slot *s = &sl[pos[i] - 1];
+        mismatch |= s->id1 != i + 1 || s->len != len ||
+                    s->hash != (uint32_t)reco_idmap_hash(key, len) ||
+                    memcmp(s->key, key, len < INLINE_MAX ? len : INLINE_MAX) != 0;
+    }
+    if (bad_key)
+        return "a key is out of the arena, empty, too long, not NUL-terminated or not UTF-8";
+    if (no_slot)
+        return "a key has no slot";
+    if (mismatch)
+        return "a slot does not hold its key's hash, length or bytes";
+    return NULL;
+}
+
 reco_status reco_idmap_from_mfile(const reco_mfile *f, const char *prefix, reco_idmap **out,
                                   reco_error *err)
 {
     *out = NULL;
     char name[64];
-    const idmap_meta *meta;
     const void *slots, *arena, *offs;
     reco_status rc;
+    reco_mfile_meta *meta = NULL;
+    uint64_t n = 0, cap = 0, alen = 0, inline_max = 0;
     section_name(name, sizeof name, prefix, "meta");
-    if ((rc = reco_mfile_array(f, name, 1, sizeof *meta, (const void **)&meta, err)))
+    if ((rc = reco_mfile_meta_read(f, name, IDMAP_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "n", 0, UINT32_MAX - 2, &n, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "cap", 1, CAP_MAX, &cap, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "arena_len", 0, UINT64_MAX, &alen, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "inline_max", INLINE_MAX, INLINE_MAX, &inline_max,
+                                      err))) {
+        reco_mfile_meta_free(meta);
         return rc;
-    if (meta->inline_max != INLINE_MAX || meta->cap == 0 || (meta->cap & (meta->cap - 1)) ||
-        meta->n >= meta->cap || meta->n >= UINT32_MAX - 1)
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt ID table \"%s\"",
-                              reco_mfile_path(f), prefix);
+    }
+    reco_mfile_meta_free(meta);
+    if (cap & (cap - 1) || n >= cap)
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: corrupt ID table \"%s\": %llu slots for %llu IDs",
+                              reco_mfile_path(f), prefix, (unsigned long long)cap,
+                              (unsigned long long)n);
     section_name(name, sizeof name, prefix, "slots");
-    if ((rc = reco_mfile_array(f, name, meta->cap, sizeof(slot), &slots, err)))
+    if ((rc = reco_mfile_array(f, name, cap, sizeof(slot), &slots, err)))
         return rc;
     section_name(name, sizeof name, prefix, "arena");
-    if ((rc = reco_mfile_array(f, name, meta->arena_len, 1, &arena, err)))
+    if ((rc = reco_mfile_array(f, name, alen, 1, &arena, err)))
         return rc;
     section_name(name, sizeof name, prefix, "offs");
-    if ((rc = reco_mfile_array(f, name, meta->n, sizeof(uint64_t), &offs, err)))
+    if ((rc = reco_mfile_array(f, name, n, sizeof(uint64_t), &offs, err)))
         return rc;
-    /* Keys must be NUL-terminated strings inside the arena, in order. */
-    const uint64_t *o = offs;
-    const char *a = arena;
-    const uint64_t n = meta->n, alen = meta->arena_len;
-    int bad = 0;
-#pragma omp parallel for reduction(| : bad) if (n > 100000)
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t end = i + 1 < n ? o[i + 1] : alen;
-        bad |= o[i] >= end || end > alen || end - o[i] - 1 > RECO_ID_MAX || a[end - 1] != '\0';
-    }
-    if (bad)
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt ID table \"%s\"",
-                              reco_mfile_path(f), prefix);
+    /* Everything a lookup or a key reads is checked here, once: lookups
+     * then trust the table. */
+    uint32_t *pos = calloc(n ? n : 1, sizeof *pos);
+    if (!pos)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    uint64_t full = 0;
+    const char *why = check_slots(slots, cap, n, pos, &full);
+    if (!why && full != n)
+        why = "the slots hold another count of IDs than the table";
+    if (!why)
+        why = check_keys(slots, arena, alen, offs, n, pos);
+    free(pos);
+    if (why)
+        return reco_error_set(err, !strcmp(why, "out of memory") ? RECO_ERR_NOMEM
+                                                                 : RECO_ERR_FORMAT,
+                              "%s: corrupt ID table \"%s\": %s", reco_mfile_path(f), prefix, why);
     reco_idmap *m = calloc(1, sizeof *m);
     if (!m)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     m->refs = 1;
     m->borrowed = true;
     m->slots = (slot *)slots;
-    m->cap = meta->cap;
-    m->n = meta->n;
+    m->cap = cap;
+    m->n = n;
     m->arena = (char *)arena;
-    m->arena_len = m->arena_cap = meta->arena_len;
+    m->arena_len = m->arena_cap = alen;
     m->offs = (uint64_t *)offs;
-    m->offs_cap = meta->n;
+    m->offs_cap = n;
     *out = m;
     return RECO_OK;
 }
