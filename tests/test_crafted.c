@@ -38,8 +38,9 @@ static void train(const char *algo, const char *const *params, const char *path)
     for (int u = 0; u < 40; u++)
         for (int i = 0; i < 12; i++)
             if ((u + 2 * i) % 5 == 0 || (u * i) % 7 == 1)
-                len += (size_t)snprintf(text + len, sizeof text - len, "user%d,item%d,%d,%d\n", u,
-                                        i, 1 + (u + i) % 5, 1000 + u * 12 + i);
+                len += (size_t)snprintf(text + len, sizeof text - len, "%s%d,item%d,%d,%d\n",
+                                        u == 7 ? "a-user-whose-id-is-longer-than-a-slot-" : "user",
+                                        u, i, 1 + (u + i) % 5, 1000 + u * 12 + i);
     reco_ratings *r = NULL;
     reco_dataset *ds = NULL;
     reco_model *m = NULL;
@@ -243,26 +244,47 @@ static void test_slot_mismatch(void **state)
     uint64_t n;
     slot *s = user_slots(&cap, &n);
     size_t j = first_full(s, cap);
+    /* A table this small is checked key by key (larger ones on a sample
+     * of keys spread over it). */
     s[j].hash ^= 0x80000000u; /* same home, other hash */
     rewrite(mf_path, "users.slots", s, cap * sizeof *s);
-    expect_refused("corrupt ID table \"users\": a slot does not hold its key's hash, length or "
-                   "bytes");
+    expect_refused("corrupt ID table \"users\": a key is not in the slot the probe of its hash "
+                   "finds");
     s[j].hash ^= 0x80000000u;
     s[j].len++;
     rewrite(mf_path, "users.slots", s, cap * sizeof *s);
-    expect_refused("corrupt ID table \"users\"");
+    expect_refused("a key is not in the slot the probe of its hash finds");
     s[j].len--;
     s[j].key[0] ^= 1;
     rewrite(mf_path, "users.slots", s, cap * sizeof *s);
-    expect_refused("a slot does not hold its key's hash, length or bytes");
+    expect_refused("a key is not in the slot the probe of its hash finds");
     s[j].key[0] ^= 1;
-    /* Two slots of one ID (the other ID's slot emptied). */
+    /* Two slots of one ID (the other ID's slot taken). */
     size_t k = j + 1;
     while (!s[k].id1)
         k++;
     s[k] = s[j];
     rewrite(mf_path, "users.slots", s, cap * sizeof *s);
     expect_refused("corrupt ID table \"users\"");
+    free(s);
+}
+
+/* A long ID (more than a slot holds inline) is compared in the key arena
+ * as far as its slot's length says: a length past the key's is refused
+ * whatever the sample. */
+static void test_long_key_length(void **state)
+{
+    (void)state;
+    size_t cap;
+    uint64_t n;
+    slot *s = user_slots(&cap, &n);
+    size_t j = 0;
+    while (j < cap && s[j].len <= 23)
+        j++;
+    assert_true(j < cap);
+    s[j].len = 250;
+    rewrite(mf_path, "users.slots", s, cap * sizeof *s);
+    expect_refused("corrupt ID table \"users\": a slot does not hold its key's length");
     free(s);
 }
 
@@ -425,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_no_empty_slot),
         cmocka_unit_test(test_slot_out_of_reach),
         cmocka_unit_test(test_slot_mismatch),
+        cmocka_unit_test(test_long_key_length),
         cmocka_unit_test(test_bad_keys),
         cmocka_unit_test(test_meta_keys),
         cmocka_unit_test(test_index_arrays),

@@ -394,26 +394,29 @@ static reco_status load_csr(const reco_mfile *f, const char *p, uint32_t n_rows,
     m->idx = (uint32_t *)idx;
     m->val = (float *)val;
     m->ts = NULL;
-    /* Offsets rise from 0 to nnz; then, row by row, indices ascend
-     * strictly (a profile's items are sorted and distinct) and stay under
-     * the column count. */
+    /* Offsets rise from 0 to nnz; indices stay under the column count and
+     * ascend strictly within a row (a profile's items are sorted and
+     * distinct). Flat passes without branches: rows are short (a user has
+     * a few ratings), so a loop per row would cost more than the checks. */
     bool ok = m->ptr[0] == 0 && m->ptr[n_rows] == nnz;
     uint32_t bad = 0;
-#pragma omp parallel for reduction(| : bad) if (n_rows > 100000)
+#pragma omp parallel for simd reduction(| : bad) if (n_rows > 100000)
     for (uint32_t r = 0; r < n_rows; r++)
         bad |= m->ptr[r] > m->ptr[r + 1];
-    if (ok && !bad) {
-#pragma omp parallel for schedule(dynamic, 4096) reduction(| : bad) if (nnz > 100000)
-        for (uint32_t r = 0; r < n_rows; r++) {
-            uint64_t lo = m->ptr[r], hi = m->ptr[r + 1];
-            uint32_t prev_ok = 1;
-            for (uint64_t k = lo; k < hi; k++) {
-                bad |= m->idx[k] >= n_cols;
-                if (k > lo)
-                    prev_ok &= m->idx[k] > m->idx[k - 1];
-            }
-            bad |= !prev_ok;
-        }
+    if (ok && !bad && nnz) {
+        /* start[k]: position k begins a row (the index may drop there). */
+        uint8_t *start = calloc(nnz + 1, 1);
+        if (!start)
+            return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+#pragma omp parallel for if (n_rows > 100000)
+        for (uint32_t r = 0; r < n_rows; r++)
+            __atomic_store_n(&start[m->ptr[r]], 1, __ATOMIC_RELAXED);
+        const uint32_t *ix = m->idx;
+        bad = ix[0] >= n_cols;
+#pragma omp parallel for simd reduction(| : bad) if (nnz > 100000)
+        for (uint64_t k = 1; k < nnz; k++)
+            bad |= (uint32_t)(ix[k] >= n_cols) | ((uint32_t)(ix[k] <= ix[k - 1]) & (start[k] ^ 1u));
+        free(start);
     }
     if (!ok || bad)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt rating matrix \"%s\"",

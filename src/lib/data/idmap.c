@@ -4,7 +4,11 @@
  * generic hash table does a cache miss for the slot and another for the key.
  * Here a slot is 32 bytes holding the key inline (IDs are short: ASINs are
  * 10 bytes, Amazon user IDs 14), so a lookup costs one miss, and the batch
- * call prefetches a whole batch of slots so that those misses overlap. */
+ * call prefetches a whole batch of slots so that those misses overlap.
+ *
+ * A table read from a model file is used in place, and checked once when
+ * it is loaded (see "checking a mapped table" below), so that no lookup
+ * can read out of bounds or probe forever, whatever the file holds. */
 #include "reco/idmap.h"
 
 #include "mem.h"
@@ -50,7 +54,26 @@ static inline uint64_t mix64(uint64_t h)
     return h;
 }
 
-uint64_t reco_idmap_hash(const char *key, size_t len)
+/* The t <= 8 bytes at p as the low bytes of a little-endian word (what a
+ * memcpy into a zeroed word gives), with fixed-size loads. */
+static inline uint64_t load_tail(const char *p, size_t t)
+{
+    uint64_t w = 0;
+    if (t == 8) {
+        memcpy(&w, p, 8);
+    } else if (t >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + t - 4, 4);
+        w = (uint64_t)a | (uint64_t)b << (8 * (t - 4));
+    } else {
+        for (size_t k = 0; k < t; k++)
+            w |= (uint64_t)(unsigned char)p[k] << (8 * k);
+    }
+    return w;
+}
+
+static inline uint64_t hash_inline(const char *key, size_t len)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0x100000001b3ULL);
     size_t i = 0;
@@ -60,13 +83,12 @@ uint64_t reco_idmap_hash(const char *key, size_t len)
         h = (h ^ w) * 0x87c37b91114253d5ULL;
         h = (h << 31) | (h >> 33);
     }
-    if (i < len) {
-        uint64_t w = 0;
-        memcpy(&w, key + i, len - i);
-        h = (h ^ w) * 0x4cf5ad432745937fULL;
-    }
+    if (i < len)
+        h = (h ^ load_tail(key + i, len - i)) * 0x4cf5ad432745937fULL;
     return mix64(h);
 }
+
+uint64_t reco_idmap_hash(const char *key, size_t len) { return hash_inline(key, len); }
 
 reco_idmap *reco_idmap_new(size_t expected)
 {
@@ -419,25 +441,163 @@ reco_status reco_idmap_save(const reco_idmap *m, reco_mfile_writer *w, const cha
     return reco_mfile_add(w, name, m->offs, m->n * sizeof *m->offs, err);
 }
 
+/* ---- checking a mapped table ----
+ *
+ * Everything a lookup or a key reads is checked once, on load, so that
+ * lookups can trust the table: every slot's index, that some slot is
+ * empty (a probe ends), that each full slot is reachable by the probe of
+ * its hash, that the longest run of full slots is bounded (so is every
+ * probe), that each ID has exactly one slot, and every key's bytes and
+ * bounds. These passes read the big arrays in order, in parallel; the one
+ * thing that needs a key's hash and its slot together, at random (that
+ * the slot holds the key's hash and bytes), is checked on a sample of
+ * keys spread over the table: a whole-table check cost about as much as
+ * checksumming the whole model file, for what a file that passed its
+ * checksums can only get wrong on purpose (and then a lookup finds the
+ * wrong ID or none, never reads out of bounds). */
+
 /* Slots a loading thread takes at a time. */
 #define CHUNK ((uint64_t)1 << 16)
 
-/* The slots of a mapped table: every slot empty or holding an id < n with
- * a key length of 1..RECO_ID_MAX, at least one slot empty (so a lookup
- * ends), and each full slot reachable from its home (hash & mask) with no
- * empty slot in between (so the linear probe of its hash finds it).
- * Fills pos[id] = slot + 1 and *count with the full slots. Returns a
- * description of the first fault found, or NULL. Linear in cap,
- * whatever the table holds. */
-static const char *check_slots(const slot *sl, uint64_t cap, uint64_t n, uint32_t *pos,
-                               uint64_t *count)
+/* The longest run of full slots a table may have. reco's tables are at
+ * most 70% full, where runs of more than a few hundred slots do not
+ * happen; a crafted table with longer ones would make each lookup of an
+ * absent ID walk them. */
+#define RUN_MAX ((uint64_t)1 << 16)
+
+/* Keys whose slot is checked against their hash and bytes. */
+#define SAMPLE 4096
+
+/* Arena bytes a loading thread takes at a time. */
+#define ARENA_BLOCK ((uint64_t)1 << 20)
+
+/* The NUL bytes among u[0..len), counted a word at a time (in byte lanes,
+ * folded before they can overflow); *high |= nonzero if some byte is not
+ * ASCII. */
+static uint64_t arena_scan(const unsigned char *u, uint64_t len, uint64_t *high)
+{
+    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7fULL, hi = 0x8080808080808080ULL;
+    const uint64_t words = len / 8;
+    uint64_t count = 0, h = 0;
+    for (uint64_t w0 = 0; w0 < words; w0 += 255) {
+        uint64_t lanes = 0, stop = w0 + 255 < words ? w0 + 255 : words;
+        for (uint64_t k = w0; k < stop; k++) {
+            uint64_t w;
+            memcpy(&w, u + 8 * k, 8);
+            h |= w;
+            /* A byte's top bit in t is clear exactly when the byte is 0. */
+            uint64_t t = ((w & lo7) + lo7) | w;
+            lanes += (~t & hi) >> 7;
+        }
+        lanes = (lanes & 0x00ff00ff00ff00ffULL) + ((lanes >> 8) & 0x00ff00ff00ff00ffULL);
+        count += (lanes * 0x0001000100010001ULL) >> 48;
+    }
+    for (uint64_t k = words * 8; k < len; k++) {
+        h |= u[k];
+        count += u[k] == 0;
+    }
+    *high |= h & hi;
+    return count;
+}
+
+/* The keys, in id order: offsets rising through the arena from 0, each key
+ * 1 to RECO_ID_MAX bytes of UTF-8 without NUL, and NUL-terminated. Two
+ * flat passes: over the offsets (each key's end a NUL), over the arena
+ * (exactly n NULs, so none inside a key; and whether it is all ASCII);
+ * UTF-8 is then validated key by key only if some byte is not ASCII. */
+static const char *check_keys(const char *a, uint64_t alen, const uint64_t *o, uint64_t n)
+{
+    if (n && o[0] != 0)
+        return "the first key does not start the arena";
+    if (!n && alen)
+        return "the arena holds bytes but there are no keys";
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n > 100000)
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t end = i + 1 < n ? o[i + 1] : alen;
+        /* 2 to RECO_ID_MAX + 1 bytes with the NUL, inside the arena */
+        bad |= end - o[i] - 2 > RECO_ID_MAX - 1 || end > alen || a[end > alen ? 0 : end - 1];
+    }
+    if (bad)
+        return "a key is out of the arena, empty, too long or not NUL-terminated";
+    const uint64_t nb = (alen + ARENA_BLOCK - 1) / ARENA_BLOCK;
+    uint64_t nuls = 0, high = 0;
+#pragma omp parallel for schedule(static) reduction(+ : nuls) reduction(| : high) if (nb > 4)
+    for (uint64_t b = 0; b < nb; b++) {
+        uint64_t lo = b * ARENA_BLOCK, len = alen - lo < ARENA_BLOCK ? alen - lo : ARENA_BLOCK;
+        nuls += arena_scan((const unsigned char *)a + lo, len, &high);
+    }
+    if (nuls != n)
+        return "a key holds a NUL byte";
+    if (!high)
+        return NULL;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n > 100000)
+    for (uint64_t i = 0; i < n; i++) {
+        size_t len = (size_t)((i + 1 < n ? o[i + 1] : alen) - o[i] - 1);
+        bad |= reco_utf8_invalid_at(a + o[i], len) != len;
+    }
+    return bad ? "a key is not UTF-8" : NULL;
+}
+
+enum { BAD_ID = 1, UNREACHABLE = 2, LONG_RUN = 4, BAD_LEN = 8 };
+
+/* The length of key id (< n; keys already checked). */
+static inline size_t key_len(const uint64_t *o, uint64_t n, uint64_t alen, uint64_t id)
+{
+    return (size_t)((id + 1 < n ? o[id + 1] : alen) - o[id] - 1);
+}
+
+/* Slots lo..hi-1 of check_slots, e the last empty slot before lo. Without
+ * branches but a rare one (slots are full or empty at random): an empty
+ * slot marks seen[n], a spare. */
+static unsigned check_chunk(const slot *sl, uint64_t lo, uint64_t hi, uint64_t e, uint64_t mask,
+                            uint64_t n, const uint64_t *o, uint64_t alen, uint8_t *seen,
+                            uint64_t *full)
+{
+    uint64_t count = 0, bad_id = 0, unreachable = 0, long_run = 0, bad_len = 0;
+    for (uint64_t j = lo; j < hi; j++) {
+        uint64_t w0;
+        memcpy(&w0, &sl[j], sizeof w0); /* id1, hash */
+        const uint64_t id1 = (uint32_t)w0, used = id1 != 0;
+        e = used ? e : j;
+        const uint64_t run = (j - e) & mask; /* 0 for an empty slot */
+        count += used;
+        unreachable |= used & (((j - (w0 >> 32)) & mask) >= run);
+        long_run |= run > RUN_MAX;
+        bad_id |= id1 > n;
+        const uint64_t at = used & (id1 <= n) ? id1 - 1 : n;
+        __atomic_store_n(&seen[at], 1, __ATOMIC_RELAXED);
+        /* A lookup compares a long key in the arena as far as the slot's
+         * length says: it must be the key's. (Rare: IDs are short.) */
+        if (__builtin_expect(sl[j].len > INLINE_MAX, 0) && at < n)
+            bad_len |= sl[j].len != key_len(o, n, alen, at);
+    }
+    *full = count;
+    /* An ID in two slots leaves another in none: found by the caller. */
+    return (bad_id ? BAD_ID : 0) | (unreachable ? UNREACHABLE : 0) |
+           (long_run ? LONG_RUN : 0) | (bad_len ? BAD_LEN : 0);
+}
+
+/* The slots, in order: every slot empty or holding an id < n (with the
+ * key's length if the key is long), at least one slot empty (so a lookup
+ * ends), each full slot reachable from its home (hash & mask) with no
+ * empty slot in between (so the probe of its hash finds it), no run of
+ * full slots longer than RUN_MAX, and every id in a slot (with n full
+ * slots: each in exactly one). Linear in cap whatever the table holds.
+ * Returns a description of the first fault found, or NULL. */
+static const char *check_slots(const slot *sl, uint64_t cap, uint64_t n, const uint64_t *o,
+                               uint64_t alen)
 {
     const uint64_t mask = cap - 1, nch = (cap + CHUNK - 1) / CHUNK;
     /* The last empty slot of each chunk (cap if none), then the last one
      * before each chunk's start, cyclically. */
     uint64_t *last = malloc(2 * nch * sizeof *last);
-    if (!last)
+    uint8_t *seen = calloc(n + 1, 1); /* seen[id]: a slot holds id */
+    if (!last || !seen) {
+        free(last);
+        free(seen);
         return "out of memory";
+    }
     uint64_t *before = last + nch;
 #pragma omp parallel for schedule(static) if (nch > 4)
     for (uint64_t c = 0; c < nch; c++) {
@@ -452,90 +612,69 @@ static const char *check_slots(const slot *sl, uint64_t cap, uint64_t n, uint32_
     uint64_t prev = cap;
     for (uint64_t c = nch; c-- > 0 && prev == cap;)
         prev = last[c]; /* the last empty slot of the table */
-    if (prev == cap) {
-        free(last);
-        return "no empty slot (a lookup of an absent ID would never end)";
-    }
-    for (uint64_t c = 0; c < nch; c++) {
+    const char *why = NULL;
+    if (prev == cap)
+        why = "no empty slot (a lookup of an absent ID would never end)";
+    for (uint64_t c = 0; c < nch && !why; c++) {
         before[c] = prev;
         if (last[c] != cap)
             prev = last[c];
     }
     uint64_t full = 0;
-    int bad_id = 0, bad_len = 0, unreachable = 0;
-#pragma omp parallel for schedule(static) reduction(+ : full) \
-    reduction(| : bad_id, bad_len, unreachable) if (nch > 4)
-    for (uint64_t c = 0; c < nch; c++) {
-        uint64_t lo = c * CHUNK, hi = lo + CHUNK < cap ? lo + CHUNK : cap, e = before[c];
-        for (uint64_t j = lo; j < hi; j++) {
-            const slot *s = &sl[j];
-            if (!s->id1) {
-                e = j;
-                continue;
-            }
-            full++;
-            bad_len |= s->len == 0;
-            unreachable |= ((j - (s->hash & mask)) & mask) >= ((j - e) & mask);
-            if (s->id1 > n) {
-                bad_id = 1;
-                continue;
-            }
-            /* An id in two slots leaves another in none: found below. */
-            __atomic_store_n(&pos[s->id1 - 1], (uint32_t)(j + 1), __ATOMIC_RELAXED);
+    unsigned faults = 0;
+    if (!why) {
+#pragma omp parallel for schedule(static) reduction(+ : full) reduction(| : faults) if (nch > 4)
+        for (uint64_t c = 0; c < nch; c++) {
+            uint64_t lo = c * CHUNK, hi = lo + CHUNK < cap ? lo + CHUNK : cap, used = 0;
+            faults |= check_chunk(sl, lo, hi, before[c], mask, n, o, alen, seen, &used);
+            full += used;
         }
     }
+    if (!why && (faults & BAD_ID))
+        why = "a slot holds an index past the table's count";
+    if (!why && (faults & UNREACHABLE))
+        why = "a key sits where the probe of its hash does not reach";
+    if (!why && (faults & LONG_RUN))
+        why = "a run of full slots is too long";
+    if (!why && (faults & BAD_LEN))
+        why = "a slot does not hold its key's length";
+    if (!why && (full != n || memchr(seen, 0, n)))
+        why = "the slots do not hold each ID once";
     free(last);
-    *count = full;
-    if (bad_id)
-        return "a slot holds an index past the table's count";
-    if (bad_len)
-        return "a slot holds a key of length 0";
-    if (unreachable)
-        return "a key sits where the probe of its hash does not reach";
-    return NULL;
+    free(seen);
+    return why;
 }
 
-/* The keys: offsets rising through the arena from 0, each key 1 to
- * RECO_ID_MAX bytes of UTF-8 without NUL and NUL-terminated, and held by
- * the slot check_slots found for it, with the key's hash, length and
- * inline bytes. */
-static const char *check_keys(const slot *sl, const char *a, uint64_t alen, const uint64_t *o,
-                              uint64_t n, const uint32_t *pos)
+/* Whether the probe of key id, as reco_idmap_find makes it, reaches its
+ * own slot, holding its hash, length and inline bytes. The probe is short:
+ * runs are bounded (check_slots). */
+static bool found_in_place(const slot *sl, uint64_t mask, const char *a, uint64_t alen,
+                           const uint64_t *o, uint64_t n, uint64_t id)
 {
-    int bad_key = 0, no_slot = 0, mismatch = 0;
-    if (n && o[0] != 0)
-        return "the first key does not start the arena";
-#pragma omp parallel for schedule(static) reduction(| : bad_key, no_slot, mismatch) \
-    if (n > 100000)
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t end = i + 1 < n ? o[i + 1] : alen;
-        if (o[i] >= end || end > alen || end - o[i] - 1 > RECO_ID_MAX || end - o[i] < 2 ||
-            a[end - 1] != '\0') {
-            bad_key = 1;
-            continue;
-        }
-        const char *key = a + o[i];
-        size_t len = (size_t)(end - o[i] - 1);
-        if (memchr(key, '\0', len) || reco_utf8_invalid_at(key, len) != len) {
-            bad_key = 1;
-            continue;
-        }
-        if (!pos[i]) {
-            no_slot = 1;
-            continue;
-        }
-        const slot *s = &sl[pos[i] - 1];
-        mismatch |= s->id1 != i + 1 || s->len != len ||
-                    s->hash != (uint32_t)reco_idmap_hash(key, len) ||
-                    memcmp(s->key, key, len < INLINE_MAX ? len : INLINE_MAX) != 0;
-    }
-    if (bad_key)
-        return "a key is out of the arena, empty, too long, not NUL-terminated or not UTF-8";
-    if (no_slot)
-        return "a key has no slot";
-    if (mismatch)
-        return "a slot does not hold its key's hash, length or bytes";
-    return NULL;
+    const char *key = a + o[id];
+    size_t len = key_len(o, n, alen, id);
+    uint32_t h32 = (uint32_t)hash_inline(key, len);
+    uint64_t j = h32 & mask;
+    while (sl[j].id1 && sl[j].id1 != id + 1)
+        j = (j + 1) & mask;
+    const slot *s = &sl[j];
+    return s->id1 == id + 1 && s->hash == h32 && s->len == len &&
+           equal_short(s->key, key, len < INLINE_MAX ? len : INLINE_MAX);
+}
+
+/* A sample of keys, every ceil(n / SAMPLE)-th and the last, looked up. */
+static const char *check_sample(const slot *sl, uint64_t cap, const char *a, uint64_t alen,
+                                const uint64_t *o, uint64_t n)
+{
+    const uint64_t step = n / SAMPLE + 1;
+    bool ok = true;
+    for (uint64_t i = 0; ok && i < n; i += step)
+        ok = found_in_place(sl, cap - 1, a, alen, o, n, i);
+    if (ok && n)
+        ok = found_in_place(sl, cap - 1, a, alen, o, n, n - 1);
+    return ok ? NULL
+              : "a key is not in the slot the probe of its hash finds (a table hashed "
+                "otherwise, or altered)";
 }
 
 reco_status reco_idmap_from_mfile(const reco_mfile *f, const char *prefix, reco_idmap **out,
@@ -574,16 +713,11 @@ reco_status reco_idmap_from_mfile(const reco_mfile *f, const char *prefix, reco_
         return rc;
     /* Everything a lookup or a key reads is checked here, once: lookups
      * then trust the table. */
-    uint32_t *pos = calloc(n ? n : 1, sizeof *pos);
-    if (!pos)
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    uint64_t full = 0;
-    const char *why = check_slots(slots, cap, n, pos, &full);
-    if (!why && full != n)
-        why = "the slots hold another count of IDs than the table";
+    const char *why = check_keys(arena, alen, offs, n);
     if (!why)
-        why = check_keys(slots, arena, alen, offs, n, pos);
-    free(pos);
+        why = check_slots(slots, cap, n, offs, alen);
+    if (!why)
+        why = check_sample(slots, cap, arena, alen, offs, n);
     if (why)
         return reco_error_set(err, !strcmp(why, "out of memory") ? RECO_ERR_NOMEM
                                                                  : RECO_ERR_FORMAT,
