@@ -396,27 +396,30 @@ static reco_status load_csr(const reco_mfile *f, const char *p, uint32_t n_rows,
     m->ts = NULL;
     /* Offsets rise from 0 to nnz; indices stay under the column count and
      * ascend strictly within a row (a profile's items are sorted and
-     * distinct). Flat passes without branches: rows are short (a user has
-     * a few ratings), so a loop per row would cost more than the checks. */
+     * distinct). Rows are short (a user has a few ratings), so rather than
+     * a loop per row: the places where an index does not rise over the
+     * one before, counted in one flat pass, must all be row starts. */
     bool ok = m->ptr[0] == 0 && m->ptr[n_rows] == nnz;
     uint32_t bad = 0;
 #pragma omp parallel for simd reduction(| : bad) if (n_rows > 100000)
     for (uint32_t r = 0; r < n_rows; r++)
         bad |= m->ptr[r] > m->ptr[r + 1];
     if (ok && !bad && nnz) {
-        /* start[k]: position k begins a row (the index may drop there). */
-        uint8_t *start = calloc(nnz + 1, 1);
-        if (!start)
-            return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-#pragma omp parallel for if (n_rows > 100000)
-        for (uint32_t r = 0; r < n_rows; r++)
-            __atomic_store_n(&start[m->ptr[r]], 1, __ATOMIC_RELAXED);
         const uint32_t *ix = m->idx;
+        uint64_t drops = 0, at_starts = 0;
         bad = ix[0] >= n_cols;
-#pragma omp parallel for simd reduction(| : bad) if (nnz > 100000)
-        for (uint64_t k = 1; k < nnz; k++)
-            bad |= (uint32_t)(ix[k] >= n_cols) | ((uint32_t)(ix[k] <= ix[k - 1]) & (start[k] ^ 1u));
-        free(start);
+#pragma omp parallel for simd reduction(| : bad) reduction(+ : drops) if (nnz > 100000)
+        for (uint64_t k = 1; k < nnz; k++) {
+            bad |= ix[k] >= n_cols;
+            drops += ix[k] <= ix[k - 1];
+        }
+        /* Each row start inside the array once (empty rows share theirs). */
+#pragma omp parallel for simd reduction(+ : at_starts) if (n_rows > 100000)
+        for (uint32_t r = 1; r < n_rows; r++) {
+            uint64_t k = m->ptr[r];
+            at_starts += k > 0 && k < nnz && k != m->ptr[r - 1] && ix[k] <= ix[k - 1];
+        }
+        bad |= drops != at_starts;
     }
     if (!ok || bad)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt rating matrix \"%s\"",
