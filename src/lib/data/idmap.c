@@ -451,8 +451,8 @@ reco_status reco_idmap_save(const reco_idmap *m, reco_mfile_writer *w, const cha
  * bounds. These passes read the big arrays in order, in parallel; the one
  * thing that needs a key's hash and its slot together, at random (that
  * the slot holds the key's hash and bytes), is checked on a sample of
- * keys spread over the table: a whole-table check cost about as much as
- * checksumming the whole model file, for what a file that passed its
+ * keys spread over the table: checking every key cost several times the
+ * checksum of the table's bytes, for what a file that passed its
  * checksums can only get wrong on purpose (and then a lookup finds the
  * wrong ID or none, never reads out of bounds). */
 
@@ -516,7 +516,7 @@ static const char *check_keys(const char *a, uint64_t alen, const uint64_t *o, u
     for (uint64_t i = 0; i < n; i++) {
         uint64_t end = i + 1 < n ? o[i + 1] : alen;
         /* 2 to RECO_ID_MAX + 1 bytes with the NUL, inside the arena */
-        bad |= end - o[i] - 2 > RECO_ID_MAX - 1 || end > alen || a[end > alen ? 0 : end - 1];
+        bad |= end - o[i] - 2 > RECO_ID_MAX - 1 || end > alen || a[end - 1];
     }
     if (bad)
         return "a key is out of the arena, empty, too long or not NUL-terminated";
