@@ -35,18 +35,9 @@ static void die(const char *what, const reco_error *e)
 static void set_params(reco_model *m, int argc, char **argv)
 {
     reco_error e;
-    for (int a = 0; a < argc; a++) {
-        char key[128];
-        const char *eq = strchr(argv[a], '=');
-        if (!eq || (size_t)(eq - argv[a]) >= sizeof key) {
-            fprintf(stderr, "knn_bench: expected key=value, got %s\n", argv[a]);
-            exit(2);
-        }
-        memcpy(key, argv[a], (size_t)(eq - argv[a]));
-        key[eq - argv[a]] = 0;
-        if (reco_model_set_param(m, key, eq + 1, &e))
+    for (int a = 0; a < argc; a++)
+        if (reco_model_set_param_text(m, argv[a], &e))
             die("parameter", &e);
-    }
 }
 
 static int cmp_double(const void *a, const void *b)

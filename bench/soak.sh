@@ -31,7 +31,7 @@ head -n 200000 "$BENCH_DATA" | cut -d, -f2 | sort -u | head -n 5000 >"$ITEMS"
 
 rm -f "$LOG"
 : >"$OUT/soak.err"
-"$RECO" serve --model "$MODEL" --ratings-log "$LOG" --port 0 2>"$OUT/soak.err" &
+"$RECO" serve --model "$MODEL" --ratings-log "$LOG" --create-ratings-log --port 0 2>"$OUT/soak.err" &
 PID=$!
 trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null' EXIT INT TERM
 i=0
@@ -57,7 +57,8 @@ while kill -0 "$WRK" 2>/dev/null; do
     sleep "$SAMPLE_SECONDS"
     t=$((t + SAMPLE_SECONDS))
     if [ $((t % RELOAD_SECONDS)) -lt "$SAMPLE_SECONDS" ]; then
-        code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/v1/admin/reload")
+        code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+            "$URL/v1/admin/reload")
         [ "$code" = 200 ] && reloads=$((reloads + 1)) || reload_fail=$((reload_fail + 1))
     fi
     rss=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$PID/status" 2>/dev/null)

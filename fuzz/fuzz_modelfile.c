@@ -128,8 +128,10 @@ static void exercise(const reco_model *m)
     reco_model_recommend(m, &none, 5, true, out, &got, &cold, scratch, &err);
     reco_model_predict(m, 0, 0);
     reco_model_predict(m, nu, ni); /* unknown user and product: the baseline */
-    if (ni)
-        reco_model_similar(m, ni - 1, 5, out, &got, &err);
+    if (ni) {
+        reco_similar sim[5];
+        reco_model_similar(m, ni - 1, 5, sim, &got, NULL, &err);
+    }
     free(scratch);
 }
 

@@ -1,11 +1,27 @@
 #!/bin/sh
-# Installs the Debian packages reco needs to build, test and benchmark.
+# Installs the Debian packages reco needs to build, test and benchmark, and
+# generates the de_DE.UTF-8 locale (tests/test_locale.c runs the library in
+# a locale with a decimal comma; without one it is skipped).
 # Idempotent and non-interactive: packages already present are not touched.
 set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libopenblas-dev liblapacke-dev libarpack2-dev
-libplplot-dev plplot-driver-cairo libcmocka-dev libcurl4-openssl-dev libpng-dev curl time"
+libplplot-dev plplot-driver-cairo libcmocka-dev libcurl4-openssl-dev libpng-dev curl time
+locales"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# A comma-decimal locale for the tests, generated without touching
+# /etc/locale.gen (localedef writes it to the locale archive).
+ensure_locale() {
+    if locale -a 2>/dev/null | grep -qi '^de_DE\.utf-*8$'; then
+        return 0
+    fi
+    echo "install-deps: generating the de_DE.UTF-8 locale"
+    $SUDO localedef -i de_DE -f UTF-8 de_DE.UTF-8
+}
 
 missing=""
 for p in $PKGS; do
@@ -16,13 +32,13 @@ done
 
 if [ -z "$missing" ]; then
     echo "install-deps: all packages present"
+    ensure_locale
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+ensure_locale

@@ -130,6 +130,8 @@ static void test_filters(void **state)
     assert_int_equal(reco_dataset_n_items(ds), 3);
     assert_int_equal(reco_dataset_nnz(ds), 5);
     assert_int_equal(ds->filtered_ratings, 1);
+    assert_int_equal(ds->filtered_users, 1);
+    assert_int_equal(ds->filtered_items, 0);
     assert_true(rating_of(ds, "c", "x") < 0);
     reco_dataset_free(ds);
 
@@ -175,6 +177,130 @@ static void test_k_core(void **state)
     assert_int_equal(reco_dataset_n_users(ds), 2);
     assert_int_equal(reco_dataset_nnz(ds), 4);
     reco_dataset_free(ds);
+}
+
+static reco_status try_build(const char *text, uint32_t min_u, uint32_t min_i, bool kcore,
+                             reco_dataset **ds, reco_error *err)
+{
+    reco_ratings *r = NULL;
+    if (reco_ratings_parse(text, strlen(text), "t", NULL, &r, err))
+        fail_msg("%s", err->msg);
+    reco_build_options b;
+    reco_build_options_default(&b);
+    b.min_user_ratings = min_u;
+    b.min_item_ratings = min_i;
+    b.k_core = kcore;
+    reco_status st = reco_dataset_build(r, &b, ds, err);
+    reco_ratings_free(r);
+    return st;
+}
+
+static void assert_no_empty_rows(const reco_dataset *ds)
+{
+    for (uint32_t u = 0; u < reco_dataset_n_users(ds); u++)
+        assert_true(reco_csr_row_len(&ds->by_user, u) > 0);
+    for (uint32_t i = 0; i < reco_dataset_n_items(ds); i++)
+        assert_true(reco_csr_row_len(&ds->by_item, i) > 0);
+}
+
+/* The product filter alone used to keep users whose every product it
+ * removed, with no rating at all (models then took them for known users). */
+static void test_item_filter_drops_emptied_users(void **state)
+{
+    (void)state;
+    /* c rated only z, which has one rating. */
+    reco_dataset *ds = build("a,x,5,1\na,y,4,2\nb,x,2,3\nb,y,1,4\nc,z,3,5\n", 0, 2, false);
+    assert_int_equal(reco_dataset_n_users(ds), 2);
+    assert_int_equal(reco_dataset_n_items(ds), 2);
+    assert_int_equal(reco_dataset_nnz(ds), 4);
+    assert_int_equal(reco_idmap_find(ds->users, "c", 1), -1);
+    assert_int_equal(ds->filtered_users, 1);
+    assert_int_equal(ds->filtered_items, 1);
+    assert_int_equal(ds->filtered_ratings, 1);
+    assert_no_empty_rows(ds);
+    reco_dataset_free(ds);
+
+    /* Both bounds without k-core: users >= 2 keeps a, b, d; items >= 2
+     * among them removes w, which leaves d with nothing. */
+    ds = build("a,x,1,1\na,y,1,1\nb,x,1,1\nb,y,1,1\nd,w,1,1\nd,v,1,1\ne,v,1,1\n", 2, 2,
+               false);
+    assert_int_equal(reco_dataset_n_users(ds), 2);
+    assert_int_equal(reco_idmap_find(ds->users, "d", 1), -1);
+    assert_int_equal(ds->filtered_users, 2); /* e by the user bound, d emptied */
+    assert_int_equal(ds->filtered_items, 2); /* w, v */
+    assert_int_equal(ds->filtered_ratings, 3);
+    assert_no_empty_rows(ds);
+    reco_dataset_free(ds);
+}
+
+/* k-core without a bound above 1 used to do nothing, silently. */
+static void test_k_core_alone_refused(void **state)
+{
+    (void)state;
+    reco_dataset *ds = NULL;
+    reco_error err;
+    for (uint32_t m = 0; m <= 1; m++) {
+        assert_int_equal(try_build(FIX, m, m, true, &ds, &err), RECO_ERR_INVALID);
+        assert_null(ds);
+        assert_non_null(strstr(err.msg, "k-core"));
+        assert_non_null(strstr(err.msg, "--min-item-ratings"));
+    }
+    assert_int_equal(try_build(FIX, 2, 0, true, &ds, &err), RECO_OK);
+    reco_dataset_free(ds);
+}
+
+/* Every combination of the filters on random data: no user or product
+ * without a rating, the report adds up, and the bounds hold where they
+ * are promised (items always, users too with k-core). */
+static void test_filter_combinations(void **state)
+{
+    (void)state;
+    uint64_t seed = 12345;
+    size_t cap = 64 * 1024, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (int k = 0; k < 400; k++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t x = (uint32_t)(seed >> 33);
+        /* Skewed: low user and item numbers are more frequent. */
+        uint32_t u = (x % 80) * ((x >> 8) % 80) / 80, i = ((x >> 16) % 50) * ((x >> 24) % 50) / 50;
+        len += (size_t)snprintf(text + len, cap - len, "u%u,p%u,%u,%d\n", u, i, 1 + x % 5, k);
+    }
+    reco_dataset *all = build(text, 0, 0, false);
+    const uint32_t bounds[] = {0, 1, 2, 3, 5};
+    reco_error err;
+    int built = 0;
+    for (int kc = 0; kc <= 1; kc++)
+        for (size_t a = 0; a < sizeof bounds / sizeof *bounds; a++)
+            for (size_t b = 0; b < sizeof bounds / sizeof *bounds; b++) {
+                uint32_t mu = bounds[a], mi = bounds[b];
+                reco_dataset *ds = NULL;
+                reco_status st = try_build(text, mu, mi, kc, &ds, &err);
+                if (kc && mu <= 1 && mi <= 1) {
+                    assert_int_equal(st, RECO_ERR_INVALID);
+                    continue;
+                }
+                if (st == RECO_ERR_EMPTY)
+                    continue;
+                assert_int_equal(st, RECO_OK);
+                built++;
+                assert_no_empty_rows(ds);
+                assert_int_equal(reco_dataset_n_users(ds) + ds->filtered_users,
+                                 reco_dataset_n_users(all));
+                assert_int_equal(reco_dataset_n_items(ds) + ds->filtered_items,
+                                 reco_dataset_n_items(all));
+                assert_int_equal(reco_dataset_nnz(ds) + ds->filtered_ratings,
+                                 reco_dataset_nnz(all));
+                for (uint32_t i = 0; i < reco_dataset_n_items(ds); i++)
+                    assert_true(reco_csr_row_len(&ds->by_item, i) >= mi);
+                if (kc)
+                    for (uint32_t u = 0; u < reco_dataset_n_users(ds); u++)
+                        assert_true(reco_csr_row_len(&ds->by_user, u) >= mu);
+                reco_dataset_free(ds);
+            }
+    assert_true(built >= 30);
+    reco_dataset_free(all);
+    free(text);
 }
 
 static void test_csr_csc_consistent(void **state)
@@ -397,6 +523,9 @@ int main(void)
         cmocka_unit_test(test_dedup_latest_timestamp_wins),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_k_core),
+        cmocka_unit_test(test_item_filter_drops_emptied_users),
+        cmocka_unit_test(test_k_core_alone_refused),
+        cmocka_unit_test(test_filter_combinations),
         cmocka_unit_test(test_csr_csc_consistent),
         cmocka_unit_test(test_csr_random_vs_dense),
         cmocka_unit_test(test_csr_large_matches_sort),

@@ -427,8 +427,9 @@ static void test_min_rating_profile(void **state)
     reco_dataset_free(ds);
 }
 
-/* Products without training ratings: never recommended, never similar,
- * -INFINITY scores; similar() lists only positive weights, never itself. */
+/* Products without training ratings: never recommended, never co-rated
+ * neighbours, -INFINITY scores; the co_rated source of similar products
+ * lists only positive weights, never the product itself. */
 static void test_unrated_items(void **state)
 {
     (void)state;
@@ -451,7 +452,9 @@ static void test_unrated_items(void **state)
             assert_true(out[k].id != 0 && out[k].id != 9 && out[k].id != 29);
     }
     for (uint32_t i = 0; i < 30; i++) {
-        assert_int_equal(reco_model_similar(m, i, 30, out, &got, &err), RECO_OK);
+        assert_int_equal(
+            reco_model_similar_source(m, RECO_SIMILAR_CO_RATED, i, 30, out, &got, NULL, &err),
+            RECO_OK);
         if (st->pos[i] == RECO_EASE_NONE)
             assert_int_equal(got, 0);
         for (size_t k = 0; k < got; k++) {
@@ -751,10 +754,10 @@ static void test_save_load(void **state)
         }
     }
     for (uint32_t i = 0; i < 40; i++) {
-        reco_scored o1[5], o2[5];
+        reco_similar o1[5], o2[5];
         size_t n1, n2;
-        assert_int_equal(reco_model_similar(m, i, 5, o1, &n1, &err), 0);
-        assert_int_equal(reco_model_similar(l, i, 5, o2, &n2, &err), 0);
+        assert_int_equal(reco_model_similar(m, i, 5, o1, &n1, NULL, &err), 0);
+        assert_int_equal(reco_model_similar(l, i, 5, o2, &n2, NULL, &err), 0);
         assert_int_equal(n1, n2);
         assert_memory_equal(o1, o2, n1 * sizeof *o1);
     }

@@ -456,7 +456,8 @@ static void test_similar_and_predict(void **state)
     reco_scored out[10];
     size_t n;
     reco_error err;
-    assert_int_equal(reco_model_similar(m, 3, 10, out, &n, &err), RECO_OK);
+    assert_int_equal(reco_model_similar_source(m, RECO_SIMILAR_FACTORS, 3, 10, out, &n, NULL, &err),
+                     RECO_OK);
     assert_int_equal(n, 10);
     int same_group = 0;
     for (size_t j = 0; j < n; j++) {

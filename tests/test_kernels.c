@@ -117,39 +117,94 @@ static void test_gram(void **state)
     }
 }
 
-static void test_cosine_topn(void **state)
+/* Brute force: the best weighted cosine to row i among the rows with a
+ * nonzero inverse norm and at least min_support entries in row_len. */
+static int best_cosine(const float *Q, uint32_t ld, uint32_t k, const float *inv,
+                       const float *w, const uint32_t *row_len, uint32_t min_support, int i,
+                       double *best)
+{
+    int best_j = -1;
+    *best = -2;
+    for (int j = 0; j < 600; j++) {
+        if (j == i || inv[j] == 0 || (row_len && row_len[j] < min_support))
+            continue;
+        double d = 0;
+        for (uint32_t f = 0; f < k; f++)
+            d += (double)Q[i * ld + f] * (w ? w[f] : 1.0) * Q[j * ld + f];
+        d *= (double)inv[i] * inv[j];
+        if (d > *best)
+            *best = d, best_j = j;
+    }
+    return best_j;
+}
+
+/* The cosine index against brute force: plain and weighted (svd's V·Σ)
+ * cosines, rows without factors and rows under the support floor left
+ * out, the query never listed, even when it is not indexed itself. */
+static void test_cosine_index(void **state)
 {
     (void)state;
     uint32_t k = 20, ld;
     float *Q = rows(600, k, &ld);
-    float inv[600];
+    float inv[600], winv[600], w[20];
+    for (uint32_t f = 0; f < k; f++)
+        w[f] = 1.0f / (1.0f + (float)f);
+    uint64_t ptr[601];
+    uint32_t row_len[600];
+    ptr[0] = 0;
     for (int i = 0; i < 600; i++) {
-        double s = 0;
-        for (uint32_t f = 0; f < k; f++)
+        double s = 0, ws = 0;
+        for (uint32_t f = 0; f < k; f++) {
             s += (double)Q[i * ld + f] * Q[i * ld + f];
+            ws += (double)Q[i * ld + f] * w[f] * Q[i * ld + f];
+        }
         inv[i] = i % 50 == 7 ? 0.0f : (float)(1 / sqrt(s)); /* some rows left out */
+        winv[i] = i % 50 == 7 ? 0.0f : (float)(1 / sqrt(ws));
+        row_len[i] = (uint32_t)(i * 7 % 11); /* ratings per row: 0..10 */
+        ptr[i + 1] = ptr[i] + row_len[i];
     }
-    reco_scored out[5];
-    size_t n = reco_factors_cosine_topn(Q, inv, 600, k, ld, 3, 5, out);
-    assert_int_equal(n, 5);
-    double best = -2;
-    int best_j = -1;
-    for (int j = 0; j < 600; j++) {
-        if (j == 3 || inv[j] == 0)
-            continue;
-        double d = 0;
-        for (uint32_t f = 0; f < k; f++)
-            d += (double)Q[3 * ld + f] * Q[j * ld + f];
-        d *= (double)inv[3] * inv[j];
-        if (d > best)
-            best = d, best_j = j;
+    reco_csr C = {.n_rows = 600, .ptr = ptr};
+    const struct {
+        const float *inv, *w;
+        const reco_csr *C;
+        uint32_t floor;
+    } cases[] = {{inv, NULL, NULL, 0}, {winv, w, &C, 6}, {inv, NULL, &C, 3}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        reco_item_factors fac = {Q, cases[c].inv, cases[c].w, 600, k, ld};
+        reco_cosine_index ix;
+        assert_int_equal(reco_cosine_index_build(&ix, &fac, cases[c].C, cases[c].floor, NULL),
+                         RECO_OK);
+        for (int i = 0; i < 600; i += 37) {
+            reco_scored out[5];
+            size_t n;
+            assert_int_equal(reco_cosine_index_topn(&ix, &fac, (uint32_t)i, 5, out, &n, NULL),
+                             RECO_OK);
+            if (i % 50 == 7) {
+                assert_int_equal(n, 0);
+                continue;
+            }
+            assert_int_equal(n, 5);
+            double best;
+            int best_j = best_cosine(Q, ld, k, cases[c].inv, cases[c].w,
+                                     cases[c].C ? row_len : NULL, cases[c].floor, i, &best);
+            assert_int_equal(out[0].id, best_j);
+            assert_float_equal(out[0].score, best, 1e-5);
+            for (size_t j = 0; j < n; j++) {
+                assert_int_not_equal(out[j].id, i);
+                assert_int_not_equal(out[j].id % 50, 7);
+                if (cases[c].C)
+                    assert_true(row_len[out[j].id] >= cases[c].floor);
+                if (j)
+                    assert_true(out[j].score <= out[j - 1].score);
+            }
+        }
+        reco_scored out[5];
+        size_t n;
+        assert_int_equal(reco_cosine_index_topn(&ix, &fac, 600, 5, out, &n, NULL), RECO_OK);
+        assert_int_equal(n, 0);
+        reco_cosine_index_clear(&ix);
     }
-    assert_int_equal(out[0].id, best_j);
-    assert_float_equal(out[0].score, best, 1e-5);
-    for (size_t j = 0; j < n; j++)
-        assert_int_not_equal(out[j].id % 50, 7);
-    assert_int_equal(reco_factors_cosine_topn(Q, inv, 600, k, ld, 7, 5, out), 0);
-    assert_int_equal(reco_factors_cosine_topn(Q, inv, 600, k, ld, 600, 5, out), 0);
+    reco_cosine_index_clear(NULL);
     free(Q);
 }
 
@@ -280,7 +335,7 @@ int main(void)
         cmocka_unit_test(test_dot_and_rows_dot),
         cmocka_unit_test(test_vecmat_and_rotation),
         cmocka_unit_test(test_gram),
-        cmocka_unit_test(test_cosine_topn),
+        cmocka_unit_test(test_cosine_index),
         cmocka_unit_test(test_cholesky),
         cmocka_unit_test(test_factor_index_exact),
         cmocka_unit_test(test_q8_dots),

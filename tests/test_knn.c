@@ -405,8 +405,9 @@ static void test_table_brute_force(void **state)
     reco_dataset_free(ds);
 }
 
-/* The fitted model's table is the one reco_knn_table_build gives, and
- * similar() reads it. */
+/* The fitted model's table is the one reco_knn_table_build gives, and the
+ * co_rated source of similar products reads it; a model without a table
+ * (usercf) computes the same lists from the ratings. */
 static void test_itemcf_model_table(void **state)
 {
     (void)state;
@@ -425,23 +426,37 @@ static void test_itemcf_model_table(void **state)
     size_t n;
     reco_error err;
     for (uint32_t i = 0; i < t->n_items; i++) {
-        assert_int_equal(reco_model_similar(m, i, 10, out, &n, &err), RECO_OK);
+        assert_int_equal(
+            reco_model_similar_source(m, RECO_SIMILAR_CO_RATED, i, 10, out, &n, NULL, &err),
+            RECO_OK);
         assert_int_equal(n, reco_knn_table_len(t, i));
         for (size_t x = 0; x < n; x++) {
             assert_int_equal(out[x].id, t->nbr[t->offsets[i] + x]);
             assert_float_equal(out[x].score, t->sim[t->offsets[i] + x], 0.0);
         }
     }
-    assert_int_equal(reco_model_similar(m, 0, 2, out, &n, &err), RECO_OK);
+    assert_int_equal(
+        reco_model_similar_source(m, RECO_SIMILAR_CO_RATED, 0, 2, out, &n, NULL, &err), RECO_OK);
     assert_true(n <= 2);
-    assert_int_equal(reco_model_similar(m, 30, 2, out, &n, &err), RECO_ERR_NOT_FOUND);
+    reco_similar full[10];
+    assert_int_equal(reco_model_similar(m, 30, 2, full, &n, NULL, &err), RECO_ERR_NOT_FOUND);
     assert_null(reco_itemcf_table(NULL));
-    reco_model_free(m);
 
-    /* usercf has no table and no similar products. */
-    m = fit("usercf", ds, NULL, 0);
-    assert_null(reco_itemcf_table(m));
-    assert_int_equal(reco_model_similar(m, 0, 2, out, &n, &err), RECO_ERR_INVALID);
+    /* usercf has no table: the same cosines, computed from the ratings
+     * (the table's parameters but k are the defaults). */
+    reco_model *u = fit("usercf", ds, NULL, 0);
+    assert_null(reco_itemcf_table(u));
+    for (uint32_t i = 0; i < t->n_items; i++) {
+        assert_int_equal(
+            reco_model_similar_source(u, RECO_SIMILAR_CO_RATED, i, 6, out, &n, NULL, &err),
+            RECO_OK);
+        assert_int_equal(n, reco_knn_table_len(t, i));
+        for (size_t x = 0; x < n; x++) {
+            assert_int_equal(out[x].id, t->nbr[t->offsets[i] + x]);
+            assert_float_equal(out[x].score, t->sim[t->offsets[i] + x], 1e-6);
+        }
+    }
+    reco_model_free(u);
     reco_model_free(m);
     reco_dataset_free(ds);
 }

@@ -251,8 +251,8 @@ static void test_two_threads(void **state)
     print_message("held-out after 40 epochs: 1 thread %.4f, 2 threads %.4f\n", e1, e2);
     assert_true(e1 < 0.4);
     assert_true(fabs(e1 - e2) < 0.02);
-    /* The block partition does not depend on the thread count up to two
-     * threads (see mf.h), so the models are in fact the same. */
+    /* The block partition does not depend on the thread count (see mf.h),
+     * so the models are in fact the same; test_threads.c tries more. */
     assert_true(same_state(reco_mf_state_of(one), reco_mf_state_of(two)));
     reco_model_free(one);
     reco_model_free(two);
@@ -617,14 +617,17 @@ static void test_similar(void **state)
     size_t n;
     reco_error err;
     for (uint32_t i = 0; i < NI; i += 17) {
-        assert_int_equal(reco_model_similar(m, i, 10, out, &n, &err), RECO_OK);
+        assert_int_equal(
+            reco_model_similar_source(m, RECO_SIMILAR_FACTORS, i, 10, out, &n, NULL, &err),
+            RECO_OK);
         assert_int_equal(n, 10);
-        /* Brute force: the best cosine among the other items. */
+        /* Brute force: the best cosine among the other items with enough
+         * ratings. */
         double best = -2;
         uint32_t best_j = 0;
         const float *qi = st->Q + (size_t)i * st->ld;
         for (uint32_t j = 0; j < NI; j++) {
-            if (j == i)
+            if (j == i || reco_csr_row_len(&m->train->by_item, j) < m->similar_params.min_support)
                 continue;
             const float *qj = st->Q + (size_t)j * st->ld;
             double d = 0, ni = 0, nj = 0;
@@ -646,7 +649,9 @@ static void test_similar(void **state)
                 assert_true(out[j - 1].score >= out[j].score);
         }
     }
-    assert_int_equal(reco_model_similar(m, NI, 10, out, &n, &err), RECO_ERR_NOT_FOUND);
+    assert_int_equal(
+        reco_model_similar_source(m, RECO_SIMILAR_FACTORS, NI, 10, out, &n, NULL, &err),
+        RECO_ERR_NOT_FOUND);
 }
 
 /* A user and an item kept in the maps without training ratings (keep_ids)
@@ -681,11 +686,13 @@ static void test_ids_without_ratings(void **state)
         assert_true(st->P[du * st->ld + f] == 0 && st->Q[dw * st->ld + f] == 0);
     reco_scored out[4];
     size_t n;
-    assert_int_equal(reco_model_similar(m, dw, 4, out, &n, &err), RECO_OK);
+    assert_int_equal(
+        reco_model_similar_source(m, RECO_SIMILAR_FACTORS, dw, 4, out, &n, NULL, &err), RECO_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(reco_model_similar(m, 0, 4, out, &n, &err), RECO_OK);
+    reco_similar full[4];
+    assert_int_equal(reco_model_similar(m, 0, 4, full, &n, NULL, &err), RECO_OK);
     for (size_t j = 0; j < n; j++)
-        assert_int_not_equal(out[j].id, dw);
+        assert_int_not_equal(full[j].id, dw);
     reco_model_free(m);
     reco_dataset_free(d);
     reco_ratings_free(r);

@@ -99,6 +99,81 @@ static reco_model *fit_with(const char *algo, const reco_dataset *ds, const char
     return m;
 }
 
+/* reg_u = reg_i = 0 are allowed: unregularised mean residuals. A user or
+ * product without training ratings (kept by keep_ids, as in evaluation
+ * splits) or an updated profile without ratings used to get 0 / 0 = NaN
+ * as its bias, and NaN predictions and scores; its bias is 0. */
+static void test_baseline_zero_regularisation(void **state)
+{
+    (void)state;
+    /* u0: i0=5, i1=3; u1: i0=4; u2 and i2 have no ratings. mu = 4; one
+     * sweep: b_i0 = (1 + 0) / 2, b_i1 = -1, b_i2 = 0; then
+     * b_u0 = ((5-4-0.5) + (3-4+1)) / 2 = 0.25, b_u1 = -0.5, b_u2 = 0. */
+    reco_ratings *r = test_ratings_new(3, 3);
+    assert_non_null(r);
+    assert_int_equal(reco_ratings_push(r, 0, 0, 5, 0, NULL), RECO_OK);
+    assert_int_equal(reco_ratings_push(r, 0, 1, 3, 0, NULL), RECO_OK);
+    assert_int_equal(reco_ratings_push(r, 1, 0, 4, 0, NULL), RECO_OK);
+    reco_build_options bo;
+    reco_build_options_default(&bo);
+    bo.keep_ids = true;
+    reco_dataset *ds = NULL;
+    reco_error err;
+    assert_int_equal(reco_dataset_build(r, &bo, &ds, &err), RECO_OK);
+    reco_ratings_free(r);
+    assert_int_equal(reco_dataset_n_users(ds), 3);
+    reco_baseline_params p;
+    reco_baseline_params_default(&p);
+    p.reg_u = p.reg_i = 0;
+    p.epochs = 1;
+    reco_baseline b;
+    assert_int_equal(reco_baseline_fit(&p, ds, &b, &err), RECO_OK);
+    assert_true(b.bi[0] == 0.5f && b.bi[1] == -1.0f && b.bi[2] == 0.0f);
+    assert_true(b.bu[0] == 0.25f && b.bu[1] == -0.5f && b.bu[2] == 0.0f);
+    reco_baseline_clear(&b);
+
+    /* Through the models that answer with the baseline (the shared one,
+     * and the baseline algorithm's own). */
+    const char *const base_kv[] = {"baseline.reg_u", "0", "baseline.reg_i", "0",
+                                   "reg_u",          "0", "reg_i",          "0", NULL};
+    const char *const pop_kv[] = {"baseline.reg_u", "0", "baseline.reg_i", "0", NULL};
+    const char *const svd_kv[] = {"baseline.reg_u", "0", "baseline.reg_i", "0",
+                                  "mode",           "baseline", "k",       "1", NULL};
+    const struct {
+        const char *algo;
+        const char *const *kv;
+    } algos[] = {{"baseline", base_kv}, {"popular", pop_kv}, {"svd", svd_kv}};
+    for (size_t a = 0; a < sizeof algos / sizeof *algos; a++) {
+        reco_model *m = fit_with(algos[a].algo, ds, algos[a].kv);
+        for (uint32_t u = 0; u < 3; u++)
+            for (uint32_t i = 0; i < 3; i++)
+                if (!isfinite(reco_model_predict(m, u, i)))
+                    fail_msg("%s: prediction for u%u, i%u is not a number", algos[a].algo, u, i);
+        /* u2, known but without ratings; then u0 with every rating gone.
+         * Both are ranked by the model (a NaN score used to make it give
+         * up and fall back to the cold-start list). */
+        const reco_profile profs[2] = {reco_profile_of_user(ds, 2), {0, NULL, NULL, 0, true}};
+        for (int k = 0; k < 2; k++) {
+            reco_scored out[3];
+            size_t n = 0;
+            bool cold = true;
+            assert_int_equal(reco_model_recommend(m, &profs[k], 3, true, out, &n, &cold, NULL,
+                                                  &err),
+                             RECO_OK);
+            if (cold)
+                fail_msg("%s: profile %d gets the cold-start list", algos[a].algo, k);
+            assert_true(n > 0);
+            for (size_t j = 0; j < n; j++)
+                if (!isfinite(out[j].score))
+                    fail_msg("%s: profile %d gets score %g", algos[a].algo, k, out[j].score);
+            for (uint32_t i = 0; i < 3; i++)
+                assert_true(isfinite(reco_model_predict_profile(m, &profs[k], i, NULL)));
+        }
+        reco_model_free(m);
+    }
+    reco_dataset_free(ds);
+}
+
 /* The cold-start list of m as item IDs, "q p s r". */
 static void cold_list(const reco_model *m, char *buf, size_t cap)
 {
@@ -414,6 +489,59 @@ static void test_predict_items(void **state)
     reco_dataset_free(ds);
 }
 
+/* A served list's predicted ratings for a profile with new ratings come
+ * from the algorithm's per-item prediction (one fold-in, a dot product per
+ * item) for mf and the default model's mf predictor: they must equal what
+ * scoring the whole catalogue gives, clamped, for every product. */
+static void test_predict_items_per_item(void **state)
+{
+    (void)state;
+    char text[8192];
+    size_t len = 0;
+    for (int u = 0; u < 40; u++)
+        for (int i = 0; i < 30; i++)
+            if ((u * 7 + i * 3) % 5 < 2)
+                len += (size_t)snprintf(text + len, sizeof text - len, "u%d,p%d,%d,%d\n", u, i,
+                                        1 + (u + 2 * i) % 5, 1000 + u + i);
+    reco_dataset *ds = build(text);
+    uint32_t ni = reco_dataset_n_items(ds);
+    const char *algos[] = {"mf", "default"};
+    for (size_t a = 0; a < 2; a++) {
+        reco_model *m = fit_with(algos[a], ds, (const char *const[]){NULL});
+        assert_non_null(m->ops->rating_items);
+        uint32_t items[3] = {1, 4, 9};
+        float ratings[3] = {5, 1, 4};
+        reco_profile prof = {0, items, ratings, 3, true};
+        void *scratch = calloc(1, reco_model_scratch_size(m));
+        float *scores = calloc(ni, sizeof *scores);
+        reco_error err;
+        const reco_algo_ops *o = m->ops;
+        void *algo_scratch = (char *)scratch + (((size_t)ni + 1) * sizeof(float) + 63) / 64 * 64;
+        reco_status st = o->rating_scores
+                             ? o->rating_scores(m->state, ds, &m->baseline, &prof, scores,
+                                                algo_scratch, &err)
+                             : o->score(m->state, ds, &m->baseline, &prof, scores, algo_scratch,
+                                        &err);
+        assert_int_equal(st, RECO_OK);
+        reco_scored list[64];
+        for (uint32_t i = 0; i < ni; i++)
+            list[i] = (reco_scored){i, 0};
+        float pred[64];
+        reco_model_predict_items(m, &prof, list, ni, pred, scratch);
+        for (uint32_t i = 0; i < ni; i++) {
+            float want = scores[i] < m->rating_lo   ? m->rating_lo
+                         : scores[i] > m->rating_hi ? m->rating_hi
+                                                    : scores[i];
+            assert_float_equal(pred[i], want, 1e-4);
+            assert_float_equal(reco_model_predict_profile(m, &prof, i, NULL), want, 1e-4);
+        }
+        free(scores);
+        free(scratch);
+        reco_model_free(m);
+    }
+    reco_dataset_free(ds);
+}
+
 static void test_topn_select(void **state)
 {
     (void)state;
@@ -652,6 +780,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_baseline_closed_form),
+        cmocka_unit_test(test_baseline_zero_regularisation),
         cmocka_unit_test(test_topn_select),
         cmocka_unit_test(test_popular_count),
         cmocka_unit_test(test_popular_half_life),
@@ -659,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_popular_params),
         cmocka_unit_test(test_predicts_and_score_kind),
         cmocka_unit_test(test_predict_items),
+        cmocka_unit_test(test_predict_items_per_item),
         cmocka_unit_test(test_fit_recommend_cold_start),
         cmocka_unit_test(test_cold_start_head_and_scan),
         cmocka_unit_test(test_save_load_all),

@@ -114,7 +114,11 @@ static void test_queries(void **state)
     assert_int_equal(reco_service_recommend(s, "u0", 1001, true, &o, &err), RECO_ERR_INVALID);
     assert_string_equal(err.msg, "n must be from 1 to 1000, got 1001");
     assert_int_equal(reco_service_recommend(s, "bad\xff", 3, true, &o, &err), RECO_ERR_INVALID);
-    assert_int_equal(reco_service_similar(s, "i0", 3, &o, &err), RECO_ERR_INVALID); /* baseline */
+    /* A baseline model has similar products too (co-ratings, then the rest). */
+    assert_int_equal(reco_service_similar(s, "i0", 3, &o, &err), RECO_OK);
+    assert_int_equal(json_array_size(json_object_get(o, "items")), 3);
+    assert_false(has_item(o, "i0"));
+    json_decref(o);
     assert_int_equal(reco_service_predict(s, "u1", "i2", &o, &err), RECO_OK);
     double p = json_real_value(json_object_get(o, "prediction"));
     assert_true(p >= 1 && p <= 5);

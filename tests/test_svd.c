@@ -749,7 +749,8 @@ static void test_topn_excludes_rated(void **state)
     reco_dataset_free(ds);
 }
 
-/* similar(): cosines in the V·Σ space, best first, never the item itself. */
+/* The factors source of similar products: cosines in the V·Σ space, best
+ * first, never the item itself. */
 static void test_similar(void **state)
 {
     (void)state;
@@ -761,7 +762,9 @@ static void test_similar(void **state)
     size_t n;
     reco_error err;
     for (uint32_t i = 0; i < 40; i += 5) {
-        assert_int_equal(reco_model_similar(m, i, 10, out, &n, &err), RECO_OK);
+        assert_int_equal(
+            reco_model_similar_source(m, RECO_SIMILAR_FACTORS, i, 10, out, &n, NULL, &err),
+            RECO_OK);
         assert_int_equal(n, 10);
         for (size_t j = 0; j < n; j++) {
             assert_int_not_equal(out[j].id, i);
@@ -779,11 +782,17 @@ static void test_similar(void **state)
             assert_float_equal(out[j].score, dot / sqrt(ni2 * nj2), 1e-4);
         }
     }
-    /* A product without ratings has no neighbours; an unknown one is an
-     * error. */
-    assert_int_equal(reco_model_similar(m, 40, 10, out, &n, &err), RECO_OK);
+    /* A product without ratings has no factors (the chain still lists the
+     * popular ones for it); an unknown one is an error. */
+    assert_int_equal(
+        reco_model_similar_source(m, RECO_SIMILAR_FACTORS, 40, 10, out, &n, NULL, &err), RECO_OK);
     assert_int_equal(n, 0);
-    assert_int_equal(reco_model_similar(m, 41, 10, out, &n, &err), RECO_ERR_NOT_FOUND);
+    reco_similar full[10];
+    assert_int_equal(reco_model_similar(m, 40, 10, full, &n, NULL, &err), RECO_OK);
+    assert_int_equal(n, 10);
+    for (size_t j = 0; j < n; j++)
+        assert_int_equal(full[j].source, RECO_SIMILAR_POPULAR);
+    assert_int_equal(reco_model_similar(m, 41, 10, full, &n, NULL, &err), RECO_ERR_NOT_FOUND);
     reco_model_free(m);
     reco_dataset_free(ds);
 }

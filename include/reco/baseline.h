@@ -12,8 +12,8 @@
 #include "reco/error.h"
 
 typedef struct reco_baseline_params {
-    double reg_u;   /* 15, as Surprise's BaselineOnly */
-    double reg_i;   /* 10 */
+    double reg_u;   /* >= 0; 0: unregularised mean residuals */
+    double reg_i;   /* >= 0 */
     int epochs;     /* 10 alternating least-squares sweeps */
 } reco_baseline_params;
 
@@ -27,6 +27,15 @@ typedef struct reco_baseline {
     float *bu;      /* n_users */
     float *bi;      /* n_items */
 } reco_baseline;
+
+/* The closed-form bias of a user or product given the other side: the sum
+ * of its n residuals over (reg + n). Without ratings there is no evidence
+ * of a deviation, so the bias is 0 (also with reg = 0, where the formula
+ * would give 0 / 0). Used by the fit and by every fold-in of a user. */
+static inline double reco_baseline_bias(double residual_sum, uint64_t n, double reg)
+{
+    return n ? residual_sum / (reg + (double)n) : 0.0;
+}
 
 /* Fits biases by alternating least squares (item biases, then user
  * biases, each in closed form given the other). b is overwritten; free with

@@ -17,6 +17,12 @@
 #include "reco/ratings.h"
 #include "reco/sparse.h"
 
+/* The filters: users first, then products among the users kept, then the
+ * users left without any rating. With k_core both repeat until every kept
+ * user and product meets its bound (RECO_ERR_INVALID when neither bound is
+ * above 1: alone it would remove nothing). Whatever the options, users and
+ * products without a rating are dropped (unless keep_ids), and the counts
+ * removed are in the dataset's filtered_* fields. */
 typedef struct reco_build_options {
     uint32_t min_user_ratings; /* drop users with fewer ratings (0: keep all) */
     uint32_t min_item_ratings; /* drop items with fewer ratings (0: keep all) */
@@ -40,6 +46,9 @@ typedef struct reco_dataset {
     uint64_t input_ratings;    /* triplets given to the build */
     uint64_t duplicates_removed;
     uint64_t filtered_ratings; /* removed by the filters */
+    uint32_t filtered_users;   /* users with ratings removed by the filters */
+    uint32_t filtered_items;   /* products with ratings removed by the filters
+                                * (these two are not kept in model files) */
     uint32_t filter_rounds;    /* passes the filters needed (k-core) */
     bool borrowed;             /* arrays live in a model file mapping */
 } reco_dataset;

@@ -37,8 +37,10 @@
  *
  * Scores of a list are the ranker's (score_kind names them, "blend" for a
  * blend); predicted
- * ratings, explanations ("because") and similar products come from the
- * ranker where it has them, similar products from the predictor otherwise.
+ * ratings and explanations ("because") come from the ranker where it has
+ * them. Similar products (reco_model_similar's chain) take their co_rated
+ * source from the first sub-model with a list of its own (ease), their
+ * factors from the first with factors: ranker, second ranker, predictor.
  * Sub-models take their own parameters as "ALGO.KEY" (ials.factors=128,
  * mf.factors=50, ease.lambda=300, popular.by=count). Nothing is chosen on
  * the data a caller evaluates on: `reco eval --algo default` repeats the

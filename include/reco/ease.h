@@ -59,8 +59,9 @@
  * -INFINITY. A user with no counted rating (all ratings below min_rating, or
  * only new products) gets the baseline's product ranking, mu + b_i.
  *
- * Similar products of i: the j with the largest positive B_ij, i.e. the
- * products whose score rises most for users who rated i. The explanation of
+ * Similar products of i (the co_rated source of reco_model_similar): the j
+ * with the largest positive B_ij, i.e. the products whose score rises most
+ * for users who rated i. The explanation of
  * a recommended j: the user's products i with the largest positive B_ij.
  *
  * Parameters (param_set keys):

@@ -95,6 +95,14 @@ reco_status reco_factor_index_build(reco_factor_index *ix, const float *Q, const
                                     const bool *include, uint32_t n_items, uint32_t k,
                                     uint32_t ld, float lambda, reco_error *err);
 
+/* The same over vectors of one length and without biases (the unit
+ * vectors of a cosine search), in a single order: every lambda would order
+ * them alike. Blocks are then never skipped by Cauchy-Schwarz, and the
+ * quantised pass (k <= 1024) is what keeps exact products to the few
+ * vectors that can still enter. */
+reco_status reco_factor_index_build_unit(reco_factor_index *ix, const float *Q, uint32_t n_items,
+                                         uint32_t k, uint32_t ld, reco_error *err);
+
 /* Frees what build allocated (nothing for a mapped index); zeroes ix.
  * NULL is a no-op. */
 void reco_factor_index_clear(reco_factor_index *ix);

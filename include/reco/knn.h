@@ -31,7 +31,10 @@
  * follow, in item-bias order. explain names the rated products behind a
  * recommendation: for itemcf those whose lists hold it, by similarity x
  * rating; for usercf those shared with the neighbours who rated it, by
- * the neighbours' similarity. similar (itemcf only) reads the table. */
+ * the neighbours' similarity. itemcf's table is also the co_rated source
+ * of similar products; for every algorithm without such a list of its own,
+ * reco_model_similar computes the same cosines (the default parameters) from
+ * the ratings. */
 #ifndef RECO_KNN_H
 #define RECO_KNN_H
 

@@ -13,10 +13,11 @@
  * SGD runs on all threads with the block partition of LIBMF's FPSGD: users
  * and items are dealt at random into B groups each, and the ratings into
  * B x B blocks; each sub-epoch processes B blocks that share no user and no
- * item group, so two threads never update the same row. B is 4 for one or
- * two threads (2 x threads above), and the model depends on B, not on which
- * thread ran which block: a fixed seed gives a bit-identical model with 1
- * or 2 threads.
+ * item group, so two threads never update the same row. B depends on the
+ * number of ratings only (4 up to 1.6M ratings, growing as the square root
+ * of the count, at most 64), and the model depends on B and the seed, not
+ * on the threads or on which thread ran which block: a fixed seed gives a
+ * bit-identical model on any number of threads.
  *
  * Users and items that arrive later are folded in at scoring time: with the
  * item side held fixed, the user's bias and factors are the ridge solution
@@ -73,9 +74,9 @@ typedef struct reco_mf_state {
     float *bi;             /* n_items item biases */
     float *P;              /* n_users x ld user factors, row-major */
     float *Q;              /* n_items x ld item factors, row-major */
-    /* Derived from Q: 1 / |q_i|, or 0 for an item with zero factors; used
-     * by similar(). Stored in the model file (section mf.qnorm) so that a
-     * load needs no pass over Q. */
+    /* Derived from Q: 1 / |q_i|, or 0 for an item with zero factors; for
+     * similar products (reco_item_factors). Stored in the model file
+     * (section mf.qnorm) so that a load needs no pass over Q. */
     float *q_inv_norm;
     double train_rmse;     /* training RMSE: SGD's is that of the errors met
                               in the last epoch (before each update) */

@@ -7,6 +7,9 @@
  * for users and products without training ratings) and the popularity
  * ranking (its answer for users it has never seen).
  *
+ * Every model also answers similar products, through a chain of sources
+ * (reco_model_similar below).
+ *
  * Thread safety: after fitting, predict, recommend and similar only read the
  * model and may be called from many threads at once, each with its own
  * scratch buffers. */
@@ -83,6 +86,18 @@ reco_status reco_params_load(const reco_param_field *fields, void *params, const
 extern const reco_param_field reco_baseline_param_fields[];
 extern const reco_param_field reco_popular_param_fields[];
 
+/* The product vectors of a factor model, for similarity: the cosine of
+ * products i and j is  sum_f w_f q_if q_jf * inv_norm[i] * inv_norm[j]
+ * (w: weights, all 1 when NULL; svd: the squared singular values, so that
+ * the vectors compared are the rows of V·Σ). inv_norm[j] is 1 / |q_j|
+ * under the same weights, 0 for a product without factors. */
+typedef struct reco_item_factors {
+    const float *rows;     /* n_rows rows of ld floats, k used */
+    const float *inv_norm; /* n_rows */
+    const float *weights;  /* k, or NULL */
+    uint32_t n_rows, k, ld;
+} reco_item_factors;
+
 typedef struct reco_algo_ops {
     const char *name;
     const char *summary;
@@ -137,9 +152,29 @@ typedef struct reco_algo_ops {
     reco_status (*rating_scores)(const void *state, const reco_dataset *train,
                                  const reco_baseline *base, const reco_profile *prof,
                                  float *scores, void *scratch, reco_error *err);
-    /* Up to n products similar to item i, best first; NULL if unsupported. */
-    reco_status (*similar)(const void *state, const reco_dataset *train, uint32_t i, size_t n,
-                           reco_scored *out, size_t *n_out, reco_error *err);
+    /* Optional: predicted ratings of items[0..n-1] for prof into out, as
+     * rating_scores (or score() for a model whose scores are ratings)
+     * would give them, without scoring the whole catalogue (mf: one
+     * fold-in, then one dot product per item); NAN where it has none.
+     * scratch as for score(). NULL: the whole catalogue is scored. */
+    reco_status (*rating_items)(const void *state, const reco_dataset *train,
+                                const reco_baseline *base, const reco_profile *prof,
+                                const uint32_t *items, size_t n, float *out, void *scratch,
+                                reco_error *err);
+    /* Optional: the algorithm's own item-item neighbours of item i, the
+     * "co_rated" source of reco_model_similar (itemcf: its top-K table;
+     * ease: the positive weights of B's row i): up to n, best first, every
+     * score > 0, never i. co_rated_kind names their score, and its NULL
+     * result (or a NULL co_rated_kind) says the model has no such list of
+     * its own: the co-rating cosines are then computed from the training
+     * ratings. */
+    const char *(*co_rated_kind)(const void *state);
+    reco_status (*co_rated)(const void *state, const reco_dataset *train, uint32_t i, size_t n,
+                            reco_scored *out, size_t *n_out, reco_error *err);
+    /* Optional: the item factor vectors whose cosines make the "factors"
+     * source of reco_model_similar (borrowed from the state). false: the
+     * model has none. */
+    bool (*item_factors)(const void *state, reco_item_factors *out);
     /* Optional fast path for top-N, used instead of score + selection: the
      * n best items for prof (not NULL-user-and-empty), best first, never one
      * of exclude[0..n_exclude-1] (ascending), into out; the same items and
@@ -170,6 +205,23 @@ typedef struct reco_algo_ops {
                         void **state, reco_error *err);
 } reco_algo_ops;
 
+/* Parameters of similar products (reco_model_similar), shared by every
+ * model and saved with it. */
+typedef struct reco_similar_params {
+    /* "similar.min_support": the fewest training ratings a product needs to
+     * be listed by factor similarity (default RECO_SIMILAR_MIN_SUPPORT).
+     * The factors of a product rated a few times say little about it, yet
+     * without a floor such products are over a quarter of what svd and
+     * ials list on MovieLens 100K. 10 was chosen on a validation split of
+     * u1.base (docs/algorithms.md: "Similar products"). */
+    uint32_t min_support;
+} reco_similar_params;
+
+#define RECO_SIMILAR_MIN_SUPPORT 10
+
+/* The fields of reco_similar_params, for model files. */
+extern const reco_param_field reco_similar_param_fields[];
+
 /* The registered algorithms, NULL-terminated; and lookup by name. */
 const reco_algo_ops *const *reco_algo_list(void);
 const reco_algo_ops *reco_algo_find(const char *name);
@@ -182,6 +234,11 @@ typedef struct reco_model {
     reco_baseline_params baseline_params;
     reco_baseline baseline;
     reco_popular_params popular_params;
+    reco_similar_params similar_params;
+    /* The factors source's search structure (owned; NULL for a model
+     * without factors, and until the first similar-products search needs
+     * it: that search builds it and publishes it atomically). */
+    struct reco_cosine_index *similar_index;
     float *popular;              /* n_items popularity scores */
     /* The best of the popularity ranking, in order (at most
      * RECO_POPULAR_TOP items; owned, derived from popular after a fit or a
@@ -208,11 +265,16 @@ void reco_model_free(reco_model *m);
 
 /* Sets a parameter: "k" for the algorithm's own, "baseline.reg_u",
  * "baseline.reg_i", "baseline.epochs", "popular.by",
- * "popular.half_life_days", "popular.damping", "popular.min_count" for the
- * shared pieces. The popular algorithm's own parameters are the popularity
+ * "popular.half_life_days", "popular.damping", "popular.min_count",
+ * "similar.min_support" for the shared pieces (the last also on a fitted
+ * model, whose factor index is then rebuilt). The popular algorithm's own parameters are the popularity
  * ranking's: "by" and "popular.by" set the same thing. */
 reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,
                                  reco_error *err);
+
+/* Sets a parameter given as one "KEY=VALUE" text (a command-line word);
+ * RECO_ERR_INVALID naming the text if it has no '=' or an empty key. */
+reco_status reco_model_set_param_text(reco_model *m, const char *key_value, reco_error *err);
 
 /* Fits baseline, popularity and the algorithm on train (borrowed). */
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx,
@@ -277,9 +339,83 @@ void reco_model_explain_list(const reco_model *m, const reco_profile *prof,
                              const uint32_t *items, size_t n, size_t max, uint32_t *out,
                              uint32_t *counts);
 
-/* Similar products (RECO_ERR_INVALID if the algorithm has none). */
-reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_scored *out,
-                               size_t *n_out, reco_error *err);
+/* ---- similar products ----
+ *
+ * Every model answers "products similar to product i" with a chain of
+ * sources, each filling what the ones before it left of the list:
+ *
+ *   co_rated      item-item neighbours from co-ratings: the algorithm's own
+ *                 (itemcf's table, ease's weights B_ij > 0), or for every
+ *                 other algorithm the co-rating cosine computed from the
+ *                 training ratings as itemcf defines it with its default
+ *                 parameters (centred on each user's mean, shrunk by
+ *                 n / (n + 439) for n common raters), positive only;
+ *   factors       factor models only (svd, mf, ials, and a default model
+ *                 whose ranker or predictor has factors): the cosine of the
+ *                 product vectors, among products with at least
+ *                 similar.min_support training ratings;
+ *   co_customers  the products most often rated by the customers who
+ *                 rated i (ties: the more ratings overall first);
+ *   popular       the popularity ranking.
+ *
+ * A list never repeats a product nor holds i, and it is full (n products)
+ * unless the catalogue has fewer rated products. The score's meaning
+ * depends on the source (reco_model_similar_score_kind); within one source
+ * higher is more similar, and the sources come in chain order. */
+typedef enum reco_similar_source {
+    RECO_SIMILAR_CO_RATED = 0,
+    RECO_SIMILAR_FACTORS,
+    RECO_SIMILAR_CO_CUSTOMERS,
+    RECO_SIMILAR_POPULAR,
+    RECO_SIMILAR_SOURCES /* the count */
+} reco_similar_source;
+
+typedef struct reco_similar {
+    uint32_t id;
+    float score;
+    reco_similar_source source;
+} reco_similar;
+
+/* "co_rated", "factors", "co_customers", "popular". */
+const char *reco_similar_source_name(reco_similar_source s);
+
+/* The model's chain, in order, into out (at most RECO_SIMILAR_SOURCES);
+ * returns its length. */
+size_t reco_model_similar_chain(const reco_model *m, reco_similar_source *out);
+
+/* What a source's scores are, for clients (docs/api.md has the table):
+ * co_rated "co_rating_cosine" (ease: "item_regression_weight"), factors
+ * "factor_cosine", co_customers "co_customer_share" (the share of i's
+ * raters who also rated the product), popular the popularity ranking's
+ * (reco_popular_score_kind). NULL for a source not in the model's chain. */
+const char *reco_model_similar_score_kind(const reco_model *m, reco_similar_source s);
+
+/* Builds now what the first similar-products search of a model with
+ * factors would otherwise build (its cosine index: 0.1 to 0.6 s on a
+ * full-size model), so that the first request is as fast as the others; a
+ * server calls it after a load, in the background or before a swap.
+ * Thread-safe; a no-op for models without factors or when it is built. */
+reco_status reco_model_prepare_similar(const reco_model *m, reco_error *err);
+
+/* Bytes of scratch reco_model_similar uses (20 per product). */
+size_t reco_model_similar_scratch_size(const reco_model *m);
+
+/* Up to n products similar to product i, filled in chain order, into out
+ * (n entries); *n_out the count. RECO_ERR_NOT_FOUND for i outside the
+ * training catalogue; a product without ratings still gets a list (from
+ * the popularity ranking). scratch: reco_model_similar_scratch_size bytes,
+ * all zero before the first call (calloc); every call leaves it all zero
+ * again, so a thread can keep one for all its calls. NULL: the call
+ * allocates its own. */
+reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_similar *out,
+                               size_t *n_out, void *scratch, reco_error *err);
+
+/* One source of the chain alone (no fallback, no deduplication with other
+ * sources): up to n products, best first, never i; for tests and offline
+ * comparisons. RECO_ERR_INVALID for a source not in the model's chain. */
+reco_status reco_model_similar_source(const reco_model *m, reco_similar_source source, uint32_t i,
+                                      size_t n, reco_scored *out, size_t *n_out, void *scratch,
+                                      reco_error *err);
 
 /* Writes a fitted model, with the training ratings recommendation needs
  * and both ID maps, to path (atomically: a temporary file renamed). */

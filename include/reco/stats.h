@@ -30,6 +30,7 @@ typedef struct reco_stats {
     reco_count_summary per_user, per_item;
     uint64_t users_with_one;   /* users with exactly one rating */
     uint64_t duplicates_removed, bad_lines, filtered_ratings;
+    uint32_t filtered_users, filtered_items; /* removed by the filters */
     int has_ts;
     int64_t ts_min, ts_max;
 } reco_stats;

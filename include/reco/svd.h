@@ -225,8 +225,12 @@ typedef struct reco_svd_model {
     float *sigma;       /* k singular values of the mode's matrix, descending */
     float *user_f;      /* n_users x k row-major: U·Σ */
     float *item_f;      /* n_items x k row-major: V */
-    float *item_norm;   /* n_items: |V_i·Σ|, for the cosines of similar()
-                           (0 for products without training ratings) */
+    float *item_norm;   /* n_items: |V_i·Σ| (0 for products without training
+                           ratings) */
+    /* Derived after a fit or a load, never saved, always owned: for the
+     * cosines of similar products (reco_item_factors). */
+    float *sim_weight;     /* k: σ_j² */
+    float *item_inv_norm;  /* n_items: 1 / item_norm, or 0 */
     float *user_mean;   /* n_users: mean training rating (0 without ratings);
                            usermean and notebook modes only, else NULL */
     float *fold_sum;    /* k: sum of item_f rows over the products with

@@ -188,7 +188,24 @@ int cli_load_dataset(const char *cmd, const char *path, cli_data_opts *o, reco_d
     }
     if (!o->quiet)
         cli_report_bad_lines(cmd, &(*out)->load);
+    char note[160];
+    if (!o->quiet && !o->filters_shown && *cli_filter_summary(*out, note, sizeof note))
+        cli_error(cmd, "%s", note);
     return EXIT_OK;
+}
+
+char *cli_filter_summary(const reco_dataset *ds, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (!ds->filtered_users && !ds->filtered_items && !ds->filtered_ratings)
+        return buf;
+    char a[32], b[32], c[32];
+    snprintf(buf, cap, "the filters removed %s user%s, %s product%s and %s rating%s",
+             cli_thousands(ds->filtered_users, a, sizeof a), ds->filtered_users == 1 ? "" : "s",
+             cli_thousands(ds->filtered_items, b, sizeof b), ds->filtered_items == 1 ? "" : "s",
+             cli_thousands(ds->filtered_ratings, c, sizeof c),
+             ds->filtered_ratings == 1 ? "" : "s");
+    return buf;
 }
 
 /* ---- progress bar ---- */

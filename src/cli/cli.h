@@ -33,6 +33,7 @@ typedef struct cli_data_opts {
     reco_build_options build;
     bool quiet;
     bool json;
+    bool filters_shown; /* the command prints what the filters removed itself */
 } cli_data_opts;
 
 /* Long-option codes for the data options (above any short option). */
@@ -62,10 +63,12 @@ enum {
     "  --skip-bad             skip bad lines (count them, report the first 10)\n" \
     "                         instead of stopping at the first one\n"             \
     "  --threads N            threads to parse with (default: all cores)\n"       \
-    "Filters (after removing duplicates):\n"                                      \
+    "Filters (after removing duplicates; what they remove is reported):\n"       \
     "  --min-user-ratings N   keep users with at least N ratings\n"              \
-    "  --min-item-ratings N   keep products with at least N ratings (among kept users)\n" \
-    "  --k-core               repeat both filters until both hold\n"
+    "  --min-item-ratings N   keep products with at least N ratings (among kept users);\n" \
+    "                         users it leaves without any rating go too\n"       \
+    "  --k-core               repeat both filters until both hold (needs one of them\n" \
+    "                         above 1)\n"
 
 void cli_data_opts_init(cli_data_opts *o);
 
@@ -74,8 +77,13 @@ void cli_data_opts_init(cli_data_opts *o);
 int cli_data_option(const char *cmd, int c, const char *arg, cli_data_opts *o);
 
 /* Loads and builds a dataset with a progress bar (unless quiet). Prints the
- * error and returns the exit status to use on failure, 0 on success. */
+ * error and returns the exit status to use on failure, 0 on success. Unless
+ * quiet or filters_shown, says on stderr what the filters removed. */
 int cli_load_dataset(const char *cmd, const char *path, cli_data_opts *o, reco_dataset **out);
+
+/* "the filters removed N users, N products and N ratings" into buf, or ""
+ * when they removed nothing. */
+char *cli_filter_summary(const reco_dataset *ds, char *buf, size_t cap);
 
 /* Prints the skipped-bad-line report (count and first messages) to stderr. */
 void cli_report_bad_lines(const char *cmd, const reco_load_report *rep);

@@ -45,6 +45,7 @@ int cmd_explore(int argc, char **argv)
     };
     cli_data_opts o;
     cli_data_opts_init(&o);
+    o.filters_shown = true; /* in the report */
     reco_report_options ro;
     reco_report_options_default(&ro);
     const char *dir = NULL;

@@ -60,7 +60,14 @@ static void help(query_kind k)
         break;
     case Q_SIMILAR:
         printf("Usage: reco similar MODEL --item ITEM [-n N] [--json]\n\n"
-               "Products similar to a product.\n");
+               "Products similar to a product, from a chain of sources, each filling what\n"
+               "the ones before it left: co_rated (item-item neighbours from co-ratings:\n"
+               "itemcf's table, ease's weights, else cosines computed from the ratings),\n"
+               "factors (factor models: cosine of the product vectors, among products with\n"
+               "at least similar.min_support ratings), co_customers (what the product's\n"
+               "customers rated most) and popular (the popularity ranking). Each row names\n"
+               "its source; the score's meaning depends on it (named above the list,\n"
+               "docs/api.md). A note says when the list had to go past co_rated.\n");
         break;
     case Q_PREDICT:
         printf("Usage: reco predict MODEL --user USER --item ITEM [--json]\n\n"
@@ -123,6 +130,44 @@ static void print_items(const json_t *out)
             json_array_foreach(because, j, b) printf("%s %s", j ? "," : "", json_string_value(b));
         }
         putchar('\n');
+    }
+}
+
+/* Similar products: a note when the chain fell back, what each source's
+ * score is, then one line per product with its source. */
+static void print_similar(const json_t *out)
+{
+    json_t *items = json_object_get(out, "items"), *chain = json_object_get(out, "chain");
+    size_t c, i;
+    json_t *src, *it;
+    char kinds[512] = "", counts[256] = "";
+    size_t kl = 0, cl = 0;
+    json_array_foreach(chain, c, src) {
+        const char *name = json_string_value(src), *kind = NULL;
+        size_t cnt = 0;
+        json_array_foreach(items, i, it) {
+            if (!strcmp(json_string_value(json_object_get(it, "source")), name)) {
+                cnt++;
+                kind = json_string_value(json_object_get(it, "score_kind"));
+            }
+        }
+        if (!cnt)
+            continue;
+        if (kl < sizeof kinds)
+            kl += (size_t)snprintf(kinds + kl, sizeof kinds - kl, "%s%s: %s", kl ? ", " : "", name,
+                                   kind ? kind : "relevance");
+        if (cl < sizeof counts)
+            cl += (size_t)snprintf(counts + cl, sizeof counts - cl, "%s%s %zu", cl ? ", " : "",
+                                   name, cnt);
+    }
+    if (json_is_true(json_object_get(out, "fallback")))
+        printf("(not enough co-rated neighbours; the list goes on down the chain: %s)\n", counts);
+    printf("score by source (%s), higher first within a source\n", kinds);
+    printf("%3s  %-24s %10s  %s\n", "#", "item", "score", "source");
+    json_array_foreach(items, i, it) {
+        printf("%3zu  %-24s %10.4f  %s\n", i + 1, json_string_value(json_object_get(it, "item")),
+               json_number_value(json_object_get(it, "score")),
+               json_string_value(json_object_get(it, "source")));
     }
 }
 
@@ -207,7 +252,10 @@ static int run(query_kind kind, int argc, char **argv)
         if (kind == Q_RECOMMEND && json_is_true(json_object_get(out, "cold_start")))
             printf("(unknown user: %s)\n",
                    cold_start_words(json_string_value(json_object_get(out, "score_kind"))));
-        print_items(out);
+        if (kind == Q_SIMILAR)
+            print_similar(out);
+        else
+            print_items(out);
     }
     json_decref(out);
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;

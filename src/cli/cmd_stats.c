@@ -61,6 +61,8 @@ static int print_json(const char *path, const reco_dataset *ds, const reco_stats
         "separator", ds->load.sep);
     if (!o)
         return EXIT_FAIL;
+    json_object_set_new(o, "filtered_users", json_integer(st->filtered_users));
+    json_object_set_new(o, "filtered_products", json_integer(st->filtered_items));
     if (st->has_ts) {
         json_object_set_new(o, "time_first", json_integer(st->ts_min));
         json_object_set_new(o, "time_last", json_integer(st->ts_max));
@@ -83,7 +85,7 @@ static void print_summary(const char *label, const reco_count_summary *s)
            cli_thousands(s->max, e, sizeof e), s->mean);
 }
 
-static void print_text(const char *path, const reco_dataset *ds, const reco_stats *st)
+static void print_text(const char *path, const reco_stats *st)
 {
     char a[32];
     printf("%-20s %s\n", "file", path);
@@ -108,8 +110,13 @@ static void print_text(const char *path, const reco_dataset *ds, const reco_stat
     printf("%-20s %s\n", "users with 1 rating", cli_thousands(st->users_with_one, a, sizeof a));
     printf("%-20s %s\n", "duplicates removed", cli_thousands(st->duplicates_removed, a, sizeof a));
     printf("%-20s %s\n", "bad lines skipped", cli_thousands(st->bad_lines, a, sizeof a));
-    if (ds->filtered_ratings)
-        printf("%-20s %s\n", "ratings filtered", cli_thousands(st->filtered_ratings, a, sizeof a));
+    if (st->filtered_ratings || st->filtered_users || st->filtered_items) {
+        char b[32], c[32];
+        printf("%-20s %s users, %s products, %s ratings\n", "removed by filters",
+               cli_thousands(st->filtered_users, a, sizeof a),
+               cli_thousands(st->filtered_items, b, sizeof b),
+               cli_thousands(st->filtered_ratings, c, sizeof c));
+    }
     if (st->has_ts) {
         char d1[32], d2[32];
         fmt_date(st->ts_min, d1, sizeof d1);
@@ -131,6 +138,7 @@ int cmd_stats(int argc, char **argv)
     };
     cli_data_opts o;
     cli_data_opts_init(&o);
+    o.filters_shown = true;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
@@ -168,7 +176,7 @@ int cmd_stats(int argc, char **argv)
     if (o.json)
         rc = print_json(path, ds, &st);
     else
-        print_text(path, ds, &st);
+        print_text(path, &st);
     reco_dataset_free(ds);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_error("stats", "error writing output");

@@ -176,14 +176,17 @@ static void help(void)
         printf("  %-9s %s\n            defaults: %s\n", (*a)->name, (*a)->summary, params);
         reco_model_free(m);
     }
-    printf("\nEvery model also fits the baseline (params baseline.reg_u, baseline.reg_i,\n"
-           "baseline.epochs) and the popularity ranking that users it has never seen get:\n"
+    printf("\nEvery model also fits the baseline (params baseline.reg_u, baseline.reg_i:\n"
+           "any regularisation from 0, which gives plain mean residuals; baseline.epochs)\n"
+           "and the popularity ranking that users it has never seen get:\n"
            "popular.by=count (default: products by number of training ratings) or mean\n"
            "(damped mean rating, with popular.damping and popular.min_count: products with\n"
            "fewer ratings follow the rest). popular.half_life_days=H (count only; 0, the\n"
            "default, is off) weighs each rating by 2^(-age/H), the age in days counted back\n"
            "from the latest rating in the training data (needs timestamps). The popular\n"
-           "algorithm's own parameters are these.\n\n"
+           "algorithm's own parameters are these. similar.min_support=N (default 10) is\n"
+           "the fewest ratings a product needs to be listed as similar by factor cosine\n"
+           "(reco similar --help).\n\n"
            "Options:\n"
            "  -a, --algo ALGO        algorithm (default: default)\n"
            "  -p, --param KEY=VALUE  set a parameter (repeatable), e.g. --param factors=64\n"
@@ -216,6 +219,7 @@ int cmd_train(int argc, char **argv)
     };
     cli_data_opts o;
     cli_data_opts_init(&o);
+    o.filters_shown = true;
     const char *algo = NULL, *output = NULL;
     log_input lg;
     memset(&lg, 0, sizeof lg);
@@ -320,6 +324,9 @@ int cmd_train(int argc, char **argv)
                               (json_int_t)reco_dataset_n_items(ds), "ratings",
                               (json_int_t)reco_dataset_nnz(ds), "fit_seconds", m->fit_seconds,
                               "train_rmse", m->train_rmse);
+        json_object_set_new(j, "filtered_users", json_integer(ds->filtered_users));
+        json_object_set_new(j, "filtered_products", json_integer(ds->filtered_items));
+        json_object_set_new(j, "filtered_ratings", json_integer((json_int_t)ds->filtered_ratings));
         if (ch)
             json_object_set_new(j, "ranker", reco_default_choice_json(ch));
         if (lg.path)
@@ -338,6 +345,9 @@ int cmd_train(int argc, char **argv)
                params_text, cli_thousands(reco_dataset_n_users(ds), a, sizeof a),
                cli_thousands(reco_dataset_n_items(ds), b, sizeof b),
                cli_thousands(reco_dataset_nnz(ds), c2, sizeof c2), m->fit_seconds);
+        char note[160];
+        if (*cli_filter_summary(ds, note, sizeof note))
+            printf("%s\n", note);
         if (lg.path) {
             char x[32], y[32], z[32];
             printf("with %s ratings of the log %s (ratings #%s to #%s; the server replays "

@@ -1,6 +1,7 @@
 /* The recommendation service: a model file, the ratings that arrived after
  * training (the "live" overlay), and the ratings log that makes them
  * durable. See service.h for the contract. */
+#include "fileio.h"
 #include "service.h"
 
 #include <errno.h>
@@ -450,6 +451,9 @@ static void *copy_model(void *arg)
                  "it over the old one, then reload", err.msg);
         s->opt.notice(s->opt.notice_ctx, msg);
     }
+    /* The similar-products index too, so the first such request is not
+     * the one that builds it (a failure leaves it to that request). */
+    reco_model_prepare_similar(s->copying->model, &err);
     generation_release(s->copying);
     return NULL;
 }
@@ -473,24 +477,6 @@ static int log_snapshot(reco_service *s, log_snap *sn, reco_error *err)
     if (sn->fd < 0) {
         reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
         return -1;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, char *p, size_t len, uint64_t pos)
-{
-    while (len) {
-        ssize_t r = pread(fd, p, len, (off_t)pos);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += r;
-        pos += (uint64_t)r;
-        len -= (size_t)r;
     }
     return 0;
 }
@@ -534,7 +520,7 @@ static reco_status log_start_point(reco_service *s, const reco_model *m, const l
                               (unsigned long long)sn->end);
     char c = '\n';
     if (p->offset > sn->h.offset &&
-        pread_all(sn->fd, &c, 1, sn->h.len + (p->offset - sn->h.offset) - 1))
+        reco_pread_exact(sn->fd, &c, 1, sn->h.len + (p->offset - sn->h.offset) - 1))
         return reco_error_set(err, RECO_ERR_IO, "%s: %s", log, strerror(errno));
     if (c != '\n')
         return reco_error_set(err, RECO_ERR_FORMAT,
@@ -571,7 +557,7 @@ static reco_status replay(reco_service *s, generation *g, const log_snap *sn, ui
     if (!buf)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory replaying %s (%zu bytes)",
                               s->log_path, len);
-    if (pread_all(sn->fd, buf, len, sn->h.len + (from - sn->h.offset))) {
+    if (reco_pread_exact(sn->fd, buf, len, sn->h.len + (from - sn->h.offset))) {
         free(buf);
         return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
     }
@@ -670,7 +656,7 @@ static int log_check_file(reco_service *s, char *why, size_t cap)
         reco_log_header nh;
         size_t n = (uint64_t)ns.st_size < sizeof hb ? (size_t)ns.st_size : sizeof hb;
         const char *wrong = NULL;
-        if (pread_all(nfd, hb, n, 0) || reco_log_header_parse(hb, n, &nh) != 0)
+        if (reco_pread_exact(nfd, hb, n, 0) || reco_log_header_parse(hb, n, &nh) != 0)
             wrong = "it is not a reco ratings log";
         else if (nh.kind != RECO_LOG_KIND_LOG || strcmp(nh.id, l->h.id))
             wrong = "it is another log";
@@ -722,21 +708,8 @@ static int log_write_batch(reco_service *s, const char *batch, size_t blen, uint
         return EIO;
     }
     uint64_t pos = l->h.len + (l->end - l->h.offset);
-    const char *p = batch;
-    size_t left = blen;
-    uint64_t at = pos;
-    while (left && !e) {
-        ssize_t w = pwrite(l->fd, p, left, (off_t)at);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            e = w < 0 && errno ? errno : EIO;
-        else {
-            p += w;
-            at += (uint64_t)w;
-            left -= (size_t)w;
-        }
-    }
+    if (!e && reco_pwrite_full(l->fd, batch, blen, pos) != 0)
+        e = errno ? errno : EIO;
     if (!e && s->opt.sync_hook)
         e = s->opt.sync_hook(s->opt.sync_hook_ctx);
     if (!e && fdatasync(l->fd) != 0)
@@ -997,11 +970,15 @@ void reco_service_close(reco_service *s)
     free(s);
 }
 
-/* Per-thread scratch for scoring, reused across requests; freed by the
- * key's destructor when a server thread exits. */
+/* Per-thread scratch for scoring and for similar products, reused across
+ * requests; freed by the key's destructor when a server thread exits. The
+ * similar-products scratch is zero between calls (reco_model_similar
+ * leaves it so). */
 typedef struct scratch_buf {
     void *p;
     size_t cap;
+    void *sim;
+    size_t sim_cap;
 } scratch_buf;
 
 static pthread_key_t scratch_key;
@@ -1011,6 +988,7 @@ static void scratch_destroy(void *arg)
 {
     scratch_buf *b = arg;
     free(b->p);
+    free(b->sim);
     free(b);
 }
 
@@ -1033,6 +1011,27 @@ static void *scratch_for(const reco_model *m)
         b->cap = b->p ? need : 0;
     }
     return b->p;
+}
+
+/* The calling thread's scratch for reco_model_similar (NULL: the call
+ * allocates its own). */
+static void *similar_scratch_for(const reco_model *m)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    scratch_buf *b = pthread_getspecific(scratch_key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b)
+            return NULL;
+        pthread_setspecific(scratch_key, b);
+    }
+    size_t need = reco_model_similar_scratch_size(m);
+    if (need > b->sim_cap) {
+        free(b->sim);
+        b->sim = calloc(1, need);
+        b->sim_cap = b->sim ? need : 0;
+    }
+    return b->sim;
 }
 
 /* Frees the calling thread's scratch (the main thread never exits through
@@ -1150,22 +1149,36 @@ reco_status reco_service_similar(reco_service *s, const char *item, size_t n, js
     if (rc)
         return rc;
     generation *g = acquire(s);
+    const reco_model *m = g->model;
     int64_t i = reco_idmap_find(g->train->items, item, ilen);
     if (i < 0) {
         generation_release(g);
         return reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product \"%s\"", item);
     }
-    reco_scored *top = malloc(n * sizeof *top);
+    reco_similar *top = malloc(n * sizeof *top);
     size_t got = 0;
-    rc = top ? reco_model_similar(g->model, (uint32_t)i, n, top, &got, err)
+    rc = top ? reco_model_similar(m, (uint32_t)i, n, top, &got, similar_scratch_for(m), err)
              : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     if (rc == RECO_OK) {
+        reco_similar_source chain[RECO_SIMILAR_SOURCES];
+        size_t nc = reco_model_similar_chain(m, chain);
+        json_t *names = json_array();
+        for (size_t c = 0; c < nc; c++)
+            json_array_append_new(names, json_string(reco_similar_source_name(chain[c])));
+        bool fallback = false;
         json_t *items = json_array();
-        for (size_t k = 0; k < got; k++)
-            json_array_append_new(items, json_pack("{s:s,s:f}", "item", item_key(g, top[k].id),
-                                                   "score", (double)top[k].score));
-        *out = json_pack("{s:s,s:s,s:s,s:o}", "item", item, "algorithm", g->model->ops->name,
-                         "score_kind", "similarity", "items", items);
+        for (size_t k = 0; k < got; k++) {
+            fallback |= top[k].source != chain[0];
+            json_array_append_new(
+                items, json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, top[k].id), "score",
+                                 (double)top[k].score, "source",
+                                 reco_similar_source_name(top[k].source), "score_kind",
+                                 reco_model_similar_score_kind(m, top[k].source)));
+        }
+        *out = json_pack("{s:s,s:s,s:o,s:b,s:o}", "item", item, "algorithm", m->ops->name,
+                         "chain", names, "fallback", fallback, "items", items);
+        if (!*out)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     free(top);
     generation_release(g);
@@ -1379,6 +1392,8 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
     /* The private copy before the swap: the old model serves meanwhile. */
     if (rc == RECO_OK && !s->opt.map_model)
         rc = reco_mfile_make_private(g->model->file, err);
+    if (rc == RECO_OK)
+        rc = reco_model_prepare_similar(g->model, err);
     /* Most of the log is replayed without blocking writers, the rest under
      * apply_mu so that no acknowledged rating is missed. */
     log_snap sn = {-1, {0}, 0}, sn2 = {-1, {0}, 0};

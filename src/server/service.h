@@ -101,8 +101,13 @@ void reco_service_close(reco_service *s);
 reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    bool exclude_rated, json_t **out, reco_error *err);
 
-/* {"item", "algorithm", "score_kind": "similarity", "items": [{"item",
- * "score"}]}; RECO_ERR_NOT_FOUND for a product the model does not know. */
+/* {"item", "algorithm", "chain": [source names in order], "fallback",
+ * "items": [{"item", "score", "source", "score_kind"}]}: reco_model_similar's
+ * list, each product with the source it came from and what its score is
+ * (reco_model_similar_score_kind). fallback is true when the first source
+ * of the chain did not fill the list. Every algorithm answers; a known
+ * product without co-ratings gets its list from the later sources.
+ * RECO_ERR_NOT_FOUND for a product the model does not know. */
 reco_status reco_service_similar(reco_service *s, const char *item, size_t n, json_t **out,
                                  reco_error *err);
 

@@ -23,4 +23,10 @@ expect_contains "$OUT" '"bad_lines_skipped": 0'
 head -1 "$AMZ" | cut -d, -f2 | grep -q '^0132793040$' || fail "fixture changed"
 expect_status 0 "$RECO" stats --json --quiet --min-user-ratings 20 "$AMZ"
 expect_contains "$OUT" '"min": 20'
+# The product filter alone: the users it leaves without a rating go too
+# (47,141 users with a minimum of 0 ratings each used to be reported).
+expect_status 0 "$RECO" stats --json --quiet --min-item-ratings 100 "$AMZ"
+expect_contains "$OUT" '"users": 24383'
+expect_contains "$OUT" '"filtered_users": 22758'
+expect_contains "$OUT" '"min": 1,'
 finish

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "numfmt.h"
+
 const char *reco_status_str(reco_status code)
 {
     switch (code) {
@@ -29,7 +31,7 @@ reco_status reco_error_set(reco_error *err, reco_status code, const char *fmt, .
         err->code = code;
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        reco_vsnprintf_c(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
     }
     return code;

@@ -1,6 +1,7 @@
-/* reco: a dataset (reco/dataset.h): parsed ratings turned into the
- * filtered, deduplicated CSR (users) and CSC (products) matrices every
- * model trains on, with the ID maps. */
+/* reco: building the rating matrix from triplets (duplicates removed,
+ * filters applied, CSR by user and CSC by item) and its model-file form.
+ * A built dataset never holds a user or product without a rating, unless
+ * the caller asked for keep_ids; the filters report what they removed. */
 #include "reco/dataset.h"
 
 #include <stdio.h>
@@ -57,46 +58,71 @@ static uint64_t dedup_rows(reco_csr *m)
     return removed;
 }
 
+/* One pass over the users still kept: drops those with fewer than min
+ * ratings of kept items. Returns whether any was dropped. */
+static bool user_pass(const reco_csr *m, uint32_t min, uint8_t *keep_u, const uint8_t *keep_i)
+{
+    bool changed = false;
+    for (uint32_t u = 0; u < m->n_rows; u++) {
+        if (!keep_u[u])
+            continue;
+        uint32_t c = 0;
+        for (uint64_t k = m->ptr[u]; k < m->ptr[u + 1]; k++)
+            c += keep_i[m->idx[k]];
+        if (c < min) {
+            keep_u[u] = 0;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* The same for items, counting ratings of kept users. */
+static bool item_pass(const reco_csr *m, uint32_t min, const uint8_t *keep_u, uint8_t *keep_i,
+                      uint32_t *icount)
+{
+    bool changed = false;
+    memset(icount, 0, m->n_cols * sizeof *icount);
+    for (uint32_t u = 0; u < m->n_rows; u++) {
+        if (!keep_u[u])
+            continue;
+        for (uint64_t k = m->ptr[u]; k < m->ptr[u + 1]; k++)
+            icount[m->idx[k]]++;
+    }
+    for (uint32_t i = 0; i < m->n_cols; i++)
+        if (keep_i[i] && icount[i] < min) {
+            keep_i[i] = 0;
+            changed = true;
+        }
+    return changed;
+}
+
 /* Applies the minimum-count filters, marking kept rows (users) and columns
- * (items). Without k_core: users first, then items among what is left. */
+ * (items). A bound of 0 counts as 1: nothing without ratings is kept.
+ * Without k_core: users first, then items among the users kept, then the
+ * users those items left without any rating (a user can then hold fewer
+ * than min_user_ratings, never none). With k_core: both passes repeat until
+ * every kept user and item meets its bound. Either way no kept user or item
+ * is left without a rating. Returns the number of rounds. */
 static uint32_t run_filters(const reco_csr *m, const reco_build_options *o, uint8_t *keep_u,
                             uint8_t *keep_i, uint32_t *icount)
 {
     memset(keep_u, 1, m->n_rows);
     memset(keep_i, 1, m->n_cols);
+    uint32_t min_u = o->min_user_ratings ? o->min_user_ratings : 1;
+    uint32_t min_i = o->min_item_ratings ? o->min_item_ratings : 1;
     uint32_t rounds = 0;
     for (;;) {
         rounds++;
-        bool changed = false;
-        /* Users: count ratings of kept items. */
-        for (uint32_t u = 0; u < m->n_rows; u++) {
-            if (!keep_u[u])
-                continue;
-            uint32_t c = 0;
-            for (uint64_t k = m->ptr[u]; k < m->ptr[u + 1]; k++)
-                c += keep_i[m->idx[k]];
-            if (c < o->min_user_ratings || c == 0) {
-                keep_u[u] = 0;
-                changed = true;
-            }
-        }
-        memset(icount, 0, m->n_cols * sizeof *icount);
-        for (uint32_t u = 0; u < m->n_rows; u++) {
-            if (!keep_u[u])
-                continue;
-            for (uint64_t k = m->ptr[u]; k < m->ptr[u + 1]; k++)
-                icount[m->idx[k]]++;
-        }
-        for (uint32_t i = 0; i < m->n_cols; i++) {
-            if (keep_i[i] && (icount[i] < o->min_item_ratings || icount[i] == 0)) {
-                keep_i[i] = 0;
-                changed = true;
-            }
-        }
+        bool changed = user_pass(m, min_u, keep_u, keep_i);
+        changed |= item_pass(m, min_i, keep_u, keep_i, icount);
         if (!o->k_core || !changed)
             break;
-        /* One more round only if a user may have dropped below its bound. */
     }
+    /* Users whose every product went. Items need no second look: such a
+     * user counted for no kept item. */
+    if (!o->k_core)
+        user_pass(m, 1, keep_u, keep_i);
     return rounds;
 }
 
@@ -167,6 +193,21 @@ out:
     return rc;
 }
 
+/* Counts the users and items with ratings that the filters removed (IDs
+ * that had no rating to begin with are not counted). icount is scratch. */
+static void count_removed(const reco_csr *m, const uint8_t *keep_u, const uint8_t *keep_i,
+                          uint32_t *icount, reco_dataset *ds)
+{
+    memset(icount, 0, m->n_cols * sizeof *icount);
+    for (uint64_t k = 0; k < m->nnz; k++)
+        icount[m->idx[k]] = 1;
+    ds->filtered_users = ds->filtered_items = 0;
+    for (uint32_t u = 0; u < m->n_rows; u++)
+        ds->filtered_users += !keep_u[u] && m->ptr[u] < m->ptr[u + 1];
+    for (uint32_t i = 0; i < m->n_cols; i++)
+        ds->filtered_items += !keep_i[i] && icount[i];
+}
+
 static bool all_ids_rated(const reco_csr *m)
 {
     for (uint32_t r = 0; r < m->n_rows; r++)
@@ -193,6 +234,11 @@ reco_status reco_dataset_build(const reco_ratings *r, const reco_build_options *
     const reco_build_options *o = opt_in;
     bool filtering = o->min_user_ratings > 1 || o->min_item_ratings > 1;
     *out = NULL;
+    if (o->k_core && !filtering)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "k-core filtering needs a minimum above 1 for users or products "
+                              "(--min-user-ratings, --min-item-ratings): alone it removes "
+                              "nothing");
     if (o->keep_ids && filtering)
         return reco_error_set(err, RECO_ERR_INVALID, "keep_ids cannot be combined with filters");
     size_t nu = reco_idmap_size(r->users), ni = reco_idmap_size(r->items);
@@ -233,6 +279,7 @@ reco_status reco_dataset_build(const reco_ratings *r, const reco_build_options *
             goto fail;
         }
         ds->filter_rounds = run_filters(&ds->by_user, o, keep_u, keep_i, icount);
+        count_removed(&ds->by_user, keep_u, keep_i, icount, ds);
         bool all = memchr(keep_u, 0, nu) == NULL && memchr(keep_i, 0, ni) == NULL;
         if (!all)
             rc = compact(&ds->by_user, keep_u, keep_i, &ds->users, &ds->items, err);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "numfmt.h"
 #include "rng.h"
 
 /* ---- seeded pseudo-random numbers -------------------------------------- */
@@ -57,7 +58,7 @@ void reco_split_sample(uint32_t n, uint32_t k, uint64_t seed, uint32_t *out)
 static int parse_fraction(const char *s, double *out)
 {
     char *end;
-    double v = strtod(s, &end);
+    double v = reco_strtod_c(s, &end);
     if (!*s || *end || !(v > 0 && v < 1))
         return -1;
     *out = v;
@@ -116,9 +117,9 @@ reco_status reco_split_parse(const char *text, uint64_t seed, reco_split_spec *o
 void reco_split_format(const reco_split_spec *s, char *buf, size_t cap)
 {
     switch (s->kind) {
-    case RECO_SPLIT_RANDOM: snprintf(buf, cap, "random:%g", s->fraction); break;
+    case RECO_SPLIT_RANDOM: reco_snprintf_c(buf, cap, "random:%g", s->fraction); break;
     case RECO_SPLIT_KFOLD: snprintf(buf, cap, "kfold:%u", s->folds); break;
-    case RECO_SPLIT_TIME: snprintf(buf, cap, "time:%g", s->fraction); break;
+    case RECO_SPLIT_TIME: reco_snprintf_c(buf, cap, "time:%g", s->fraction); break;
     case RECO_SPLIT_LOO: snprintf(buf, cap, "loo"); break;
     }
 }

@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "numfmt.h"
+
 #include "rng.h"
 
 /* Strict number parsing: the whole text, finite. */
@@ -24,7 +26,7 @@ static int parse_number(const char *s, double *out)
         return -1;
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
+    double v = reco_strtod_c(s, &end);
     if (*end || errno || !isfinite(v))
         return -1;
     *out = v;
@@ -198,7 +200,7 @@ void reco_tune_dim_format(const reco_tune_dim *d, char *buf, size_t cap)
         return;
     size_t len = (size_t)n;
     if (d->is_range) {
-        snprintf(buf + len, cap - len, "%.15g:%.15g%s%s", d->lo, d->hi, d->integer ? ":int" : "",
+        reco_snprintf_c(buf + len, cap - len, "%.15g:%.15g%s%s", d->lo, d->hi, d->integer ? ":int" : "",
                  d->log ? ":log" : "");
         len = strlen(buf);
         if (d->points && len < cap)
@@ -220,10 +222,10 @@ static void format_value(const reco_tune_dim *d, double v, char *buf, size_t cap
         snprintf(buf, cap, "%lld", (long long)llround(v));
         return;
     }
-    snprintf(buf, cap, "%.4g", v);
-    double back = strtod(buf, NULL);
+    reco_snprintf_c(buf, cap, "%.4g", v);
+    double back = reco_strtod_c(buf, NULL);
     if (back < d->lo || back > d->hi)
-        snprintf(buf, cap, "%.15g", v);
+        reco_snprintf_c(buf, cap, "%.15g", v);
 }
 
 /* The key without "ALGO." in front. */
@@ -282,7 +284,7 @@ static reco_status check_dim(reco_model *m, const reco_tune_dim *d, reco_error *
         if (d->integer)
             snprintf(v, sizeof v, "%lld", (long long)llround(ends[k]));
         else
-            snprintf(v, sizeof v, "%.15g", ends[k]);
+            reco_snprintf_c(v, sizeof v, "%.15g", ends[k]);
         reco_status rc = reco_model_set_param(m, d->key, v, err);
         if (rc)
             return rc;

@@ -9,6 +9,8 @@
 
 #include "reco/model.h"
 
+#include "numfmt.h"
+
 /* ---- popular ---- */
 
 static void pop_default(void *p) { reco_popular_params_default(p); }
@@ -212,7 +214,7 @@ static reco_status base_check(const void *p, reco_error *err)
 static void base_format(const void *pp, char *buf, size_t cap)
 {
     const reco_baseline_params *p = pp;
-    snprintf(buf, cap, "reg_u=%g reg_i=%g epochs=%d", p->reg_u, p->reg_i, p->epochs);
+    reco_snprintf_c(buf, cap, "reg_u=%g reg_i=%g epochs=%d", p->reg_u, p->reg_i, p->epochs);
 }
 
 typedef struct base_state {
@@ -323,7 +325,7 @@ static reco_status base_score(const void *s, const reco_dataset *train, const re
             uint32_t i = prof->items[k];
             sum += prof->ratings[k] - st->b.mu - (i < st->b.n_items ? st->b.bi[i] : 0);
         }
-        bu = sum / (st->params.reg_u + prof->n);
+        bu = reco_baseline_bias(sum, prof->n, st->params.reg_u);
     } else if (prof->user < st->b.n_users) {
         bu = st->b.bu[prof->user];
     }

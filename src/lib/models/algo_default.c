@@ -14,6 +14,8 @@
 #include "reco/eval.h"
 #include "reco/tune.h"
 
+#include "numfmt.h"
+
 extern const reco_algo_ops reco_algo_default;
 
 /* ---- parameters ---- */
@@ -724,6 +726,19 @@ static reco_status def_rating_scores(const void *s, const reco_dataset *train,
     return ops->score(pred_state(st), train, base, prof, scores, sub_scratch(scratch, train), err);
 }
 
+static reco_status def_rating_items(const void *s, const reco_dataset *train,
+                                    const reco_baseline *base, const reco_profile *prof,
+                                    const uint32_t *items, size_t n, float *out, void *scratch,
+                                    reco_error *err)
+{
+    const def_state *st = s;
+    const reco_algo_ops *ops = st->pred.ops;
+    if (!ops || !ops->rating_items)
+        return reco_error_set(err, RECO_ERR_INVALID, "no item predictions for a profile");
+    return ops->rating_items(pred_state(st), train, base, prof, items, n, out,
+                             sub_scratch(scratch, train), err);
+}
+
 static reco_status def_recommend(const void *s, const reco_dataset *train,
                                  const reco_baseline *base, const reco_profile *prof, size_t n,
                                  const uint32_t *exclude, size_t n_exclude, reco_scored *out,
@@ -742,17 +757,63 @@ static reco_status def_recommend(const void *s, const reco_dataset *train,
     return rc;
 }
 
-static reco_status def_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
-                               reco_scored *out, size_t *n_out, reco_error *err)
+/* Similar products come from the sub-models, in the order ranker, second
+ * ranker, predictor: the first with a co-rated list of its own gives the
+ * co_rated source (ease), the first with factors the factors source (ials,
+ * else mf). */
+static int def_parts(const def_state *st, const reco_algo_ops **ops, const void **states)
 {
-    const def_state *st = s;
-    if (st->rank.ops->similar)
-        return st->rank.ops->similar(st->rank.state, train, i, n, out, n_out, err);
-    if (st->pred.ops && st->pred.ops->similar)
-        return st->pred.ops->similar(pred_state(st), train, i, n, out, n_out, err);
+    int n = 0;
+    if (st->rank.ops) {
+        ops[n] = st->rank.ops;
+        states[n++] = st->rank.state;
+    }
+    if (st->rank2.ops) {
+        ops[n] = st->rank2.ops;
+        states[n++] = st->rank2.state;
+    }
+    if (st->pred.ops) {
+        ops[n] = st->pred.ops;
+        states[n++] = pred_state(st);
+    }
+    return n;
+}
+
+static const char *def_co_rated_kind(const void *s)
+{
+    const reco_algo_ops *ops[3];
+    const void *states[3];
+    int n = def_parts(s, ops, states);
+    for (int j = 0; j < n; j++) {
+        const char *kind = ops[j]->co_rated_kind ? ops[j]->co_rated_kind(states[j]) : NULL;
+        if (kind && ops[j]->co_rated)
+            return kind;
+    }
+    return NULL;
+}
+
+static reco_status def_co_rated(const void *s, const reco_dataset *train, uint32_t i, size_t n,
+                                reco_scored *out, size_t *n_out, reco_error *err)
+{
+    const reco_algo_ops *ops[3];
+    const void *states[3];
+    int np = def_parts(s, ops, states);
+    for (int j = 0; j < np; j++)
+        if (ops[j]->co_rated_kind && ops[j]->co_rated_kind(states[j]) && ops[j]->co_rated)
+            return ops[j]->co_rated(states[j], train, i, n, out, n_out, err);
     *n_out = 0;
-    return reco_error_set(err, RECO_ERR_INVALID, "neither %s nor the predictor computes similar "
-                          "products", st->rank.ops->name);
+    return RECO_OK;
+}
+
+static bool def_item_factors(const void *s, reco_item_factors *f)
+{
+    const reco_algo_ops *ops[3];
+    const void *states[3];
+    int n = def_parts(s, ops, states);
+    for (int j = 0; j < n; j++)
+        if (ops[j]->item_factors && ops[j]->item_factors(states[j], f))
+            return true;
+    return false;
 }
 
 static size_t def_explain(const void *s, const reco_dataset *train, const reco_profile *prof,
@@ -953,7 +1014,10 @@ const reco_algo_ops reco_algo_default = {
     .score = def_score,
     .scratch_size = def_scratch_size,
     .rating_scores = def_rating_scores,
-    .similar = def_similar,
+    .rating_items = def_rating_items,
+    .co_rated_kind = def_co_rated_kind,
+    .co_rated = def_co_rated,
+    .item_factors = def_item_factors,
     .recommend = def_recommend,
     .explain = def_explain,
     .explain_list = def_explain_list,
@@ -973,7 +1037,7 @@ void reco_default_choice_format(const reco_default_choice *c, char *buf, size_t 
     size_t used = 0;
 #define PUT(...)                                                                               \
     do {                                                                                       \
-        int w_ = snprintf(buf + used, used < cap ? cap - used : 0, __VA_ARGS__);               \
+        int w_ = reco_snprintf_c(buf + used, used < cap ? cap - used : 0, __VA_ARGS__);        \
         used += w_ > 0 ? (size_t)w_ : 0;                                                       \
     } while (0)
     if (cap)

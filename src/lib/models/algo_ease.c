@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "mem.h"
+#include "numfmt.h"
 
 /* ---- parameters ---- */
 
@@ -40,7 +41,7 @@ reco_status reco_ease_parse_bytes(const char *what, const char *text, uint64_t *
     if ((!isdigit((unsigned char)*s) && *s != '.') || strpbrk(s, "xX"))
         goto bad; /* no sign, no "inf", no hexadecimal */
     errno = 0;
-    double v = strtod(s, &end);
+    double v = reco_strtod_c(s, &end);
     if (errno || end == s || !isfinite(v))
         goto bad;
     double mult = 1;
@@ -170,8 +171,8 @@ static void ease_format(const void *pp, char *buf, size_t cap)
     if (p->min_rating == -INFINITY)
         snprintf(minr, sizeof minr, "none");
     else
-        snprintf(minr, sizeof minr, "%g", p->min_rating);
-    snprintf(buf, cap, "lambda=%g min_rating=%s max_memory=%s precision=%s threads=%d",
+        reco_snprintf_c(minr, sizeof minr, "%g", p->min_rating);
+    reco_snprintf_c(buf, cap, "lambda=%g min_rating=%s max_memory=%s precision=%s threads=%d",
              p->lambda, minr, mem, p->precision == RECO_EASE_DOUBLE ? "double" : "float",
              p->threads);
 }
@@ -199,7 +200,7 @@ static void human_bytes(uint64_t b, char *buf, size_t cap)
         v /= 1024;
         u++;
     }
-    snprintf(buf, cap, "%.1f %s", v, units[u]);
+    reco_snprintf_c(buf, cap, "%.1f %s", v, units[u]);
 }
 
 /* 55000 -> "55,000". */
@@ -633,8 +634,9 @@ static reco_status ease_score(const void *s, const reco_dataset *train, const re
     return RECO_OK;
 }
 
-/* Row i of B: the products whose score rises most for users who rated i. */
-static reco_status ease_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
+/* Row i of B: the products whose score rises most for users who rated i
+ * (the co_rated source of similar products). */
+static reco_status ease_co_rated(const void *s, const reco_dataset *train, uint32_t i, size_t n,
                                 reco_scored *out, size_t *n_out, reco_error *err)
 {
     (void)train;
@@ -652,6 +654,12 @@ static reco_status ease_similar(const void *s, const reco_dataset *train, uint32
             reco_topn_push(&h, st->active[j], row[j]);
     *n_out = reco_topn_finish(&h);
     return RECO_OK;
+}
+
+static const char *ease_co_rated_kind(const void *s)
+{
+    (void)s;
+    return "item_regression_weight";
 }
 
 /* The user's products i with the largest positive B_ij: what put j up. */
@@ -796,7 +804,8 @@ const reco_algo_ops reco_algo_ease = {
     .predict = ease_predict,
     .score = ease_score,
     .scratch_size = ease_scratch_size,
-    .similar = ease_similar,
+    .co_rated_kind = ease_co_rated_kind,
+    .co_rated = ease_co_rated,
     .explain = ease_explain,
     .save = ease_save,
     .load = ease_load,

@@ -15,6 +15,8 @@
 #include "factors.h"
 #include "kernels.h"
 #include "mem.h"
+#include "numfmt.h"
+#include "parsum.h"
 
 /* ---- parameters ---- */
 
@@ -146,8 +148,8 @@ static void ials_format(const void *pp, char *buf, size_t cap)
     const reco_ials_params *p = pp;
     char mr[32] = "none";
     if (p->min_rating != -INFINITY)
-        snprintf(mr, sizeof mr, "%g", p->min_rating);
-    snprintf(buf, cap,
+        reco_snprintf_c(mr, sizeof mr, "%g", p->min_rating);
+    reco_snprintf_c(buf, cap,
              "factors=%d iterations=%d alpha=%g conf=%s reg=%g reg_exp=%g unobserved=%g solver=%s "
              "cg_steps=%d init_std=%g seed=%llu threads=%d min_rating=%s",
              p->factors, p->iterations, p->alpha, CONF_NAMES[p->conf], p->reg, p->reg_exp, p->unobserved,
@@ -777,6 +779,29 @@ static reco_status half_sweep(const reco_ials_params *p, double w0, const reco_c
     return reco_factors_gram_reduce(ws->part, nchunks, k, ld, ws->G2, err);
 }
 
+typedef struct objective_job {
+    const ials_problem *pb;
+    const float *X, *Y;
+    uint32_t k, ld;
+} objective_job;
+
+/* The observed part and the users' regularisation over users [begin, end). */
+static void objective_rows(void *ctx, uint64_t begin, uint64_t end, double *sums)
+{
+    const objective_job *o = ctx;
+    const ials_problem *pb = o->pb;
+    const reco_csr *R = pb->R;
+    const double w0 = pb->w0;
+    for (uint64_t u = begin; u < end; u++) {
+        const float *x = o->X + (size_t)u * o->ld;
+        for (uint64_t j = R->ptr[u]; j < R->ptr[u + 1]; j++) {
+            double s = reco_dot_inline(x, o->Y + (size_t)R->idx[j] * o->ld, o->k);
+            sums[0] += pb->conf_r[j] * (1 - s) * (1 - s) - w0 * s * s;
+        }
+        sums[1] += (double)pb->lam_u[u] * reco_dot_inline(x, x, o->k);
+    }
+}
+
 /* The objective: sum over rated of c (1 - s)^2 - w0 s^2, plus w0 times the
  * sum of s^2 over all pairs (the trace of X^T X Y^T Y), plus the
  * regularisation. */
@@ -785,16 +810,10 @@ static double objective(const ials_problem *pb, const float *X, const float *Y, 
 {
     const reco_csr *R = pb->R;
     const double w0 = pb->w0;
-    double obs = 0, reg = 0;
-#pragma omp parallel for reduction(+ : obs, reg) schedule(dynamic, 1024) num_threads(threads)
-    for (int64_t u = 0; u < (int64_t)R->n_rows; u++) {
-        const float *x = X + (size_t)u * ld;
-        for (uint64_t j = R->ptr[u]; j < R->ptr[u + 1]; j++) {
-            double s = reco_dot_inline(x, Y + (size_t)R->idx[j] * ld, k);
-            obs += pb->conf_r[j] * (1 - s) * (1 - s) - w0 * s * s;
-        }
-        reg += (double)pb->lam_u[u] * reco_dot_inline(x, x, k);
-    }
+    objective_job job = {pb, X, Y, k, ld};
+    double sums[2];
+    reco_parallel_sums(R->n_rows, 1024, 2, objective_rows, &job, threads, sums);
+    double obs = sums[0], reg = sums[1];
     for (uint32_t i = 0; i < ni; i++) {
         const float *y = Y + (size_t)i * ld;
         reg += (double)pb->lam_i[i] * reco_dot_inline(y, y, k);
@@ -1108,15 +1127,12 @@ static reco_status ials_recommend(const void *s, const reco_dataset *train,
     return RECO_OK;
 }
 
-static reco_status ials_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
-                                reco_scored *out, size_t *n_out, reco_error *err)
+/* The product vectors for similar products (cosine of the rows of Y). */
+static bool ials_item_factors(const void *s, reco_item_factors *f)
 {
-    (void)train;
-    (void)err;
     const ials_state *st = s;
-    *n_out = reco_factors_cosine_topn(st->Y, st->y_inv_norm, st->n_items, st->k, st->ld, i, n,
-                                      out);
-    return RECO_OK;
+    *f = (reco_item_factors){st->Y, st->y_inv_norm, NULL, st->n_items, st->k, st->ld};
+    return true;
 }
 
 /* Hu et al. 2008, section 5: the score is a sum over the user's rated
@@ -1300,7 +1316,7 @@ const reco_algo_ops reco_algo_ials = {
     .predict = ials_predict,
     .score = ials_score,
     .scratch_size = ials_scratch_size,
-    .similar = ials_similar,
+    .item_factors = ials_item_factors,
     .recommend = ials_recommend,
     .explain = ials_explain,
     .explain_list = ials_explain_list,

@@ -216,7 +216,7 @@ static size_t icf_scratch_size(const void *s, const reco_dataset *train)
     return ((size_t)reco_dataset_n_items(train) + 1) * sizeof(float);
 }
 
-static reco_status icf_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
+static reco_status icf_co_rated(const void *s, const reco_dataset *train, uint32_t i, size_t n,
                                reco_scored *out, size_t *n_out, reco_error *err)
 {
     (void)train;
@@ -234,6 +234,12 @@ static reco_status icf_similar(const void *s, const reco_dataset *train, uint32_
     }
     *n_out = len;
     return RECO_OK;
+}
+
+static const char *icf_co_rated_kind(const void *s)
+{
+    (void)s;
+    return "co_rating_cosine";
 }
 
 /* The rated products whose neighbour lists put i forward, by their share
@@ -309,7 +315,8 @@ const reco_algo_ops reco_algo_itemcf = {
     .predict = icf_predict,
     .score = icf_score,
     .scratch_size = icf_scratch_size,
-    .similar = icf_similar,
+    .co_rated_kind = icf_co_rated_kind,
+    .co_rated = icf_co_rated,
     .explain = icf_explain,
     .save = icf_save,
     .load = icf_load,

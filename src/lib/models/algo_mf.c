@@ -2,10 +2,8 @@
  * parallel) or ALS. See include/reco/mf.h for the model. */
 #include "reco/mf.h"
 
-#include <cblas.h>
 #include <float.h>
 #include <limits.h>
-#include <lapacke.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -14,6 +12,8 @@
 #include "factors.h"
 #include "kernels.h"
 #include "mem.h"
+#include "numfmt.h"
+#include "parsum.h"
 #include "rng.h"
 
 /* ---- parameters ---- */
@@ -117,7 +117,7 @@ static reco_status mf_check(const void *p, reco_error *err) { return reco_mf_par
 static void mf_format(const void *pp, char *buf, size_t cap)
 {
     const reco_mf_params *p = pp;
-    snprintf(buf, cap,
+    reco_snprintf_c(buf, cap,
              "factors=%d epochs=%d lr=%g reg=%g reg_bias=%g init_std=%g seed=%llu threads=%d "
              "solver=%s",
              p->factors, p->epochs, p->lr, p->reg, p->reg_bias, p->init_std,
@@ -200,39 +200,53 @@ static mf_state *state_new(const reco_mf_params *p, uint32_t nu, uint32_t ni)
 
 #define RIDGE_CHUNK 64
 
+/* The system has d = k + 1 unknowns (the factors, then the bias), kept in
+ * rows of dl floats: d rounded up to 16, as the Gram kernel wants. */
+static uint32_t ridge_ld(uint32_t k) { return (k + 1 + 15) / 16 * 16; }
+
 static size_t ridge_scratch_floats(uint32_t k)
 {
-    size_t d = (size_t)k + 1;
-    return d * d + d + RIDGE_CHUNK * d + RIDGE_CHUNK;
+    size_t dl = ridge_ld(k);
+    return (size_t)(k + 1) * dl + dl + RIDGE_CHUNK * dl + RIDGE_CHUNK;
 }
 
 /* Solves for one row (bias *b and factors x[0..k-1]) given the other side:
  * minimises sum_j (r_j - mu - ob[j] - b - x.F_j)^2 + lam |x|^2 + lam_b b^2
  * over the n_valid entries whose index is < n_other, with lam = reg *
  * n_valid and lam_b = reg_bias * n_valid (the SGD objective's per-rating
- * penalty). The normal equations are formed in chunks with ssyrk and solved
- * by Cholesky (sposv); scratch holds ridge_scratch_floats(k) floats. */
+ * penalty). The normal equations are formed in chunks of rows [F_j, 1]
+ * with the register-tiled Gram kernel and solved by the library's own
+ * Cholesky (kernels.h): for a system this small, solved once per request
+ * when a user is folded in, OpenBLAS's call overhead (buffer copies around
+ * its generic kernels on this CPU) cost several times the arithmetic.
+ * scratch holds ridge_scratch_floats(k) floats. */
 static reco_status ridge_row(const float *F, const float *ob, uint32_t ld, uint32_t k, float mu,
                              uint32_t n_other, const uint32_t *idx, const float *r, uint32_t n,
                              double reg, double reg_bias, float *b, float *x, float *scratch)
 {
-    const int d = (int)k + 1;
-    float *G = scratch, *rhs = G + (size_t)d * d, *A = rhs + d, *t = A + (size_t)RIDGE_CHUNK * d;
-    memset(G, 0, (size_t)d * d * sizeof *G);
-    memset(rhs, 0, (size_t)d * sizeof *rhs);
+    const uint32_t d = k + 1, dl = ridge_ld(k);
+    float *G = scratch, *rhs = G + (size_t)d * dl, *A = rhs + dl, *t = A + (size_t)RIDGE_CHUNK * dl;
+    memset(G, 0, (size_t)d * dl * sizeof *G);
+    memset(rhs, 0, dl * sizeof *rhs);
     uint32_t n_valid = 0, c = 0;
     for (uint32_t j = 0; j <= n; j++) {
         if (j < n && idx[j] < n_other) {
-            float *a = A + (size_t)c * d;
-            a[0] = 1.0f;
-            memcpy(a + 1, F + (size_t)idx[j] * ld, k * sizeof(float));
+            float *a = A + (size_t)c * dl;
+            memcpy(a, F + (size_t)idx[j] * ld, k * sizeof(float));
+            a[k] = 1.0f;
+            memset(a + d, 0, (dl - d) * sizeof(float));
             t[c] = r[j] - mu - ob[idx[j]];
             c++;
             n_valid++;
         }
         if (c == RIDGE_CHUNK || (j == n && c > 0)) {
-            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, (int)c, 1.0f, A, d, 1.0f, G, d);
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)c, d, 1.0f, A, d, t, 1, 1.0f, rhs, 1);
+            reco_gram_add(A, c, d, dl, G);
+            for (uint32_t q = 0; q < c; q++) {
+                const float *a = A + (size_t)q * dl, tq = t[q];
+#pragma omp simd
+                for (uint32_t f = 0; f < d; f++)
+                    rhs[f] += tq * a[f];
+            }
             c = 0;
         }
     }
@@ -240,17 +254,16 @@ static reco_status ridge_row(const float *F, const float *ob, uint32_t ld, uint3
     *b = 0;
     if (n_valid == 0)
         return RECO_OK;
+    reco_sym_fill_lower(G, d, dl);
     /* A tiny floor keeps reg = 0 solvable when the ratings determine x. */
-    G[0] += (float)fmax(reg_bias * n_valid, 1e-6);
-    for (int f = 1; f < d; f++)
-        G[(size_t)f * d + f] += (float)fmax(reg * n_valid, 1e-6);
-    /* The upper triangle in row-major order is the lower one in column-major
-     * order; the _work entry point does no transposed copy (no malloc). */
-    lapack_int info = LAPACKE_sposv_work(LAPACK_COL_MAJOR, 'L', d, 1, G, d, rhs, d);
-    if (info != 0)
+    for (uint32_t f = 0; f < k; f++)
+        G[(size_t)f * dl + f] += (float)fmax(reg * n_valid, 1e-6);
+    G[(size_t)k * dl + k] += (float)fmax(reg_bias * n_valid, 1e-6);
+    if (reco_cholesky(G, d, dl) != 0)
         return RECO_ERR_NUMERIC;
-    *b = rhs[0];
-    memcpy(x, rhs + 1, k * sizeof *x);
+    reco_cholesky_solve(G, d, dl, rhs);
+    memcpy(x, rhs, k * sizeof *x);
+    *b = rhs[k];
     return RECO_OK;
 }
 
@@ -389,6 +402,23 @@ oom:
  * ratings at most. */
 #define SGD_MIN_RATINGS_PER_THREAD 100000
 
+/* The number of groups B (B x B blocks, B of them run at once). The model
+ * depends on B and the seed, never on the threads, so B comes from the data
+ * alone: the smallest B >= 4 with B^2 SGD_MIN_RATINGS_PER_THREAD >= ratings
+ * (at most 64), so that a sub-epoch has work for about B threads of that
+ * many ratings each. Up to 1.6M ratings B is 4, as it was for one or two
+ * threads. More blocks than needed cost cache locality (a user's ratings
+ * are cut into more pieces): on 2M ratings B = 32 took 1.5 times the CPU
+ * time of B = 4 on one thread. */
+#define SGD_MAX_BLOCKS 64
+static uint32_t sgd_blocks(uint64_t nnz)
+{
+    uint32_t B = 4;
+    while (B < SGD_MAX_BLOCKS && (uint64_t)B * B * SGD_MIN_RATINGS_PER_THREAD < nnz)
+        B++;
+    return B;
+}
+
 /* Rows are prefetched this many ratings ahead, so that a miss to memory
  * (~100-300 ns) overlaps the updates of the ratings before it (~10-30 ns
  * each). */
@@ -442,15 +472,15 @@ static reco_status fit_sgd(const reco_mf_params *p, const reco_dataset *train,
     const reco_csr *R = &train->by_user;
     reco_xoshiro g;
     reco_xoshiro_seed(&g, p->seed, 0x5347440000000001ull);
-    /* B depends on the thread count only above 2 threads, so 1 and 2
-     * threads give the same model. */
-    uint32_t B = threads > 2 ? 2 * (uint32_t)threads : 4;
+    const uint32_t B = sgd_blocks(R->nnz);
     /* Every sub-epoch ends in a barrier. With threads chosen automatically,
      * small data (MovieLens 100K: 20,000 ratings a sub-epoch, about a
      * millisecond) runs on fewer threads: the barriers would cost more than
-     * the parallelism gives, much more when the cores are shared. The model
-     * is the same: it depends on B only. */
-    int team = threads;
+     * the parallelism gives, much more when the cores are shared. More
+     * threads than blocks would idle. The model is the same: it depends on
+     * B only, and each block is one thread's serial pass over rows no other
+     * block of its sub-epoch touches. */
+    int team = threads > (int)B ? (int)B : threads;
     if (p->threads == 0) {
         uint64_t per_thread = R->nnz / B / SGD_MIN_RATINGS_PER_THREAD;
         if ((uint64_t)team > per_thread)
@@ -552,6 +582,26 @@ static reco_status als_half(const reco_csr *rows, const float *F, const float *o
     return failed == 1 ? RECO_ERR_NOMEM : failed ? RECO_ERR_NUMERIC : RECO_OK;
 }
 
+typedef struct als_loss_job {
+    const reco_csr *R;
+    const mf_state *st;
+} als_loss_job;
+
+/* Squared training errors of users [begin, end). */
+static void als_loss_rows(void *ctx, uint64_t begin, uint64_t end, double *sums)
+{
+    const als_loss_job *j = ctx;
+    const reco_csr *R = j->R;
+    const mf_state *st = j->st;
+    for (uint64_t u = begin; u < end; u++)
+        for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++) {
+            uint32_t i = R->idx[k];
+            double e = R->val[k] - st->mu - st->bu[u] - st->bi[i] -
+                       reco_dot_inline(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
+            sums[0] += e * e;
+        }
+}
+
 static reco_status fit_als(const reco_mf_params *p, const reco_dataset *train,
                            const reco_fit_ctx *ctx, int threads, mf_state *st, reco_error *err)
 {
@@ -568,15 +618,9 @@ static reco_status fit_als(const reco_mf_params *p, const reco_dataset *train,
         st->epochs_run = ep + 1;
         reco_progress_report(&ctx->progress, "als", (uint64_t)ep + 1, (uint64_t)p->epochs);
     }
-    double loss = 0;
-#pragma omp parallel for reduction(+ : loss) schedule(dynamic, 1024) num_threads(threads)
-    for (int64_t u = 0; u < (int64_t)R->n_rows; u++)
-        for (uint64_t j = R->ptr[u]; j < R->ptr[u + 1]; j++) {
-            uint32_t i = R->idx[j];
-            double e = R->val[j] - st->mu - st->bu[u] - st->bi[i] -
-                       reco_dot_inline(st->P + (size_t)u * st->ld, st->Q + (size_t)i * st->ld, st->k);
-            loss += e * e;
-        }
+    als_loss_job j = {R, st};
+    double loss;
+    reco_parallel_sums(R->n_rows, 1024, 1, als_loss_rows, &j, threads, &loss);
     st->train_rmse = R->nnz ? sqrt(loss / (double)R->nnz) : 0;
     return RECO_OK;
 }
@@ -618,7 +662,32 @@ static reco_status mf_recommend(const void *s, const reco_dataset *train,
     return RECO_OK;
 }
 
-/* ---- fit, predict, score, similar ---- */
+/* Predictions of a few items for a profile (a served list's
+ * predicted_rating): one fold-in, one dot product per item, instead of
+ * scoring the catalogue. */
+static reco_status mf_rating_items(const void *s, const reco_dataset *train,
+                                   const reco_baseline *base, const reco_profile *prof,
+                                   const uint32_t *items, size_t n, float *out, void *scratch,
+                                   reco_error *err)
+{
+    (void)train;
+    (void)base;
+    const mf_state *st = s;
+    float b = 0;
+    const float *x;
+    reco_status rc = user_vector(st, prof, scratch, &b, &x, err);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = items[k];
+        out[k] = i < st->n_items ? st->mu + b + st->bi[i] +
+                                       reco_dot_inline(x, st->Q + (size_t)i * st->ld, st->k)
+                                 : NAN;
+    }
+    return RECO_OK;
+}
+
+/* ---- fit, predict, score, item factors ---- */
 
 static reco_status mf_fit(const void *pp, const reco_dataset *train, const reco_fit_ctx *ctx,
                           void **state, reco_error *err)
@@ -704,16 +773,12 @@ static reco_status mf_score(const void *s, const reco_dataset *train, const reco
     return RECO_OK;
 }
 
-/* Cosine in the item factor space (factors.h). */
-static reco_status mf_similar(const void *s, const reco_dataset *train, uint32_t i, size_t n,
-                              reco_scored *out, size_t *n_out, reco_error *err)
+/* The product vectors for similar products (cosine of the rows of Q). */
+static bool mf_item_factors(const void *s, reco_item_factors *f)
 {
-    (void)train;
-    (void)err;
     const mf_state *st = s;
-    *n_out = reco_factors_cosine_topn(st->Q, st->q_inv_norm, st->n_items, st->k, st->ld, i, n,
-                                      out);
-    return RECO_OK;
+    *f = (reco_item_factors){st->Q, st->q_inv_norm, NULL, st->n_items, st->k, st->ld};
+    return true;
 }
 
 /* ---- model files ---- */
@@ -825,6 +890,7 @@ static const char *mf_score_kind(const void *p, const void *state)
 
 const reco_algo_ops reco_algo_mf = {
     .scores_are_ratings = true,
+    .rating_items = mf_rating_items,
     .predicts_ratings = mf_predicts_ratings,
     .score_kind = mf_score_kind,
     .name = "mf",
@@ -840,7 +906,7 @@ const reco_algo_ops reco_algo_mf = {
     .predict = mf_predict,
     .score = mf_score,
     .scratch_size = mf_scratch_size,
-    .similar = mf_similar,
+    .item_factors = mf_item_factors,
     .recommend = mf_recommend,
     .save = mf_save,
     .load = mf_load,

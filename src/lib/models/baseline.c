@@ -11,6 +11,8 @@
 
 #include "reco/model.h"
 
+#include "numfmt.h"
+
 const reco_param_field reco_baseline_param_fields[] = {
     RECO_PARAM_FIELD(reco_baseline_params, reg_u, RECO_PT_F64),
     RECO_PARAM_FIELD(reco_baseline_params, reg_i, RECO_PT_F64),
@@ -83,14 +85,14 @@ reco_status reco_baseline_fit(const reco_baseline_params *p, const reco_dataset 
             double s = 0;
             for (uint64_t k = C->ptr[i]; k < C->ptr[i + 1]; k++)
                 s += C->val[k] - mu - b->bu[C->idx[k]];
-            b->bi[i] = (float)(s / (p->reg_i + (double)(C->ptr[i + 1] - C->ptr[i])));
+            b->bi[i] = (float)reco_baseline_bias(s, C->ptr[i + 1] - C->ptr[i], p->reg_i);
         }
 #pragma omp parallel for schedule(dynamic, 1024)
         for (uint32_t u = 0; u < R->n_rows; u++) {
             double s = 0;
             for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++)
                 s += R->val[k] - mu - b->bi[R->idx[k]];
-            b->bu[u] = (float)(s / (p->reg_u + (double)(R->ptr[u + 1] - R->ptr[u])));
+            b->bu[u] = (float)reco_baseline_bias(s, R->ptr[u + 1] - R->ptr[u], p->reg_u);
         }
     }
     return RECO_OK;
@@ -161,7 +163,7 @@ reco_status reco_popular_param_set(reco_popular_params *p, const char *key, cons
 
 void reco_popular_params_format(const reco_popular_params *p, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "by=%s half_life_days=%g damping=%g min_count=%u",
+    reco_snprintf_c(buf, cap, "by=%s half_life_days=%g damping=%g min_count=%u",
              p->by == RECO_POPULAR_BY_MEAN ? "mean" : "count", p->half_life_days, p->damping,
              p->min_count);
 }

@@ -584,6 +584,17 @@ reco_status reco_factor_index_build(reco_factor_index *ix, const float *Q, const
     return RECO_OK;
 }
 
+reco_status reco_factor_index_build_unit(reco_factor_index *ix, const float *Q, uint32_t n_items,
+                                         uint32_t k, uint32_t ld, reco_error *err)
+{
+    memset(ix, 0, sizeof *ix);
+    reco_status rc = order_build(&ix->ord[0], Q, NULL, NULL, n_items, k, ld, 1.0f, err);
+    if (rc)
+        return rc;
+    ix->n_orders = 1;
+    return RECO_OK;
+}
+
 size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float base, size_t n,
                               const uint32_t *exclude, size_t n_exclude, reco_scored *out)
 {

@@ -1,10 +1,13 @@
-/* Initial factor rows and deterministic Gram matrices (see factors.h). */
+/* Initial factor rows, deterministic Gram matrices and the cosine index of
+ * similar products (see factors.h). */
 #include "factors.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
+#include "mem.h"
 #include "rng.h"
 
 void reco_factors_init_rows(float *M, const reco_csr *rows, uint32_t k, uint32_t ld, float std,
@@ -69,28 +72,81 @@ reco_status reco_factors_gram(const float *M, uint32_t n, uint32_t k, uint32_t l
     return rc;
 }
 
-/* Dot products a chunk at a time (on the stack, so nothing is allocated)
- * into the top-n heap. */
-size_t reco_factors_cosine_topn(const float *Q, const float *inv_norm, uint32_t n_rows,
-                                uint32_t k, uint32_t ld, uint32_t i, size_t n, reco_scored *out)
+/* Row j of f as a unit vector in the weighted space, into u (k floats
+ * used; the rest of ld left as they are). */
+static void unit_row(const reco_item_factors *f, uint32_t j, float *u)
 {
-    if (i >= n_rows || inv_norm[i] == 0)
-        return 0;
-    const float *qi = Q + (size_t)i * ld;
-    const float inv_i = inv_norm[i];
-    reco_topn_heap h;
-    reco_topn_init(&h, out, n);
-    enum { CHUNK = 256 };
-    float dots[CHUNK];
-    for (uint32_t j0 = 0; j0 < n_rows; j0 += CHUNK) {
-        uint32_t c = n_rows - j0 < CHUNK ? n_rows - j0 : CHUNK;
-        memset(dots, 0, c * sizeof *dots);
-        reco_rows_dot(Q + (size_t)j0 * ld, c, k, ld, qi, dots);
-        for (uint32_t j = 0; j < c; j++) {
-            float inv_j = inv_norm[j0 + j];
-            if (j0 + j != i && inv_j != 0)
-                reco_topn_push(&h, j0 + j, dots[j] * inv_i * inv_j);
-        }
+    const float *q = f->rows + (size_t)j * f->ld;
+    for (uint32_t t = 0; t < f->k; t++)
+        u[t] = q[t] * (f->weights ? sqrtf(f->weights[t]) : 1.0f) * f->inv_norm[j];
+}
+
+reco_status reco_cosine_index_build(reco_cosine_index *ix, const reco_item_factors *f,
+                                    const reco_csr *C, uint32_t min_support, reco_error *err)
+{
+    memset(ix, 0, sizeof *ix);
+    const uint32_t k = f->k, ld = (k + 15) / 16 * 16;
+    ix->ids = malloc(((size_t)f->n_rows + 1) * sizeof *ix->ids);
+    if (!ix->ids)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the similarity index");
+    for (uint32_t j = 0; j < f->n_rows; j++)
+        if (f->inv_norm[j] != 0 &&
+            (!C || (j < C->n_rows && C->ptr[j + 1] - C->ptr[j] >= min_support)))
+            ix->ids[ix->n++] = j;
+    if (ix->n == 0)
+        return RECO_OK;
+    float *U = reco_alloc_aligned((size_t)ix->n * ld * sizeof *U);
+    if (!U) {
+        reco_cosine_index_clear(ix);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the similarity index");
     }
-    return reco_topn_finish(&h);
+    memset(U, 0, (size_t)ix->n * ld * sizeof *U);
+    for (uint32_t p = 0; p < ix->n; p++)
+        unit_row(f, ix->ids[p], U + (size_t)p * ld);
+    reco_status rc = reco_factor_index_build_unit(&ix->index, U, ix->n, k, ld, err);
+    free(U);
+    if (rc)
+        reco_cosine_index_clear(ix);
+    return rc;
+}
+
+void reco_cosine_index_clear(reco_cosine_index *ix)
+{
+    if (!ix)
+        return;
+    free(ix->ids);
+    reco_factor_index_clear(&ix->index);
+    memset(ix, 0, sizeof *ix);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+reco_status reco_cosine_index_topn(const reco_cosine_index *ix, const reco_item_factors *f,
+                                   uint32_t i, size_t n, reco_scored *out, size_t *n_out,
+                                   reco_error *err)
+{
+    *n_out = 0;
+    if (i >= f->n_rows || f->inv_norm[i] == 0 || n == 0 || ix->n == 0)
+        return RECO_OK;
+    const uint32_t ld = (f->k + 15) / 16 * 16;
+    float stackbuf[1024];
+    float *x = ld <= 1024 ? stackbuf : malloc((size_t)ld * sizeof *x);
+    if (!x)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    memset(x, 0, (size_t)ld * sizeof *x);
+    unit_row(f, i, x);
+    /* i itself, by its index row if it has one. */
+    const uint32_t *at = bsearch(&i, ix->ids, ix->n, sizeof *ix->ids, cmp_u32);
+    uint32_t self = at ? (uint32_t)(at - ix->ids) : 0;
+    size_t got = reco_factor_index_topn(&ix->index, x, 0.0f, n, &self, at ? 1 : 0, out);
+    for (size_t t = 0; t < got; t++)
+        out[t].id = ix->ids[out[t].id];
+    *n_out = got;
+    if (x != stackbuf)
+        free(x);
+    return RECO_OK;
 }

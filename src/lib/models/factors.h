@@ -1,6 +1,6 @@
-/* Helpers shared by the factor models (mf, ials): random initial rows, the
- * Gram matrix M^T M of a factor matrix (both independent of the number of
- * threads) and similar rows by cosine. */
+/* Helpers shared by the factor models (mf, ials, svd): random initial
+ * rows, the Gram matrix M^T M of a factor matrix (both independent of the
+ * number of threads) and similar products by cosine. */
 #ifndef RECO_FACTORS_H
 #define RECO_FACTORS_H
 
@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "reco/error.h"
+#include "reco/factor_index.h"
+#include "reco/model.h"
 #include "reco/sparse.h"
 #include "reco/topn.h"
 
@@ -39,11 +41,34 @@ static inline size_t reco_factors_gram_chunks(uint32_t n)
 reco_status reco_factors_gram_reduce(const float *part, size_t nchunks, uint32_t k, uint32_t ld,
                                      float *G, reco_error *err);
 
-/* The n rows j != i of Q (n_rows rows, stride ld, k used) with the highest
- * cosine to row i, best first, into out; rows with inv_norm[j] == 0 (zero
- * rows, or rows left out) never appear. inv_norm[j] = 1 / |Q[j]|. Returns
- * the count written; 0 if i is out of range or its own inv_norm is 0. */
-size_t reco_factors_cosine_topn(const float *Q, const float *inv_norm, uint32_t n_rows,
-                                uint32_t k, uint32_t ld, uint32_t i, size_t n, reco_scored *out);
+/* Similar products by factor cosine (see reco_item_factors), without a
+ * pass over every factor row per query: the unit vectors (weighted, for
+ * svd) of the products that qualify, in a reco_factor_index whose 8-bit
+ * first pass bounds each cosine so that only the few that can enter the
+ * top n are computed exactly. The answer is what scoring every qualifying
+ * product and selecting would give (same products, cosines equal up to
+ * float rounding). Built once per model; read-only afterwards. */
+typedef struct reco_cosine_index {
+    uint32_t n;              /* qualifying products */
+    uint32_t *ids;           /* n, ascending: the product of each index row */
+    reco_factor_index index; /* over the n unit vectors */
+} reco_cosine_index;
+
+/* Builds ix over the products j of f with inv_norm[j] != 0 and, when C is
+ * not NULL, at least min_support entries in C (their training ratings).
+ * ix is overwritten; free with reco_cosine_index_clear. */
+reco_status reco_cosine_index_build(reco_cosine_index *ix, const reco_item_factors *f,
+                                    const reco_csr *C, uint32_t min_support, reco_error *err);
+
+/* Frees ix and zeroes it; NULL or zeroed is a no-op. */
+void reco_cosine_index_clear(reco_cosine_index *ix);
+
+/* The n indexed products j != i with the highest cosine to product i of f
+ * (the factors ix was built from), best first, into out; *n_out their
+ * count, 0 if i is out of range or has no factors. RECO_ERR_NOMEM only for
+ * k > 1024 when the query vector cannot be allocated. */
+reco_status reco_cosine_index_topn(const reco_cosine_index *ix, const reco_item_factors *f,
+                                   uint32_t i, size_t n, reco_scored *out, size_t *n_out,
+                                   reco_error *err);
 
 #endif

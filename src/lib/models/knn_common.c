@@ -9,6 +9,8 @@
 #include "reco/knn.h"
 #include "reco/topn.h"
 
+#include "numfmt.h"
+
 /* usercf: k = 40, shrinkage 100, centred, as Surprise's KNNBaseline with
  * pearson_baseline similarity. A `reco tune --metric rmse` search on
  * MovieLens 100K u1.base (bench/defaults.sh) found nothing better on
@@ -304,7 +306,7 @@ const reco_param_field reco_knn_param_fields[] = {
 
 void reco_knn_params_format(const reco_knn_params *p, const char *algo, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap, "k=%d centered=%s shrinkage=%g min_support=%d", p->k,
+    int n = reco_snprintf_c(buf, cap, "k=%d centered=%s shrinkage=%g min_support=%d", p->k,
                      p->centered ? "true" : "false", p->shrinkage, p->min_support);
     if (n >= 0 && (size_t)n < cap && !strcmp(algo, "usercf"))
         n += snprintf(buf + n, cap - (size_t)n, " candidates=%d", p->candidates);

@@ -13,6 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "numfmt.h"
+#include "parsum.h"
+#include "similar.h"
+
 /* Algorithms are defined in their own modules (algo_*.c). */
 extern const reco_algo_ops reco_algo_popular;
 extern const reco_algo_ops reco_algo_baseline;
@@ -77,6 +81,7 @@ reco_status reco_model_new(const char *name, reco_model **out, reco_error *err)
     ops->params_default(m->params);
     reco_baseline_params_default(&m->baseline_params);
     reco_popular_params_default(&m->popular_params);
+    m->similar_params.min_support = RECO_SIMILAR_MIN_SUPPORT;
     *out = m;
     return RECO_OK;
 }
@@ -85,6 +90,7 @@ void reco_model_free(reco_model *m)
 {
     if (!m)
         return;
+    reco_similar_release(m);
     if (m->state)
         m->ops->free_state(m->state);
     if (m->file) {
@@ -131,6 +137,16 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
             return reco_param_int("baseline", k, value, 1, 1000, &m->baseline_params.epochs, err);
         return reco_param_unknown("baseline", k, err);
     }
+    if (!strcmp(key, "similar.min_support")) {
+        int v;
+        reco_status rc = reco_param_int("similar", "min_support", value, 1, 1 << 30, &v, err);
+        if (!rc) {
+            m->similar_params.min_support = (uint32_t)v;
+            if (m->state)
+                rc = reco_similar_prepare(m, err);
+        }
+        return rc;
+    }
     /* The popular algorithm's own parameters are the popularity ranking's:
      * "by" and "popular.by" both set the two copies. */
     bool is_popular = m->ops == &reco_algo_popular;
@@ -147,6 +163,17 @@ reco_status reco_model_set_param(reco_model *m, const char *key, const char *val
     return m->ops->param_set(m->params, key, value, err);
 }
 
+reco_status reco_model_set_param_text(reco_model *m, const char *key_value, reco_error *err)
+{
+    const char *eq = strchr(key_value, '=');
+    char key[128];
+    if (!eq || eq == key_value || (size_t)(eq - key_value) >= sizeof key)
+        return reco_error_set(err, RECO_ERR_INVALID, "want KEY=VALUE, got \"%s\"", key_value);
+    memcpy(key, key_value, (size_t)(eq - key_value));
+    key[eq - key_value] = '\0';
+    return reco_model_set_param(m, key, eq + 1, err);
+}
+
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx_in,
                            reco_error *err)
 {
@@ -158,6 +185,7 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
     reco_status rc = m->ops->params_check(m->params, err);
     if (rc)
         return rc;
+    reco_similar_release(m);
     if (m->state) {
         m->ops->free_state(m->state);
         m->state = NULL;
@@ -188,6 +216,8 @@ reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_
         return rc;
     ctx.baseline = &m->baseline;
     rc = m->ops->fit(m->params, train, &ctx, &m->state, err);
+    if (!rc)
+        rc = reco_similar_prepare(m, err);
     m->fit_seconds = reco_clock_s() - t0;
     m->trained_at = (int64_t)time(NULL);
     m->train_rmse = NAN;
@@ -250,8 +280,7 @@ static float baseline_for_profile(const reco_model *m, const reco_profile *prof,
             uint32_t j = prof->items[k];
             sum += prof->ratings[k] - b->mu - (j < b->n_items ? b->bi[j] : 0.0);
         }
-        if (prof->n)
-            r += sum / (b->reg_u + prof->n);
+        r += reco_baseline_bias(sum, prof->n, b->reg_u);
     } else if (has_ratings(&d->by_user, prof->user) && prof->user < b->n_users) {
         r += b->bu[prof->user];
     }
@@ -279,6 +308,13 @@ static rating_scores_fn rating_scores_of(const reco_model *m)
     return m->ops->scores_are_ratings ? m->ops->score : NULL;
 }
 
+/* Lists longer than this are predicted from one score() of the catalogue. */
+#define RECO_PREDICT_ITEMS_MAX 1024
+
+/* (The composite forwards to its predictor and fails when that has no
+ * rating_items: the catalogue is then scored.) */
+static bool items_give_predictions(const reco_model *m) { return m->ops->rating_items != NULL; }
+
 static bool scores_give_predictions(const reco_model *m, const reco_profile *prof)
 {
     return prof->updated && prof->n > 0 && rating_scores_of(m) && m->state &&
@@ -299,6 +335,23 @@ float reco_model_predict_profile_by(const reco_model *m, const reco_profile *pro
     if (!scores_give_predictions(m, prof) || !has_ratings(&d->by_item, i))
         return predict_pair(m, prof->user, i, by_model);
     void *owned = NULL;
+    if (items_give_predictions(m)) {
+        /* One dot product rather than a score of the catalogue. */
+        if (!scratch)
+            scratch = owned = malloc(reco_model_scratch_size(m));
+        float r = NAN;
+        if (scratch && m->ops->rating_items(m->state, d, &m->baseline, prof, &i, 1, &r,
+                                            (char *)scratch + scores_bytes(ni), NULL) == RECO_OK &&
+            isfinite(r)) {
+            free(owned);
+            *by_model = true;
+            return clamp_rating(m, r);
+        }
+        if (owned)
+            scratch = NULL; /* the path below allocates its own */
+        free(owned);
+        owned = NULL;
+    }
     if (!scratch) {
         scratch = owned = malloc(reco_model_scratch_size(m));
         if (!scratch)
@@ -328,6 +381,31 @@ void reco_model_predict_items(const reco_model *m, const reco_profile *prof,
 {
     const reco_dataset *d = m->train;
     uint32_t ni = reco_dataset_n_items(d);
+    if (n > 0 && n <= RECO_PREDICT_ITEMS_MAX && scores_give_predictions(m, prof) &&
+        items_give_predictions(m)) {
+        /* The algorithm predicts the few items itself (mf: a fold-in and n
+         * dot products) rather than scoring the catalogue. */
+        uint32_t ids[RECO_PREDICT_ITEMS_MAX];
+        for (size_t k = 0; k < n; k++)
+            ids[k] = items[k].id;
+        void *owned = NULL;
+        if (!scratch)
+            scratch = owned = malloc(reco_model_scratch_size(m));
+        if (scratch && m->ops->rating_items(m->state, d, &m->baseline, prof, ids, n, out,
+                                            (char *)scratch + scores_bytes(ni),
+                                            NULL) == RECO_OK) {
+            for (size_t k = 0; k < n; k++) {
+                uint32_t i = ids[k];
+                bool by_model;
+                float r = i < ni && has_ratings(&d->by_item, i) ? out[k] : NAN;
+                out[k] = isfinite(r) ? clamp_rating(m, r)
+                                     : predict_pair(m, prof->user, i, &by_model);
+            }
+            free(owned);
+            return;
+        }
+        free(owned);
+    }
     if (n > 1 && scores_give_predictions(m, prof)) {
         /* One score() for the whole list instead of one per item. */
         void *owned = NULL;
@@ -430,18 +508,6 @@ void reco_model_explain_list(const reco_model *m, const reco_profile *prof,
                         : 0;
 }
 
-reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_scored *out,
-                               size_t *n_out, reco_error *err)
-{
-    *n_out = 0;
-    if (!m->ops->similar)
-        return reco_error_set(err, RECO_ERR_INVALID,
-                              "algorithm %s does not compute similar products", m->ops->name);
-    if (i >= reco_dataset_n_items(m->train))
-        return reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product");
-    return m->ops->similar(m->state, m->train, i, n, out, n_out, err);
-}
-
 reco_status reco_param_int(const char *algo, const char *key, const char *value, long lo,
                            long hi, int *out, reco_error *err)
 {
@@ -461,7 +527,7 @@ reco_status reco_param_double(const char *algo, const char *key, const char *val
 {
     char *end;
     errno = 0;
-    double v = strtod(value, &end);
+    double v = reco_strtod_c(value, &end);
     if (!*value || *end || errno || !isfinite(v) || v < lo || v > hi)
         return reco_error_set(err, RECO_ERR_INVALID,
                               "%s.%s wants a number from %g to %g, got \"%s\"", algo, key, lo, hi,
@@ -504,24 +570,35 @@ reco_status reco_param_unknown(const char *algo, const char *key, reco_error *er
     return reco_error_set(err, RECO_ERR_INVALID, "unknown parameter %s.%s", algo, key);
 }
 
+typedef struct rmse_job {
+    const reco_model *m;
+    uint64_t step;
+} rmse_job;
+
+/* Squared errors and their count over users [begin, end). */
+static void rmse_rows(void *ctx, uint64_t begin, uint64_t end, double *sums)
+{
+    const rmse_job *j = ctx;
+    const reco_csr *R = &j->m->train->by_user;
+    for (uint64_t u = begin; u < end; u++)
+        for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++) {
+            if (k % j->step)
+                continue;
+            double e = reco_model_predict(j->m, (uint32_t)u, R->idx[k]) - R->val[k];
+            sums[0] += e * e;
+            sums[1] += 1;
+        }
+}
+
 double reco_model_train_rmse(const reco_model *m, uint64_t max_ratings)
 {
     const reco_csr *R = &m->train->by_user;
     if (R->nnz == 0 || !m->state)
         return NAN;
-    uint64_t step = max_ratings && R->nnz > max_ratings ? R->nnz / max_ratings : 1;
-    double se = 0;
-    uint64_t cnt = 0;
-#pragma omp parallel for reduction(+ : se, cnt) schedule(dynamic, 256)
-    for (uint32_t u = 0; u < R->n_rows; u++)
-        for (uint64_t k = R->ptr[u]; k < R->ptr[u + 1]; k++) {
-            if (k % step)
-                continue;
-            double e = reco_model_predict(m, u, R->idx[k]) - R->val[k];
-            se += e * e;
-            cnt++;
-        }
-    return cnt ? sqrt(se / (double)cnt) : NAN;
+    rmse_job j = {m, max_ratings && R->nnz > max_ratings ? R->nnz / max_ratings : 1};
+    double s[2];
+    reco_parallel_sums(R->n_rows, 256, 2, rmse_rows, &j, 0, s);
+    return s[1] > 0 ? sqrt(s[0] / s[1]) : NAN;
 }
 
 /* ---- model files ---- */
@@ -648,6 +725,22 @@ reco_status reco_params_load(const reco_param_field *fields, void *params, const
     return RECO_OK;
 }
 
+const reco_param_field reco_similar_param_fields[] = {
+    RECO_PARAM_FIELD(reco_similar_params, min_support, RECO_PT_U32),
+    {NULL, 0, 0, 0},
+};
+
+/* The range similar.min_support is set in (reco_model_set_param). */
+static reco_status similar_params_check(const char *path, const reco_similar_params *p,
+                                        reco_error *err)
+{
+    if (p->min_support < 1 || p->min_support > (1u << 30))
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: similar.min_support is %u, outside 1 to %u", path,
+                              p->min_support, 1u << 30);
+    return RECO_OK;
+}
+
 /* Section "log.point": where a ratings log stood when the training data
  * was read (absent: trained without one). */
 static reco_status log_point_save(const reco_log_point *lp, reco_mfile_writer *w,
@@ -707,6 +800,7 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
     reco_mfile_meta_put_i64(meta, "trained_at", m->trained_at);
     reco_params_save(reco_baseline_param_fields, &m->baseline_params, "baseline.", meta);
     reco_params_save(reco_popular_param_fields, &m->popular_params, "popular.", meta);
+    reco_params_save(reco_similar_param_fields, &m->similar_params, "similar.", meta);
     reco_mfile_meta *params = reco_mfile_meta_new(PARAMS_FORMAT);
     reco_params_save(m->ops->param_fields, m->params, "", params);
     const reco_dataset *d = m->train;
@@ -791,6 +885,9 @@ reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *e
         (rc = reco_params_load(reco_popular_param_fields, &m->popular_params, "popular.", meta,
                                err)) ||
         (rc = reco_popular_params_check(&m->popular_params, err)) ||
+        (rc = reco_params_load(reco_similar_param_fields, &m->similar_params, "similar.", meta,
+                               err)) ||
+        (rc = similar_params_check(path, &m->similar_params, err)) ||
         (rc = reco_mfile_meta_get_f64(meta, "mu", -FLT_MAX, FLT_MAX, &mu, err)) ||
         (rc = reco_mfile_meta_get_f64(meta, "rating_lo", -FLT_MAX, FLT_MAX, &rating_lo, err)) ||
         (rc = reco_mfile_meta_get_f64(meta, "rating_hi", rating_lo, FLT_MAX, &rating_hi, err)) ||
@@ -819,7 +916,8 @@ reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *e
     m->baseline.bi = (float *)bi;
     m->popular = (float *)pop;
     if ((rc = popular_top_build(m, err)) || (rc = log_point_load(f, &m->log_point, err)) ||
-        (rc = m->ops->load(m->params, f, m->train, &m->state, err)))
+        (rc = m->ops->load(m->params, f, m->train, &m->state, err)) ||
+        (rc = reco_similar_prepare(m, err)))
         goto fail;
     reco_mfile_meta_free(meta);
     reco_mfile_meta_free(params);

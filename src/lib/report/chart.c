@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "numfmt.h"
+
 /* seaborn "deep": distinct, not garish, readable on white. */
 static const uint32_t PALETTE[RECO_CHART_N_COLORS] = {
     0x4C72B0, 0xDD8452, 0x55A868, 0xC44E52, 0x8172B3, 0x937860, 0xDA8BC3, 0x8C8C8C,
@@ -57,9 +59,9 @@ char *reco_fmt_thousands(double v, int decimals, char *buf, size_t cap)
         return buf;
     }
     char tmp[64];
-    int len = snprintf(tmp, sizeof tmp, "%.*f", decimals, v);
+    int len = reco_snprintf_c(tmp, sizeof tmp, "%.*f", decimals, v);
     if (len < 0 || (size_t)len >= sizeof tmp) {
-        snprintf(buf, cap, "%g", v);
+        reco_snprintf_c(buf, cap, "%g", v);
         return buf;
     }
     /* "-0" and "-0.00" read as noise on an axis. */
@@ -1319,8 +1321,22 @@ static reco_status render(drawer *d, const reco_chart *c, const char *dev, const
     return st;
 }
 
+static reco_status chart_write(const reco_chart *c, reco_chart_format format, const char *path,
+                               reco_error *err);
+
+/* Axis labels and values are written in the "C" locale, whatever the
+ * program's (see numfmt.h). */
 reco_status reco_chart_write(const reco_chart *c, reco_chart_format format, const char *path,
                              reco_error *err)
+{
+    void *saved = reco_c_locale_begin();
+    reco_status st = chart_write(c, format, path, err);
+    reco_c_locale_end(saved);
+    return st;
+}
+
+static reco_status chart_write(const reco_chart *c, reco_chart_format format, const char *path,
+                               reco_error *err)
 {
     reco_status st = check_chart(c, err);
     if (st)

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "numfmt.h"
+
 const char *const reco_report_chart_names[RECO_REPORT_N_CHARTS] = {
     "rating_distribution", "ratings_per_user", "ratings_per_product", "top_products",
     "activity",            "min_ratings_filter", "mean_by_activity",
@@ -525,6 +527,8 @@ static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
     json_object_set_new(sum, "duplicates_removed", jint(st->duplicates_removed));
     json_object_set_new(sum, "bad_lines_skipped", jint(st->bad_lines));
     json_object_set_new(sum, "filtered_ratings", jint(st->filtered_ratings));
+    json_object_set_new(sum, "filtered_users", jint(st->filtered_users));
+    json_object_set_new(sum, "filtered_products", jint(st->filtered_items));
     json_object_set_new(root, "summary", sum);
 
     json_t *hist = json_array();
@@ -642,8 +646,8 @@ static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
     return root;
 }
 
-reco_status reco_report_json(const reco_explore *ex, const reco_report_options *o, char **out,
-                             reco_error *err)
+static reco_status report_json(const reco_explore *ex, const reco_report_options *o,
+                               char **out, reco_error *err)
 {
     *out = NULL;
     reco_report_options defaults;
@@ -767,9 +771,14 @@ static void write_summary(html *h, const reco_explore *ex)
     row(h, "Duplicates removed", thousands(st->duplicates_removed, a, sizeof a),
         "repeated (user, product) pairs: the latest rating is kept");
     row(h, "Bad lines skipped", thousands(st->bad_lines, a, sizeof a), NULL);
-    if (st->filtered_ratings)
+    if (st->filtered_ratings || st->filtered_users || st->filtered_items) {
         row(h, "Ratings removed by the filters", thousands(st->filtered_ratings, a, sizeof a),
             NULL);
+        row(h, "Users removed by the filters", thousands(st->filtered_users, a, sizeof a),
+            "including users left without any rating by the product filter");
+        row(h, "Products removed by the filters", thousands(st->filtered_items, a, sizeof a),
+            NULL);
+    }
     put(h, "</table>\n");
 }
 
@@ -1002,8 +1011,31 @@ static reco_status write_text(const char *path, const char *text, reco_error *er
     return RECO_OK;
 }
 
+/* Numbers in the report and its charts are written in the "C" locale,
+ * whatever the program's (see numfmt.h). */
+reco_status reco_report_json(const reco_explore *ex, const reco_report_options *o, char **out,
+                             reco_error *err)
+{
+    void *saved = reco_c_locale_begin();
+    reco_status st = report_json(ex, o, out, err);
+    reco_c_locale_end(saved);
+    return st;
+}
+
+static reco_status report_write(const reco_explore *ex, const char *dir,
+                                const reco_report_options *o, reco_error *err);
+
 reco_status reco_report_write(const reco_explore *ex, const char *dir,
                               const reco_report_options *o, reco_error *err)
+{
+    void *saved = reco_c_locale_begin();
+    reco_status st = report_write(ex, dir, o, err);
+    reco_c_locale_end(saved);
+    return st;
+}
+
+static reco_status report_write(const reco_explore *ex, const char *dir,
+                                const reco_report_options *o, reco_error *err)
 {
     reco_report_options defaults;
     if (!o) {
@@ -1041,7 +1073,7 @@ reco_status reco_report_write(const reco_explore *ex, const char *dir,
         st = chart_bias(c, err);
     char *json = NULL;
     if (!st)
-        st = reco_report_json(ex, o, &json, err);
+        st = report_json(ex, o, &json, err);
     if (!st) {
         snprintf(c->path, sizeof c->path, "%s/stats.json", dir);
         st = write_text(c->path, json, err);

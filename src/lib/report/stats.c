@@ -118,6 +118,8 @@ reco_status reco_stats_compute(const reco_dataset *ds, reco_stats *st, reco_erro
     st->duplicates_removed = ds->duplicates_removed;
     st->bad_lines = ds->load.bad_lines;
     st->filtered_ratings = ds->filtered_ratings;
+    st->filtered_users = ds->filtered_users;
+    st->filtered_items = ds->filtered_items;
 
     /* Rating values are few (1..5, maybe half stars): count them in a small
      * table keyed by twice the value, falling back to the general path. */
