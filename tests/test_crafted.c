@@ -367,6 +367,10 @@ static void test_meta_keys(void **state)
     expect_refused("mf.factors must be 1 to 1024, got 0");
     edit_meta(mf_path, "model.meta", "popular.by", "popular.by i64 7");
     expect_refused("popular.by must be count or mean");
+    edit_meta(mf_path, "model.meta", "similar.min_support", "similar.min_support u64 0");
+    expect_refused("similar.min_support is 0, outside 1 to 1073741824");
+    edit_meta(mf_path, "model.meta", "similar.min_support", NULL);
+    expect_refused("section \"model.meta\" has no key \"similar.min_support\"");
     edit_meta(mf_path, "log.point", "id", "id str 0123");
     expect_refused("section \"log.point\": key \"id\" is not a ratings-log id");
     edit_meta(mf_path, "mf.ord_meta", "n", "n u64 13");
