@@ -9,7 +9,8 @@
  * reached. Input: a flag byte, then the file.
  *   bit 0  keep the checksums as they are (the refusals of bad checksums)
  *   bit 1  set the header's file size to the input's
- * The file is loaded from memory (reco_mfile_open_mem). Seeds: small
+ * Queries include ID lookups (a key of the table must be found, an absent
+ * one must end its probe). The file is loaded from memory (reco_mfile_open_mem). Seeds: small
  * models of every algorithm (fuzz/modelfile_seeds.c).
  *
  * With RECO_FUZZ_EXPECT_LOAD set in the environment, an input with flag 0
@@ -24,12 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reco/idmap.h"
 #include "reco/model.h"
 #include "reco/modelfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The layout of format version 3 (modelfile.c). */
+/* The layout of format version 4 (modelfile.c; the same as version 3). */
 #define HEADER_SIZE 88
 #define ENTRY_SIZE 64
 #define OFF_FILE_SIZE 56
@@ -76,10 +78,27 @@ static void fix_checksums(uint8_t *buf, size_t len, bool fix_size)
     put64(buf + OFF_HEADER_SUM, reco_checksum64(buf, HEADER_SIZE, 2));
 }
 
+/* Looks IDs up as a request would: the first and last keys (each must
+ * find its own index) and one that is absent (its probe must end). */
+static void lookups(const reco_idmap *ids)
+{
+    size_t n = reco_idmap_size(ids);
+    uint32_t probe[2] = {0, n ? (uint32_t)(n - 1) : 0};
+    for (int k = 0; k < 2 && n; k++) {
+        size_t len;
+        const char *key = reco_idmap_key(ids, probe[k], &len);
+        if (reco_idmap_find(ids, key, len) < 0)
+            abort(); /* a key its own table does not find got through */
+    }
+    reco_idmap_find(ids, "an ID no seed has", 17);
+}
+
 /* Asks what a server would ask of the model. */
 static void exercise(const reco_model *m)
 {
     uint32_t nu = reco_dataset_n_users(m->train), ni = reco_dataset_n_items(m->train);
+    lookups(m->train->users);
+    lookups(m->train->items);
     void *scratch = malloc(reco_model_scratch_size(m) + 1);
     if (!scratch)
         return;

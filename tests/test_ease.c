@@ -768,7 +768,8 @@ static void test_save_load(void **state)
 }
 
 /* Crafted ease sections (valid checksums, bad contents) are refused by the
- * algorithm's loader, never read out of bounds. */
+ * algorithm's loader, never read out of bounds. The metadata, as the
+ * entries of ease.meta: */
 typedef struct file_meta {
     uint32_t n_items, n_active;
     uint64_t gram_pairs;
@@ -784,7 +785,13 @@ static reco_status load_crafted(const reco_dataset *ds, const file_meta *meta,
     reco_mfile_writer *w = NULL;
     float *B = calloc(n_b ? n_b : 1, sizeof *B);
     assert_int_equal(reco_mfile_create(path, "ease", &w, NULL), RECO_OK);
-    assert_int_equal(reco_mfile_add(w, "ease.meta", meta, sizeof *meta, NULL), RECO_OK);
+    reco_mfile_meta *mm = reco_mfile_meta_new(1);
+    reco_mfile_meta_put_u64(mm, "n_items", meta->n_items);
+    reco_mfile_meta_put_u64(mm, "n_active", meta->n_active);
+    reco_mfile_meta_put_u64(mm, "gram_pairs", meta->gram_pairs);
+    reco_mfile_meta_put_f64(mm, "gram_seconds", meta->gram_seconds);
+    reco_mfile_meta_put_f64(mm, "inverse_seconds", meta->inverse_seconds);
+    assert_int_equal(reco_mfile_add_meta(w, "ease.meta", mm, NULL), RECO_OK);
     assert_int_equal(reco_mfile_add(w, "ease.active", act, n_act * 4, NULL), RECO_OK);
     assert_int_equal(reco_mfile_add(w, "ease.pos", pos, n_pos * 4, NULL), RECO_OK);
     assert_int_equal(reco_mfile_add(w, "ease.B", B, n_b * 4, NULL), RECO_OK);

@@ -70,7 +70,13 @@ reco_status reco_idmap_save(const reco_idmap *m, reco_mfile_writer *w, const cha
                             reco_error *err);
 
 /* A map reading those sections in place (no copy, no rehash): it borrows
- * the mapping, which must outlive it. Interning into it first copies it. */
+ * the mapping, which must outlive it. Interning into it first copies it.
+ * Everything a lookup can reach is checked first (RECO_ERR_FORMAT naming
+ * the table and the fault): slot indices below the count, an empty slot
+ * (so a probe ends), every key reachable by the probe of its slot's hash,
+ * runs of full slots bounded, each ID in exactly one slot, keys of 1 to
+ * RECO_ID_MAX bytes of UTF-8 inside the arena, a long key's length in its
+ * slot, and the hash and bytes of a sample of keys in their slots. */
 reco_status reco_idmap_from_mfile(const reco_mfile *f, const char *prefix, reco_idmap **out,
                                   reco_error *err);
 

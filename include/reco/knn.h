@@ -83,6 +83,9 @@ reco_status reco_knn_param_set(reco_knn_params *p, const char *algo, const char 
 /* Writes "k=40 centered=true shrinkage=100 ..." into buf. */
 void reco_knn_params_format(const reco_knn_params *p, const char *algo, char *buf, size_t cap);
 
+/* The fields of reco_knn_params, for model files (reco_params_save). */
+extern const reco_param_field reco_knn_param_fields[];
+
 /* The similarity from sums over the n common coordinates: dot = sum a*b,
  * saa = sum a*a, sbb = sum b*b. 0 when n < min_support or a norm is 0;
  * otherwise dot / sqrt(saa * sbb) * n / (n + shrinkage). Every path in

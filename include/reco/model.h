@@ -52,6 +52,40 @@ typedef struct reco_fit_ctx {
     const reco_baseline *baseline; /* filled in by reco_model_fit */
 } reco_fit_ctx;
 
+/* A parameter as model files keep it (reco_params_save): its key (as for
+ * param_set), its C type and where it sits in the parameter struct. */
+typedef enum reco_param_type {
+    RECO_PT_INT,  /* int, or an enum (stored as i64) */
+    RECO_PT_U32,  /* uint32_t (u64) */
+    RECO_PT_U64,  /* uint64_t (u64) */
+    RECO_PT_F64,  /* double (f64, exact) */
+    RECO_PT_BOOL, /* bool (u64, 0 or 1) */
+    RECO_PT_STR   /* char[N], NUL-terminated (str) */
+} reco_param_type;
+
+typedef struct reco_param_field {
+    const char *key; /* NULL ends a table */
+    reco_param_type type;
+    size_t offset, size;
+} reco_param_field;
+
+/* A table entry for member `member` of parameter struct T. */
+#define RECO_PARAM_FIELD(T, member, type) {#member, type, offsetof(T, member), sizeof(((T *)0)->member)}
+
+/* Adds every field of params as an entry PREFIX + key of m. */
+void reco_params_save(const reco_param_field *fields, const void *params, const char *prefix,
+                      reco_mfile_meta *m);
+
+/* Reads every field of params back from m (entries PREFIX + key, each
+ * required, of its type and within its type's range: the algorithm's
+ * params_check judges the values). RECO_ERR_FORMAT naming the key. */
+reco_status reco_params_load(const reco_param_field *fields, void *params, const char *prefix,
+                             const reco_mfile_meta *m, reco_error *err);
+
+/* The fields of the parameters every model has (reco/baseline.h). */
+extern const reco_param_field reco_baseline_param_fields[];
+extern const reco_param_field reco_popular_param_fields[];
+
 /* The product vectors of a factor model, for similarity: the cosine of
  * products i and j is  sum_f w_f q_if q_jf * inv_norm[i] * inv_norm[j]
  * (w: weights, all 1 when NULL; svd: the squared singular values, so that
@@ -91,6 +125,9 @@ typedef struct reco_algo_ops {
     reco_status (*params_check)(const void *params, reco_error *err);
     /* Writes the parameters as "k=v k=v" into buf. */
     void (*params_format)(const void *params, char *buf, size_t cap);
+    /* Every field of the parameter struct, for model files (a table
+     * ending in a NULL key). */
+    const reco_param_field *param_fields;
 
     reco_status (*fit)(const void *params, const reco_dataset *train,
                        const reco_fit_ctx *ctx, void **state, reco_error *err);
@@ -181,6 +218,9 @@ typedef struct reco_similar_params {
 } reco_similar_params;
 
 #define RECO_SIMILAR_MIN_SUPPORT 10
+
+/* The fields of reco_similar_params, for model files. */
+extern const reco_param_field reco_similar_param_fields[];
 
 /* The registered algorithms, NULL-terminated; and lookup by name. */
 const reco_algo_ops *const *reco_algo_list(void);

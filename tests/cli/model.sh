@@ -109,11 +109,16 @@ expect_status 2 "$RECO" recommend "$TMP/flip.model" --user "$U"
 expect_contains "$ERR" "corrupt"
 expect_status 2 "$RECO" recommend "$TMP/r.csv" --user "$U"
 expect_contains "$ERR" "not a reco model file"
-# A file of the previous format (version 2, other metadata) is refused.
-cp "$TMP/mf.model" "$TMP/v2.model"
-printf '\002' | dd of="$TMP/v2.model" bs=1 seek=8 conv=notrunc status=none
-expect_status 2 "$RECO" recommend "$TMP/v2.model" --user "$U"
-expect_contains "$ERR" "model format version 2; this reco reads version 3 (retrain the model)"
+# A file of the previous format (version 3, metadata as C structs) is
+# refused with a message to retrain; one of a later format, to upgrade.
+cp "$TMP/mf.model" "$TMP/v3.model"
+printf '\003' | dd of="$TMP/v3.model" bs=1 seek=8 conv=notrunc status=none
+expect_status 2 "$RECO" recommend "$TMP/v3.model" --user "$U"
+expect_contains "$ERR" "model format version 3, written by an earlier reco; this reco reads version 4 only and does not convert older files: retrain the model"
+cp "$TMP/mf.model" "$TMP/v5.model"
+printf '\005' | dd of="$TMP/v5.model" bs=1 seek=8 conv=notrunc status=none
+expect_status 2 "$RECO" recommend "$TMP/v5.model" --user "$U"
+expect_contains "$ERR" "model format version 5, written by a newer reco"
 expect_status 1 "$RECO" recommend "$TMP/none.model" --user "$U"
 expect_status 2 "$RECO" recommend "$TMP/mf.model" --user "$U" -n 0
 expect_contains "$ERR" "-n wants a number from 1 to 1000"

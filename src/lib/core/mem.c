@@ -1,6 +1,7 @@
 /* Allocation helpers private to the library (see mem.h). */
 #include "mem.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -9,9 +10,10 @@
 
 void *reco_calloc_huge(size_t n, size_t size)
 {
-    if (size && n > (size_t)-1 / size)
+    uint64_t prod;
+    if (!reco_mul_u64(n, size, &prod) || prod > SIZE_MAX)
         return NULL;
-    size_t bytes = n * size;
+    size_t bytes = (size_t)prod;
     if (bytes < 2 * HUGE_PAGE)
         return calloc(n ? n : 1, size ? size : 1);
     size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;

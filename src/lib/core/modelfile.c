@@ -463,10 +463,16 @@ static reco_status check_header(const char *path, const file_header *h, uint64_t
     if (h->bom != BOM)
         return reco_error_set(err, RECO_ERR_FORMAT,
                               "%s: written on a machine of the other byte order", path);
-    if (h->version != RECO_MFILE_VERSION)
+    if (h->version < RECO_MFILE_VERSION)
         return reco_error_set(err, RECO_ERR_FORMAT,
-                              "%s: model format version %u; this reco reads version %u (retrain "
-                              "the model)", path, h->version, RECO_MFILE_VERSION);
+                              "%s: model format version %u, written by an earlier reco; this "
+                              "reco reads version %u only and does not convert older files: "
+                              "retrain the model", path, h->version, RECO_MFILE_VERSION);
+    if (h->version > RECO_MFILE_VERSION)
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: model format version %u, written by a newer reco; this reco "
+                              "reads version %u: use that reco, or retrain the model with this "
+                              "one", path, h->version, RECO_MFILE_VERSION);
     file_header tmp = *h;
     tmp.header_checksum = 0;
     if (reco_checksum64(&tmp, sizeof tmp, 2) != h->header_checksum)
@@ -750,21 +756,49 @@ const void *reco_mfile_section(const reco_mfile *f, const char *name, uint64_t *
     return NULL;
 }
 
+uint32_t reco_mfile_n_sections(const reco_mfile *f) { return f->h.n_sections; }
+
+const void *reco_mfile_section_at(const reco_mfile *f, uint32_t i, const char **name,
+                                  uint64_t *size)
+{
+    if (i >= f->h.n_sections)
+        return NULL;
+    if (name)
+        *name = f->sec[i].name;
+    if (size)
+        *size = f->sec[i].size;
+    return (const char *)f->map + f->sec[i].offset;
+}
+
 reco_status reco_mfile_array(const reco_mfile *f, const char *name, uint64_t count,
                              size_t elem_size, const void **out, reco_error *err)
 {
-    uint64_t size;
+    uint64_t size, want;
     const void *p = reco_mfile_section(f, name, &size);
     if (!p)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: missing section \"%s\"", f->path, name);
-    if (elem_size && (count > UINT64_MAX / elem_size || size != count * elem_size))
+    if (!reco_mul_u64(count, elem_size, &want))
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: section \"%s\": %llu elements of %zu bytes overflow", f->path,
+                              name, (unsigned long long)count, elem_size);
+    if (size != want)
         return reco_error_set(err, RECO_ERR_FORMAT,
                               "%s: section \"%s\" has %llu bytes, expected %llu", f->path, name,
-                              (unsigned long long)size,
-                              (unsigned long long)(count > UINT64_MAX / elem_size
-                                                       ? UINT64_MAX : count * elem_size));
+                              (unsigned long long)size, (unsigned long long)want);
     *out = p;
     return RECO_OK;
+}
+
+reco_status reco_mfile_matrix(const reco_mfile *f, const char *name, uint64_t rows,
+                              uint64_t cols, size_t elem_size, const void **out,
+                              reco_error *err)
+{
+    uint64_t count;
+    if (!reco_mul_u64(rows, cols, &count))
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: section \"%s\": %llu x %llu elements overflow", f->path, name,
+                              (unsigned long long)rows, (unsigned long long)cols);
+    return reco_mfile_array(f, name, count, elem_size, out, err);
 }
 
 const char *reco_mfile_algo(const reco_mfile *f) { return f->h.algo; }

@@ -383,10 +383,8 @@ reco_status reco_dataset_to_ratings(const reco_dataset *ds, reco_ratings **out, 
 
 /* ---- model files ---- */
 
-typedef struct ds_meta {
-    uint64_t n_users, n_items, nnz;
-    uint64_t input_ratings, duplicates_removed, filtered_ratings;
-} ds_meta;
+/* Contents version of data.meta. */
+#define DATA_FORMAT 1
 
 static reco_status save_csr(const reco_csr *m, reco_mfile_writer *w, const char *p,
                             reco_error *err)
@@ -405,10 +403,15 @@ static reco_status save_csr(const reco_csr *m, reco_mfile_writer *w, const char 
 
 reco_status reco_dataset_save(const reco_dataset *ds, reco_mfile_writer *w, reco_error *err)
 {
-    ds_meta meta = {ds->by_user.n_rows, ds->by_item.n_rows, ds->by_user.nnz, ds->input_ratings,
-                    ds->duplicates_removed, ds->filtered_ratings};
+    reco_mfile_meta *meta = reco_mfile_meta_new(DATA_FORMAT);
+    reco_mfile_meta_put_u64(meta, "n_users", ds->by_user.n_rows);
+    reco_mfile_meta_put_u64(meta, "n_items", ds->by_item.n_rows);
+    reco_mfile_meta_put_u64(meta, "nnz", ds->by_user.nnz);
+    reco_mfile_meta_put_u64(meta, "input_ratings", ds->input_ratings);
+    reco_mfile_meta_put_u64(meta, "duplicates_removed", ds->duplicates_removed);
+    reco_mfile_meta_put_u64(meta, "filtered_ratings", ds->filtered_ratings);
     reco_status rc;
-    if ((rc = reco_mfile_add_copy(w, "data.meta", &meta, sizeof meta, err)) ||
+    if ((rc = reco_mfile_add_meta(w, "data.meta", meta, err)) ||
         (rc = save_csr(&ds->by_user, w, "data.R", err)) ||
         (rc = save_csr(&ds->by_item, w, "data.C", err)) ||
         (rc = reco_idmap_save(ds->users, w, "users", err)))
@@ -438,15 +441,33 @@ static reco_status load_csr(const reco_mfile *f, const char *p, uint32_t n_rows,
     m->idx = (uint32_t *)idx;
     m->val = (float *)val;
     m->ts = NULL;
-    /* Offsets must rise to nnz and indices stay in range. */
+    /* Offsets rise from 0 to nnz; indices stay under the column count and
+     * ascend strictly within a row (a profile's items are sorted and
+     * distinct). Rows are short (a user has a few ratings), so rather than
+     * a loop per row: the places where an index does not rise over the
+     * one before, counted in one flat pass, must all be row starts. */
     bool ok = m->ptr[0] == 0 && m->ptr[n_rows] == nnz;
     uint32_t bad = 0;
-#pragma omp parallel for reduction(| : bad) if (n_rows > 100000)
+#pragma omp parallel for simd reduction(| : bad) if (n_rows > 100000)
     for (uint32_t r = 0; r < n_rows; r++)
         bad |= m->ptr[r] > m->ptr[r + 1];
-#pragma omp parallel for reduction(| : bad) if (nnz > 100000)
-    for (uint64_t k = 0; k < nnz; k++)
-        bad |= m->idx[k] >= n_cols;
+    if (ok && !bad && nnz) {
+        const uint32_t *ix = m->idx;
+        uint64_t drops = 0, at_starts = 0;
+        bad = ix[0] >= n_cols;
+#pragma omp parallel for simd reduction(| : bad) reduction(+ : drops) if (nnz > 100000)
+        for (uint64_t k = 1; k < nnz; k++) {
+            bad |= ix[k] >= n_cols;
+            drops += ix[k] <= ix[k - 1];
+        }
+        /* Each row start inside the array once (empty rows share theirs). */
+#pragma omp parallel for simd reduction(+ : at_starts) if (n_rows > 100000)
+        for (uint32_t r = 1; r < n_rows; r++) {
+            uint64_t k = m->ptr[r];
+            at_starts += k > 0 && k < nnz && k != m->ptr[r - 1] && ix[k] <= ix[k - 1];
+        }
+        bad |= drops != at_starts;
+    }
     if (!ok || bad)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt rating matrix \"%s\"",
                               reco_mfile_path(f), p);
@@ -456,20 +477,27 @@ static reco_status load_csr(const reco_mfile *f, const char *p, uint32_t n_rows,
 reco_status reco_dataset_from_mfile(const reco_mfile *f, reco_dataset **out, reco_error *err)
 {
     *out = NULL;
-    const ds_meta *meta;
-    reco_status rc = reco_mfile_array(f, "data.meta", 1, sizeof *meta, (const void **)&meta, err);
-    if (rc)
+    reco_mfile_meta *meta = NULL;
+    uint64_t nu = 0, ni = 0, nnz = 0, input = 0, dups = 0, filtered = 0;
+    reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, "data.meta", DATA_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "n_users", 0, UINT32_MAX - 1, &nu, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "n_items", 0, UINT32_MAX - 1, &ni, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "nnz", 0, UINT32_MAX, &nnz, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "input_ratings", 0, UINT64_MAX, &input, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "duplicates_removed", 0, UINT64_MAX, &dups, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "filtered_ratings", 0, UINT64_MAX, &filtered,
+                                      err))) {
+        reco_mfile_meta_free(meta);
         return rc;
-    if (meta->n_users >= UINT32_MAX || meta->n_items >= UINT32_MAX || meta->nnz > UINT32_MAX)
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt dataset header",
-                              reco_mfile_path(f));
+    }
+    reco_mfile_meta_free(meta);
     reco_dataset *ds = calloc(1, sizeof *ds);
     if (!ds)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     ds->borrowed = true;
-    uint32_t nu = (uint32_t)meta->n_users, ni = (uint32_t)meta->n_items;
-    if ((rc = load_csr(f, "data.R", nu, ni, meta->nnz, &ds->by_user, err)) ||
-        (rc = load_csr(f, "data.C", ni, nu, meta->nnz, &ds->by_item, err)) ||
+    if ((rc = load_csr(f, "data.R", (uint32_t)nu, (uint32_t)ni, nnz, &ds->by_user, err)) ||
+        (rc = load_csr(f, "data.C", (uint32_t)ni, (uint32_t)nu, nnz, &ds->by_item, err)) ||
         (rc = reco_idmap_from_mfile(f, "users", &ds->users, err)) ||
         (rc = reco_idmap_from_mfile(f, "items", &ds->items, err)))
         goto fail;
@@ -478,10 +506,10 @@ reco_status reco_dataset_from_mfile(const reco_mfile *f, reco_dataset **out, rec
                             reco_mfile_path(f));
         goto fail;
     }
-    ds->input_ratings = meta->input_ratings;
-    ds->duplicates_removed = meta->duplicates_removed;
-    ds->filtered_ratings = meta->filtered_ratings;
-    ds->load.ratings = meta->nnz;
+    ds->input_ratings = input;
+    ds->duplicates_removed = dups;
+    ds->filtered_ratings = filtered;
+    ds->load.ratings = nnz;
     *out = ds;
     return RECO_OK;
 fail:

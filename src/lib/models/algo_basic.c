@@ -1,6 +1,7 @@
 /* The two simplest recommenders: "popular" (the popularity ranking, the
  * same for everyone: rating counts by default, see reco/baseline.h) and
  * "baseline" (mu + b_u + b_i). */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,7 @@ const reco_algo_ops reco_algo_popular = {
     .param_set = pop_set,
     .params_check = pop_check,
     .params_format = pop_format,
+    .param_fields = reco_popular_param_fields,
     .fit = pop_fit,
     .free_state = pop_free,
     .predict = pop_predict,
@@ -231,14 +233,19 @@ static void base_free(void *s)
     free(st);
 }
 
+/* Contents version of baseline.meta. */
+#define BASELINE_FORMAT 1
+
 static reco_status base_save(const void *params, const void *s, const reco_dataset *train,
                              reco_mfile_writer *w, reco_error *err)
 {
     (void)params;
     (void)train;
     const base_state *st = s;
+    reco_mfile_meta *meta = reco_mfile_meta_new(BASELINE_FORMAT);
+    reco_mfile_meta_put_f64(meta, "mu", st->b.mu);
     reco_status rc;
-    if ((rc = reco_mfile_add_copy(w, "baseline.mu", &st->b.mu, sizeof st->b.mu, err)) ||
+    if ((rc = reco_mfile_add_meta(w, "baseline.meta", meta, err)) ||
         (rc = reco_mfile_add(w, "baseline.bu", st->b.bu, (uint64_t)st->b.n_users * sizeof(float),
                              err)))
         return rc;
@@ -250,17 +257,24 @@ static reco_status base_load(const void *params, const reco_mfile *f, const reco
                              void **state, reco_error *err)
 {
     uint32_t nu = reco_dataset_n_users(train), ni = reco_dataset_n_items(train);
-    const void *mu, *bu, *bi;
+    const void *bu, *bi;
+    double mu = 0;
+    reco_mfile_meta *meta = NULL;
     reco_status rc;
-    if ((rc = reco_mfile_array(f, "baseline.mu", 1, sizeof(double), &mu, err)) ||
-        (rc = reco_mfile_array(f, "baseline.bu", nu, sizeof(float), &bu, err)) ||
+    if ((rc = reco_mfile_meta_read(f, "baseline.meta", BASELINE_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_f64(meta, "mu", -FLT_MAX, FLT_MAX, &mu, err))) {
+        reco_mfile_meta_free(meta);
+        return rc;
+    }
+    reco_mfile_meta_free(meta);
+    if ((rc = reco_mfile_array(f, "baseline.bu", nu, sizeof(float), &bu, err)) ||
         (rc = reco_mfile_array(f, "baseline.bi", ni, sizeof(float), &bi, err)))
         return rc;
     base_state *st = calloc(1, sizeof *st);
     if (!st)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     st->params = *(const reco_baseline_params *)params;
-    memcpy(&st->b.mu, mu, sizeof st->b.mu);
+    st->b.mu = mu;
     st->b.n_users = nu;
     st->b.n_items = ni;
     st->b.bu = (float *)bu;
@@ -345,6 +359,7 @@ const reco_algo_ops reco_algo_baseline = {
     .param_set = base_set,
     .params_check = base_check,
     .params_format = base_format,
+    .param_fields = reco_baseline_param_fields,
     .fit = base_fit,
     .free_state = base_free,
     .predict = base_predict,

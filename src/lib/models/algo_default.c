@@ -296,6 +296,18 @@ static reco_status def_check(const void *pp, reco_error *err)
     return RECO_OK;
 }
 
+static const reco_param_field def_fields[] = {
+    RECO_PARAM_FIELD(reco_default_params, rankers, RECO_PT_STR),
+    RECO_PARAM_FIELD(reco_default_params, predictor, RECO_PT_STR),
+    RECO_PARAM_FIELD(reco_default_params, validation, RECO_PT_STR),
+    RECO_PARAM_FIELD(reco_default_params, metric, RECO_PT_STR),
+    RECO_PARAM_FIELD(reco_default_params, seed, RECO_PT_U64),
+    RECO_PARAM_FIELD(reco_default_params, blend, RECO_PT_STR),
+    RECO_PARAM_FIELD(reco_default_params, blend_max_items, RECO_PT_U32),
+    RECO_PARAM_FIELD(reco_default_params, sub, RECO_PT_STR),
+    {NULL, 0, 0, 0},
+};
+
 static void def_format(const void *pp, char *buf, size_t cap)
 {
     const reco_default_params *p = pp;
@@ -839,28 +851,91 @@ static const char *def_score_kind(const void *pp, const void *s)
 
 /* ---- model files ---- */
 
+/* Contents versions of default.choice and of the sub-models' parameters. */
+#define CHOICE_FORMAT 1
+#define SUB_PARAMS_FORMAT 1
+
+static reco_status choice_save(const reco_default_choice *c, reco_mfile_writer *w,
+                               reco_error *err)
+{
+    reco_mfile_meta *m = reco_mfile_meta_new(CHOICE_FORMAT);
+    reco_mfile_meta_put_str(m, "ranker", c->ranker);
+    reco_mfile_meta_put_str(m, "metric", c->metric);
+    reco_mfile_meta_put_str(m, "validation", c->validation);
+    reco_mfile_meta_put_str(m, "note", c->note);
+    reco_mfile_meta_put_str(m, "blend", c->blend);
+    reco_mfile_meta_put_f64(m, "blend_value", c->blend_value);
+    uint32_t n = c->n < RECO_DEFAULT_MAX_CANDIDATES ? c->n : RECO_DEFAULT_MAX_CANDIDATES;
+    reco_mfile_meta_put_u64(m, "n", n);
+    for (uint32_t j = 0; j < n; j++) {
+        char key[32];
+        snprintf(key, sizeof key, "cand%u.name", j);
+        reco_mfile_meta_put_str(m, key, c->cand[j].name);
+        snprintf(key, sizeof key, "cand%u.value", j);
+        reco_mfile_meta_put_f64(m, key, c->cand[j].value);
+        snprintf(key, sizeof key, "cand%u.note", j);
+        reco_mfile_meta_put_str(m, key, c->cand[j].note);
+    }
+    return reco_mfile_add_meta(w, "default.choice", m, err);
+}
+
+static reco_status choice_load(const reco_mfile *f, reco_default_choice *c, reco_error *err)
+{
+    memset(c, 0, sizeof *c);
+    reco_mfile_meta *m = NULL;
+    reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, "default.choice", CHOICE_FORMAT, &m, err)) ||
+        (rc = reco_mfile_meta_get_strbuf(m, "ranker", c->ranker, sizeof c->ranker, err)) ||
+        (rc = reco_mfile_meta_get_strbuf(m, "metric", c->metric, sizeof c->metric, err)) ||
+        (rc = reco_mfile_meta_get_strbuf(m, "validation", c->validation, sizeof c->validation,
+                                         err)) ||
+        (rc = reco_mfile_meta_get_strbuf(m, "note", c->note, sizeof c->note, err)) ||
+        (rc = reco_mfile_meta_get_strbuf(m, "blend", c->blend, sizeof c->blend, err)) ||
+        (rc = reco_mfile_meta_get_f64_nan(m, "blend_value", -INFINITY, INFINITY,
+                                          &c->blend_value, err)) ||
+        (rc = reco_mfile_meta_get_u32(m, "n", 0, RECO_DEFAULT_MAX_CANDIDATES, &c->n, err)))
+        goto done;
+    for (uint32_t j = 0; j < c->n && !rc; j++) {
+        char key[32];
+        snprintf(key, sizeof key, "cand%u.name", j);
+        if ((rc = reco_mfile_meta_get_strbuf(m, key, c->cand[j].name, sizeof c->cand[j].name,
+                                             err)))
+            break;
+        snprintf(key, sizeof key, "cand%u.value", j);
+        if ((rc = reco_mfile_meta_get_f64_nan(m, key, -INFINITY, INFINITY, &c->cand[j].value,
+                                              err)))
+            break;
+        snprintf(key, sizeof key, "cand%u.note", j);
+        rc = reco_mfile_meta_get_strbuf(m, key, c->cand[j].note, sizeof c->cand[j].note, err);
+    }
+done:
+    reco_mfile_meta_free(m);
+    return rc;
+}
+
+/* A sub-model's parameters (section `sec`) and its state. */
+static reco_status save_sub(const sub_model *s, const char *sec, const reco_dataset *train,
+                            reco_mfile_writer *w, reco_error *err)
+{
+    reco_mfile_meta *m = reco_mfile_meta_new(SUB_PARAMS_FORMAT);
+    reco_params_save(s->ops->param_fields, s->params, "", m);
+    reco_status rc = reco_mfile_add_meta(w, sec, m, err);
+    return rc ? rc : s->ops->save(s->params, s->state, train, w, err);
+}
+
 static reco_status def_save(const void *pp, const void *s, const reco_dataset *train,
                             reco_mfile_writer *w, reco_error *err)
 {
     (void)pp;
     const def_state *st = s;
     reco_status rc;
-    if ((rc = reco_mfile_add_copy(w, "default.choice", &st->choice, sizeof st->choice, err)) ||
-        (rc = reco_mfile_add(w, "default.rparams", st->rank.params, st->rank.ops->params_size,
-                             err)) ||
-        (rc = st->rank.ops->save(st->rank.params, st->rank.state, train, w, err)))
+    if ((rc = choice_save(&st->choice, w, err)) ||
+        (rc = save_sub(&st->rank, "default.rparams", train, w, err)))
         return rc;
-    if (st->rank2.ops &&
-        ((rc = reco_mfile_add(w, "default.r2params", st->rank2.params, st->rank2.ops->params_size,
-                              err)) ||
-         (rc = st->rank2.ops->save(st->rank2.params, st->rank2.state, train, w, err))))
+    if (st->rank2.ops && (rc = save_sub(&st->rank2, "default.r2params", train, w, err)))
         return rc;
-    if (st->pred.state) {
-        if ((rc = reco_mfile_add(w, "default.pparams", st->pred.params,
-                                 st->pred.ops->params_size, err)) ||
-            (rc = st->pred.ops->save(st->pred.params, st->pred.state, train, w, err)))
-            return rc;
-    }
+    if (st->pred.state && (rc = save_sub(&st->pred, "default.pparams", train, w, err)))
+        return rc;
     return RECO_OK;
 }
 
@@ -870,22 +945,23 @@ static reco_status load_sub(const reco_mfile *f, const char *algo, const char *s
 {
     memset(s, 0, sizeof *s);
     s->ops = sub_algo(algo);
-    if (!s->ops || !s->ops->load)
+    if (!s->ops || !s->ops->load || !s->ops->param_fields)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: unknown sub-model \"%s\"",
                               reco_mfile_path(f), algo);
-    const void *params;
-    reco_status rc = reco_mfile_array(f, sec, 1, s->ops->params_size, &params, err);
-    if (rc)
-        return rc;
     s->params = malloc(s->ops->params_size ? s->ops->params_size : 1);
     if (!s->params)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    memcpy(s->params, params, s->ops->params_size);
-    if ((rc = s->ops->params_check(s->params, err)) ||
+    s->ops->params_default(s->params);
+    reco_mfile_meta *m = NULL;
+    reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, sec, SUB_PARAMS_FORMAT, &m, err)) ||
+        (rc = reco_params_load(s->ops->param_fields, s->params, "", m, err)) ||
+        (rc = s->ops->params_check(s->params, err)) ||
         (rc = s->ops->load(s->params, f, train, &s->state, err))) {
         free(s->params);
         memset(s, 0, sizeof *s);
     }
+    reco_mfile_meta_free(m);
     return rc;
 }
 
@@ -893,29 +969,15 @@ static reco_status def_load(const void *pp, const reco_mfile *f, const reco_data
                             void **state, reco_error *err)
 {
     const reco_default_params *p = pp;
-    const reco_default_choice *ch;
-    reco_status rc = reco_mfile_array(f, "default.choice", 1, sizeof *ch, (const void **)&ch, err);
-    if (rc)
-        return rc;
     def_state *st = calloc(1, sizeof *st);
     if (!st)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    st->choice = *ch;
-    st->choice.ranker[sizeof st->choice.ranker - 1] = '\0';
-    st->choice.metric[sizeof st->choice.metric - 1] = '\0';
-    st->choice.validation[sizeof st->choice.validation - 1] = '\0';
-    st->choice.note[sizeof st->choice.note - 1] = '\0';
-    if (st->choice.n > RECO_DEFAULT_MAX_CANDIDATES)
-        st->choice.n = 0;
-    for (uint32_t j = 0; j < RECO_DEFAULT_MAX_CANDIDATES; j++) {
-        st->choice.cand[j].name[sizeof st->choice.cand[j].name - 1] = '\0';
-        st->choice.cand[j].note[sizeof st->choice.cand[j].note - 1] = '\0';
-    }
+    reco_status rc;
     char algo[32];
-    if ((rc = load_sub(f, candidate_algo(st->choice.ranker, algo), "default.rparams", train,
+    if ((rc = choice_load(f, &st->choice, err)) ||
+        (rc = load_sub(f, candidate_algo(st->choice.ranker, algo), "default.rparams", train,
                        &st->rank, err)))
         goto fail;
-    st->choice.blend[sizeof st->choice.blend - 1] = '\0';
     if (st->choice.blend[0] &&
         (rc = load_sub(f, candidate_algo(st->choice.blend, algo), "default.r2params", train,
                        &st->rank2, err)))
@@ -945,6 +1007,7 @@ const reco_algo_ops reco_algo_default = {
     .param_set = def_set,
     .params_check = def_check,
     .params_format = def_format,
+    .param_fields = def_fields,
     .fit = def_fit,
     .free_state = def_free,
     .predict = def_predict,

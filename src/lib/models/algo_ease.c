@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mem.h"
 #include "numfmt.h"
 
 /* ---- parameters ---- */
@@ -133,6 +134,15 @@ reco_status reco_ease_params_check(const reco_ease_params *p, reco_error *err)
     return RECO_OK;
 }
 
+static const reco_param_field ease_fields[] = {
+    RECO_PARAM_FIELD(reco_ease_params, lambda, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_ease_params, min_rating, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_ease_params, max_memory, RECO_PT_U64),
+    RECO_PARAM_FIELD(reco_ease_params, precision, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_ease_params, threads, RECO_PT_INT),
+    {NULL, 0, 0, 0},
+};
+
 static reco_status ease_check(const void *p, reco_error *err)
 {
     return reco_ease_params_check(p, err);
@@ -171,10 +181,9 @@ static void ease_format(const void *pp, char *buf, size_t cap)
 
 uint64_t reco_ease_memory_bytes(uint32_t n_active, reco_ease_precision precision)
 {
-    uint64_t sq = (uint64_t)n_active * n_active, out;
-    if (__builtin_mul_overflow(sq, precision == RECO_EASE_DOUBLE ? 12u : 4u, &out))
-        return UINT64_MAX;
-    return out;
+    uint64_t out;
+    reco_mul3_u64(n_active, n_active, precision == RECO_EASE_DOUBLE ? 12u : 4u, &out);
+    return out; /* UINT64_MAX when it overflows */
 }
 
 /* "11.3 GiB", "1000 B". */
@@ -686,11 +695,8 @@ static size_t ease_explain(const void *s, const reco_dataset *train, const reco_
 
 /* ---- model files ---- */
 
-typedef struct ease_file_meta {
-    uint32_t n_items, n_active;
-    uint64_t gram_pairs;
-    double gram_seconds, inverse_seconds;
-} ease_file_meta;
+/* Contents version of ease.meta. */
+#define EASE_FORMAT 1
 
 static reco_status ease_save(const void *params, const void *s, const reco_dataset *train,
                              reco_mfile_writer *w, reco_error *err)
@@ -698,15 +704,14 @@ static reco_status ease_save(const void *params, const void *s, const reco_datas
     (void)params;
     (void)train;
     const ease_state *st = s;
-    ease_file_meta meta;
-    memset(&meta, 0, sizeof meta);
-    meta.n_items = st->n_items;
-    meta.n_active = st->n_active;
-    meta.gram_pairs = st->gram_pairs;
-    meta.gram_seconds = st->gram_seconds;
-    meta.inverse_seconds = st->inverse_seconds;
+    reco_mfile_meta *meta = reco_mfile_meta_new(EASE_FORMAT);
+    reco_mfile_meta_put_u64(meta, "n_items", st->n_items);
+    reco_mfile_meta_put_u64(meta, "n_active", st->n_active);
+    reco_mfile_meta_put_u64(meta, "gram_pairs", st->gram_pairs);
+    reco_mfile_meta_put_f64(meta, "gram_seconds", st->gram_seconds);
+    reco_mfile_meta_put_f64(meta, "inverse_seconds", st->inverse_seconds);
     reco_status rc;
-    if ((rc = reco_mfile_add_copy(w, "ease.meta", &meta, sizeof meta, err)) ||
+    if ((rc = reco_mfile_add_meta(w, "ease.meta", meta, err)) ||
         (rc = reco_mfile_add(w, "ease.active", st->active,
                              (uint64_t)st->n_active * sizeof(uint32_t), err)) ||
         (rc = reco_mfile_add(w, "ease.pos", st->pos, (uint64_t)st->n_items * sizeof(uint32_t),
@@ -719,20 +724,30 @@ static reco_status ease_save(const void *params, const void *s, const reco_datas
 static reco_status ease_load(const void *params, const reco_mfile *f, const reco_dataset *train,
                              void **state, reco_error *err)
 {
-    const ease_file_meta *meta;
-    reco_status rc = reco_mfile_array(f, "ease.meta", 1, sizeof *meta, (const void **)&meta, err);
-    if (rc)
+    const uint32_t ni = reco_dataset_n_items(train);
+    reco_mfile_meta *meta = NULL;
+    uint32_t n = 0, ignored;
+    uint64_t gram_pairs = 0;
+    double gram_seconds = 0, inverse_seconds = 0;
+    reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, "ease.meta", EASE_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n_items", ni, ni, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n_active", 1, ni ? ni : 1, &n, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "gram_pairs", 0, UINT64_MAX, &gram_pairs, err)) ||
+        (rc = reco_mfile_meta_get_f64(meta, "gram_seconds", 0, INFINITY, &gram_seconds, err)) ||
+        (rc = reco_mfile_meta_get_f64(meta, "inverse_seconds", 0, INFINITY, &inverse_seconds,
+                                      err))) {
+        reco_mfile_meta_free(meta);
         return rc;
-    const uint32_t ni = meta->n_items, n = meta->n_active;
-    /* n^2 floats must fit in the file: also rules out overflow below. */
-    if (ni != reco_dataset_n_items(train) || n == 0 || n > ni ||
-        (uint64_t)n * n > reco_mfile_size(f) / sizeof(float))
+    }
+    reco_mfile_meta_free(meta);
+    if (n > ni)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: ease model does not match the data",
                               reco_mfile_path(f));
     const void *act, *pos, *B;
     if ((rc = reco_mfile_array(f, "ease.active", n, sizeof(uint32_t), &act, err)) ||
         (rc = reco_mfile_array(f, "ease.pos", ni, sizeof(uint32_t), &pos, err)) ||
-        (rc = reco_mfile_array(f, "ease.B", (uint64_t)n * n, sizeof(float), &B, err)))
+        (rc = reco_mfile_matrix(f, "ease.B", n, n, sizeof(float), &B, err)))
         return rc;
     /* active ascending and in range; pos its exact inverse. */
     const uint32_t *a = act, *ps = pos;
@@ -758,9 +773,9 @@ static reco_status ease_load(const void *params, const reco_mfile *f, const reco
     st->active = (uint32_t *)act;
     st->pos = (uint32_t *)pos;
     st->B = (float *)B;
-    st->gram_pairs = meta->gram_pairs;
-    st->gram_seconds = meta->gram_seconds;
-    st->inverse_seconds = meta->inverse_seconds;
+    st->gram_pairs = gram_pairs;
+    st->gram_seconds = gram_seconds;
+    st->inverse_seconds = inverse_seconds;
     st->mapped = true;
     *state = st;
     return RECO_OK;
@@ -783,6 +798,7 @@ const reco_algo_ops reco_algo_ease = {
     .param_set = ease_set,
     .params_check = ease_check,
     .params_format = ease_format,
+    .param_fields = ease_fields,
     .fit = ease_fit,
     .free_state = ease_free,
     .predict = ease_predict,

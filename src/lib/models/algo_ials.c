@@ -5,6 +5,7 @@
 #include "reco/ials.h"
 
 #include <lapacke.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -155,6 +156,23 @@ static void ials_format(const void *pp, char *buf, size_t cap)
              SOLVER_NAMES[p->solver], p->cg_steps, p->init_std, (unsigned long long)p->seed,
              p->threads, mr);
 }
+
+static const reco_param_field ials_fields[] = {
+    RECO_PARAM_FIELD(reco_ials_params, factors, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_ials_params, iterations, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_ials_params, alpha, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_ials_params, conf, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_ials_params, reg, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_ials_params, reg_exp, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_ials_params, unobserved, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_ials_params, solver, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_ials_params, cg_steps, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_ials_params, init_std, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_ials_params, seed, RECO_PT_U64),
+    RECO_PARAM_FIELD(reco_ials_params, threads, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_ials_params, min_rating, RECO_PT_F64),
+    {NULL, 0, 0, 0},
+};
 
 float reco_ials_confidence(const reco_ials_params *p, float r, float user_mean)
 {
@@ -1181,14 +1199,8 @@ static size_t ials_explain(const void *s, const reco_dataset *train, const reco_
 
 /* ---- model files ---- */
 
-typedef struct ials_file_meta {
-    uint32_t n_users, n_items, k, ld;
-    uint32_t active_users, active_items;
-    int32_t iterations_run;
-    uint32_t pad;
-    double loss;
-    double w0;
-} ials_file_meta;
+/* Contents version of ials.meta. */
+#define IALS_FORMAT 1
 
 static reco_status ials_save(const void *params, const void *s, const reco_dataset *train,
                              reco_mfile_writer *w, reco_error *err)
@@ -1196,10 +1208,18 @@ static reco_status ials_save(const void *params, const void *s, const reco_datas
     (void)params;
     (void)train;
     const ials_state *st = s;
-    ials_file_meta meta = {st->n_users, st->n_items, st->k, st->ld, st->active_users,
-                           st->active_items, st->iterations_run, 0, st->loss, st->w0};
+    reco_mfile_meta *meta = reco_mfile_meta_new(IALS_FORMAT);
+    reco_mfile_meta_put_u64(meta, "n_users", st->n_users);
+    reco_mfile_meta_put_u64(meta, "n_items", st->n_items);
+    reco_mfile_meta_put_u64(meta, "k", st->k);
+    reco_mfile_meta_put_u64(meta, "ld", st->ld);
+    reco_mfile_meta_put_u64(meta, "active_users", st->active_users);
+    reco_mfile_meta_put_u64(meta, "active_items", st->active_items);
+    reco_mfile_meta_put_i64(meta, "iterations_run", st->iterations_run);
+    reco_mfile_meta_put_f64(meta, "loss", st->loss);
+    reco_mfile_meta_put_f64(meta, "w0", st->w0);
     reco_status rc;
-    if ((rc = reco_mfile_add_copy(w, "ials.meta", &meta, sizeof meta, err)) ||
+    if ((rc = reco_mfile_add_meta(w, "ials.meta", meta, err)) ||
         (rc = reco_mfile_add(w, "ials.X", st->X, (uint64_t)st->n_users * st->ld * sizeof(float),
                              err)) ||
         (rc = reco_mfile_add(w, "ials.Y", st->Y, (uint64_t)st->n_items * st->ld * sizeof(float),
@@ -1216,43 +1236,54 @@ static reco_status ials_load(const void *params, const reco_mfile *f, const reco
                              void **state, reco_error *err)
 {
     const reco_ials_params *p = params;
-    const ials_file_meta *meta;
-    reco_status rc = reco_mfile_array(f, "ials.meta", 1, sizeof *meta, (const void **)&meta, err);
-    if (rc)
+    const uint32_t nu = reco_dataset_n_users(train), ni = reco_dataset_n_items(train);
+    const uint32_t k = (uint32_t)p->factors;
+    reco_mfile_meta *meta = NULL;
+    uint32_t ld = 0, active_users = 0, active_items = 0, ignored;
+    int iterations_run = 0;
+    double loss = 0, w0 = 0;
+    reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, "ials.meta", IALS_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n_users", nu, nu, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n_items", ni, ni, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "k", k, k, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "ld", k, k + 15, &ld, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "active_users", 0, nu, &active_users, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "active_items", 0, ni, &active_items, err)) ||
+        (rc = reco_mfile_meta_get_int(meta, "iterations_run", 0, INT_MAX, &iterations_run,
+                                      err)) ||
+        (rc = reco_mfile_meta_get_f64_nan(meta, "loss", -INFINITY, INFINITY, &loss, err)) ||
+        (rc = reco_mfile_meta_get_f64(meta, "w0", 0, INFINITY, &w0, err))) {
+        reco_mfile_meta_free(meta);
         return rc;
-    if (meta->n_users != reco_dataset_n_users(train) ||
-        meta->n_items != reco_dataset_n_items(train) || meta->k != (uint32_t)p->factors ||
-        meta->ld < meta->k || meta->ld % 16 != 0 || meta->active_items > meta->n_items ||
-        meta->active_users > meta->n_users)
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: ials factors do not match the data",
-                              reco_mfile_path(f));
+    }
+    reco_mfile_meta_free(meta);
+    if (ld % 16 != 0)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: section \"ials.meta\": key \"ld\" is "
+                              "%u, not a multiple of 16", reco_mfile_path(f), ld);
     const void *X, *Y, *G, *yn;
-    if ((rc = reco_mfile_array(f, "ials.X", (uint64_t)meta->n_users * meta->ld, sizeof(float), &X,
-                               err)) ||
-        (rc = reco_mfile_array(f, "ials.Y", (uint64_t)meta->n_items * meta->ld, sizeof(float), &Y,
-                               err)) ||
-        (rc = reco_mfile_array(f, "ials.YtY", (uint64_t)meta->k * meta->ld, sizeof(float), &G,
-                               err)) ||
-        (rc = reco_mfile_array(f, "ials.ynorm", meta->n_items, sizeof(float), &yn, err)))
+    if ((rc = reco_mfile_matrix(f, "ials.X", nu, ld, sizeof(float), &X, err)) ||
+        (rc = reco_mfile_matrix(f, "ials.Y", ni, ld, sizeof(float), &Y, err)) ||
+        (rc = reco_mfile_matrix(f, "ials.YtY", k, ld, sizeof(float), &G, err)) ||
+        (rc = reco_mfile_array(f, "ials.ynorm", ni, sizeof(float), &yn, err)))
         return rc;
     ials_state *st = calloc(1, sizeof *st);
     if (!st)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    if ((rc = reco_factor_index_load(&st->index, f, "ials.", meta->n_items, meta->k, meta->ld,
-                                     err))) {
+    if ((rc = reco_factor_index_load(&st->index, f, "ials.", ni, k, ld, err))) {
         free(st);
         return rc;
     }
     st->params = *p;
-    st->n_users = meta->n_users;
-    st->n_items = meta->n_items;
-    st->k = meta->k;
-    st->ld = meta->ld;
-    st->active_users = meta->active_users;
-    st->active_items = meta->active_items;
-    st->iterations_run = meta->iterations_run;
-    st->loss = meta->loss;
-    st->w0 = meta->w0;
+    st->n_users = nu;
+    st->n_items = ni;
+    st->k = k;
+    st->ld = ld;
+    st->active_users = active_users;
+    st->active_items = active_items;
+    st->iterations_run = iterations_run;
+    st->loss = loss;
+    st->w0 = w0;
     st->X = (float *)X;
     st->Y = (float *)Y;
     st->YtY = (float *)G;
@@ -1279,6 +1310,7 @@ const reco_algo_ops reco_algo_ials = {
     .param_set = ials_set,
     .params_check = ials_check,
     .params_format = ials_format,
+    .param_fields = ials_fields,
     .fit = ials_fit,
     .free_state = ials_free,
     .predict = ials_predict,

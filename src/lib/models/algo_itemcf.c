@@ -43,16 +43,22 @@ static void icf_free(void *s)
     free(st);
 }
 
+/* Contents version of itemcf.meta. */
+#define ITEMCF_FORMAT 1
+
 static reco_status icf_save(const void *params, const void *s, const reco_dataset *train,
                             reco_mfile_writer *w, reco_error *err)
 {
     (void)params;
     (void)train;
     const reco_knn_table *t = &((const itemcf_state *)s)->table;
-    uint32_t meta[2] = {t->n_items, t->k};
     uint64_t n = t->offsets[t->n_items];
+    reco_mfile_meta *meta = reco_mfile_meta_new(ITEMCF_FORMAT);
+    reco_mfile_meta_put_u64(meta, "n_items", t->n_items);
+    reco_mfile_meta_put_u64(meta, "k", t->k);
+    reco_mfile_meta_put_u64(meta, "n_neighbours", n);
     reco_status rc;
-    if ((rc = reco_mfile_add_copy(w, "itemcf.meta", meta, sizeof meta, err)) ||
+    if ((rc = reco_mfile_add_meta(w, "itemcf.meta", meta, err)) ||
         (rc = reco_mfile_add(w, "itemcf.offsets", t->offsets,
                              ((uint64_t)t->n_items + 1) * sizeof *t->offsets, err)) ||
         (rc = reco_mfile_add(w, "itemcf.nbr", t->nbr, n * sizeof *t->nbr, err)))
@@ -63,32 +69,36 @@ static reco_status icf_save(const void *params, const void *s, const reco_datase
 static reco_status icf_load(const void *params, const reco_mfile *f, const reco_dataset *train,
                             void **state, reco_error *err)
 {
-    const uint32_t *meta;
     const void *off, *nbr, *sim;
-    uint32_t ni = reco_dataset_n_items(train);
-    reco_status rc = reco_mfile_array(f, "itemcf.meta", 2, sizeof(uint32_t),
-                                      (const void **)&meta, err);
-    if (rc)
+    uint32_t ni = reco_dataset_n_items(train), k = 0, ignored;
+    uint64_t n = 0;
+    reco_mfile_meta *meta = NULL;
+    reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, "itemcf.meta", ITEMCF_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n_items", ni, ni, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "k", 1, RECO_KNN_K_MAX, &k, err)) ||
+        (rc = reco_mfile_meta_get_u64(meta, "n_neighbours", 0, (uint64_t)ni * k, &n, err))) {
+        reco_mfile_meta_free(meta);
         return rc;
-    if (meta[0] != ni)
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: itemcf table does not match the data",
-                              reco_mfile_path(f));
+    }
+    reco_mfile_meta_free(meta);
     if ((rc = reco_mfile_array(f, "itemcf.offsets", (uint64_t)ni + 1, sizeof(uint64_t), &off,
-                               err)))
-        return rc;
-    const uint64_t *o = off;
-    uint64_t n = o[ni];
-    if ((rc = reco_mfile_array(f, "itemcf.nbr", n, sizeof(uint32_t), &nbr, err)) ||
+                               err)) ||
+        (rc = reco_mfile_array(f, "itemcf.nbr", n, sizeof(uint32_t), &nbr, err)) ||
         (rc = reco_mfile_array(f, "itemcf.sim", n, sizeof(float), &sim, err)))
         return rc;
-    /* Offsets rise to n, list lengths stay within k, neighbours in range. */
-    bool ok = o[0] == 0;
-    for (uint32_t i = 0; ok && i < ni; i++)
-        ok = o[i] <= o[i + 1] && o[i + 1] - o[i] <= meta[1];
+    /* Offsets rise from 0 to n, list lengths stay within k, neighbours in
+     * range and never the product itself. */
+    const uint64_t *o = off;
     const uint32_t *nb = nbr;
-    for (uint64_t j = 0; ok && j < n; j++)
-        ok = nb[j] < ni;
-    if (!ok)
+    int bad = o[0] != 0 || o[ni] != n;
+    for (uint32_t i = 0; !bad && i < ni; i++)
+        bad = o[i] > o[i + 1] || o[i + 1] - o[i] > k;
+#pragma omp parallel for schedule(dynamic, 4096) reduction(| : bad) if (n > 100000)
+    for (uint32_t i = 0; i < ni; i++)
+        for (uint64_t j = o[i]; !bad && j < o[i + 1]; j++)
+            bad |= nb[j] >= ni || nb[j] == i;
+    if (bad)
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt itemcf table",
                               reco_mfile_path(f));
     itemcf_state *st = calloc(1, sizeof *st);
@@ -96,7 +106,7 @@ static reco_status icf_load(const void *params, const reco_mfile *f, const reco_
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     st->params = *(const reco_knn_params *)params;
     st->table.n_items = ni;
-    st->table.k = meta[1];
+    st->table.k = k;
     st->table.offsets = (uint64_t *)off;
     st->table.nbr = (uint32_t *)nbr;
     st->table.sim = (float *)sim;
@@ -299,6 +309,7 @@ const reco_algo_ops reco_algo_itemcf = {
     .param_set = icf_set,
     .params_check = icf_check,
     .params_format = icf_format,
+    .param_fields = reco_knn_param_fields,
     .fit = icf_fit,
     .free_state = icf_free,
     .predict = icf_predict,

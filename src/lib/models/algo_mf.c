@@ -2,6 +2,8 @@
  * parallel) or ALS. See include/reco/mf.h for the model. */
 #include "reco/mf.h"
 
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -121,6 +123,19 @@ static void mf_format(const void *pp, char *buf, size_t cap)
              p->factors, p->epochs, p->lr, p->reg, p->reg_bias, p->init_std,
              (unsigned long long)p->seed, p->threads, p->solver == RECO_MF_ALS ? "als" : "sgd");
 }
+
+static const reco_param_field mf_fields[] = {
+    RECO_PARAM_FIELD(reco_mf_params, factors, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_mf_params, epochs, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_mf_params, lr, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_mf_params, reg, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_mf_params, reg_bias, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_mf_params, init_std, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_mf_params, seed, RECO_PT_U64),
+    RECO_PARAM_FIELD(reco_mf_params, threads, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_mf_params, solver, RECO_PT_INT),
+    {NULL, 0, 0, 0},
+};
 
 /* ---- memory ---- */
 
@@ -768,12 +783,8 @@ static bool mf_item_factors(const void *s, reco_item_factors *f)
 
 /* ---- model files ---- */
 
-typedef struct mf_file_meta {
-    uint32_t n_users, n_items, k, ld;
-    float mu;
-    int32_t epochs_run;
-    double train_rmse;
-} mf_file_meta;
+/* Contents version of mf.meta. */
+#define MF_FORMAT 1
 
 static reco_status mf_save(const void *params, const void *s, const reco_dataset *train,
                            reco_mfile_writer *w, reco_error *err)
@@ -781,10 +792,16 @@ static reco_status mf_save(const void *params, const void *s, const reco_dataset
     (void)params;
     (void)train;
     const mf_state *st = s;
-    mf_file_meta meta = {st->n_users, st->n_items, st->k, st->ld, st->mu, st->epochs_run,
-                         st->train_rmse};
+    reco_mfile_meta *meta = reco_mfile_meta_new(MF_FORMAT);
+    reco_mfile_meta_put_u64(meta, "n_users", st->n_users);
+    reco_mfile_meta_put_u64(meta, "n_items", st->n_items);
+    reco_mfile_meta_put_u64(meta, "k", st->k);
+    reco_mfile_meta_put_u64(meta, "ld", st->ld);
+    reco_mfile_meta_put_f64(meta, "mu", st->mu);
+    reco_mfile_meta_put_i64(meta, "epochs_run", st->epochs_run);
+    reco_mfile_meta_put_f64(meta, "train_rmse", st->train_rmse);
     reco_status rc;
-    if ((rc = reco_mfile_add_copy(w, "mf.meta", &meta, sizeof meta, err)) ||
+    if ((rc = reco_mfile_add_meta(w, "mf.meta", meta, err)) ||
         (rc = reco_mfile_add(w, "mf.bu", st->bu, (uint64_t)st->n_users * sizeof(float), err)) ||
         (rc = reco_mfile_add(w, "mf.bi", st->bi, (uint64_t)st->n_items * sizeof(float), err)) ||
         (rc = reco_mfile_add(w, "mf.P", st->P, (uint64_t)st->n_users * st->ld * sizeof(float),
@@ -803,38 +820,50 @@ static reco_status mf_load(const void *params, const reco_mfile *f, const reco_d
                            void **state, reco_error *err)
 {
     const reco_mf_params *p = params;
-    const mf_file_meta *meta;
-    reco_status rc = reco_mfile_array(f, "mf.meta", 1, sizeof *meta, (const void **)&meta, err);
-    if (rc)
+    const uint32_t nu = reco_dataset_n_users(train), ni = reco_dataset_n_items(train);
+    const uint32_t k = (uint32_t)p->factors;
+    reco_mfile_meta *meta = NULL;
+    uint32_t ld = 0, ignored;
+    float mu = 0;
+    int epochs_run = 0;
+    double train_rmse = 0;
+    reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, "mf.meta", MF_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n_users", nu, nu, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n_items", ni, ni, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "k", k, k, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "ld", k, k + 15, &ld, err)) ||
+        (rc = reco_mfile_meta_get_f32(meta, "mu", -FLT_MAX, FLT_MAX, &mu, err)) ||
+        (rc = reco_mfile_meta_get_int(meta, "epochs_run", 0, INT_MAX, &epochs_run, err)) ||
+        (rc = reco_mfile_meta_get_f64_nan(meta, "train_rmse", 0, INFINITY, &train_rmse, err))) {
+        reco_mfile_meta_free(meta);
         return rc;
-    if (meta->n_users != reco_dataset_n_users(train) ||
-        meta->n_items != reco_dataset_n_items(train) || meta->k != (uint32_t)p->factors ||
-        meta->ld < meta->k || meta->ld % 16 != 0)
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: mf factors do not match the data",
-                              reco_mfile_path(f));
+    }
+    reco_mfile_meta_free(meta);
+    if (ld % 16 != 0)
+        return reco_error_set(err, RECO_ERR_FORMAT, "%s: section \"mf.meta\": key \"ld\" is %u, "
+                              "not a multiple of 16", reco_mfile_path(f), ld);
     const void *bu, *bi, *P, *Q, *qn;
-    if ((rc = reco_mfile_array(f, "mf.bu", meta->n_users, sizeof(float), &bu, err)) ||
-        (rc = reco_mfile_array(f, "mf.bi", meta->n_items, sizeof(float), &bi, err)) ||
-        (rc = reco_mfile_array(f, "mf.P", (uint64_t)meta->n_users * meta->ld, sizeof(float), &P,
-                               err)) ||
-        (rc = reco_mfile_array(f, "mf.Q", (uint64_t)meta->n_items * meta->ld, sizeof(float), &Q,
-                               err)) ||
-        (rc = reco_mfile_array(f, "mf.qnorm", meta->n_items, sizeof(float), &qn, err)))
+    if ((rc = reco_mfile_array(f, "mf.bu", nu, sizeof(float), &bu, err)) ||
+        (rc = reco_mfile_array(f, "mf.bi", ni, sizeof(float), &bi, err)) ||
+        (rc = reco_mfile_matrix(f, "mf.P", nu, ld, sizeof(float), &P, err)) ||
+        (rc = reco_mfile_matrix(f, "mf.Q", ni, ld, sizeof(float), &Q, err)) ||
+        (rc = reco_mfile_array(f, "mf.qnorm", ni, sizeof(float), &qn, err)))
         return rc;
     reco_factor_index ix;
-    if ((rc = reco_factor_index_load(&ix, f, "mf.", meta->n_items, meta->k, meta->ld, err)))
+    if ((rc = reco_factor_index_load(&ix, f, "mf.", ni, k, ld, err)))
         return rc;
     mf_state *st = calloc(1, sizeof *st);
     if (!st)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     st->params = *p;
-    st->n_users = meta->n_users;
-    st->n_items = meta->n_items;
-    st->k = meta->k;
-    st->ld = meta->ld;
-    st->mu = meta->mu;
-    st->train_rmse = meta->train_rmse;
-    st->epochs_run = meta->epochs_run;
+    st->n_users = nu;
+    st->n_items = ni;
+    st->k = k;
+    st->ld = ld;
+    st->mu = mu;
+    st->train_rmse = train_rmse;
+    st->epochs_run = epochs_run;
     st->bu = (float *)bu;
     st->bi = (float *)bi;
     st->P = (float *)P;
@@ -871,6 +900,7 @@ const reco_algo_ops reco_algo_mf = {
     .param_set = mf_set,
     .params_check = mf_check,
     .params_format = mf_format,
+    .param_fields = mf_fields,
     .fit = mf_fit,
     .free_state = mf_free,
     .predict = mf_predict,

@@ -99,6 +99,17 @@ static void svd_format(const void *pp, char *buf, size_t cap)
              (unsigned long long)p->seed, p->threads);
 }
 
+static const reco_param_field svd_fields[] = {
+    RECO_PARAM_FIELD(reco_svd_params, k, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_svd_params, mode, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_svd_params, tol, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_svd_params, maxiter, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_svd_params, ncv, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_svd_params, seed, RECO_PT_U64),
+    RECO_PARAM_FIELD(reco_svd_params, threads, RECO_PT_INT),
+    {NULL, 0, 0, 0},
+};
+
 static void svd_free(void *s)
 {
     reco_svd_model *st = s;
@@ -449,10 +460,8 @@ static bool svd_item_factors(const void *s, reco_item_factors *f)
 
 /* ---- model files ---- */
 
-typedef struct svd_file_meta {
-    uint32_t n_users, n_items, k, mode;
-    uint32_t restarts, products;
-} svd_file_meta;
+/* Contents version of svd.meta. */
+#define SVD_FORMAT 1
 
 static reco_status svd_save(const void *params, const void *s, const reco_dataset *train,
                             reco_mfile_writer *w, reco_error *err)
@@ -460,11 +469,16 @@ static reco_status svd_save(const void *params, const void *s, const reco_datase
     (void)params;
     (void)train;
     const reco_svd_model *st = s;
-    svd_file_meta meta = {st->n_users, st->n_items, st->k, (uint32_t)st->mode, st->restarts,
-                          st->products};
+    reco_mfile_meta *meta = reco_mfile_meta_new(SVD_FORMAT);
+    reco_mfile_meta_put_u64(meta, "n_users", st->n_users);
+    reco_mfile_meta_put_u64(meta, "n_items", st->n_items);
+    reco_mfile_meta_put_u64(meta, "k", st->k);
+    reco_mfile_meta_put_u64(meta, "mode", (uint64_t)st->mode);
+    reco_mfile_meta_put_u64(meta, "restarts", st->restarts);
+    reco_mfile_meta_put_u64(meta, "products", st->products);
     uint64_t k = st->k;
     reco_status rc;
-    if ((rc = reco_mfile_add_copy(w, "svd.meta", &meta, sizeof meta, err)) ||
+    if ((rc = reco_mfile_add_meta(w, "svd.meta", meta, err)) ||
         (rc = reco_mfile_add(w, "svd.sigma", st->sigma, k * sizeof(float), err)) ||
         (rc = reco_mfile_add(w, "svd.user_f", st->user_f, st->n_users * k * sizeof(float), err)) ||
         (rc = reco_mfile_add(w, "svd.item_f", st->item_f, st->n_items * k * sizeof(float), err)) ||
@@ -485,37 +499,43 @@ static reco_status svd_load(const void *params, const reco_mfile *f, const reco_
                             void **state, reco_error *err)
 {
     const reco_svd_params *p = params;
-    const svd_file_meta *meta;
-    reco_status rc = reco_mfile_array(f, "svd.meta", 1, sizeof *meta, (const void **)&meta, err);
-    if (rc)
+    const uint32_t nu = reco_dataset_n_users(train), ni = reco_dataset_n_items(train);
+    const uint32_t k = (uint32_t)p->k, mode = (uint32_t)p->mode;
+    reco_mfile_meta *meta = NULL;
+    uint32_t restarts = 0, products = 0, ignored;
+    reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, "svd.meta", SVD_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n_users", nu, nu, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n_items", ni, ni, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "k", k, k, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "mode", mode, mode, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "restarts", 0, INT32_MAX, &restarts, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "products", 0, INT32_MAX, &products, err))) {
+        reco_mfile_meta_free(meta);
         return rc;
-    if (meta->n_users != reco_dataset_n_users(train) ||
-        meta->n_items != reco_dataset_n_items(train) || meta->k != (uint32_t)p->k ||
-        meta->mode != (uint32_t)p->mode || meta->mode > RECO_SVD_NOTEBOOK)
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: svd factors do not match the data",
-                              reco_mfile_path(f));
-    uint64_t k = meta->k;
+    }
+    reco_mfile_meta_free(meta);
     const void *sigma, *uf, *itf, *norm, *mean = NULL, *fold = NULL;
     if ((rc = reco_mfile_array(f, "svd.sigma", k, sizeof(float), &sigma, err)) ||
-        (rc = reco_mfile_array(f, "svd.user_f", meta->n_users * k, sizeof(float), &uf, err)) ||
-        (rc = reco_mfile_array(f, "svd.item_f", meta->n_items * k, sizeof(float), &itf, err)) ||
-        (rc = reco_mfile_array(f, "svd.item_norm", meta->n_items, sizeof(float), &norm, err)))
+        (rc = reco_mfile_matrix(f, "svd.user_f", nu, k, sizeof(float), &uf, err)) ||
+        (rc = reco_mfile_matrix(f, "svd.item_f", ni, k, sizeof(float), &itf, err)) ||
+        (rc = reco_mfile_array(f, "svd.item_norm", ni, sizeof(float), &norm, err)))
         return rc;
-    if ((meta->mode == RECO_SVD_USERMEAN || meta->mode == RECO_SVD_NOTEBOOK) &&
-        (rc = reco_mfile_array(f, "svd.user_mean", meta->n_users, sizeof(float), &mean, err)))
+    if ((mode == RECO_SVD_USERMEAN || mode == RECO_SVD_NOTEBOOK) &&
+        (rc = reco_mfile_array(f, "svd.user_mean", nu, sizeof(float), &mean, err)))
         return rc;
-    if (meta->mode == RECO_SVD_NOTEBOOK &&
+    if (mode == RECO_SVD_NOTEBOOK &&
         (rc = reco_mfile_array(f, "svd.fold_sum", k, sizeof(float), &fold, err)))
         return rc;
     reco_svd_model *st = calloc(1, sizeof *st);
     if (!st)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    st->n_users = meta->n_users;
-    st->n_items = meta->n_items;
-    st->k = meta->k;
-    st->mode = (reco_svd_mode)meta->mode;
-    st->restarts = meta->restarts;
-    st->products = meta->products;
+    st->n_users = nu;
+    st->n_items = ni;
+    st->k = k;
+    st->mode = (reco_svd_mode)mode;
+    st->restarts = restarts;
+    st->products = products;
     st->sigma = (float *)sigma;
     st->user_f = (float *)uf;
     st->item_f = (float *)itf;
@@ -555,6 +575,7 @@ const reco_algo_ops reco_algo_svd = {
     .param_set = svd_set,
     .params_check = svd_check,
     .params_format = svd_format,
+    .param_fields = svd_fields,
     .fit = svd_fit,
     .free_state = svd_free,
     .predict = svd_predict,

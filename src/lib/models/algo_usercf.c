@@ -482,6 +482,7 @@ const reco_algo_ops reco_algo_usercf = {
     .param_set = ucf_set,
     .params_check = ucf_check,
     .params_format = ucf_format,
+    .param_fields = reco_knn_param_fields,
     .fit = ucf_fit,
     .free_state = ucf_free,
     .predict = ucf_predict,

@@ -13,6 +13,21 @@
 
 #include "numfmt.h"
 
+const reco_param_field reco_baseline_param_fields[] = {
+    RECO_PARAM_FIELD(reco_baseline_params, reg_u, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_baseline_params, reg_i, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_baseline_params, epochs, RECO_PT_INT),
+    {NULL, 0, 0, 0},
+};
+
+const reco_param_field reco_popular_param_fields[] = {
+    RECO_PARAM_FIELD(reco_popular_params, by, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_popular_params, half_life_days, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_popular_params, damping, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_popular_params, min_count, RECO_PT_U32),
+    {NULL, 0, 0, 0},
+};
+
 void reco_baseline_params_default(reco_baseline_params *p)
 {
     /* Chosen with `reco tune --metric rmse` (60 random trials, validation a

@@ -1,6 +1,7 @@
 /* Exact pruned top-N over factor models (see include/reco/factor_index.h). */
 #include "reco/factor_index.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,13 +404,25 @@ static const char *sec(char *buf, const char *prefix, const char *name)
     return buf;
 }
 
+/* Contents version of PREFIX + "ord_meta". */
+#define ORDER_FORMAT 1
+
 static reco_status order_save(const reco_factor_order *ix, reco_mfile_writer *w,
                                    const char *prefix, reco_error *err)
 {
     char s[RECO_MFILE_NAME_MAX + 1];
     const uint64_t n = ix->n, fb = n * sizeof(float), nb = n_blocks(ix->n) * sizeof(float);
+    reco_mfile_meta *meta = reco_mfile_meta_new(ORDER_FORMAT);
+    reco_mfile_meta_put_u64(meta, "n", ix->n);
+    reco_mfile_meta_put_u64(meta, "k", ix->k);
+    reco_mfile_meta_put_u64(meta, "ld", ix->ld);
+    reco_mfile_meta_put_bool(meta, "lambdas", ix->smax_l != NULL);
+    reco_mfile_meta_put_f64(meta, "lambda", ix->lambda);
+    reco_mfile_meta_put_f64(meta, "babs_max", ix->babs_max);
+    reco_mfile_meta_put_bool(meta, "q8", ix->q8 != NULL);
     reco_status rc;
-    if ((rc = reco_mfile_add(w, sec(s, prefix, "order"), ix->order, n * sizeof(uint32_t), err)) ||
+    if ((rc = reco_mfile_add_meta(w, sec(s, prefix, "ord_meta"), meta, err)) ||
+        (rc = reco_mfile_add(w, sec(s, prefix, "order"), ix->order, n * sizeof(uint32_t), err)) ||
         (rc = reco_mfile_add(w, sec(s, prefix, "ord_b"), ix->b, fb, err)) ||
         (rc = reco_mfile_add(w, sec(s, prefix, "ord_norm"), ix->norm, fb, err)) ||
         (rc = reco_mfile_add(w, sec(s, prefix, "ord_smax_b"), ix->smax_b, fb, err)) ||
@@ -419,16 +432,13 @@ static reco_status order_save(const reco_factor_order *ix, reco_mfile_writer *w,
         return rc;
     if ((rc = reco_mfile_add(w, sec(s, prefix, "ord_Q"), ix->Q, n * ix->ld * sizeof(float), err)))
         return rc;
-    if (ix->smax_l) {
-        const float lam[2] = {ix->lambda, ix->babs_max};
-        if ((rc = reco_mfile_add(w, sec(s, prefix, "ord_smax_l"), ix->smax_l,
-                                 (uint64_t)RECO_FACTOR_LAMBDAS * n * sizeof(float), err)) ||
-            (rc = reco_mfile_add(w, sec(s, prefix, "ord_blk_l"), ix->blk_l,
-                                 (uint64_t)RECO_FACTOR_LAMBDAS * n_blocks(ix->n) * sizeof(float),
-                                 err)) ||
-            (rc = reco_mfile_add_copy(w, sec(s, prefix, "ord_lam"), lam, sizeof lam, err)))
-            return rc;
-    }
+    if (ix->smax_l &&
+        ((rc = reco_mfile_add(w, sec(s, prefix, "ord_smax_l"), ix->smax_l,
+                              (uint64_t)RECO_FACTOR_LAMBDAS * n * sizeof(float), err)) ||
+         (rc = reco_mfile_add(w, sec(s, prefix, "ord_blk_l"), ix->blk_l,
+                              (uint64_t)RECO_FACTOR_LAMBDAS * n_blocks(ix->n) * sizeof(float),
+                              err))))
+        return rc;
     if (!ix->q8)
         return RECO_OK;
     const uint64_t nq = (uint64_t)q8_groups(ix->n) * 16 * sizeof(float);
@@ -438,22 +448,51 @@ static reco_status order_save(const reco_factor_order *ix, reco_mfile_writer *w,
     return reco_mfile_add(w, sec(s, prefix, "q_l1"), ix->q_l1, nq, err);
 }
 
+/* The order must name each item at most once, every one below n_items
+ * (the walk reads per-item arrays through it and must not return an item
+ * twice). */
+static bool order_is_injective(const uint32_t *order, uint64_t n, uint32_t n_items)
+{
+    uint8_t *seen = calloc((size_t)n_items / 8 + 1, 1);
+    if (!seen)
+        return false;
+    bool ok = true;
+    for (uint64_t p = 0; ok && p < n; p++) {
+        uint32_t i = order[p];
+        ok = i < n_items && !(seen[i / 8] & (1u << (i % 8)));
+        if (ok)
+            seen[i / 8] |= (uint8_t)(1u << (i % 8));
+    }
+    free(seen);
+    return ok;
+}
+
 static reco_status order_load(reco_factor_order *ix, const reco_mfile *f,
                                    const char *prefix, uint32_t n_items, uint32_t k, uint32_t ld,
                                    reco_error *err)
 {
     memset(ix, 0, sizeof *ix);
     char s[RECO_MFILE_NAME_MAX + 1];
-    uint64_t bytes = 0;
-    if (!reco_mfile_section(f, sec(s, prefix, "order"), &bytes))
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: section %s is missing",
-                              reco_mfile_path(f), s);
-    if (bytes % sizeof(uint32_t) || bytes / sizeof(uint32_t) > n_items)
-        return reco_error_set(err, RECO_ERR_FORMAT, "%s: section %s has a bad size",
-                              reco_mfile_path(f), s);
-    const uint64_t n = bytes / sizeof(uint32_t), nb = n_blocks((uint32_t)n);
-    const void *ord, *b, *nq, *sb, *sn, *bb, *bn, *Q;
+    reco_mfile_meta *meta = NULL;
+    uint32_t n32 = 0, ignored;
+    bool lambdas = false, has_q8 = false;
+    float lambda = 0, babs_max = 0;
     reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, sec(s, prefix, "ord_meta"), ORDER_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "n", 0, n_items, &n32, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "k", k, k, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_u32(meta, "ld", ld, ld, &ignored, err)) ||
+        (rc = reco_mfile_meta_get_bool(meta, "lambdas", &lambdas, err)) ||
+        (rc = reco_mfile_meta_get_f32(meta, "lambda", lambdas ? FLT_MIN : 0, FLT_MAX, &lambda,
+                                      err)) ||
+        (rc = reco_mfile_meta_get_f32(meta, "babs_max", 0, INFINITY, &babs_max, err)) ||
+        (rc = reco_mfile_meta_get_bool(meta, "q8", &has_q8, err))) {
+        reco_mfile_meta_free(meta);
+        return rc;
+    }
+    reco_mfile_meta_free(meta);
+    const uint64_t n = n32, nb = n_blocks(n32);
+    const void *ord, *b, *nq, *sb, *sn, *bb, *bn, *Q;
     if ((rc = reco_mfile_array(f, sec(s, prefix, "order"), n, sizeof(uint32_t), &ord, err)) ||
         (rc = reco_mfile_array(f, sec(s, prefix, "ord_b"), n, sizeof(float), &b, err)) ||
         (rc = reco_mfile_array(f, sec(s, prefix, "ord_norm"), n, sizeof(float), &nq, err)) ||
@@ -461,14 +500,9 @@ static reco_status order_load(reco_factor_order *ix, const reco_mfile *f,
         (rc = reco_mfile_array(f, sec(s, prefix, "ord_smax_norm"), n, sizeof(float), &sn, err)) ||
         (rc = reco_mfile_array(f, sec(s, prefix, "ord_blk_b"), nb, sizeof(float), &bb, err)) ||
         (rc = reco_mfile_array(f, sec(s, prefix, "ord_blk_norm"), nb, sizeof(float), &bn, err)) ||
-        (rc = reco_mfile_array(f, sec(s, prefix, "ord_Q"), n * ld, sizeof(float), &Q, err)))
+        (rc = reco_mfile_matrix(f, sec(s, prefix, "ord_Q"), n, ld, sizeof(float), &Q, err)))
         return rc;
-    /* Every position must name an item in range. */
-    const uint32_t *op = ord;
-    uint32_t bad = 0;
-    for (uint64_t p = 0; p < n; p++)
-        bad |= op[p] >= n_items;
-    if (bad)
+    if (!order_is_injective(ord, n, n_items))
         return reco_error_set(err, RECO_ERR_FORMAT, "%s: corrupt item order (%sorder)",
                               reco_mfile_path(f), prefix);
     ix->n = (uint32_t)n;
@@ -482,32 +516,25 @@ static reco_status order_load(reco_factor_order *ix, const reco_mfile *f,
     ix->blk_b = (float *)bb;
     ix->blk_norm = (float *)bn;
     ix->Q = (float *)Q;
+    ix->lambda = lambda;
+    ix->babs_max = babs_max;
     ix->mapped = true;
-    /* The lambda maxima, if the file has them. */
-    uint64_t lb = 0;
-    if (reco_mfile_section(f, sec(s, prefix, "ord_lam"), &lb)) {
-        const void *sml, *bll, *lam;
-        if ((rc = reco_mfile_array(f, sec(s, prefix, "ord_lam"), 2, sizeof(float), &lam, err)) ||
-            (rc = reco_mfile_array(f, sec(s, prefix, "ord_smax_l"), RECO_FACTOR_LAMBDAS * n,
-                                   sizeof(float), &sml, err)) ||
-            (rc = reco_mfile_array(f, sec(s, prefix, "ord_blk_l"), RECO_FACTOR_LAMBDAS * nb,
-                                   sizeof(float), &bll, err)))
+    /* The lambda maxima, if the order has them. */
+    if (lambdas) {
+        const void *sml, *bll;
+        if ((rc = reco_mfile_matrix(f, sec(s, prefix, "ord_smax_l"), RECO_FACTOR_LAMBDAS, n,
+                                    sizeof(float), &sml, err)) ||
+            (rc = reco_mfile_matrix(f, sec(s, prefix, "ord_blk_l"), RECO_FACTOR_LAMBDAS, nb,
+                                    sizeof(float), &bll, err)))
             return rc;
-        const float *lv = lam;
-        if (!(lv[0] > 0) || !isfinite(lv[0]) || !(lv[1] >= 0))
-            return reco_error_set(err, RECO_ERR_FORMAT, "%s: bad section %sord_lam",
-                                  reco_mfile_path(f), prefix);
-        ix->lambda = lv[0];
-        ix->babs_max = lv[1];
         ix->smax_l = (float *)sml;
         ix->blk_l = (float *)bll;
     }
-    /* The quantised copy, if the file has it (bounds from it are only as
+    /* The quantised copy, if the order has it (bounds from it are only as
      * good as its numbers: a crafted file can make the walk slower, never
      * read out of range). */
-    const void *q8, *qs, *ql;
-    uint64_t q8b = 0;
-    if (reco_mfile_section(f, sec(s, prefix, "q8"), &q8b)) {
+    if (has_q8) {
+        const void *q8, *qs, *ql;
         const uint64_t ng = (uint64_t)q8_groups((uint32_t)n) * 16;
         if ((rc = reco_mfile_array(f, sec(s, prefix, "q8"), q8_bytes((uint32_t)n, k), 1, &q8,
                                    err)) ||
@@ -602,7 +629,7 @@ reco_status reco_factor_index_load(reco_factor_index *ix, const reco_mfile *f,
         char p[RECO_MFILE_NAME_MAX + 1], probe[RECO_MFILE_NAME_MAX + 1];
         if (snprintf(p, sizeof p, "%s%s", prefix, o ? "o1." : "") >= (int)sizeof p)
             return reco_error_set(err, RECO_ERR_INVALID, "section prefix too long: %s", prefix);
-        sec(probe, p, "order");
+        sec(probe, p, "ord_meta");
         if (o && !reco_mfile_section(f, probe, NULL))
             break; /* a file with one order */
         reco_status rc = order_load(&ix->ord[o], f, p, n_items, k, ld, err);

@@ -294,6 +294,16 @@ reco_status reco_knn_param_set(reco_knn_params *p, const char *algo, const char 
     return reco_param_unknown(algo, key, err);
 }
 
+const reco_param_field reco_knn_param_fields[] = {
+    RECO_PARAM_FIELD(reco_knn_params, k, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_knn_params, centered, RECO_PT_BOOL),
+    RECO_PARAM_FIELD(reco_knn_params, shrinkage, RECO_PT_F64),
+    RECO_PARAM_FIELD(reco_knn_params, min_support, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_knn_params, candidates, RECO_PT_INT),
+    RECO_PARAM_FIELD(reco_knn_params, threads, RECO_PT_INT),
+    {NULL, 0, 0, 0},
+};
+
 void reco_knn_params_format(const reco_knn_params *p, const char *algo, char *buf, size_t cap)
 {
     int n = reco_snprintf_c(buf, cap, "k=%d centered=%s shrinkage=%g min_support=%d", p->k,

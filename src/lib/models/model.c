@@ -5,6 +5,8 @@
 #include "reco/model.h"
 
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -599,103 +601,185 @@ double reco_model_train_rmse(const reco_model *m, uint64_t max_ratings)
     return s[1] > 0 ? sqrt(s[0] / s[1]) : NAN;
 }
 
-/* The fixed-size part of a model file besides the algorithm's own. */
-typedef struct model_meta {
-    char algo[32];
-    char params_text[512];
-    uint64_t params_size;
-    double mu;
-    float rating_lo, rating_hi;
-    double fit_seconds, train_rmse;
-    int64_t trained_at;
-    reco_baseline_params baseline_params;
-    reco_popular_params popular_params;
-} model_meta;
+/* ---- model files ---- */
 
-/* Section "log.point": where a ratings log stood when the training data
- * was read. Fixed little-endian layout: "RECOLOGP", u32 version (1), u32
- * zero, the id's 32 hex digits, u64 offset, u64 seq. */
-#define LOG_POINT_BYTES 64
+/* Contents versions of the sections written here. */
+#define MODEL_FORMAT 1
+#define PARAMS_FORMAT 1
+#define LOG_POINT_FORMAT 1
 
-static void put_u64le(unsigned char *p, uint64_t v)
+void reco_params_save(const reco_param_field *fields, const void *params, const char *prefix,
+                      reco_mfile_meta *m)
 {
-    for (int k = 0; k < 8; k++)
-        p[k] = (unsigned char)(v >> (8 * k));
-}
-
-static uint64_t get_u64le(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int k = 0; k < 8; k++)
-        v |= (uint64_t)p[k] << (8 * k);
-    return v;
-}
-
-static void log_point_encode(const reco_log_point *lp, unsigned char *b)
-{
-    memset(b, 0, LOG_POINT_BYTES);
-    memcpy(b, "RECOLOGP", 8);
-    b[8] = 1; /* version, little-endian u32 */
-    memcpy(b + 16, lp->id, RECO_LOG_ID_LEN);
-    put_u64le(b + 48, lp->offset);
-    put_u64le(b + 56, lp->seq);
-}
-
-static reco_status log_point_decode(const reco_mfile *f, reco_log_point *lp, reco_error *err)
-{
-    memset(lp, 0, sizeof *lp);
-    uint64_t size = 0;
-    const unsigned char *b = reco_mfile_section(f, "log.point", &size);
-    if (!b)
-        return RECO_OK; /* trained without a log, or by an earlier reco */
-    if (size != LOG_POINT_BYTES || memcmp(b, "RECOLOGP", 8) || b[8] != 1 || b[9] || b[10] ||
-        b[11])
-        return reco_error_set(err, RECO_ERR_FORMAT,
-                              "%s: the ratings-log point is of an unknown version",
-                              reco_mfile_path(f));
-    for (int k = 0; k < RECO_LOG_ID_LEN; k++) {
-        unsigned char c = b[16 + k];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return reco_error_set(err, RECO_ERR_FORMAT, "%s: bad ratings-log id",
-                                  reco_mfile_path(f));
-        lp->id[k] = (char)c;
+    for (const reco_param_field *f = fields; f->key; f++) {
+        char key[RECO_MFILE_META_KEY_MAX + 2];
+        snprintf(key, sizeof key, "%s%s", prefix, f->key);
+        const char *p = (const char *)params + f->offset;
+        switch (f->type) {
+        case RECO_PT_INT: {
+            int v;
+            memcpy(&v, p, sizeof v);
+            reco_mfile_meta_put_i64(m, key, v);
+            break;
+        }
+        case RECO_PT_U32: {
+            uint32_t v;
+            memcpy(&v, p, sizeof v);
+            reco_mfile_meta_put_u64(m, key, v);
+            break;
+        }
+        case RECO_PT_U64: {
+            uint64_t v;
+            memcpy(&v, p, sizeof v);
+            reco_mfile_meta_put_u64(m, key, v);
+            break;
+        }
+        case RECO_PT_F64: {
+            double v;
+            memcpy(&v, p, sizeof v);
+            reco_mfile_meta_put_f64(m, key, v);
+            break;
+        }
+        case RECO_PT_BOOL: {
+            bool v;
+            memcpy(&v, p, sizeof v);
+            reco_mfile_meta_put_bool(m, key, v);
+            break;
+        }
+        case RECO_PT_STR:
+            reco_mfile_meta_put_str(m, key, p);
+            break;
+        }
     }
-    lp->id[RECO_LOG_ID_LEN] = '\0';
-    lp->offset = get_u64le(b + 48);
-    lp->seq = get_u64le(b + 56);
+}
+
+/* The size each type of field must have. */
+static size_t field_size(reco_param_type t)
+{
+    switch (t) {
+    case RECO_PT_INT:
+        return sizeof(int);
+    case RECO_PT_U32:
+        return sizeof(uint32_t);
+    case RECO_PT_U64:
+        return sizeof(uint64_t);
+    case RECO_PT_F64:
+        return sizeof(double);
+    case RECO_PT_BOOL:
+        return sizeof(bool);
+    case RECO_PT_STR:
+        return 0;
+    }
+    return 0;
+}
+
+reco_status reco_params_load(const reco_param_field *fields, void *params, const char *prefix,
+                             const reco_mfile_meta *m, reco_error *err)
+{
+    for (const reco_param_field *f = fields; f->key; f++) {
+        char key[RECO_MFILE_META_KEY_MAX + 2];
+        snprintf(key, sizeof key, "%s%s", prefix, f->key);
+        char *p = (char *)params + f->offset;
+        if (f->type != RECO_PT_STR && f->size != field_size(f->type))
+            return reco_error_set(err, RECO_ERR_INTERNAL, "parameter %s has a size of %zu bytes",
+                                  key, f->size);
+        reco_status rc = RECO_OK;
+        switch (f->type) {
+        case RECO_PT_INT: {
+            int v = 0;
+            if (!(rc = reco_mfile_meta_get_int(m, key, INT_MIN, INT_MAX, &v, err)))
+                memcpy(p, &v, sizeof v);
+            break;
+        }
+        case RECO_PT_U32: {
+            uint32_t v = 0;
+            if (!(rc = reco_mfile_meta_get_u32(m, key, 0, UINT32_MAX, &v, err)))
+                memcpy(p, &v, sizeof v);
+            break;
+        }
+        case RECO_PT_U64: {
+            uint64_t v = 0;
+            if (!(rc = reco_mfile_meta_get_u64(m, key, 0, UINT64_MAX, &v, err)))
+                memcpy(p, &v, sizeof v);
+            break;
+        }
+        case RECO_PT_F64: {
+            double v = 0;
+            if (!(rc = reco_mfile_meta_get_f64(m, key, -INFINITY, INFINITY, &v, err)))
+                memcpy(p, &v, sizeof v);
+            break;
+        }
+        case RECO_PT_BOOL: {
+            bool v = false;
+            if (!(rc = reco_mfile_meta_get_bool(m, key, &v, err)))
+                memcpy(p, &v, sizeof v);
+            break;
+        }
+        case RECO_PT_STR:
+            rc = reco_mfile_meta_get_strbuf(m, key, p, f->size, err);
+            break;
+        }
+        if (rc)
+            return rc;
+    }
     return RECO_OK;
 }
 
-/* Section "similar.params": the parameters of similar products, little-
- * endian u32 version (1) then u32 min_support. A file without it (written
- * before similar products had parameters) gets the defaults. */
-#define SIMILAR_PARAMS_BYTES 8
+const reco_param_field reco_similar_param_fields[] = {
+    RECO_PARAM_FIELD(reco_similar_params, min_support, RECO_PT_U32),
+    {NULL, 0, 0, 0},
+};
 
-static void similar_params_encode(const reco_similar_params *p, unsigned char *b)
+/* The range similar.min_support is set in (reco_model_set_param). */
+static reco_status similar_params_check(const char *path, const reco_similar_params *p,
+                                        reco_error *err)
 {
-    const uint32_t v[2] = {1, p->min_support};
-    for (int w = 0; w < 2; w++)
-        for (int k = 0; k < 4; k++)
-            b[4 * w + k] = (unsigned char)(v[w] >> (8 * k));
+    if (p->min_support < 1 || p->min_support > (1u << 30))
+        return reco_error_set(err, RECO_ERR_FORMAT,
+                              "%s: similar.min_support is %u, outside 1 to %u", path,
+                              p->min_support, 1u << 30);
+    return RECO_OK;
 }
 
-static reco_status similar_params_decode(const reco_mfile *f, reco_similar_params *p,
-                                         reco_error *err)
+/* Section "log.point": where a ratings log stood when the training data
+ * was read (absent: trained without one). */
+static reco_status log_point_save(const reco_log_point *lp, reco_mfile_writer *w,
+                                  reco_error *err)
 {
-    p->min_support = RECO_SIMILAR_MIN_SUPPORT;
-    uint64_t size = 0;
-    const unsigned char *b = reco_mfile_section(f, "similar.params", &size);
-    if (!b)
-        return RECO_OK;
-    uint32_t v[2] = {0, 0};
-    for (int w = 0; w < 2 && size == SIMILAR_PARAMS_BYTES; w++)
-        for (int k = 0; k < 4; k++)
-            v[w] |= (uint32_t)b[4 * w + k] << (8 * k);
-    if (size != SIMILAR_PARAMS_BYTES || v[0] != 1 || v[1] < 1 || v[1] > (1u << 30))
+    reco_mfile_meta *m = reco_mfile_meta_new(LOG_POINT_FORMAT);
+    reco_mfile_meta_put_str(m, "id", lp->id);
+    reco_mfile_meta_put_u64(m, "offset", lp->offset);
+    reco_mfile_meta_put_u64(m, "seq", lp->seq);
+    return reco_mfile_add_meta(w, "log.point", m, err);
+}
+
+static reco_status log_point_load(const reco_mfile *f, reco_log_point *lp, reco_error *err)
+{
+    memset(lp, 0, sizeof *lp);
+    if (!reco_mfile_section(f, "log.point", NULL))
+        return RECO_OK; /* trained without a log */
+    reco_mfile_meta *m = NULL;
+    const char *id = NULL;
+    reco_status rc;
+    if ((rc = reco_mfile_meta_read(f, "log.point", LOG_POINT_FORMAT, &m, err)) ||
+        (rc = reco_mfile_meta_get_str(m, "id", RECO_LOG_ID_LEN, &id, err)) ||
+        (rc = reco_mfile_meta_get_u64(m, "offset", 0, UINT64_MAX, &lp->offset, err)) ||
+        (rc = reco_mfile_meta_get_u64(m, "seq", 0, UINT64_MAX, &lp->seq, err))) {
+        reco_mfile_meta_free(m);
+        return rc;
+    }
+    bool ok = strlen(id) == RECO_LOG_ID_LEN;
+    for (int k = 0; ok && k < RECO_LOG_ID_LEN; k++)
+        ok = (id[k] >= '0' && id[k] <= '9') || (id[k] >= 'a' && id[k] <= 'f');
+    if (ok)
+        memcpy(lp->id, id, RECO_LOG_ID_LEN + 1);
+    reco_mfile_meta_free(m);
+    if (!ok) {
+        memset(lp, 0, sizeof *lp);
         return reco_error_set(err, RECO_ERR_FORMAT,
-                              "%s: the parameters of similar products are of an unknown version",
+                              "%s: section \"log.point\": key \"id\" is not a ratings-log id",
                               reco_mfile_path(f));
-    p->min_support = v[1];
+    }
     return RECO_OK;
 }
 
@@ -703,41 +787,37 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
 {
     if (!m->state)
         return reco_error_set(err, RECO_ERR_INVALID, "the model is not fitted");
-    if (!m->ops->save)
+    if (!m->ops->save || !m->ops->param_fields)
         return reco_error_set(err, RECO_ERR_INVALID, "algorithm %s cannot be saved yet",
                               m->ops->name);
-    model_meta meta;
-    memset(&meta, 0, sizeof meta);
-    snprintf(meta.algo, sizeof meta.algo, "%s", m->ops->name);
-    if (m->ops->params_format)
-        m->ops->params_format(m->params, meta.params_text, sizeof meta.params_text);
-    meta.params_size = m->ops->params_size;
-    meta.mu = m->baseline.mu;
-    meta.rating_lo = m->rating_lo;
-    meta.rating_hi = m->rating_hi;
-    meta.fit_seconds = m->fit_seconds;
-    meta.train_rmse = m->train_rmse;
-    meta.trained_at = m->trained_at;
-    meta.baseline_params = m->baseline_params;
-    meta.popular_params = m->popular_params;
+    reco_mfile_meta *meta = reco_mfile_meta_new(MODEL_FORMAT);
+    reco_mfile_meta_put_str(meta, "algo", m->ops->name);
+    reco_mfile_meta_put_f64(meta, "mu", m->baseline.mu);
+    reco_mfile_meta_put_f64(meta, "rating_lo", m->rating_lo);
+    reco_mfile_meta_put_f64(meta, "rating_hi", m->rating_hi);
+    reco_mfile_meta_put_f64(meta, "fit_seconds", m->fit_seconds);
+    reco_mfile_meta_put_f64(meta, "train_rmse", m->train_rmse);
+    reco_mfile_meta_put_i64(meta, "trained_at", m->trained_at);
+    reco_params_save(reco_baseline_param_fields, &m->baseline_params, "baseline.", meta);
+    reco_params_save(reco_popular_param_fields, &m->popular_params, "popular.", meta);
+    reco_params_save(reco_similar_param_fields, &m->similar_params, "similar.", meta);
+    reco_mfile_meta *params = reco_mfile_meta_new(PARAMS_FORMAT);
+    reco_params_save(m->ops->param_fields, m->params, "", params);
     const reco_dataset *d = m->train;
     reco_mfile_writer *w = NULL;
     reco_status rc = reco_mfile_create(path, m->ops->name, &w, err);
-    if (rc)
+    if (rc) {
+        reco_mfile_meta_free(meta);
+        reco_mfile_meta_free(params);
         return rc;
-    unsigned char lp[LOG_POINT_BYTES];
-    if (m->log_point.id[0]) {
-        log_point_encode(&m->log_point, lp);
-        if ((rc = reco_mfile_add_copy(w, "log.point", lp, sizeof lp, err))) {
-            reco_mfile_abort(w);
-            return rc;
-        }
     }
-    unsigned char sp[SIMILAR_PARAMS_BYTES];
-    similar_params_encode(&m->similar_params, sp);
-    if ((rc = reco_mfile_add_copy(w, "similar.params", sp, sizeof sp, err)) ||
-        (rc = reco_mfile_add_copy(w, "model.meta", &meta, sizeof meta, err)) ||
-        (rc = reco_mfile_add(w, "model.params", m->params, m->ops->params_size, err)) ||
+    /* add_meta frees its section, also on error. */
+    rc = reco_mfile_add_meta(w, "model.meta", meta, err);
+    if (rc)
+        reco_mfile_meta_free(params);
+    else
+        rc = reco_mfile_add_meta(w, "model.params", params, err);
+    if (rc || (m->log_point.id[0] && (rc = log_point_save(&m->log_point, w, err))) ||
         (rc = reco_mfile_add(w, "base.bu", m->baseline.bu,
                              (uint64_t)m->baseline.n_users * sizeof(float), err)) ||
         (rc = reco_mfile_add(w, "base.bi", m->baseline.bi,
@@ -773,31 +853,52 @@ reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *e
     *out = NULL;
     const char *path = reco_mfile_path(f);
     reco_status rc;
-    const model_meta *meta;
-    if ((rc = reco_mfile_array(f, "model.meta", 1, sizeof *meta, (const void **)&meta, err))) {
+    reco_mfile_meta *meta = NULL, *params = NULL;
+    const char *algo = NULL;
+    if ((rc = reco_mfile_meta_read(f, "model.meta", MODEL_FORMAT, &meta, err)) ||
+        (rc = reco_mfile_meta_get_str(meta, "algo", 31, &algo, err))) {
+        reco_mfile_meta_free(meta);
         reco_mfile_close(f);
         return rc;
     }
-    char algo[32];
-    memcpy(algo, meta->algo, sizeof algo);
-    algo[sizeof algo - 1] = '\0';
     reco_model *m = NULL;
     if ((rc = reco_model_new(algo, &m, err))) {
+        reco_mfile_meta_free(meta);
         reco_mfile_close(f);
         return rc;
     }
     m->file = f;
-    const void *params;
-    if (meta->params_size != m->ops->params_size ||
-        (rc = reco_mfile_array(f, "model.params", 1, m->ops->params_size, &params, err))) {
-        if (!rc)
-            rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: parameters of another reco version",
-                                path);
+    if (!m->ops->param_fields || !m->ops->load) {
+        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: algorithm %s cannot be loaded", path,
+                            algo);
         goto fail;
     }
-    memcpy(m->params, params, m->ops->params_size);
-    if ((rc = m->ops->params_check(m->params, err)))
+    /* Parameters: every field read back exactly, then judged as a user's
+     * would be. */
+    double mu = 0, rating_lo = 0, rating_hi = 0;
+    if ((rc = reco_mfile_meta_read(f, "model.params", PARAMS_FORMAT, &params, err)) ||
+        (rc = reco_params_load(m->ops->param_fields, m->params, "", params, err)) ||
+        (rc = m->ops->params_check(m->params, err)) ||
+        (rc = reco_params_load(reco_baseline_param_fields, &m->baseline_params, "baseline.", meta,
+                               err)) ||
+        (rc = reco_baseline_params_check(&m->baseline_params, err)) ||
+        (rc = reco_params_load(reco_popular_param_fields, &m->popular_params, "popular.", meta,
+                               err)) ||
+        (rc = reco_popular_params_check(&m->popular_params, err)) ||
+        (rc = reco_params_load(reco_similar_param_fields, &m->similar_params, "similar.", meta,
+                               err)) ||
+        (rc = similar_params_check(path, &m->similar_params, err)) ||
+        (rc = reco_mfile_meta_get_f64(meta, "mu", -FLT_MAX, FLT_MAX, &mu, err)) ||
+        (rc = reco_mfile_meta_get_f64(meta, "rating_lo", -FLT_MAX, FLT_MAX, &rating_lo, err)) ||
+        (rc = reco_mfile_meta_get_f64(meta, "rating_hi", rating_lo, FLT_MAX, &rating_hi, err)) ||
+        (rc = reco_mfile_meta_get_f64(meta, "fit_seconds", 0, INFINITY, &m->fit_seconds, err)) ||
+        (rc = reco_mfile_meta_get_f64_nan(meta, "train_rmse", 0, INFINITY, &m->train_rmse,
+                                          err)) ||
+        (rc = reco_mfile_meta_get_i64(meta, "trained_at", INT64_MIN, INT64_MAX, &m->trained_at,
+                                      err)))
         goto fail;
+    m->rating_lo = (float)rating_lo;
+    m->rating_hi = (float)rating_hi;
     if ((rc = reco_dataset_from_mfile(f, &m->owned_train, err)))
         goto fail;
     m->train = m->owned_train;
@@ -807,37 +908,24 @@ reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *e
         (rc = reco_mfile_array(f, "base.bi", ni, sizeof(float), &bi, err)) ||
         (rc = reco_mfile_array(f, "pop.scores", ni, sizeof(float), &pop, err)))
         goto fail;
-    m->baseline.mu = meta->mu;
-    m->baseline.reg_u = meta->baseline_params.reg_u;
+    m->baseline.mu = mu;
+    m->baseline.reg_u = m->baseline_params.reg_u;
     m->baseline.n_users = nu;
     m->baseline.n_items = ni;
     m->baseline.bu = (float *)bu;
     m->baseline.bi = (float *)bi;
     m->popular = (float *)pop;
-    m->baseline_params = meta->baseline_params;
-    m->popular_params = meta->popular_params;
-    if ((rc = reco_popular_params_check(&m->popular_params, err)) ||
-        (rc = popular_top_build(m, err)))
-        goto fail;
-    m->rating_lo = meta->rating_lo;
-    m->rating_hi = meta->rating_hi;
-    m->fit_seconds = meta->fit_seconds;
-    m->train_rmse = meta->train_rmse;
-    m->trained_at = meta->trained_at;
-    if ((rc = log_point_decode(f, &m->log_point, err)) ||
-        (rc = similar_params_decode(f, &m->similar_params, err)))
-        goto fail;
-    if (!m->ops->load) {
-        rc = reco_error_set(err, RECO_ERR_FORMAT, "%s: algorithm %s cannot be loaded", path,
-                            algo);
-        goto fail;
-    }
-    if ((rc = m->ops->load(m->params, f, m->train, &m->state, err)) ||
+    if ((rc = popular_top_build(m, err)) || (rc = log_point_load(f, &m->log_point, err)) ||
+        (rc = m->ops->load(m->params, f, m->train, &m->state, err)) ||
         (rc = reco_similar_prepare(m, err)))
         goto fail;
+    reco_mfile_meta_free(meta);
+    reco_mfile_meta_free(params);
     *out = m;
     return RECO_OK;
 fail:
+    reco_mfile_meta_free(meta);
+    reco_mfile_meta_free(params);
     reco_model_free(m);
     return rc;
 }
