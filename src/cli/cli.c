@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "reco/clock.h"
+#include "reco/thousands.h"
 
 #include <errno.h>
 #include <math.h>
@@ -66,16 +67,7 @@ int cli_parse_double(const char *s, double *out)
 
 char *cli_thousands(uint64_t n, char *buf, size_t cap)
 {
-    char tmp[32];
-    int len = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)n);
-    size_t j = 0;
-    for (int i = 0; i < len && j + 1 < cap; i++) {
-        if (i > 0 && (len - i) % 3 == 0 && j + 2 < cap)
-            buf[j++] = ',';
-        buf[j++] = tmp[i];
-    }
-    buf[j] = '\0';
-    return buf;
+    return reco_thousands(n, buf, cap);
 }
 
 void cli_data_opts_init(cli_data_opts *o)
