@@ -7,21 +7,6 @@
 #include "cli.h"
 #include "reco/stats.h"
 
-static void help(void)
-{
-    printf("Usage: reco stats [OPTIONS] FILE\n\n"
-           "Summary statistics of a rating file (user,item,rating[,timestamp]; '-' reads\n"
-           "standard input): users, products, ratings, density, rating mean, standard\n"
-           "deviation and histogram, ratings per user and per product, duplicates\n"
-           "removed, bad lines skipped and the time span.\n\n"
-           "%s"
-           "Output:\n"
-           "  --json                 print JSON instead of text\n"
-           "  --quiet                no progress bar, no bad-line report\n"
-           "  --help                 show this help\n",
-           CLI_DATA_HELP);
-}
-
 static void fmt_date(int64_t t, char *buf, size_t cap)
 {
     time_t tt = (time_t)t;
@@ -129,41 +114,35 @@ static void print_text(const char *path, const reco_stats *st)
 
 int cmd_stats(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_DATA_LONGOPTS,
-        {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0, 0, 0, 0},
-    };
     cli_data_opts o;
     cli_data_opts_init(&o);
     o.filters_shown = true;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
-        int r = cli_data_option("stats", c, optarg, &o);
-        if (r < 0)
-            return EXIT_USAGE;
-        if (r > 0)
-            continue;
-        switch (c) {
-        case OPT_JSON: o.json = true; break;
-        case 'q':
-        case OPT_QUIET: o.quiet = true; break;
-        case OPT_HELP: help(); return EXIT_OK;
-        default:
-            cli_error("stats", "unknown or incomplete option '%s'", argv[optind - 1]);
-            return cli_usage_error("stats");
-        }
-    }
-    if (optind != argc - 1) {
-        cli_error("stats", optind == argc ? "missing FILE" : "expected one FILE");
-        return cli_usage_error("stats");
-    }
-    const char *path = argv[optind];
+    const cli_option options[] = {
+        CLI_OPT_INCLUDE(o.table),
+        CLI_OPT_HEADING("Output:"),
+        CLI_OPT_JSON(&o.json, "print JSON instead of text"),
+        CLI_OPT_QUIET(&o.quiet, "no progress bar, no bad-line report"),
+        CLI_OPT_END,
+    };
+    const cli_command cmd = {
+        .name = "stats",
+        .usage = "[OPTIONS] FILE",
+        .description = "Summary statistics of a rating file (user,item,rating[,timestamp]; '-' "
+                       "reads standard input): users, products, ratings, density, rating mean, "
+                       "standard deviation and distribution, ratings per user and per product, "
+                       "duplicates removed, bad lines skipped and the time span.",
+        .options = options,
+    };
+    int first;
+    int rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc)
+        return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (first != argc - 1)
+        return cli_usage("stats", first == argc ? "missing FILE" : "expected one FILE, got "
+                         "\"%s\" too", argv[argc - 1]);
+    const char *path = argv[first];
     reco_dataset *ds = NULL;
-    int rc = cli_load_dataset("stats", path, &o, &ds);
+    rc = cli_load_dataset("stats", path, &o, &ds);
     if (rc)
         return rc;
     reco_stats st;
