@@ -57,7 +57,8 @@ while kill -0 "$WRK" 2>/dev/null; do
     sleep "$SAMPLE_SECONDS"
     t=$((t + SAMPLE_SECONDS))
     if [ $((t % RELOAD_SECONDS)) -lt "$SAMPLE_SECONDS" ]; then
-        code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/v1/admin/reload")
+        code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+            "$URL/v1/admin/reload")
         [ "$code" = 200 ] && reloads=$((reloads + 1)) || reload_fail=$((reload_fail + 1))
     fi
     rss=$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$PID/status" 2>/dev/null)

@@ -17,12 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "http.h"
+#include "reco/clock.h"
 #include "reco/model.h"
 #include "reco/ratings.h"
 #include "testutil.h"
@@ -201,6 +207,27 @@ typedef struct server {
 
 static server g_srv;
 
+/* Every server child still running, so that a failed test (cmocka leaves
+ * it with a long jump) does not leave one behind: the group teardown
+ * kills them. */
+static pid_t g_children[32];
+
+static void child_forget(pid_t pid)
+{
+    for (size_t k = 0; k < sizeof g_children / sizeof g_children[0]; k++)
+        if (g_children[k] == pid)
+            g_children[k] = 0;
+}
+
+static void child_remember(pid_t pid)
+{
+    for (size_t k = 0; k < sizeof g_children / sizeof g_children[0]; k++)
+        if (!g_children[k]) {
+            g_children[k] = pid;
+            return;
+        }
+}
+
 /* Reads the child's stderr until needle appears (true) or timeout_ms
  * passes or the child closes it (false). */
 static bool server_wait_output(server *s, const char *needle, int timeout_ms)
@@ -266,6 +293,7 @@ static int server_start_args(server *s, const char *const *extra, const char *en
         _exit(127);
     }
     close(p[1]);
+    child_remember(pid);
     s->pid = pid;
     s->err_fd = p[0];
     if (server_wait_output(s, "listening on http://", 20000)) {
@@ -278,6 +306,7 @@ static int server_start_args(server *s, const char *const *extra, const char *en
     int status = 0;
     for (int k = 0; k < 500; k++) {
         if (waitpid(pid, &status, WNOHANG) == pid) {
+            child_forget(pid);
             close(s->err_fd);
             s->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
@@ -326,6 +355,7 @@ static int server_stop(server *s, int sig)
         print_error("server did not stop on signal %d\n", sig);
         status = 255 << 8;
     }
+    child_forget(s->pid);
     close(s->err_fd);
     s->pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -346,6 +376,8 @@ typedef struct resp {
     char headers[4096];
     size_t hlen;
     json_t *json;
+    long connects;   /* new connections curl opened for this request */
+    long local_port; /* the client side of the connection used */
 } resp;
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
@@ -431,6 +463,10 @@ static resp do_req(CURL *c, const req *q)
         char h[256];
         snprintf(h, sizeof h, "Content-Type:%s%s", *ct ? " " : "", ct);
         hs = curl_slist_append(hs, h);
+    } else if (q->ctype && *q->ctype) {
+        char h[256];
+        snprintf(h, sizeof h, "Content-Type: %s", q->ctype);
+        hs = curl_slist_append(hs, h);
     }
     if (!strcmp(method, "HEAD"))
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -450,6 +486,8 @@ static resp do_req(CURL *c, const req *q)
         return r;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &r.connects);
+    curl_easy_getinfo(c, CURLINFO_LOCAL_PORT, &r.local_port);
     if (r.body)
         r.json = json_loadb(r.body, r.len, 0, NULL);
     return r;
@@ -514,6 +552,182 @@ static json_t *find_item(json_t *items, const char *id)
             return v;
     }
     return NULL;
+}
+
+/* ---- raw sockets: byte-exact requests, pipelining, slow clients ---- */
+
+static uint64_t ms_now(void)
+{
+    return reco_clock_ns() / 1000000u;
+}
+
+/* A connection to 127.0.0.1:port from the local address src (NULL: any;
+ * every 127.x.y.z address is on the loopback interface, so a test can be
+ * several clients). -1 when the connection fails. */
+static int raw_connect(unsigned port, const char *src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    if (src) {
+        inet_pton(AF_INET, src, &a.sin_addr);
+        if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    a.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool raw_send(int fd, const char *data, size_t len)
+{
+    while (len) {
+        ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
+        if (w <= 0)
+            return false;
+        data += w;
+        len -= (size_t)w;
+    }
+    return true;
+}
+
+static bool raw_sends(int fd, const char *s)
+{
+    return raw_send(fd, s, strlen(s));
+}
+
+/* What has arrived on one connection and not been parsed yet. */
+typedef struct rbuf {
+    int fd;
+    char data[1 << 16];
+    size_t len;
+    bool eof;
+} rbuf;
+
+/* Reads more into b, waiting up to timeout_ms; false on timeout, EOF or
+ * a reset. */
+static bool rbuf_fill(rbuf *b, int timeout_ms)
+{
+    if (b->eof || b->len + 1 >= sizeof b->data)
+        return false;
+    struct pollfd p = {b->fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0)
+        return false;
+    ssize_t r = recv(b->fd, b->data + b->len, sizeof b->data - 1 - b->len, 0);
+    if (r <= 0) {
+        b->eof = true;
+        return false;
+    }
+    b->len += (size_t)r;
+    b->data[b->len] = '\0';
+    return true;
+}
+
+typedef struct raw_resp {
+    int status;          /* 0: no complete answer */
+    char head[4096];     /* status line and headers */
+    char body[1 << 16];
+    size_t body_len;
+    json_t *json;
+} raw_resp;
+
+/* One complete answer from b (by its Content-Length), within timeout_ms. */
+static bool raw_read(rbuf *b, raw_resp *r, int timeout_ms)
+{
+    memset(r, 0, sizeof *r);
+    uint64_t end = ms_now() + (uint64_t)timeout_ms;
+    for (;;) {
+        b->data[b->len] = '\0';
+        char *e = strstr(b->data, "\r\n\r\n");
+        if (e) {
+            size_t hl = (size_t)(e - b->data) + 4;
+            const char *cl = strcasestr(b->data, "\r\nContent-Length:");
+            size_t blen = cl && cl < e ? strtoul(cl + 17, NULL, 10) : 0;
+            if (b->len >= hl + blen) {
+                size_t keep = hl < sizeof r->head ? hl : sizeof r->head - 1;
+                memcpy(r->head, b->data, keep);
+                r->head[keep] = '\0';
+                size_t bk = blen < sizeof r->body ? blen : sizeof r->body - 1;
+                memcpy(r->body, b->data + hl, bk);
+                r->body[bk] = '\0';
+                r->body_len = blen;
+                r->status = atoi(b->data + 9);
+                r->json = json_loadb(r->body, bk, 0, NULL);
+                memmove(b->data, b->data + hl + blen, b->len - hl - blen);
+                b->len -= hl + blen;
+                return true;
+            }
+        }
+        uint64_t now = ms_now();
+        if (now >= end || !rbuf_fill(b, (int)(end - now)))
+            return false;
+    }
+}
+
+/* Whether the server closed the connection (EOF or reset) within
+ * timeout_ms; whatever arrives before that is read and dropped. */
+static bool raw_closed_within(int fd, int timeout_ms)
+{
+    uint64_t end = ms_now() + (uint64_t)timeout_ms;
+    char buf[4096];
+    for (;;) {
+        uint64_t now = ms_now();
+        if (now >= end)
+            return false;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)(end - now)) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r <= 0)
+            return true;
+    }
+}
+
+static void raw_resp_free(raw_resp *r)
+{
+    json_decref(r->json);
+    r->json = NULL;
+}
+
+/* The error envelope of a raw answer: JSON {"error": {"status": N, ...}}
+ * with the HTTP status N and a message containing part. */
+static void expect_raw_error(const raw_resp *r, int status, const char *part)
+{
+    if (r->status != status)
+        fail_msg("got status %d, want %d:\n%s%s", r->status, status, r->head, r->body);
+    if (!strcasestr(r->head, "Content-Type: application/json"))
+        fail_msg("the %d answer is not JSON:\n%s%s", status, r->head, r->body);
+    json_t *e = json_object_get(r->json, "error");
+    if (!e || json_integer_value(json_object_get(e, "status")) != status)
+        fail_msg("the %d answer is not the error envelope: %s", status, r->body);
+    const char *m = json_string_value(json_object_get(e, "message"));
+    if (part && (!m || !strstr(m, part)))
+        fail_msg("the %d message \"%s\" does not say \"%s\"", status, m ? m : "", part);
+}
+
+/* Sends req on a new connection and reads one answer. */
+static raw_resp raw_exchange(unsigned port, const char *req, size_t len, int timeout_ms)
+{
+    raw_resp r = {0};
+    int fd = raw_connect(port, NULL);
+    assert_true(fd >= 0);
+    rbuf *b = calloc(1, sizeof *b);
+    b->fd = fd;
+    raw_send(fd, req, len);
+    raw_read(b, &r, timeout_ms);
+    free(b);
+    close(fd);
+    return r;
 }
 
 /* ---- setup ---- */
@@ -586,6 +800,11 @@ static int group_teardown(void **state)
     (void)state;
     if (g_srv.pid)
         server_stop(&g_srv, SIGKILL);
+    for (size_t k = 0; k < sizeof g_children / sizeof g_children[0]; k++)
+        if (g_children[k]) {
+            kill(g_children[k], SIGKILL);
+            waitpid(g_children[k], NULL, 0);
+        }
     curl_easy_cleanup(g_curl);
     curl_global_cleanup();
     rm_dir(g_dir);
@@ -679,6 +898,627 @@ static void test_read_endpoints(void **state)
     assert_int_equal(r.status, 200);
     assert_int_equal(r.len, 0);
     resp_free(&r);
+}
+
+/* Connections are kept open: curl's second request reuses the first's
+ * connection, after answers of every kind (200, 404, 201, 400), and
+ * requests pipelined in one write are all answered, in order. */
+static void test_keep_alive(void **state)
+{
+    (void)state;
+    resp r = GET("/healthz");
+    assert_int_equal(r.status, 200);
+    assert_null(strcasestr(r.headers, "Connection: close"));
+    long port = r.local_port;
+    resp_free(&r);
+    static const char *const next[] = {"/v1/model", "/nowhere", "/v1/users/user001/ratings",
+                                       "/v1/users/user000/recommendations?n=0", "/healthz"};
+    for (size_t k = 0; k < sizeof next / sizeof next[0]; k++) {
+        r = GET(next[k]);
+        assert_true(r.status == 200 || r.status == 404 || r.status == 400);
+        if (r.connects != 0 || r.local_port != port)
+            fail_msg("GET %s opened a new connection (the previous one was closed)", next[k]);
+        resp_free(&r);
+    }
+    /* A POST whose body is read and refused (nothing is written, so the
+     * counts later tests check stay as they are). */
+    r = POST("/v1/ratings", "{\"user\":\"keepalive\",\"item\":\"item002\",\"rating\":9}");
+    assert_int_equal(r.status, 400);
+    assert_int_equal(r.connects, 0);
+    resp_free(&r);
+    r = GET("/v1/users/user002/ratings");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.connects, 0);
+    assert_int_equal(r.local_port, port);
+    resp_free(&r);
+
+    /* Three requests in one write: three answers on the one connection. */
+    int fd = raw_connect(g_srv.port, NULL);
+    assert_true(fd >= 0);
+    rbuf *b = calloc(1, sizeof *b);
+    b->fd = fd;
+    assert_true(raw_sends(fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                              "GET /v1/users/user000/recommendations?n=2 HTTP/1.1\r\n"
+                              "Host: 127.0.0.1\r\n\r\n"
+                              "GET /v1/nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    raw_resp a;
+    assert_true(raw_read(b, &a, 5000));
+    assert_int_equal(a.status, 200);
+    assert_string_equal(json_string_value(json_object_get(a.json, "status")), "ok");
+    raw_resp_free(&a);
+    if (!raw_read(b, &a, 5000))
+        fail_msg("the second pipelined request was not answered");
+    assert_int_equal(a.status, 200);
+    assert_int_equal(json_array_size(json_object_get(a.json, "items")), 2);
+    raw_resp_free(&a);
+    if (!raw_read(b, &a, 5000))
+        fail_msg("the third pipelined request was not answered");
+    expect_raw_error(&a, 404, "no endpoint");
+    raw_resp_free(&a);
+    /* And the connection is still open for more. */
+    assert_true(raw_sends(fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    assert_true(raw_read(b, &a, 5000));
+    assert_int_equal(a.status, 200);
+    raw_resp_free(&a);
+    /* "Connection: close" from the client is honoured. */
+    assert_true(raw_sends(fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Connection: close\r\n\r\n"));
+    assert_true(raw_read(b, &a, 5000));
+    assert_int_equal(a.status, 200);
+    assert_non_null(strcasestr(a.head, "Connection: close"));
+    raw_resp_free(&a);
+    assert_true(raw_closed_within(fd, 5000));
+    free(b);
+    close(fd);
+}
+
+static bool has_line_prefix(const char *text, const char *prefix, double *value)
+{
+    const char *p = text;
+    size_t pl = strlen(prefix);
+    while (p && *p) {
+        if (!strncmp(p, prefix, pl) && p[pl] == ' ') {
+            if (value)
+                *value = atof(p + pl + 1);
+            return true;
+        }
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return false;
+}
+
+/* ---- hardening: framing, sizes, Host, admin writes, caps, deadlines ---- */
+
+/* One answer to req sent on a new connection from 127.0.0.1. */
+static raw_resp raw_ask(unsigned port, const char *req, size_t len)
+{
+    raw_resp r = raw_exchange(port, req, len ? len : strlen(req), 5000);
+    if (!r.status)
+        fail_msg("no answer to:\n%.200s", req);
+    return r;
+}
+
+/* The answer to req, on a new connection, is the JSON error envelope with
+ * status and a message containing part. */
+static void expect_refusal(unsigned port, const char *req, size_t len, int status,
+                           const char *part)
+{
+    raw_resp r = raw_ask(port, req, len);
+    expect_raw_error(&r, status, part);
+    raw_resp_free(&r);
+}
+
+/* A request with a header of hdr_bytes bytes, or a path of path_bytes. */
+static char *big_request(size_t path_bytes, size_t hdr_bytes, size_t *len)
+{
+    size_t cap = path_bytes + hdr_bytes + 256;
+    char *q = malloc(cap);
+    size_t n = (size_t)snprintf(q, cap, "GET /");
+    memset(q + n, 'p', path_bytes);
+    n += path_bytes;
+    n += (size_t)snprintf(q + n, cap - n, " HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
+    memset(q + n, 'h', hdr_bytes);
+    n += hdr_bytes;
+    n += (size_t)snprintf(q + n, cap - n, "\r\n\r\n");
+    *len = n;
+    return q;
+}
+
+/* Ambiguous framing is refused (400), an unsupported transfer coding too
+ * (501, at once rather than a hang), and every refusal, also the ones
+ * libmicrohttpd makes before the handler runs, is the JSON envelope, once. */
+static void test_framing_and_error_bodies(void **state)
+{
+    (void)state;
+    unsigned port = g_srv.port;
+    expect_refusal(port,
+                   "POST /v1/ratings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+                   0, 400, "Content-Length headers that differ");
+    expect_refusal(port,
+                   "POST /v1/ratings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+                   0, 400, "both Transfer-Encoding and Content-Length");
+    uint64_t t0 = ms_now();
+    expect_refusal(port,
+                   "POST /v1/ratings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   "Transfer-Encoding: gzip\r\n\r\n{}",
+                   0, 501, "Transfer-Encoding \"gzip\" is not supported");
+    assert_true(ms_now() - t0 < 2000);
+    expect_refusal(port,
+                   "POST /v1/ratings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   "Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+                   0, 501, "not supported");
+    /* The same header repeated with one value is not ambiguous. */
+    raw_resp r = raw_ask(port, "POST /v1/ratings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Content-Type: application/json\r\nContent-Length: 2\r\n"
+                               "Content-Length: 2\r\n\r\n{}", 0);
+    expect_raw_error(&r, 400, "\"user\" is missing");
+    raw_resp_free(&r);
+
+    /* Sizes: under libmicrohttpd's buffer the server's own message, over
+     * it the library's refusal, both JSON. */
+    size_t len;
+    char *q = big_request(10000, 0, &len);
+    expect_refusal(port, q, len, 414, "the limit is 8192");
+    free(q);
+    q = big_request(60000, 0, &len);
+    expect_refusal(port, q, len, 414, "request line");
+    free(q);
+    q = big_request(0, 20000, &len);
+    expect_refusal(port, q, len, 431, "the limit is 16384");
+    free(q);
+    q = big_request(0, 60000, &len);
+    expect_refusal(port, q, len, 431, "headers");
+    free(q);
+    /* Refused by the library: a Content-Length that is not a number (its
+     * answer used to carry the status line twice), a line that is not a
+     * header, an HTTP version it does not speak. */
+    static const char *const lib[][2] = {
+        {"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n", "400"},
+        {"POST /v1/ratings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+         "Content-Length: 99999999999999999999999\r\n\r\n", "413"},
+        {"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n", "400"},
+        {"GET /healthz HTTP/3.7\r\nHost: 127.0.0.1\r\n\r\n", "505"},
+    };
+    for (size_t k = 0; k < sizeof lib / sizeof lib[0]; k++) {
+        r = raw_ask(port, lib[k][0], 0);
+        expect_raw_error(&r, atoi(lib[k][1]), NULL);
+        if (!strncmp(r.body, "HTTP/", 5))
+            fail_msg("a second status line in the body: %s", r.body);
+        raw_resp_free(&r);
+    }
+    /* Refused in the middle of a chunked body. */
+    r = raw_ask(port, "POST /v1/ratings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "zz\r\n{}\r\n0\r\n\r\n", 0);
+    expect_raw_error(&r, 400, NULL);
+    raw_resp_free(&r);
+    /* And the server is fine. */
+    resp ok = GET("/healthz");
+    assert_int_equal(ok.status, 200);
+    resp_free(&ok);
+}
+
+/* On a loopback address only loopback names are answered (a web page that
+ * has its own name resolve to 127.0.0.1 cannot read the API); --allow-host
+ * adds names. */
+static void test_host_check(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {"127.0.0.1", "127.0.0.1:8080", "localhost", "LocalHost:1",
+                                     "localhost.", "127.3.4.5", "[::1]", "[::1]:9"};
+    static const char *const bad[] = {"evil.example", "evil.example:8080", "127.0.0.1.evil.example",
+                                      "localhost.evil.example", "10.0.0.1", "[::2]", "",
+                                      "localhost:80x", "[::1"};
+    char req[256];
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+        snprintf(req, sizeof req, "GET /v1/model HTTP/1.1\r\nHost: %s\r\n\r\n", ok[k]);
+        raw_resp r = raw_ask(g_srv.port, req, 0);
+        if (r.status != 200)
+            fail_msg("Host %s: %d %s", ok[k], r.status, r.body);
+        raw_resp_free(&r);
+    }
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(req, sizeof req, "GET /v1/users/user000/ratings HTTP/1.1\r\nHost: %s\r\n\r\n",
+                 bad[k]);
+        expect_refusal(g_srv.port, req, 0, 421, "does not answer for Host");
+    }
+    /* Two Host headers, or none in HTTP/1.1: 400; HTTP/1.0 needs none. */
+    expect_refusal(g_srv.port, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n",
+                   0, 400, "more than one Host");
+    expect_refusal(g_srv.port, "GET /healthz HTTP/1.1\r\n\r\n", 0, 400, "needs a Host header");
+    raw_resp r = raw_ask(g_srv.port, "GET /healthz HTTP/1.0\r\n\r\n", 0);
+    assert_int_equal(r.status, 200);
+    raw_resp_free(&r);
+
+    server s;
+    const char *extra[] = {"--model", g_mf, "--allow-host", "reco.internal, Api.Example:8080",
+                           "--allow-host", "[fd00::1]", NULL};
+    assert_int_equal(server_start_args(&s, extra, NULL), 0);
+    static const char *const allowed[] = {"reco.internal", "reco.internal:99", "api.example",
+                                          "API.EXAMPLE:1", "[fd00::1]:80", "localhost"};
+    for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++) {
+        snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", allowed[k]);
+        r = raw_ask(s.port, req, 0);
+        if (r.status != 200)
+            fail_msg("Host %s with --allow-host: %d %s", allowed[k], r.status, r.body);
+        raw_resp_free(&r);
+    }
+    expect_refusal(s.port, "GET /healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n", 0, 421,
+                   "--allow-host");
+    expect_refusal(s.port, "GET /healthz HTTP/1.1\r\nHost: sub.reco.internal\r\n\r\n", 0, 421,
+                   NULL);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+    const char *extra2[] = {"--model", g_mf, "--allow-host", "bad/host", NULL};
+    assert_int_equal(server_start_args(&s, extra2, NULL), 2);
+    assert_non_null(strstr(s.out, "bad allowed host"));
+}
+
+/* A web page on another site can POST text/plain to a loopback server
+ * without asking the browser first: the admin endpoint takes a write only
+ * with the JSON type (or the token), so the reload does not happen. */
+static void test_admin_writes_need_json_or_token(void **state)
+{
+    (void)state;
+    server s;
+    assert_int_equal(server_start(&s, g_mf, NULL, NULL, NULL), 0);
+    req mq = {.path = "/metrics", .port = s.port};
+    expect_refusal(s.port,
+                   "POST /v1/admin/reload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Origin: http://evil.example\r\nContent-Type: text/plain\r\n"
+                   "Content-Length: 0\r\n\r\n",
+                   0, 415, "application/json");
+    expect_refusal(s.port,
+                   "POST /v1/admin/reload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b",
+                   0, 415, NULL);
+    expect_refusal(s.port,
+                   "POST /v1/admin/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+                   0, 415, "got none");
+    resp m = R(&mq);
+    double v = -1;
+    assert_true(has_line_prefix(m.body, "reco_model_reloads_total", &v));
+    assert_int_equal((int)v, 0);
+    resp_free(&m);
+    /* With the JSON type it is done. */
+    raw_resp r = raw_ask(s.port, "POST /v1/admin/reload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 "Content-Type: application/json; charset=utf-8\r\n"
+                                 "Content-Length: 0\r\n\r\n", 0);
+    assert_int_equal(r.status, 200);
+    raw_resp_free(&r);
+    m = R(&mq);
+    assert_true(has_line_prefix(m.body, "reco_model_reloads_total", &v));
+    assert_int_equal((int)v, 1);
+    resp_free(&m);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+
+    /* With a token the token decides: text/plain without it is 401, with
+     * it 200. */
+    char tokfile[160];
+    snprintf(tokfile, sizeof tokfile, "%s/admin-token", g_dir);
+    write_file(tokfile, "adm1n\n");
+    assert_int_equal(server_start(&s, g_mf, NULL, tokfile, NULL), 0);
+    expect_refusal(s.port,
+                   "POST /v1/admin/reload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Content-Type: text/plain\r\nContent-Length: 0\r\n\r\n",
+                   0, 401, "token");
+    r = raw_ask(s.port, "POST /v1/admin/reload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Authorization: Bearer adm1n\r\nContent-Type: text/plain\r\n"
+                        "Content-Length: 0\r\n\r\n", 0);
+    assert_int_equal(r.status, 200);
+    raw_resp_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
+/* Client bytes in the request log are escaped: one request, one line, no
+ * terminal escape sequences. */
+static void test_request_log_escaped(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--model", g_mf, "--log-requests", NULL};
+    assert_int_equal(server_start_args(&s, extra, NULL), 0);
+    raw_resp r = raw_ask(s.port, "GET /a\x01" "b\x1b[31mred\x7f\\%0Aend HTTP/1.1\r\n"
+                                 "Host: 127.0.0.1\r\n\r\n", 0);
+    assert_int_equal(r.status, 404);
+    raw_resp_free(&r);
+    assert_true(server_wait_output(&s, "end 404", 5000));
+    const char *line = strstr(s.out, "GET /a");
+    assert_non_null(line);
+    const char *eol = strchr(line, '\n');
+    assert_non_null(eol);
+    char got[256];
+    snprintf(got, sizeof got, "%.*s", (int)(eol - line), line);
+    assert_non_null(strstr(got, "GET /a\\x01b\\x1b[31mred\\x7f\\x5c%0Aend 404"));
+    for (const char *p = got; *p; p++)
+        assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+    assert_null(strchr(s.out, '\x1b'));
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
+/* A client that sends a header line now and then (never idle long
+ * enough for an inactivity timeout) is cut at the header deadline with
+ * 408, one that trickles its body at the body deadline, and a kept-alive
+ * connection with nothing to do at the idle one; others are served
+ * meanwhile. */
+static void test_deadlines(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--model", g_mf, "--ratings-log", g_log, "--create-ratings-log",
+                           "--header-timeout", "1", "--body-timeout", "1", "--idle-timeout", "2",
+                           NULL};
+    /* The shared server has the log open: this one writes its own. */
+    char log2[160];
+    snprintf(log2, sizeof log2, "%s/deadline-log.csv", g_dir);
+    extra[3] = log2;
+    assert_int_equal(server_start_args(&s, extra, NULL), 0);
+
+    for (int body = 0; body < 2; body++) {
+        int fd = raw_connect(s.port, "127.0.0.2");
+        assert_true(fd >= 0);
+        uint64_t t0 = ms_now();
+        assert_true(raw_sends(fd, body ? "POST /v1/ratings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                         "Content-Type: application/json\r\n"
+                                         "Content-Length: 100\r\n\r\n["
+                                       : "GET /healthz HTTP/1.1\r\n"));
+        rbuf *b = calloc(1, sizeof *b);
+        b->fd = fd;
+        raw_resp a = {0};
+        bool answered = false;
+        /* A byte or a header line every 200 ms for up to 6 s. */
+        while (!answered && ms_now() - t0 < 6000) {
+            answered = raw_read(b, &a, 200);
+            if (!answered && !b->eof)
+                raw_sends(fd, body ? " " : "X-Slow: 1\r\n");
+            if (b->eof)
+                break;
+            /* Another client is served meanwhile, at once. */
+            uint64_t q0 = ms_now();
+            raw_resp o = raw_ask(s.port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 0);
+            assert_int_equal(o.status, 200);
+            raw_resp_free(&o);
+            assert_true(ms_now() - q0 < 1000);
+        }
+        uint64_t took = ms_now() - t0;
+        if (!answered)
+            fail_msg("the slow %s was not cut (%llu ms)", body ? "body" : "headers",
+                     (unsigned long long)took);
+        expect_raw_error(&a, 408, body ? "body did not arrive within 1.000 s"
+                                       : "line and headers did not arrive within 1.000 s");
+        raw_resp_free(&a);
+        assert_true(took >= 900 && took < 3000);
+        assert_true(raw_closed_within(fd, 2000));
+        free(b);
+        close(fd);
+    }
+
+    /* The deadline is per request on a kept-alive connection: a second
+     * request well after the first opened is served. */
+    int fd = raw_connect(s.port, NULL);
+    rbuf *b = calloc(1, sizeof *b);
+    b->fd = fd;
+    raw_resp a;
+    for (int k = 0; k < 2; k++) {
+        assert_true(raw_sends(fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+        assert_true(raw_read(b, &a, 2000));
+        assert_int_equal(a.status, 200);
+        raw_resp_free(&a);
+        usleep(1300 * 1000); /* past the header timeout, within the idle one */
+    }
+    /* Then idle: closed at the idle timeout (2 s after its last answer),
+     * without an answer. */
+    uint64_t t0 = ms_now();
+    assert_true(raw_closed_within(fd, 3000));
+    assert_true(ms_now() - t0 < 3000);
+    assert_int_equal(b->len, 0);
+    free(b);
+    close(fd);
+
+    resp m = {0};
+    req q = {.path = "/metrics", .port = s.port};
+    m = R(&q);
+    double v = 0;
+    assert_true(has_line_prefix(m.body, "reco_http_connections_timed_out_total{phase=\"headers\"}", &v));
+    assert_true(v >= 1);
+    assert_true(has_line_prefix(m.body, "reco_http_connections_timed_out_total{phase=\"body\"}", &v));
+    assert_true(v >= 1);
+    assert_true(has_line_prefix(m.body, "reco_http_connections_timed_out_total{phase=\"idle\"}", &v));
+    assert_true(v >= 1);
+    resp_free(&m);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
+/* The server's open connections within the caps and over one, from its
+ * metrics (asked on a connection of its own, which counts; the server
+ * closes it, and has let it go shortly after the client sees the end). */
+static void open_connections(unsigned port, double *admitted, double *over)
+{
+    static const char q[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    int fd = raw_connect(port, NULL);
+    assert_true(fd >= 0);
+    assert_true(raw_sends(fd, q));
+    rbuf *b = calloc(1, sizeof *b);
+    b->fd = fd;
+    raw_resp r;
+    assert_true(raw_read(b, &r, 2000));
+    assert_int_equal(r.status, 200);
+    assert_true(has_line_prefix(r.body, "reco_http_connections_open{state=\"admitted\"}", admitted));
+    assert_true(has_line_prefix(r.body, "reco_http_connections_open{state=\"over_cap\"}", over));
+    raw_resp_free(&r);
+    assert_true(raw_closed_within(fd, 2000));
+    free(b);
+    close(fd);
+    usleep(50 * 1000);
+}
+
+/* Connections over a cap are answered 503 and closed, also when they send
+ * nothing; clients within the caps are served meanwhile. */
+static void test_connection_caps(void **state)
+{
+    (void)state;
+    enum { PER_IP = 8, TOTAL = 40, FLOOD = 60 };
+    server s;
+    const char *extra[] = {"--model", g_mf, "--max-connections", "40",
+                           "--max-connections-per-ip", "8", "--header-timeout", "30", NULL};
+    assert_int_equal(server_start_args(&s, extra, NULL), 0);
+
+    /* An idle flood from one address: the first PER_IP are held, the rest
+     * are told 503 within about a second, without sending a byte. */
+    int flood[FLOOD];
+    for (int k = 0; k < FLOOD; k++) {
+        flood[k] = raw_connect(s.port, "127.0.0.2");
+        assert_true(flood[k] >= 0);
+    }
+    uint64_t q0 = ms_now();
+    raw_resp o = raw_ask(s.port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 0);
+    assert_int_equal(o.status, 200);
+    raw_resp_free(&o);
+    assert_true(ms_now() - q0 < 1000);
+    /* Which ones are held depends on the order the server's threads took
+     * them in: the count is what matters. Past the second of grace every
+     * refusal has been written. */
+    usleep(1500 * 1000);
+    int refused = 0, held = 0, first_held = -1;
+    for (int k = 0; k < FLOOD; k++) {
+        rbuf *b = calloc(1, sizeof *b);
+        b->fd = flood[k];
+        raw_resp a;
+        if (raw_read(b, &a, 200)) {
+            expect_raw_error(&a, 503, "too many connections from your address");
+            raw_resp_free(&a);
+            assert_true(raw_closed_within(flood[k], 2000));
+            refused++;
+        } else if (!b->eof) {
+            held++;
+            if (first_held < 0)
+                first_held = k;
+        }
+        free(b);
+    }
+    assert_int_equal(held, PER_IP);
+    assert_int_equal(refused, FLOOD - PER_IP);
+    /* The held ones are still served. */
+    assert_true(raw_sends(flood[first_held], "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    rbuf *b = calloc(1, sizeof *b);
+    b->fd = flood[first_held];
+    raw_resp a;
+    assert_true(raw_read(b, &a, 2000));
+    assert_int_equal(a.status, 200);
+    raw_resp_free(&a);
+    free(b);
+    /* One over the cap that sends its request at once is told 503 at once. */
+    int extra_fd = raw_connect(s.port, "127.0.0.2");
+    assert_true(raw_sends(extra_fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    b = calloc(1, sizeof *b);
+    b->fd = extra_fd;
+    q0 = ms_now();
+    assert_true(raw_read(b, &a, 2000));
+    expect_raw_error(&a, 503, "too many connections");
+    raw_resp_free(&a);
+    assert_true(ms_now() - q0 < 500);
+    assert_true(raw_closed_within(extra_fd, 2000));
+    free(b);
+    close(extra_fd);
+    for (int k = 0; k < FLOOD; k++)
+        close(flood[k]);
+    /* Closed connections are released. */
+    double adm = -1, over = -1;
+    for (int k = 0; k < 100 && !(adm == 1 && over == 0); k++) {
+        if (k)
+            usleep(20 * 1000);
+        open_connections(s.port, &adm, &over);
+    }
+    assert_int_equal((int)adm, 1);
+    assert_int_equal((int)over, 0);
+
+    /* The total cap: fill it from several addresses; the next client is
+     * told 503; once connections close, clients are served again. */
+    int fill[TOTAL], n = 0;
+    for (int a4 = 3; n < TOTAL; a4++) {
+        char src[32];
+        snprintf(src, sizeof src, "127.0.0.%d", a4);
+        for (int k = 0; k < PER_IP && n < TOTAL; k++)
+            assert_true((fill[n++] = raw_connect(s.port, src)) >= 0);
+    }
+    /* Asked on one of them: wait until the server has them all. */
+    rbuf *fb = calloc(1, sizeof *fb);
+    fb->fd = fill[0];
+    double open_now = 0;
+    for (int k = 0; k < 100 && open_now < TOTAL; k++) {
+        assert_true(raw_sends(fill[0], "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+        assert_true(raw_read(fb, &a, 2000));
+        assert_int_equal(a.status, 200);
+        assert_true(has_line_prefix(a.body, "reco_http_connections_open{state=\"admitted\"}",
+                                    &open_now));
+        raw_resp_free(&a);
+        if (open_now < TOTAL)
+            usleep(20 * 1000);
+    }
+    free(fb);
+    assert_int_equal((int)open_now, TOTAL);
+    expect_refusal(s.port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 0, 503,
+                   "all the connections it takes");
+    for (int k = 0; k < TOTAL; k++)
+        close(fill[k]);
+    raw_resp ok = {0};
+    for (int k = 0; k < 50 && ok.status != 200; k++) {
+        raw_resp_free(&ok);
+        usleep(20 * 1000);
+        static const char hz[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        ok = raw_exchange(s.port, hz, sizeof hz - 1, 2000);
+    }
+    assert_int_equal(ok.status, 200);
+    raw_resp_free(&ok);
+
+    req q = {.path = "/metrics", .port = s.port};
+    resp m = R(&q);
+    double v = 0;
+    assert_true(has_line_prefix(m.body, "reco_http_connections_refused_total{cap=\"per_ip\"}", &v));
+    assert_true(v >= FLOOD - PER_IP + 1);
+    assert_true(has_line_prefix(m.body, "reco_http_connections_refused_total{cap=\"total\"}", &v));
+    assert_true(v >= 1);
+    resp_free(&m);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+
+    /* Bad values are usage errors. */
+    const char *bad1[] = {"--model", g_mf, "--max-connections", "0", NULL};
+    assert_int_equal(server_start_args(&s, bad1, NULL), 2);
+    const char *bad2[] = {"--model", g_mf, "--header-timeout", "0.01", NULL};
+    assert_int_equal(server_start_args(&s, bad2, NULL), 2);
+    const char *bad3[] = {"--model", g_mf, "--idle-timeout", "1.5", NULL};
+    assert_int_equal(server_start_args(&s, bad3, NULL), 2);
+}
+
+/* Shutdown does not wait for kept-alive connections that have nothing to
+ * do, nor for ones that never sent a request. */
+static void test_shutdown_closes_idle(void **state)
+{
+    (void)state;
+    server s;
+    const char *extra[] = {"--model", g_mf, NULL};
+    assert_int_equal(server_start_args(&s, extra, NULL), 0);
+    int used = raw_connect(s.port, NULL), fresh = raw_connect(s.port, NULL);
+    assert_true(used >= 0 && fresh >= 0);
+    assert_true(raw_sends(used, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    rbuf *b = calloc(1, sizeof *b);
+    b->fd = used;
+    raw_resp a;
+    assert_true(raw_read(b, &a, 2000));
+    assert_int_equal(a.status, 200);
+    assert_null(strcasestr(a.head, "Connection: close"));
+    raw_resp_free(&a);
+    free(b);
+    uint64_t t0 = ms_now();
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+    assert_true(ms_now() - t0 < 2000);
+    assert_true(raw_closed_within(used, 1000));
+    assert_true(raw_closed_within(fresh, 1000));
+    close(used);
+    close(fresh);
 }
 
 /* Every recommendation has a score, of the kind the answer names, and
@@ -1083,22 +1923,6 @@ static void test_post_then_recommend(void **state)
     resp_free(&r);
 }
 
-static bool has_line_prefix(const char *text, const char *prefix, double *value)
-{
-    const char *p = text;
-    size_t pl = strlen(prefix);
-    while (p && *p) {
-        if (!strncmp(p, prefix, pl) && p[pl] == ' ') {
-            if (value)
-                *value = atof(p + pl + 1);
-            return true;
-        }
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return false;
-}
 
 static void test_metrics(void **state)
 {
@@ -1151,7 +1975,9 @@ static void test_reload(void **state)
     char algo[32];
     /* A good new file: the admin endpoint swaps it in. */
     copy_file(g_icf, g_serve);
-    req q = {.method = "POST", .path = "/v1/admin/reload"};
+    /* No token here: an admin POST needs the JSON type (a page on another
+     * site cannot send it without a preflight). */
+    req q = {.method = "POST", .path = "/v1/admin/reload", .ctype = "application/json"};
     resp r = R(&q);
     assert_int_equal(r.status, 200);
     assert_true(json_is_true(json_object_get(r.json, "reloaded")));
@@ -1237,7 +2063,7 @@ static void test_concurrent_reloads(void **state)
         hs[t] = (hammer){.id = t, .stop = &stop};
         pthread_create(&th[t], NULL, hammer_run, &hs[t]);
     }
-    req q = {.method = "POST", .path = "/v1/admin/reload"};
+    req q = {.method = "POST", .path = "/v1/admin/reload", .ctype = "application/json"};
     for (int k = 0; k < 6; k++) {
         copy_file(k % 2 ? g_mf : g_icf, g_serve);
         resp r = R(&q);
@@ -1372,6 +2198,16 @@ static void test_in_process(void **state)
     ho.threads = 1;
     ho.read_only = true;
     reco_http *h = NULL;
+    /* A cap the descriptor limit cannot hold is refused up front. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < reco_http_fds_needed(1000000)) {
+        ho.max_connections = 1000000;
+        assert_int_equal(reco_http_start(svc, &ho, &h, &err), RECO_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "ulimit -n"));
+        assert_null(h);
+    }
+    ho.max_connections = 64; /* fits any descriptor limit */
     ho.host = "0.0.0.0";
     assert_int_equal(reco_http_start(svc, &ho, &h, &err), RECO_ERR_INVALID);
     assert_non_null(strstr(err.msg, "without a token"));
@@ -1393,7 +2229,14 @@ static void test_in_process(void **state)
     for (int k = 0; k < 100 && reco_http_in_flight(h) != 0; k++)
         usleep(10000);
     assert_int_equal(reco_http_in_flight(h), 0);
+    /* Quiescing closes the connections waiting for a request at once (the
+     * server runs on until stopped). */
+    int idle = raw_connect(port, NULL);
+    assert_true(idle >= 0);
+    usleep(50 * 1000);
     reco_http_quiesce(h);
+    assert_true(raw_closed_within(idle, 1000));
+    close(idle);
     reco_http_quiesce(h); /* idempotent */
     assert_int_equal(reco_http_stop(h, 1000), 0);
     assert_int_equal(reco_http_stop(NULL, 0), 0);
@@ -1492,6 +2335,14 @@ int main(void)
     }
     const struct CMUnitTest server_tests[] = {
         cmocka_unit_test(test_read_endpoints),
+        cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_framing_and_error_bodies),
+        cmocka_unit_test(test_host_check),
+        cmocka_unit_test(test_admin_writes_need_json_or_token),
+        cmocka_unit_test(test_request_log_escaped),
+        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_connection_caps),
+        cmocka_unit_test(test_shutdown_closes_idle),
         cmocka_unit_test(test_scores_and_predicted_ratings),
         cmocka_unit_test(test_encoded_ids),
         cmocka_unit_test(test_client_mistakes),

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -24,7 +25,9 @@
 
 enum {
     OPT_MODEL = OPT_FIRST_FREE, OPT_LOG, OPT_HOST, OPT_PORT, OPT_TOKEN_FILE, OPT_LOG_REQUESTS,
-    OPT_CREATE_LOG, OPT_SKIP_BAD_LOG, OPT_MAX_LIVE
+    OPT_CREATE_LOG, OPT_SKIP_BAD_LOG, OPT_MAX_LIVE,
+    OPT_MAX_CONN, OPT_MAX_CONN_IP, OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT,
+    OPT_ALLOW_HOST
 };
 
 static void help(void)
@@ -59,12 +62,31 @@ static void help(void)
            "  --token-file FILE    require \"Authorization: Bearer TOKEN\" for writes\n"
            "                       (POST /v1/ratings, /v1/admin/*); the token is the file's\n"
            "                       first line. The environment variable RECO_TOKEN works too.\n"
+           "                       Without a token, POST /v1/admin/* needs\n"
+           "                       \"Content-Type: application/json\" (else 415).\n"
+           "  --allow-host NAME    also answer requests whose Host is NAME (comma-separated\n"
+           "                       list; repeatable). On a loopback address only localhost,\n"
+           "                       127.x.y.z and [::1] are answered otherwise (421), so a\n"
+           "                       web page cannot reach the server through DNS rebinding;\n"
+           "                       on any address, giving names limits it to them.\n"
            "  --log-requests       print one line per request on stderr\n"
            "  --quiet              no per-request lines (the default)\n"
            "  --help               show this help\n\n"
+           "Connections (kept alive between requests; a client over a cap gets 503):\n"
+           "  --max-connections N  connections served at once (default 4096)\n"
+           "  --max-connections-per-ip N\n"
+           "                       connections from one client address, IPv6 per /64\n"
+           "                       (default 256; 0: no per-address cap)\n"
+           "  --header-timeout S   a request's line and headers must be in within S seconds\n"
+           "                       (default 10): of connecting, for the first request; of\n"
+           "                       its request line, for later ones. Else 408 and closed.\n"
+           "  --body-timeout S     a request body must be in within S seconds of the\n"
+           "                       headers (default 30). Else 408 and closed.\n"
+           "  --idle-timeout S     a connection waiting for its next request, or on which\n"
+           "                       nothing moves, is closed after S seconds (default 30)\n\n"
            "Signals: SIGHUP reloads the model file (a bad file is reported and the old\n"
-           "model keeps serving); SIGINT or SIGTERM stop accepting connections, finish the\n"
-           "requests in flight and flush the ratings log.\n\n"
+           "model keeps serving); SIGINT or SIGTERM stop accepting connections, close the\n"
+           "idle ones, finish the requests in flight and flush the ratings log.\n\n"
            "The log grows until it is compacted: train with it (reco train RATINGS\n"
            "--ratings-log LOG -o MODEL), reload, then move what the model holds to an\n"
            "archive with reco log compact LOG --model MODEL --archive ARCHIVE, which is\n"
@@ -134,6 +156,35 @@ static int read_token(const char *path, char **out)
     return 0;
 }
 
+/* Every connection is a file descriptor: raises the soft limit as far as
+ * the hard one allows, and when that is still short of the default cap,
+ * lowers the cap to fit (a cap given on the command line is left for
+ * reco_http_start to refuse with a message). */
+static void fit_fd_limit(reco_http_options *ho, bool cap_given)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = reco_http_fds_needed(ho->max_connections);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        struct rlimit nl = {cur, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = cur;
+    }
+    if (cap_given || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+    unsigned cap = ho->max_connections;
+    while (cap > 16 && reco_http_fds_needed(cap) > rl.rlim_cur)
+        cap -= cap / 16 > 1 ? cap / 16 : 1;
+    fprintf(stderr,
+            "reco serve: the file descriptor limit (ulimit -n) is %llu: serving at most %u "
+            "connections at once\n", (unsigned long long)rl.rlim_cur, cap);
+    ho->max_connections = cap;
+    if (ho->max_connections_per_ip > cap)
+        ho->max_connections_per_ip = cap;
+}
+
 /* The service's notes (a model file changed in place) as stderr lines. */
 static void log_line(void *ctx, const char *msg)
 {
@@ -177,6 +228,12 @@ int cmd_serve(int argc, char **argv)
         {"create-ratings-log", no_argument, NULL, OPT_CREATE_LOG},
         {"skip-bad-log", no_argument, NULL, OPT_SKIP_BAD_LOG},
         {"max-live-bytes", required_argument, NULL, OPT_MAX_LIVE},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONN_IP},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+        {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
         {0, 0, 0, 0},
@@ -188,6 +245,8 @@ int cmd_serve(int argc, char **argv)
     reco_http_options ho;
     reco_http_options_default(&ho);
     const char *token_file = NULL;
+    bool max_conn_given = false;
+    char *allow_hosts = NULL;
     int c;
     opterr = 0;
     optind = 1;
@@ -200,6 +259,7 @@ int cmd_serve(int argc, char **argv)
         case OPT_PORT:
             if (cli_parse_u32(optarg, &v) || v > 65535) {
                 cli_error("serve", "--port wants a number from 0 to 65535, got \"%s\"", optarg);
+                free(allow_hosts);
                 return EXIT_USAGE;
             }
             ho.port = v;
@@ -207,10 +267,68 @@ int cmd_serve(int argc, char **argv)
         case OPT_THREADS:
             if (cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
                 cli_error("serve", "--threads wants a number from 1 to 1024, got \"%s\"", optarg);
+                free(allow_hosts);
                 return EXIT_USAGE;
             }
             ho.threads = v;
             break;
+        case OPT_MAX_CONN:
+            if (cli_parse_u32(optarg, &v) || v == 0 || v > 1000000) {
+                cli_error("serve", "--max-connections wants a number from 1 to 1000000, got \"%s\"",
+                          optarg);
+                free(allow_hosts);
+                return EXIT_USAGE;
+            }
+            ho.max_connections = v;
+            max_conn_given = true;
+            break;
+        case OPT_MAX_CONN_IP:
+            if (cli_parse_u32(optarg, &v) || v > 1000000) {
+                cli_error("serve",
+                          "--max-connections-per-ip wants a number from 0 (no cap) to 1000000, "
+                          "got \"%s\"", optarg);
+                free(allow_hosts);
+                return EXIT_USAGE;
+            }
+            ho.max_connections_per_ip = v;
+            break;
+        case OPT_HEADER_TIMEOUT:
+        case OPT_BODY_TIMEOUT:
+        case OPT_IDLE_TIMEOUT: {
+            double sec;
+            const char *name = c == OPT_HEADER_TIMEOUT ? "--header-timeout"
+                               : c == OPT_BODY_TIMEOUT ? "--body-timeout"
+                                                       : "--idle-timeout";
+            bool whole = c == OPT_IDLE_TIMEOUT;
+            if (cli_parse_double(optarg, &sec) || sec < (whole ? 1 : 0.1) || sec > 86400 ||
+                (whole && sec != (double)(unsigned)sec)) {
+                cli_error("serve", "%s wants %s from %s to 86400, got \"%s\"", name,
+                          whole ? "whole seconds" : "seconds", whole ? "1" : "0.1", optarg);
+                free(allow_hosts);
+                return EXIT_USAGE;
+            }
+            if (c == OPT_HEADER_TIMEOUT)
+                ho.header_timeout_ms = (unsigned)(sec * 1000 + 0.5);
+            else if (c == OPT_BODY_TIMEOUT)
+                ho.body_timeout_ms = (unsigned)(sec * 1000 + 0.5);
+            else
+                ho.idle_timeout_s = (unsigned)sec;
+            break;
+        }
+        case OPT_ALLOW_HOST: {
+            size_t old = allow_hosts ? strlen(allow_hosts) : 0, add = strlen(optarg);
+            char *nh = realloc(allow_hosts, old + add + 2);
+            if (!nh) {
+                free(allow_hosts);
+                cli_error("serve", "out of memory");
+                return EXIT_FAIL;
+            }
+            if (old)
+                nh[old++] = ',';
+            memcpy(nh + old, optarg, add + 1);
+            allow_hosts = nh;
+            break;
+        }
         case OPT_TOKEN_FILE: token_file = optarg; break;
         case OPT_LOG_REQUESTS: ho.log_requests = true; break;
         case OPT_CREATE_LOG: so.create_log = true; break;
@@ -222,30 +340,38 @@ int cmd_serve(int argc, char **argv)
             } else if (reco_ease_parse_bytes("--max-live-bytes", optarg, &so.max_live_bytes,
                                              &perr)) {
                 cli_error("serve", "%s (or 0 for no limit)", perr.msg);
+                free(allow_hosts);
                 return EXIT_USAGE;
             }
             break;
         }
         case 'q':
         case OPT_QUIET: ho.log_requests = false; break;
-        case OPT_HELP: help(); return EXIT_OK;
+        case OPT_HELP: free(allow_hosts); help(); return EXIT_OK;
         default:
+            free(allow_hosts);
             cli_error("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
             return cli_usage_error("serve");
         }
     }
     if (optind != argc) {
+        free(allow_hosts);
         cli_error("serve", "unexpected argument '%s'", argv[optind]);
         return cli_usage_error("serve");
     }
     if (!so.model_path) {
+        free(allow_hosts);
         cli_error("serve", "--model FILE is required");
         return cli_usage_error("serve");
     }
+    ho.allow_hosts = allow_hosts;
+    fit_fd_limit(&ho, max_conn_given);
     char *token = NULL;
     if (token_file) {
-        if (read_token(token_file, &token))
+        if (read_token(token_file, &token)) {
+            free(allow_hosts);
             return EXIT_USAGE;
+        }
     } else if (getenv("RECO_TOKEN") && getenv("RECO_TOKEN")[0]) {
         token = strdup(getenv("RECO_TOKEN"));
     }
@@ -257,6 +383,7 @@ int cmd_serve(int argc, char **argv)
     if (pipe2(sig_pipe, O_CLOEXEC) != 0 || fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) != 0) {
         cli_error("serve", "pipe: %s", strerror(errno));
         free(token);
+        free(allow_hosts);
         return EXIT_FAIL;
     }
     struct sigaction sa;
@@ -282,6 +409,7 @@ int cmd_serve(int argc, char **argv)
     if (st) {
         cli_error("serve", "%s", err.msg);
         free(token);
+        free(allow_hosts);
         return cli_exit_status(st);
     }
     reco_http *h = NULL;
@@ -292,6 +420,7 @@ int cmd_serve(int argc, char **argv)
         cli_error("serve", "%s", err.msg);
         reco_service_close(svc);
         free(token);
+        free(allow_hosts);
         return st == RECO_ERR_INVALID ? EXIT_USAGE : EXIT_FAIL;
     }
     reco_service_stats sst;
@@ -324,6 +453,7 @@ int cmd_serve(int argc, char **argv)
                 cut, STOP_WAIT_MS / 1000);
     reco_service_close(svc);
     free(token);
+    free(allow_hosts);
     close(sig_pipe[0]);
     close(sig_pipe[1]);
     return EXIT_OK;

@@ -1,11 +1,17 @@
 /* The REST API over a reco_service: routing, request validation, error
- * mapping, bearer-token auth and Prometheus metrics on libmicrohttpd.
+ * mapping, bearer-token auth and Prometheus metrics on libmicrohttpd, and
+ * the connection registry that enforces the connection caps and absolute
+ * deadlines (a reaper thread cuts overdue connections). It also defines
+ * MHD_queue_response, so that the library's own refusals get the JSON
+ * error body (see "libmicrohttpd's own error answers" below).
  * See http.h for the contract and docs/api.md for the endpoints. */
 #include "http.h"
 
+#include "reco/clock.h"
 #include "reco/utf8.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -18,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,8 +57,8 @@ static const struct route_info {
 
 /* Statuses the server answers with get their own counter; the last slot
  * counts anything else. */
-static const unsigned STATUS_SLOTS[] = {200, 201, 400, 401, 403, 404, 405,
-                                        413, 415, 422, 500, 503};
+static const unsigned STATUS_SLOTS[] = {200, 201, 400, 401, 403, 404, 405, 408, 413,
+                                        414, 415, 421, 422, 431, 500, 501, 503};
 #define N_SLOTS (sizeof STATUS_SLOTS / sizeof STATUS_SLOTS[0] + 1)
 
 /* Latency histogram upper bounds in seconds (+Inf is implied). */
@@ -65,6 +72,45 @@ static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 #define DISCARD_FACTOR 4
 
 #define MAX_QUERY_PARAMS 8
+
+/* A connection over a cap that sends no request is closed after this. */
+#define OVER_CAP_GRACE_MS 1000
+/* How often the deadlines are checked. */
+#define REAPER_TICK_MS 100
+
+/* Where a connection is (conn.phase). Worker threads move it along with
+ * compare-and-swap; the reaper thread moves an overdue one to PH_CUT the
+ * same way, so exactly one of them acts on it. */
+enum {
+    PH_NEW,  /* open, its first request line not in yet */
+    PH_IDLE, /* kept alive, its next request line not in yet */
+    PH_HEAD, /* request line in, headers coming */
+    PH_BODY, /* headers in, body coming */
+    PH_BUSY, /* request complete: being answered */
+    PH_CUT,  /* past its deadline (or quiesced): shut down, closing */
+};
+
+/* One open connection (libmicrohttpd's socket context). */
+typedef struct conn {
+    struct conn *prev, *next;    /* the registry (reg_mu) */
+    struct reco_http *h;         /* its server */
+    int fd;
+    unsigned char key[16];       /* client address: IPv4, or the /64 of IPv6 */
+    unsigned char key_len;       /* 0: unknown (not capped per address) */
+    bool admitted;               /* counted against the caps; false: over a cap */
+    bool over_total;             /* which cap it was over */
+    atomic_int phase;
+    atomic_uint_fast64_t deadline_ms; /* monotonic; 0: none */
+    atomic_uint answered;        /* status written past libmicrohttpd (cut, or refused by it) */
+} conn;
+
+/* Admitted connections from one client address. */
+typedef struct ip_count {
+    struct ip_count *next;
+    unsigned char key[16];
+    unsigned char key_len;
+    unsigned n;
+} ip_count;
 
 struct reco_http {
     reco_service *svc;
@@ -82,28 +128,106 @@ struct reco_http {
     atomic_uint_fast64_t hist[N_ROUTES][N_BUCKETS];
     atomic_uint_fast64_t hist_sum_ns[N_ROUTES];
     atomic_uint_fast64_t aborted;
+
+    /* Host check (see reco_http_options.allow_hosts). */
+    bool check_host;
+    char **hosts;                /* the extra names, lowercase, without ports */
+    size_t n_hosts;
+
+    /* The connection registry: caps and deadlines. */
+    pthread_mutex_t reg_mu;
+    pthread_cond_t reg_cv;
+    conn *conns;                 /* every open connection */
+    unsigned admitted;           /* connections counted against the caps */
+    unsigned over_cap;           /* connections over a cap, still open */
+    ip_count **ip_tab;           /* admitted connections per address */
+    size_t ip_mask;
+    bool reaper_running, reaper_stop;
+    pthread_t reaper;
+    atomic_uint_fast64_t accepted;      /* connections since start */
+    atomic_uint_fast64_t refused[2];    /* over the total cap, over the per-address cap */
+    atomic_uint_fast64_t timed_out[3];  /* cut waiting for headers, for a body, idle */
 };
 
 /* One request's state, from its headers to its completion callback. */
 typedef struct request {
     enum route route;
     uint64_t start_ns;
-    unsigned status;             /* of the queued response; 0: none yet */
+    unsigned status;             /* of the queued (or pending) response; 0: none yet */
+    bool defer;                  /* the request is not in yet: keep the answer in pending */
+    struct MHD_Response *pending; /* the answer, queued once the request is complete */
     const char *allow;           /* Allow header for a 405 */
     bool challenge;              /* WWW-Authenticate header for a 401 */
+    bool close;                  /* answer with Connection: close */
     char id[RECO_ID_MAX + 1];    /* the decoded path ID */
     char *body;
     size_t len, cap;
     size_t discarded;            /* body bytes past the cap */
     char method[8];
-    char path[160];              /* for the request log */
+    char path[256];              /* for the request log (escaped) */
+    size_t target_len;           /* bytes of the request target (path and query) */
+    bool started;                /* the handler has seen this request */
+    conn *conn;                  /* its connection (NULL: not tracked) */
 } request;
 
-static uint64_t now_ns(void)
+static uint64_t ms_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return reco_clock_ns() / 1000000u;
+}
+
+/* Copies client bytes for the log: control characters, bytes outside
+ * ASCII and '\' become \xNN, so a log line is one line of plain text that
+ * says exactly what came. Truncated (with "...") to fit cap. */
+static void log_escape(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t j = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = c >= 0x20 && c < 0x7f && c != '\\';
+        size_t need = plain ? 1 : 4;
+        if (j + need + 4 > cap) {
+            memcpy(out + j, "...", 3);
+            j += 3;
+            break;
+        }
+        if (plain) {
+            out[j++] = (char)c;
+        } else {
+            out[j++] = '\\';
+            out[j++] = 'x';
+            out[j++] = hex[c >> 4];
+            out[j++] = hex[c & 15];
+        }
+    }
+    out[j] = '\0';
+}
+
+static conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Moves k (expected in phase `from`) to phase `to`, unless the reaper has
+ * cut it: false then, and the caller must not answer. */
+static bool conn_move(conn *k, int from, int to)
+{
+    if (!k)
+        return true;
+    int cur = from;
+    while (!atomic_compare_exchange_weak(&k->phase, &cur, to)) {
+        if (cur == PH_CUT)
+            return false;
+    }
+    return true;
+}
+
+static void conn_set_deadline(conn *k, unsigned ms)
+{
+    if (k)
+        atomic_store(&k->deadline_ms, ms ? ms_now() + ms : 0);
 }
 
 static size_t status_slot(unsigned status)
@@ -264,6 +388,104 @@ static const char *json_type_name(const json_t *v)
     }
 }
 
+/* ---- queueing answers; libmicrohttpd's own error answers ---- */
+
+/* libmicrohttpd answers some requests itself, before any callback of
+ * ours sees them: a request line or headers over its buffer (414, 431),
+ * an unreadable Content-Length or chunk (400, 413), a line that is not a
+ * header (400), an HTTP version it does not speak (505). It has no option
+ * to change those answers, which are HTML pages. Its own calls to
+ * MHD_queue_response go through the dynamic linker (the library's PLT has
+ * a slot for it), so the definition of MHD_queue_response below, in the
+ * program, receives them: an error answer queued by anything but this
+ * file (which calls the library's definition directly, through
+ * real_queue) becomes the JSON error envelope with the same status. The
+ * HTTP tests check that this holds with the library the program runs on. */
+
+typedef enum MHD_Result (*queue_fn)(struct MHD_Connection *, unsigned int,
+                                    struct MHD_Response *);
+static queue_fn real_queue;
+static pthread_once_t real_queue_once = PTHREAD_ONCE_INIT;
+
+static void find_real_queue(void)
+{
+    void *f = dlsym(RTLD_NEXT, "MHD_queue_response");
+    memcpy(&real_queue, &f, sizeof real_queue);
+}
+
+static enum MHD_Result queue_response(struct MHD_Connection *c, unsigned status,
+                                      struct MHD_Response *r)
+{
+    pthread_once(&real_queue_once, find_real_queue);
+    return real_queue ? real_queue(c, status, r) : MHD_NO;
+}
+
+/* What libmicrohttpd's refusal with this status means, for the client. */
+static const char *library_refusal(unsigned status)
+{
+    switch (status) {
+    case 400: return "the request is not well-formed HTTP/1.1 (its request line, a header line, "
+                     "Content-Length or a chunk size could not be read)";
+    case 413: return "the request announces a body (Content-Length or a chunk) larger than the "
+                     "server takes";
+    case 414: return "the request line is longer than the server takes: keep the path and query "
+                     "under 8192 bytes";
+    case 431: return "the request headers are larger than the server takes: keep the request line "
+                     "and headers under 16384 bytes";
+    case 505: return "this HTTP version is not supported: use HTTP/1.1 (or HTTP/1.0)";
+    default: return "the server could not read the request";
+    }
+}
+
+/* Writes a complete error answer (msg: JSON string content) straight to
+ * the socket, for a connection libmicrohttpd will not answer: one the
+ * reaper has cut (libmicrohttpd writes only once a request is complete,
+ * which this one never was), or one the library is closing for a request
+ * it could not read. */
+static void write_error_now(int fd, unsigned status, const char *reason, const char *msg)
+{
+    char body[512], all[1024];
+    int bl = snprintf(body, sizeof body, "{\"error\":{\"status\":%u,\"message\":\"%s\"}}\n",
+                      status, msg);
+    int n = snprintf(all, sizeof all,
+                     "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                     "Cache-Control: no-store\r\nContent-Length: %d\r\n\r\n%s",
+                     status, reason, bl, body);
+    if (n > 0 && (size_t)n < sizeof all) {
+        ssize_t w = send(fd, all, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w; /* best effort: the connection is being closed either way */
+    }
+}
+
+enum MHD_Result MHD_queue_response(struct MHD_Connection *c, unsigned int status,
+                                   struct MHD_Response *r)
+{
+    pthread_once(&real_queue_once, find_real_queue);
+    if (!real_queue)
+        return MHD_NO;
+    if (status < 400)
+        return real_queue(c, status, r);
+    /* The answer is written here and the library told it could not be
+     * queued, so that it closes the connection (as it would after its own
+     * answer): queued, the answer to a bad Content-Length would go out
+     * with its status line and headers twice (libmicrohttpd 0.9.75). */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || ci->connect_fd == MHD_INVALID_SOCKET)
+        return real_queue(c, status, r);
+    conn *k = conn_of(c);
+    if (conn_move(k, PH_HEAD, PH_BUSY)) { /* else the reaper has answered */
+        const char *reason = MHD_get_reason_phrase_for(status);
+        write_error_now(ci->connect_fd, status, reason && *reason ? reason : "Error",
+                        library_refusal(status));
+        if (k)
+            atomic_store(&k->answered, status);
+        if (k && k->h)
+            record(k->h, R_NONE, status, 0);
+    }
+    return MHD_NO;
+}
+
 /* ---- responses ---- */
 
 static enum MHD_Result send_body(reco_http *h, struct MHD_Connection *c, request *rq,
@@ -280,9 +502,24 @@ static enum MHD_Result send_body(reco_http *h, struct MHD_Connection *c, request
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rq->allow);
     if (rq->challenge)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"reco\"");
-    if (atomic_load(&h->closing))
+    if (rq->close || atomic_load(&h->closing))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    if (rq->defer) {
+        /* Queued on the handler's last call: a response queued before the
+         * request is complete makes libmicrohttpd close the connection
+         * (no keep-alive, and a pipelined next request is dropped). */
+        rq->pending = r;
+        rq->status = status;
+        return MHD_YES;
+    }
+    /* Answered before the body is read: from here on the connection is
+     * libmicrohttpd's to write, not the reaper's. */
+    if (!conn_move(rq->conn, PH_BODY, PH_BUSY)) {
+        MHD_destroy_response(r);
+        return MHD_NO; /* cut at its deadline: the reaper has answered */
+    }
+    conn_set_deadline(rq->conn, 0);
+    enum MHD_Result ret = queue_response(c, status, r);
     MHD_destroy_response(r);
     if (ret == MHD_YES)
         rq->status = status;
@@ -871,6 +1108,30 @@ static enum MHD_Result h_metrics(reco_http *h, struct MHD_Connection *c, request
                 "Requests whose connection closed before the answer was sent in full.");
     fprintf(f, "reco_http_requests_aborted_total %llu\n",
             (unsigned long long)atomic_load(&h->aborted));
+    pthread_mutex_lock(&h->reg_mu);
+    unsigned open_admitted = h->admitted, open_over = h->over_cap;
+    pthread_mutex_unlock(&h->reg_mu);
+    metric_head(f, "reco_http_connections_open", "gauge",
+                "Open connections: within the caps, and over one (being answered 503).");
+    fprintf(f, "reco_http_connections_open{state=\"admitted\"} %u\n", open_admitted);
+    fprintf(f, "reco_http_connections_open{state=\"over_cap\"} %u\n", open_over);
+    metric_head(f, "reco_http_connections_accepted_total", "counter",
+                "Connections accepted (requests per connection: kept alive if well above 1).");
+    fprintf(f, "reco_http_connections_accepted_total %llu\n",
+            (unsigned long long)atomic_load(&h->accepted));
+    metric_head(f, "reco_http_connections_refused_total", "counter",
+                "Connections over a cap, answered 503: the total cap, or the per-address one.");
+    fprintf(f, "reco_http_connections_refused_total{cap=\"total\"} %llu\n",
+            (unsigned long long)atomic_load(&h->refused[0]));
+    fprintf(f, "reco_http_connections_refused_total{cap=\"per_ip\"} %llu\n",
+            (unsigned long long)atomic_load(&h->refused[1]));
+    metric_head(f, "reco_http_connections_timed_out_total", "counter",
+                "Connections closed at a deadline: headers or body not in (answered 408), "
+                "or idle too long.");
+    static const char *const phases[3] = {"headers", "body", "idle"};
+    for (int k = 0; k < 3; k++)
+        fprintf(f, "reco_http_connections_timed_out_total{phase=\"%s\"} %llu\n", phases[k],
+                (unsigned long long)atomic_load(&h->timed_out[k]));
 
     reco_service_stats st;
     reco_service_get_stats(h->svc, &st);
@@ -965,6 +1226,244 @@ static enum MHD_Result h_metrics(reco_http *h, struct MHD_Connection *c, request
     return send_body(h, c, rq, 200, buf, len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
+/* ---- connections: caps and deadlines ---- */
+
+/* The per-address key: an IPv4 address (also IPv4-mapped IPv6), or the
+ * first 64 bits of an IPv6 one (one site's subnet). */
+static unsigned char address_key(const struct sockaddr *sa, unsigned char *key)
+{
+    if (!sa)
+        return 0;
+    if (sa->sa_family == AF_INET) {
+        memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 4;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            memcpy(key, a->s6_addr + 12, 4);
+            return 4;
+        }
+        memcpy(key, a->s6_addr, 8);
+        return 8;
+    }
+    return 0;
+}
+
+static size_t key_hash(const unsigned char *key, unsigned char len)
+{
+    uint64_t x = 1469598103934665603ull;
+    for (unsigned char i = 0; i < len; i++)
+        x = (x ^ key[i]) * 1099511628211ull;
+    return (size_t)(x ^ (x >> 29));
+}
+
+/* The count for key, created at 0 if absent (NULL: out of memory).
+ * Called with reg_mu held. */
+static ip_count *ip_slot(reco_http *h, const unsigned char *key, unsigned char len, bool create)
+{
+    ip_count **b = &h->ip_tab[key_hash(key, len) & h->ip_mask];
+    for (ip_count *e = *b; e; e = e->next)
+        if (e->key_len == len && !memcmp(e->key, key, len))
+            return e;
+    if (!create)
+        return NULL;
+    ip_count *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    memcpy(e->key, key, len);
+    e->key_len = len;
+    e->next = *b;
+    *b = e;
+    return e;
+}
+
+/* One admitted connection from key fewer; the entry goes at 0. */
+static void ip_release(reco_http *h, const unsigned char *key, unsigned char len)
+{
+    ip_count **b = &h->ip_tab[key_hash(key, len) & h->ip_mask];
+    for (ip_count **p = b; *p; p = &(*p)->next) {
+        ip_count *e = *p;
+        if (e->key_len == len && !memcmp(e->key, key, len)) {
+            if (e->n)
+                e->n--;
+            if (e->n == 0) {
+                *p = e->next;
+                free(e);
+            }
+            return;
+        }
+    }
+}
+
+/* libmicrohttpd's connection callback: registers a new connection,
+ * decides whether it is within the caps, and unregisters it on close
+ * (called before the socket is closed, so the reaper, which works under
+ * reg_mu, never touches a closed or reused descriptor). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    reco_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn *k = calloc(1, sizeof *k);
+        if (!k)
+            return; /* served, just not capped or timed */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        k->h = h;
+        k->fd = ci ? ci->connect_fd : -1;
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        k->key_len = address_key(ci ? ci->client_addr : NULL, k->key);
+        atomic_init(&k->phase, PH_NEW);
+        unsigned wait = h->opt.header_timeout_ms;
+        pthread_mutex_lock(&h->reg_mu);
+        ip_count *e = NULL;
+        bool per_ip = h->opt.max_connections_per_ip && k->key_len;
+        if (per_ip)
+            e = ip_slot(h, k->key, k->key_len, true);
+        if (h->admitted >= h->opt.max_connections) {
+            k->over_total = true;
+        } else if (!per_ip || (e && e->n < h->opt.max_connections_per_ip)) {
+            k->admitted = true;
+            h->admitted++;
+            if (e)
+                e->n++;
+        }
+        if (e && e->n == 0)
+            ip_release(h, k->key, k->key_len); /* created for nothing: drop it */
+        if (!k->admitted) {
+            h->over_cap++;
+            if (wait > OVER_CAP_GRACE_MS)
+                wait = OVER_CAP_GRACE_MS;
+        }
+        k->next = h->conns;
+        if (h->conns)
+            h->conns->prev = k;
+        h->conns = k;
+        pthread_mutex_unlock(&h->reg_mu);
+        atomic_init(&k->deadline_ms, ms_now() + wait);
+        atomic_fetch_add_explicit(&h->accepted, 1, memory_order_relaxed);
+        if (!k->admitted)
+            atomic_fetch_add_explicit(&h->refused[k->over_total ? 0 : 1], 1,
+                                      memory_order_relaxed);
+        *socket_context = k;
+        return;
+    }
+    conn *k = *socket_context;
+    if (!k)
+        return;
+    pthread_mutex_lock(&h->reg_mu);
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        h->conns = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    if (k->admitted) {
+        h->admitted--;
+        if (h->opt.max_connections_per_ip && k->key_len)
+            ip_release(h, k->key, k->key_len);
+    } else {
+        h->over_cap--;
+    }
+    pthread_mutex_unlock(&h->reg_mu);
+    free(k);
+    *socket_context = NULL;
+}
+
+/* Cuts one connection (reg_mu held, phase already PH_CUT). One overdue
+ * with a request to come or under way gets its answer first: 503 over a
+ * cap, else 408; a kept-alive one waiting for its next request, or one cut
+ * at shutdown, none. Then the socket is shut down; libmicrohttpd sees the
+ * end of the stream and closes it. */
+static void cut(reco_http *h, conn *k, int was, bool overdue)
+{
+    char msg[160];
+    if (overdue && was != PH_IDLE && k->fd >= 0) {
+        if (!k->admitted) {
+            atomic_store(&k->answered, 503);
+            write_error_now(k->fd, 503, "Service Unavailable",
+                            k->over_total
+                                ? "the server has all the connections it takes open: retry later"
+                                : "too many connections from your address: reuse the open ones "
+                                  "or retry later");
+        } else {
+            unsigned ms = was == PH_BODY ? h->opt.body_timeout_ms : h->opt.header_timeout_ms;
+            snprintf(msg, sizeof msg, "the request %s did not arrive within %u.%03u s",
+                     was == PH_BODY ? "body" : "line and headers", ms / 1000, ms % 1000);
+            atomic_store(&k->answered, 408);
+            write_error_now(k->fd, 408, "Request Timeout", msg);
+        }
+    }
+    if (k->fd >= 0)
+        shutdown(k->fd, SHUT_RDWR);
+    if (k->admitted && overdue)
+        atomic_fetch_add_explicit(&h->timed_out[was == PH_BODY ? 1 : was == PH_IDLE ? 2 : 0], 1,
+                                  memory_order_relaxed);
+}
+
+/* Cuts every connection in one of the phases in mask that is overdue (or
+ * every one of them, if all is set). Called with reg_mu held. */
+static void cut_connections(reco_http *h, unsigned mask, bool all)
+{
+    uint64_t now = ms_now();
+    for (conn *k = h->conns; k; k = k->next) {
+        int ph = atomic_load(&k->phase);
+        if (!(mask & (1u << ph)))
+            continue;
+        uint64_t d = atomic_load(&k->deadline_ms);
+        if (!all && (!d || now < d))
+            continue;
+        if (atomic_compare_exchange_strong(&k->phase, &ph, PH_CUT))
+            cut(h, k, ph, !all);
+    }
+}
+
+static void *reaper_main(void *arg)
+{
+    reco_http *h = arg;
+    pthread_mutex_lock(&h->reg_mu);
+    while (!h->reaper_stop) {
+        cut_connections(h, 1u << PH_NEW | 1u << PH_IDLE | 1u << PH_HEAD | 1u << PH_BODY, false);
+        struct timespec ts; /* the condition variable's clock (reg_cv is on CLOCK_MONOTONIC) */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += REAPER_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->reg_cv, &h->reg_mu, &ts);
+    }
+    pthread_mutex_unlock(&h->reg_mu);
+    return NULL;
+}
+
+/* libmicrohttpd's URI callback: the request line is in. Starts the
+ * request's state (the handler receives it) and its header deadline. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    reco_http *h = cls;
+    conn *k = conn_of(c);
+    request *rq = calloc(1, sizeof *rq);
+    if (rq) {
+        rq->conn = k;
+        rq->target_len = strlen(uri);
+        if (h->opt.log_requests)
+            log_escape(uri, rq->path, sizeof rq->path);
+    }
+    if (k) {
+        /* A kept-alive connection's next request gets its own header
+         * deadline; a new connection's first one keeps the deadline set
+         * when it opened. */
+        int ph = atomic_load(&k->phase);
+        if (ph == PH_IDLE)
+            conn_set_deadline(k, h->opt.header_timeout_ms);
+        if (ph == PH_NEW || ph == PH_IDLE)
+            atomic_compare_exchange_strong(&k->phase, &ph, PH_HEAD);
+    }
+    return rq;
+}
+
 /* ---- the request cycle ---- */
 
 static bool is_json_type(const char *ct)
@@ -1018,12 +1517,165 @@ static enum MHD_Result dispatch_get(reco_http *h, struct MHD_Connection *c, requ
     }
 }
 
+/* What the headers say about framing and the authority. */
+typedef struct head_scan {
+    unsigned n_host, n_length, n_encoding;
+    const char *host, *length, *encoding;
+    bool length_conflict;    /* two Content-Length values that differ */
+    bool encoding_other;     /* a Transfer-Encoding other than "chunked" */
+} head_scan;
+
+/* s[0..*len) without trailing blanks. */
+static size_t trimmed_len(const char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return n;
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    head_scan *hs = cls;
+    if (!value)
+        value = "";
+    if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) {
+        hs->n_host++;
+        hs->host = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        size_t n = trimmed_len(value);
+        if (hs->n_length++ &&
+            (trimmed_len(hs->length) != n || memcmp(hs->length, value, n) != 0))
+            hs->length_conflict = true;
+        hs->length = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        hs->n_encoding++;
+        hs->encoding = value;
+        size_t n = trimmed_len(value);
+        if (n != 7 || strncasecmp(value, "chunked", 7) != 0)
+            hs->encoding_other = true;
+    }
+    return MHD_YES;
+}
+
+/* Whether Host (with its optional port) names this server: localhost,
+ * an IPv4 loopback address, [::1], or one of the names allowed. */
+static bool host_allowed(const reco_http *h, const char *host)
+{
+    const char *end;
+    if (host[0] == '[') {
+        end = strchr(host, ']');
+        if (!end)
+            return false;
+        end++;
+    } else {
+        end = strrchr(host, ':');
+        if (!end)
+            end = host + strlen(host);
+    }
+    if (*end == ':') {
+        for (const char *p = end + 1; *p; p++)
+            if (*p < '0' || *p > '9')
+                return false;
+    } else if (*end) {
+        return false;
+    }
+    char name[256];
+    size_t n = (size_t)(end - host);
+    if (n == 0 || n >= sizeof name)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        name[i] = (char)((host[i] >= 'A' && host[i] <= 'Z') ? host[i] + 32 : host[i]);
+    if (n > 1 && name[n - 1] == '.')
+        n--; /* the root label: "localhost." */
+    name[n] = '\0';
+    if (!strcmp(name, "localhost"))
+        return true;
+    if (name[0] == '[') {
+        struct in6_addr a6;
+        name[n - 1] = '\0';
+        if (inet_pton(AF_INET6, name + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6))
+            return true;
+        name[n - 1] = ']';
+    } else {
+        struct in_addr a4;
+        if (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127)
+            return true;
+    }
+    for (size_t i = 0; i < h->n_hosts; i++)
+        if (!strcmp(name, h->hosts[i]))
+            return true;
+    return false;
+}
+
+/* The checks every request passes before it is routed: the connection
+ * caps, unambiguous framing, sizes, the Host. */
+static enum MHD_Result precheck(reco_http *h, struct MHD_Connection *c, request *rq,
+                                const char *url, const char *version, bool *refused)
+{
+    *refused = true;
+    char e[80];
+    if (rq->conn && !rq->conn->admitted) {
+        rq->close = true;
+        return send_error(h, c, rq, 503, "%s",
+                          rq->conn->over_total
+                              ? "the server has all the connections it takes open: retry later"
+                              : "too many connections from your address: reuse the open ones "
+                                "or retry later");
+    }
+    head_scan hs = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &hs);
+    if (hs.n_encoding && hs.n_length)
+        return send_error(h, c, rq, 400,
+                          "the request has both Transfer-Encoding and Content-Length: send one "
+                          "(its framing would be ambiguous)");
+    if (hs.n_encoding > 1 || hs.encoding_other)
+        return send_error(h, c, rq, 501,
+                          "Transfer-Encoding \"%s\" is not supported: send the body with "
+                          "Content-Length, or with Transfer-Encoding: chunked alone",
+                          echo(hs.encoding, strlen(hs.encoding), e, sizeof e));
+    if (hs.length_conflict)
+        return send_error(h, c, rq, 400,
+                          "the request has Content-Length headers that differ: send one "
+                          "(its framing would be ambiguous)");
+    size_t target = rq->target_len ? rq->target_len : strlen(url);
+    if (target > RECO_HTTP_MAX_TARGET)
+        return send_error(h, c, rq, 414,
+                          "the request target (path and query) is %zu bytes; the limit is %d",
+                          target, RECO_HTTP_MAX_TARGET);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (ci && ci->header_size > RECO_HTTP_MAX_HEAD)
+        return send_error(h, c, rq, 431,
+                          "the request line and headers are %zu bytes; the limit is %d",
+                          ci->header_size, RECO_HTTP_MAX_HEAD);
+    if (hs.n_host > 1)
+        return send_error(h, c, rq, 400, "the request has more than one Host header");
+    if (!hs.n_host && version && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+        return send_error(h, c, rq, 400, "an HTTP/1.1 request needs a Host header");
+    if (hs.n_host && h->check_host && !host_allowed(h, hs.host))
+        return send_error(h, c, rq, 421,
+                          "this server does not answer for Host \"%s\": it answers for "
+                          "localhost, 127.0.0.1 and [::1]%s (a name of another site pointing "
+                          "at a loopback server is how DNS rebinding reads it)",
+                          echo(hs.host, strlen(hs.host), e, sizeof e),
+                          h->n_hosts ? " and the names given with --allow-host" : "");
+    *refused = false;
+    return MHD_YES;
+}
+
 /* The first call for a request: headers are in, the body (if any) is not.
- * Everything that can be refused without the body is refused here, before
+ * Everything that can be refused without the body is decided here, before
  * a byte of it is read. */
 static enum MHD_Result begin(reco_http *h, struct MHD_Connection *c, request *rq,
-                             const char *url, const char *method)
+                             const char *url, const char *method, const char *version)
 {
+    bool refused;
+    enum MHD_Result pre = precheck(h, c, rq, url, version, &refused);
+    if (refused)
+        return pre;
     const char *raw_id;
     size_t raw_len;
     rq->route = match_route(url, &raw_id, &raw_len);
@@ -1041,6 +1693,8 @@ static enum MHD_Result begin(reco_http *h, struct MHD_Connection *c, request *rq
                           echo(method, strlen(method), e, sizeof e), ri->label,
                           ri->post ? "POST" : "GET");
     }
+    if (!ri->post && !rq->defer)
+        return send_error(h, c, rq, 400, "%s %s takes no request body", method, ri->label);
     if (ri->what && !decode_id(ri->what, raw_id, raw_len, rq->id, msg, sizeof msg))
         return send_error(h, c, rq, 400, "%s", msg);
     if (!ri->post)
@@ -1055,17 +1709,30 @@ static enum MHD_Result begin(reco_http *h, struct MHD_Connection *c, request *rq
         return send_error(h, c, rq, 403,
                           "this server is read-only: start it with --ratings-log FILE to accept "
                           "ratings");
+    const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (ce && strcasecmp(ce, "identity") != 0)
+        return send_error(h, c, rq, 415,
+                          "Content-Encoding \"%s\" is not supported: send the body uncompressed",
+                          echo(ce, strlen(ce), e, sizeof e));
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
     unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
-    bool has_body = length > 0 || te;
-    if ((rq->route == R_ADD_RATINGS || has_body) && !is_json_type(ct))
-        return send_error(h, c, rq, 415, "%s %s needs \"Content-Type: application/json\" (got %s%s%s)",
+    bool has_body = !rq->defer;
+    /* A JSON type cannot be sent across origins without the browser asking
+     * first (a CORS preflight, which this server never grants), so a write
+     * without the token must carry one: a page on another site cannot post
+     * to a server on the visitor's machine. */
+    bool needs_json = rq->route == R_ADD_RATINGS || has_body || !h->token;
+    if (needs_json && !is_json_type(ct))
+        return send_error(h, c, rq, 415, "%s %s needs \"Content-Type: application/json\" (got %s%s%s)%s",
                           method, ri->label, ct ? "\"" : "none",
-                          ct ? echo(ct, strlen(ct), e, sizeof e) : "", ct ? "\"" : "");
+                          ct ? echo(ct, strlen(ct), e, sizeof e) : "", ct ? "\"" : "",
+                          rq->route == R_RELOAD && !has_body
+                              ? "; without a token the server takes writes only with it, "
+                                "which a web page on another site cannot send"
+                              : "");
     if (length > h->opt.max_body)
         return send_error(h, c, rq, 413,
                           "the body is %llu bytes; the limit is %zu bytes: send smaller batches",
@@ -1111,35 +1778,70 @@ static enum MHD_Result finish(reco_http *h, struct MHD_Connection *c, request *r
     return h_reload(h, c, rq);
 }
 
+/* Whether the headers announce a body (a Content-Length above 0 or any
+ * Transfer-Encoding): libmicrohttpd will read one before the last call. */
+static bool body_announced(struct MHD_Connection *c)
+{
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return true;
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl && strtoull(cl, NULL, 10) > 0;
+}
+
+/* libmicrohttpd calls this once when the headers are in, once per piece
+ * of the body, and once more when the request is complete. Answers are
+ * queued on that last call, so that the connection stays open for the
+ * next request; only a request refused before its body is read is
+ * answered at once, and libmicrohttpd then closes the connection rather
+ * than read a body nobody wants. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
 {
-    (void)version;
     reco_http *h = cls;
     request *rq = *con_cls;
-    if (!rq) {
-        rq = calloc(1, sizeof *rq);
-        if (!rq)
-            return MHD_NO;
-        rq->start_ns = now_ns();
-        atomic_fetch_add(&h->in_flight, 1);
-        *con_cls = rq;
-        if (h->opt.log_requests) {
-            snprintf(rq->method, sizeof rq->method, "%s", method);
-            snprintf(rq->path, sizeof rq->path, "%s", url);
+    if (!rq || !rq->started) {
+        if (!rq) { /* the request line callback could not allocate it */
+            rq = calloc(1, sizeof *rq);
+            if (!rq)
+                return MHD_NO;
+            rq->conn = conn_of(c);
+            *con_cls = rq;
+            if (h->opt.log_requests)
+                log_escape(url, rq->path, sizeof rq->path);
         }
-        return begin(h, c, rq, url, method);
-    }
-    if (rq->status) {
-        *upload_size = 0;
-        return MHD_YES;
+        rq->started = true;
+        rq->start_ns = reco_clock_ns();
+        atomic_fetch_add(&h->in_flight, 1);
+        if (h->opt.log_requests)
+            log_escape(method, rq->method, sizeof rq->method);
+        bool body = body_announced(c);
+        rq->defer = !body;
+        conn_set_deadline(rq->conn, body ? h->opt.body_timeout_ms : 0);
+        if (!conn_move(rq->conn, PH_HEAD, body ? PH_BODY : PH_BUSY))
+            return MHD_NO; /* cut at its deadline: the reaper has answered */
+        return begin(h, c, rq, url, method, version);
     }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        return absorb(h, rq, upload_data, n);
+        return rq->status ? MHD_YES : absorb(h, rq, upload_data, n);
     }
+    /* The request is complete. */
+    if (!conn_move(rq->conn, PH_BODY, PH_BUSY))
+        return MHD_NO;
+    conn_set_deadline(rq->conn, 0);
+    rq->defer = false;
+    if (rq->pending) {
+        struct MHD_Response *r = rq->pending;
+        rq->pending = NULL;
+        enum MHD_Result ret = queue_response(c, rq->status, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (rq->status)
+        return MHD_YES; /* answered before the body */
     return finish(h, c, rq);
 }
 
@@ -1151,18 +1853,45 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     request *rq = *con_cls;
     if (!rq)
         return;
-    uint64_t ns = now_ns() - rq->start_ns;
-    if (rq->status)
-        record(h, rq->route, rq->status, ns);
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        atomic_fetch_add(&h->aborted, 1);
-    if (h->opt.log_requests)
-        fprintf(stderr, "reco serve: %s %s %u %.2fms%s\n", rq->method, rq->path, rq->status,
-                (double)ns * 1e-6, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    conn *k = rq->conn;
+    bool was_cut = k && atomic_load(&k->phase) == PH_CUT;
+    if (k && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        /* Kept alive: the next request line must come within the idle
+         * timeout. */
+        conn_set_deadline(k, h->opt.idle_timeout_s * 1000u);
+        conn_move(k, PH_BUSY, PH_IDLE);
+    }
+    uint64_t ns = reco_clock_ns() - rq->start_ns;
+    if (rq->started) {
+        if (rq->status)
+            record(h, rq->route, rq->status, ns);
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            atomic_fetch_add(&h->aborted, 1);
+    }
+    if (h->opt.log_requests) {
+        /* The status is the one sent: this file's answer, or one written
+         * past libmicrohttpd (a cut, or the library's own refusal). */
+        unsigned past = k ? atomic_load(&k->answered) : 0;
+        unsigned status = rq->status ? rq->status : past;
+        const char *why = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || rq->status ? ""
+                          : was_cut ? " (cut at its deadline)"
+                          : past    ? " (refused by libmicrohttpd: malformed request)"
+                                    : " (aborted)";
+        if (rq->started)
+            fprintf(stderr, "reco serve: %s %s %u %.2fms%s\n", rq->method, rq->path, status,
+                    (double)ns * 1e-6, why);
+        else
+            fprintf(stderr, "reco serve: - %s %u%s\n", rq->path, status,
+                    *why ? why : " (closed before the headers were in)");
+    }
+    bool started = rq->started;
+    if (rq->pending)
+        MHD_destroy_response(rq->pending);
     free(rq->body);
     free(rq);
     *con_cls = NULL;
-    atomic_fetch_sub(&h->in_flight, 1);
+    if (started)
+        atomic_fetch_sub(&h->in_flight, 1);
 }
 
 /* The path is decoded segment by segment by the handlers, so that an
@@ -1179,12 +1908,34 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char line[512];
+    char line[1024], esc[1024];
     vsnprintf(line, sizeof line, fmt, ap);
+    /* Its refusals quote the HTML page it would send: the page's text is
+     * enough (the client gets the JSON envelope instead), and its failure
+     * to queue that page is this file's doing. */
+    if (strstr(line, "failed to queue error response"))
+        return;
+    char *b = strstr(line, "<body>"), *e = b ? strstr(b, "</body>") : NULL;
+    char *q = strstr(line, " ('");
+    if (q && b && e) {
+        size_t j = (size_t)(q - line);
+        line[j++] = ':';
+        line[j++] = ' ';
+        bool tag = false;
+        for (const char *p = b + 6; p < e; p++) {
+            if (*p == '<' || *p == '>')
+                tag = *p == '<';
+            else if (!tag)
+                line[j++] = *p;
+        }
+        line[j++] = ')';
+        line[j] = '\0';
+    }
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n')
         line[--n] = '\0';
-    fprintf(stderr, "reco serve: libmicrohttpd: %s\n", line);
+    log_escape(line, esc, sizeof esc); /* it may quote the client */
+    fprintf(stderr, "reco serve: libmicrohttpd: %s\n", esc);
 }
 
 /* ---- start and stop ---- */
@@ -1197,7 +1948,24 @@ void reco_http_options_default(reco_http_options *o)
     o->max_body = RECO_HTTP_MAX_BODY;
     o->max_n = RECO_HTTP_MAX_N;
     o->max_batch = RECO_HTTP_MAX_BATCH;
-    o->timeout_s = 30;
+    o->max_connections = 4096;
+    o->max_connections_per_ip = 256;
+    o->header_timeout_ms = 10000;
+    o->body_timeout_ms = 30000;
+    o->idle_timeout_s = 30;
+}
+
+/* Connections libmicrohttpd takes beyond the cap, to answer them 503. */
+static unsigned over_cap_reserve(unsigned max_connections)
+{
+    return max_connections / 4 > 64 ? max_connections / 4 : 64;
+}
+
+unsigned reco_http_fds_needed(unsigned max_connections)
+{
+    /* The connections, the reserve for those over the cap, and a margin
+     * for the listening socket, epoll, the model, the log, stdio. */
+    return max_connections + over_cap_reserve(max_connections) + 64;
 }
 
 static bool is_loopback(const struct sockaddr *sa)
@@ -1215,7 +1983,7 @@ static bool is_loopback(const struct sockaddr *sa)
 
 /* Binds and listens; the caller owns the socket. */
 static reco_status open_listener(const char *host_in, unsigned port, bool have_token, int *fd_out,
-                                 bool *ipv6, reco_error *err)
+                                 bool *ipv6, bool *loopback, reco_error *err)
 {
     char host[256];
     size_t hl = strlen(host_in);
@@ -1238,7 +2006,8 @@ static reco_status open_listener(const char *host_in, unsigned port, bool have_t
     if (gr != 0)
         return reco_error_set(err, RECO_ERR_INVALID, "cannot resolve host \"%s\": %s", host,
                               gai_strerror(gr));
-    if (!is_loopback(ai->ai_addr) && !have_token) {
+    *loopback = is_loopback(ai->ai_addr);
+    if (!*loopback && !have_token) {
         freeaddrinfo(ai);
         return reco_error_set(err, RECO_ERR_INVALID,
                               "refusing to listen on %s, which is not a loopback address, "
@@ -1282,6 +2051,91 @@ static unsigned bound_port(int fd)
     return 0;
 }
 
+/* Splits the comma-separated allow_hosts into h->hosts (lowercase, no
+ * port, no trailing dot). */
+static reco_status parse_hosts(reco_http *h, const char *list, reco_error *err)
+{
+    if (!list)
+        return RECO_OK;
+    size_t cap = 1;
+    for (const char *p = list; *p; p++)
+        cap += *p == ',';
+    h->hosts = calloc(cap, sizeof *h->hosts);
+    if (!h->hosts)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    const char *p = list;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        /* No port: "[v6]" keeps its brackets, "name:port" loses ":port". */
+        const char *rb = n && p[0] == '[' ? memchr(p, ']', n) : NULL;
+        const char *colon = rb ? (rb + 1 < p + n ? rb + 1 : NULL) : memchr(p, ':', n);
+        if (colon)
+            n = (size_t)(colon - p);
+        if (n && p[n - 1] == '.' && n > 1)
+            n--;
+        if (n) {
+            if (n > 253)
+                return reco_error_set(err, RECO_ERR_INVALID, "allowed host name too long");
+            char *name = malloc(n + 1);
+            if (!name)
+                return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+            for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)p[i];
+                if (c <= 0x20 || c >= 0x7f || c == '/' || c == '@') {
+                    free(name);
+                    return reco_error_set(err, RECO_ERR_INVALID,
+                                          "bad allowed host \"%.*s\": a host name or address, "
+                                          "optionally with :port", (int)n, p);
+                }
+                name[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            }
+            name[n] = '\0';
+            h->hosts[h->n_hosts++] = name;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return RECO_OK;
+}
+
+static void free_server(reco_http *h)
+{
+    if (!h)
+        return;
+    if (h->reaper_running) {
+        pthread_mutex_lock(&h->reg_mu);
+        h->reaper_stop = true;
+        pthread_cond_signal(&h->reg_cv);
+        pthread_mutex_unlock(&h->reg_mu);
+        pthread_join(h->reaper, NULL);
+    }
+    if (h->ip_tab) {
+        for (size_t b = 0; b <= h->ip_mask; b++)
+            while (h->ip_tab[b]) {
+                ip_count *e = h->ip_tab[b];
+                h->ip_tab[b] = e->next;
+                free(e);
+            }
+        free(h->ip_tab);
+    }
+    for (size_t i = 0; i < h->n_hosts; i++)
+        free(h->hosts[i]);
+    free(h->hosts);
+    pthread_cond_destroy(&h->reg_cv);
+    pthread_mutex_destroy(&h->reg_mu);
+    pthread_mutex_destroy(&h->quiesce_mu);
+    free(h->token);
+    free(h);
+}
+
 reco_status reco_http_start(reco_service *svc, const reco_http_options *opt, reco_http **out,
                             reco_error *err)
 {
@@ -1296,32 +2150,79 @@ reco_status reco_http_start(reco_service *svc, const reco_http_options *opt, rec
                               opt->threads);
     if (!opt->max_body || !opt->max_n || !opt->max_batch)
         return reco_error_set(err, RECO_ERR_INVALID, "max_body, max_n and max_batch must be > 0");
+    if (opt->max_connections > 1000000 || opt->max_connections_per_ip > 1000000)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "connection caps must be at most 1000000, got %u and %u",
+                              opt->max_connections, opt->max_connections_per_ip);
+    if (opt->header_timeout_ms > 86400000u || opt->body_timeout_ms > 86400000u ||
+        opt->idle_timeout_s > 86400u)
+        return reco_error_set(err, RECO_ERR_INVALID, "timeouts must be at most a day");
     reco_http *h = calloc(1, sizeof *h);
     if (!h)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     h->svc = svc;
     h->opt = *opt;
     h->opt.host = opt->host ? opt->host : "127.0.0.1";
-    h->opt.timeout_s = opt->timeout_s ? opt->timeout_s : 30;
+    /* 0: the default. */
+    if (!h->opt.idle_timeout_s)
+        h->opt.idle_timeout_s = 30;
+    if (!h->opt.header_timeout_ms)
+        h->opt.header_timeout_ms = 10000;
+    if (!h->opt.body_timeout_ms)
+        h->opt.body_timeout_ms = 30000;
+    if (!h->opt.max_connections)
+        h->opt.max_connections = 4096;
     h->started_at = (int64_t)time(NULL);
     pthread_mutex_init(&h->quiesce_mu, NULL);
+    pthread_mutex_init(&h->reg_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->reg_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    reco_status rc = RECO_OK;
     if (opt->token && opt->token[0]) {
         h->token = strdup(opt->token);
-        if (!h->token) {
-            free(h);
-            return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-        }
-        h->token_len = strlen(h->token);
+        if (!h->token)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        h->token_len = h->token ? strlen(h->token) : 0;
+    }
+    if (!rc)
+        rc = parse_hosts(h, opt->allow_hosts, err);
+    unsigned limit = h->opt.max_connections + over_cap_reserve(h->opt.max_connections);
+    struct rlimit rl;
+    if (!rc && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < reco_http_fds_needed(h->opt.max_connections))
+        rc = reco_error_set(err, RECO_ERR_INVALID,
+                            "%u connections need %u file descriptors, and this process may open "
+                            "%llu (ulimit -n): lower the connection cap or raise the limit",
+                            h->opt.max_connections, reco_http_fds_needed(h->opt.max_connections),
+                            (unsigned long long)rl.rlim_cur);
+    if (!rc) {
+        size_t buckets = 64;
+        while (buckets < 2 * (size_t)limit)
+            buckets *= 2;
+        h->ip_tab = calloc(buckets, sizeof *h->ip_tab);
+        h->ip_mask = buckets - 1;
+        if (!h->ip_tab)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     int fd = -1;
-    bool ipv6 = false;
-    reco_status rc = open_listener(h->opt.host, opt->port, h->token != NULL, &fd, &ipv6, err);
+    bool ipv6 = false, loopback = false;
+    if (!rc)
+        rc = open_listener(h->opt.host, opt->port, h->token != NULL, &fd, &ipv6, &loopback, err);
     if (rc) {
-        free(h->token);
-        free(h);
+        free_server(h);
         return rc;
     }
+    h->check_host = loopback || h->n_hosts > 0;
     h->port = bound_port(fd);
+    if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
+        close(fd);
+        free_server(h);
+        return reco_error_set(err, RECO_ERR_INTERNAL, "cannot start a thread");
+    }
+    h->reaper_running = true;
     unsigned threads = opt->threads;
     if (!threads) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1337,13 +2238,19 @@ reco_status reco_http_start(reco_service *svc, const reco_http_options *opt, rec
                                  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+                                 MHD_OPTION_URI_LOG_CALLBACK, on_request_line, h,
                                  MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, h->opt.timeout_s,
+                                 /* A second after the reaper's idle deadline:
+                                  * the library's own (inactivity) timeout is
+                                  * for connections being answered, where
+                                  * nothing moves (a client not reading). */
+                                 MHD_OPTION_CONNECTION_TIMEOUT, h->opt.idle_timeout_s + 1,
+                                 MHD_OPTION_CONNECTION_LIMIT, limit,
                                  MHD_OPTION_END);
     if (!h->daemon) {
         close(fd);
-        free(h->token);
-        free(h);
+        free_server(h);
         return reco_error_set(err, RECO_ERR_IO, "libmicrohttpd could not start on %s port %u",
                               opt->host, opt->port);
     }
@@ -1371,6 +2278,11 @@ void reco_http_quiesce(reco_http *h)
         MHD_socket s = MHD_quiesce_daemon(h->daemon);
         if (s != MHD_INVALID_SOCKET)
             close(s);
+        /* Connections waiting for a request would otherwise stay open
+         * until their idle timeout. */
+        pthread_mutex_lock(&h->reg_mu);
+        cut_connections(h, 1u << PH_NEW | 1u << PH_IDLE, true);
+        pthread_mutex_unlock(&h->reg_mu);
         h->quiesced = true;
     }
     pthread_mutex_unlock(&h->quiesce_mu);
@@ -1381,15 +2293,13 @@ size_t reco_http_stop(reco_http *h, unsigned timeout_ms)
     if (!h)
         return 0;
     reco_http_quiesce(h);
-    uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
-    while (atomic_load(&h->in_flight) > 0 && now_ns() < deadline) {
+    uint64_t deadline = reco_clock_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (atomic_load(&h->in_flight) > 0 && reco_clock_ns() < deadline) {
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     size_t left = atomic_load(&h->in_flight);
     MHD_stop_daemon(h->daemon);
-    pthread_mutex_destroy(&h->quiesce_mu);
-    free(h->token);
-    free(h);
+    free_server(h);
     return left;
 }

@@ -12,8 +12,13 @@
  *   GET  /v1/items/{item}/similar?n=10
  *   GET  /v1/predict?user=U&item=I
  *   POST /v1/ratings              (token when configured)
- *   POST /v1/admin/reload         (token when configured)
+ *   POST /v1/admin/reload         (token when configured; else a JSON type)
  *   GET  /v1/model, /healthz, /metrics (Prometheus text format)
+ *
+ * Connections are kept alive and requests may be pipelined. Every
+ * connection is counted against the caps and watched by a reaper thread
+ * for its absolute deadlines (reco_http_options); every refusal, also the
+ * ones libmicrohttpd makes before a handler runs, has the JSON error body.
  *
  * The server never prints except for the optional per-request log lines;
  * signals and the startup line are the caller's (src/cli/cmd_serve.c). */
@@ -30,6 +35,8 @@
 #define RECO_HTTP_MAX_BODY ((size_t)1 << 20) /* 1 MiB */
 #define RECO_HTTP_MAX_N 1000
 #define RECO_HTTP_MAX_BATCH 10000
+#define RECO_HTTP_MAX_TARGET 8192  /* bytes of request target (path and query): else 414 */
+#define RECO_HTTP_MAX_HEAD 16384   /* bytes of request line and headers: else 431 */
 
 typedef struct reco_http_options {
     const char *host;   /* address or name to bind ("127.0.0.1"); "[::1]" and "::1" work */
@@ -41,10 +48,36 @@ typedef struct reco_http_options {
     size_t max_body;    /* largest request body in bytes (RECO_HTTP_MAX_BODY) */
     size_t max_n;       /* largest n a query may ask for: the service's max_n (1000) */
     size_t max_batch;   /* most ratings in one POST: the service's max_batch (10000) */
-    unsigned timeout_s; /* an idle connection is closed after this many seconds (30) */
+    /* Connections. A connection is admitted while fewer than
+     * max_connections are open, and fewer than max_connections_per_ip from
+     * its client address (IPv6: its /64); one over either cap is answered
+     * 503 and closed (after at most a second if it sends nothing). */
+    unsigned max_connections;        /* 4096 */
+    unsigned max_connections_per_ip; /* 256; 0: no per-address cap */
+    /* Deadlines, absolute (a client sending a byte now and then does not
+     * extend them). The request line and headers must be in within
+     * header_timeout_ms: of the connection's opening for its first request,
+     * of the request line for later ones on a kept-alive connection; a body
+     * within body_timeout_ms of the headers. A request past its deadline is
+     * answered 408 and the connection closed. A kept-alive connection
+     * waiting for its next request is closed after idle_timeout_s, and so
+     * is one on which nothing moves for that long. */
+    unsigned header_timeout_ms; /* 10,000 */
+    unsigned body_timeout_ms;   /* 30,000 */
+    unsigned idle_timeout_s;    /* 30 */
+    /* Host names (comma-separated, an optional :port each is ignored)
+     * served besides localhost, 127.x.y.z and [::1]. On a loopback bind,
+     * and on any bind when this is set, a request whose Host is none of
+     * these is answered 421 (DNS rebinding: a web page must not read a
+     * loopback server through a name of its own). NULL: none. */
+    const char *allow_hosts;
 } reco_http_options;
 
 void reco_http_options_default(reco_http_options *o);
+
+/* File descriptors a server with this connection cap may need (the
+ * caller's RLIMIT_NOFILE must allow them: reco_http_start checks). */
+unsigned reco_http_fds_needed(unsigned max_connections);
 
 typedef struct reco_http reco_http;
 
@@ -63,9 +96,9 @@ unsigned reco_http_port(const reco_http *h);
 /* Requests that have started and not yet been answered in full. */
 size_t reco_http_in_flight(const reco_http *h);
 
-/* Stops accepting connections (the listening socket is closed); requests
- * in progress and on open connections are still answered, with
- * "Connection: close". Idempotent. */
+/* Stops accepting connections (the listening socket is closed) and closes
+ * the open connections that wait for a request; requests in progress are
+ * still answered, with "Connection: close". Idempotent. */
 void reco_http_quiesce(reco_http *h);
 
 /* Quiesces, waits up to timeout_ms for the requests in flight to finish,

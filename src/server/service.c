@@ -1,6 +1,7 @@
 /* The recommendation service: a model file, the ratings that arrived after
  * training (the "live" overlay), and the ratings log that makes them
  * durable. See service.h for the contract. */
+#include "fileio.h"
 #include "service.h"
 
 #include <errno.h>
@@ -480,24 +481,6 @@ static int log_snapshot(reco_service *s, log_snap *sn, reco_error *err)
     return 0;
 }
 
-static int pread_all(int fd, char *p, size_t len, uint64_t pos)
-{
-    while (len) {
-        ssize_t r = pread(fd, p, len, (off_t)pos);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += r;
-        pos += (uint64_t)r;
-        len -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Where the replay of the log for model m starts: the model's point, after
  * checking that it is this log's and within it; the log's start for a
  * model trained without it (if nothing before was compacted away). */
@@ -537,7 +520,7 @@ static reco_status log_start_point(reco_service *s, const reco_model *m, const l
                               (unsigned long long)sn->end);
     char c = '\n';
     if (p->offset > sn->h.offset &&
-        pread_all(sn->fd, &c, 1, sn->h.len + (p->offset - sn->h.offset) - 1))
+        reco_pread_exact(sn->fd, &c, 1, sn->h.len + (p->offset - sn->h.offset) - 1))
         return reco_error_set(err, RECO_ERR_IO, "%s: %s", log, strerror(errno));
     if (c != '\n')
         return reco_error_set(err, RECO_ERR_FORMAT,
@@ -574,7 +557,7 @@ static reco_status replay(reco_service *s, generation *g, const log_snap *sn, ui
     if (!buf)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory replaying %s (%zu bytes)",
                               s->log_path, len);
-    if (pread_all(sn->fd, buf, len, sn->h.len + (from - sn->h.offset))) {
+    if (reco_pread_exact(sn->fd, buf, len, sn->h.len + (from - sn->h.offset))) {
         free(buf);
         return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
     }
@@ -673,7 +656,7 @@ static int log_check_file(reco_service *s, char *why, size_t cap)
         reco_log_header nh;
         size_t n = (uint64_t)ns.st_size < sizeof hb ? (size_t)ns.st_size : sizeof hb;
         const char *wrong = NULL;
-        if (pread_all(nfd, hb, n, 0) || reco_log_header_parse(hb, n, &nh) != 0)
+        if (reco_pread_exact(nfd, hb, n, 0) || reco_log_header_parse(hb, n, &nh) != 0)
             wrong = "it is not a reco ratings log";
         else if (nh.kind != RECO_LOG_KIND_LOG || strcmp(nh.id, l->h.id))
             wrong = "it is another log";
@@ -725,21 +708,8 @@ static int log_write_batch(reco_service *s, const char *batch, size_t blen, uint
         return EIO;
     }
     uint64_t pos = l->h.len + (l->end - l->h.offset);
-    const char *p = batch;
-    size_t left = blen;
-    uint64_t at = pos;
-    while (left && !e) {
-        ssize_t w = pwrite(l->fd, p, left, (off_t)at);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            e = w < 0 && errno ? errno : EIO;
-        else {
-            p += w;
-            at += (uint64_t)w;
-            left -= (size_t)w;
-        }
-    }
+    if (!e && reco_pwrite_full(l->fd, batch, blen, pos) != 0)
+        e = errno ? errno : EIO;
     if (!e && s->opt.sync_hook)
         e = s->opt.sync_hook(s->opt.sync_hook_ctx);
     if (!e && fdatasync(l->fd) != 0)

@@ -16,6 +16,10 @@ LOG=$TMP/live.log
 SERVER_PID=
 
 start_server() { # extra args...; sets PORT, SERVER_PID, or returns 1 with $TMP/serve.err
+    # Emptied here, not by the background job's redirection: that may run
+    # after the first look below, which would then find the previous
+    # server's port.
+    : >"$TMP/serve.err"
     "$RECO" serve --model "$TMP/serve.reco" --ratings-log "$LOG" --port 0 "$@" 2>"$TMP/serve.err" &
     SERVER_PID=$!
     for _ in $(seq 100); do
@@ -52,7 +56,8 @@ expect_status 0 "$RECO" train --algo baseline "$TMP/r.csv" --ratings-log "$LOG" 
 expect_contains "$OUT" "with 2 ratings of the log"
 expect_status 0 "$RECO" log info "$LOG" --model "$TMP/serve.reco"
 expect_contains "$OUT" "replays 0 ratings"
-curl -s -X POST "http://127.0.0.1:$PORT/v1/admin/reload" >/dev/null
+[ "$(curl -s -o "$TMP/body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    "http://127.0.0.1:$PORT/v1/admin/reload")" = 200 ] || fail "reload: $(cat "$TMP/body")"
 [ "$(metric reco_live_ratings)" = 0 ] || fail "live ratings after reload: $(metric reco_live_ratings)"
 [ "$(post '{"user":"carol","item":"p3","rating":5}')" = 201 ] || fail "post 2"
 

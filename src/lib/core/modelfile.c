@@ -4,6 +4,7 @@
  * table and every checksum have been checked. */
 #include "reco/modelfile.h"
 #include "reco/thousands.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -222,22 +223,6 @@ reco_status reco_mfile_add_copy(reco_mfile_writer *w, const char *name, const vo
     return RECO_OK;
 }
 
-static int write_all(int fd, const void *buf, uint64_t len)
-{
-    const char *p = buf;
-    while (len) {
-        size_t chunk = len > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)len;
-        ssize_t r = write(fd, p, chunk);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        len -= (uint64_t)r;
-    }
-    return 0;
-}
-
 static uint64_t align_up(uint64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
 
 /* Creates the temporary file beside w->path under a name no other writer
@@ -320,16 +305,16 @@ reco_status reco_mfile_commit(reco_mfile_writer *w, reco_error *err)
     }
     static const char zeros[ALIGN];
     uint64_t pos = sizeof h + (uint64_t)w->n * sizeof(section_entry);
-    if (write_all(fd, &h, sizeof h) || write_all(fd, w->sec, w->n * sizeof(section_entry)))
+    if (reco_write_full(fd, &h, sizeof h) || reco_write_full(fd, w->sec, w->n * sizeof(section_entry)))
         goto io_fail;
     for (uint32_t i = 0; i < w->n; i++) {
-        if (write_all(fd, zeros, w->sec[i].offset - pos))
+        if (reco_write_full(fd, zeros, w->sec[i].offset - pos))
             goto io_fail;
-        if (write_all(fd, w->data[i], w->sec[i].size))
+        if (reco_write_full(fd, w->data[i], w->sec[i].size))
             goto io_fail;
         pos = w->sec[i].offset + w->sec[i].size;
     }
-    if (write_all(fd, zeros, h.file_size - pos) || fsync(fd) != 0)
+    if (reco_write_full(fd, zeros, h.file_size - pos) || fsync(fd) != 0)
         goto io_fail;
     if (close(fd) != 0) {
         fd = -1;
@@ -443,25 +428,6 @@ static reco_status open_regular(const char *path, int *fd_out, struct stat *st, 
     return RECO_OK;
 }
 
-/* Reads len bytes at off; returns the count read (short only at the end of
- * the file), or -1. */
-static int64_t pread_full(int fd, void *buf, uint64_t len, uint64_t off)
-{
-    uint64_t got = 0;
-    while (got < len) {
-        size_t chunk = len - got > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)(len - got);
-        ssize_t r = pread(fd, (char *)buf + got, chunk, (off_t)(off + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (uint64_t)r;
-    }
-    return (int64_t)got;
-}
-
 #define READ_BLOCK ((uint64_t)16 << 20)
 
 /* Reads the whole file into buf on all cores, in 16 MiB blocks. 0, or -1
@@ -474,7 +440,7 @@ static int read_parallel(int fd, char *buf, uint64_t size)
     for (int64_t b = 0; b < nb; b++) {
         uint64_t off = (uint64_t)b * READ_BLOCK;
         uint64_t n = size - off < READ_BLOCK ? size - off : READ_BLOCK;
-        int64_t got = pread_full(fd, buf + off, n, off);
+        int64_t got = reco_pread_full(fd, buf + off, n, off);
         if (got != (int64_t)n) {
 #pragma omp critical(reco_mfile_read)
             {
@@ -628,7 +594,7 @@ reco_status reco_mfile_open_mode(const char *path, reco_mfile_mode mode, reco_mf
      * model, or not this one's size, is refused after a few bytes. */
     char head[sizeof(file_header) + MAX_SECTIONS * sizeof(section_entry)];
     uint64_t want = f->size < sizeof head ? f->size : sizeof head;
-    int64_t got = pread_full(fd, head, want, 0);
+    int64_t got = reco_pread_full(fd, head, want, 0);
     if (got < 0) {
         rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
         goto fail;

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "mem.h"
 #include "numfmt.h"
 
@@ -646,24 +647,6 @@ static uint64_t count_newlines(const char *p, const char *end)
     return n;
 }
 
-/* Reads len bytes at off; returns the count read (short only at the end of
- * the file), or -1. */
-static ssize_t pread_full(int fd, char *buf, size_t len, off_t off)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = pread(fd, buf + got, len - got, off + (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
 static reco_status changed_while_read(const char *path, reco_error *err)
 {
     return reco_error_set(err, RECO_ERR_IO,
@@ -699,8 +682,8 @@ static reco_status read_regular(int fd, const char *path, const struct stat *st,
             if (stop)
                 break;
             size_t n = to - off < READ_PIECE ? to - off : READ_PIECE;
-            ssize_t got = pread_full(fd, buf + off, n, (off_t)off);
-            if (got != (ssize_t)n) {
+            int64_t got = reco_pread_full(fd, buf + off, n, off);
+            if (got != (int64_t)n) {
 #pragma omp critical(reco_ratings_read)
                 {
                     failed = 1;
@@ -765,43 +748,18 @@ static reco_status open_source(const char *path, const reco_load_options *opt, s
         return rc;
     }
     /* A pipe, or an empty file: read until the end. */
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    reco_status rc = RECO_OK;
-    while (buf) {
-        if (len == cap) {
-            if (cap >= STDIN_CAP) {
-                rc = reco_error_set(err, RECO_ERR_TOO_LARGE, "%s: input larger than 16 GiB", path);
-                break;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
-            break;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
+    char *buf = NULL;
+    size_t len = 0;
+    int failed = reco_read_all(fd, STDIN_CAP, &buf, &len);
+    int e = errno;
     if (fd != STDIN_FILENO)
         close(fd);
-    if (!buf)
+    if (failed && e == EFBIG)
+        return reco_error_set(err, RECO_ERR_TOO_LARGE, "%s: input larger than 16 GiB", path);
+    if (failed && e == ENOMEM)
         return reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory reading input", path);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
+    if (failed)
+        return reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(e));
     src->owned = buf;
     src->data = buf;
     src->len = len;

@@ -20,6 +20,7 @@
 #include "reco/idmap.h"
 #include "reco/utf8.h"
 
+#include "fileio.h"
 #include "numfmt.h"
 
 #define HEADER_COLUMNS "user,item,rating,timestamp"
@@ -397,42 +398,6 @@ static int lock_fd(int fd, int op)
     return 0;
 }
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t pos)
-{
-    char *p = buf;
-    while (len) {
-        ssize_t r = pread(fd, p, len, (off_t)pos);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0) {
-            errno = EIO; /* shorter than it was a moment ago */
-            return -1;
-        }
-        p += r;
-        pos += (uint64_t)r;
-        len -= (size_t)r;
-    }
-    return 0;
-}
-
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t pos)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t w = pwrite(fd, p, len, (off_t)pos);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        pos += (uint64_t)w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int reco_fsync_parent_dir(const char *path)
 {
     char dir[PATH_MAX];
@@ -461,7 +426,7 @@ static int complete_end(int fd, uint64_t floor, uint64_t size, uint64_t *out)
     uint64_t pos = size;
     while (pos > floor) {
         size_t n = pos - floor < sizeof buf ? (size_t)(pos - floor) : sizeof buf;
-        if (pread_all(fd, buf, n, pos - n))
+        if (reco_pread_exact(fd, buf, n, pos - n))
             return -1;
         for (size_t k = n; k > 0; k--)
             if (buf[k - 1] == '\n') {
@@ -480,7 +445,7 @@ static reco_status read_header(int fd, const char *path, uint64_t size, reco_log
 {
     char buf[RECO_LOG_HEADER_MAX];
     size_t n = size < sizeof buf ? (size_t)size : sizeof buf;
-    if (pread_all(fd, buf, n, 0))
+    if (reco_pread_exact(fd, buf, n, 0))
         return reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
     int r = reco_log_header_parse(buf, n, h);
     if (r == -2)
@@ -515,7 +480,7 @@ static int copy_range(int src, uint64_t sp, int dst, uint64_t dp, uint64_t len, 
     }
     while (len) {
         size_t n = len < COPY_CHUNK ? (size_t)len : COPY_CHUNK;
-        if (pread_all(src, buf, n, sp) || pwrite_all(dst, buf, n, dp)) {
+        if (reco_pread_exact(src, buf, n, sp) || reco_pwrite_full(dst, buf, n, dp)) {
             int e = errno;
             free(buf);
             errno = e;
@@ -542,7 +507,7 @@ static int write_new_file(const char *tmp, const char *hdr, size_t hlen, int src
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    if (pwrite_all(fd, hdr, hlen, 0) || copy_range(src_fd, src_pos, fd, hlen, len, lines) ||
+    if (reco_pwrite_full(fd, hdr, hlen, 0) || copy_range(src_fd, src_pos, fd, hlen, len, lines) ||
         fsync(fd) != 0) {
         int e = errno;
         close(fd);
@@ -651,7 +616,7 @@ reco_status reco_log_upgrade(const char *path, reco_error *err)
     }
     size_t n = (uint64_t)st.st_size < sizeof first ? (size_t)st.st_size : sizeof first;
     reco_log_header h;
-    if (pread_all(fd, first, n, 0)) {
+    if (reco_pread_exact(fd, first, n, 0)) {
         rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
         goto out;
     }
@@ -724,7 +689,7 @@ reco_status reco_log_file_read(const reco_log_file *f, const char *path, uint64_
     char *buf = malloc(len + 1);
     if (!buf)
         return reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for %zu bytes", path, len);
-    if (pread_all(f->fd, buf, len, reco_log_file_pos(f, from))) {
+    if (reco_pread_exact(f->fd, buf, len, reco_log_file_pos(f, from))) {
         free(buf);
         return reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
     }
@@ -929,7 +894,7 @@ static reco_status archive_lines(const char *lpath, const reco_log_file *lf,
         a.end_offset = upto->offset;
         a.end_seq = upto->seq;
         size_t hl = reco_log_header_format(&a, hdr);
-        if (hl != a.len || pwrite_all(fd, hdr, hl, 0) || fsync(fd) != 0) {
+        if (hl != a.len || reco_pwrite_full(fd, hdr, hl, 0) || fsync(fd) != 0) {
             rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", apath, strerror(errno));
             goto out;
         }
@@ -985,7 +950,7 @@ reco_status reco_log_compact(const char *log_path, const reco_log_point *upto,
                                   (unsigned long long)f.end_offset);
         }
         char c;
-        if (pread_all(f.fd, &c, 1, reco_log_file_pos(&f, upto->offset) - 1) || c != '\n') {
+        if (reco_pread_exact(f.fd, &c, 1, reco_log_file_pos(&f, upto->offset) - 1) || c != '\n') {
             reco_log_file_close(&f);
             return reco_error_set(err, RECO_ERR_INVALID,
                                   "%s: the model's point (byte %llu) is not at the end of a "
