@@ -24,12 +24,6 @@ void cli_error(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-int cli_usage_error(const char *cmd)
-{
-    fprintf(stderr, "Try 'reco %s --help' for more information.\n", cmd);
-    return EXIT_USAGE;
-}
-
 int cli_parse_u64(const char *s, uint64_t *out)
 {
     if (!s || !*s || *s == '-' || *s == '+')

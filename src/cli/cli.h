@@ -43,12 +43,6 @@ typedef struct cli_data_opts {
 
 void cli_data_opts_init(cli_data_opts *o);
 
-/* Still used by cmd_serve.c until it has an option table: getopt codes
- * and the old two-line usage error. */
-#include <getopt.h>
-enum { OPT_THREADS = 1000, OPT_QUIET, OPT_HELP, OPT_FIRST_FREE = 1100 };
-int cli_usage_error(const char *cmd);
-
 /* Loads and builds a dataset with a progress bar (unless quiet). Prints the
  * error and returns the exit status to use on failure, 0 on success. Unless
  * quiet or filters_shown, says on stderr what the filters removed. */

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 commands="stats gen explore eval tune train recommend similar predict log"
-# serve joins when it has an option table.
+"$RECO" serve --help >/dev/null 2>&1 && commands="$commands serve"
 
 for c in $commands; do
     expect_status 2 "$RECO" "$c" --bogus
@@ -71,6 +71,29 @@ expect_status 2 "$RECO" recommend "$TMP/mf.model" --user "$U" --item "$I"
 expect_contains "$ERR" "unknown option '--item'"
 expect_status 2 "$RECO" predict "$TMP/mf.model" --user "$U" --item "$I" -n 3
 expect_contains "$ERR" "unknown option '-n'"
+
+# serve too takes the model as its argument.
+if "$RECO" serve --help >/dev/null 2>&1; then
+    "$RECO" serve "$TMP/mf.model" --port 0 2>"$TMP/serve.err" &
+    pid=$!
+    for _ in $(seq 100); do
+        grep -q 'listening on' "$TMP/serve.err" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q 'listening on http://127.0.0.1:' "$TMP/serve.err" ||
+        fail "serve MODEL did not start: $(cat "$TMP/serve.err")"
+    kill "$pid" && wait "$pid" || fail "serve did not stop cleanly"
+    expect_status 2 "$RECO" serve --model "$TMP/mf.model" "$TMP/mf.model"
+    expect_contains "$ERR" "MODEL is given twice"
+    expect_status 2 "$RECO" serve
+    [ "$ERR" = "reco serve: missing MODEL; see 'reco serve --help'" ] || fail "serve: $ERR"
+    expect_status 2 "$RECO" serve "$TMP/mf.model" --max-live-bytes lots
+    [ "$ERR" = 'reco serve: --max-live-bytes wants a size such as 512M or 2G, or 0 for no limit, got "lots"' ] ||
+        fail "serve --max-live-bytes lots: $ERR"
+    expect_status 2 "$RECO" serve "$TMP/mf.model" --idle-timeout 1.5
+    expect_contains "$ERR" 'wants whole seconds from 1 to 86400, got "1.5"'
+fi
 
 # predict says when it does not know the user or the product, and what
 # answers then; -q prints the number alone.
