@@ -3,6 +3,7 @@
  * from reco_explore; this file only formats and lays out. */
 #include "reco/chart.h"
 #include "reco/explore.h"
+#include "reco/thousands.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -82,7 +83,7 @@ static bool chart_present(const reco_explore *ex, int i)
 
 static const char *thousands(uint64_t v, char *buf, size_t cap)
 {
-    return reco_fmt_thousands((double)v, 0, buf, cap);
+    return reco_thousands(v, buf, cap);
 }
 
 /* A share as a percentage with enough decimals to not read as 0. */
