@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "reco/json.h"
 #include "reco/model.h"
 #include "reco/topn.h"
 #include "testutil.h"
@@ -461,6 +462,34 @@ static void test_param_text(void **state)
     reco_model_free(m);
 }
 
+/* Parameters in JSON are objects of typed values (docs/json.md), and
+ * reals carry 6 significant digits at most. */
+static void test_params_json(void **state)
+{
+    (void)state;
+    json_t *j = reco_json_params("factors=64 reg=0.06022 centered=true min_rating=none "
+                                 "max_memory=4G rankers=ials,ease tol=0.0001 seed=42 "
+                                 "neg=-3 big=1e300 inf=inf ials.factors=16 factors=32");
+    assert_non_null(j);
+    char *text = json_dumps(j, RECO_JSON_FLAGS | JSON_COMPACT);
+    assert_string_equal(text, "{\"factors\":32,\"reg\":0.06022,\"centered\":true,"
+                              "\"min_rating\":\"none\",\"max_memory\":\"4G\","
+                              "\"rankers\":\"ials,ease\",\"tol\":0.0001,\"seed\":42,"
+                              "\"neg\":-3,\"big\":1e300,\"inf\":\"inf\",\"ials.factors\":16}");
+    free(text);
+    json_decref(j);
+    j = reco_json_params("");
+    assert_int_equal(json_object_size(j), 0);
+    json_decref(j);
+
+    json_t *a = json_pack("[o,o,o,o]", reco_json_real(1.0 / 3), reco_json_real(NAN),
+                          reco_json_rating(4.65814), reco_json_rating(0.2));
+    text = json_dumps(a, RECO_JSON_FLAGS | JSON_COMPACT);
+    assert_string_equal(text, "[0.333333,null,4.6581,0.2]");
+    free(text);
+    json_decref(a);
+}
+
 static void test_predicts_and_score_kind(void **state)
 {
     (void)state;
@@ -780,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_popular_mean),
         cmocka_unit_test(test_popular_params),
         cmocka_unit_test(test_param_text),
+        cmocka_unit_test(test_params_json),
         cmocka_unit_test(test_predicts_and_score_kind),
         cmocka_unit_test(test_predict_items),
         cmocka_unit_test(test_fit_recommend_cold_start),

@@ -24,6 +24,14 @@ void cli_error(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+int cli_print_json(const json_t *o)
+{
+    if (!o || json_dumpf(o, stdout, JSON_INDENT(2) | RECO_JSON_FLAGS))
+        return EXIT_FAIL;
+    fputc('\n', stdout);
+    return EXIT_OK;
+}
+
 int cli_parse_u64(const char *s, uint64_t *out)
 {
     if (!s || !*s || *s == '-' || *s == '+')

@@ -10,6 +10,7 @@
 
 #include "reco/dataset.h"
 #include "reco/error.h"
+#include "reco/json.h"
 #include "options.h"
 
 /* Exit statuses. */
@@ -57,6 +58,10 @@ void cli_report_bad_lines(const char *cmd, const reco_load_report *rep);
 
 /* Maps a library status to an exit status (bad data and arguments: 2). */
 int cli_exit_status(reco_status st);
+
+/* Prints o (not stolen) on standard output as reco writes JSON (indented,
+ * reco/json.h's flags) with a final newline; EXIT_OK or EXIT_FAIL. */
+int cli_print_json(const json_t *o);
 
 /* Prints "reco CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -385,25 +385,20 @@ static void print_table(const eval_cli *c, const algo_results *res, uint32_t pai
     free(cells);
 }
 
-static json_t *jnum(double v)
-{
-    return isnan(v) ? json_null() : json_real(v);
-}
-
 static json_t *result_json(const reco_eval_result *r, bool counts)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "rmse", jnum(r->rmse));
-    json_object_set_new(o, "mae", jnum(r->mae));
-    json_object_set_new(o, "precision", jnum(r->precision));
-    json_object_set_new(o, "recall", jnum(r->recall));
-    json_object_set_new(o, "ndcg", jnum(r->ndcg));
-    json_object_set_new(o, "map", jnum(r->map));
-    json_object_set_new(o, "hit_rate", jnum(r->hit_rate));
-    json_object_set_new(o, "coverage", jnum(r->coverage));
-    json_object_set_new(o, "fit_seconds", jnum(r->fit_seconds));
-    json_object_set_new(o, "predict_seconds", jnum(r->predict_seconds));
-    json_object_set_new(o, "recommend_seconds", jnum(r->recommend_seconds));
+    json_object_set_new(o, "rmse", reco_json_real(r->rmse));
+    json_object_set_new(o, "mae", reco_json_real(r->mae));
+    json_object_set_new(o, "precision", reco_json_real(r->precision));
+    json_object_set_new(o, "recall", reco_json_real(r->recall));
+    json_object_set_new(o, "ndcg", reco_json_real(r->ndcg));
+    json_object_set_new(o, "map", reco_json_real(r->map));
+    json_object_set_new(o, "hit_rate", reco_json_real(r->hit_rate));
+    json_object_set_new(o, "coverage", reco_json_real(r->coverage));
+    json_object_set_new(o, "fit_seconds", reco_json_real(r->fit_seconds));
+    json_object_set_new(o, "predict_seconds", reco_json_real(r->predict_seconds));
+    json_object_set_new(o, "recommend_seconds", reco_json_real(r->recommend_seconds));
     if (counts) {
         json_object_set_new(o, "test_ratings", json_integer((json_int_t)r->test_ratings));
         json_object_set_new(o, "unknown_user_ratings",
@@ -427,7 +422,7 @@ static int print_json(const eval_cli *c, const algo_results *res, uint32_t pairs
         reco_split_format(&c->spec, split, sizeof split);
         json_object_set_new(root, "file", json_string(c->file));
         json_object_set_new(root, "users", json_integer(reco_dataset_n_users(full)));
-        json_object_set_new(root, "products", json_integer(reco_dataset_n_items(full)));
+        json_object_set_new(root, "items", json_integer(reco_dataset_n_items(full)));
         json_object_set_new(root, "ratings", json_integer((json_int_t)reco_dataset_nnz(full)));
         json_object_set_new(root, "split", json_string(split));
     } else {
@@ -443,17 +438,17 @@ static int print_json(const eval_cli *c, const algo_results *res, uint32_t pairs
     json_object_set_new(root, "seed", json_integer((json_int_t)c->seed));
     json_object_set_new(root, "pairs", json_integer(pairs));
     json_object_set_new(root, "n", json_integer(c->eopt.n));
-    json_object_set_new(root, "relevant", json_real(c->eopt.relevant));
+    json_object_set_new(root, "relevant", reco_json_real(c->eopt.relevant));
     json_object_set_new(root, "rank_users_cap", json_integer(c->eopt.rank_users));
     json_t *algos = json_array();
     for (int a = 0; a < c->n_models; a++) {
-        char params[512];
+        char params[2048];
         const reco_model *m = c->models[a];
         m->ops->params_format(m->params, params, sizeof params);
         json_t *o = result_json(&res[a].mean, true);
         json_t *named = json_object();
         json_object_set_new(named, "algorithm", json_string(m->ops->name));
-        json_object_set_new(named, "params", json_string(params));
+        json_object_set_new(named, "params", reco_json_params(params));
         json_object_update(named, o);
         json_decref(o);
         if (pairs > 1) {
@@ -466,9 +461,7 @@ static int print_json(const eval_cli *c, const algo_results *res, uint32_t pairs
         json_array_append_new(algos, named);
     }
     json_object_set_new(root, "algorithms", algos);
-    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                          JSON_REAL_PRECISION(8)) ? EXIT_FAIL : EXIT_OK;
-    fputc('\n', stdout);
+    int rc = cli_print_json(root);
     json_decref(root);
     return rc;
 }

@@ -59,8 +59,7 @@ int cmd_explore(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *path = argv[first];
-    /* The report's title and stats.json name the data; "-" says nothing. */
-    ro.source = strcmp(path, "-") == 0 ? "standard input" : path;
+    ro.source = path; /* named in the report's title and in stats.json */
     double t0 = reco_clock_s();
     reco_dataset *ds = NULL;
     rc = cli_load_dataset("explore", path, &o, &ds);

@@ -105,8 +105,7 @@ static int do_info(const char *log, const char *model, bool json)
                 json_object_set_new(o, "replay_bytes", json_integer((json_int_t)replay_bytes));
             }
         }
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
+        cli_print_json(o);
         json_decref(o);
     } else {
         char a[32], b[32], c[32], d[32];
@@ -179,15 +178,14 @@ static int do_compact(const char *log, const char *model, const char *archive, b
         return cli_exit_status(st);
     }
     if (json) {
-        json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I}", "log", log, "archive",
+        json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I}", "file", log, "archive",
                               archive, "compacted", !res.nothing_to_do, "archived_ratings",
                               (json_int_t)res.archived_ratings, "archived_bytes",
                               (json_int_t)res.archived_bytes, "kept_ratings",
                               (json_int_t)res.kept_ratings, "kept_bytes",
-                              (json_int_t)res.kept_bytes, "log_starts_at",
+                              (json_int_t)res.kept_bytes, "first_rating",
                               (json_int_t)res.log_start.seq);
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
+        cli_print_json(o);
         json_decref(o);
     } else if (!quiet) {
         char a[32], b[32], c[32];

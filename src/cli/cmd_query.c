@@ -266,8 +266,7 @@ static int run(query_kind kind, int argc, char **argv)
         return st == RECO_ERR_NOT_FOUND ? EXIT_FAIL : cli_exit_status(st);
     }
     if (json) {
-        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-        fputc('\n', stdout);
+        cli_print_json(out);
     } else if (kind == Q_PREDICT) {
         print_prediction(out, quiet);
     } else {

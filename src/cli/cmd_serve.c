@@ -145,10 +145,10 @@ static void print_model(const char *what, reco_service *svc, const reco_http_opt
                   sizeof i);
     if (port) {
         bool v6 = strchr(ho->host, ':') && ho->host[0] != '[';
-        fprintf(stderr, "reco serve: listening on http://%s%s%s:%u (model %s, %s users, %s items)\n",
+        fprintf(stderr, "reco serve: listening on http://%s%s%s:%u (model %s, %s users, %s products)\n",
                 v6 ? "[" : "", ho->host, v6 ? "]" : "", port, algo ? algo : "?", u, i);
     } else {
-        fprintf(stderr, "reco serve: %s (model %s, %s users, %s items)\n", what,
+        fprintf(stderr, "reco serve: %s (model %s, %s users, %s products)\n", what,
                 algo ? algo : "?", u, i);
     }
     fflush(stderr);

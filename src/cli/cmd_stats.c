@@ -1,5 +1,4 @@
 /* reco stats: summary statistics of a rating file. */
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,50 +14,6 @@ static void fmt_date(int64_t t, char *buf, size_t cap)
         strftime(buf, cap, "%Y-%m-%d", &tm);
     else
         snprintf(buf, cap, "%lld", (long long)t);
-}
-
-static json_t *summary_json(const reco_count_summary *s)
-{
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:f}", "min", (json_int_t)s->min, "median",
-                     (json_int_t)s->median, "p90", (json_int_t)s->p90, "p99",
-                     (json_int_t)s->p99, "max", (json_int_t)s->max, "mean", s->mean);
-}
-
-static int print_json(const char *path, const reco_dataset *ds, const reco_stats *st)
-{
-    json_t *hist = json_array();
-    for (uint32_t b = 0; b < st->hist_bins; b++)
-        json_array_append_new(hist, json_pack("{s:f,s:I,s:f}", "rating", st->hist_value[b],
-                                              "count", (json_int_t)st->hist_count[b], "share",
-                                              st->ratings ? (double)st->hist_count[b] /
-                                                                (double)st->ratings : 0.0));
-    json_t *o = json_pack(
-        "{s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:s}",
-        "file", path, "users", (json_int_t)st->users, "products", (json_int_t)st->items,
-        "ratings", (json_int_t)st->ratings, "density", st->density, "mean", st->mean,
-        "stddev", st->stddev, "rating_min", st->rating_min, "rating_max", st->rating_max,
-        "histogram", hist, "ratings_per_user", summary_json(&st->per_user),
-        "ratings_per_product", summary_json(&st->per_item), "users_with_one_rating",
-        (json_int_t)st->users_with_one, "lines", (json_int_t)ds->load.lines, "input_ratings",
-        (json_int_t)ds->input_ratings, "duplicates_removed",
-        (json_int_t)st->duplicates_removed, "bad_lines_skipped", (json_int_t)st->bad_lines,
-        "filtered_ratings", (json_int_t)st->filtered_ratings, "header", ds->load.header,
-        "separator", ds->load.sep);
-    if (!o)
-        return EXIT_FAIL;
-    json_object_set_new(o, "filtered_users", json_integer(st->filtered_users));
-    json_object_set_new(o, "filtered_products", json_integer(st->filtered_items));
-    if (st->has_ts) {
-        json_object_set_new(o, "time_first", json_integer(st->ts_min));
-        json_object_set_new(o, "time_last", json_integer(st->ts_max));
-    } else {
-        json_object_set_new(o, "time_first", json_null());
-        json_object_set_new(o, "time_last", json_null());
-    }
-    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    fputc('\n', stdout);
-    json_decref(o);
-    return EXIT_OK;
 }
 
 static void print_summary(const char *label, const reco_count_summary *s)
@@ -152,10 +107,18 @@ int cmd_stats(int argc, char **argv)
         reco_dataset_free(ds);
         return EXIT_FAIL;
     }
-    if (o.json)
-        rc = print_json(path, ds, &st);
-    else
+    if (o.json) {
+        char *text = NULL;
+        if (reco_stats_json(&st, path, &text, &err)) {
+            cli_error("stats", "%s", err.msg);
+            rc = EXIT_FAIL;
+        } else {
+            puts(text);
+            free(text);
+        }
+    } else {
         print_text(path, &st);
+    }
     reco_dataset_free(ds);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_error("stats", "error writing output");

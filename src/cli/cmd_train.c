@@ -281,26 +281,28 @@ int cmd_train(int argc, char **argv)
     if (ch)
         reco_default_choice_format(ch, choice, sizeof choice);
     if (o.json) {
-        json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:f,s:f}", "model", output, "algorithm",
-                              algo, "params", params_text, "users",
-                              (json_int_t)reco_dataset_n_users(ds), "items",
-                              (json_int_t)reco_dataset_n_items(ds), "ratings",
-                              (json_int_t)reco_dataset_nnz(ds), "fit_seconds", m->fit_seconds,
-                              "train_rmse", m->train_rmse);
+        json_t *j = json_object();
+        json_object_set_new(j, "model", json_string(output));
+        json_object_set_new(j, "algorithm", json_string(algo));
+        json_object_set_new(j, "params", reco_json_params(params_text));
+        json_object_set_new(j, "users", json_integer(reco_dataset_n_users(ds)));
+        json_object_set_new(j, "items", json_integer(reco_dataset_n_items(ds)));
+        json_object_set_new(j, "ratings", json_integer((json_int_t)reco_dataset_nnz(ds)));
+        json_object_set_new(j, "fit_seconds", reco_json_real(m->fit_seconds));
+        json_object_set_new(j, "train_rmse", reco_json_real(m->train_rmse));
         json_object_set_new(j, "filtered_users", json_integer(ds->filtered_users));
-        json_object_set_new(j, "filtered_products", json_integer(ds->filtered_items));
+        json_object_set_new(j, "filtered_items", json_integer(ds->filtered_items));
         json_object_set_new(j, "filtered_ratings", json_integer((json_int_t)ds->filtered_ratings));
         if (ch)
             json_object_set_new(j, "ranker", reco_default_choice_json(ch));
         if (lg.path)
             json_object_set_new(j, "ratings_log",
                                 json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "file", lg.path, "id",
-                                          lg.end.id, "ratings", (json_int_t)lg.ratings,
-                                          "bad_lines", (json_int_t)lg.bad, "from_rating",
-                                          (json_int_t)lg.start.seq, "to_rating",
-                                          (json_int_t)lg.end.seq));
-        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
+                                          lg.end.id, "first_rating", (json_int_t)lg.start.seq,
+                                          "end_rating", (json_int_t)lg.end.seq, "ratings",
+                                          (json_int_t)lg.ratings, "bad_lines_skipped",
+                                          (json_int_t)lg.bad));
+        cli_print_json(j);
         json_decref(j);
     } else if (!o.quiet) {
         char a[32], b[32], c2[32];

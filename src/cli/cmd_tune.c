@@ -504,17 +504,12 @@ static void print_table(const tune_cli *c, const reco_tune_result *r, const reco
            c->params.n ? " with the --param values" : "");
 }
 
-static json_t *jnum(double v)
-{
-    return isnan(v) ? json_null() : json_real(v);
-}
-
 static json_t *metrics_json(const metric_col *cols, size_t nc, const reco_eval_result *e)
 {
     json_t *o = json_object();
     for (size_t j = 0; j < nc; j++)
-        json_object_set_new(o, cols[j].json, jnum(col_value(&cols[j], e)));
-    json_object_set_new(o, "fit_seconds", jnum(e->fit_seconds));
+        json_object_set_new(o, cols[j].json, reco_json_real(col_value(&cols[j], e)));
+    json_object_set_new(o, "fit_seconds", reco_json_real(e->fit_seconds));
     return o;
 }
 
@@ -522,7 +517,27 @@ static json_t *params_json(const reco_tune_result *r, size_t t)
 {
     json_t *o = json_object();
     for (uint32_t k = 0; k < r->space.n_dims; k++)
-        json_object_set_new(o, r->space.dims[k].key, json_string(r->trials[t].values[k]));
+        json_object_set_new(o, r->space.dims[k].key,
+                            reco_json_param_value(r->trials[t].values[k]));
+    return o;
+}
+
+/* The --param words as an object of typed values, keys without the
+ * algorithm's own "ALGO." (as the trials' params name them). */
+static json_t *fixed_json(const tune_cli *c)
+{
+    json_t *o = json_object();
+    size_t al = strlen(c->algo);
+    for (int j = 0; j < c->params.n; j++) {
+        const char *w = c->params.v[j], *eq = strchr(w, '=');
+        if (!eq)
+            continue;
+        if (!strncmp(w, c->algo, al) && w[al] == '.' && w + al + 1 < eq)
+            w += al + 1;
+        char key[RECO_TUNE_KEY_MAX];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - w), w);
+        json_object_set_new(o, key, reco_json_param_value(eq + 1));
+    }
     return o;
 }
 
@@ -556,7 +571,7 @@ static int print_json(const tune_cli *c, const reco_tune_result *r, const reco_d
     reco_tune_metric_format(&r->metric, buf, sizeof buf);
     json_object_set_new(root, "metric", json_string(buf));
     json_object_set_new(root, "maximise", json_boolean(reco_tune_metric_maximise(&r->metric)));
-    json_object_set_new(root, "relevant", json_real(c->topt.relevant));
+    json_object_set_new(root, "relevant", reco_json_real(c->topt.relevant));
     json_t *space = json_array();
     for (uint32_t k = 0; k < r->space.n_dims; k++) {
         reco_tune_dim_format(&r->space.dims[k], buf, sizeof buf);
@@ -564,16 +579,13 @@ static int print_json(const tune_cli *c, const reco_tune_result *r, const reco_d
     }
     json_object_set_new(root, "space", space);
     json_object_set_new(root, "default_space", json_boolean(c->default_space));
-    json_t *fixed = json_array();
-    for (int j = 0; j < c->params.n; j++)
-        json_array_append_new(fixed, json_string(c->params.v[j]));
-    json_object_set_new(root, "fixed", fixed);
+    json_object_set_new(root, "fixed", fixed_json(c));
     json_object_set_new(root, "budget_seconds",
-                        c->topt.budget_seconds > 0 ? json_real(c->topt.budget_seconds)
+                        c->topt.budget_seconds > 0 ? reco_json_real(c->topt.budget_seconds)
                                                    : json_null());
     json_object_set_new(root, "budget_exhausted", json_boolean(r->budget_exhausted));
     json_object_set_new(root, "planned", json_integer((json_int_t)r->planned));
-    json_object_set_new(root, "seconds", json_real(r->seconds));
+    json_object_set_new(root, "seconds", reco_json_real(r->seconds));
     metric_col cols[8];
     size_t nc = metric_cols(&r->metric, cols);
     json_t *trials = json_array();
@@ -582,18 +594,18 @@ static int print_json(const tune_cli *c, const reco_tune_result *r, const reco_d
         json_t *o = json_object();
         json_object_set_new(o, "trial", json_integer((json_int_t)t + 1));
         json_object_set_new(o, "params", params_json(r, t));
-        json_object_set_new(o, "metric", jnum(tr->metric));
+        json_object_set_new(o, "metric", reco_json_real(tr->metric));
         json_t *m = metrics_json(cols, nc, &tr->eval);
         json_object_update(o, m);
         json_decref(m);
-        json_object_set_new(o, "seconds", json_real(tr->seconds));
+        json_object_set_new(o, "seconds", reco_json_real(tr->seconds));
         json_array_append_new(trials, o);
     }
     json_object_set_new(root, "trials", trials);
     json_t *best = json_object();
     json_object_set_new(best, "trial", json_integer((json_int_t)r->best + 1));
     json_object_set_new(best, "params", params_json(r, r->best));
-    json_object_set_new(best, "metric", jnum(r->trials[r->best].metric));
+    json_object_set_new(best, "metric", reco_json_real(r->trials[r->best].metric));
     json_object_set_new(root, "best", best);
     train_command(c, r, buf, sizeof buf);
     json_object_set_new(root, "train_command", json_string(buf));
@@ -607,9 +619,7 @@ static int print_json(const tune_cli *c, const reco_tune_result *r, const reco_d
     } else {
         json_object_set_new(root, "heldout", json_null());
     }
-    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                          JSON_REAL_PRECISION(8)) ? EXIT_FAIL : EXIT_OK;
-    fputc('\n', stdout);
+    int rc = cli_print_json(root);
     json_decref(root);
     return rc;
 }

@@ -106,15 +106,15 @@ expect_contains "$OUT" '"unknown_item_ratings": 1'
 # Parameters: accepted, or rejected with the library's message.
 expect_status 0 "$RECO" eval --quiet --algo baseline --param baseline.reg_u=5 \
     --param baseline.epochs=3 --json "$TMP/r.csv"
-expect_contains "$OUT" '"params": "reg_u=5 reg_i=2.844 epochs=3"'
+expect_contains "$(flat "$OUT")" '"params":{"reg_u":5,"reg_i":2.844,"epochs":3}'
 # KEY=VALUE, as reco train takes it, sets KEY on every algorithm evaluated
 # that has it (baseline here, not popular); ALGO.KEY=VALUE on ALGO only.
 expect_status 0 "$RECO" eval --quiet --algo popular,baseline --param reg_u=5 --json "$TMP/r.csv"
-expect_contains "$OUT" '"params": "reg_u=5 reg_i=2.844 epochs=10"'
+expect_contains "$(flat "$OUT")" '"params":{"reg_u":5,"reg_i":2.844,"epochs":10}'
 expect_status 0 "$RECO" eval --quiet --algo mf,baseline -p factors=4 -p mf.epochs=2 \
     -p baseline.epochs=3 --json "$TMP/r.csv"
-expect_contains "$OUT" '"params": "factors=4 epochs=2'
-expect_contains "$OUT" '"params": "reg_u=3.747 reg_i=2.844 epochs=3"'
+expect_contains "$(flat "$OUT")" '"params":{"factors":4,"epochs":2,'
+expect_contains "$(flat "$OUT")" '"params":{"reg_u":3.747,"reg_i":2.844,"epochs":3}'
 
 # Usage errors: exit 2, one line naming the problem.
 expect_usage() { # NEEDLE ARGS...

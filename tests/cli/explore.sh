@@ -61,8 +61,8 @@ while read -r ref; do
     [ -s "$rep/$ref" ] || fail "index.html references missing $ref"
 done <"$TMP/refs"
 grep -q '"users": 5' "$rep/stats.json" || fail "stats.json: users"
-grep -q '"products": 6' "$rep/stats.json" || fail "stats.json: products"
-grep -q '"gini_products": 0.361111111111' "$rep/stats.json" || fail "stats.json: gini"
+grep -q '"items": 6' "$rep/stats.json" || fail "stats.json: items"
+grep -q '"gini_items": 0.361111,' "$rep/stats.json" || fail "stats.json: gini (6 significant digits)"
 grep -q '"date_last": "2020-05-03"' "$rep/stats.json" || fail "stats.json: date_last"
 
 # --json prints stats.json; the summary line goes to stderr.

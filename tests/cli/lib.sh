@@ -19,6 +19,10 @@ expect_contains() { # HAYSTACK NEEDLE
     case "$1" in *"$2"*) ;; *) fail "expected to find '$2' in: $1" ;; esac
 }
 
+# JSON without its layout (spaces and newlines dropped, in strings too), for
+# checking a whole object in one expect_contains.
+flat() { printf '%s' "$1" | tr -d ' \n'; }
+
 finish() {
     if [ "$FAILS" -ne 0 ]; then echo "$FAILS failure(s)" >&2; exit 1; fi
     echo "ok"
