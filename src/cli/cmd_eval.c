@@ -10,7 +10,7 @@
 #include "reco/model.h"
 #include "reco/split.h"
 
-#define MAX_PAIRS (RECO_SPLIT_MAX_FOLDS < CLI_LIST_MAX ? RECO_SPLIT_MAX_FOLDS : CLI_LIST_MAX)
+#define MAX_PAIRS RECO_SPLIT_MAX_FOLDS /* at most CLI_LIST_MAX */
 #define MAX_ALGOS 32
 
 typedef struct eval_cli {

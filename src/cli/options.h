@@ -34,7 +34,7 @@ typedef enum cli_kind {
     CLI_CUSTOM,   /* .parse(arg, dest) fills dest; -1 refuses the value */
 } cli_kind;
 
-#define CLI_LIST_MAX 64
+#define CLI_LIST_MAX 128
 
 /* The values of a repeatable option. */
 typedef struct cli_list {
