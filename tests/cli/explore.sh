@@ -3,11 +3,6 @@
 # inputs with nothing to report.
 . "$(dirname "$0")/lib.sh"
 
-# In a sanitizer build: fontconfig (under PLplot's cairo driver) keeps font
-# caches that only FcFini() frees; they are not reco's leaks.
-printf 'leak:libfontconfig.so\n' >"$TMP/lsan.supp"
-export LSAN_OPTIONS="suppressions=$TMP/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-
 charts="rating_distribution ratings_per_user ratings_per_product top_products activity
 min_ratings_filter mean_by_activity"
 
