@@ -31,7 +31,7 @@ head -n 200000 "$BENCH_DATA" | cut -d, -f2 | sort -u | head -n 5000 >"$ITEMS"
 
 rm -f "$LOG"
 : >"$OUT/soak.err"
-"$RECO" serve --model "$MODEL" --ratings-log "$LOG" --port 0 2>"$OUT/soak.err" &
+"$RECO" serve --model "$MODEL" --ratings-log "$LOG" --create-ratings-log --port 0 2>"$OUT/soak.err" &
 PID=$!
 trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null' EXIT INT TERM
 i=0

@@ -564,6 +564,59 @@ static void test_predict_items(void **state)
     reco_dataset_free(ds);
 }
 
+/* A served list's predicted ratings for a profile with new ratings come
+ * from the algorithm's per-item prediction (one fold-in, a dot product per
+ * item) for mf and the default model's mf predictor: they must equal what
+ * scoring the whole catalogue gives, clamped, for every product. */
+static void test_predict_items_per_item(void **state)
+{
+    (void)state;
+    char text[8192];
+    size_t len = 0;
+    for (int u = 0; u < 40; u++)
+        for (int i = 0; i < 30; i++)
+            if ((u * 7 + i * 3) % 5 < 2)
+                len += (size_t)snprintf(text + len, sizeof text - len, "u%d,p%d,%d,%d\n", u, i,
+                                        1 + (u + 2 * i) % 5, 1000 + u + i);
+    reco_dataset *ds = build(text);
+    uint32_t ni = reco_dataset_n_items(ds);
+    const char *algos[] = {"mf", "default"};
+    for (size_t a = 0; a < 2; a++) {
+        reco_model *m = fit_with(algos[a], ds, (const char *const[]){NULL});
+        assert_non_null(m->ops->rating_items);
+        uint32_t items[3] = {1, 4, 9};
+        float ratings[3] = {5, 1, 4};
+        reco_profile prof = {0, items, ratings, 3, true};
+        void *scratch = calloc(1, reco_model_scratch_size(m));
+        float *scores = calloc(ni, sizeof *scores);
+        reco_error err;
+        const reco_algo_ops *o = m->ops;
+        void *algo_scratch = (char *)scratch + (((size_t)ni + 1) * sizeof(float) + 63) / 64 * 64;
+        reco_status st = o->rating_scores
+                             ? o->rating_scores(m->state, ds, &m->baseline, &prof, scores,
+                                                algo_scratch, &err)
+                             : o->score(m->state, ds, &m->baseline, &prof, scores, algo_scratch,
+                                        &err);
+        assert_int_equal(st, RECO_OK);
+        reco_scored list[64];
+        for (uint32_t i = 0; i < ni; i++)
+            list[i] = (reco_scored){i, 0};
+        float pred[64];
+        reco_model_predict_items(m, &prof, list, ni, pred, scratch);
+        for (uint32_t i = 0; i < ni; i++) {
+            float want = scores[i] < m->rating_lo   ? m->rating_lo
+                         : scores[i] > m->rating_hi ? m->rating_hi
+                                                    : scores[i];
+            assert_float_equal(pred[i], want, 1e-4);
+            assert_float_equal(reco_model_predict_profile(m, &prof, i, NULL), want, 1e-4);
+        }
+        free(scores);
+        free(scratch);
+        reco_model_free(m);
+    }
+    reco_dataset_free(ds);
+}
+
 static void test_topn_select(void **state)
 {
     (void)state;
@@ -812,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_params_json),
         cmocka_unit_test(test_predicts_and_score_kind),
         cmocka_unit_test(test_predict_items),
+        cmocka_unit_test(test_predict_items_per_item),
         cmocka_unit_test(test_fit_recommend_cold_start),
         cmocka_unit_test(test_cold_start_head_and_scan),
         cmocka_unit_test(test_save_load_all),

@@ -115,6 +115,15 @@ typedef struct reco_algo_ops {
     reco_status (*rating_scores)(const void *state, const reco_dataset *train,
                                  const reco_baseline *base, const reco_profile *prof,
                                  float *scores, void *scratch, reco_error *err);
+    /* Optional: predicted ratings of items[0..n-1] for prof into out, as
+     * rating_scores (or score() for a model whose scores are ratings)
+     * would give them, without scoring the whole catalogue (mf: one
+     * fold-in, then one dot product per item); NAN where it has none.
+     * scratch as for score(). NULL: the whole catalogue is scored. */
+    reco_status (*rating_items)(const void *state, const reco_dataset *train,
+                                const reco_baseline *base, const reco_profile *prof,
+                                const uint32_t *items, size_t n, float *out, void *scratch,
+                                reco_error *err);
     /* Optional: the algorithm's own item-item neighbours of item i, the
      * "co_rated" source of reco_model_similar (itemcf: its top-K table;
      * ease: the positive weights of B's row i): up to n, best first, every

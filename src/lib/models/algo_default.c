@@ -714,6 +714,19 @@ static reco_status def_rating_scores(const void *s, const reco_dataset *train,
     return ops->score(pred_state(st), train, base, prof, scores, sub_scratch(scratch, train), err);
 }
 
+static reco_status def_rating_items(const void *s, const reco_dataset *train,
+                                    const reco_baseline *base, const reco_profile *prof,
+                                    const uint32_t *items, size_t n, float *out, void *scratch,
+                                    reco_error *err)
+{
+    const def_state *st = s;
+    const reco_algo_ops *ops = st->pred.ops;
+    if (!ops || !ops->rating_items)
+        return reco_error_set(err, RECO_ERR_INVALID, "no item predictions for a profile");
+    return ops->rating_items(pred_state(st), train, base, prof, items, n, out,
+                             sub_scratch(scratch, train), err);
+}
+
 static reco_status def_recommend(const void *s, const reco_dataset *train,
                                  const reco_baseline *base, const reco_profile *prof, size_t n,
                                  const uint32_t *exclude, size_t n_exclude, reco_scored *out,
@@ -938,6 +951,7 @@ const reco_algo_ops reco_algo_default = {
     .score = def_score,
     .scratch_size = def_scratch_size,
     .rating_scores = def_rating_scores,
+    .rating_items = def_rating_items,
     .co_rated_kind = def_co_rated_kind,
     .co_rated = def_co_rated,
     .item_factors = def_item_factors,

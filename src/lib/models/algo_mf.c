@@ -3,8 +3,6 @@
 #include "reco/mf.h"
 #include "reco/thousands.h"
 
-#include <cblas.h>
-#include <lapacke.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -188,39 +186,53 @@ static mf_state *state_new(const reco_mf_params *p, uint32_t nu, uint32_t ni)
 
 #define RIDGE_CHUNK 64
 
+/* The system has d = k + 1 unknowns (the factors, then the bias), kept in
+ * rows of dl floats: d rounded up to 16, as the Gram kernel wants. */
+static uint32_t ridge_ld(uint32_t k) { return (k + 1 + 15) / 16 * 16; }
+
 static size_t ridge_scratch_floats(uint32_t k)
 {
-    size_t d = (size_t)k + 1;
-    return d * d + d + RIDGE_CHUNK * d + RIDGE_CHUNK;
+    size_t dl = ridge_ld(k);
+    return (size_t)(k + 1) * dl + dl + RIDGE_CHUNK * dl + RIDGE_CHUNK;
 }
 
 /* Solves for one row (bias *b and factors x[0..k-1]) given the other side:
  * minimises sum_j (r_j - mu - ob[j] - b - x.F_j)^2 + lam |x|^2 + lam_b b^2
  * over the n_valid entries whose index is < n_other, with lam = reg *
  * n_valid and lam_b = reg_bias * n_valid (the SGD objective's per-rating
- * penalty). The normal equations are formed in chunks with ssyrk and solved
- * by Cholesky (sposv); scratch holds ridge_scratch_floats(k) floats. */
+ * penalty). The normal equations are formed in chunks of rows [F_j, 1]
+ * with the register-tiled Gram kernel and solved by the library's own
+ * Cholesky (kernels.h): for a system this small, solved once per request
+ * when a user is folded in, OpenBLAS's call overhead (buffer copies around
+ * its generic kernels on this CPU) cost several times the arithmetic.
+ * scratch holds ridge_scratch_floats(k) floats. */
 static reco_status ridge_row(const float *F, const float *ob, uint32_t ld, uint32_t k, float mu,
                              uint32_t n_other, const uint32_t *idx, const float *r, uint32_t n,
                              double reg, double reg_bias, float *b, float *x, float *scratch)
 {
-    const int d = (int)k + 1;
-    float *G = scratch, *rhs = G + (size_t)d * d, *A = rhs + d, *t = A + (size_t)RIDGE_CHUNK * d;
-    memset(G, 0, (size_t)d * d * sizeof *G);
-    memset(rhs, 0, (size_t)d * sizeof *rhs);
+    const uint32_t d = k + 1, dl = ridge_ld(k);
+    float *G = scratch, *rhs = G + (size_t)d * dl, *A = rhs + dl, *t = A + (size_t)RIDGE_CHUNK * dl;
+    memset(G, 0, (size_t)d * dl * sizeof *G);
+    memset(rhs, 0, dl * sizeof *rhs);
     uint32_t n_valid = 0, c = 0;
     for (uint32_t j = 0; j <= n; j++) {
         if (j < n && idx[j] < n_other) {
-            float *a = A + (size_t)c * d;
-            a[0] = 1.0f;
-            memcpy(a + 1, F + (size_t)idx[j] * ld, k * sizeof(float));
+            float *a = A + (size_t)c * dl;
+            memcpy(a, F + (size_t)idx[j] * ld, k * sizeof(float));
+            a[k] = 1.0f;
+            memset(a + d, 0, (dl - d) * sizeof(float));
             t[c] = r[j] - mu - ob[idx[j]];
             c++;
             n_valid++;
         }
         if (c == RIDGE_CHUNK || (j == n && c > 0)) {
-            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, (int)c, 1.0f, A, d, 1.0f, G, d);
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)c, d, 1.0f, A, d, t, 1, 1.0f, rhs, 1);
+            reco_gram_add(A, c, d, dl, G);
+            for (uint32_t q = 0; q < c; q++) {
+                const float *a = A + (size_t)q * dl, tq = t[q];
+#pragma omp simd
+                for (uint32_t f = 0; f < d; f++)
+                    rhs[f] += tq * a[f];
+            }
             c = 0;
         }
     }
@@ -228,17 +240,16 @@ static reco_status ridge_row(const float *F, const float *ob, uint32_t ld, uint3
     *b = 0;
     if (n_valid == 0)
         return RECO_OK;
+    reco_sym_fill_lower(G, d, dl);
     /* A tiny floor keeps reg = 0 solvable when the ratings determine x. */
-    G[0] += (float)fmax(reg_bias * n_valid, 1e-6);
-    for (int f = 1; f < d; f++)
-        G[(size_t)f * d + f] += (float)fmax(reg * n_valid, 1e-6);
-    /* The upper triangle in row-major order is the lower one in column-major
-     * order; the _work entry point does no transposed copy (no malloc). */
-    lapack_int info = LAPACKE_sposv_work(LAPACK_COL_MAJOR, 'L', d, 1, G, d, rhs, d);
-    if (info != 0)
+    for (uint32_t f = 0; f < k; f++)
+        G[(size_t)f * dl + f] += (float)fmax(reg * n_valid, 1e-6);
+    G[(size_t)k * dl + k] += (float)fmax(reg_bias * n_valid, 1e-6);
+    if (reco_cholesky(G, d, dl) != 0)
         return RECO_ERR_NUMERIC;
-    *b = rhs[0];
-    memcpy(x, rhs + 1, k * sizeof *x);
+    reco_cholesky_solve(G, d, dl, rhs);
+    memcpy(x, rhs, k * sizeof *x);
+    *b = rhs[k];
     return RECO_OK;
 }
 
@@ -637,6 +648,31 @@ static reco_status mf_recommend(const void *s, const reco_dataset *train,
     return RECO_OK;
 }
 
+/* Predictions of a few items for a profile (a served list's
+ * predicted_rating): one fold-in, one dot product per item, instead of
+ * scoring the catalogue. */
+static reco_status mf_rating_items(const void *s, const reco_dataset *train,
+                                   const reco_baseline *base, const reco_profile *prof,
+                                   const uint32_t *items, size_t n, float *out, void *scratch,
+                                   reco_error *err)
+{
+    (void)train;
+    (void)base;
+    const mf_state *st = s;
+    float b = 0;
+    const float *x;
+    reco_status rc = user_vector(st, prof, scratch, &b, &x, err);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = items[k];
+        out[k] = i < st->n_items ? st->mu + b + st->bi[i] +
+                                       reco_dot_inline(x, st->Q + (size_t)i * st->ld, st->k)
+                                 : NAN;
+    }
+    return RECO_OK;
+}
+
 /* ---- fit, predict, score, item factors ---- */
 
 static reco_status mf_fit(const void *pp, const reco_dataset *train, const reco_fit_ctx *ctx,
@@ -826,6 +862,7 @@ static const char *mf_score_kind(const void *p, const void *state)
 
 const reco_algo_ops reco_algo_mf = {
     .scores_are_ratings = true,
+    .rating_items = mf_rating_items,
     .predicts_ratings = mf_predicts_ratings,
     .score_kind = mf_score_kind,
     .name = "mf",
