@@ -13,6 +13,7 @@
 #include "reco/dataset.h"
 #include "reco/idmap.h"
 #include "reco/sparse.h"
+#include "reco/thousands.h"
 #include "testutil.h"
 
 static reco_dataset *build(const char *text, uint32_t min_u, uint32_t min_i, bool kcore)
@@ -155,6 +156,42 @@ static void test_filters(void **state)
     assert_int_equal(reco_dataset_build(r, &b, &none, &err), RECO_ERR_EMPTY);
     assert_null(none);
     reco_ratings_free(r);
+}
+
+/* Counts in messages are written with thousands separators, by the one
+ * formatter the library and the command share. */
+static void test_thousands_in_messages(void **state)
+{
+    (void)state;
+    char buf[RECO_THOUSANDS_MAX];
+    assert_string_equal(reco_thousands(0, buf, sizeof buf), "0");
+    assert_string_equal(reco_thousands(999, buf, sizeof buf), "999");
+    assert_string_equal(reco_thousands(1000, buf, sizeof buf), "1,000");
+    assert_string_equal(reco_thousands(50698, buf, sizeof buf), "50,698");
+    assert_string_equal(reco_thousands(1234567, buf, sizeof buf), "1,234,567");
+    assert_string_equal(reco_thousands(UINT64_MAX, buf, sizeof buf),
+                        "18,446,744,073,709,551,615");
+    char small[6];
+    assert_string_equal(reco_thousands(1234567, small, sizeof small), "1,234"); /* cut short */
+    assert_string_equal(RECO_THOUSANDS(12345), "12,345");
+
+    /* 1,200 users with one rating each; --min-user-ratings 2 leaves none. */
+    size_t cap = 1200 * 32, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (int k = 0; k < 1200; k++)
+        len += (size_t)snprintf(text + len, cap - len, "u%d,i%d,4\n", k, k % 7);
+    reco_ratings *r = NULL;
+    reco_error err;
+    assert_int_equal(reco_ratings_parse(text, len, "t", NULL, &r, &err), RECO_OK);
+    reco_build_options b;
+    reco_build_options_default(&b);
+    b.min_user_ratings = 2;
+    reco_dataset *none = NULL;
+    assert_int_equal(reco_dataset_build(r, &b, &none, &err), RECO_ERR_EMPTY);
+    assert_string_equal(err.msg, "no ratings are left after the filters (1,200 before)");
+    reco_ratings_free(r);
+    free(text);
 }
 
 static void test_k_core(void **state)
@@ -522,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_idmap),
         cmocka_unit_test(test_dedup_latest_timestamp_wins),
         cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_thousands_in_messages),
         cmocka_unit_test(test_k_core),
         cmocka_unit_test(test_item_filter_drops_emptied_users),
         cmocka_unit_test(test_k_core_alone_refused),

@@ -16,6 +16,7 @@
 #include "reco/chart.h"
 #include "reco/dataset.h"
 #include "reco/ease.h"
+#include "reco/json.h"
 #include "reco/explore.h"
 #include "reco/mf.h"
 #include "reco/model.h"
@@ -125,6 +126,15 @@ static void test_params(void **state)
     /* A decimal comma is not a number to the library, whatever the locale. */
     assert_int_equal(reco_model_set_param(m, "reg", "0,05", &err), RECO_ERR_INVALID);
     reco_model_free(m);
+    /* Nor to the JSON of parameters, which reads them back as numbers. */
+    json_t *j = reco_json_params("reg=0.05 lr=1.5e-2 comma=0,05");
+    assert_true(json_real_value(json_object_get(j, "reg")) == 0.05);
+    assert_true(json_real_value(json_object_get(j, "lr")) == 0.015);
+    assert_string_equal(json_string_value(json_object_get(j, "comma")), "0,05");
+    char *dumped = json_dumps(j, RECO_JSON_FLAGS | JSON_COMPACT);
+    assert_string_equal(dumped, "{\"reg\":0.05,\"lr\":0.015,\"comma\":\"0,05\"}");
+    free(dumped);
+    json_decref(j);
 
     /* Sizes with a fraction, and back. */
     uint64_t bytes = 0;

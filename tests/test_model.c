@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "reco/json.h"
 #include "reco/model.h"
 #include "reco/topn.h"
 #include "testutil.h"
@@ -415,6 +416,80 @@ static void test_popular_params(void **state)
 }
 
 /* Which models predict ratings, and what their scores are. */
+/* KEY=VALUE words, the one parser the commands share: the model's own
+ * "ALGO." prefix is dropped, other prefixes are keys of their own; an
+ * unknown key is told apart from a bad value; parameters copy to a fresh
+ * model of the same algorithm. */
+static void test_param_text(void **state)
+{
+    (void)state;
+    reco_model *m = NULL, *copy = NULL;
+    reco_error err;
+    assert_int_equal(reco_model_new("mf", &m, &err), RECO_OK);
+    assert_int_equal(reco_model_set_param_text(m, "factors=8", &err), RECO_OK);
+    assert_int_equal(reco_model_set_param_text(m, "mf.epochs=3", &err), RECO_OK);
+    assert_int_equal(reco_model_set_param_text(m, "popular.by=mean", &err), RECO_OK);
+    assert_int_equal(reco_model_set_param_text(m, "baseline.reg_u=7", &err), RECO_OK);
+    char buf[512];
+    m->ops->params_format(m->params, buf, sizeof buf);
+    assert_non_null(strstr(buf, "factors=8 epochs=3 "));
+    assert_int_equal(m->popular_params.by, RECO_POPULAR_BY_MEAN);
+    assert_float_equal(m->baseline_params.reg_u, 7, 0);
+
+    assert_int_equal(reco_model_set_param_text(m, "factors", &err), RECO_ERR_INVALID);
+    assert_string_equal(err.msg, "parameter \"factors\": expected KEY=VALUE");
+    assert_false(reco_param_is_unknown(&err));
+    assert_int_equal(reco_model_set_param_text(m, "=3", &err), RECO_ERR_INVALID);
+    assert_int_equal(reco_model_set_param_text(m, "mf.nosuch=1", &err), RECO_ERR_INVALID);
+    assert_string_equal(err.msg, "unknown parameter mf.nosuch");
+    assert_true(reco_param_is_unknown(&err));
+    assert_int_equal(reco_model_set_param_text(m, "factors=0", &err), RECO_ERR_INVALID);
+    assert_false(reco_param_is_unknown(&err));
+    assert_int_equal(reco_model_set_param_text(m, "baseline.nosuch=0", &err), RECO_ERR_INVALID);
+    assert_true(reco_param_is_unknown(&err));
+
+    assert_int_equal(reco_model_new("mf", &copy, &err), RECO_OK);
+    assert_int_equal(reco_model_copy_params(copy, m, &err), RECO_OK);
+    char again[512];
+    copy->ops->params_format(copy->params, again, sizeof again);
+    assert_string_equal(again, buf);
+    assert_int_equal(copy->popular_params.by, RECO_POPULAR_BY_MEAN);
+    assert_float_equal(copy->baseline_params.reg_u, 7, 0);
+    reco_model_free(copy);
+    assert_int_equal(reco_model_new("svd", &copy, &err), RECO_OK);
+    assert_int_equal(reco_model_copy_params(copy, m, &err), RECO_ERR_INVALID);
+    reco_model_free(copy);
+    reco_model_free(m);
+}
+
+/* Parameters in JSON are objects of typed values (docs/json.md), and
+ * reals carry 6 significant digits at most. */
+static void test_params_json(void **state)
+{
+    (void)state;
+    json_t *j = reco_json_params("factors=64 reg=0.06022 centered=true min_rating=none "
+                                 "max_memory=4G rankers=ials,ease tol=0.0001 seed=42 "
+                                 "neg=-3 big=1e300 inf=inf ials.factors=16 factors=32");
+    assert_non_null(j);
+    char *text = json_dumps(j, RECO_JSON_FLAGS | JSON_COMPACT);
+    assert_string_equal(text, "{\"factors\":32,\"reg\":0.06022,\"centered\":true,"
+                              "\"min_rating\":\"none\",\"max_memory\":\"4G\","
+                              "\"rankers\":\"ials,ease\",\"tol\":0.0001,\"seed\":42,"
+                              "\"neg\":-3,\"big\":1e300,\"inf\":\"inf\",\"ials.factors\":16}");
+    free(text);
+    json_decref(j);
+    j = reco_json_params("");
+    assert_int_equal(json_object_size(j), 0);
+    json_decref(j);
+
+    json_t *a = json_pack("[o,o,o,o]", reco_json_real(1.0 / 3), reco_json_real(NAN),
+                          reco_json_rating(4.65814), reco_json_rating(0.2));
+    text = json_dumps(a, RECO_JSON_FLAGS | JSON_COMPACT);
+    assert_string_equal(text, "[0.333333,null,4.6581,0.2]");
+    free(text);
+    json_decref(a);
+}
+
 static void test_predicts_and_score_kind(void **state)
 {
     (void)state;
@@ -786,6 +861,8 @@ int main(void)
         cmocka_unit_test(test_popular_half_life),
         cmocka_unit_test(test_popular_mean),
         cmocka_unit_test(test_popular_params),
+        cmocka_unit_test(test_param_text),
+        cmocka_unit_test(test_params_json),
         cmocka_unit_test(test_predicts_and_score_kind),
         cmocka_unit_test(test_predict_items),
         cmocka_unit_test(test_predict_items_per_item),

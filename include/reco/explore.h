@@ -108,7 +108,8 @@ void reco_explore_free(reco_explore *ex);
 /* ---- the report (src/lib/report/report.c) ---- */
 
 typedef struct reco_report_options {
-    const char *source;        /* input name shown in the report; NULL: none */
+    const char *source;        /* the input's name as given ("-": standard input),
+                                  shown in the report and stats.json; NULL: none */
     unsigned chart_width;      /* pixels, 640..4000 (default 800); smaller overlaps labels */
     unsigned chart_height;     /* pixels, 400..4000 (default 500) */
 } reco_report_options;

@@ -272,9 +272,19 @@ void reco_model_free(reco_model *m);
 reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,
                                  reco_error *err);
 
-/* Sets a parameter given as one "KEY=VALUE" text (a command-line word);
+/* Sets a parameter given as one "KEY=VALUE" text (a command-line word),
+ * the one parser of such words: KEY as for reco_model_set_param, or
+ * "ALGO.KEY" for m's own algorithm ("mf.factors=64" on an mf model).
  * RECO_ERR_INVALID naming the text if it has no '=' or an empty key. */
 reco_status reco_model_set_param_text(reco_model *m, const char *key_value, reco_error *err);
+
+/* Whether err (from setting a parameter) says the key is unknown, rather
+ * than that its value is bad. */
+bool reco_param_is_unknown(const reco_error *err);
+
+/* Gives dst, an unfitted model of src's algorithm, src's parameters (its
+ * own, the baseline's, the popularity ranking's and similar products'). */
+reco_status reco_model_copy_params(reco_model *dst, const reco_model *src, reco_error *err);
 
 /* Fits baseline, popularity and the algorithm on train (borrowed). */
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx,

@@ -251,8 +251,4 @@ size_t reco_tune_best(const reco_tune_trial *t, size_t n, const reco_tune_metric
 reco_status reco_tune_model(const reco_tune_result *r, size_t index, const reco_tune_options *o,
                             reco_model **out, reco_error *err);
 
-/* Sets "KEY=VALUE" (or "ALGO.KEY=VALUE" for m's algorithm) on m; the
- * library's message names the parameter and its allowed values. */
-reco_status reco_tune_set_param(reco_model *m, const char *assignment, reco_error *err);
-
 #endif

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "reco/clock.h"
+#include "reco/thousands.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,10 +24,12 @@ void cli_error(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-int cli_usage_error(const char *cmd)
+int cli_print_json(const json_t *o)
 {
-    fprintf(stderr, "Try 'reco %s --help' for more information.\n", cmd);
-    return EXIT_USAGE;
+    if (!o || json_dumpf(o, stdout, JSON_INDENT(2) | RECO_JSON_FLAGS))
+        return EXIT_FAIL;
+    fputc('\n', stdout);
+    return EXIT_OK;
 }
 
 int cli_parse_u64(const char *s, uint64_t *out)
@@ -66,16 +69,25 @@ int cli_parse_double(const char *s, double *out)
 
 char *cli_thousands(uint64_t n, char *buf, size_t cap)
 {
-    char tmp[32];
-    int len = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)n);
-    size_t j = 0;
-    for (int i = 0; i < len && j + 1 < cap; i++) {
-        if (i > 0 && (len - i) % 3 == 0 && j + 2 < cap)
-            buf[j++] = ',';
-        buf[j++] = tmp[i];
-    }
-    buf[j] = '\0';
-    return buf;
+    return reco_thousands(n, buf, cap);
+}
+
+/* "LO:HI" into the load options' rating range. */
+static int parse_rating_range(const char *arg, void *dest)
+{
+    reco_load_options *lo = dest;
+    const char *colon = strchr(arg, ':');
+    double a, b;
+    char buf[64];
+    if (!colon || (size_t)(colon - arg) >= sizeof buf)
+        return -1;
+    memcpy(buf, arg, (size_t)(colon - arg));
+    buf[colon - arg] = '\0';
+    if (cli_parse_double(buf, &a) || cli_parse_double(colon + 1, &b) || a > b)
+        return -1;
+    lo->rating_min = a;
+    lo->rating_max = b;
+    return 0;
 }
 
 void cli_data_opts_init(cli_data_opts *o)
@@ -83,65 +95,32 @@ void cli_data_opts_init(cli_data_opts *o)
     memset(o, 0, sizeof *o);
     reco_load_options_default(&o->load);
     reco_build_options_default(&o->build);
-}
-
-int cli_data_option(const char *cmd, int c, const char *arg, cli_data_opts *o)
-{
-    switch (c) {
-    case OPT_SEP:
-        o->load.sep = arg;
-        return 1;
-    case OPT_HEADER:
-        o->load.header = 1;
-        return 1;
-    case OPT_NO_HEADER:
-        o->load.header = 0;
-        return 1;
-    case OPT_SKIP_BAD:
-        o->load.skip_bad = true;
-        return 1;
-    case OPT_K_CORE:
-        o->build.k_core = true;
-        return 1;
-    case OPT_RATING_RANGE: {
-        const char *colon = strchr(arg, ':');
-        double lo, hi;
-        char buf[64];
-        if (!colon || (size_t)(colon - arg) >= sizeof buf)
-            goto bad_range;
-        memcpy(buf, arg, (size_t)(colon - arg));
-        buf[colon - arg] = '\0';
-        if (cli_parse_double(buf, &lo) || cli_parse_double(colon + 1, &hi) || lo > hi)
-            goto bad_range;
-        o->load.rating_min = lo;
-        o->load.rating_max = hi;
-        return 1;
-    bad_range:
-        cli_error(cmd, "--rating-range wants LO:HI with LO <= HI, got \"%s\"", arg);
-        return -1;
-    }
-    case OPT_MIN_USER:
-    case OPT_MIN_ITEM:
-    case OPT_THREADS: {
-        uint32_t v;
-        if (cli_parse_u32(arg, &v) || (c == OPT_THREADS && (v == 0 || v > 256))) {
-            cli_error(cmd, "--%s wants a %s, got \"%s\"",
-                      c == OPT_MIN_USER ? "min-user-ratings"
-                      : c == OPT_MIN_ITEM ? "min-item-ratings" : "threads",
-                      c == OPT_THREADS ? "number from 1 to 256" : "non-negative integer", arg);
-            return -1;
-        }
-        if (c == OPT_MIN_USER)
-            o->build.min_user_ratings = v;
-        else if (c == OPT_MIN_ITEM)
-            o->build.min_item_ratings = v;
-        else
-            o->load.threads = (int)v;
-        return 1;
-    }
-    default:
-        return 0;
-    }
+    const cli_option rows[] = {
+        CLI_OPT_HEADING("Input options:"),
+        {CLI_STRING, "sep", 0, "SEP", "field separator: ',', tab, '::', ';', '|' (default: "
+         "detect)", &o->load.sep, 0, 0, NULL, NULL},
+        {CLI_SET_INT, "header", 0, NULL, "the first line is a header (default: detect)",
+         &o->load.header, 1, 0, NULL, NULL},
+        {CLI_SET_INT, "no-header", 0, NULL, "the first line is not a header",
+         &o->load.header, 0, 0, NULL, NULL},
+        {CLI_CUSTOM, "rating-range", 0, "LO:HI", "allowed ratings, inclusive (default 0.5:5)",
+         &o->load, 0, 0, "LO:HI with LO <= HI", parse_rating_range},
+        {CLI_FLAG, "skip-bad", 0, NULL, "skip bad lines (count them, report the first 10) "
+         "instead of stopping at the first one", &o->load.skip_bad, 0, 0, NULL, NULL},
+        {CLI_INT, "threads", 0, "N", "threads to use (default: all cores)", &o->load.threads,
+         1, 256, NULL, NULL},
+        CLI_OPT_HEADING("Filters (after removing duplicates; what they remove is reported):"),
+        {CLI_U32, "min-user-ratings", 0, "N", "keep users with at least N ratings",
+         &o->build.min_user_ratings, 0, 0, NULL, NULL},
+        {CLI_U32, "min-item-ratings", 0, "N", "keep products with at least N ratings (among "
+         "kept users); users it leaves without any rating go too", &o->build.min_item_ratings,
+         0, 0, NULL, NULL},
+        {CLI_FLAG, "k-core", 0, NULL, "repeat both filters until both hold (needs one of them "
+         "above 1)", &o->build.k_core, 0, 0, NULL, NULL},
+        CLI_OPT_END,
+    };
+    _Static_assert(sizeof rows <= sizeof o->table, "cli_data_opts.table is too small");
+    memcpy(o->table, rows, sizeof rows);
 }
 
 int cli_exit_status(reco_status st)

@@ -1,15 +1,17 @@
-/* Shared pieces of the reco command: option parsing for commands that read
- * rating files, the progress bar, number formatting and error reporting. */
+/* Shared pieces of the reco command: the options of commands that read
+ * rating files (a fragment of the option tables of options.h), the
+ * progress bar, number formatting and error reporting. */
 #ifndef RECO_CLI_H
 #define RECO_CLI_H
 
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "reco/dataset.h"
 #include "reco/error.h"
+#include "reco/json.h"
+#include "options.h"
 
 /* Exit statuses. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -34,47 +36,13 @@ typedef struct cli_data_opts {
     bool quiet;
     bool json;
     bool filters_shown; /* the command prints what the filters removed itself */
+    /* The "Input options:" and "Filters" groups as a table fragment, its
+     * rows filling load and build: CLI_OPT_INCLUDE(o.table). The struct
+     * must stay where cli_data_opts_init made it. */
+    cli_option table[16];
 } cli_data_opts;
 
-/* Long-option codes for the data options (above any short option). */
-enum {
-    OPT_SEP = 1000, OPT_HEADER, OPT_NO_HEADER, OPT_RATING_RANGE, OPT_SKIP_BAD,
-    OPT_MIN_USER, OPT_MIN_ITEM, OPT_K_CORE, OPT_THREADS, OPT_QUIET, OPT_JSON,
-    OPT_HELP, OPT_FIRST_FREE = 1100
-};
-
-/* Spliced into a command's struct option array. */
-#define CLI_DATA_LONGOPTS                                                   \
-    {"sep", required_argument, NULL, OPT_SEP},                              \
-    {"header", no_argument, NULL, OPT_HEADER},                              \
-    {"no-header", no_argument, NULL, OPT_NO_HEADER},                        \
-    {"rating-range", required_argument, NULL, OPT_RATING_RANGE},            \
-    {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},                          \
-    {"min-user-ratings", required_argument, NULL, OPT_MIN_USER},            \
-    {"min-item-ratings", required_argument, NULL, OPT_MIN_ITEM},            \
-    {"k-core", no_argument, NULL, OPT_K_CORE},                              \
-    {"threads", required_argument, NULL, OPT_THREADS}
-
-#define CLI_DATA_HELP                                                               \
-    "Input options:\n"                                                              \
-    "  --sep SEP              field separator: ',', tab, '::', ';', '|' (default: detect)\n" \
-    "  --header, --no-header  the first line is / is not a header (default: detect)\n" \
-    "  --rating-range LO:HI   allowed ratings, inclusive (default 0.5:5)\n"       \
-    "  --skip-bad             skip bad lines (count them, report the first 10)\n" \
-    "                         instead of stopping at the first one\n"             \
-    "  --threads N            threads to parse with (default: all cores)\n"       \
-    "Filters (after removing duplicates; what they remove is reported):\n"       \
-    "  --min-user-ratings N   keep users with at least N ratings\n"              \
-    "  --min-item-ratings N   keep products with at least N ratings (among kept users);\n" \
-    "                         users it leaves without any rating go too\n"       \
-    "  --k-core               repeat both filters until both hold (needs one of them\n" \
-    "                         above 1)\n"
-
 void cli_data_opts_init(cli_data_opts *o);
-
-/* Handles one data option; returns 1 if c was one, 0 if not, -1 on a bad
- * value (after printing the error). */
-int cli_data_option(const char *cmd, int c, const char *arg, cli_data_opts *o);
 
 /* Loads and builds a dataset with a progress bar (unless quiet). Prints the
  * error and returns the exit status to use on failure, 0 on success. Unless
@@ -91,11 +59,12 @@ void cli_report_bad_lines(const char *cmd, const reco_load_report *rep);
 /* Maps a library status to an exit status (bad data and arguments: 2). */
 int cli_exit_status(reco_status st);
 
+/* Prints o (not stolen) on standard output as reco writes JSON (indented,
+ * reco/json.h's flags) with a final newline; EXIT_OK or EXIT_FAIL. */
+int cli_print_json(const json_t *o);
+
 /* Prints "reco CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Unknown option / missing argument message with a hint to --help. */
-int cli_usage_error(const char *cmd);
 
 /* Strict number parsing for option values. 0 on success. */
 int cli_parse_u32(const char *s, uint32_t *out);

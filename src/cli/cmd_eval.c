@@ -10,61 +10,15 @@
 #include "reco/model.h"
 #include "reco/split.h"
 
-enum {
-    OPT_ALGO = OPT_FIRST_FREE, OPT_SPLIT, OPT_TRAIN, OPT_TEST, OPT_PARAM, OPT_RELEVANT,
-    OPT_RANK_USERS, OPT_SEED
-};
-
-#define MAX_PAIRS RECO_SPLIT_MAX_FOLDS
+#define MAX_PAIRS RECO_SPLIT_MAX_FOLDS /* at most CLI_LIST_MAX */
 #define MAX_ALGOS 32
-#define MAX_PARAMS 64
-
-static void help(void)
-{
-    printf("Usage: reco eval [OPTIONS] FILE\n"
-           "       reco eval [OPTIONS] --train FILE --test FILE [--train FILE --test FILE ...]\n\n"
-           "Fits each algorithm on training ratings and measures it on held-out ratings it\n"
-           "never saw, every algorithm on identical splits, and prints one comparison\n"
-           "table: RMSE and MAE over all test ratings (users or products unknown to the\n"
-           "training data are predicted by the baseline fallback, counted, and reported),\n"
-           "and precision, recall, NDCG, MAP and hit rate of top-N lists among products\n"
-           "the user has not rated in training, over users with a relevant test rating,\n"
-           "plus catalogue coverage and the time to fit, predict and recommend.\n"
-           "See docs/evaluation.md for the definitions.\n\n"
-           "Evaluation:\n"
-           "  --algo LIST            all (default) or algorithms separated by commas\n"
-           "  --split SPEC           random:F  a seeded random fraction F of ratings is tested\n"
-           "                                   (default random:0.2)\n"
-           "                         kfold:K   K folds, each tested once; prints mean ± std\n"
-           "                         time:F    each user's latest fraction F is tested (needs\n"
-           "                                   timestamps): the honest split for a shop\n"
-           "                         loo       each user's latest rating is tested\n"
-           "  --train FILE --test FILE\n"
-           "                         a given split instead (e.g. MovieLens u1.base u1.test);\n"
-           "                         repeat the pair for several folds (u1..u5)\n"
-           "  --param ALGO.KEY=VALUE set a parameter of one algorithm, e.g. mf.factors=64\n"
-           "                         (repeatable; ALGO.baseline.KEY sets its fallback's)\n"
-           "  -n N                   length of the recommendation lists (default 10)\n"
-           "  --relevant R           a test rating >= R is relevant (default 4)\n"
-           "  --rank-users N         rank for a seeded sample of N users only (default: all\n"
-           "                         users with a relevant test rating; use on big data)\n"
-           "  --seed S               seed of the split and the sample (default 1)\n"
-           "%s"
-           "Output:\n"
-           "  --json                 print JSON instead of the table\n"
-           "  -q, --quiet            no progress bar, no warnings\n"
-           "  --help                 show this help\n",
-           CLI_DATA_HELP);
-}
 
 typedef struct eval_cli {
     cli_data_opts data;
     const char *algo_list;
     const char *split_text;
-    const char *train[MAX_PAIRS], *test[MAX_PAIRS];
-    int n_train, n_test;
-    const char *params[MAX_PARAMS];
-    int n_params;
+    cli_list train, test;      /* --train/--test pairs */
+    cli_list params;           /* --param words */
     reco_eval_options eopt;
     uint64_t seed;
     const char *file;
@@ -130,203 +84,172 @@ static int make_models(eval_cli *c)
     }
 }
 
-/* Splits --param ALGO.KEY=VALUE; 0 on success. */
-static int split_param(const char *text, char *algo, size_t acap, char *key, size_t kcap,
-                       const char **value)
+/* The evaluated model named name, or NULL. */
+static reco_model *evaluated(const eval_cli *c, const char *name, size_t len)
 {
-    const char *eq = strchr(text, '=');
-    const char *dot = strchr(text, '.');
-    if (!eq || !dot || dot > eq || dot == text || dot + 1 == eq) {
-        cli_error("eval", "--param wants ALGO.KEY=VALUE, got \"%s\"", text);
-        return -1;
-    }
-    if ((size_t)(dot - text) >= acap || (size_t)(eq - dot - 1) >= kcap) {
-        cli_error("eval", "--param \"%s\": name too long", text);
-        return -1;
-    }
-    memcpy(algo, text, (size_t)(dot - text));
-    algo[dot - text] = '\0';
-    memcpy(key, dot + 1, (size_t)(eq - dot - 1));
-    key[eq - dot - 1] = '\0';
-    *value = eq + 1;
-    return 0;
+    for (int a = 0; a < c->n_models; a++)
+        if (strlen(c->models[a]->ops->name) == len &&
+            !strncmp(c->models[a]->ops->name, name, len))
+            return c->models[a];
+    return NULL;
 }
 
-/* Applies the --param options naming m's algorithm to m and checks the
- * result. Prints the library's message and returns the exit status. */
-static int configure(const eval_cli *c, reco_model *m)
+/* One --param word onto the models (the prototypes every pair's models are
+ * copied from). ALGO.KEY=VALUE with ALGO among the algorithms evaluated
+ * sets ALGO's KEY; any other KEY=VALUE sets KEY on every algorithm that has
+ * the parameter, and is an error if none has it (unless KEY is ALGO.KEY
+ * of an algorithm not evaluated: checked, then ignored with a warning). */
+static int apply_param(eval_cli *c, const char *word)
 {
-    for (int j = 0; j < c->n_params; j++) {
-        char algo[64], key[128];
-        const char *value;
-        if (split_param(c->params[j], algo, sizeof algo, key, sizeof key, &value))
-            return EXIT_USAGE;
-        if (strcmp(algo, m->ops->name) != 0)
-            continue;
-        reco_error err;
-        reco_status st = reco_model_set_param(m, key, value, &err);
-        if (st) {
-            cli_error("eval", "--param %s: %s", c->params[j], err.msg);
-            return cli_exit_status(st);
-        }
+    const char *eq = strchr(word, '=');
+    if (!eq || eq == word) {
+        cli_error("eval", "--param wants KEY=VALUE or ALGO.KEY=VALUE, got \"%s\"", word);
+        return EXIT_USAGE;
     }
     reco_error err;
-    reco_status st = m->ops->params_check(m->params, &err);
-    if (!st)
-        st = reco_baseline_params_check(&m->baseline_params, &err);
-    if (!st)
-        st = reco_popular_params_check(&m->popular_params, &err);
-    if (st) {
-        cli_error("eval", "%s: %s", m->ops->name, err.msg);
-        return cli_exit_status(st);
-    }
-    return EXIT_OK;
-}
-
-/* Checks every --param before any data is read: the algorithm must exist
- * and accept the key and value. One naming an algorithm that is not being
- * evaluated is checked, then ignored with a warning. */
-static int check_params(eval_cli *c)
-{
-    for (int a = 0; a < c->n_models; a++) {
-        int rc = configure(c, c->models[a]);
-        if (rc)
-            return rc;
-    }
-    for (int j = 0; j < c->n_params; j++) {
-        char algo[64], key[128];
-        const char *value;
-        if (split_param(c->params[j], algo, sizeof algo, key, sizeof key, &value))
-            return EXIT_USAGE;
-        bool selected = false;
-        for (int a = 0; a < c->n_models; a++)
-            selected |= !strcmp(c->models[a]->ops->name, algo);
-        if (selected)
-            continue;
-        reco_model *temp = NULL;
-        reco_error err;
-        reco_status st = reco_model_new(algo, &temp, &err);
-        if (st) {
-            cli_error("eval", "--param %s: %s", c->params[j], err.msg);
+    reco_status st;
+    size_t prefix = strcspn(word, ".=");
+    reco_model *target = word[prefix] == '.' ? evaluated(c, word, prefix) : NULL;
+    if (target) {
+        if ((st = reco_model_set_param_text(target, word, &err))) {
+            cli_error("eval", "--param %s: %s", word, err.msg);
             return cli_exit_status(st);
         }
-        int rc = configure(c, temp);
-        reco_model_free(temp);
+        return EXIT_OK;
+    }
+    int applied = 0;
+    for (int a = 0; a < c->n_models; a++) {
+        st = reco_model_set_param_text(c->models[a], word, &err);
+        if (!st)
+            applied++;
+        else if (!reco_param_is_unknown(&err)) {
+            cli_error("eval", "--param %s: %s", word, err.msg);
+            return cli_exit_status(st);
+        }
+    }
+    if (applied)
+        return EXIT_OK;
+    char algo[64];
+    if (word[prefix] == '.' && prefix < sizeof algo) {
+        memcpy(algo, word, prefix);
+        algo[prefix] = '\0';
+        if (reco_algo_find(algo)) {
+            reco_model *temp = NULL;
+            st = reco_model_new(algo, &temp, &err);
+            if (!st)
+                st = reco_model_set_param_text(temp, word, &err);
+            reco_model_free(temp);
+            if (st) {
+                cli_error("eval", "--param %s: %s", word, err.msg);
+                return cli_exit_status(st);
+            }
+            if (!c->data.quiet)
+                cli_error("eval", "warning: --param %s: %s is not among the algorithms evaluated",
+                          word, algo);
+            return EXIT_OK;
+        }
+    }
+    cli_error("eval", "--param %s: no algorithm evaluated has a parameter %.*s", word,
+              (int)(eq - word), word);
+    return EXIT_USAGE;
+}
+
+/* Applies every --param word and checks the models' parameters, before
+ * any data is read. */
+static int check_params(eval_cli *c)
+{
+    for (int j = 0; j < c->params.n; j++) {
+        int rc = apply_param(c, c->params.v[j]);
         if (rc)
             return rc;
-        if (!c->data.quiet)
-            cli_error("eval", "warning: --param %s: %s is not among the algorithms evaluated",
-                      c->params[j], algo);
+    }
+    for (int a = 0; a < c->n_models; a++) {
+        const reco_model *m = c->models[a];
+        reco_error err;
+        reco_status st = m->ops->params_check(m->params, &err);
+        if (!st)
+            st = reco_baseline_params_check(&m->baseline_params, &err);
+        if (!st)
+            st = reco_popular_params_check(&m->popular_params, &err);
+        if (st) {
+            cli_error("eval", "%s: %s", m->ops->name, err.msg);
+            return cli_exit_status(st);
+        }
     }
     return EXIT_OK;
 }
 
 static int parse_args(eval_cli *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_DATA_LONGOPTS,
-        {"algo", required_argument, NULL, OPT_ALGO},
-        {"split", required_argument, NULL, OPT_SPLIT},
-        {"train", required_argument, NULL, OPT_TRAIN},
-        {"test", required_argument, NULL, OPT_TEST},
-        {"param", required_argument, NULL, OPT_PARAM},
-        {"relevant", required_argument, NULL, OPT_RELEVANT},
-        {"rank-users", required_argument, NULL, OPT_RANK_USERS},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0, 0, 0, 0},
+    char n_help[96];
+    snprintf(n_help, sizeof n_help, "length of the recommendation lists (1 to %d, default 10)",
+             RECO_EVAL_MAX_N);
+    const cli_option options[] = {
+        CLI_OPT_HEADING("Evaluation:"),
+        {CLI_STRING, "algo", 'a', "LIST", "all (default) or algorithms separated by commas",
+         &c->algo_list, 0, 0, NULL, NULL},
+        {CLI_STRING, "split", 0, "SPEC",
+         "random:F  a seeded random fraction F of ratings is tested (default random:0.2)\n"
+         "kfold:K   K folds, each tested once; prints mean ± std\n"
+         "time:F    each user's latest fraction F is tested (needs timestamps): the honest "
+         "split for a shop\n"
+         "loo       each user's latest rating is tested",
+         &c->split_text, 0, 0, NULL, NULL},
+        {CLI_LIST, "train", 0, "FILE", "with --test: a given split instead (e.g. MovieLens "
+         "u1.base u1.test); repeat the pair for several folds (u1..u5)", &c->train, 0, MAX_PAIRS,
+         NULL, NULL},
+        {CLI_LIST, "test", 0, "FILE", "the held-out ratings of the --train file before it",
+         &c->test, 0, MAX_PAIRS, NULL, NULL},
+        {CLI_LIST, "param", 'p', "KEY=VALUE", "set a parameter (repeatable): KEY=VALUE sets it "
+         "on every algorithm evaluated that has it (factors=64), ALGO.KEY=VALUE on ALGO only "
+         "(mf.factors=64; ALGO.baseline.KEY sets its fallback's)", &c->params, 0, 0, NULL,
+         NULL},
+        {CLI_U32, NULL, 'n', "N", n_help, &c->eopt.n, 1, RECO_EVAL_MAX_N, NULL, NULL},
+        {CLI_DOUBLE, "relevant", 0, "R", "a test rating >= R is relevant (default 4)",
+         &c->eopt.relevant, 0, 0, "a rating", NULL},
+        {CLI_U32, "rank-users", 0, "N", "rank for a seeded sample of N users only (default: all "
+         "users with a relevant test rating; use on big data)", &c->eopt.rank_users, 0, 0, NULL,
+         NULL},
+        {CLI_U64, "seed", 0, "S", "seed of the split and the sample (default 1)", &c->seed, 0, 0,
+         NULL, NULL},
+        CLI_OPT_INCLUDE(c->data.table),
+        CLI_OPT_HEADING("Output:"),
+        CLI_OPT_JSON(&c->data.json, "print JSON instead of the table (docs/json.md)"),
+        CLI_OPT_QUIET(&c->data.quiet, "no progress bar, no warnings"),
+        CLI_OPT_END,
     };
-    int ch;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "n:q", longopts, NULL)) != -1) {
-        int r = cli_data_option("eval", ch, optarg, &c->data);
-        if (r < 0)
-            return EXIT_USAGE;
-        if (r > 0)
-            continue;
-        switch (ch) {
-        case OPT_ALGO: c->algo_list = optarg; break;
-        case OPT_SPLIT: c->split_text = optarg; break;
-        case OPT_TRAIN:
-        case OPT_TEST: {
-            int *cnt = ch == OPT_TRAIN ? &c->n_train : &c->n_test;
-            if (*cnt == MAX_PAIRS) {
-                cli_error("eval", "at most %d --train/--test pairs", MAX_PAIRS);
-                return EXIT_USAGE;
-            }
-            (ch == OPT_TRAIN ? c->train : c->test)[(*cnt)++] = optarg;
-            break;
-        }
-        case OPT_PARAM:
-            if (c->n_params == MAX_PARAMS) {
-                cli_error("eval", "at most %d --param options", MAX_PARAMS);
-                return EXIT_USAGE;
-            }
-            c->params[c->n_params++] = optarg;
-            break;
-        case 'n':
-            if (cli_parse_u32(optarg, &c->eopt.n) || c->eopt.n < 1 ||
-                c->eopt.n > RECO_EVAL_MAX_N) {
-                cli_error("eval", "-n wants a list length from 1 to %d, got \"%s\"",
-                          RECO_EVAL_MAX_N, optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_RELEVANT:
-            if (cli_parse_double(optarg, &c->eopt.relevant)) {
-                cli_error("eval", "--relevant wants a rating, got \"%s\"", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_RANK_USERS:
-            if (cli_parse_u32(optarg, &c->eopt.rank_users)) {
-                cli_error("eval", "--rank-users wants a non-negative integer, got \"%s\"",
-                          optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_SEED:
-            if (cli_parse_u64(optarg, &c->seed)) {
-                cli_error("eval", "--seed wants a non-negative integer, got \"%s\"", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_JSON: c->data.json = true; break;
-        case 'q':
-        case OPT_QUIET: c->data.quiet = true; break;
-        case OPT_HELP: help(); return -1;
-        default:
-            /* One line: scripts and people see the cause at once. */
-            cli_error("eval", "unknown or incomplete option '%s' (see 'reco eval --help')",
-                      argv[optind - 1]);
-            return EXIT_USAGE;
-        }
-    }
-    if (c->n_train != c->n_test) {
-        cli_error("eval", "--train and --test come in pairs (got %d and %d)", c->n_train,
-                  c->n_test);
-        return EXIT_USAGE;
-    }
-    if (c->n_train) {
-        if (c->split_text) {
-            cli_error("eval", "--split cannot be combined with --train/--test");
-            return EXIT_USAGE;
-        }
-        if (optind != argc) {
-            cli_error("eval", "no FILE is expected with --train/--test");
-            return EXIT_USAGE;
-        }
+    const cli_command cmd = {
+        .name = "eval",
+        .usage = "[OPTIONS] FILE\n[OPTIONS] (--train FILE --test FILE)...",
+        .description =
+            "Fits each algorithm on training ratings and measures it on held-out ratings it "
+            "never saw, every algorithm on identical splits, and prints one comparison table: "
+            "RMSE and MAE over all test ratings (users or products unknown to the training data "
+            "are predicted by the baseline fallback, counted, and reported), and precision, "
+            "recall, NDCG, MAP and hit rate of top-N lists among products the user has not "
+            "rated in training, over users with a relevant test rating, plus catalogue coverage "
+            "and the time to fit, predict and recommend. See docs/evaluation.md for the "
+            "definitions.",
+        .options = options,
+    };
+    int first;
+    int rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc)
+        return rc;
+    if (c->train.n != c->test.n)
+        return cli_usage("eval", "--train and --test come in pairs (got %d and %d)", c->train.n,
+                         c->test.n);
+    if (c->train.n) {
+        if (c->split_text)
+            return cli_usage("eval", "--split cannot be combined with --train/--test");
+        if (first != argc)
+            return cli_usage("eval", "no FILE is expected with --train/--test");
     } else {
-        if (optind != argc - 1) {
-            if (optind == argc)
-                cli_error("eval", "missing FILE (see 'reco eval --help')");
-            else
-                cli_error("eval", "expected one FILE, got \"%s\" too", argv[argc - 1]);
-            return EXIT_USAGE;
-        }
-        c->file = argv[optind];
+        if (first == argc)
+            return cli_usage("eval", "missing FILE");
+        if (first != argc - 1)
+            return cli_usage("eval", "expected one FILE, got \"%s\" too", argv[argc - 1]);
+        c->file = argv[first];
         reco_error err;
         reco_status st = reco_split_parse(c->split_text ? c->split_text : "random:0.2",
                                           c->seed, &c->spec, &err);
@@ -385,7 +308,7 @@ static void print_table(const eval_cli *c, const algo_results *res, uint32_t pai
         printf("split      %s, seed %llu", split, (unsigned long long)c->seed);
     } else {
         printf("split      given files, %u pair%s (%s / %s%s)", pairs, pairs == 1 ? "" : "s",
-               c->train[0], c->test[0], pairs > 1 ? ", ..." : "");
+               c->train.v[0], c->test.v[0], pairs > 1 ? ", ..." : "");
     }
     printf(": %s test ratings%s\n", cli_thousands(m0->test_ratings, a, sizeof a),
            pairs > 1 ? " in all" : "");
@@ -462,25 +385,20 @@ static void print_table(const eval_cli *c, const algo_results *res, uint32_t pai
     free(cells);
 }
 
-static json_t *jnum(double v)
-{
-    return isnan(v) ? json_null() : json_real(v);
-}
-
 static json_t *result_json(const reco_eval_result *r, bool counts)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "rmse", jnum(r->rmse));
-    json_object_set_new(o, "mae", jnum(r->mae));
-    json_object_set_new(o, "precision", jnum(r->precision));
-    json_object_set_new(o, "recall", jnum(r->recall));
-    json_object_set_new(o, "ndcg", jnum(r->ndcg));
-    json_object_set_new(o, "map", jnum(r->map));
-    json_object_set_new(o, "hit_rate", jnum(r->hit_rate));
-    json_object_set_new(o, "coverage", jnum(r->coverage));
-    json_object_set_new(o, "fit_seconds", jnum(r->fit_seconds));
-    json_object_set_new(o, "predict_seconds", jnum(r->predict_seconds));
-    json_object_set_new(o, "recommend_seconds", jnum(r->recommend_seconds));
+    json_object_set_new(o, "rmse", reco_json_real(r->rmse));
+    json_object_set_new(o, "mae", reco_json_real(r->mae));
+    json_object_set_new(o, "precision", reco_json_real(r->precision));
+    json_object_set_new(o, "recall", reco_json_real(r->recall));
+    json_object_set_new(o, "ndcg", reco_json_real(r->ndcg));
+    json_object_set_new(o, "map", reco_json_real(r->map));
+    json_object_set_new(o, "hit_rate", reco_json_real(r->hit_rate));
+    json_object_set_new(o, "coverage", reco_json_real(r->coverage));
+    json_object_set_new(o, "fit_seconds", reco_json_real(r->fit_seconds));
+    json_object_set_new(o, "predict_seconds", reco_json_real(r->predict_seconds));
+    json_object_set_new(o, "recommend_seconds", reco_json_real(r->recommend_seconds));
     if (counts) {
         json_object_set_new(o, "test_ratings", json_integer((json_int_t)r->test_ratings));
         json_object_set_new(o, "unknown_user_ratings",
@@ -504,14 +422,14 @@ static int print_json(const eval_cli *c, const algo_results *res, uint32_t pairs
         reco_split_format(&c->spec, split, sizeof split);
         json_object_set_new(root, "file", json_string(c->file));
         json_object_set_new(root, "users", json_integer(reco_dataset_n_users(full)));
-        json_object_set_new(root, "products", json_integer(reco_dataset_n_items(full)));
+        json_object_set_new(root, "items", json_integer(reco_dataset_n_items(full)));
         json_object_set_new(root, "ratings", json_integer((json_int_t)reco_dataset_nnz(full)));
         json_object_set_new(root, "split", json_string(split));
     } else {
         json_t *tr = json_array(), *te = json_array();
         for (uint32_t f = 0; f < pairs; f++) {
-            json_array_append_new(tr, json_string(c->train[f]));
-            json_array_append_new(te, json_string(c->test[f]));
+            json_array_append_new(tr, json_string(c->train.v[f]));
+            json_array_append_new(te, json_string(c->test.v[f]));
         }
         json_object_set_new(root, "split", json_string("files"));
         json_object_set_new(root, "train", tr);
@@ -520,17 +438,17 @@ static int print_json(const eval_cli *c, const algo_results *res, uint32_t pairs
     json_object_set_new(root, "seed", json_integer((json_int_t)c->seed));
     json_object_set_new(root, "pairs", json_integer(pairs));
     json_object_set_new(root, "n", json_integer(c->eopt.n));
-    json_object_set_new(root, "relevant", json_real(c->eopt.relevant));
+    json_object_set_new(root, "relevant", reco_json_real(c->eopt.relevant));
     json_object_set_new(root, "rank_users_cap", json_integer(c->eopt.rank_users));
     json_t *algos = json_array();
     for (int a = 0; a < c->n_models; a++) {
-        char params[512];
+        char params[2048];
         const reco_model *m = c->models[a];
         m->ops->params_format(m->params, params, sizeof params);
         json_t *o = result_json(&res[a].mean, true);
         json_t *named = json_object();
         json_object_set_new(named, "algorithm", json_string(m->ops->name));
-        json_object_set_new(named, "params", json_string(params));
+        json_object_set_new(named, "params", reco_json_params(params));
         json_object_update(named, o);
         json_decref(o);
         if (pairs > 1) {
@@ -543,9 +461,7 @@ static int print_json(const eval_cli *c, const algo_results *res, uint32_t pairs
         json_array_append_new(algos, named);
     }
     json_object_set_new(root, "algorithms", algos);
-    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                          JSON_REAL_PRECISION(8)) ? EXIT_FAIL : EXIT_OK;
-    fputc('\n', stdout);
+    int rc = cli_print_json(root);
     json_decref(root);
     return rc;
 }
@@ -566,13 +482,13 @@ static int get_pair(eval_cli *c, reco_splitter *sp, uint32_t f, reco_dataset **t
         }
         return EXIT_OK;
     }
-    int rc = cli_load_dataset("eval", c->train[f], &c->data, train);
+    int rc = cli_load_dataset("eval", c->train.v[f], &c->data, train);
     if (rc)
         return rc;
     cli_progress *pb = cli_progress_new(!c->data.quiet);
     reco_load_options lo = c->data.load;
     lo.progress = (reco_progress){cli_progress_cb, pb};
-    st = reco_split_load_test(c->test[f], *train, &lo, test, &err);
+    st = reco_split_load_test(c->test.v[f], *train, &lo, test, &err);
     cli_progress_free(pb);
     if (st) {
         cli_error("eval", "%s", err.msg);
@@ -585,8 +501,8 @@ static int get_pair(eval_cli *c, reco_splitter *sp, uint32_t f, reco_dataset **t
         if ((*test)->filtered_ratings) {
             char nb[32];
             cli_error("eval", "warning: %s: %s test ratings are also in %s and were dropped",
-                      c->test[f], cli_thousands((*test)->filtered_ratings, nb, sizeof nb),
-                      c->train[f]);
+                      c->test.v[f], cli_thousands((*test)->filtered_ratings, nb, sizeof nb),
+                      c->train.v[f]);
         }
     }
     return EXIT_OK;
@@ -607,7 +523,7 @@ int cmd_eval(int argc, char **argv)
     c->seed = 1;
     int rc = parse_args(c, argc, argv);
     if (rc) {
-        rc = rc < 0 ? EXIT_OK : rc;
+        rc = rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
         goto done;
     }
     if ((rc = make_models(c)) || (rc = check_params(c)))
@@ -618,7 +534,7 @@ int cmd_eval(int argc, char **argv)
         rc = EXIT_FAIL;
         goto done;
     }
-    uint32_t pairs = (uint32_t)c->n_train;
+    uint32_t pairs = (uint32_t)c->train.n;
     if (c->file) {
         if ((rc = cli_load_dataset("eval", c->file, &c->data, &full)))
             goto done;
@@ -652,13 +568,12 @@ int cmd_eval(int argc, char **argv)
             reco_model *m = NULL;
             reco_error err;
             reco_status st = reco_model_new(c->models[a]->ops->name, &m, &err);
+            if (!st)
+                st = reco_model_copy_params(m, c->models[a], &err);
             if (st) {
                 cli_error("eval", "%s", err.msg);
-                rc = cli_exit_status(st);
-                break;
-            }
-            if ((rc = configure(c, m))) {
                 reco_model_free(m);
+                rc = cli_exit_status(st);
                 break;
             }
             cli_progress *pb = cli_progress_new(!c->data.quiet);

@@ -7,31 +7,6 @@
 #include "cli.h"
 #include "reco/gen.h"
 
-enum { OPT_PRESET = OPT_FIRST_FREE, OPT_SEED, OPT_RATINGS, OPT_USERS, OPT_ITEMS, OPT_TASTE };
-
-static void help(void)
-{
-    printf("Usage: reco gen [OPTIONS]\n\n"
-           "Writes synthetic ratings as CSV lines userId,productId,rating,timestamp\n"
-           "(no header), shaped like Amazon's ratings_Electronics.csv and sorted by\n"
-           "product. The same options and seed always give the same bytes.\n\n"
-           "Options:\n"
-           "  --preset NAME   sample (default; 40,000 ratings, ~1.6 MB) or electronics\n"
-           "                  (the real file's size: 7,824,482 ratings, ~320 MB)\n"
-           "  --seed N        random seed (default 1)\n"
-           "  --ratings N     number of ratings (lines)\n"
-           "  --users N       number of distinct users\n"
-           "  --items N       number of distinct products\n"
-           "  --taste X       0..1: how strongly the taste that rates products also\n"
-           "                  chooses them (default %.2f, calibrated on the real file;\n"
-           "                  0: products chosen at random, as by earlier versions)\n"
-           "  -o FILE         write to FILE instead of standard output\n"
-           "  --threads N     threads to use (default: all cores; the output is the same)\n"
-           "  -q, --quiet     no progress bar\n"
-           "  --help          show this help\n",
-           RECO_GEN_TASTE_DEFAULT);
-}
-
 /* After --ratings/--users/--items a preset's caps may no longer fit; fall
  * back to automatic ones then. */
 static void fix_caps(reco_gen_params *p)
@@ -46,76 +21,47 @@ static void fix_caps(reco_gen_params *p)
 
 int cmd_gen(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"preset", required_argument, NULL, OPT_PRESET},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"ratings", required_argument, NULL, OPT_RATINGS},
-        {"users", required_argument, NULL, OPT_USERS},
-        {"items", required_argument, NULL, OPT_ITEMS},
-        {"taste", required_argument, NULL, OPT_TASTE},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0, 0, 0, 0},
-    };
     const char *preset = "sample", *path = NULL;
     uint64_t seed = 1, ratings = 0;
-    uint32_t users = 0, items = 0, threads = 0;
+    uint32_t users = 0, items = 0;
+    int threads = 0;
     double taste = -1;
     bool quiet = false;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:q", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_PRESET: preset = optarg; break;
-        case 'o': path = optarg; break;
-        case 'q':
-        case OPT_QUIET: quiet = true; break;
-        case OPT_HELP: help(); return EXIT_OK;
-        case OPT_SEED:
-            if (cli_parse_u64(optarg, &seed)) {
-                cli_error("gen", "--seed wants a non-negative integer, got \"%s\"", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_RATINGS:
-            if (cli_parse_u64(optarg, &ratings) || ratings == 0) {
-                cli_error("gen", "--ratings wants a positive integer, got \"%s\"", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_USERS:
-        case OPT_ITEMS: {
-            uint32_t v;
-            if (cli_parse_u32(optarg, &v) || v == 0) {
-                cli_error("gen", "--%s wants a positive integer below 2^32, got \"%s\"",
-                          c == OPT_USERS ? "users" : "items", optarg);
-                return EXIT_USAGE;
-            }
-            *(c == OPT_USERS ? &users : &items) = v;
-            break;
-        }
-        case OPT_TASTE:
-            if (cli_parse_double(optarg, &taste) || !(taste >= 0 && taste <= 1)) {
-                cli_error("gen", "--taste wants a number from 0 to 1, got \"%s\"", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_THREADS:
-            if (cli_parse_u32(optarg, &threads) || threads == 0 || threads > 256) {
-                cli_error("gen", "--threads wants a number from 1 to 256, got \"%s\"", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        default:
-            cli_error("gen", "unknown or incomplete option '%s'", argv[optind - 1]);
-            return cli_usage_error("gen");
-        }
-    }
-    if (optind != argc) {
-        cli_error("gen", "unexpected argument '%s'", argv[optind]);
-        return cli_usage_error("gen");
-    }
+    char taste_help[256];
+    snprintf(taste_help, sizeof taste_help,
+             "0..1: how strongly the taste that rates products also chooses them (default "
+             "%.2f, calibrated on the real file; 0: products chosen at random, as by earlier "
+             "versions)", RECO_GEN_TASTE_DEFAULT);
+    const cli_option options[] = {
+        {CLI_STRING, "preset", 0, "NAME", "sample (default; 40,000 ratings, ~1.6 MB) or "
+         "electronics (the real file's size: 7,824,482 ratings, ~320 MB)", &preset, 0, 0, NULL,
+         NULL},
+        {CLI_U64, "seed", 0, "N", "random seed (default 1)", &seed, 0, 0, NULL, NULL},
+        {CLI_U64, "ratings", 0, "N", "number of ratings (lines)", &ratings, 1, 0, NULL, NULL},
+        {CLI_U32, "users", 0, "N", "number of distinct users", &users, 1, 0, NULL, NULL},
+        {CLI_U32, "items", 0, "N", "number of distinct products", &items, 1, 0, NULL, NULL},
+        {CLI_DOUBLE, "taste", 0, "X", taste_help, &taste, 0, 1, NULL, NULL},
+        {CLI_STRING, "output", 'o', "FILE", "write to FILE instead of standard output", &path,
+         0, 0, NULL, NULL},
+        {CLI_INT, "threads", 0, "N", "threads to use (default: all cores; the output is the "
+         "same)", &threads, 1, 256, NULL, NULL},
+        CLI_OPT_QUIET(&quiet, "no progress bar"),
+        CLI_OPT_END,
+    };
+    const cli_command cmd = {
+        .name = "gen",
+        .usage = "[OPTIONS]",
+        .description = "Writes synthetic ratings as CSV lines userId,productId,rating,timestamp "
+                       "(no header), shaped like Amazon's ratings_Electronics.csv and sorted by "
+                       "product. The same options and seed always give the same bytes.",
+        .options = options,
+    };
+    int first;
+    int rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc)
+        return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (first != argc)
+        return cli_usage("gen", "unexpected argument '%s'", argv[first]);
 
     reco_gen_params p;
     reco_error err;
@@ -126,7 +72,7 @@ int cmd_gen(int argc, char **argv)
         return EXIT_USAGE;
     }
     p.seed = seed;
-    p.threads = (int)threads;
+    p.threads = threads;
     if (ratings)
         p.n_ratings = ratings;
     if (users)

@@ -10,42 +10,6 @@
 #include "reco/model.h"
 #include "reco/ratings_log.h"
 
-enum { OPT_MODEL = OPT_FIRST_FREE, OPT_ARCHIVE };
-
-static void help(void)
-{
-    printf("Usage: reco log init LOG [--model MODEL]\n"
-           "       reco log info LOG [--model MODEL] [--json]\n"
-           "       reco log compact LOG --model MODEL --archive ARCHIVE [--json]\n\n"
-           "The ratings log is where `reco serve --ratings-log LOG` appends the ratings it\n"
-           "acknowledges: a rating CSV whose first line names the log (a random id) and\n"
-           "where the file starts in it. `reco train RATINGS --ratings-log LOG -o MODEL`\n"
-           "trains on it too and records in MODEL how far it read; the server replays only\n"
-           "the ratings after that point, on start and on reload.\n\n"
-           "Commands:\n"
-           "  init LOG              create an empty log (never over an existing file). With\n"
-           "                        --model: a log that continues MODEL's log from the\n"
-           "                        point MODEL holds, for when that log is lost (the\n"
-           "                        ratings acknowledged after the point are then gone)\n"
-           "  info LOG              the log's id, where it starts and ends (ratings, bytes);\n"
-           "                        with --model, how much of it MODEL holds and how much a\n"
-           "                        restart would replay\n"
-           "  compact LOG           move the ratings MODEL holds from LOG to ARCHIVE (created,\n"
-           "                        or extended when it is this log's archive), and rewrite\n"
-           "                        LOG to start at MODEL's point. Safe while reco serve runs\n"
-           "                        (it waits for the batch being written and follows the new\n"
-           "                        file) and if interrupted (run it again). Train the next\n"
-           "                        model with the archive among the rating files:\n"
-           "                        reco train RATINGS ARCHIVE --ratings-log LOG -o MODEL\n\n"
-           "Options:\n"
-           "  --model MODEL         a model file from reco train --ratings-log LOG\n"
-           "  --archive ARCHIVE     where compact moves the ratings (a rating CSV too)\n"
-           "  --json                print the result as JSON\n"
-           "  --quiet               print nothing on success\n"
-           "  --help                show this help\n\n"
-           "The procedure is in docs/operations.md.\n");
-}
-
 /* The point MODEL holds of a log (an error if it holds none). */
 static int model_point(const char *path, reco_log_point *p)
 {
@@ -141,8 +105,7 @@ static int do_info(const char *log, const char *model, bool json)
                 json_object_set_new(o, "replay_bytes", json_integer((json_int_t)replay_bytes));
             }
         }
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
+        cli_print_json(o);
         json_decref(o);
     } else {
         char a[32], b[32], c[32], d[32];
@@ -215,15 +178,14 @@ static int do_compact(const char *log, const char *model, const char *archive, b
         return cli_exit_status(st);
     }
     if (json) {
-        json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I}", "log", log, "archive",
+        json_t *o = json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I}", "file", log, "archive",
                               archive, "compacted", !res.nothing_to_do, "archived_ratings",
                               (json_int_t)res.archived_ratings, "archived_bytes",
                               (json_int_t)res.archived_bytes, "kept_ratings",
                               (json_int_t)res.kept_ratings, "kept_bytes",
-                              (json_int_t)res.kept_bytes, "log_starts_at",
+                              (json_int_t)res.kept_bytes, "first_rating",
                               (json_int_t)res.log_start.seq);
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
+        cli_print_json(o);
         json_decref(o);
     } else if (!quiet) {
         char a[32], b[32], c[32];
@@ -242,54 +204,61 @@ static int do_compact(const char *log, const char *model, const char *archive, b
 
 int cmd_log(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"model", required_argument, NULL, OPT_MODEL},
-        {"archive", required_argument, NULL, OPT_ARCHIVE},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0, 0, 0, 0},
-    };
     const char *model = NULL, *archive = NULL;
     bool json = false, quiet = false;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_MODEL: model = optarg; break;
-        case OPT_ARCHIVE: archive = optarg; break;
-        case OPT_JSON: json = true; break;
-        case 'q':
-        case OPT_QUIET: quiet = true; break;
-        case OPT_HELP: help(); return EXIT_OK;
-        default:
-            cli_error("log", "unknown or incomplete option '%s'", argv[optind - 1]);
-            return cli_usage_error("log");
-        }
-    }
-    if (optind == argc) {
-        cli_error("log", "missing a command: init, info or compact");
-        return cli_usage_error("log");
-    }
-    const char *what = argv[optind];
-    if (strcmp(what, "init") && strcmp(what, "info") && strcmp(what, "compact")) {
-        cli_error("log", "unknown command '%s' (init, info, compact)", what);
-        return cli_usage_error("log");
-    }
-    if (optind + 2 != argc) {
-        cli_error("log", optind + 1 == argc ? "missing LOG" : "expected one LOG");
-        return cli_usage_error("log");
-    }
-    const char *log = argv[optind + 1];
+    const cli_option options[] = {
+        {CLI_STRING, "model", 'm', "MODEL", "a model file from reco train --ratings-log LOG",
+         &model, 0, 0, NULL, NULL},
+        {CLI_STRING, "archive", 0, "ARCHIVE", "where compact moves the ratings (a rating CSV "
+         "too)", &archive, 0, 0, NULL, NULL},
+        CLI_OPT_JSON(&json, "print the result as JSON (info, compact; docs/json.md)"),
+        CLI_OPT_QUIET(&quiet, "print nothing on success (init, compact)"),
+        CLI_OPT_END,
+    };
+    const cli_command cmd = {
+        .name = "log",
+        .usage = "init LOG [--model MODEL]\n"
+                 "info LOG [--model MODEL] [--json]\n"
+                 "compact LOG --model MODEL --archive ARCHIVE [--json]",
+        .description =
+            "The ratings log is where `reco serve --ratings-log LOG` appends the ratings it "
+            "acknowledges: a rating CSV whose first line names the log (a random id) and where "
+            "the file starts in it. `reco train RATINGS --ratings-log LOG -o MODEL` trains on it "
+            "too and records in MODEL how far it read; the server replays only the ratings after "
+            "that point, on start and on reload.\n"
+            "\n"
+            "Commands:\n"
+            "  init LOG     create an empty log (never over an existing file). With --model: a "
+            "log that continues MODEL's log from the point MODEL holds, for when that log is "
+            "lost (the ratings acknowledged after the point are then gone)\n"
+            "  info LOG     the log's id, where it starts and ends (ratings, bytes); with "
+            "--model, how much of it MODEL holds and how much a restart would replay\n"
+            "  compact LOG  move the ratings MODEL holds from LOG to ARCHIVE (created, or "
+            "extended when it is this log's archive), and rewrite LOG to start at MODEL's point. "
+            "Safe while reco serve runs (it waits for the batch being written and follows the "
+            "new file) and if interrupted (run it again). Train the next model with the archive "
+            "among the rating files: reco train RATINGS ARCHIVE --ratings-log LOG -o MODEL",
+        .options = options,
+        .epilogue = "The procedure is in docs/operations.md.",
+    };
+    int first;
+    int rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc)
+        return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (first == argc)
+        return cli_usage("log", "missing a command: init, info or compact");
+    const char *what = argv[first];
+    if (strcmp(what, "init") && strcmp(what, "info") && strcmp(what, "compact"))
+        return cli_usage("log", "unknown command '%s' (init, info, compact)", what);
+    if (first + 2 != argc)
+        return cli_usage("log", first + 1 == argc ? "missing LOG" : "expected one LOG");
+    const char *log = argv[first + 1];
     if (!strcmp(what, "init"))
         return do_init(log, model, quiet);
     if (!strcmp(what, "info"))
         return do_info(log, model, json);
-    if (!model || !archive) {
-        cli_error("log", "compact needs --model MODEL (what it may archive) and --archive "
-                         "ARCHIVE (where to)");
-        return cli_usage_error("log");
-    }
+    if (!model || !archive)
+        return cli_usage("log", "compact needs --model MODEL (what it may archive) and "
+                         "--archive ARCHIVE (where to)");
     return do_compact(log, model, archive, json, quiet);
 }

@@ -10,8 +10,6 @@
 #include "cli.h"
 #include "service.h"
 
-enum { OPT_USER = OPT_FIRST_FREE, OPT_ITEM, OPT_N, OPT_LOG, OPT_INCLUDE_RATED };
-
 typedef enum { Q_RECOMMEND, Q_SIMILAR, Q_PREDICT } query_kind;
 
 static const char *const NAMES[] = {"recommend", "similar", "predict"};
@@ -46,47 +44,30 @@ static void catch_truncation(const char *name, const char *model)
     sigaction(SIGBUS, &sa, NULL);
 }
 
-static void help(query_kind k)
-{
-    switch (k) {
-    case Q_RECOMMEND:
-        printf("Usage: reco recommend MODEL --user USER [-n N] [--include-rated] [--json]\n\n"
-               "Top-N products for a user, excluding what the user already rated, with the\n"
-               "score they are ranked by (its kind is named above the list; docs/api.md says\n"
-               "what each means) and, when the model predicts ratings, the predicted rating\n"
-               "(clamped to the training range). A user the model has never seen gets the\n"
-               "popularity ranking (cold start): by default the products with the most\n"
-               "ratings.\n");
-        break;
-    case Q_SIMILAR:
-        printf("Usage: reco similar MODEL --item ITEM [-n N] [--json]\n\n"
-               "Products similar to a product, from a chain of sources, each filling what\n"
-               "the ones before it left: co_rated (item-item neighbours from co-ratings:\n"
-               "itemcf's table, ease's weights, else cosines computed from the ratings),\n"
-               "factors (factor models: cosine of the product vectors, among products with\n"
-               "at least similar.min_support ratings), co_customers (what the product's\n"
-               "customers rated most) and popular (the popularity ranking). Each row names\n"
-               "its source; the score's meaning depends on it (named above the list,\n"
-               "docs/api.md). A note says when the list had to go past co_rated.\n");
-        break;
-    case Q_PREDICT:
-        printf("Usage: reco predict MODEL --user USER --item ITEM [--json]\n\n"
-               "The predicted rating of a user for a product, clamped to the training range.\n"
-               "The baseline answers for unknown users or products and for models that do not\n"
-               "predict ratings (popular by count, svd mode=pure); --json says which did.\n");
-        break;
-    }
-    printf("\nOptions:\n"
-           "  -u, --user USER        user ID\n"
-           "  -i, --item ITEM        product ID\n"
-           "  -n N                   how many products (1 to 1000, default 10)\n"
-           "  --include-rated        do not exclude products the user rated\n"
-           "  --ratings-log FILE     also use the ratings a server logged after the model's\n"
-           "                         point (the log is read as reco serve would, never\n"
-           "                         written)\n"
-           "  --json                 print the JSON the HTTP API returns\n"
-           "  --help                 show this help\n");
-}
+static const char *const DESCRIPTIONS[] = {
+    "Top-N products for a user, excluding what the user already rated, with the score they "
+    "are ranked by (its kind is named above the list; docs/api.md says what each means) and, "
+    "when the model predicts ratings, the predicted rating (clamped to the training range). A "
+    "user the model has never seen gets the popularity ranking (cold start): by default the "
+    "products with the most ratings.",
+    "Products similar to a product, from a chain of sources, each filling what the ones "
+    "before it left: co_rated (item-item neighbours from co-ratings: itemcf's table, ease's "
+    "weights, else cosines computed from the ratings), factors (factor models: cosine of the "
+    "product vectors, among products with at least similar.min_support ratings), "
+    "co_customers (what the product's customers rated most) and popular (the popularity "
+    "ranking). Each row names its source; the score's meaning depends on it (named above the "
+    "list, docs/api.md). A note says when the list had to go past co_rated.",
+    "The predicted rating of a user for a product, clamped to the training range. The "
+    "baseline answers for unknown users or products (the text says so: the mean training "
+    "rating plus the biases it knows) and for models that do not predict ratings (popular by "
+    "count, svd mode=pure, ials, ease); --json says which did.",
+};
+
+static const char *const USAGES[] = {
+    "[OPTIONS] MODEL --user USER\n[OPTIONS] --model MODEL --user USER",
+    "[OPTIONS] MODEL --item ITEM\n[OPTIONS] --model MODEL --item ITEM",
+    "[OPTIONS] MODEL --user USER --item ITEM\n[OPTIONS] --model MODEL --user USER --item ITEM",
+};
 
 /* What a cold-start list is, in words, by the popularity score's kind. */
 static const char *cold_start_words(const char *kind)
@@ -103,7 +84,7 @@ static const char *cold_start_words(const char *kind)
 /* A header naming what the score is, then one line per product: rank,
  * product, score and, where the answer has them, the predicted rating and
  * the rated products behind the recommendation. */
-static void print_items(const json_t *out)
+static void print_items(const json_t *out, bool quiet)
 {
     json_t *items = json_object_get(out, "items");
     const char *kind = json_string_value(json_object_get(out, "score_kind"));
@@ -111,9 +92,11 @@ static void print_items(const json_t *out)
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it) predicted |= json_object_get(it, "predicted_rating") != NULL;
-    printf("score: %s, higher first%s\n", kind ? kind : "relevance",
-           predicted ? "; predicted: the predicted rating" : "");
-    printf("%3s  %-24s %10s%s\n", "#", "item", "score", predicted ? "  predicted" : "");
+    if (!quiet) {
+        printf("score: %s, higher first%s\n", kind ? kind : "relevance",
+               predicted ? "; predicted: the predicted rating" : "");
+        printf("%3s  %-24s %10s%s\n", "#", "item", "score", predicted ? "  predicted" : "");
+    }
     json_array_foreach(items, i, it) {
         printf("%3zu  %-24s %10.4f", i + 1, json_string_value(json_object_get(it, "item")),
                json_number_value(json_object_get(it, "score")));
@@ -135,7 +118,7 @@ static void print_items(const json_t *out)
 
 /* Similar products: a note when the chain fell back, what each source's
  * score is, then one line per product with its source. */
-static void print_similar(const json_t *out)
+static void print_similar(const json_t *out, bool quiet)
 {
     json_t *items = json_object_get(out, "items"), *chain = json_object_get(out, "chain");
     size_t c, i;
@@ -160,10 +143,13 @@ static void print_similar(const json_t *out)
             cl += (size_t)snprintf(counts + cl, sizeof counts - cl, "%s%s %zu", cl ? ", " : "",
                                    name, cnt);
     }
-    if (json_is_true(json_object_get(out, "fallback")))
-        printf("(not enough co-rated neighbours; the list goes on down the chain: %s)\n", counts);
-    printf("score by source (%s), higher first within a source\n", kinds);
-    printf("%3s  %-24s %10s  %s\n", "#", "item", "score", "source");
+    if (!quiet) {
+        if (json_is_true(json_object_get(out, "fallback")))
+            printf("(not enough co-rated neighbours; the list goes on down the chain: %s)\n",
+                   counts);
+        printf("score by source (%s), higher first within a source\n", kinds);
+        printf("%3s  %-24s %10s  %s\n", "#", "item", "score", "source");
+    }
     json_array_foreach(items, i, it) {
         printf("%3zu  %-24s %10.4f  %s\n", i + 1, json_string_value(json_object_get(it, "item")),
                json_number_value(json_object_get(it, "score")),
@@ -171,55 +157,91 @@ static void print_similar(const json_t *out)
     }
 }
 
+/* The prediction, and when the user or the product is unknown, what
+ * answered instead. */
+static void print_prediction(const json_t *out, bool quiet)
+{
+    printf("%.4f", json_number_value(json_object_get(out, "prediction")));
+    bool ku = json_is_true(json_object_get(out, "known_user"));
+    bool ki = json_is_true(json_object_get(out, "known_item"));
+    if (!quiet && !ku && !ki)
+        printf("  (unknown user and unknown product: the mean training rating)");
+    else if (!quiet && !ku)
+        printf("  (unknown user: the baseline for the product, the mean training rating plus "
+               "the product's bias)");
+    else if (!quiet && !ki)
+        printf("  (unknown product: the baseline for the user, the mean training rating plus "
+               "the user's bias)");
+    putchar('\n');
+}
+
 static int run(query_kind kind, int argc, char **argv)
 {
     const char *name = NAMES[kind];
-    static const struct option longopts[] = {
-        {"user", required_argument, NULL, 'u'},
-        {"item", required_argument, NULL, 'i'},
-        {"ratings-log", required_argument, NULL, OPT_LOG},
-        {"include-rated", no_argument, NULL, OPT_INCLUDE_RATED},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0, 0, 0, 0},
-    };
-    const char *user = NULL, *item = NULL, *log = NULL;
+    const char *model = NULL, *user = NULL, *item = NULL, *log = NULL;
     uint32_t n = 10;
-    bool json = false, include_rated = false;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "u:i:n:q", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'u': user = optarg; break;
-        case 'i': item = optarg; break;
-        case 'n':
-            if (cli_parse_u32(optarg, &n) || n < 1 || n > 1000) {
-                cli_error(name, "-n wants a number from 1 to 1000, got \"%s\"", optarg);
-                return cli_usage_error(name);
-            }
-            break;
-        case OPT_LOG: log = optarg; break;
-        case OPT_INCLUDE_RATED: include_rated = true; break;
-        case OPT_JSON: json = true; break;
-        case 'q':
-        case OPT_QUIET: break;
-        case OPT_HELP: help(kind); return EXIT_OK;
-        default:
-            cli_error(name, "unknown or incomplete option '%s'", argv[optind - 1]);
-            return cli_usage_error(name);
-        }
+    bool json = false, include_rated = false, quiet = false;
+    const cli_option model_row = {CLI_STRING, "model", 'm', "MODEL", "the model file (from reco "
+                                  "train); or give it as the argument", &model, 0, 0, NULL, NULL};
+    const cli_option user_row = {CLI_STRING, "user", 'u', "USER", "user ID (required)", &user, 0,
+                                 0, NULL, NULL};
+    const cli_option item_row = {CLI_STRING, "item", 'i', "ITEM", "product ID (required)", &item,
+                                 0, 0, NULL, NULL};
+    const cli_option n_row = {CLI_U32, NULL, 'n', "N", "how many products (1 to 1000, default "
+                              "10)", &n, 1, 1000, NULL, NULL};
+    const cli_option rated_row = {CLI_FLAG, "include-rated", 0, NULL, "do not exclude products "
+                                  "the user rated", &include_rated, 0, 0, NULL, NULL};
+    const cli_option log_row = {CLI_STRING, "ratings-log", 0, "FILE", "also use the ratings a "
+                                "server logged after the model's point (the log is read as reco "
+                                "serve would, never written)", &log, 0, 0, NULL, NULL};
+    const cli_option json_row = CLI_OPT_JSON(&json, "print the JSON the HTTP API returns");
+    const cli_option quiet_row = CLI_OPT_QUIET(&quiet, kind == Q_PREDICT
+                                               ? "print the number only, without a note"
+                                               : "print the rows only, without the lines "
+                                                 "above them");
+    const cli_option end_row = CLI_OPT_END;
+    cli_option options[12];
+    int no = 0;
+    options[no++] = model_row;
+    if (kind != Q_SIMILAR)
+        options[no++] = user_row;
+    if (kind != Q_RECOMMEND)
+        options[no++] = item_row;
+    if (kind != Q_PREDICT)
+        options[no++] = n_row;
+    if (kind == Q_RECOMMEND)
+        options[no++] = rated_row;
+    if (kind != Q_SIMILAR)
+        options[no++] = log_row;
+    options[no++] = json_row;
+    options[no++] = quiet_row;
+    options[no++] = end_row;
+    const cli_command cmd = {
+        .name = name,
+        .usage = USAGES[kind],
+        .description = DESCRIPTIONS[kind],
+        .options = options,
+    };
+    int first;
+    int rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc)
+        return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (first < argc) {
+        if (model)
+            return cli_usage(name, "MODEL is given twice (--model %s and %s)", model, argv[first]);
+        if (first < argc - 1)
+            return cli_usage(name, "expected one MODEL, got \"%s\" too", argv[argc - 1]);
+        model = argv[first];
     }
-    if (optind != argc - 1 || ((kind == Q_RECOMMEND || kind == Q_PREDICT) && !user) ||
-        ((kind == Q_SIMILAR || kind == Q_PREDICT) && !item)) {
-        cli_error(name, optind == argc ? "missing MODEL"
-                        : optind < argc - 1 ? "expected one MODEL"
-                        : !user && kind != Q_SIMILAR ? "missing --user" : "missing --item");
-        return cli_usage_error(name);
-    }
+    if (!model)
+        return cli_usage(name, "missing MODEL");
+    if (kind != Q_SIMILAR && !user)
+        return cli_usage(name, "missing --user");
+    if (kind != Q_RECOMMEND && !item)
+        return cli_usage(name, "missing --item");
     reco_service_options so;
     reco_service_options_default(&so);
-    so.model_path = argv[optind];
+    so.model_path = model;
     so.ratings_log = log;
     so.map_model = true;
     catch_truncation(name, so.model_path);
@@ -244,18 +266,17 @@ static int run(query_kind kind, int argc, char **argv)
         return st == RECO_ERR_NOT_FOUND ? EXIT_FAIL : cli_exit_status(st);
     }
     if (json) {
-        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-        fputc('\n', stdout);
+        cli_print_json(out);
     } else if (kind == Q_PREDICT) {
-        printf("%.4f\n", json_real_value(json_object_get(out, "prediction")));
+        print_prediction(out, quiet);
     } else {
-        if (kind == Q_RECOMMEND && json_is_true(json_object_get(out, "cold_start")))
+        if (!quiet && kind == Q_RECOMMEND && json_is_true(json_object_get(out, "cold_start")))
             printf("(unknown user: %s)\n",
                    cold_start_words(json_string_value(json_object_get(out, "score_kind"))));
         if (kind == Q_SIMILAR)
-            print_similar(out);
+            print_similar(out, quiet);
         else
-            print_items(out);
+            print_items(out, quiet);
     }
     json_decref(out);
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;

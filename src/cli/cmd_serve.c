@@ -23,74 +23,14 @@
 
 #define DEFAULT_MAX_LIVE_BYTES ((uint64_t)1 << 30)
 
-enum {
-    OPT_MODEL = OPT_FIRST_FREE, OPT_LOG, OPT_HOST, OPT_PORT, OPT_TOKEN_FILE, OPT_LOG_REQUESTS,
-    OPT_CREATE_LOG, OPT_SKIP_BAD_LOG, OPT_MAX_LIVE,
-    OPT_MAX_CONN, OPT_MAX_CONN_IP, OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT,
-    OPT_ALLOW_HOST
-};
-
-static void help(void)
+/* --max-live-bytes: a size with K, M, G suffixes, or 0 for no limit. */
+static int parse_live_bytes(const char *arg, void *dest)
 {
-    printf("Usage: reco serve --model MODEL [OPTIONS]\n\n"
-           "Serves recommendations from a model file over HTTP (REST, JSON): per-user\n"
-           "recommendations, similar products, predictions, a user's ratings, new ratings\n"
-           "(durable before they are acknowledged), hot reload, /healthz and /metrics.\n"
-           "/healthz answers 503 \"degraded\" while new ratings cannot be taken (the log\n"
-           "cannot be written, or the memory cap is reached); reads go on meanwhile.\n"
-           "The endpoints are described in docs/api.md, running it in docs/operations.md.\n\n"
-           "Options:\n"
-           "  --model FILE         the model to serve (from 'reco train'); required\n"
-           "  --ratings-log FILE   append new ratings here (a CSV with a header line naming\n"
-           "                       the log) and replay, on start and reload, the ratings\n"
-           "                       after the point the model was trained up to (reco train\n"
-           "                       --ratings-log); without it the server is read-only.\n"
-           "                       A missing log, another log, or one compacted past the\n"
-           "                       model's point stops the start with the reason.\n"
-           "  --create-ratings-log create the log if it does not exist (for a first start;\n"
-           "                       refused when the model was trained with a log)\n"
-           "  --skip-bad-log       replay skips bad log lines (counted, the first reported)\n"
-           "                       instead of stopping with LOG:LINE: reason\n"
-           "  --max-live-bytes N   memory the ratings taken since training may use (K, M,\n"
-           "                       G suffixes; default 1G; 0: no limit); beyond it new\n"
-           "                       ratings are answered 503 until a retrained model is\n"
-           "                       reloaded (docs/operations.md has the sizing)\n"
-           "  --host HOST          address to listen on (default 127.0.0.1); a non-loopback\n"
-           "                       address needs a token\n"
-           "  --port N             port (default 8080; 0: any free port, shown at start)\n"
-           "  --threads N          worker threads (default: one per core)\n"
-           "  --token-file FILE    require \"Authorization: Bearer TOKEN\" for writes\n"
-           "                       (POST /v1/ratings, /v1/admin/*); the token is the file's\n"
-           "                       first line. The environment variable RECO_TOKEN works too.\n"
-           "                       Without a token, POST /v1/admin/* needs\n"
-           "                       \"Content-Type: application/json\" (else 415).\n"
-           "  --allow-host NAME    also answer requests whose Host is NAME (comma-separated\n"
-           "                       list; repeatable). On a loopback address only localhost,\n"
-           "                       127.x.y.z and [::1] are answered otherwise (421), so a\n"
-           "                       web page cannot reach the server through DNS rebinding;\n"
-           "                       on any address, giving names limits it to them.\n"
-           "  --log-requests       print one line per request on stderr\n"
-           "  --quiet              no per-request lines (the default)\n"
-           "  --help               show this help\n\n"
-           "Connections (kept alive between requests; a client over a cap gets 503):\n"
-           "  --max-connections N  connections served at once (default 4096)\n"
-           "  --max-connections-per-ip N\n"
-           "                       connections from one client address, IPv6 per /64\n"
-           "                       (default 256; 0: no per-address cap)\n"
-           "  --header-timeout S   a request's line and headers must be in within S seconds\n"
-           "                       (default 10): of connecting, for the first request; of\n"
-           "                       its request line, for later ones. Else 408 and closed.\n"
-           "  --body-timeout S     a request body must be in within S seconds of the\n"
-           "                       headers (default 30). Else 408 and closed.\n"
-           "  --idle-timeout S     a connection waiting for its next request, or on which\n"
-           "                       nothing moves, is closed after S seconds (default 30)\n\n"
-           "Signals: SIGHUP reloads the model file (a bad file is reported and the old\n"
-           "model keeps serving); SIGINT or SIGTERM stop accepting connections, close the\n"
-           "idle ones, finish the requests in flight and flush the ratings log.\n\n"
-           "The log grows until it is compacted: train with it (reco train RATINGS\n"
-           "--ratings-log LOG -o MODEL), reload, then move what the model holds to an\n"
-           "archive with reco log compact LOG --model MODEL --archive ARCHIVE, which is\n"
-           "safe while the server runs (docs/operations.md).\n");
+    if (!strcmp(arg, "0")) {
+        *(uint64_t *)dest = 0;
+        return 0;
+    }
+    return reco_ease_parse_bytes("--max-live-bytes", arg, dest, NULL) ? -1 : 0;
 }
 
 /* The self-pipe: the handler only writes the signal number to it; the
@@ -205,10 +145,10 @@ static void print_model(const char *what, reco_service *svc, const reco_http_opt
                   sizeof i);
     if (port) {
         bool v6 = strchr(ho->host, ':') && ho->host[0] != '[';
-        fprintf(stderr, "reco serve: listening on http://%s%s%s:%u (model %s, %s users, %s items)\n",
+        fprintf(stderr, "reco serve: listening on http://%s%s%s:%u (model %s, %s users, %s products)\n",
                 v6 ? "[" : "", ho->host, v6 ? "]" : "", port, algo ? algo : "?", u, i);
     } else {
-        fprintf(stderr, "reco serve: %s (model %s, %s users, %s items)\n", what,
+        fprintf(stderr, "reco serve: %s (model %s, %s users, %s products)\n", what,
                 algo ? algo : "?", u, i);
     }
     fflush(stderr);
@@ -217,27 +157,6 @@ static void print_model(const char *what, reco_service *svc, const reco_http_opt
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"model", required_argument, NULL, OPT_MODEL},
-        {"ratings-log", required_argument, NULL, OPT_LOG},
-        {"host", required_argument, NULL, OPT_HOST},
-        {"port", required_argument, NULL, OPT_PORT},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
-        {"log-requests", no_argument, NULL, OPT_LOG_REQUESTS},
-        {"create-ratings-log", no_argument, NULL, OPT_CREATE_LOG},
-        {"skip-bad-log", no_argument, NULL, OPT_SKIP_BAD_LOG},
-        {"max-live-bytes", required_argument, NULL, OPT_MAX_LIVE},
-        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
-        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONN_IP},
-        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
-        {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
-        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-        {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0, 0, 0, 0},
-    };
     reco_service_options so;
     reco_service_options_default(&so);
     so.notice = log_line;
@@ -245,124 +164,127 @@ int cmd_serve(int argc, char **argv)
     reco_http_options ho;
     reco_http_options_default(&ho);
     const char *token_file = NULL;
-    bool max_conn_given = false;
+    uint32_t max_conn = 0, idle_s = ho.idle_timeout_s;
+    double header_s = ho.header_timeout_ms / 1000.0, body_s = ho.body_timeout_ms / 1000.0;
+    bool quiet = false;
+    cli_list hosts = {.n = 0};
+    const cli_option options[] = {
+        {CLI_STRING, "model", 'm', "MODEL", "the model to serve (from reco train); or give it as "
+         "the argument", &so.model_path, 0, 0, NULL, NULL},
+        {CLI_STRING, "ratings-log", 0, "FILE", "append new ratings here (a CSV with a header "
+         "line naming the log) and replay, on start and reload, the ratings after the point the "
+         "model was trained up to (reco train --ratings-log); without it the server is "
+         "read-only. A missing log, another log, or one compacted past the model's point stops "
+         "the start with the reason.", &so.ratings_log, 0, 0, NULL, NULL},
+        {CLI_FLAG, "create-ratings-log", 0, NULL, "create the log if it does not exist (for a "
+         "first start; refused when the model was trained with a log)", &so.create_log, 0, 0,
+         NULL, NULL},
+        {CLI_FLAG, "skip-bad-log", 0, NULL, "replay skips bad log lines (counted, the first "
+         "reported) instead of stopping with LOG:LINE: reason", &so.skip_bad_log, 0, 0, NULL,
+         NULL},
+        {CLI_CUSTOM, "max-live-bytes", 0, "N", "memory the ratings taken since training may use "
+         "(K, M, G suffixes; default 1G; 0: no limit); beyond it new ratings are answered 503 "
+         "until a retrained model is reloaded (docs/operations.md has the sizing)",
+         &so.max_live_bytes, 0, 0, "a size such as 512M or 2G, or 0 for no limit",
+         parse_live_bytes},
+        {CLI_STRING, "host", 0, "HOST", "address to listen on (default 127.0.0.1); a "
+         "non-loopback address needs a token", &ho.host, 0, 0, NULL, NULL},
+        {CLI_U32, "port", 0, "N", "port (default 8080; 0: any free port, shown at start)",
+         &ho.port, 0, 65535, NULL, NULL},
+        {CLI_U32, "threads", 0, "N", "worker threads (default: one per core)", &ho.threads, 1,
+         1024, NULL, NULL},
+        {CLI_STRING, "token-file", 0, "FILE", "require \"Authorization: Bearer TOKEN\" for "
+         "writes (POST /v1/ratings, /v1/admin/*); the token is the file's first line. The "
+         "environment variable RECO_TOKEN works too. Without a token, POST /v1/admin/* needs "
+         "\"Content-Type: application/json\" (else 415).", &token_file, 0, 0, NULL, NULL},
+        {CLI_LIST, "allow-host", 0, "NAME", "also answer requests whose Host is NAME "
+         "(comma-separated list; repeatable). On a loopback address only localhost, 127.x.y.z "
+         "and [::1] are answered otherwise (421), so a web page cannot reach the server through "
+         "DNS rebinding; on any address, giving names limits it to them.", &hosts, 0, 0, NULL,
+         NULL},
+        {CLI_FLAG, "log-requests", 0, NULL, "print one line per request on stderr",
+         &ho.log_requests, 0, 0, NULL, NULL},
+        CLI_OPT_QUIET(&quiet, "no per-request lines (the default; wins over --log-requests)"),
+        CLI_OPT_HEADING("Connections (kept alive between requests; a client over a cap gets "
+                        "503):"),
+        {CLI_U32, "max-connections", 0, "N", "connections served at once (default 4096)",
+         &max_conn, 1, 1000000, NULL, NULL},
+        {CLI_U32, "max-connections-per-ip", 0, "N", "connections from one client address, IPv6 "
+         "per /64 (default 256; 0: no per-address cap)", &ho.max_connections_per_ip, 0, 1000000,
+         "a number from 0 (no cap) to 1000000", NULL},
+        {CLI_DOUBLE, "header-timeout", 0, "S", "a request's line and headers must be in within S "
+         "seconds (default 10): of connecting, for the first request; of its request line, for "
+         "later ones. Else 408 and closed.", &header_s, 0.1, 86400, "seconds from 0.1 to 86400",
+         NULL},
+        {CLI_DOUBLE, "body-timeout", 0, "S", "a request body must be in within S seconds of the "
+         "headers (default 30). Else 408 and closed.", &body_s, 0.1, 86400,
+         "seconds from 0.1 to 86400", NULL},
+        {CLI_U32, "idle-timeout", 0, "S", "a connection waiting for its next request, or on "
+         "which nothing moves, is closed after S seconds (default 30)", &idle_s, 1, 86400,
+         "whole seconds from 1 to 86400", NULL},
+        CLI_OPT_END,
+    };
+    const cli_command cmd = {
+        .name = "serve",
+        .usage = "[OPTIONS] MODEL\n[OPTIONS] --model MODEL",
+        .description =
+            "Serves recommendations from a model file over HTTP (REST, JSON): per-user "
+            "recommendations, similar products, predictions, a user's ratings, new ratings "
+            "(durable before they are acknowledged), hot reload, /healthz and /metrics. /healthz "
+            "answers 503 \"degraded\" while new ratings cannot be taken (the log cannot be "
+            "written, or the memory cap is reached); reads go on meanwhile. The endpoints are "
+            "described in docs/api.md, their JSON in docs/json.md, running it in "
+            "docs/operations.md.",
+        .options = options,
+        .epilogue =
+            "Signals: SIGHUP reloads the model file (a bad file is reported and the old model "
+            "keeps serving); SIGINT or SIGTERM stop accepting connections, close the idle ones, "
+            "finish the requests in flight and flush the ratings log.\n"
+            "\n"
+            "The log grows until it is compacted: train with it (reco train RATINGS "
+            "--ratings-log LOG -o MODEL), reload, then move what the model holds to an archive "
+            "with reco log compact LOG --model MODEL --archive ARCHIVE, which is safe while the "
+            "server runs (docs/operations.md).",
+    };
+    int first;
+    int rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc)
+        return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (first < argc) {
+        if (so.model_path)
+            return cli_usage("serve", "MODEL is given twice (--model %s and %s)", so.model_path,
+                             argv[first]);
+        if (first < argc - 1)
+            return cli_usage("serve", "expected one MODEL, got \"%s\" too", argv[argc - 1]);
+        so.model_path = argv[first];
+    }
+    if (!so.model_path)
+        return cli_usage("serve", "missing MODEL");
+    if (quiet)
+        ho.log_requests = false;
+    bool max_conn_given = max_conn > 0;
+    if (max_conn_given)
+        ho.max_connections = max_conn;
+    ho.header_timeout_ms = (unsigned)(header_s * 1000 + 0.5);
+    ho.body_timeout_ms = (unsigned)(body_s * 1000 + 0.5);
+    ho.idle_timeout_s = idle_s;
+    /* --allow-host, given several times, is one comma-separated list. */
+    size_t cap = 1;
+    for (int k = 0; k < hosts.n; k++)
+        cap += strlen(hosts.v[k]) + 1;
     char *allow_hosts = NULL;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
-        uint32_t v;
-        switch (c) {
-        case OPT_MODEL: so.model_path = optarg; break;
-        case OPT_LOG: so.ratings_log = optarg; break;
-        case OPT_HOST: ho.host = optarg; break;
-        case OPT_PORT:
-            if (cli_parse_u32(optarg, &v) || v > 65535) {
-                cli_error("serve", "--port wants a number from 0 to 65535, got \"%s\"", optarg);
-                free(allow_hosts);
-                return EXIT_USAGE;
-            }
-            ho.port = v;
-            break;
-        case OPT_THREADS:
-            if (cli_parse_u32(optarg, &v) || v == 0 || v > 1024) {
-                cli_error("serve", "--threads wants a number from 1 to 1024, got \"%s\"", optarg);
-                free(allow_hosts);
-                return EXIT_USAGE;
-            }
-            ho.threads = v;
-            break;
-        case OPT_MAX_CONN:
-            if (cli_parse_u32(optarg, &v) || v == 0 || v > 1000000) {
-                cli_error("serve", "--max-connections wants a number from 1 to 1000000, got \"%s\"",
-                          optarg);
-                free(allow_hosts);
-                return EXIT_USAGE;
-            }
-            ho.max_connections = v;
-            max_conn_given = true;
-            break;
-        case OPT_MAX_CONN_IP:
-            if (cli_parse_u32(optarg, &v) || v > 1000000) {
-                cli_error("serve",
-                          "--max-connections-per-ip wants a number from 0 (no cap) to 1000000, "
-                          "got \"%s\"", optarg);
-                free(allow_hosts);
-                return EXIT_USAGE;
-            }
-            ho.max_connections_per_ip = v;
-            break;
-        case OPT_HEADER_TIMEOUT:
-        case OPT_BODY_TIMEOUT:
-        case OPT_IDLE_TIMEOUT: {
-            double sec;
-            const char *name = c == OPT_HEADER_TIMEOUT ? "--header-timeout"
-                               : c == OPT_BODY_TIMEOUT ? "--body-timeout"
-                                                       : "--idle-timeout";
-            bool whole = c == OPT_IDLE_TIMEOUT;
-            if (cli_parse_double(optarg, &sec) || sec < (whole ? 1 : 0.1) || sec > 86400 ||
-                (whole && sec != (double)(unsigned)sec)) {
-                cli_error("serve", "%s wants %s from %s to 86400, got \"%s\"", name,
-                          whole ? "whole seconds" : "seconds", whole ? "1" : "0.1", optarg);
-                free(allow_hosts);
-                return EXIT_USAGE;
-            }
-            if (c == OPT_HEADER_TIMEOUT)
-                ho.header_timeout_ms = (unsigned)(sec * 1000 + 0.5);
-            else if (c == OPT_BODY_TIMEOUT)
-                ho.body_timeout_ms = (unsigned)(sec * 1000 + 0.5);
-            else
-                ho.idle_timeout_s = (unsigned)sec;
-            break;
+    if (hosts.n) {
+        allow_hosts = malloc(cap);
+        if (!allow_hosts) {
+            cli_error("serve", "out of memory");
+            return EXIT_FAIL;
         }
-        case OPT_ALLOW_HOST: {
-            size_t old = allow_hosts ? strlen(allow_hosts) : 0, add = strlen(optarg);
-            char *nh = realloc(allow_hosts, old + add + 2);
-            if (!nh) {
-                free(allow_hosts);
-                cli_error("serve", "out of memory");
-                return EXIT_FAIL;
-            }
-            if (old)
-                nh[old++] = ',';
-            memcpy(nh + old, optarg, add + 1);
-            allow_hosts = nh;
-            break;
+        allow_hosts[0] = '\0';
+        for (int k = 0; k < hosts.n; k++) {
+            if (k)
+                strcat(allow_hosts, ",");
+            strcat(allow_hosts, hosts.v[k]);
         }
-        case OPT_TOKEN_FILE: token_file = optarg; break;
-        case OPT_LOG_REQUESTS: ho.log_requests = true; break;
-        case OPT_CREATE_LOG: so.create_log = true; break;
-        case OPT_SKIP_BAD_LOG: so.skip_bad_log = true; break;
-        case OPT_MAX_LIVE: {
-            reco_error perr;
-            if (!strcmp(optarg, "0")) {
-                so.max_live_bytes = 0;
-            } else if (reco_ease_parse_bytes("--max-live-bytes", optarg, &so.max_live_bytes,
-                                             &perr)) {
-                cli_error("serve", "%s (or 0 for no limit)", perr.msg);
-                free(allow_hosts);
-                return EXIT_USAGE;
-            }
-            break;
-        }
-        case 'q':
-        case OPT_QUIET: ho.log_requests = false; break;
-        case OPT_HELP: free(allow_hosts); help(); return EXIT_OK;
-        default:
-            free(allow_hosts);
-            cli_error("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
-            return cli_usage_error("serve");
-        }
-    }
-    if (optind != argc) {
-        free(allow_hosts);
-        cli_error("serve", "unexpected argument '%s'", argv[optind]);
-        return cli_usage_error("serve");
-    }
-    if (!so.model_path) {
-        free(allow_hosts);
-        cli_error("serve", "--model FILE is required");
-        return cli_usage_error("serve");
     }
     ho.allow_hosts = allow_hosts;
     fit_fd_limit(&ho, max_conn_given);

@@ -1,26 +1,10 @@
 /* reco stats: summary statistics of a rating file. */
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
 #include "reco/stats.h"
-
-static void help(void)
-{
-    printf("Usage: reco stats [OPTIONS] FILE\n\n"
-           "Summary statistics of a rating file (user,item,rating[,timestamp]; '-' reads\n"
-           "standard input): users, products, ratings, density, rating mean, standard\n"
-           "deviation and histogram, ratings per user and per product, duplicates\n"
-           "removed, bad lines skipped and the time span.\n\n"
-           "%s"
-           "Output:\n"
-           "  --json                 print JSON instead of text\n"
-           "  --quiet                no progress bar, no bad-line report\n"
-           "  --help                 show this help\n",
-           CLI_DATA_HELP);
-}
 
 static void fmt_date(int64_t t, char *buf, size_t cap)
 {
@@ -30,50 +14,6 @@ static void fmt_date(int64_t t, char *buf, size_t cap)
         strftime(buf, cap, "%Y-%m-%d", &tm);
     else
         snprintf(buf, cap, "%lld", (long long)t);
-}
-
-static json_t *summary_json(const reco_count_summary *s)
-{
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:f}", "min", (json_int_t)s->min, "median",
-                     (json_int_t)s->median, "p90", (json_int_t)s->p90, "p99",
-                     (json_int_t)s->p99, "max", (json_int_t)s->max, "mean", s->mean);
-}
-
-static int print_json(const char *path, const reco_dataset *ds, const reco_stats *st)
-{
-    json_t *hist = json_array();
-    for (uint32_t b = 0; b < st->hist_bins; b++)
-        json_array_append_new(hist, json_pack("{s:f,s:I,s:f}", "rating", st->hist_value[b],
-                                              "count", (json_int_t)st->hist_count[b], "share",
-                                              st->ratings ? (double)st->hist_count[b] /
-                                                                (double)st->ratings : 0.0));
-    json_t *o = json_pack(
-        "{s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:s}",
-        "file", path, "users", (json_int_t)st->users, "products", (json_int_t)st->items,
-        "ratings", (json_int_t)st->ratings, "density", st->density, "mean", st->mean,
-        "stddev", st->stddev, "rating_min", st->rating_min, "rating_max", st->rating_max,
-        "histogram", hist, "ratings_per_user", summary_json(&st->per_user),
-        "ratings_per_product", summary_json(&st->per_item), "users_with_one_rating",
-        (json_int_t)st->users_with_one, "lines", (json_int_t)ds->load.lines, "input_ratings",
-        (json_int_t)ds->input_ratings, "duplicates_removed",
-        (json_int_t)st->duplicates_removed, "bad_lines_skipped", (json_int_t)st->bad_lines,
-        "filtered_ratings", (json_int_t)st->filtered_ratings, "header", ds->load.header,
-        "separator", ds->load.sep);
-    if (!o)
-        return EXIT_FAIL;
-    json_object_set_new(o, "filtered_users", json_integer(st->filtered_users));
-    json_object_set_new(o, "filtered_products", json_integer(st->filtered_items));
-    if (st->has_ts) {
-        json_object_set_new(o, "time_first", json_integer(st->ts_min));
-        json_object_set_new(o, "time_last", json_integer(st->ts_max));
-    } else {
-        json_object_set_new(o, "time_first", json_null());
-        json_object_set_new(o, "time_last", json_null());
-    }
-    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    fputc('\n', stdout);
-    json_decref(o);
-    return EXIT_OK;
 }
 
 static void print_summary(const char *label, const reco_count_summary *s)
@@ -129,41 +69,35 @@ static void print_text(const char *path, const reco_stats *st)
 
 int cmd_stats(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_DATA_LONGOPTS,
-        {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0, 0, 0, 0},
-    };
     cli_data_opts o;
     cli_data_opts_init(&o);
     o.filters_shown = true;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
-        int r = cli_data_option("stats", c, optarg, &o);
-        if (r < 0)
-            return EXIT_USAGE;
-        if (r > 0)
-            continue;
-        switch (c) {
-        case OPT_JSON: o.json = true; break;
-        case 'q':
-        case OPT_QUIET: o.quiet = true; break;
-        case OPT_HELP: help(); return EXIT_OK;
-        default:
-            cli_error("stats", "unknown or incomplete option '%s'", argv[optind - 1]);
-            return cli_usage_error("stats");
-        }
-    }
-    if (optind != argc - 1) {
-        cli_error("stats", optind == argc ? "missing FILE" : "expected one FILE");
-        return cli_usage_error("stats");
-    }
-    const char *path = argv[optind];
+    const cli_option options[] = {
+        CLI_OPT_INCLUDE(o.table),
+        CLI_OPT_HEADING("Output:"),
+        CLI_OPT_JSON(&o.json, "print JSON instead of text"),
+        CLI_OPT_QUIET(&o.quiet, "no progress bar, no bad-line report"),
+        CLI_OPT_END,
+    };
+    const cli_command cmd = {
+        .name = "stats",
+        .usage = "[OPTIONS] FILE",
+        .description = "Summary statistics of a rating file (user,item,rating[,timestamp]; '-' "
+                       "reads standard input): users, products, ratings, density, rating mean, "
+                       "standard deviation and distribution, ratings per user and per product, "
+                       "duplicates removed, bad lines skipped and the time span.",
+        .options = options,
+    };
+    int first;
+    int rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc)
+        return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (first != argc - 1)
+        return cli_usage("stats", first == argc ? "missing FILE" : "expected one FILE, got "
+                         "\"%s\" too", argv[argc - 1]);
+    const char *path = argv[first];
     reco_dataset *ds = NULL;
-    int rc = cli_load_dataset("stats", path, &o, &ds);
+    rc = cli_load_dataset("stats", path, &o, &ds);
     if (rc)
         return rc;
     reco_stats st;
@@ -173,10 +107,18 @@ int cmd_stats(int argc, char **argv)
         reco_dataset_free(ds);
         return EXIT_FAIL;
     }
-    if (o.json)
-        rc = print_json(path, ds, &st);
-    else
+    if (o.json) {
+        char *text = NULL;
+        if (reco_stats_json(&st, path, &text, &err)) {
+            cli_error("stats", "%s", err.msg);
+            rc = EXIT_FAIL;
+        } else {
+            puts(text);
+            free(text);
+        }
+    } else {
         print_text(path, &st);
+    }
     reco_dataset_free(ds);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_error("stats", "error writing output");

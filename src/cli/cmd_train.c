@@ -11,8 +11,6 @@
 #include "reco/ratings_log.h"
 #include "service.h"
 
-enum { OPT_ALGO = OPT_FIRST_FREE, OPT_PARAM, OPT_OUTPUT, OPT_RATINGS_LOG, OPT_WITHOUT_ARCHIVED };
-
 /* What was read of the ratings log. */
 typedef struct log_input {
     const char *path;
@@ -155,138 +153,103 @@ out:
     return rc;
 }
 
-static void help(void)
+/* The algorithms and their default parameters, for --help. */
+static void algorithms_help(FILE *f)
 {
-    printf("Usage: reco train [--algo ALGO] [--param KEY=VALUE ...] [OPTIONS] RATINGS... -o MODEL\n"
-           "       reco train [OPTIONS] RATINGS... [ARCHIVE...] --ratings-log LOG -o MODEL\n\n"
-           "Fits a recommender on rating files and writes a model file that `reco serve`,\n"
-           "`reco recommend`, `reco similar` and `reco predict` load by mapping it.\n"
-           "With --ratings-log it also trains on the ratings `reco serve` has acknowledged\n"
-           "so far and records how far it read, so that the server replays only the rest\n"
-           "and `reco log compact` can archive what the model holds (docs/operations.md).\n"
-           "Without --algo it builds the recommended model, \"default\": the ranker that\n"
-           "ranks best on a validation split carved from RATINGS (ials, ease or popular)\n"
-           "plus mf for predicted ratings, in one file (docs/algorithms.md).\n\n"
-           "Algorithms:\n");
+    fprintf(f, "Algorithms:\n");
     for (const reco_algo_ops *const *a = reco_algo_list(); *a; a++) {
         reco_model *m = NULL;
         char params[2048] = "";
         if (reco_model_new((*a)->name, &m, NULL) == RECO_OK && (*a)->params_format)
             (*a)->params_format(m->params, params, sizeof params);
-        printf("  %-9s %s\n            defaults: %s\n", (*a)->name, (*a)->summary, params);
+        char line[2100];
+        snprintf(line, sizeof line, "  %-9s %s", (*a)->name, (*a)->summary);
+        cli_help_wrap(f, line, 0);
+        snprintf(line, sizeof line, "defaults: %s", params);
+        cli_help_wrap(f, line, 12);
         reco_model_free(m);
     }
-    printf("\nEvery model also fits the baseline (params baseline.reg_u, baseline.reg_i:\n"
-           "any regularisation from 0, which gives plain mean residuals; baseline.epochs)\n"
-           "and the popularity ranking that users it has never seen get:\n"
-           "popular.by=count (default: products by number of training ratings) or mean\n"
-           "(damped mean rating, with popular.damping and popular.min_count: products with\n"
-           "fewer ratings follow the rest). popular.half_life_days=H (count only; 0, the\n"
-           "default, is off) weighs each rating by 2^(-age/H), the age in days counted back\n"
-           "from the latest rating in the training data (needs timestamps). The popular\n"
-           "algorithm's own parameters are these. similar.min_support=N (default 10) is\n"
-           "the fewest ratings a product needs to be listed as similar by factor cosine\n"
-           "(reco similar --help).\n\n"
-           "Options:\n"
-           "  -a, --algo ALGO        algorithm (default: default)\n"
-           "  -p, --param KEY=VALUE  set a parameter (repeatable), e.g. --param factors=64\n"
-           "  -o, --output MODEL     model file to write (required)\n"
-           "  --ratings-log LOG      train on the ratings log of reco serve too (what is\n"
-           "                         durable now) and record the point reached; a log that\n"
-           "                         was compacted needs its archive among the RATINGS\n"
-           "  --without-archived-ratings\n"
-           "                         train although the log's archived ratings are not given\n"
-           "%s"
-           "  --json                 print the summary as JSON\n"
-           "  --quiet                no progress bar\n"
-           "  --help                 show this help\n",
-           CLI_DATA_HELP);
+    fputc('\n', f);
+    cli_help_wrap(f, "Every model also fits the baseline (params baseline.reg_u, baseline.reg_i: "
+                     "any regularisation from 0, which gives plain mean residuals; "
+                     "baseline.epochs) and the popularity ranking that users it has never seen "
+                     "get: popular.by=count (default: products by number of training ratings) "
+                     "or mean (damped mean rating, with popular.damping and popular.min_count: "
+                     "products with fewer ratings follow the rest). popular.half_life_days=H "
+                     "(count only; 0, the default, is off) weighs each rating by 2^(-age/H), the "
+                     "age in days counted back from the latest rating in the training data "
+                     "(needs timestamps). The popular algorithm's own parameters are these. "
+                     "similar.min_support=N (default 10) is the fewest ratings a product needs "
+                     "to be listed as similar by factor cosine (reco similar --help).", 0);
 }
 
 int cmd_train(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_DATA_LONGOPTS,
-        {"algo", required_argument, NULL, 'a'},
-        {"param", required_argument, NULL, 'p'},
-        {"output", required_argument, NULL, 'o'},
-        {"ratings-log", required_argument, NULL, OPT_RATINGS_LOG},
-        {"without-archived-ratings", no_argument, NULL, OPT_WITHOUT_ARCHIVED},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0, 0, 0, 0},
-    };
     cli_data_opts o;
     cli_data_opts_init(&o);
     o.filters_shown = true;
-    const char *algo = NULL, *output = NULL;
+    const char *algo = "default", *output = NULL;
     log_input lg;
     memset(&lg, 0, sizeof lg);
     bool without_archived = false;
-    const char **params = calloc((size_t)argc + 1, sizeof *params);
-    int n_params = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "a:p:o:q", longopts, NULL)) != -1) {
-        int r = cli_data_option("train", c, optarg, &o);
-        if (r < 0)
-            goto usage;
-        if (r > 0)
-            continue;
-        switch (c) {
-        case 'a': algo = optarg; break;
-        case 'p': params[n_params++] = optarg; break;
-        case 'o': output = optarg; break;
-        case OPT_RATINGS_LOG: lg.path = optarg; break;
-        case OPT_WITHOUT_ARCHIVED: without_archived = true; break;
-        case OPT_JSON: o.json = true; break;
-        case 'q':
-        case OPT_QUIET: o.quiet = true; break;
-        case OPT_HELP: help(); free(params); return EXIT_OK;
-        default:
-            cli_error("train", "unknown or incomplete option '%s'", argv[optind - 1]);
-            goto usage;
-        }
-    }
-    if (!algo)
-        algo = "default";
-    if (!output || (optind == argc && !lg.path)) {
-        cli_error("train", !output ? "missing -o MODEL" : "missing RATINGS");
-        goto usage;
-    }
+    cli_list params = {.n = 0};
+    const cli_option options[] = {
+        CLI_OPT_HEADING("Model:"),
+        {CLI_STRING, "algo", 'a', "ALGO", "algorithm (default: default)", &algo, 0, 0, NULL,
+         NULL},
+        {CLI_LIST, "param", 'p', "KEY=VALUE", "set a parameter (repeatable), e.g. --param "
+         "factors=64 or --param mf.factors=64", &params, 0, 0, NULL, NULL},
+        {CLI_STRING, "output", 'o', "MODEL", "model file to write (required)", &output, 0, 0,
+         NULL, NULL},
+        {CLI_STRING, "ratings-log", 0, "LOG", "train on the ratings log of reco serve too (what "
+         "is durable now) and record the point reached; a log that was compacted needs its "
+         "archive among the RATINGS", &lg.path, 0, 0, NULL, NULL},
+        {CLI_FLAG, "without-archived-ratings", 0, NULL, "train although the log's archived "
+         "ratings are not given", &without_archived, 0, 0, NULL, NULL},
+        CLI_OPT_INCLUDE(o.table),
+        CLI_OPT_HEADING("Output:"),
+        CLI_OPT_JSON(&o.json, "print the summary as JSON (docs/json.md)"),
+        CLI_OPT_QUIET(&o.quiet, "no progress bar, no summary"),
+        CLI_OPT_END,
+    };
+    const cli_command cmd = {
+        .name = "train",
+        .usage = "[OPTIONS] RATINGS... -o MODEL\n"
+                 "[OPTIONS] RATINGS... [ARCHIVE...] --ratings-log LOG -o MODEL",
+        .description =
+            "Fits a recommender on rating files and writes a model file that `reco serve`, "
+            "`reco recommend`, `reco similar` and `reco predict` load by mapping it. With "
+            "--ratings-log it also trains on the ratings `reco serve` has acknowledged so far "
+            "and records how far it read, so that the server replays only the rest and `reco "
+            "log compact` can archive what the model holds (docs/operations.md). Without --algo "
+            "it builds the recommended model, \"default\": the ranker that ranks best on a "
+            "validation split carved from RATINGS (ials, ease or popular) plus mf for predicted "
+            "ratings, in one file (docs/algorithms.md).",
+        .more_help = algorithms_help,
+        .options = options,
+    };
+    int first;
+    int rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc)
+        return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
+    if (!output)
+        return cli_usage("train", "missing -o MODEL");
+    if (first == argc && !lg.path)
+        return cli_usage("train", "missing RATINGS");
     reco_error err;
     reco_model *m = NULL;
-    if (reco_model_new(algo, &m, &err)) {
+    reco_status st = reco_model_new(algo, &m, &err);
+    for (int i = 0; i < params.n && !st; i++)
+        st = reco_model_set_param_text(m, params.v[i], &err);
+    if (st) {
         cli_error("train", "%s", err.msg);
-        goto usage;
+        reco_model_free(m);
+        return EXIT_USAGE;
     }
-    for (int i = 0; i < n_params; i++) {
-        char key[128];
-        const char *eq = strchr(params[i], '=');
-        size_t kl = eq ? (size_t)(eq - params[i]) : 0;
-        if (!eq || kl == 0 || kl >= sizeof key) {
-            cli_error("train", "--param wants KEY=VALUE, got \"%s\"", params[i]);
-            reco_model_free(m);
-            goto usage;
-        }
-        memcpy(key, params[i], kl);
-        key[kl] = '\0';
-        /* Accept "mf.factors" as well as "factors". */
-        const char *k = key;
-        size_t al = strlen(algo);
-        if (!strncmp(k, algo, al) && k[al] == '.')
-            k += al + 1;
-        if (reco_model_set_param(m, k, eq + 1, &err)) {
-            cli_error("train", "%s", err.msg);
-            reco_model_free(m);
-            goto usage;
-        }
-    }
-    free(params);
     reco_dataset *ds = NULL;
-    int rc = optind == argc - 1 && !lg.path
-                 ? cli_load_dataset("train", argv[optind], &o, &ds)
-                 : load_inputs(&o, argv + optind, argc - optind, &lg, without_archived, &ds);
+    rc = first == argc - 1 && !lg.path
+             ? cli_load_dataset("train", argv[first], &o, &ds)
+             : load_inputs(&o, argv + first, argc - first, &lg, without_archived, &ds);
     if (rc) {
         reco_model_free(m);
         return rc;
@@ -296,7 +259,7 @@ int cmd_train(int argc, char **argv)
     ctx.threads = o.load.threads;
     ctx.progress.fn = cli_progress_cb;
     ctx.progress.ctx = pb;
-    reco_status st = reco_model_fit(m, ds, &ctx, &err);
+    st = reco_model_fit(m, ds, &ctx, &err);
     cli_progress_free(pb);
     if (st == RECO_OK) {
         /* A sample keeps this cheap on millions of ratings. */
@@ -318,26 +281,28 @@ int cmd_train(int argc, char **argv)
     if (ch)
         reco_default_choice_format(ch, choice, sizeof choice);
     if (o.json) {
-        json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:f,s:f}", "model", output, "algorithm",
-                              algo, "params", params_text, "users",
-                              (json_int_t)reco_dataset_n_users(ds), "items",
-                              (json_int_t)reco_dataset_n_items(ds), "ratings",
-                              (json_int_t)reco_dataset_nnz(ds), "fit_seconds", m->fit_seconds,
-                              "train_rmse", m->train_rmse);
+        json_t *j = json_object();
+        json_object_set_new(j, "model", json_string(output));
+        json_object_set_new(j, "algorithm", json_string(algo));
+        json_object_set_new(j, "params", reco_json_params(params_text));
+        json_object_set_new(j, "users", json_integer(reco_dataset_n_users(ds)));
+        json_object_set_new(j, "items", json_integer(reco_dataset_n_items(ds)));
+        json_object_set_new(j, "ratings", json_integer((json_int_t)reco_dataset_nnz(ds)));
+        json_object_set_new(j, "fit_seconds", reco_json_real(m->fit_seconds));
+        json_object_set_new(j, "train_rmse", reco_json_real(m->train_rmse));
         json_object_set_new(j, "filtered_users", json_integer(ds->filtered_users));
-        json_object_set_new(j, "filtered_products", json_integer(ds->filtered_items));
+        json_object_set_new(j, "filtered_items", json_integer(ds->filtered_items));
         json_object_set_new(j, "filtered_ratings", json_integer((json_int_t)ds->filtered_ratings));
         if (ch)
             json_object_set_new(j, "ranker", reco_default_choice_json(ch));
         if (lg.path)
             json_object_set_new(j, "ratings_log",
                                 json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "file", lg.path, "id",
-                                          lg.end.id, "ratings", (json_int_t)lg.ratings,
-                                          "bad_lines", (json_int_t)lg.bad, "from_rating",
-                                          (json_int_t)lg.start.seq, "to_rating",
-                                          (json_int_t)lg.end.seq));
-        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
+                                          lg.end.id, "first_rating", (json_int_t)lg.start.seq,
+                                          "end_rating", (json_int_t)lg.end.seq, "ratings",
+                                          (json_int_t)lg.ratings, "bad_lines_skipped",
+                                          (json_int_t)lg.bad));
+        cli_print_json(j);
         json_decref(j);
     } else if (!o.quiet) {
         char a[32], b[32], c2[32];
@@ -367,7 +332,4 @@ int cmd_train(int argc, char **argv)
     reco_model_free(m);
     reco_dataset_free(ds);
     return EXIT_OK;
-usage:
-    free(params);
-    return cli_usage_error("train");
 }

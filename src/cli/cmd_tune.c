@@ -15,87 +15,10 @@
 #include "reco/split.h"
 #include "reco/tune.h"
 
-enum {
-    OPT_ALGO = OPT_FIRST_FREE, OPT_SPACE, OPT_PARAM, OPT_METRIC, OPT_STRATEGY, OPT_TRIALS,
-    OPT_MAX_TRIALS, OPT_SEED, OPT_VALIDATION, OPT_BUDGET, OPT_TRAIN, OPT_TEST, OPT_SPLIT,
-    OPT_RELEVANT, OPT_RANK_USERS
-};
-
-#define MAX_ARGS 64
-
-static void help(void)
-{
-    printf("Usage: reco tune --algo ALGO [--space KEY=SPEC ...] [OPTIONS] FILE\n"
-           "       reco tune --algo ALGO [OPTIONS] --split SPEC FILE\n"
-           "       reco tune --algo ALGO [OPTIONS] --train FILE [--test FILE]\n\n"
-           "Searches the parameters of one algorithm. Each trial fits a model on part of\n"
-           "the training data and scores it on a validation split carved out of that same\n"
-           "training data, never on a test set; the best trial's parameters are printed\n"
-           "with the `reco train` line that uses them. With a held-out test set (--test,\n"
-           "or --split to make one from FILE) the best parameters are then refitted on all\n"
-           "the training data and scored once on it: the honest figure. See docs/tuning.md.\n\n"
-           "Search:\n"
-           "  -a, --algo ALGO        the algorithm (required)\n"
-           "  --space KEY=SPEC       a parameter to search (repeatable; default: the\n"
-           "                         algorithm's own space, if it has one). SPEC is\n"
-           "                           V1,V2,...          a list of values\n"
-           "                           LO:HI[:OPT...]     a range; OPT: log (log-uniform,\n"
-           "                                              LO > 0), int (integers), N (N grid\n"
-           "                                              points from LO to HI)\n"
-           "                         (OPTs in any order, each after ':' or ','); a SPEC\n"
-           "                         with ':' is a range; KEY as for reco train --param\n"
-           "                         e.g. factors=32,64,128  reg=0.001:1:log  alpha=1:50\n"
-           "                              factors=16:256:int:log  reg=0.01:1:log:5\n"
-           "  -p, --param KEY=VALUE  a fixed parameter for every trial (repeatable)\n"
-           "  --metric M             what to optimise: ndcg@N (default ndcg@10),\n"
-           "                         precision@N (p@N), recall@N, map@N, hit@N (higher is\n"
-           "                         better), rmse, mae (lower is better)\n"
-           "  --strategy S           grid: every combination (ranges need a point count);\n"
-           "                         random: seeded draws. Default: grid when every SPEC is\n"
-           "                         a list or a range with a point count, else random\n"
-           "  --trials N             random search: the number of trials (default 20;\n"
-           "                         implies --strategy random)\n"
-           "  --max-trials N         refuse a grid of more points (default 200)\n"
-           "  --seed S               seed of the draws and of every split (default 1)\n"
-           "  --budget TIME          start no trial after TIME (seconds, or with s, m, h:\n"
-           "                         90, 10m, 1.5h); the first trial always runs\n"
-           "Validation (carved from the training data only):\n"
-           "  --validation SPEC      time:F  each user's latest fraction F (default\n"
-           "                                 time:0.2; random:0.2 when there are no\n"
-           "                                 timestamps)\n"
-           "                         random:F  a random fraction F of the ratings\n"
-           "                         kfold:K   K folds: every trial is fitted K times and\n"
-           "                                   its figures are the means\n"
-           "                         loo       each user's latest rating\n"
-           "  -n N                   list length of ranking metrics in the table (the\n"
-           "                         metric's @N; default 10)\n"
-           "  --relevant R           a rating >= R is relevant for ranking (default 4)\n"
-           "  --rank-users N         rank for a seeded sample of N users (big data)\n"
-           "Data:\n"
-           "  FILE                   tune on FILE (all of it is training data)\n"
-           "  --split SPEC           first split FILE into training and held-out test\n"
-           "                         (random:F, time:F or loo, seeded), tune on the\n"
-           "                         training part, then score the held-out part\n"
-           "  --train FILE           tune on this file (e.g. MovieLens u1.base) ...\n"
-           "  --test FILE            ... and score the held-out test file (u1.test) once\n"
-           "%s"
-           "Output:\n"
-           "  --json                 print JSON instead of the tables\n"
-           "  -q, --quiet            no progress bar, no warnings\n"
-           "  --help                 show this help\n\n"
-           "Example:\n"
-           "  reco tune --algo mf --train ml-100k/u1.base --test ml-100k/u1.test \\\n"
-           "      --space factors=16:128:int:log --space reg=0.01:0.2:log --trials 12\n",
-           CLI_DATA_HELP);
-}
-
 typedef struct tune_cli {
     cli_data_opts data;
     const char *algo;
-    const char *spaces[MAX_ARGS];
-    int n_spaces;
-    const char *params[MAX_ARGS];
-    int n_params;
+    cli_list spaces, params;
     const char *file, *train_file, *test_file, *split_text;
     char data_args[1024];      /* data options to repeat in the train line */
     reco_tune_options topt;
@@ -106,8 +29,8 @@ typedef struct tune_cli {
     reco_split_spec outer;     /* --split */
 } tune_cli;
 
-/* "90", "90s", "10m", "1.5h" in seconds; 0 on success. */
-static int parse_duration(const char *s, double *out)
+/* --budget: "90", "90s", "10m", "1.5h" in seconds; 0 on success. */
+static int parse_duration(const char *s, void *dest)
 {
     char buf[64];
     size_t len = strlen(s);
@@ -123,200 +46,180 @@ static int parse_duration(const char *s, double *out)
     double v;
     if (cli_parse_double(buf, &v) || !(v > 0))
         return -1;
-    *out = v * mult;
+    *(double *)dest = v * mult;
     return 0;
 }
 
-/* Remembers a data option (other than --threads) for the train line. */
-static void note_data_arg(tune_cli *c, const struct option *longopts, int ch, const char *arg)
+/* --strategy: grid, random or auto. */
+static int parse_strategy(const char *s, void *dest)
 {
-    if (ch == OPT_THREADS)
-        return;
-    for (const struct option *o = longopts; o->name; o++) {
-        if (o->val != ch)
-            continue;
-        size_t len = strlen(c->data_args);
-        snprintf(c->data_args + len, sizeof c->data_args - len, " --%s", o->name);
-        if (o->has_arg) {
-            strncat(c->data_args, " ", sizeof c->data_args - strlen(c->data_args) - 1);
-            cli_shell_append(c->data_args, sizeof c->data_args, arg);
-        }
-        return;
-    }
+    reco_tune_strategy *t = dest;
+    if (!strcmp(s, "grid"))
+        *t = RECO_TUNE_GRID;
+    else if (!strcmp(s, "random"))
+        *t = RECO_TUNE_RANDOM;
+    else if (!strcmp(s, "auto"))
+        *t = RECO_TUNE_AUTO;
+    else
+        return -1;
+    return 0;
 }
 
-/* Prints a usage error; returns the exit status. */
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...)
+/* Told of every option: notes --trials and --strategy, and the data options
+ * (other than --threads) to repeat in the train line. */
+static void seen(void *ctx, const cli_option *o, const char *arg)
 {
-    va_list ap;
-    fprintf(stderr, "reco tune: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return EXIT_USAGE;
+    tune_cli *c = ctx;
+    if (o->dest == &c->topt.trials)
+        c->trials_given = true;
+    else if (o->dest == &c->topt.strategy)
+        c->strategy_given = true;
+    bool data = o >= c->data.table && o < c->data.table + sizeof c->data.table / sizeof *o;
+    if (!data || o->dest == &c->data.load.threads)
+        return;
+    size_t len = strlen(c->data_args);
+    snprintf(c->data_args + len, sizeof c->data_args - len, " --%s", o->name);
+    if (o->arg) {
+        strncat(c->data_args, " ", sizeof c->data_args - strlen(c->data_args) - 1);
+        cli_shell_append(c->data_args, sizeof c->data_args, arg);
+    }
 }
 
 static int parse_args(tune_cli *c, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_DATA_LONGOPTS,
-        {"algo", required_argument, NULL, 'a'},
-        {"space", required_argument, NULL, OPT_SPACE},
-        {"param", required_argument, NULL, 'p'},
-        {"metric", required_argument, NULL, OPT_METRIC},
-        {"strategy", required_argument, NULL, OPT_STRATEGY},
-        {"trials", required_argument, NULL, OPT_TRIALS},
-        {"max-trials", required_argument, NULL, OPT_MAX_TRIALS},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"validation", required_argument, NULL, OPT_VALIDATION},
-        {"budget", required_argument, NULL, OPT_BUDGET},
-        {"train", required_argument, NULL, OPT_TRAIN},
-        {"test", required_argument, NULL, OPT_TEST},
-        {"split", required_argument, NULL, OPT_SPLIT},
-        {"relevant", required_argument, NULL, OPT_RELEVANT},
-        {"rank-users", required_argument, NULL, OPT_RANK_USERS},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, OPT_QUIET},
-        {"help", no_argument, NULL, OPT_HELP},
-        {0, 0, 0, 0},
-    };
     reco_tune_options *t = &c->topt;
     const char *validation = NULL, *metric = NULL;
     reco_error err;
-    int ch;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "a:p:n:q", longopts, NULL)) != -1) {
-        int r = cli_data_option("tune", ch, optarg, &c->data);
-        if (r < 0)
-            return EXIT_USAGE;
-        if (r > 0) {
-            note_data_arg(c, longopts, ch, optarg);
-            continue;
-        }
-        switch (ch) {
-        case 'a': c->algo = optarg; break;
-        case OPT_SPACE:
-        case 'p': {
-            int *cnt = ch == 'p' ? &c->n_params : &c->n_spaces;
-            if (*cnt == MAX_ARGS)
-                return usage("at most 64 %s options", ch == 'p' ? "--param" : "--space");
-            (ch == 'p' ? c->params : c->spaces)[(*cnt)++] = optarg;
-            break;
-        }
-        case OPT_METRIC: metric = optarg; break;
-        case OPT_STRATEGY:
-            if (!strcmp(optarg, "grid"))
-                t->strategy = RECO_TUNE_GRID;
-            else if (!strcmp(optarg, "random"))
-                t->strategy = RECO_TUNE_RANDOM;
-            else if (!strcmp(optarg, "auto"))
-                t->strategy = RECO_TUNE_AUTO;
-            else
-                return usage("--strategy wants grid or random, got \"%s\"", optarg);
-            c->strategy_given = true;
-            break;
-        case OPT_TRIALS:
-        case OPT_MAX_TRIALS: {
-            uint32_t v;
-            if (cli_parse_u32(optarg, &v) || v < 1 || v > RECO_TUNE_MAX_TRIALS) {
-                cli_error("tune", "--%s wants a number from 1 to %d, got \"%s\"",
-                          ch == OPT_TRIALS ? "trials" : "max-trials", RECO_TUNE_MAX_TRIALS,
-                          optarg);
-                return EXIT_USAGE;
-            }
-            if (ch == OPT_TRIALS) {
-                t->trials = v;
-                c->trials_given = true;
-            } else {
-                t->max_trials = v;
-            }
-            break;
-        }
-        case OPT_SEED:
-            if (cli_parse_u64(optarg, &t->seed))
-                return usage("--seed wants a non-negative integer, got \"%s\"", optarg);
-            break;
-        case OPT_VALIDATION: validation = optarg; break;
-        case OPT_BUDGET:
-            if (parse_duration(optarg, &t->budget_seconds))
-                return usage("--budget wants a time above 0 in seconds (90) or with a unit "
-                             "(90s, 10m, 1.5h), got \"%s\"", optarg);
-            break;
-        case OPT_TRAIN: c->train_file = optarg; break;
-        case OPT_TEST: c->test_file = optarg; break;
-        case OPT_SPLIT: c->split_text = optarg; break;
-        case 'n':
-            if (cli_parse_u32(optarg, &c->list_n) || c->list_n < 1 ||
-                c->list_n > RECO_EVAL_MAX_N) {
-                cli_error("tune", "-n wants a list length from 1 to %d, got \"%s\"",
-                          RECO_EVAL_MAX_N, optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_RELEVANT:
-            if (cli_parse_double(optarg, &t->relevant))
-                return usage("--relevant wants a rating, got \"%s\"", optarg);
-            break;
-        case OPT_RANK_USERS:
-            if (cli_parse_u32(optarg, &t->rank_users))
-                return usage("--rank-users wants a non-negative integer, got \"%s\"", optarg);
-            break;
-        case OPT_JSON: c->data.json = true; break;
-        case 'q':
-        case OPT_QUIET: c->data.quiet = true; break;
-        case OPT_HELP: help(); return -1;
-        default:
-            return usage("unknown or incomplete option '%s' (see 'reco tune --help')",
-                         argv[optind - 1]);
-        }
-    }
+    char n_help[160];
+    snprintf(n_help, sizeof n_help, "list length of ranking metrics in the table (the metric's "
+             "@N, 1 to %d; default 10)", RECO_EVAL_MAX_N);
+    const cli_option options[] = {
+        CLI_OPT_HEADING("Search:"),
+        {CLI_STRING, "algo", 'a', "ALGO", "the algorithm (required)", &c->algo, 0, 0, NULL,
+         NULL},
+        {CLI_LIST, "space", 0, "KEY=SPEC",
+         "a parameter to search (repeatable; default: the algorithm's own space, if it has "
+         "one). SPEC is\n"
+         "  V1,V2,...         a list of values\n"
+         "  LO:HI[:OPT...]    a range; OPT: log (log-uniform, LO > 0), int (integers), N (N "
+         "grid points from LO to HI)\n"
+         "(OPTs in any order, each after ':' or ','); a SPEC with ':' is a range; KEY as for "
+         "reco train --param, e.g. factors=32,64,128 reg=0.001:1:log alpha=1:50 "
+         "factors=16:256:int:log reg=0.01:1:log:5",
+         &c->spaces, 0, 0, NULL, NULL},
+        {CLI_LIST, "param", 'p', "KEY=VALUE", "a fixed parameter for every trial (repeatable)",
+         &c->params, 0, 0, NULL, NULL},
+        {CLI_STRING, "metric", 0, "M", "what to optimise: ndcg@N (default ndcg@10), "
+         "precision@N (p@N), recall@N, map@N, hit@N (higher is better), rmse, mae (lower is "
+         "better)", &metric, 0, 0, NULL, NULL},
+        {CLI_CUSTOM, "strategy", 0, "S", "grid: every combination (ranges need a point count); "
+         "random: seeded draws. Default: grid when every SPEC is a list or a range with a "
+         "point count, else random", &t->strategy, 0, 0, "grid or random", parse_strategy},
+        {CLI_U32, "trials", 0, "N", "random search: the number of trials (default 20; implies "
+         "--strategy random)", &t->trials, 1, RECO_TUNE_MAX_TRIALS, NULL, NULL},
+        {CLI_U32, "max-trials", 0, "N", "refuse a grid of more points (default 200)",
+         &t->max_trials, 1, RECO_TUNE_MAX_TRIALS, NULL, NULL},
+        {CLI_U64, "seed", 0, "S", "seed of the draws and of every split (default 1)", &t->seed,
+         0, 0, NULL, NULL},
+        {CLI_CUSTOM, "budget", 0, "TIME", "start no trial after TIME (seconds, or with s, m, h: "
+         "90, 10m, 1.5h); the first trial always runs", &t->budget_seconds, 0, 0,
+         "a time above 0 in seconds (90) or with a unit (90s, 10m, 1.5h)", parse_duration},
+        CLI_OPT_HEADING("Validation (carved from the training data only):"),
+        {CLI_STRING, "validation", 0, "SPEC",
+         "time:F    each user's latest fraction F (default time:0.2; random:0.2 when there are "
+         "no timestamps)\n"
+         "random:F  a random fraction F of the ratings\n"
+         "kfold:K   K folds: every trial is fitted K times and its figures are the means\n"
+         "loo       each user's latest rating",
+         &validation, 0, 0, NULL, NULL},
+        {CLI_U32, NULL, 'n', "N", n_help, &c->list_n, 1, RECO_EVAL_MAX_N, NULL, NULL},
+        {CLI_DOUBLE, "relevant", 0, "R", "a rating >= R is relevant for ranking (default 4)",
+         &t->relevant, 0, 0, "a rating", NULL},
+        {CLI_U32, "rank-users", 0, "N", "rank for a seeded sample of N users (big data)",
+         &t->rank_users, 0, 0, NULL, NULL},
+        CLI_OPT_HEADING("Data (FILE: tune on FILE, all of it training data):"),
+        {CLI_STRING, "split", 0, "SPEC", "first split FILE into training and held-out test "
+         "(random:F, time:F or loo, seeded), tune on the training part, then score the "
+         "held-out part", &c->split_text, 0, 0, NULL, NULL},
+        {CLI_STRING, "train", 0, "FILE", "tune on this file (e.g. MovieLens u1.base) ...",
+         &c->train_file, 0, 0, NULL, NULL},
+        {CLI_STRING, "test", 0, "FILE", "... and score the held-out test file (u1.test) once",
+         &c->test_file, 0, 0, NULL, NULL},
+        CLI_OPT_INCLUDE(c->data.table),
+        CLI_OPT_HEADING("Output:"),
+        CLI_OPT_JSON(&c->data.json, "print JSON instead of the tables (docs/json.md)"),
+        CLI_OPT_QUIET(&c->data.quiet, "no progress bar, no warnings"),
+        CLI_OPT_END,
+    };
+    const cli_command cmd = {
+        .name = "tune",
+        .usage = "--algo ALGO [--space KEY=SPEC ...] [OPTIONS] FILE\n"
+                 "--algo ALGO [OPTIONS] --split SPEC FILE\n"
+                 "--algo ALGO [OPTIONS] --train FILE [--test FILE]",
+        .description =
+            "Searches the parameters of one algorithm. Each trial fits a model on part of the "
+            "training data and scores it on a validation split carved out of that same training "
+            "data, never on a test set; the best trial's parameters are printed with the `reco "
+            "train` line that uses them. With a held-out test set (--test, or --split to make "
+            "one from FILE) the best parameters are then refitted on all the training data and "
+            "scored once on it: the honest figure. See docs/tuning.md.",
+        .options = options,
+        .epilogue = "Example:\n"
+                    "  reco tune --algo mf --train ml-100k/u1.base --test ml-100k/u1.test \\\n"
+                    "      --space factors=16:128:int:log --space reg=0.01:0.2:log --trials 12",
+        .seen = seen,
+        .seen_ctx = c,
+    };
+    int first;
+    int rc = cli_parse(&cmd, argc, argv, &first);
+    if (rc)
+        return rc;
     if (!c->algo)
-        return usage("missing --algo ALGO (see 'reco tune --help')");
+        return cli_usage("tune", "missing --algo ALGO");
     if (c->train_file) {
-        if (optind != argc)
-            return usage("no FILE is expected with --train, got \"%s\"", argv[optind]);
+        if (first != argc)
+            return cli_usage("tune", "no FILE is expected with --train, got \"%s\"",
+                             argv[first]);
         if (c->split_text)
-            return usage("--split makes a test set from FILE: it cannot be combined with "
-                         "--train");
+            return cli_usage("tune", "--split makes a test set from FILE: it cannot be "
+                             "combined with --train");
     } else {
         if (c->test_file)
-            return usage("--test needs --train (the file to tune on)");
-        if (optind == argc)
-            return usage("missing FILE (see 'reco tune --help')");
-        if (optind != argc - 1)
-            return usage("expected one FILE, got \"%s\" too", argv[argc - 1]);
-        c->file = argv[optind];
+            return cli_usage("tune", "--test needs --train (the file to tune on)");
+        if (first == argc)
+            return cli_usage("tune", "missing FILE");
+        if (first != argc - 1)
+            return cli_usage("tune", "expected one FILE, got \"%s\" too", argv[argc - 1]);
+        c->file = argv[first];
     }
     if (metric && reco_tune_metric_parse(metric, &t->metric, &err))
-        return usage("--metric: %s", err.msg);
+        return cli_usage("tune", "--metric: %s", err.msg);
     if (c->list_n) {
         if (!reco_tune_metric_is_ranking(&t->metric))
-            return usage("-n is the list length of a ranking metric, and %s is not one",
-                         metric);
+            return cli_usage("tune", "-n is the list length of a ranking metric, and %s is "
+                             "not one", metric);
         if (metric && strchr(metric, '@') && t->metric.n != c->list_n)
-            return usage("-n disagrees with --metric %s", metric);
+            return cli_usage("tune", "-n disagrees with --metric %s", metric);
         t->metric.n = c->list_n;
     }
     if (validation) {
         if (reco_split_parse(validation, t->seed, &t->validation, &err))
-            return usage("--validation: %s", err.msg);
+            return cli_usage("tune", "--validation: %s", err.msg);
         c->validation_given = true;
         t->validation_fallback = false;
     }
     if (c->split_text) {
         if (reco_split_parse(c->split_text, t->seed, &c->outer, &err))
-            return usage("--split: %s", err.msg);
+            return cli_usage("tune", "--split: %s", err.msg);
         if (c->outer.kind == RECO_SPLIT_KFOLD)
-            return usage("--split %s: tuning makes one held-out test set (random:F, time:F "
-                         "or loo); for folds, tune once per --train/--test pair",
-                         c->split_text);
+            return cli_usage("tune", "--split %s: tuning makes one held-out test set "
+                             "(random:F, time:F or loo); for folds, tune once per "
+                             "--train/--test pair", c->split_text);
     }
     if (c->trials_given) {
         if (c->strategy_given && t->strategy == RECO_TUNE_GRID)
-            return usage("--trials is the number of random draws: a grid runs every point "
-                         "(at most --max-trials)");
+            return cli_usage("tune", "--trials is the number of random draws: a grid runs "
+                             "every point (at most --max-trials)");
         t->strategy = RECO_TUNE_RANDOM;
     }
     t->threads = c->data.load.threads;
@@ -334,13 +237,13 @@ static int check_setup(tune_cli *c)
         cli_error("tune", "%s", err.msg);
         return cli_exit_status(st);
     }
-    for (int j = 0; j < c->n_params && !st; j++)
-        if ((st = reco_tune_set_param(m, c->params[j], &err)))
-            cli_error("tune", "--param %s: %s", c->params[j], err.msg);
+    for (int j = 0; j < c->params.n && !st; j++)
+        if ((st = reco_model_set_param_text(m, c->params.v[j], &err)))
+            cli_error("tune", "--param %s: %s", c->params.v[j], err.msg);
     reco_model_free(m);
     if (st)
         return cli_exit_status(st);
-    if (c->n_spaces == 0) {
+    if (c->spaces.n == 0) {
         c->default_space = true;
         st = reco_tune_default_space(c->algo, &c->space, &err);
         if (st == RECO_ERR_NOT_FOUND) {
@@ -348,8 +251,8 @@ static int check_setup(tune_cli *c)
             return EXIT_USAGE;
         }
     }
-    for (int j = 0; j < c->n_spaces && !st; j++)
-        if ((st = reco_tune_space_add(&c->space, c->spaces[j], &err)))
+    for (int j = 0; j < c->spaces.n && !st; j++)
+        if ((st = reco_tune_space_add(&c->space, c->spaces.v[j], &err)))
             cli_error("tune", "--space: %s", err.msg);
     if (!st && (st = reco_tune_space_check(&c->space, c->algo, &err)))
         cli_error("tune", "--space: %s", err.msg);
@@ -357,8 +260,8 @@ static int check_setup(tune_cli *c)
         return cli_exit_status(st);
     /* The rest (a parameter both fixed and searched, a grid too large) is
      * refused now too, before the data is read. */
-    c->topt.fixed = c->params;
-    c->topt.n_fixed = (size_t)c->n_params;
+    c->topt.fixed = c->params.v;
+    c->topt.n_fixed = (size_t)c->params.n;
     if ((st = reco_tune_check(c->algo, &c->space, &c->topt, NULL, &err))) {
         cli_error("tune", "%s%s", err.msg,
                   strstr(err.msg, "grid") ? " (see --max-trials and --strategy)" : "");
@@ -431,9 +334,9 @@ static void train_command(const tune_cli *c, const reco_tune_result *r, char *bu
 {
     snprintf(buf, cap, "reco train --algo ");
     cli_shell_append(buf, cap, c->algo);
-    for (int j = 0; j < c->n_params; j++) {
+    for (int j = 0; j < c->params.n; j++) {
         strncat(buf, " --param ", cap - strlen(buf) - 1);
-        cli_shell_append(buf, cap, c->params[j]);
+        cli_shell_append(buf, cap, c->params.v[j]);
     }
     const reco_tune_trial *b = &r->trials[r->best];
     for (uint32_t k = 0; k < r->space.n_dims; k++) {
@@ -498,8 +401,8 @@ static void print_table(const tune_cli *c, const reco_tune_result *r, const reco
         reco_tune_dim_format(&r->space.dims[k], dim, sizeof dim);
         printf(" %s", dim);
     }
-    for (int j = 0; j < c->n_params; j++)
-        printf("%s%s", j ? " " : "; fixed ", c->params[j]);
+    for (int j = 0; j < c->params.n; j++)
+        printf("%s%s", j ? " " : "; fixed ", c->params.v[j]);
     printf("%s\n", c->default_space ? " (the default space of this algorithm)" : "");
     if (r->budget_exhausted)
         printf("budget      %gs reached: %zu of %zu planned trials ran\n",
@@ -598,20 +501,15 @@ static void print_table(const tune_cli *c, const reco_tune_result *r, const reco
         fputc('\n', stdout);
     }
     printf("            (defaults: the algorithm's default parameters%s)\n",
-           c->n_params ? " with the --param values" : "");
-}
-
-static json_t *jnum(double v)
-{
-    return isnan(v) ? json_null() : json_real(v);
+           c->params.n ? " with the --param values" : "");
 }
 
 static json_t *metrics_json(const metric_col *cols, size_t nc, const reco_eval_result *e)
 {
     json_t *o = json_object();
     for (size_t j = 0; j < nc; j++)
-        json_object_set_new(o, cols[j].json, jnum(col_value(&cols[j], e)));
-    json_object_set_new(o, "fit_seconds", jnum(e->fit_seconds));
+        json_object_set_new(o, cols[j].json, reco_json_real(col_value(&cols[j], e)));
+    json_object_set_new(o, "fit_seconds", reco_json_real(e->fit_seconds));
     return o;
 }
 
@@ -619,7 +517,27 @@ static json_t *params_json(const reco_tune_result *r, size_t t)
 {
     json_t *o = json_object();
     for (uint32_t k = 0; k < r->space.n_dims; k++)
-        json_object_set_new(o, r->space.dims[k].key, json_string(r->trials[t].values[k]));
+        json_object_set_new(o, r->space.dims[k].key,
+                            reco_json_param_value(r->trials[t].values[k]));
+    return o;
+}
+
+/* The --param words as an object of typed values, keys without the
+ * algorithm's own "ALGO." (as the trials' params name them). */
+static json_t *fixed_json(const tune_cli *c)
+{
+    json_t *o = json_object();
+    size_t al = strlen(c->algo);
+    for (int j = 0; j < c->params.n; j++) {
+        const char *w = c->params.v[j], *eq = strchr(w, '=');
+        if (!eq)
+            continue;
+        if (!strncmp(w, c->algo, al) && w[al] == '.' && w + al + 1 < eq)
+            w += al + 1;
+        char key[RECO_TUNE_KEY_MAX];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - w), w);
+        json_object_set_new(o, key, reco_json_param_value(eq + 1));
+    }
     return o;
 }
 
@@ -653,7 +571,7 @@ static int print_json(const tune_cli *c, const reco_tune_result *r, const reco_d
     reco_tune_metric_format(&r->metric, buf, sizeof buf);
     json_object_set_new(root, "metric", json_string(buf));
     json_object_set_new(root, "maximise", json_boolean(reco_tune_metric_maximise(&r->metric)));
-    json_object_set_new(root, "relevant", json_real(c->topt.relevant));
+    json_object_set_new(root, "relevant", reco_json_real(c->topt.relevant));
     json_t *space = json_array();
     for (uint32_t k = 0; k < r->space.n_dims; k++) {
         reco_tune_dim_format(&r->space.dims[k], buf, sizeof buf);
@@ -661,16 +579,13 @@ static int print_json(const tune_cli *c, const reco_tune_result *r, const reco_d
     }
     json_object_set_new(root, "space", space);
     json_object_set_new(root, "default_space", json_boolean(c->default_space));
-    json_t *fixed = json_array();
-    for (int j = 0; j < c->n_params; j++)
-        json_array_append_new(fixed, json_string(c->params[j]));
-    json_object_set_new(root, "fixed", fixed);
+    json_object_set_new(root, "fixed", fixed_json(c));
     json_object_set_new(root, "budget_seconds",
-                        c->topt.budget_seconds > 0 ? json_real(c->topt.budget_seconds)
+                        c->topt.budget_seconds > 0 ? reco_json_real(c->topt.budget_seconds)
                                                    : json_null());
     json_object_set_new(root, "budget_exhausted", json_boolean(r->budget_exhausted));
     json_object_set_new(root, "planned", json_integer((json_int_t)r->planned));
-    json_object_set_new(root, "seconds", json_real(r->seconds));
+    json_object_set_new(root, "seconds", reco_json_real(r->seconds));
     metric_col cols[8];
     size_t nc = metric_cols(&r->metric, cols);
     json_t *trials = json_array();
@@ -679,18 +594,18 @@ static int print_json(const tune_cli *c, const reco_tune_result *r, const reco_d
         json_t *o = json_object();
         json_object_set_new(o, "trial", json_integer((json_int_t)t + 1));
         json_object_set_new(o, "params", params_json(r, t));
-        json_object_set_new(o, "metric", jnum(tr->metric));
+        json_object_set_new(o, "metric", reco_json_real(tr->metric));
         json_t *m = metrics_json(cols, nc, &tr->eval);
         json_object_update(o, m);
         json_decref(m);
-        json_object_set_new(o, "seconds", json_real(tr->seconds));
+        json_object_set_new(o, "seconds", reco_json_real(tr->seconds));
         json_array_append_new(trials, o);
     }
     json_object_set_new(root, "trials", trials);
     json_t *best = json_object();
     json_object_set_new(best, "trial", json_integer((json_int_t)r->best + 1));
     json_object_set_new(best, "params", params_json(r, r->best));
-    json_object_set_new(best, "metric", jnum(r->trials[r->best].metric));
+    json_object_set_new(best, "metric", reco_json_real(r->trials[r->best].metric));
     json_object_set_new(root, "best", best);
     train_command(c, r, buf, sizeof buf);
     json_object_set_new(root, "train_command", json_string(buf));
@@ -704,9 +619,7 @@ static int print_json(const tune_cli *c, const reco_tune_result *r, const reco_d
     } else {
         json_object_set_new(root, "heldout", json_null());
     }
-    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                          JSON_REAL_PRECISION(8)) ? EXIT_FAIL : EXIT_OK;
-    fputc('\n', stdout);
+    int rc = cli_print_json(root);
     json_decref(root);
     return rc;
 }
@@ -757,8 +670,8 @@ static int run_heldout(const tune_cli *c, const reco_tune_result *r, const reco_
         return rc;
     /* The defaults, with the fixed parameters: what tuning bought. */
     st = reco_model_new(c->algo, &m, &err);
-    for (int j = 0; j < c->n_params && !st; j++)
-        st = reco_tune_set_param(m, c->params[j], &err);
+    for (int j = 0; j < c->params.n && !st; j++)
+        st = reco_model_set_param_text(m, c->params.v[j], &err);
     if (st) {
         reco_model_free(m);
         cli_error("tune", "%s", err.msg);
@@ -786,7 +699,7 @@ int cmd_tune(int argc, char **argv)
     reco_tune_options_default(&c->topt);
     int rc = parse_args(c, argc, argv);
     if (rc) {
-        rc = rc < 0 ? EXIT_OK : rc;
+        rc = rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
         goto done;
     }
     if ((rc = check_setup(c)))

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "reco/idmap.h"
+#include "reco/json.h"
 
 /* ---- routes and metrics ---- */
 
@@ -530,7 +531,7 @@ static enum MHD_Result send_body(reco_http *h, struct MHD_Connection *c, request
 static enum MHD_Result send_json(reco_http *h, struct MHD_Connection *c, request *rq,
                                  unsigned status, json_t *o)
 {
-    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(7);
+    const size_t flags = JSON_COMPACT | RECO_JSON_FLAGS;
     /* One pass: json_dumps sizes and writes at once (measuring first with
      * json_dumpb would format every number twice). */
     char *buf = o ? json_dumps(o, flags) : NULL;

@@ -22,6 +22,7 @@
 #include "reco/ratings.h"
 #include "reco/ratings_log.h"
 #include "reco/utf8.h"
+#include "reco/json.h"
 
 #define BECAUSE_MAX 3
 /* What a live rating adds to the overlay, about (docs/operations.md has
@@ -1111,7 +1112,7 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
             json_t *it = json_pack("{s:s,s:f}", "item", item_key(g, top[k].id), "score",
                                    (double)top[k].score);
             if (pred)
-                json_object_set_new(it, "predicted_rating", json_real((double)pred[k]));
+                json_object_set_new(it, "predicted_rating", reco_json_rating(pred[k]));
             if (nwhy && nwhy[k]) {
                 json_t *b = json_array();
                 for (size_t j = 0; j < nwhy[k]; j++)
@@ -1216,8 +1217,8 @@ reco_status reco_service_predict(reco_service *s, const char *user, const char *
                                             i < 0 ? RECO_NO_USER : (uint32_t)i,
                                             scratch_for(g->model), &by_model);
     merged_free(&mp);
-    *out = json_pack("{s:s,s:s,s:f,s:s,s:b,s:b}", "user", user, "item", item, "prediction",
-                     (double)p, "source", by_model ? "model" : "baseline", "known_user",
+    *out = json_pack("{s:s,s:s,s:o,s:s,s:b,s:b}", "user", user, "item", item, "prediction",
+                     reco_json_rating(p), "source", by_model ? "model" : "baseline", "known_user",
                      u >= 0 || live_user, "known_item", i >= 0 || live_item);
     generation_release(g);
     return *out ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
@@ -1438,24 +1439,23 @@ json_t *reco_service_model_info(reco_service *s)
 {
     generation *g = acquire(s);
     const reco_model *m = g->model;
-    char params[512] = "";
+    char params[2048] = "";
     if (m->ops->params_format)
         m->ops->params_format(m->params, params, sizeof params);
     pthread_rwlock_rdlock(&g->lock);
     uint64_t live = g->live_ratings, lusers = g->live_users;
     pthread_rwlock_unlock(&g->lock);
-    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:f,s:I,s:I,s:f,s:f}",
-                          "algorithm", m->ops->name, "params", params, "users",
+    json_t *o = json_pack("{s:s,s:o,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:o,s:I,s:I,s:f,s:f}",
+                          "algorithm", m->ops->name, "params", reco_json_params(params), "users",
                           (json_int_t)g->n_users, "items", (json_int_t)g->n_items, "ratings",
                           (json_int_t)reco_dataset_nnz(g->train), "trained_at",
                           (json_int_t)m->trained_at, "file", s->model_path, "file_bytes",
                           (json_int_t)reco_mfile_size(m->file), "loaded_at",
-                          (json_int_t)g->loaded_at, "fit_seconds", m->fit_seconds,
+                          (json_int_t)g->loaded_at, "fit_seconds", reco_json_real(m->fit_seconds),
                           "live_ratings", (json_int_t)live, "live_users", (json_int_t)lusers,
                           "rating_min", (double)m->rating_lo, "rating_max", (double)m->rating_hi);
     if (o)
-        json_object_set_new(o, "train_rmse", isnan(m->train_rmse) ? json_null()
-                                                                  : json_real(m->train_rmse));
+        json_object_set_new(o, "train_rmse", reco_json_real(m->train_rmse));
     const reco_default_choice *ch = reco_default_choice_of(m);
     if (o && ch)
         json_object_set_new(o, "ranker", reco_default_choice_json(ch));
@@ -1486,7 +1486,7 @@ json_t *reco_default_choice_json(const reco_default_choice *c)
     json_t *cands = json_array();
     for (uint32_t j = 0; cands && j < c->n && j < RECO_DEFAULT_MAX_CANDIDATES; j++) {
         json_t *e = json_pack("{s:s,s:o}", "name", c->cand[j].name, "value",
-                              isnan(c->cand[j].value) ? json_null() : json_real(c->cand[j].value));
+                              reco_json_real(c->cand[j].value));
         if (e && c->cand[j].note[0])
             json_object_set_new(e, "note", json_string(c->cand[j].note));
         json_array_append_new(cands, e);
@@ -1498,7 +1498,7 @@ json_t *reco_default_choice_json(const reco_default_choice *c)
     if (o) {
         json_object_set_new(o, "blend", json_string(c->blend));
         json_object_set_new(o, "blend_value",
-                            isnan(c->blend_value) ? json_null() : json_real(c->blend_value));
+                            reco_json_real(c->blend_value));
     }
     return o;
 }

@@ -23,7 +23,7 @@ expect_contains "$OUT" '"ranker": {'
 expect_contains "$OUT" '"candidates": ['
 expect_contains "$OUT" '"name": "ials"'
 expect_contains "$OUT" '"name": "popular"'
-expect_contains "$OUT" 'ials.factors=16 mf.factors=20'
+expect_contains "$(flat "$OUT")" '"ials.factors":16,"mf.factors":20'
 
 expect_status 0 "$RECO" recommend "$TMP/d.model" --user "$U" -n 5 --json
 expect_contains "$OUT" '"algorithm": "default"'

@@ -11,7 +11,7 @@ I=0227659162
 
 expect_status 0 "$RECO" eval --quiet --json --algo ease --split random:0.2 "$SAMPLE"
 expect_contains "$OUT" '"algorithm": "ease"'
-expect_contains "$OUT" '"params": "lambda=500 min_rating=none max_memory=4G precision=float threads=0"'
+expect_contains "$(flat "$OUT")" '"params":{"lambda":500,"min_rating":"none","max_memory":"4G","precision":"float","threads":0}'
 expect_contains "$OUT" '"ndcg":'
 
 # train accepts the key with or without the algorithm's prefix.

@@ -106,7 +106,15 @@ expect_contains "$OUT" '"unknown_item_ratings": 1'
 # Parameters: accepted, or rejected with the library's message.
 expect_status 0 "$RECO" eval --quiet --algo baseline --param baseline.reg_u=5 \
     --param baseline.epochs=3 --json "$TMP/r.csv"
-expect_contains "$OUT" '"params": "reg_u=5 reg_i=2.844 epochs=3"'
+expect_contains "$(flat "$OUT")" '"params":{"reg_u":5,"reg_i":2.844,"epochs":3}'
+# KEY=VALUE, as reco train takes it, sets KEY on every algorithm evaluated
+# that has it (baseline here, not popular); ALGO.KEY=VALUE on ALGO only.
+expect_status 0 "$RECO" eval --quiet --algo popular,baseline --param reg_u=5 --json "$TMP/r.csv"
+expect_contains "$(flat "$OUT")" '"params":{"reg_u":5,"reg_i":2.844,"epochs":10}'
+expect_status 0 "$RECO" eval --quiet --algo mf,baseline -p factors=4 -p mf.epochs=2 \
+    -p baseline.epochs=3 --json "$TMP/r.csv"
+expect_contains "$(flat "$OUT")" '"params":{"factors":4,"epochs":2,'
+expect_contains "$(flat "$OUT")" '"params":{"reg_u":3.747,"reg_i":2.844,"epochs":3}'
 
 # Usage errors: exit 2, one line naming the problem.
 expect_usage() { # NEEDLE ARGS...
@@ -122,11 +130,13 @@ expect_usage "random:2" --split random:2 "$TMP/r.csv"
 expect_usage 'unknown algorithm "nosuch"' --algo nosuch "$TMP/r.csv"
 expect_usage "unknown parameter baseline.nosuch" --param baseline.nosuch=1 "$TMP/r.csv"
 expect_usage "baseline.reg_u" --param baseline.reg_u=abc "$TMP/r.csv"
-expect_usage "ALGO.KEY=VALUE" --param reg_u=3 "$TMP/r.csv"
-expect_usage 'unknown algorithm "nosuch"' --param nosuch.k=1 "$TMP/r.csv"
+expect_usage "KEY=VALUE or ALGO.KEY=VALUE" --param reg_u "$TMP/r.csv"
+expect_usage "no algorithm evaluated has a parameter reg_u" --algo popular --param reg_u=3 "$TMP/r.csv"
+expect_usage "no algorithm evaluated has a parameter nosuch.k" --param nosuch.k=1 "$TMP/r.csv"
+expect_usage "mf.factors wants an integer from 1 to 1024" --algo mf,baseline --param factors=0 "$TMP/r.csv"
 expect_usage "-n" -n 0 "$TMP/r.csv"
 expect_usage "--relevant" --relevant high "$TMP/r.csv"
-expect_usage "--bogus" --bogus "$TMP/r.csv"
+expect_usage "unknown option '--bogus'; see 'reco eval --help'" --bogus "$TMP/r.csv"
 [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ] || fail "unknown option: more than one line: $ERR"
 expect_usage "missing FILE" --algo baseline
 expect_usage "pairs" --train "$TMP/train.csv" "$TMP/r.csv"

@@ -18,7 +18,7 @@ expect_status 0 "$RECO" stats --json --quiet --min-item-ratings 2 "$TMP/r.csv"
 expect_contains "$OUT" '"users": 2'
 expect_contains "$OUT" '"filtered_ratings": 1'
 expect_contains "$OUT" '"filtered_users": 1'
-expect_contains "$OUT" '"filtered_products": 1'
+expect_contains "$OUT" '"filtered_items": 1'
 
 # Without filters nothing is reported as removed.
 expect_status 0 "$RECO" stats --quiet "$TMP/r.csv"

@@ -4,6 +4,12 @@ FAILS=0
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
+# In a sanitizer build: fontconfig (under PLplot's cairo driver, reco
+# explore's charts) keeps font caches that only FcFini() frees; they are not
+# reco's leaks.
+printf 'leak:libfontconfig.so\n' >"$TMP/lsan.supp"
+export LSAN_OPTIONS="suppressions=$TMP/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 
 # expect_status WANT CMD...: runs CMD, captures stdout/stderr in $OUT/$ERR.
@@ -18,6 +24,10 @@ expect_status() {
 expect_contains() { # HAYSTACK NEEDLE
     case "$1" in *"$2"*) ;; *) fail "expected to find '$2' in: $1" ;; esac
 }
+
+# JSON without its layout (spaces and newlines dropped, in strings too), for
+# checking a whole object in one expect_contains.
+flat() { printf '%s' "$1" | tr -d ' \n'; }
 
 finish() {
     if [ "$FAILS" -ne 0 ]; then echo "$FAILS failure(s)" >&2; exit 1; fi

@@ -89,7 +89,7 @@ expect_contains "$ERR" "popular.half_life_days wants a number from 0 to"
 
 # Training reports and parameters.
 expect_status 0 "$RECO" train --json --algo mf --param factors=8 --param mf.epochs=3 "$TMP/r.csv" -o "$TMP/m8.model"
-expect_contains "$OUT" '"params": "factors=8 epochs=3'
+expect_contains "$(flat "$OUT")" '"params":{"factors":8,"epochs":3,'
 expect_status 2 "$RECO" train --algo mf --param factors=0 "$TMP/r.csv" -o "$TMP/x.model"
 expect_contains "$ERR" "mf.factors"
 expect_status 2 "$RECO" train --algo nosuch "$TMP/r.csv" -o "$TMP/x.model"

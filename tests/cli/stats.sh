@@ -40,7 +40,7 @@ expect_contains "$ERR" "--rating-range"
 
 # Usage errors and missing files.
 expect_status 2 "$RECO" stats --bogus "$TMP/r.csv"
-expect_contains "$ERR" "unknown or incomplete option"
+[ "$ERR" = "reco stats: unknown option '--bogus'; see 'reco stats --help'" ] || fail "stats --bogus: $ERR"
 expect_status 2 "$RECO" stats
 expect_contains "$ERR" "missing FILE"
 expect_status 1 "$RECO" stats "$TMP/does-not-exist.csv"

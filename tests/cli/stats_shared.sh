@@ -9,14 +9,14 @@ if [ ! -r "$ML" ] || [ ! -r "$AMZ" ]; then
 fi
 expect_status 0 "$RECO" stats --json --quiet "$ML"
 expect_contains "$OUT" '"users": 943'
-expect_contains "$OUT" '"products": 1682'
+expect_contains "$OUT" '"items": 1682'
 expect_contains "$OUT" '"ratings": 100000'
 expect_contains "$OUT" '"separator": "\t"'
 expect_contains "$OUT" '"min": 20'
 
 expect_status 0 "$RECO" stats --json --quiet "$AMZ"
 expect_contains "$OUT" '"users": 47141'
-expect_contains "$OUT" '"products": 3529'
+expect_contains "$OUT" '"items": 3529'
 expect_contains "$OUT" '"ratings": 50698'
 expect_contains "$OUT" '"bad_lines_skipped": 0'
 # ASINs keep their leading zeros: the first product of the file is 0132793040.

@@ -46,7 +46,7 @@ printf '%s' "$OUT" | json_ok 'all(set(t["params"]) == {"factors", "reg"} and t["
     || fail "--json trials: $OUT"
 printf '%s' "$OUT" | json_ok 'd["best"]["metric"] == max(t["ndcg"] for t in d["trials"])' \
     || fail "--json best: $OUT"
-printf '%s' "$OUT" | json_ok 'd["train_command"].startswith("reco train --algo mf --param epochs=5 --param factors=") and d["heldout"] is None and d["fixed"] == ["epochs=5"]' \
+printf '%s' "$OUT" | json_ok 'd["train_command"].startswith("reco train --algo mf --param epochs=5 --param factors=") and d["heldout"] is None and d["fixed"] == {"epochs": 5}' \
     || fail "--json command: $OUT"
 first=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print([(t["params"], t["ndcg"]) for t in json.load(sys.stdin)["trials"]])')
 expect_status 0 "$RECO" tune --quiet --algo mf --param epochs=5 --space factors=4:32:int:log \

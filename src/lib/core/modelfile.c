@@ -3,6 +3,7 @@
  * rename, and read by mapping the file after the header, the section
  * table and every checksum have been checked. */
 #include "reco/modelfile.h"
+#include "reco/thousands.h"
 #include "fileio.h"
 
 #include <errno.h>
@@ -615,8 +616,8 @@ reco_status reco_mfile_open_mode(const char *path, reco_mfile_mode mode, reco_mf
     if (mode == RECO_MFILE_COPY) {
         f->map = reco_alloc_aligned(f->size);
         if (!f->map) {
-            rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for a %llu-byte copy",
-                                path, (unsigned long long)f->size);
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for a %s-byte copy",
+                                path, RECO_THOUSANDS(f->size));
             goto fail;
         }
         f->copied = true;
@@ -675,8 +676,8 @@ reco_status reco_mfile_make_private(reco_mfile *f, reco_error *err)
     size_t len = (size_t)((f->size + page - 1) / page * page);
     char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
-        return reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for a %llu-byte copy",
-                              f->path, (unsigned long long)f->size);
+        return reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for a %s-byte copy",
+                              f->path, RECO_THOUSANDS(f->size));
     madvise(p, len, MADV_HUGEPAGE); /* as reco_alloc_aligned does for large arrays */
     reco_status rc = RECO_OK;
     reco_error why;

@@ -1,10 +1,15 @@
 /* Numbers as text in the "C" locale (see numfmt.h): one locale object,
- * made once, used through strtod_l and per-thread uselocale. */
+ * made once, used through strtod_l and per-thread uselocale; and counts
+ * with thousands separators (reco/thousands.h), the one copy of that
+ * formatter for the library and the command. */
 #include "numfmt.h"
+
+#include "reco/thousands.h"
 
 #include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 static locale_t c_locale;
@@ -54,4 +59,23 @@ int reco_snprintf_c(char *buf, size_t cap, const char *fmt, ...)
     int n = reco_vsnprintf_c(buf, cap, fmt, ap);
     va_end(ap);
     return n;
+}
+
+char *reco_thousands(uint64_t n, char *buf, size_t cap)
+{
+    if (!buf || cap == 0)
+        return buf;
+    char digits[24];
+    int len = snprintf(digits, sizeof digits, "%llu", (unsigned long long)n);
+    size_t j = 0;
+    for (int i = 0; i < len; i++) {
+        bool comma = i > 0 && (len - i) % 3 == 0;
+        if (j + 1 + comma >= cap)
+            break;
+        if (comma)
+            buf[j++] = ',';
+        buf[j++] = digits[i];
+    }
+    buf[j] = '\0';
+    return buf;
 }

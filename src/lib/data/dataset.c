@@ -3,6 +3,7 @@
  * A built dataset never holds a user or product without a rating, unless
  * the caller asked for keep_ids; the filters report what they removed. */
 #include "reco/dataset.h"
+#include "reco/thousands.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,8 +293,8 @@ reco_status reco_dataset_build(const reco_ratings *r, const reco_build_options *
     ds->filtered_ratings = after_dedup - ds->by_user.nnz;
     if (ds->by_user.nnz == 0 && r->n > 0) {
         rc = reco_error_set(err, RECO_ERR_EMPTY,
-                            "no ratings are left after the filters (%llu before)",
-                            (unsigned long long)after_dedup);
+                            "no ratings are left after the filters (%s before)",
+                            RECO_THOUSANDS(after_dedup));
         goto fail;
     }
     reco_progress_report(&o->progress, "build", 3, 4);

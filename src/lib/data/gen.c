@@ -47,6 +47,7 @@
  * Every random draw comes from a splitmix64 stream keyed by (seed, purpose,
  * entity), or from one sequential stream, so threads never change a byte. */
 #include "reco/gen.h"
+#include "reco/thousands.h"
 
 #include "rng.h"
 
@@ -228,18 +229,19 @@ reco_status reco_gen_params_check(const reco_gen_params *p, reco_error *err)
     if (p->n_users == 0 || p->n_items == 0)
         return reco_error_set(err, RECO_ERR_INVALID, "n_users and n_items must be at least 1");
     if (p->n_ratings > GEN_MAX_RATINGS)
-        return reco_error_set(err, RECO_ERR_INVALID, "n_ratings %llu is over the limit of %llu",
-                              (unsigned long long)p->n_ratings, GEN_MAX_RATINGS);
+        return reco_error_set(err, RECO_ERR_INVALID, "n_ratings %s is over the limit of %s",
+                              RECO_THOUSANDS(p->n_ratings), RECO_THOUSANDS(GEN_MAX_RATINGS));
     if (p->n_ratings < p->n_users || p->n_ratings < p->n_items)
         return reco_error_set(err, RECO_ERR_INVALID,
-                              "n_ratings (%llu) must be at least n_users (%u) and n_items (%u): "
+                              "n_ratings (%s) must be at least n_users (%s) and n_items (%s): "
                               "every user and product has a rating",
-                              (unsigned long long)p->n_ratings, p->n_users, p->n_items);
+                              RECO_THOUSANDS(p->n_ratings), RECO_THOUSANDS(p->n_users),
+                              RECO_THOUSANDS(p->n_items));
     if (p->n_ratings > (uint64_t)p->n_users * p->n_items)
         return reco_error_set(err, RECO_ERR_INVALID,
-                              "n_ratings (%llu) is more than the %llu user-product pairs",
-                              (unsigned long long)p->n_ratings,
-                              (unsigned long long)p->n_users * p->n_items);
+                              "n_ratings (%s) is more than the %s user-product pairs",
+                              RECO_THOUSANDS(p->n_ratings),
+                              RECO_THOUSANDS((uint64_t)p->n_users * p->n_items));
     if (p->factors < 1 || p->factors > GEN_MAX_FACTORS)
         return reco_error_set(err, RECO_ERR_INVALID, "factors must be 1..%d, got %d",
                               GEN_MAX_FACTORS, p->factors);
@@ -534,7 +536,8 @@ static reco_status make_asins(gen_state *g, reco_error *err)
     if (!idx || !dv) {
         free(idx);
         free(dv);
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for %u product IDs", P);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for %s product IDs",
+                              RECO_THOUSANDS(P));
     }
     for (uint32_t i = 0; i < P; i++)
         idx[i] = i;
@@ -585,7 +588,8 @@ static reco_status make_asins(gen_state *g, reco_error *err)
     if (!kb) {
         free(idx);
         free(dv);
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for %u product IDs", P);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for %s product IDs",
+                              RECO_THOUSANDS(P));
     }
     for (uint32_t i = 0; i < NB; i++)
         kb[i] = (keyed){g->launch[idx[K + i]], idx[K + i]};
@@ -1170,8 +1174,8 @@ static reco_status make_scores(gen_state *g, reco_error *err)
     /* Exact quantile cut points: rank round(N * cumulative share). */
     float *tmp = malloc(g->N * sizeof *tmp);
     if (!tmp)
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for %llu scores",
-                              (unsigned long long)g->N);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for %s scores",
+                              RECO_THOUSANDS(g->N));
     memcpy(tmp, g->score, g->N * sizeof *tmp);
     double hs = 0, cum = 0;
     for (int i = 0; i < 5; i++)
@@ -1397,8 +1401,8 @@ reco_status reco_gen_write(const reco_gen_params *p, FILE *out, reco_progress pr
     g.popz = malloc((size_t)g.P * sizeof *g.popz);
     g.stub = malloc(g.N * sizeof *g.stub);
     if (!g.deg || !g.cnt || !g.off || !g.launch || !g.order || !g.asin || !g.popz || !g.stub) {
-        st = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for %llu ratings",
-                            (unsigned long long)g.N);
+        st = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for %s ratings",
+                            RECO_THOUSANDS(g.N));
         goto done;
     }
     if ((st = make_counts(&g, err)))

@@ -15,6 +15,7 @@
  * in the process's memory. */
 #include "reco/ratings.h"
 #include "reco/utf8.h"
+#include "reco/thousands.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1015,8 +1016,8 @@ static reco_status parse_buffer(const char *buf, size_t len, const char *name,
     r = reco_ratings_new(opt->users, opt->items);
     if (!col->ukey || !col->ikey || !col->ulen || !col->ilen || !col->uhash || !col->ihash || !r ||
         ratings_reserve(r, total ? total : 1)) {
-        rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for %llu lines", name,
-                            (unsigned long long)total);
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for %s lines", name,
+                            RECO_THOUSANDS(total));
         goto done;
     }
     col->rating = r->rating;

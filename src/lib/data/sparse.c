@@ -2,6 +2,7 @@
  * a parallel stable counting sort, and transposition; results do not
  * depend on the thread count. */
 #include "reco/sparse.h"
+#include "reco/thousands.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -33,8 +34,9 @@ static reco_status csr_alloc(reco_csr *m, uint32_t n_rows, uint32_t n_cols, uint
         m->ts = malloc(nnz * sizeof *m->ts + 1);
     if (!m->ptr || !m->idx || !m->val || (with_ts && !m->ts)) {
         reco_csr_clear(m);
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for a %u x %u matrix "
-                              "with %llu entries", n_rows, n_cols, (unsigned long long)nnz);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for a %s x %s matrix "
+                              "with %s entries", RECO_THOUSANDS(n_rows), RECO_THOUSANDS(n_cols),
+                              RECO_THOUSANDS(nnz));
     }
     return RECO_OK;
 }
@@ -171,8 +173,8 @@ nomem:
     free(by_col);
     free(off);
     free(cptr);
-    return reco_error_set(err, RECO_ERR_NOMEM, "out of memory sorting %llu ratings",
-                          (unsigned long long)n);
+    return reco_error_set(err, RECO_ERR_NOMEM, "out of memory sorting %s ratings",
+                          RECO_THOUSANDS(n));
 }
 
 reco_status reco_csr_transpose(const reco_csr *a, reco_csr *out, reco_error *err)

@@ -2,6 +2,7 @@
  * or its fold) once, in a pass over the CSR; a pair is then two datasets
  * built from the labelled triplets with keep_ids, so indices never move. */
 #include "reco/split.h"
+#include "reco/thousands.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -266,13 +267,13 @@ reco_status reco_splitter_new(const reco_dataset *ds, const reco_split_spec *spe
                               "no timestamps (use random:F or kfold:K)", name);
     uint64_t nnz = reco_dataset_nnz(ds);
     if (spec->kind == RECO_SPLIT_KFOLD && nnz < spec->folds)
-        return reco_error_set(err, RECO_ERR_EMPTY, "split %s: only %llu ratings", name,
-                              (unsigned long long)nnz);
+        return reco_error_set(err, RECO_ERR_EMPTY, "split %s: only %s ratings", name,
+                              RECO_THOUSANDS(nnz));
     reco_splitter *s = calloc(1, sizeof *s);
     if (!s || !(s->label = malloc(nnz + 1))) {
         free(s);
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory splitting %llu ratings",
-                              (unsigned long long)nnz);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory splitting %s ratings",
+                              RECO_THOUSANDS(nnz));
     }
     s->ds = ds;
     s->spec = *spec;

@@ -235,22 +235,6 @@ static const char *strip_algo(const char *key, const char *algo)
     return !strncmp(key, algo, al) && key[al] == '.' && key[al + 1] ? key + al + 1 : key;
 }
 
-reco_status reco_tune_set_param(reco_model *m, const char *assignment, reco_error *err)
-{
-    const char *eq = strchr(assignment, '=');
-    char key[RECO_TUNE_KEY_MAX];
-    size_t kl = eq ? (size_t)(eq - assignment) : 0;
-    if (!eq || kl == 0)
-        return reco_error_set(err, RECO_ERR_INVALID, "parameter \"%s\": expected KEY=VALUE",
-                              assignment);
-    if (kl >= sizeof key)
-        return reco_error_set(err, RECO_ERR_INVALID, "parameter \"%s\": the key is too long",
-                              assignment);
-    memcpy(key, assignment, kl);
-    key[kl] = '\0';
-    return reco_model_set_param(m, strip_algo(key, m->ops->name), eq + 1, err);
-}
-
 /* A dimension filled in by hand rather than parsed may break the rules
  * the parser enforces. */
 static bool dim_malformed(const reco_tune_dim *d)
@@ -814,7 +798,7 @@ static reco_status configure(const char *algo, const reco_tune_space *s,
     reco_model *m = NULL;
     reco_status rc = reco_model_new(algo, &m, err);
     for (size_t j = 0; j < o->n_fixed && !rc; j++)
-        rc = reco_tune_set_param(m, o->fixed[j], err);
+        rc = reco_model_set_param_text(m, o->fixed[j], err);
     for (uint32_t k = 0; values && k < s->n_dims && !rc; k++)
         rc = reco_model_set_param(m, s->dims[k].key, values[k], err);
     if (!rc)

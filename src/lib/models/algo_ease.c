@@ -5,6 +5,7 @@
  * (LAPACK) and forms B in place; scoring sums the rows of B of a user's
  * products. See include/reco/ease.h for the model and its guarantees. */
 #include "reco/clock.h"
+#include "reco/thousands.h"
 #include "reco/ease.h"
 
 #include <ctype.h>
@@ -201,20 +202,6 @@ static void human_bytes(uint64_t b, char *buf, size_t cap)
         u++;
     }
     reco_snprintf_c(buf, cap, "%.1f %s", v, units[u]);
-}
-
-/* 55000 -> "55,000". */
-static void thousands(uint64_t v, char *buf, size_t cap)
-{
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
-    size_t o = 0;
-    for (int k = 0; k < n && o + 2 < cap; k++) {
-        if (k && (n - k) % 3 == 0)
-            buf[o++] = ',';
-        buf[o++] = tmp[k];
-    }
-    buf[o] = '\0';
 }
 
 /* ---- state ---- */
@@ -426,10 +413,10 @@ static reco_status ease_fit(const void *pp, const reco_dataset *train, const rec
     }
     uint64_t need = reco_ease_memory_bytes(n, p->precision);
     if (need > p->max_memory) {
-        char nb[32], lb[32], items[32];
+        char nb[32], lb[32], items[RECO_THOUSANDS_MAX];
         human_bytes(need, nb, sizeof nb);
         human_bytes(p->max_memory, lb, sizeof lb);
-        thousands(n, items, sizeof items);
+        reco_thousands(n, items, sizeof items);
         return reco_error_set(
             err, RECO_ERR_TOO_LARGE,
             "ease needs %s for %s products (%s; limit %s, set with --param "
@@ -460,8 +447,8 @@ static reco_status ease_fit(const void *pp, const reco_dataset *train, const rec
         ease_free(st);
         char nb[32];
         human_bytes(need, nb, sizeof nb);
-        return reco_error_set(err, RECO_ERR_NOMEM, "ease: out of memory for %s (%u products)",
-                              nb, n);
+        return reco_error_set(err, RECO_ERR_NOMEM, "ease: out of memory for %s (%s products)",
+                              nb, RECO_THOUSANDS(n));
     }
     uint32_t k = 0;
     for (uint32_t i = 0; i < n_items; i++) {
@@ -499,8 +486,8 @@ static reco_status ease_fit(const void *pp, const reco_dataset *train, const rec
         reco_progress_report(prog, "inverse", 2, 3);
         st->B = aligned_alloc64(nn * sizeof(float));
         if (!st->B) {
-            rc = reco_error_set(err, RECO_ERR_NOMEM, "ease: out of memory for B (%u products)",
-                                n);
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "ease: out of memory for B (%s products)",
+                                RECO_THOUSANDS(n));
             goto fail;
         }
         form_b_double(Gd, n, st->B, threads);

@@ -1,6 +1,7 @@
 /* "mf": biased matrix factorisation fitted by SGD (LIBMF-style blocked,
  * parallel) or ALS. See include/reco/mf.h for the model. */
 #include "reco/mf.h"
+#include "reco/thousands.h"
 
 #include <float.h>
 #include <limits.h>
@@ -493,8 +494,8 @@ static reco_status fit_sgd(const reco_mf_params *p, const reco_dataset *train,
         free(block_loss);
         free(order);
         free(cperm);
-        return reco_error_set(err, RECO_ERR_NOMEM, "mf: out of memory for %llu ratings",
-                              (unsigned long long)R->nnz);
+        return reco_error_set(err, RECO_ERR_NOMEM, "mf: out of memory for %s ratings",
+                              RECO_THOUSANDS(R->nnz));
     }
     reco_progress_report(&ctx->progress, "sgd", 0, (uint64_t)p->epochs);
     sgd_args a = {st->P, st->Q, t.bu, t.bi, st->k, st->ld,

@@ -1,5 +1,6 @@
 /* Exact pruned top-N over factor models (see include/reco/factor_index.h). */
 #include "reco/factor_index.h"
+#include "reco/thousands.h"
 
 #include <float.h>
 #include <math.h>
@@ -256,8 +257,8 @@ static reco_status order_build(reco_factor_order *ix, const float *Q, const floa
         !ix->blk_b || !ix->blk_norm || !keys) {
         free(keys);
         order_clear(ix);
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the top-N index of %u items",
-                              n_items);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the top-N index of %s products",
+                              RECO_THOUSANDS(n_items));
     }
     uint32_t m = 0;
     for (uint32_t i = 0; i < n_items; i++) {
@@ -281,8 +282,8 @@ static reco_status order_build(reco_factor_order *ix, const float *Q, const floa
     ix->lambda = lambda > 0 ? lambda : 1.0f;
     if (fill_lambda_maxima(ix) || quantise(ix)) {
         order_clear(ix);
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the top-N index of %u items",
-                              n_items);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the top-N index of %s products",
+                              RECO_THOUSANDS(n_items));
     }
     return RECO_OK;
 }

@@ -167,11 +167,39 @@ reco_status reco_model_set_param_text(reco_model *m, const char *key_value, reco
 {
     const char *eq = strchr(key_value, '=');
     char key[128];
-    if (!eq || eq == key_value || (size_t)(eq - key_value) >= sizeof key)
-        return reco_error_set(err, RECO_ERR_INVALID, "want KEY=VALUE, got \"%s\"", key_value);
+    if (!eq || eq == key_value)
+        return reco_error_set(err, RECO_ERR_INVALID, "parameter \"%s\": expected KEY=VALUE",
+                              key_value);
+    if ((size_t)(eq - key_value) >= sizeof key)
+        return reco_error_set(err, RECO_ERR_INVALID, "parameter \"%s\": the key is too long",
+                              key_value);
     memcpy(key, key_value, (size_t)(eq - key_value));
     key[eq - key_value] = '\0';
-    return reco_model_set_param(m, key, eq + 1, err);
+    /* "mf.factors" on an mf model is its "factors". */
+    const char *k = key;
+    size_t al = strlen(m->ops->name);
+    if (!strncmp(k, m->ops->name, al) && k[al] == '.' && k[al + 1])
+        k += al + 1;
+    return reco_model_set_param(m, k, eq + 1, err);
+}
+
+bool reco_param_is_unknown(const reco_error *err)
+{
+    return err && err->code == RECO_ERR_INVALID &&
+           !strncmp(err->msg, "unknown parameter ", strlen("unknown parameter "));
+}
+
+reco_status reco_model_copy_params(reco_model *dst, const reco_model *src, reco_error *err)
+{
+    if (dst->ops != src->ops || dst->state || dst->file)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "parameters are copied only onto an unfitted %s model",
+                              src->ops->name);
+    memcpy(dst->params, src->params, src->ops->params_size);
+    dst->baseline_params = src->baseline_params;
+    dst->popular_params = src->popular_params;
+    dst->similar_params = src->similar_params;
+    return RECO_OK;
 }
 
 reco_status reco_model_fit(reco_model *m, const reco_dataset *train, const reco_fit_ctx *ctx_in,

@@ -8,6 +8,7 @@
  * orthonormal. See project() for how that thin SVD is computed. */
 #include "reco/clock.h"
 #include "reco/svd.h"
+#include "reco/thousands.h"
 
 #include <arpack.h>
 #include <cblas.h>
@@ -405,8 +406,8 @@ reco_status reco_tsvd_compute(const reco_linop *A, const reco_tsvd_params *p, re
     double *z = malloc((size_t)nb * (size_t)k * sizeof *z);
     double *w = NULL;
     if (!g.tmp || !lam || !z) {
-        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the SVD of %u x %u", A->m,
-                            A->n);
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the SVD of %s x %s",
+                            RECO_THOUSANDS(A->m), RECO_THOUSANDS(A->n));
         goto done;
     }
     int restarts = 0, products = 0;
@@ -424,8 +425,8 @@ reco_status reco_tsvd_compute(const reco_linop *A, const reco_tsvd_params *p, re
     double *vb_out = malloc((size_t)nb * (size_t)k * sizeof *vb_out);
     if (!w || !out->s || !vb_out) {
         free(vb_out);
-        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the SVD of %u x %u", A->m,
-                            A->n);
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the SVD of %s x %s",
+                            RECO_THOUSANDS(A->m), RECO_THOUSANDS(A->n));
         goto done;
     }
     rc = project(&g, mb, nb, k, z, w, out->s, vb_out, err);

@@ -3,6 +3,8 @@
  * from reco_explore; this file only formats and lays out. */
 #include "reco/chart.h"
 #include "reco/explore.h"
+#include "reco/json.h"
+#include "reco/thousands.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -82,7 +84,7 @@ static bool chart_present(const reco_explore *ex, int i)
 
 static const char *thousands(uint64_t v, char *buf, size_t cap)
 {
-    return reco_fmt_thousands((double)v, 0, buf, cap);
+    return reco_thousands(v, buf, cap);
 }
 
 /* A share as a percentage with enough decimals to not read as 0. */
@@ -442,7 +444,7 @@ static reco_status chart_bias(rctx *c, reco_error *err)
 
 static json_t *jreal(double v)
 {
-    return isfinite(v) ? json_real(v) : json_null();
+    return reco_json_real(v);
 }
 
 /* IDs and paths are raw bytes; JSON wants UTF-8. Invalid text keeps its
@@ -482,34 +484,22 @@ static json_t *count_summary(const reco_count_summary *s)
     return o;
 }
 
-static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
+/* The document of `reco stats --json`, which stats.json extends: the one
+ * place its keys are named (docs/json.md). */
+static json_t *stats_document(const reco_stats *st, const char *file)
 {
-    const reco_stats *st = &ex->stats;
     json_t *root = json_object();
-    json_object_set_new(root, "source", jstr(o->source));
-
+    json_object_set_new(root, "file", jstr(file));
     json_t *sum = json_object();
     json_object_set_new(sum, "users", jint(st->users));
-    json_object_set_new(sum, "products", jint(st->items));
+    json_object_set_new(sum, "items", jint(st->items));
     json_object_set_new(sum, "ratings", jint(st->ratings));
     json_object_set_new(sum, "density", jreal(st->density));
     json_object_set_new(sum, "mean", jreal(st->mean));
     json_object_set_new(sum, "stddev", jreal(st->stddev));
     json_object_set_new(sum, "rating_min", jreal(st->rating_min));
     json_object_set_new(sum, "rating_max", jreal(st->rating_max));
-    json_object_set_new(sum, "gini_products", jreal(ex->gini));
-    json_object_set_new(sum, "users_single_rating", jint(st->users_with_one));
-    json_object_set_new(sum, "users_single_rating_share", jreal(ex->single_user_share));
-    json_t *cold = json_object();
-    json_object_set_new(cold, "threshold", jint(RECO_EXPLORE_COLD));
-    json_object_set_new(cold, "definition",
-                        json_string("users (products) with fewer than `threshold` ratings, "
-                                    "as a share of all users (products)"));
-    json_object_set_new(cold, "users", jint(ex->cold_users));
-    json_object_set_new(cold, "users_share", jreal(ex->cold_user_share));
-    json_object_set_new(cold, "products", jint(ex->cold_products));
-    json_object_set_new(cold, "products_share", jreal(ex->cold_product_share));
-    json_object_set_new(sum, "cold_start", cold);
+    json_object_set_new(sum, "users_with_one_rating", jint(st->users_with_one));
     if (st->has_ts) {
         char d[32];
         json_object_set_new(sum, "time_first", json_integer(st->ts_min));
@@ -521,14 +511,18 @@ static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
     } else {
         json_object_set_new(sum, "time_first", json_null());
         json_object_set_new(sum, "time_last", json_null());
+        json_object_set_new(sum, "date_first", json_null());
+        json_object_set_new(sum, "date_last", json_null());
     }
-    json_object_set_new(sum, "lines", jint(ex->lines));
-    json_object_set_new(sum, "input_ratings", jint(ex->input_ratings));
+    json_object_set_new(sum, "lines", jint(st->lines));
+    json_object_set_new(sum, "input_ratings", jint(st->input_ratings));
+    json_object_set_new(sum, "header", json_boolean(st->header));
+    json_object_set_new(sum, "separator", jstr(st->separator));
     json_object_set_new(sum, "duplicates_removed", jint(st->duplicates_removed));
     json_object_set_new(sum, "bad_lines_skipped", jint(st->bad_lines));
-    json_object_set_new(sum, "filtered_ratings", jint(st->filtered_ratings));
     json_object_set_new(sum, "filtered_users", jint(st->filtered_users));
-    json_object_set_new(sum, "filtered_products", jint(st->filtered_items));
+    json_object_set_new(sum, "filtered_items", jint(st->filtered_items));
+    json_object_set_new(sum, "filtered_ratings", jint(st->filtered_ratings));
     json_object_set_new(root, "summary", sum);
 
     json_t *hist = json_array();
@@ -540,8 +534,47 @@ static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
         json_array_append_new(hist, e);
     }
     json_object_set_new(root, "rating_distribution", hist);
+    json_object_set_new(root, "ratings_per_user", count_summary(&st->per_user));
+    json_object_set_new(root, "ratings_per_item", count_summary(&st->per_item));
+    return root;
+}
 
-    json_t *pu = count_summary(&st->per_user);
+static reco_status dump(json_t *root, char **out, reco_error *err)
+{
+    char *text = root ? json_dumps(root, JSON_INDENT(2) | RECO_JSON_FLAGS) : NULL;
+    json_decref(root);
+    if (!text)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory writing JSON");
+    *out = text;
+    return RECO_OK;
+}
+
+reco_status reco_stats_json(const reco_stats *st, const char *file, char **out,
+                            reco_error *err)
+{
+    *out = NULL;
+    return dump(stats_document(st, file), out, err);
+}
+
+static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
+{
+    const reco_stats *st = &ex->stats;
+    json_t *root = stats_document(st, o->source);
+    json_t *sum = json_object_get(root, "summary");
+    json_object_set_new(sum, "gini_items", jreal(ex->gini));
+    json_object_set_new(sum, "users_with_one_rating_share", jreal(ex->single_user_share));
+    json_t *cold = json_object();
+    json_object_set_new(cold, "threshold", jint(RECO_EXPLORE_COLD));
+    json_object_set_new(cold, "definition",
+                        json_string("users (products) with fewer than `threshold` ratings, "
+                                    "as a share of all users (products)"));
+    json_object_set_new(cold, "users", jint(ex->cold_users));
+    json_object_set_new(cold, "users_share", jreal(ex->cold_user_share));
+    json_object_set_new(cold, "items", jint(ex->cold_products));
+    json_object_set_new(cold, "items_share", jreal(ex->cold_product_share));
+    json_object_set_new(sum, "cold_start", cold);
+
+    json_t *pu = json_object_get(root, "ratings_per_user");
     json_t *bins = json_array();
     for (uint32_t i = 0; i < ex->n_user_bins; i++) {
         const reco_explore_bin *b = &ex->user_bins[i];
@@ -553,15 +586,14 @@ static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
         json_array_append_new(bins, e);
     }
     json_object_set_new(pu, "bins", bins);
-    json_object_set_new(root, "ratings_per_user", pu);
 
-    json_t *pp = count_summary(&st->per_item);
+    json_t *pp = json_object_get(root, "ratings_per_item");
     json_t *t1 = json_object();
-    json_object_set_new(t1, "products", jint(ex->top1_products));
+    json_object_set_new(t1, "items", jint(ex->top1_products));
     json_object_set_new(t1, "share", jreal(ex->top1_share));
     json_object_set_new(pp, "top_1pct", t1);
     json_t *t20 = json_object();
-    json_object_set_new(t20, "products", jint(ex->top20_products));
+    json_object_set_new(t20, "items", jint(ex->top20_products));
     json_object_set_new(t20, "share", jreal(ex->top20_share));
     json_object_set_new(pp, "top_20pct", t20);
     json_t *curve = json_array();
@@ -569,17 +601,16 @@ static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
         json_array_append_new(curve, json_pack("{s:I,s:I}", "rank", (json_int_t)ex->rank[i],
                                                "ratings", (json_int_t)ex->rank_count[i]));
     json_object_set_new(pp, "rank_curve", curve);
-    json_object_set_new(root, "ratings_per_product", pp);
 
     json_t *top = json_array();
     for (uint32_t i = 0; i < ex->n_top; i++) {
         json_t *e = json_object();
-        json_object_set_new(e, "id", jstr(ex->top[i].id));
+        json_object_set_new(e, "item", jstr(ex->top[i].id));
         json_object_set_new(e, "ratings", jint(ex->top[i].ratings));
         json_object_set_new(e, "mean", jreal(ex->top[i].mean));
         json_array_append_new(top, e);
     }
-    json_object_set_new(root, "top_products", top);
+    json_object_set_new(root, "top_items", top);
 
     if (ex->n_months) {
         json_t *months = json_array();
@@ -604,7 +635,7 @@ static json_t *build_json(const reco_explore *ex, const reco_report_options *o)
         json_t *e = json_object();
         json_object_set_new(e, "threshold", json_integer(t));
         json_object_set_new(e, "users", jint(ex->threshold[t].users));
-        json_object_set_new(e, "products", jint(ex->threshold[t].products));
+        json_object_set_new(e, "items", jint(ex->threshold[t].products));
         json_object_set_new(e, "ratings", jint(ex->threshold[t].ratings));
         json_array_append_new(thr, e);
     }
@@ -658,18 +689,18 @@ static reco_status report_json(const reco_explore *ex, const reco_report_options
     reco_status st = reco_report_options_check(o, err);
     if (st)
         return st;
-    json_t *root = build_json(ex, o);
-    char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                             JSON_REAL_PRECISION(12))
-                      : NULL;
-    json_decref(root);
-    if (!text)
-        return reco_error_set(err, RECO_ERR_NOMEM, "report: cannot build stats.json");
-    *out = text;
-    return RECO_OK;
+    return dump(build_json(ex, o), out, err);
 }
 
 /* ---- index.html ---- */
+
+/* The input's name in the page ("-" is standard input). */
+static const char *source_title(const reco_report_options *o, const char *none)
+{
+    if (!o->source)
+        return none;
+    return strcmp(o->source, "-") ? o->source : "standard input";
+}
 
 typedef struct html {
     FILE *f;
@@ -809,7 +840,7 @@ static reco_status write_html(const rctx *c, const char *path, reco_error *err)
     uint32_t blue = reco_chart_color(RECO_CHART_BLUE);
     put(&h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>reco explore: ");
-    put_esc(&h, c->o->source ? c->o->source : "ratings");
+    put_esc(&h, source_title(c->o, "ratings"));
     put(&h, "</title>\n<style>\n"
             "body{font-family:\"DejaVu Sans\",Verdana,sans-serif;color:#262626;"
             "max-width:%upx;margin:2em auto;padding:0 1em;line-height:1.45}\n"
@@ -827,7 +858,7 @@ static reco_status write_html(const rctx *c, const char *path, reco_error *err)
             "</style>\n</head>\n<body>\n",
         c->o->chart_width + 40, blue);
     put(&h, "<h1>Exploratory analysis of the ratings</h1>\n<p class=src>");
-    put_esc(&h, c->o->source ? c->o->source : "");
+    put_esc(&h, source_title(c->o, ""));
     put(&h, " &middot; %s users, %s products, %s ratings</p>\n",
         thousands(st->users, a, sizeof a), thousands(st->items, b, sizeof b),
         thousands(st->ratings, cap, sizeof cap));

@@ -115,6 +115,11 @@ reco_status reco_stats_compute(const reco_dataset *ds, reco_stats *st, reco_erro
     st->ratings = m->nnz;
     st->density = m->n_rows && m->n_cols
                       ? (double)m->nnz / ((double)m->n_rows * (double)m->n_cols) : 0.0;
+    st->lines = ds->load.lines;
+    st->input_ratings = ds->input_ratings;
+    st->header = ds->load.header;
+    memcpy(st->separator, ds->load.sep, sizeof st->separator);
+    st->separator[sizeof st->separator - 1] = '\0';
     st->duplicates_removed = ds->duplicates_removed;
     st->bad_lines = ds->load.bad_lines;
     st->filtered_ratings = ds->filtered_ratings;
