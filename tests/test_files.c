@@ -26,6 +26,7 @@
 #include "reco/ratings.h"
 #include "http.h"
 #include "service.h"
+#include "reco/clock.h"
 #include "testutil.h"
 
 #ifdef RECO_HAVE_CURL
@@ -34,39 +35,10 @@
 
 static char dir[64], model_path[96], other_path[96], csv_path[96];
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/* A model of nu users x 40 products; user uK rated product iJ when
- * (K + J) % 3 == 0. */
+/* A model of nu users x 40 products (testutil's grid). */
 static void make_model(const char *algo, uint32_t nu, const char *path)
 {
-    size_t cap = (size_t)nu * 40 * 32 + 1, len = 0;
-    char *text = malloc(cap);
-    assert_non_null(text);
-    for (uint32_t u = 0; u < nu; u++)
-        for (uint32_t i = 0; i < 40; i++)
-            if ((u + i) % 3 == 0)
-                len += (size_t)snprintf(text + len, cap - len, "u%u,i%u,%u,%u\n", u, i,
-                                        1 + (u * i) % 5, 1000 + u);
-    reco_ratings *r = NULL;
-    reco_error err;
-    assert_int_equal(reco_ratings_parse(text, len, "t", NULL, &r, &err), RECO_OK);
-    free(text);
-    reco_dataset *ds = NULL;
-    assert_int_equal(reco_dataset_build(r, NULL, &ds, &err), RECO_OK);
-    reco_model *m = NULL;
-    assert_int_equal(reco_model_new(algo, &m, &err), RECO_OK);
-    assert_int_equal(reco_model_fit(m, ds, NULL, &err), RECO_OK);
-    if (reco_model_save(m, path, &err))
-        fail_msg("%s", err.msg);
-    reco_model_free(m);
-    reco_dataset_free(ds);
-    reco_ratings_free(r);
+    assert_int_equal(test_save_grid_model(algo, nu, 40, path), 0);
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -132,12 +104,12 @@ static void test_fifo_directory_device_refused(void **state)
     assert_int_equal(mkfifo(model_path, 0644), 0);
     reco_model *m = NULL;
     reco_error err;
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     assert_int_equal(reco_model_load(model_path, &m, &err), RECO_ERR_FORMAT);
     assert_null(m);
     assert_non_null(strstr(err.msg, "not a regular file"));
     assert_non_null(strstr(err.msg, "FIFO"));
-    assert_true(now_s() - t0 < 1.0);
+    assert_true(reco_clock_s() - t0 < 1.0);
 
     /* The service refuses it at start without waiting for a writer. */
     reco_service_options o;
@@ -172,10 +144,10 @@ static void test_fifo_on_reload(void **state)
     unlink(other_path);
     assert_int_equal(mkfifo(other_path, 0644), 0);
     assert_int_equal(rename(other_path, model_path), 0);
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     assert_int_equal(reco_service_reload(s, &err), RECO_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "not a regular file"));
-    assert_true(now_s() - t0 < 1.0);
+    assert_true(reco_clock_s() - t0 < 1.0);
     json_t *out = NULL;
     assert_int_equal(reco_service_recommend(s, "u1", 3, true, &out, &err), RECO_OK);
     json_decref(out);
@@ -197,11 +169,11 @@ static void test_huge_non_model_refused_from_header(void **state)
     close(fd);
     struct rusage ru0, ru1;
     getrusage(RUSAGE_SELF, &ru0);
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     reco_model *m = NULL;
     reco_error err;
     assert_int_equal(reco_model_load(model_path, &m, &err), RECO_ERR_FORMAT);
-    double dt = now_s() - t0;
+    double dt = reco_clock_s() - t0;
     getrusage(RUSAGE_SELF, &ru1);
     assert_non_null(strstr(err.msg, "not a reco model file"));
     if (dt > 0.5)
@@ -220,9 +192,9 @@ static void test_huge_non_model_refused_from_header(void **state)
     assert_int_equal(ftruncate(fd, big), 0);
     close(fd);
     free(bytes);
-    t0 = now_s();
+    t0 = reco_clock_s();
     assert_int_equal(reco_model_load(model_path, &m, &err), RECO_ERR_FORMAT);
-    dt = now_s() - t0;
+    dt = reco_clock_s() - t0;
     assert_non_null(strstr(err.msg, "truncated or extended"));
     if (dt > 0.5)
         fail_msg("refusing a 3 GiB file with a model header took %.2f s", dt);
@@ -460,13 +432,13 @@ static void capture_log(void *ctx, const char *msg)
 static void wait_private(reco_service *s)
 {
     reco_service_stats st;
-    double t0 = now_s();
+    double t0 = reco_clock_s();
     do {
         reco_service_get_stats(s, &st);
         if (st.model_private)
             return;
         usleep(2000);
-    } while (now_s() - t0 < 20);
+    } while (reco_clock_s() - t0 < 20);
     fail_msg("the service never made its model a private copy");
 }
 

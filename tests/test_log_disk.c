@@ -31,28 +31,10 @@ static long file_size(const char *path)
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
+/* A baseline model of 20 users x 10 items (testutil's grid). */
 static void make_model(const char *path)
 {
-    char text[4096];
-    size_t len = 0;
-    for (int u = 0; u < 20; u++)
-        for (int i = 0; i < 10; i++)
-            if ((u + i) % 3 == 0)
-                len += (size_t)snprintf(text + len, sizeof text - len, "u%d,i%d,%d,%d\n", u, i,
-                                        1 + (u * i) % 5, 1000 + u);
-    reco_ratings *r = NULL;
-    reco_error err;
-    assert_int_equal(reco_ratings_parse(text, len, "t", NULL, &r, &err), RECO_OK);
-    reco_dataset *ds = NULL;
-    assert_int_equal(reco_dataset_build(r, NULL, &ds, &err), RECO_OK);
-    reco_model *m = NULL;
-    assert_int_equal(reco_model_new("baseline", &m, &err), RECO_OK);
-    assert_int_equal(reco_model_fit(m, ds, NULL, &err), RECO_OK);
-    if (reco_model_save(m, path, &err))
-        fail_msg("%s", err.msg);
-    reco_model_free(m);
-    reco_dataset_free(ds);
-    reco_ratings_free(r);
+    assert_int_equal(test_save_grid_model("baseline", 20, 10, path), 0);
 }
 
 /* Fills the file system with a filler file (up to `bytes`). */

@@ -117,3 +117,33 @@ reco_ratings *test_ratings_new(uint32_t nu, uint32_t ni)
     reco_idmap_free(items);
     return r;
 }
+
+int test_save_grid_model(const char *algo, uint32_t n_users, uint32_t n_items, const char *path)
+{
+    size_t cap = (size_t)n_users * n_items * 32 + 1, len = 0;
+    char *text = malloc(cap);
+    if (!text)
+        return -1;
+    for (uint32_t u = 0; u < n_users; u++)
+        for (uint32_t i = 0; i < n_items; i++)
+            if ((u + i) % 3 == 0)
+                len += (size_t)snprintf(text + len, cap - len, "u%u,i%u,%u,%u\n", u, i,
+                                        1 + (u * i) % 5, 1000 + u);
+    reco_ratings *r = NULL;
+    reco_dataset *ds = NULL;
+    reco_model *m = NULL;
+    reco_error err;
+    int rc = reco_ratings_parse(text, len, "grid", NULL, &r, &err) ||
+                     reco_dataset_build(r, NULL, &ds, &err) ||
+                     reco_model_new(algo, &m, &err) || reco_model_fit(m, ds, NULL, &err) ||
+                     reco_model_save(m, path, &err)
+                 ? -1
+                 : 0;
+    if (rc)
+        fprintf(stderr, "test_save_grid_model(%s): %s\n", algo, err.msg);
+    reco_model_free(m);
+    reco_dataset_free(ds);
+    reco_ratings_free(r);
+    free(text);
+    return rc;
+}

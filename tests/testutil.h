@@ -45,4 +45,9 @@ struct reco_ratings *test_ratings_new(uint32_t nu, uint32_t ni);
 /* Root-mean-square error of m's predictions of the ratings of t. */
 double test_rmse(const struct reco_model *m, const struct reco_ratings *t);
 
+/* Trains algorithm algo on a grid of n_users x n_items ratings (user uK
+ * rated item iJ when (K + J) % 3 == 0, rating 1 + (K * J) % 5, timestamp
+ * 1000 + K) and saves it at path. 0, or -1 after printing why. */
+int test_save_grid_model(const char *algo, uint32_t n_users, uint32_t n_items, const char *path);
+
 #endif
