@@ -339,9 +339,25 @@ static rating_scores_fn rating_scores_of(const reco_model *m)
 /* Lists longer than this are predicted from one score() of the catalogue. */
 #define RECO_PREDICT_ITEMS_MAX 1024
 
-/* (The composite forwards to its predictor and fails when that has no
- * rating_items: the catalogue is then scored.) */
-static bool items_give_predictions(const reco_model *m) { return m->ops->rating_items != NULL; }
+/* The algorithm's own predictions of ids[0..n-1] for prof (rating_items:
+ * no score of the catalogue), with the caller's scratch or one of its
+ * own; false if it has none or they failed, and the catalogue is then
+ * scored (the composite forwards to its predictor and fails when that has
+ * no rating_items). */
+static bool rating_items_of(const reco_model *m, const reco_profile *prof, const uint32_t *ids,
+                            size_t n, float *out, void *scratch)
+{
+    if (!m->ops->rating_items)
+        return false;
+    void *owned = NULL;
+    if (!scratch && !(scratch = owned = malloc(reco_model_scratch_size(m))))
+        return false;
+    bool ok = m->ops->rating_items(m->state, m->train, &m->baseline, prof, ids, n, out,
+                                   (char *)scratch + scores_bytes(reco_dataset_n_items(m->train)),
+                                   NULL) == RECO_OK;
+    free(owned);
+    return ok;
+}
 
 static bool scores_give_predictions(const reco_model *m, const reco_profile *prof)
 {
@@ -362,24 +378,12 @@ float reco_model_predict_profile_by(const reco_model *m, const reco_profile *pro
     uint32_t ni = reco_dataset_n_items(d);
     if (!scores_give_predictions(m, prof) || !has_ratings(&d->by_item, i))
         return predict_pair(m, prof->user, i, by_model);
-    void *owned = NULL;
-    if (items_give_predictions(m)) {
-        /* One dot product rather than a score of the catalogue. */
-        if (!scratch)
-            scratch = owned = malloc(reco_model_scratch_size(m));
-        float r = NAN;
-        if (scratch && m->ops->rating_items(m->state, d, &m->baseline, prof, &i, 1, &r,
-                                            (char *)scratch + scores_bytes(ni), NULL) == RECO_OK &&
-            isfinite(r)) {
-            free(owned);
-            *by_model = true;
-            return clamp_rating(m, r);
-        }
-        if (owned)
-            scratch = NULL; /* the path below allocates its own */
-        free(owned);
-        owned = NULL;
+    float r = NAN;
+    if (rating_items_of(m, prof, &i, 1, &r, scratch) && isfinite(r)) {
+        *by_model = true;
+        return clamp_rating(m, r);
     }
+    void *owned = NULL;
     if (!scratch) {
         scratch = owned = malloc(reco_model_scratch_size(m));
         if (!scratch)
@@ -387,7 +391,7 @@ float reco_model_predict_profile_by(const reco_model *m, const reco_profile *pro
     }
     float *scores = scratch;
     void *algo_scratch = (char *)scratch + scores_bytes(ni);
-    float r = NAN;
+    r = NAN;
     if (rating_scores_of(m)(m->state, d, &m->baseline, prof, scores, algo_scratch, NULL) ==
         RECO_OK)
         r = scores[i];
@@ -409,19 +413,13 @@ void reco_model_predict_items(const reco_model *m, const reco_profile *prof,
 {
     const reco_dataset *d = m->train;
     uint32_t ni = reco_dataset_n_items(d);
-    if (n > 0 && n <= RECO_PREDICT_ITEMS_MAX && scores_give_predictions(m, prof) &&
-        items_give_predictions(m)) {
+    if (n > 0 && n <= RECO_PREDICT_ITEMS_MAX && scores_give_predictions(m, prof)) {
         /* The algorithm predicts the few items itself (mf: a fold-in and n
          * dot products) rather than scoring the catalogue. */
         uint32_t ids[RECO_PREDICT_ITEMS_MAX];
         for (size_t k = 0; k < n; k++)
             ids[k] = items[k].id;
-        void *owned = NULL;
-        if (!scratch)
-            scratch = owned = malloc(reco_model_scratch_size(m));
-        if (scratch && m->ops->rating_items(m->state, d, &m->baseline, prof, ids, n, out,
-                                            (char *)scratch + scores_bytes(ni),
-                                            NULL) == RECO_OK) {
+        if (rating_items_of(m, prof, ids, n, out, scratch)) {
             for (size_t k = 0; k < n; k++) {
                 uint32_t i = ids[k];
                 bool by_model;
@@ -429,10 +427,8 @@ void reco_model_predict_items(const reco_model *m, const reco_profile *prof,
                 out[k] = isfinite(r) ? clamp_rating(m, r)
                                      : predict_pair(m, prof->user, i, &by_model);
             }
-            free(owned);
             return;
         }
-        free(owned);
     }
     if (n > 1 && scores_give_predictions(m, prof)) {
         /* One score() for the whole list instead of one per item. */
