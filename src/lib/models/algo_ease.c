@@ -221,16 +221,6 @@ static void ease_free(void *s)
     free(st);
 }
 
-/* 64-byte aligned, not zeroed. */
-static void *aligned_alloc64(size_t bytes)
-{
-    void *p = NULL;
-    bytes = (bytes + 63) / 64 * 64;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64))
-        return NULL;
-    return p;
-}
-
 /* ---- fit ---- */
 
 /* X'X + lambda I, upper triangle: row a holds, for columns b >= a, the
@@ -437,10 +427,10 @@ static reco_status ease_fit(const void *pp, const reco_dataset *train, const rec
     st->gram_pairs = pairs;
     const bool dbl = p->precision == RECO_EASE_DOUBLE;
     const size_t nn = (size_t)n * n;
-    st->active = aligned_alloc64((size_t)n * sizeof *st->active);
-    st->pos = aligned_alloc64(((size_t)n_items + 1) * sizeof *st->pos);
+    st->active = reco_alloc_aligned((size_t)n * sizeof *st->active);
+    st->pos = reco_alloc_aligned(((size_t)n_items + 1) * sizeof *st->pos);
     uint32_t *counters = calloc((size_t)threads * n, sizeof *counters);
-    void *G = aligned_alloc64(nn * (dbl ? sizeof(double) : sizeof(float)));
+    void *G = reco_alloc_aligned(nn * (dbl ? sizeof(double) : sizeof(float)));
     if (!st->active || !st->pos || !counters || !G) {
         free(counters);
         free(G);
@@ -484,7 +474,7 @@ static reco_status ease_fit(const void *pp, const reco_dataset *train, const rec
             goto fail;
         }
         reco_progress_report(prog, "inverse", 2, 3);
-        st->B = aligned_alloc64(nn * sizeof(float));
+        st->B = reco_alloc_aligned(nn * sizeof(float));
         if (!st->B) {
             rc = reco_error_set(err, RECO_ERR_NOMEM, "ease: out of memory for B (%s products)",
                                 RECO_THOUSANDS(n));
