@@ -356,9 +356,21 @@ static int server_stop(server *s, int sig)
         status = 255 << 8;
     }
     child_forget(s->pid);
+    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (rc != 0) {
+        /* Show what the server said last, so that a failure explains
+         * itself in a CI log. */
+        ssize_t r;
+        while (s->out_len + 1 < sizeof s->out &&
+               (r = read(s->err_fd, s->out + s->out_len, sizeof s->out - 1 - s->out_len)) > 0)
+            s->out_len += (size_t)r;
+        s->out[s->out_len] = '\0';
+        size_t from = s->out_len > 2000 ? s->out_len - 2000 : 0;
+        print_error("server exited with status %d; its last output:\n%s\n", rc, s->out + from);
+    }
     close(s->err_fd);
     s->pid = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return rc;
 }
 
 static bool server_alive(const server *s)
@@ -2237,6 +2249,12 @@ static void test_in_process(void **state)
     reco_http_quiesce(h);
     assert_true(raw_closed_within(idle, 1000));
     close(idle);
+    /* A connection that arrives after that is closed without an answer. */
+    int late = raw_connect(port, NULL);
+    if (late >= 0) {
+        assert_true(raw_closed_within(late, 1000));
+        close(late);
+    }
     reco_http_quiesce(h); /* idempotent */
     assert_int_equal(reco_http_stop(h, 1000), 0);
     assert_int_equal(reco_http_stop(NULL, 0), 0);
@@ -2327,6 +2345,9 @@ int main(void)
         cmocka_unit_test(test_pct_decode),
         cmocka_unit_test(test_token_and_status_table),
     };
+    /* RECO_TEST_FILTER=NAME runs only the matching tests (to repeat one). */
+    if (getenv("RECO_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("RECO_TEST_FILTER"));
     int rc = cmocka_run_group_tests_name("http_unit", unit, NULL, NULL);
 #ifdef RECO_HAVE_CURL
     if (access(RECO_BIN, X_OK) != 0) {

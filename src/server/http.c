@@ -1297,6 +1297,29 @@ static void ip_release(reco_http *h, const unsigned char *key, unsigned char len
     }
 }
 
+/* libmicrohttpd's accept policy: once quiesced, a new connection is
+ * closed as soon as it is accepted. (MHD_quiesce_daemon is not used: with
+ * epoll and a thread pool it races the worker threads over removing the
+ * listening socket from their epoll sets, and libmicrohttpd 0.9.75 aborts
+ * the process when it loses that race.) */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addr;
+    (void)addrlen;
+    reco_http *h = cls;
+    return atomic_load(&h->closing) ? MHD_NO : MHD_YES;
+}
+
+/* libmicrohttpd's last word before it aborts the process on an internal
+ * error: say where and why, so that the crash explains itself. */
+static void on_mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+    (void)cls;
+    fprintf(stderr, "reco serve: libmicrohttpd internal error at %s:%u: %s\n",
+            file ? file : "?", line, reason ? reason : "(no reason given)");
+    abort();
+}
+
 /* libmicrohttpd's connection callback: registers a new connection,
  * decides whether it is within the caps, and unregisters it on close
  * (called before the socket is closed, so the reaper, which works under
@@ -2234,7 +2257,8 @@ reco_status reco_http_start(reco_service *svc, const reco_http_options *opt, rec
         flags |= MHD_USE_IPv6;
     if (opt->log_requests)
         flags |= MHD_USE_ERROR_LOG;
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+    MHD_set_panic_func(on_mhd_panic, NULL);
+    h->daemon = MHD_start_daemon(flags, 0, on_accept, h, on_request, h,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -2275,10 +2299,7 @@ void reco_http_quiesce(reco_http *h)
         return;
     pthread_mutex_lock(&h->quiesce_mu);
     if (!h->quiesced) {
-        atomic_store(&h->closing, true);
-        MHD_socket s = MHD_quiesce_daemon(h->daemon);
-        if (s != MHD_INVALID_SOCKET)
-            close(s);
+        atomic_store(&h->closing, true); /* on_accept turns new ones away */
         /* Connections waiting for a request would otherwise stay open
          * until their idle timeout. */
         pthread_mutex_lock(&h->reg_mu);

@@ -96,7 +96,8 @@ unsigned reco_http_port(const reco_http *h);
 /* Requests that have started and not yet been answered in full. */
 size_t reco_http_in_flight(const reco_http *h);
 
-/* Stops accepting connections (the listening socket is closed) and closes
+/* Stops accepting connections (a new one is closed as soon as it is
+ * accepted; the listening socket stays open until reco_http_stop) and closes
  * the open connections that wait for a request; requests in progress are
  * still answered, with "Connection: close". Idempotent. */
 void reco_http_quiesce(reco_http *h);
