@@ -36,6 +36,7 @@ static reco_service *open_svc(void)
     o.model_path = model_path;
     o.ratings_log = log_path;
     o.create_log = true;
+    o.list_ids = true;
     reco_service *s = NULL;
     reco_error err;
     if (reco_service_open(&o, &s, &err))
@@ -1237,6 +1238,7 @@ static void test_two_variants(void **state)
     reco_service_options_default(&so);
     so.variants = v;
     so.n_variants = 2;
+    so.list_ids = true;
     so.ratings_log = log_path;
     so.create_log = true;
     reco_service *s = NULL;

@@ -188,6 +188,7 @@ int cmd_serve(int argc, char **argv)
     reco_service_options_default(&so);
     so.notice = log_line;
     so.max_live_bytes = DEFAULT_MAX_LIVE_BYTES;
+    so.list_ids = true;
     reco_http_options ho;
     reco_http_options_default(&ho);
     const char *token_file = NULL;

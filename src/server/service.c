@@ -550,6 +550,8 @@ static double seen_estimate(const variant *v)
  * when there is one, is counted as seen. Nonzero when out of memory. */
 static int served_list(reco_service *s, variant *v, const char *user, size_t ulen, json_t *o)
 {
+    if (!s->opt.list_ids)
+        return 0;
     char id[8 + 1 + 16 + 1];
     uint64_t c = atomic_fetch_add(&s->rec_counter, 1) + 1;
     snprintf(id, sizeof id, "%s-%llx", s->rec_prefix, (unsigned long long)c);

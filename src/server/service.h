@@ -131,6 +131,9 @@ typedef struct reco_service_options {
      * then required; with variants it is ignored). */
     const reco_variant_spec *variants;
     size_t n_variants;
+    /* Lists carry recommendation_id and variant (reco serve; not the
+     * one-shot query commands, whose lists get no feedback). */
+    bool list_ids;
 } reco_service_options;
 
 void reco_service_options_default(reco_service_options *o);
@@ -155,7 +158,7 @@ void reco_service_close(reco_service *s);
 reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    bool exclude_rated, json_t **out, reco_error *err);
 
-/* The lists of recommend and similar also carry "recommendation_id" (8
+/* With list_ids, the lists of recommend and similar also carry "recommendation_id" (8
  * hex digits of a random prefix chosen at open, '-', a counter in hex:
  * unique within the log's life with overwhelming probability) and
  * "variant" (the name of the variant that served it). */
