@@ -151,7 +151,7 @@ reco_status reco_event_confidence(const reco_event_weights *w, const char *type,
                               "rating %g is outside the allowed range %g to %g", value, rating_min,
                               rating_max);
     if (!rating && (value < 0 || value > RECO_EVENT_VALUE_MAX))
-        return reco_error_set(err, RECO_ERR_INVALID, "the event's value %g is outside 0 to %g",
+        return reco_error_set(err, RECO_ERR_INVALID, "the event's value %g is outside 0 to %.0f",
                               value, RECO_EVENT_VALUE_MAX);
     *confidence = weight * value;
     return RECO_OK;

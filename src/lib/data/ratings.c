@@ -520,7 +520,7 @@ static int event_fields(const parse_ctx *ctx, chunk *c, const field *f, uint64_t
         }
         if (type != ev->rating_type && (*value < 0 || *value > RECO_EVENT_VALUE_MAX)) {
             excerpt(ex, sizeof ex, vp, vl);
-            chunk_bad(c, line, "value %s is outside 0 to %g%s", ex, RECO_EVENT_VALUE_MAX,
+            chunk_bad(c, line, "value %s is outside 0 to %.0f%s", ex, RECO_EVENT_VALUE_MAX,
                       ctx->ncols == 4 && ev->ts < 0
                           ? " (without a header the fourth column is the value; for a "
                             "timestamp alone add a header line or an empty value: u,i,view,,TS)"
