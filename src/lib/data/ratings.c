@@ -521,7 +521,7 @@ static int event_fields(const parse_ctx *ctx, chunk *c, const field *f, uint64_t
         if (type != ev->rating_type && (*value < 0 || *value > RECO_EVENT_VALUE_MAX)) {
             excerpt(ex, sizeof ex, vp, vl);
             chunk_bad(c, line, "value %s is outside 0 to %.0f%s", ex, RECO_EVENT_VALUE_MAX,
-                      ctx->ncols == 4 && ev->ts < 0
+                      ctx->ncols == 4 && ev->ts < 0 && *value > RECO_EVENT_VALUE_MAX
                           ? " (without a header the fourth column is the value; for a "
                             "timestamp alone add a header line or an empty value: u,i,view,,TS)"
                           : "");
@@ -705,7 +705,7 @@ static bool field_is(const field *f, const char *const *names)
         size_t n = strlen(*names), i = 0;
         if (n != len)
             continue;
-        while (i < n && (p[i] | 0x20) == (*names)[i])
+        while (i < n && (p[i] >= 'A' && p[i] <= 'Z' ? p[i] + ('a' - 'A') : p[i]) == (*names)[i])
             i++;
         if (i == n)
             return true;
