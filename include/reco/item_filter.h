@@ -69,6 +69,12 @@ static inline uint32_t reco_item_filter_category(const reco_item_filter *f, uint
  * yes. */
 bool reco_item_filter_admits(const reco_item_filter *f, uint32_t i);
 
+/* Whether f admits item i by every rule but its exclude list (and the
+ * cap): the check a search makes before scoring a product, leaving the
+ * exclude list, a binary search over what may be thousands of rated
+ * products, to the few whose score would enter the list. f NULL: yes. */
+bool reco_item_filter_admits_attrs(const reco_item_filter *f, uint32_t i);
+
 /* Whether f is NULL or lets everything through with no cap (the searches
  * then take their unfiltered fast paths). */
 bool reco_item_filter_is_empty(const reco_item_filter *f);

@@ -322,11 +322,12 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static size_t order_topn(const reco_factor_order *ix, const float *x, float base, size_t n,
                          const reco_item_filter *f, reco_scored *out)
 {
-    /* An exclude list alone (an unfiltered request) is checked as before:
-     * only for a product whose exact score would enter. Any other rule is
-     * checked before the exact product, for the candidates that pass the
-     * block's bounds, so that a filter rejecting most products costs no
-     * dot product for them; the bounds and the threshold are the same
+    /* The exclude list is checked as it always was: only for a product
+     * whose exact score would enter (it can be long: every product a heavy
+     * user rated). The other rules (an array read or two each) are checked
+     * before the exact product, for the candidates that pass the block's
+     * bounds, so that a filter rejecting most products costs no dot
+     * product for them; the bounds and the threshold are the same
      * (the capped list's threshold is a valid bound: reco/item_filter.h),
      * so the walk stays exact. */
     const bool plain = reco_item_filter_exclude_only(f);
@@ -375,33 +376,22 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
          * call each (mf, whose biases prune well). Measured with
          * bench/topn_bench.c. The products are the same bit for bit. */
         uint32_t pass = select(ub, c, thr, pick);
-        if (!plain) {
-            uint32_t kept = 0;
-            for (uint32_t t = 0; t < pass; t++)
-                if (reco_item_filter_admits(f, ix->order[p0 + pick[t]]))
-                    pick[kept++] = pick[t];
-            if (!kept)
-                continue;
-            /* The quantised pass below selects again from ub: a
-             * rejected product's bound becomes NaN, which never passes
-             * (not even a threshold of -INFINITY). */
-            if (kept < pass) {
-                uint32_t t = 0;
-                for (uint32_t j = 0; j < c; j++) {
-                    if (t < kept && pick[t] == j)
-                        t++;
-                    else
-                        ub[j] = NAN;
-                }
-            }
-            pass = kept;
-        }
         /* Many pass Cauchy-Schwarz (ials, long user vectors): the
          * quantised bounds first, which cost about a sixteenth of an exact
          * product each. Few pass (mf): not worth it. */
         if (dots8 && pass >= c / 8) {
             q8_bounds(ix, &qq, dots8, p0, c, base, nx, slack, ub);
             pass = select(ub, c, thr, pick);
+        }
+        if (!plain) {
+            /* The rules, for the candidates both bounds leave. */
+            uint32_t kept = 0;
+            for (uint32_t t = 0; t < pass; t++)
+                if (reco_item_filter_admits_attrs(f, ix->order[p0 + pick[t]]))
+                    pick[kept++] = pick[t];
+            if (!kept)
+                continue;
+            pass = kept;
         }
         const bool dense = pass >= c / 8;
         if (dense) {
@@ -418,7 +408,7 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
             reco_scored e = {i, sc};
             if (h.h.n == h.h.k && !reco_scored_before(e, h.h.v[0]))
                 continue;
-            if (plain && n_exclude && reco_sorted_contains(exclude, n_exclude, i))
+            if (n_exclude && reco_sorted_contains(exclude, n_exclude, i))
                 continue;
             reco_topn_capped_push(&h, i, sc);
             thr = reco_topn_capped_threshold(&h);

@@ -11,6 +11,13 @@ bool reco_item_filter_admits(const reco_item_filter *f, uint32_t i)
         return true;
     if (f->n_exclude && reco_sorted_contains(f->exclude, f->n_exclude, i))
         return false;
+    return reco_item_filter_admits_attrs(f, i);
+}
+
+bool reco_item_filter_admits_attrs(const reco_item_filter *f, uint32_t i)
+{
+    if (!f)
+        return true;
     if (f->include && !reco_sorted_contains(f->include, f->n_include, i))
         return false;
     if (f->hidden && i < f->n_hidden_bits && (f->hidden[i / 64] >> (i % 64) & 1))
