@@ -255,6 +255,11 @@ typedef struct reco_model {
      * section "log.point"); id[0] == '\0': none. The server replays only
      * the log's lines after it. */
     reco_log_point log_point;
+    /* The event weights the training data was aggregated with (events.h;
+     * owned, set by whoever trains on events, saved as section
+     * "events.weights"); NULL: trained on ratings. Events that arrive
+     * later are folded in with these (reco_event_confidence). */
+    struct reco_event_weights *event_weights;
     /* Set when the model was loaded from a file: the model owns the file
      * mapping and the dataset that reads it. */
     reco_mfile *file;

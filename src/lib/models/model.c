@@ -2,6 +2,7 @@
  * every model (baseline, popularity), fitting, prediction with the
  * baseline fallback and clamping, top-N with cold start, model files. */
 #include "reco/clock.h"
+#include "reco/events.h"
 #include "reco/model.h"
 
 #include <errno.h>
@@ -101,6 +102,7 @@ void reco_model_free(reco_model *m)
     reco_baseline_clear(&m->baseline);
     free(m->popular);
     reco_topn_head_clear(&m->popular_top);
+    free(m->event_weights);
     free(m->params);
     reco_dataset_free(m->owned_train);
     reco_mfile_close(m->file);
@@ -885,6 +887,7 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
     else
         rc = reco_mfile_add_meta(w, "model.params", params, err);
     if (rc || (m->log_point.id[0] && (rc = log_point_save(&m->log_point, w, err))) ||
+        (m->event_weights && (rc = reco_event_weights_save(m->event_weights, w, err))) ||
         (rc = reco_mfile_add(w, "base.bu", m->baseline.bu,
                              (uint64_t)m->baseline.n_users * sizeof(float), err)) ||
         (rc = reco_mfile_add(w, "base.bi", m->baseline.bi,
@@ -983,6 +986,7 @@ reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *e
     m->baseline.bi = (float *)bi;
     m->popular = (float *)pop;
     if ((rc = popular_top_build(m, err)) || (rc = log_point_load(f, &m->log_point, err)) ||
+        (rc = reco_event_weights_load(f, &m->event_weights, err)) ||
         (rc = m->ops->load(m->params, f, m->train, &m->state, err)) ||
         (rc = reco_similar_prepare(m, err)))
         goto fail;
