@@ -158,6 +158,30 @@ void reco_service_close(reco_service *s);
 reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    bool exclude_rated, json_t **out, reco_error *err);
 
+/* Request-time rules as a request gives them (product IDs, not indices):
+ * exclude and include (the allow-list; has_include with no IDs admits
+ * nothing) are lists of product IDs, of which those the model does not
+ * know are ignored and counted; max_per_category (0: no cap) needs
+ * product categories. The library's semantics: reco/item_filter.h. */
+typedef struct reco_service_rules {
+    const char *const *exclude;
+    size_t n_exclude;
+    const char *const *include;
+    size_t n_include;
+    bool has_include;
+    uint32_t max_per_category;
+} reco_service_rules;
+
+/* reco_service_recommend under rules (NULL: none, the same answer), applied
+ * inside the search. With rules the answer also has "requested" (n),
+ * "found" (how many the list holds: fewer when the rules leave too few
+ * products) and "unknown_items" (IDs of exclude and include the model does
+ * not know). RECO_ERR_INVALID for an ID that is not 1 to 255 bytes of
+ * UTF-8, and for max_per_category on a model without categories. */
+reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
+                                         bool exclude_rated, const reco_service_rules *rules,
+                                         json_t **out, reco_error *err);
+
 /* With list_ids, the lists of recommend and similar also carry "recommendation_id" (8
  * hex digits of a random prefix chosen at open, '-', a counter in hex:
  * unique within the log's life with overwhelming probability) and

@@ -71,6 +71,8 @@ for m in mf default; do
     valid recommend "reco recommend --json ($m)"
     expect_status 0 "$RECO" recommend "$TMP/$m.model" --user someone-new -n 3 --json
     valid recommend "reco recommend --json ($m, cold start)"
+    expect_status 0 "$RECO" recommend "$TMP/$m.model" --user "$U" -n 3 --json --exclude "$I",unknown
+    valid recommend "reco recommend --json ($m, with rules)"
     expect_status 0 "$RECO" similar "$TMP/$m.model" --item "$I" -n 3 --json
     valid similar "reco similar --json ($m)"
     expect_status 0 "$RECO" predict "$TMP/$m.model" --user "$U" --item "$I" --json
