@@ -253,6 +253,10 @@ typedef struct reco_model {
      * section "log.point"); id[0] == '\0': none. The server replays only
      * the log's lines after it. */
     reco_log_point log_point;
+    /* The product catalogue the model was trained with (`reco train
+     * --items`; reco/catalogue.h), saved in the file as sections "cat.*";
+     * owned, NULL without one. */
+    struct reco_catalogue *catalogue;
     /* Set when the model was loaded from a file: the model owns the file
      * mapping and the dataset that reads it. */
     reco_mfile *file;
