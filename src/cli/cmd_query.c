@@ -8,9 +8,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "reco/catalogue.h"
+#include "reco/item_filter.h"
+#include "reco/model.h"
 #include "service.h"
 
 typedef enum { Q_RECOMMEND, Q_SIMILAR, Q_PREDICT } query_kind;
+
+/* How many rated products explain a recommendation (as the service's). */
+#define BECAUSE_MAX 3
 
 static const char *const NAMES[] = {"recommend", "similar", "predict"};
 
@@ -81,6 +87,20 @@ static const char *cold_start_words(const char *kind)
     return "the popularity ranking";
 }
 
+/* The title and category of a listed product, when the model's
+ * catalogue has them. */
+static void print_product(const json_t *it)
+{
+    const char *title = json_string_value(json_object_get(it, "title"));
+    const char *cat = json_string_value(json_object_get(it, "category"));
+    if (title)
+        printf("  %s", title);
+    if (cat)
+        printf("  [%s]", cat);
+    if (json_is_false(json_object_get(it, "available")))
+        printf("  (unavailable)");
+}
+
 /* A header naming what the score is, then one line per product: rank,
  * product, score and, where the answer has them, the predicted rating and
  * the rated products behind the recommendation. */
@@ -112,6 +132,7 @@ static void print_items(const json_t *out, bool quiet)
             json_t *b;
             json_array_foreach(because, j, b) printf("%s %s", j ? "," : "", json_string_value(b));
         }
+        print_product(it);
         putchar('\n');
     }
 }
@@ -144,16 +165,24 @@ static void print_similar(const json_t *out, bool quiet)
                                    name, cnt);
     }
     if (!quiet) {
-        if (json_is_true(json_object_get(out, "fallback")))
+        if (json_is_true(json_object_get(out, "cold_start")))
+            printf("(a catalogue product without ratings: the most popular products of its "
+                   "category, then of its parent categories, then overall)\n");
+        else if (json_is_true(json_object_get(out, "fallback")))
             printf("(not enough co-rated neighbours; the list goes on down the chain: %s)\n",
                    counts);
         printf("score by source (%s), higher first within a source\n", kinds);
         printf("%3s  %-24s %10s  %s\n", "#", "item", "score", "source");
     }
     json_array_foreach(items, i, it) {
-        printf("%3zu  %-24s %10.4f  %s\n", i + 1, json_string_value(json_object_get(it, "item")),
+        printf("%3zu  %-24s %10.4f  %s", i + 1, json_string_value(json_object_get(it, "item")),
                json_number_value(json_object_get(it, "score")),
                json_string_value(json_object_get(it, "source")));
+        const char *from = json_string_value(json_object_get(it, "source_category"));
+        if (from)
+            printf(" (%s)", from);
+        print_product(it);
+        putchar('\n');
     }
 }
 
@@ -175,12 +204,214 @@ static void print_prediction(const json_t *out, bool quiet)
     putchar('\n');
 }
 
+/* ---- TEMPORARY: the filtered search of the filter branch ----------------
+ * reco_model_recommend_filtered (reco/model.h on the filter branch)
+ * applies the rules inside the top-N search. Until that branch is merged,
+ * this stand-in with the same signature over-fetches with
+ * reco_model_recommend and keeps what the rules admit; merging deletes it
+ * and temporary_admits (the declaration in model.h then takes over). */
+static bool temporary_admits(const reco_item_filter *f, uint32_t i)
+{
+    if (f->n_exclude && reco_sorted_contains(f->exclude, f->n_exclude, i))
+        return false;
+    if (f->include && !reco_sorted_contains(f->include, f->n_include, i))
+        return false;
+    if (f->hidden && i < f->n_hidden_bits && ((f->hidden[i / 64] >> (i % 64)) & 1))
+        return false;
+    if (!f->n_categories)
+        return true;
+    uint32_t c = reco_item_filter_category(f, i);
+    for (size_t k = 0; c != RECO_NO_CATEGORY && k < f->n_categories; k++)
+        if (c >= f->categories[k].lo && c < f->categories[k].hi)
+            return true;
+    return false;
+}
+
+static reco_status reco_model_recommend_filtered(const reco_model *m, const reco_profile *prof,
+                                                 size_t n, bool exclude_rated,
+                                                 const reco_item_filter *rules, reco_scored *out,
+                                                 size_t *n_out, bool *cold_start, void *scratch,
+                                                 reco_error *err)
+{
+    *n_out = 0;
+    size_t ni = reco_dataset_n_items(m->train), want = n * 4 < ni ? n * 4 : ni;
+    if (want < n)
+        want = n;
+    for (;;) {
+        reco_scored *all = malloc((want ? want : 1) * sizeof *all);
+        if (!all)
+            return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        size_t got = 0, k = 0;
+        reco_status rc = reco_model_recommend(m, prof, want, exclude_rated, all, &got, cold_start,
+                                              scratch, err);
+        for (size_t j = 0; !rc && j < got && k < n; j++) {
+            if (rules && !temporary_admits(rules, all[j].id))
+                continue;
+            uint32_t c = rules ? reco_item_filter_category(rules, all[j].id) : RECO_NO_CATEGORY;
+            size_t same = 0;
+            for (size_t q = 0; rules && rules->max_per_category && c != RECO_NO_CATEGORY && q < k;
+                 q++)
+                same += reco_item_filter_category(rules, out[q].id) == c;
+            if (rules && rules->max_per_category && same >= rules->max_per_category)
+                continue;
+            out[k++] = all[j];
+        }
+        free(all);
+        if (rc || k == n || got < want || want >= ni) {
+            *n_out = k;
+            return rc;
+        }
+        want = want * 4 < ni ? want * 4 : ni;
+    }
+}
+/* ---- end of TEMPORARY ---------------------------------------------------- */
+
+/* Adds "title", "category" and "available" to each listed product the
+ * catalogue holds. */
+static void add_catalogue_fields(json_t *out, const reco_catalogue *c)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(out, "items"), i, it) {
+        const char *id = json_string_value(json_object_get(it, "item"));
+        uint32_t e = id ? reco_catalogue_find(c, id, strlen(id)) : RECO_CATALOGUE_NONE;
+        if (e == RECO_CATALOGUE_NONE)
+            continue;
+        reco_catalogue_entry en;
+        reco_catalogue_entry_get(c, e, &en);
+        if (en.title)
+            json_object_set_new(it, "title", json_string(en.title));
+        if (en.category_path)
+            json_object_set_new(it, "category", json_string(en.category_path));
+        json_object_set_new(it, "available", json_boolean(en.available));
+    }
+}
+
+/* Recommendations under the catalogue's rules (--category, unavailable
+ * products hidden), for the user's training ratings: the JSON of
+ * reco_service_recommend plus "unknown_categories" when some --category
+ * is not in the catalogue (all unknown: an empty list). */
+static reco_status recommend_with_rules(const reco_model *m, const reco_catalogue_view *v,
+                                        const char *user, size_t n, bool exclude_rated,
+                                        const cli_list *cats, bool include_unavailable,
+                                        json_t **out, reco_error *err)
+{
+    *out = NULL;
+    if (!reco_service_valid_id(user, strlen(user)))
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "user ID must be 1 to 255 bytes of UTF-8 without control characters");
+    reco_category_range ranges[CLI_LIST_MAX];
+    bool unknown[CLI_LIST_MAX];
+    size_t nr = 0;
+    reco_catalogue_ranges(m->catalogue, cats->v, (size_t)cats->n, ranges, &nr, unknown);
+    reco_item_filter f;
+    memset(&f, 0, sizeof f);
+    reco_catalogue_view_filter(v, include_unavailable, ranges, nr, &f);
+    int64_t u = reco_idmap_find(m->train->users, user, strlen(user));
+    reco_profile prof = {.user = RECO_NO_USER};
+    if (u >= 0)
+        prof = reco_profile_of_user(m->train, (uint32_t)u);
+    reco_scored *top = malloc(n * sizeof *top);
+    float *pred = malloc(n * sizeof *pred);
+    uint32_t *ids = malloc(n * sizeof *ids), *why = malloc(n * BECAUSE_MAX * sizeof *why),
+             *nwhy = calloc(n, sizeof *nwhy);
+    size_t got = 0;
+    bool cold = prof.n == 0;
+    reco_status rc = RECO_OK;
+    if (!top || !pred || !ids || !why || !nwhy)
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    else if (!cats->n || nr) /* every category unknown: nothing passes */
+        rc = reco_model_recommend_filtered(m, &prof, n, exclude_rated, &f, top, &got, &cold, NULL,
+                                           err);
+    bool predicts = reco_model_predicts_ratings(m);
+    if (!rc && predicts && got)
+        reco_model_predict_items(m, &prof, top, got, pred, NULL);
+    if (!rc && !cold && prof.n && got && (m->ops->explain || m->ops->explain_list)) {
+        for (size_t k = 0; k < got; k++)
+            ids[k] = top[k].id;
+        reco_model_explain_list(m, &prof, ids, got, BECAUSE_MAX, why, nwhy);
+    }
+    json_t *items = rc ? NULL : json_array(), *unk = rc ? NULL : json_array();
+    for (size_t k = 0; items && k < got; k++) {
+        json_t *it = json_pack("{s:s,s:f}", "item", reco_idmap_key(m->train->items, top[k].id, NULL),
+                               "score", (double)top[k].score);
+        if (predicts)
+            json_object_set_new(it, "predicted_rating", reco_json_rating(pred[k]));
+        if (nwhy[k]) {
+            json_t *b = json_array();
+            for (size_t j = 0; j < nwhy[k]; j++)
+                json_array_append_new(
+                    b, json_string(reco_idmap_key(m->train->items, why[k * BECAUSE_MAX + j], NULL)));
+            json_object_set_new(it, "because", b);
+        }
+        json_array_append_new(items, it);
+    }
+    for (int k = 0; unk && k < cats->n; k++)
+        if (unknown[k])
+            json_array_append_new(unk, json_string(cats->v[k]));
+    if (items) {
+        *out = json_pack("{s:s,s:s,s:s,s:o,s:b}", "user", user, "algorithm", m->ops->name,
+                         "score_kind", reco_model_score_kind(m, cold), "items", items,
+                         "cold_start", cold);
+        if (*out && json_array_size(unk))
+            json_object_set(*out, "unknown_categories", unk);
+        if (!*out)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    json_decref(unk);
+    free(top);
+    free(pred);
+    free(ids);
+    free(why);
+    free(nwhy);
+    return rc;
+}
+
+/* Similar products for a catalogue product the model does not know (no
+ * ratings): the popular products of its category, then of its parent
+ * categories, then overall, each naming its source. */
+static reco_status cold_similar(const reco_model *m, const reco_catalogue_view *v, uint32_t e,
+                                const char *item, size_t n, json_t **out, reco_error *err)
+{
+    *out = NULL;
+    reco_cold_pick *p = malloc(n * sizeof *p);
+    size_t got = 0;
+    if (!p)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    reco_status rc = reco_catalogue_cold_similar(m->catalogue, v, m->popular, e, n, p, &got, err);
+    const char *kind = reco_model_score_kind(m, true);
+    json_t *items = rc ? NULL : json_array();
+    bool fallback = false;
+    for (size_t k = 0; items && k < got; k++) {
+        json_t *it = json_pack("{s:s,s:f,s:s,s:s}", "item",
+                               reco_idmap_key(m->train->items, p[k].item, NULL), "score",
+                               (double)p[k].score, "source", reco_cold_source_name(p[k].source),
+                               "score_kind", kind);
+        if (p[k].category != RECO_NO_CATEGORY)
+            json_object_set_new(it, "source_category",
+                                json_string(reco_catalogue_category_path(m->catalogue,
+                                                                         p[k].category)));
+        fallback |= p[k].source != RECO_COLD_CATEGORY;
+        json_array_append_new(items, it);
+    }
+    free(p);
+    if (items) {
+        *out = json_pack("{s:s,s:s,s:[sss],s:b,s:b,s:o}", "item", item, "algorithm",
+                         m->ops->name, "chain", "category", "parent_category", "popular",
+                         "fallback", fallback, "cold_start", true, "items", items);
+        if (!*out)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    return rc;
+}
+
 static int run(query_kind kind, int argc, char **argv)
 {
     const char *name = NAMES[kind];
     const char *model = NULL, *user = NULL, *item = NULL, *log = NULL;
     uint32_t n = 10;
-    bool json = false, include_rated = false, quiet = false;
+    bool json = false, include_rated = false, quiet = false, include_unavailable = false;
+    cli_list categories = {.n = 0};
     const cli_option model_row = {CLI_STRING, "model", 'm', "MODEL", "the model file (from reco "
                                   "train); or give it as the argument", &model, 0, 0, NULL, NULL};
     const cli_option user_row = {CLI_STRING, "user", 'u', "USER", "user ID (required)", &user, 0,
@@ -191,6 +422,14 @@ static int run(query_kind kind, int argc, char **argv)
                               "10)", &n, 1, 1000, NULL, NULL};
     const cli_option rated_row = {CLI_FLAG, "include-rated", 0, NULL, "do not exclude products "
                                   "the user rated", &include_rated, 0, 0, NULL, NULL};
+    const cli_option category_row = {CLI_LIST, "category", 0, "PATH", "only products in this "
+                                     "category or below it (repeatable: any of them), a path of "
+                                     "the model's catalogue such as Electronics/Audio; matched by "
+                                     "whole segments, case-sensitive (docs/catalogue.md)",
+                                     &categories, 0, 0, NULL, NULL};
+    const cli_option unavailable_row = {CLI_FLAG, "include-unavailable", 0, NULL, "also list "
+                                        "products the catalogue marks unavailable (hidden by "
+                                        "default)", &include_unavailable, 0, 0, NULL, NULL};
     const cli_option log_row = {CLI_STRING, "ratings-log", 0, "FILE", "also use the ratings a "
                                 "server logged after the model's point (the log is read as reco "
                                 "serve would, never written)", &log, 0, 0, NULL, NULL};
@@ -200,7 +439,7 @@ static int run(query_kind kind, int argc, char **argv)
                                                : "print the rows only, without the lines "
                                                  "above them");
     const cli_option end_row = CLI_OPT_END;
-    cli_option options[12];
+    cli_option options[14];
     int no = 0;
     options[no++] = model_row;
     if (kind != Q_SIMILAR)
@@ -209,8 +448,11 @@ static int run(query_kind kind, int argc, char **argv)
         options[no++] = item_row;
     if (kind != Q_PREDICT)
         options[no++] = n_row;
-    if (kind == Q_RECOMMEND)
+    if (kind == Q_RECOMMEND) {
         options[no++] = rated_row;
+        options[no++] = category_row;
+        options[no++] = unavailable_row;
+    }
     if (kind != Q_SIMILAR)
         options[no++] = log_row;
     options[no++] = json_row;
@@ -254,12 +496,40 @@ static int run(query_kind kind, int argc, char **argv)
         return cli_exit_status(st);
     }
     json_t *out = NULL;
-    if (kind == Q_RECOMMEND)
+    const reco_model *mod = reco_service_model(svc);
+    const reco_catalogue *cat = mod->catalogue;
+    reco_catalogue_view *view = NULL;
+    if (cat && kind != Q_PREDICT)
+        st = reco_catalogue_view_new(cat, mod->train->items, &view, &err);
+    /* The catalogue's rules: --category, and unavailable products hidden. */
+    bool rules = view && (categories.n || (view->n_hidden && !include_unavailable));
+    if (st) {
+    } else if (categories.n && !cat) {
+        reco_service_close(svc);
+        return cli_usage(name, "--category needs a model with a catalogue (reco train --items "
+                               "FILE), and %s has none", model);
+    } else if (kind == Q_RECOMMEND && rules && log) {
+        st = reco_error_set(&err, RECO_ERR_INVALID,
+                            "the catalogue's rules (--category, hiding unavailable products) do "
+                            "not apply with --ratings-log yet; leave out --ratings-log, or give "
+                            "--include-unavailable without --category");
+    } else if (kind == Q_RECOMMEND && rules) {
+        st = recommend_with_rules(mod, view, user, n, !include_rated, &categories,
+                                  include_unavailable, &out, &err);
+    } else if (kind == Q_RECOMMEND) {
         st = reco_service_recommend(svc, user, n, !include_rated, &out, &err);
-    else if (kind == Q_SIMILAR)
+    } else if (kind == Q_SIMILAR) {
         st = reco_service_similar(svc, item, n, &out, &err);
-    else
+        uint32_t e = cat && st == RECO_ERR_NOT_FOUND ? reco_catalogue_find(cat, item, strlen(item))
+                                                     : RECO_CATALOGUE_NONE;
+        if (e != RECO_CATALOGUE_NONE)
+            st = cold_similar(mod, view, e, item, n, &out, &err);
+    } else {
         st = reco_service_predict(svc, user, item, &out, &err);
+    }
+    if (!st && cat)
+        add_catalogue_fields(out, cat);
+    reco_catalogue_view_free(view);
     reco_service_close(svc);
     if (st) {
         cli_error(name, "%s", err.msg);
@@ -273,6 +543,15 @@ static int run(query_kind kind, int argc, char **argv)
         if (!quiet && kind == Q_RECOMMEND && json_is_true(json_object_get(out, "cold_start")))
             printf("(unknown user: %s)\n",
                    cold_start_words(json_string_value(json_object_get(out, "score_kind"))));
+        json_t *unk = json_object_get(out, "unknown_categories");
+        size_t k;
+        json_t *u;
+        json_array_foreach(unk, k, u) fprintf(stderr, "reco %s: no category \"%s\" in the "
+                                              "catalogue\n", name, json_string_value(u));
+        size_t listed = json_array_size(json_object_get(out, "items"));
+        if (!quiet && kind == Q_RECOMMEND && rules && listed < n)
+            printf("(%zu product%s pass%s the rules, fewer than %u asked for)\n", listed,
+                   listed == 1 ? "" : "s", listed == 1 ? "es" : "", n);
         if (kind == Q_SIMILAR)
             print_similar(out, quiet);
         else
