@@ -55,14 +55,20 @@ static const char *const DESCRIPTIONS[] = {
     "are ranked by (its kind is named above the list; docs/api.md says what each means) and, "
     "when the model predicts ratings, the predicted rating (clamped to the training range). A "
     "user the model has never seen gets the popularity ranking (cold start): by default the "
-    "products with the most ratings.",
+    "products with the most ratings. With a model trained with a catalogue (reco train "
+    "--items), each product shows its title and category, products marked unavailable are "
+    "left out unless --include-unavailable, and --category keeps only products of a category "
+    "(docs/catalogue.md).",
     "Products similar to a product, from a chain of sources, each filling what the ones "
     "before it left: co_rated (item-item neighbours from co-ratings: itemcf's table, ease's "
     "weights, else cosines computed from the ratings), factors (factor models: cosine of the "
     "product vectors, among products with at least similar.min_support ratings), "
     "co_customers (what the product's customers rated most) and popular (the popularity "
     "ranking). Each row names its source; the score's meaning depends on it (named above the "
-    "list, docs/api.md). A note says when the list had to go past co_rated.",
+    "list, docs/api.md). A note says when the list had to go past co_rated. A product of "
+    "the model's catalogue that has no ratings gets the most popular products of its "
+    "category, then of its parent categories, then overall (sources category, "
+    "parent_category, popular; docs/catalogue.md).",
     "The predicted rating of a user for a product, clamped to the training range. The "
     "baseline answers for unknown users or products (the text says so: the mean training "
     "rating plus the biases it knows) and for models that do not predict ratings (popular by "
