@@ -432,7 +432,8 @@ static reco_status build_tree(const builder *b, reco_catalogue *c, reco_error *e
     if (!rc) {
         for (size_t k = 0; k < nc; k++)
             sorted[k] = reco_idmap_key(all, (uint32_t)k, NULL);
-        qsort(sorted, nc, sizeof *sorted, path_ptr_cmp);
+        if (nc)
+            qsort(sorted, nc, sizeof *sorted, path_ptr_cmp);
         c->cats = reco_idmap_new(nc);
         c->cat_parent = malloc((nc ? nc : 1) * sizeof *c->cat_parent);
         c->cat_hi = malloc((nc ? nc : 1) * sizeof *c->cat_hi);
