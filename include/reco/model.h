@@ -257,6 +257,11 @@ typedef struct reco_model {
      * --items`; reco/catalogue.h), saved in the file as sections "cat.*";
      * owned, NULL without one. */
     struct reco_catalogue *catalogue;
+    /* The event weights the training data was aggregated with (events.h;
+     * owned, set by whoever trains on events, saved as section
+     * "events.weights"); NULL: trained on ratings. Events that arrive
+     * later are folded in with these (reco_event_confidence). */
+    struct reco_event_weights *event_weights;
     /* Set when the model was loaded from a file: the model owns the file
      * mapping and the dataset that reads it. */
     reco_mfile *file;

@@ -3,6 +3,7 @@
  * baseline fallback and clamping, top-N with cold start, model files. */
 #include "reco/catalogue.h"
 #include "reco/clock.h"
+#include "reco/events.h"
 #include "reco/model.h"
 
 #include <errno.h>
@@ -102,6 +103,7 @@ void reco_model_free(reco_model *m)
     reco_baseline_clear(&m->baseline);
     free(m->popular);
     reco_topn_head_clear(&m->popular_top);
+    free(m->event_weights);
     free(m->params);
     reco_dataset_free(m->owned_train);
     reco_catalogue_free(m->catalogue);
@@ -845,6 +847,7 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
         rc = reco_mfile_add_meta(w, "model.params", params, err);
     if (rc || (m->log_point.id[0] && (rc = log_point_save(&m->log_point, w, err))) ||
         (m->catalogue && (rc = reco_catalogue_save(m->catalogue, w, err))) ||
+        (m->event_weights && (rc = reco_event_weights_save(m->event_weights, w, err))) ||
         (rc = reco_mfile_add(w, "base.bu", m->baseline.bu,
                              (uint64_t)m->baseline.n_users * sizeof(float), err)) ||
         (rc = reco_mfile_add(w, "base.bi", m->baseline.bi,
@@ -944,6 +947,7 @@ reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *e
     m->popular = (float *)pop;
     if ((rc = popular_top_build(m, err)) || (rc = log_point_load(f, &m->log_point, err)) ||
         (reco_catalogue_in_mfile(f) && (rc = reco_catalogue_from_mfile(f, &m->catalogue, err))) ||
+        (rc = reco_event_weights_load(f, &m->event_weights, err)) ||
         (rc = m->ops->load(m->params, f, m->train, &m->state, err)) ||
         (rc = reco_similar_prepare(m, err)))
         goto fail;
