@@ -49,6 +49,45 @@ typedef struct live_user {
     int64_t *ts;
 } live_user;
 
+/* The catalogue as a generation serves it: the model's, with the changes
+ * since (PUT/PATCH /v1/items, `#item` records of the log), and its view
+ * from the model's products. Immutable and reference-counted: a change
+ * builds the next one and swaps the generation's pointer under its lock,
+ * so a request holds one whole snapshot from start to end. */
+typedef struct cat_snap {
+    atomic_int refs;
+    reco_catalogue *cat;          /* a reference */
+    reco_catalogue_view *view;    /* of the generation's model */
+} cat_snap;
+
+static void cat_snap_release(cat_snap *cs)
+{
+    if (cs && atomic_fetch_sub(&cs->refs, 1) == 1) {
+        reco_catalogue_view_free(cs->view);
+        reco_catalogue_free(cs->cat);
+        free(cs);
+    }
+}
+
+/* A snapshot of c (which gains a reference) for model m. */
+static reco_status cat_snap_new(reco_catalogue *c, const reco_model *m, cat_snap **out,
+                                reco_error *err)
+{
+    *out = NULL;
+    cat_snap *cs = calloc(1, sizeof *cs);
+    if (!cs)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    atomic_init(&cs->refs, 1);
+    cs->cat = reco_catalogue_ref(c);
+    reco_status rc = reco_catalogue_view_new(c, m->train->items, &cs->view, err);
+    if (rc) {
+        cat_snap_release(cs);
+        return rc;
+    }
+    *out = cs;
+    return RECO_OK;
+}
+
 typedef struct generation {
     atomic_int refs;
     reco_model *model;
@@ -64,6 +103,7 @@ typedef struct generation {
     uint64_t live_ratings, live_users;
     uint64_t live_alloc;     /* bytes of the live arrays and records */
     bool refused;            /* the last batch was refused for the memory cap */
+    cat_snap *cat;           /* the catalogue served now; NULL: none */
 } generation;
 
 /* Memory of the overlay: records, arrays, the tables of new IDs. Caller
@@ -92,6 +132,7 @@ static void generation_free(generation *g)
     free(g->live);
     reco_idmap_free(g->new_users);
     reco_idmap_free(g->new_items);
+    cat_snap_release(g->cat);
     reco_model_free(g->model);
     pthread_rwlock_destroy(&g->lock);
     free(g);
@@ -129,8 +170,38 @@ static reco_status generation_new(const char *path, generation **out, reco_error
         generation_free(g);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
+    if (g->model->catalogue &&
+        (rc = cat_snap_new(g->model->catalogue, g->model, &g->cat, err))) {
+        generation_free(g);
+        return rc;
+    }
     *out = g;
     return RECO_OK;
+}
+
+/* The catalogue g serves now (a reference: cat_snap_release), or NULL. */
+static cat_snap *cat_acquire(generation *g)
+{
+    pthread_rwlock_rdlock(&g->lock);
+    cat_snap *cs = g->cat;
+    if (cs)
+        atomic_fetch_add(&cs->refs, 1);
+    pthread_rwlock_unlock(&g->lock);
+    return cs;
+}
+
+/* Adds "title", "category" and "available" to a listed product of the
+ * model (index i) that the catalogue holds. Nonzero when out of memory. */
+static int add_catalogue_fields(const cat_snap *cs, uint32_t i, json_t *it)
+{
+    if (!cs || i >= cs->view->n_items || cs->view->entry[i] == RECO_CATALOGUE_NONE)
+        return 0;
+    reco_catalogue_entry en;
+    reco_catalogue_entry_get(cs->cat, cs->view->entry[i], &en);
+    return (en.title && json_object_set_new(it, "title", json_string(en.title))) ||
+           (en.category_path &&
+            json_object_set_new(it, "category", json_string(en.category_path))) ||
+           json_object_set_new(it, "available", json_boolean(en.available));
 }
 
 /* User id of key: the model's, or a live one; -1 if unknown. Caller holds
@@ -1315,15 +1386,66 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
     return reco_service_recommend_rules(s, user, n, exclude_rated, NULL, out, err);
 }
 
+/* The rules' filter for g's model with the catalogue cs (may be NULL)
+ * into f: the catalogue's pieces (hidden products unless
+ * include_unavailable, categories, the cap) and the request's exclude and
+ * include lists as indices into *idx (free it). *unknown counts the IDs
+ * the model does not know; unknown_cat[k] (room for n_categories) says
+ * which paths the catalogue does not hold; *all_unknown is set when paths
+ * were given and none is known (the list must then be empty). */
+static reco_status rules_filter(const generation *g, const cat_snap *cs,
+                                const reco_service_rules *rules, reco_item_filter *f,
+                                reco_category_range *ranges, bool *unknown_cat, uint32_t **idx,
+                                size_t *unknown, bool *all_unknown, reco_error *err)
+{
+    memset(f, 0, sizeof *f);
+    *idx = NULL;
+    *unknown = 0;
+    *all_unknown = false;
+    size_t nr = 0;
+    if (rules) {
+        for (size_t k = 0; k < rules->n_categories; k++) {
+            size_t len = strlen(rules->categories[k]);
+            if (len > RECO_CATALOGUE_PATH_MAX || !reco_service_valid_id(rules->categories[k], len))
+                return reco_error_set(err, RECO_ERR_INVALID,
+                                      "category: a path must be 1 to %d bytes of UTF-8 without "
+                                      "control characters, such as Electronics/Audio",
+                                      RECO_CATALOGUE_PATH_MAX);
+            unknown_cat[k] = true;
+        }
+        if (cs && rules->n_categories)
+            reco_catalogue_ranges(cs->cat, rules->categories, rules->n_categories, ranges, &nr,
+                                  unknown_cat);
+        *all_unknown = rules->n_categories && !nr;
+        if (rules->max_per_category && !(cs && reco_catalogue_n_categories(cs->cat)))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "max_per_category needs product categories, and the model has "
+                                  "none (train it with a catalogue: reco train --items)");
+    }
+    if (cs)
+        reco_catalogue_view_filter(cs->view, rules && rules->include_unavailable, ranges, nr, f);
+    if (!rules)
+        return RECO_OK;
+    f->max_per_category = rules->max_per_category;
+    *idx = malloc((rules->n_exclude + rules->n_include + 1) * sizeof **idx);
+    if (!*idx)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    reco_status rc = rule_ids(g, "exclude", rules->exclude, rules->n_exclude, *idx,
+                              &f->n_exclude, unknown, err);
+    f->exclude = *idx;
+    if (!rc && rules->has_include) {
+        f->include = *idx + f->n_exclude;
+        rc = rule_ids(g, "include", rules->include, rules->n_include, *idx + f->n_exclude,
+                      &f->n_include, unknown, err);
+    }
+    return rc;
+}
+
 reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
                                          bool exclude_rated, const reco_service_rules *rules,
                                          json_t **out, reco_error *err)
 {
     *out = NULL;
-    if (rules && rules->max_per_category)
-        return reco_error_set(err, RECO_ERR_INVALID,
-                              "max_per_category needs product categories, and the model has "
-                              "none");
     size_t ulen = strlen(user);
     if (!reco_service_valid_id(user, ulen))
         return reco_error_set(err, RECO_ERR_INVALID,
@@ -1331,42 +1453,47 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
     reco_status rc = check_n(s, n, err);
     if (rc)
         return rc;
+    size_t ncat = rules ? rules->n_categories : 0;
+    reco_category_range *ranges = malloc((ncat + 1) * sizeof *ranges);
+    bool *unknown_cat = calloc(ncat + 1, sizeof *unknown_cat);
+    reco_scored *top = malloc(n * sizeof *top);
+    if (!ranges || !unknown_cat || !top) {
+        free(ranges);
+        free(unknown_cat);
+        free(top);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
     variant *v = variant_of(s, user, ulen);
     generation *g = acquire(s, v);
     const reco_model *m = g->model;
-    reco_scored *top = malloc(n * sizeof *top);
     merged mp;
     pthread_rwlock_rdlock(&g->lock);
     int64_t u = find_user(g, user, ulen);
-    int mrc = top ? merge_profile(g, u, &mp) : -1;
+    int mrc = merge_profile(g, u, &mp);
+    cat_snap *cs = g->cat;
+    if (cs)
+        atomic_fetch_add(&cs->refs, 1);
     pthread_rwlock_unlock(&g->lock);
     if (mrc) {
+        cat_snap_release(cs);
+        free(ranges);
+        free(unknown_cat);
         free(top);
         generation_release(g);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     size_t got = 0, unknown = 0;
-    bool cold = false;
+    bool cold = false, all_unknown = false;
     void *scratch = scratch_for(m);
-    reco_item_filter f = {0};
+    reco_item_filter f;
     uint32_t *rule_idx = NULL;
-    if (rules) {
-        rule_idx = malloc((rules->n_exclude + rules->n_include + 1) * sizeof *rule_idx);
-        if (!rule_idx)
-            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-        if (!rc)
-            rc = rule_ids(g, "exclude", rules->exclude, rules->n_exclude, rule_idx, &f.n_exclude,
-                          &unknown, err);
-        f.exclude = rule_idx;
-        if (!rc && rules->has_include) {
-            f.include = rule_idx + f.n_exclude;
-            rc = rule_ids(g, "include", rules->include, rules->n_include, rule_idx + f.n_exclude,
-                          &f.n_include, &unknown, err);
-        }
-    }
-    if (!rc)
-        rc = reco_model_recommend_filtered(m, &mp.prof, n, exclude_rated, rules ? &f : NULL, top,
-                                           &got, &cold, scratch, err);
+    rc = rules_filter(g, cs, rules, &f, ranges, unknown_cat, &rule_idx, &unknown, &all_unknown,
+                      err);
+    if (!rc && all_unknown) /* nothing passes: the list is empty, with the reason */
+        cold = mp.prof.n == 0;
+    else if (!rc)
+        rc = reco_model_recommend_filtered(m, &mp.prof, n, exclude_rated, &f, top, &got, &cold,
+                                           scratch, err);
     /* Predicted ratings of the listed products only; a user with no
      * ratings gets the baseline's (mu + b_i). */
     float *pred = NULL;
@@ -1391,34 +1518,57 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
         }
     }
     if (rc == RECO_OK) {
+        bool oom = false;
         json_t *items = json_array();
-        for (size_t k = 0; k < got; k++) {
+        for (size_t k = 0; items && k < got; k++) {
             json_t *it = json_pack("{s:s,s:f}", "item", item_key(g, top[k].id), "score",
                                    (double)top[k].score);
             if (pred)
-                json_object_set_new(it, "predicted_rating", reco_json_rating(pred[k]));
+                oom |= json_object_set_new(it, "predicted_rating", reco_json_rating(pred[k])) != 0;
             if (nwhy && nwhy[k]) {
                 json_t *b = json_array();
                 for (size_t j = 0; j < nwhy[k]; j++)
                     json_array_append_new(b,
                                           json_string(item_key(g, why[k * BECAUSE_MAX + j])));
-                json_object_set_new(it, "because", b);
+                oom |= json_object_set_new(it, "because", b) != 0;
             }
-            json_array_append_new(items, it);
+            oom |= add_catalogue_fields(cs, top[k].id, it) != 0;
+            oom |= json_array_append_new(items, it) != 0;
         }
         *out = json_pack("{s:s,s:s,s:s,s:o,s:b}", "user", user, "algorithm", m->ops->name,
                          "score_kind", reco_model_score_kind(m, cold), "items", items,
                          "cold_start", cold);
-        if (*out && rules &&
-            (json_object_set_new(*out, "requested", json_integer((json_int_t)n)) ||
-             json_object_set_new(*out, "found", json_integer((json_int_t)got)) ||
-             json_object_set_new(*out, "unknown_items", json_integer((json_int_t)unknown)))) {
+        if (*out && rules) {
+            oom |= json_object_set_new(*out, "requested", json_integer((json_int_t)n)) ||
+                   json_object_set_new(*out, "found", json_integer((json_int_t)got)) ||
+                   json_object_set_new(*out, "unknown_items", json_integer((json_int_t)unknown));
+            json_t *unk = NULL;
+            for (size_t k = 0; k < ncat; k++)
+                if (unknown_cat[k]) {
+                    if (!unk)
+                        unk = json_array();
+                    oom |= json_array_append_new(unk, json_string(rules->categories[k])) != 0;
+                }
+            if (unk)
+                oom |= json_object_set_new(*out, "unknown_categories", unk) != 0;
+            if (all_unknown)
+                oom |= json_object_set_new(
+                           *out, "reason",
+                           json_string(cs ? "no category given is in the catalogue, so no "
+                                            "product passes the rules"
+                                          : "the model has no catalogue, so no product is in "
+                                            "a category")) != 0;
+        }
+        if (*out && oom) {
             json_decref(*out);
             *out = NULL;
         }
         if (!*out || served_list(s, v, user, ulen, *out))
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
+    cat_snap_release(cs);
+    free(ranges);
+    free(unknown_cat);
     free(rule_idx);
     free(ids);
     free(why);
@@ -1427,6 +1577,46 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
     merged_free(&mp);
     free(top);
     generation_release(g);
+    return rc;
+}
+
+/* Similar products for catalogue entry e, a product the model does not
+ * know (no ratings): the popular available products of its category, then
+ * of its parent categories, then overall, each naming its source. */
+static reco_status cold_similar(const generation *g, const cat_snap *cs, uint32_t e,
+                                const char *item, size_t n, json_t **out, reco_error *err)
+{
+    *out = NULL;
+    const reco_model *m = g->model;
+    reco_cold_pick *p = malloc(n * sizeof *p);
+    size_t got = 0;
+    if (!p)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    reco_status rc = reco_catalogue_cold_similar(cs->cat, cs->view, m->popular, e, n, p, &got,
+                                                 err);
+    const char *kind = reco_model_score_kind(m, true);
+    json_t *items = rc ? NULL : json_array();
+    bool fallback = false;
+    for (size_t k = 0; items && k < got; k++) {
+        json_t *it = json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, p[k].item), "score",
+                               (double)p[k].score, "source", reco_cold_source_name(p[k].source),
+                               "score_kind", kind);
+        if (p[k].category != RECO_NO_CATEGORY)
+            json_object_set_new(it, "source_category",
+                                json_string(reco_catalogue_category_path(cs->cat,
+                                                                         p[k].category)));
+        add_catalogue_fields(cs, p[k].item, it);
+        fallback |= p[k].source != RECO_COLD_CATEGORY;
+        json_array_append_new(items, it);
+    }
+    free(p);
+    if (items) {
+        *out = json_pack("{s:s,s:s,s:[sss],s:b,s:b,s:o}", "item", item, "algorithm",
+                         m->ops->name, "chain", "category", "parent_category", "popular",
+                         "fallback", fallback, "cold_start", true, "items", items);
+        if (!*out)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
     return rc;
 }
 
@@ -1455,9 +1645,21 @@ reco_status reco_service_similar_for(reco_service *s, const char *item, const ch
     generation *g = acquire(s, v);
     const reco_model *m = g->model;
     int64_t i = reco_idmap_find(g->train->items, item, ilen);
+    cat_snap *cs = cat_acquire(g);
     if (i < 0) {
+        uint32_t e = cs ? reco_catalogue_find(cs->cat, item, ilen) : RECO_CATALOGUE_NONE;
+        if (e != RECO_CATALOGUE_NONE)
+            rc = cold_similar(g, cs, e, item, n, out, err);
+        else
+            rc = reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product \"%s\"", item);
+        if (rc == RECO_OK && served_list(s, v, user, ulen, *out)) {
+            json_decref(*out);
+            *out = NULL;
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        }
+        cat_snap_release(cs);
         generation_release(g);
-        return reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product \"%s\"", item);
+        return rc;
     }
     reco_similar *top = malloc(n * sizeof *top);
     size_t got = 0;
@@ -1473,11 +1675,12 @@ reco_status reco_service_similar_for(reco_service *s, const char *item, const ch
         json_t *items = json_array();
         for (size_t k = 0; k < got; k++) {
             fallback |= top[k].source != chain[0];
-            json_array_append_new(
-                items, json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, top[k].id), "score",
-                                 (double)top[k].score, "source",
-                                 reco_similar_source_name(top[k].source), "score_kind",
-                                 reco_model_similar_score_kind(m, top[k].source)));
+            json_t *it = json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, top[k].id), "score",
+                                   (double)top[k].score, "source",
+                                   reco_similar_source_name(top[k].source), "score_kind",
+                                   reco_model_similar_score_kind(m, top[k].source));
+            add_catalogue_fields(cs, top[k].id, it);
+            json_array_append_new(items, it);
         }
         *out = json_pack("{s:s,s:s,s:o,s:b,s:o}", "item", item, "algorithm", m->ops->name,
                          "chain", names, "fallback", fallback, "items", items);
@@ -1485,6 +1688,7 @@ reco_status reco_service_similar_for(reco_service *s, const char *item, const ch
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     free(top);
+    cat_snap_release(cs);
     generation_release(g);
     return rc;
 }

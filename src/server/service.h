@@ -158,11 +158,15 @@ void reco_service_close(reco_service *s);
 reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    bool exclude_rated, json_t **out, reco_error *err);
 
-/* Request-time rules as a request gives them (product IDs, not indices):
- * exclude and include (the allow-list; has_include with no IDs admits
- * nothing) are lists of product IDs, of which those the model does not
- * know are ignored and counted; max_per_category (0: no cap) needs
- * product categories. The library's semantics: reco/item_filter.h. */
+/* Request-time rules as a request gives them (product IDs and category
+ * paths, not indices): exclude and include (the allow-list; has_include
+ * with no IDs admits nothing) are lists of product IDs, of which those the
+ * model does not know are ignored and counted; categories are paths of the
+ * catalogue (any of them admits a product in it or below it; paths the
+ * catalogue does not hold are ignored and reported); include_unavailable
+ * also lists products the catalogue marks unavailable (hidden by default,
+ * with or without rules); max_per_category (0: no cap) needs product
+ * categories. The library's semantics: reco/item_filter.h. */
 typedef struct reco_service_rules {
     const char *const *exclude;
     size_t n_exclude;
@@ -170,14 +174,24 @@ typedef struct reco_service_rules {
     size_t n_include;
     bool has_include;
     uint32_t max_per_category;
+    const char *const *categories;
+    size_t n_categories;
+    bool include_unavailable;
 } reco_service_rules;
 
 /* reco_service_recommend under rules (NULL: none, the same answer), applied
- * inside the search. With rules the answer also has "requested" (n),
- * "found" (how many the list holds: fewer when the rules leave too few
- * products) and "unknown_items" (IDs of exclude and include the model does
- * not know). RECO_ERR_INVALID for an ID that is not 1 to 255 bytes of
- * UTF-8, and for max_per_category on a model without categories. */
+ * inside the search of the user's variant's model, with the catalogue as
+ * it stands now (the model's, with the changes since: reco_service_put_items).
+ * Every listed product the catalogue holds carries "title"?, "category"?
+ * and "available"; unavailable products are left out unless
+ * include_unavailable, rules or not. With rules the answer also has
+ * "requested" (n), "found" (how many the list holds: fewer when the rules
+ * leave too few products) and "unknown_items" (IDs of exclude and include
+ * the model does not know); "unknown_categories" lists the paths the
+ * catalogue does not hold, and when every path given is unknown the list
+ * is empty and "reason" says why (not an error). RECO_ERR_INVALID for an
+ * ID that is not 1 to 255 bytes of UTF-8, an empty category path, and
+ * max_per_category on a model without categories. */
 reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
                                          bool exclude_rated, const reco_service_rules *rules,
                                          json_t **out, reco_error *err);
@@ -188,12 +202,16 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
  * "variant" (the name of the variant that served it). */
 
 /* {"item", "algorithm", "chain": [source names in order], "fallback",
- * "items": [{"item", "score", "source", "score_kind"}]}: reco_model_similar's
- * list, each product with the source it came from and what its score is
- * (reco_model_similar_score_kind). fallback is true when the first source
- * of the chain did not fill the list. Every algorithm answers; a known
- * product without co-ratings gets its list from the later sources.
- * RECO_ERR_NOT_FOUND for a product the model does not know. */
+ * "items": [{"item", "score", "source", "score_kind", "title"?,
+ * "category"?, "available"?}]}: reco_model_similar's list, each product
+ * with the source it came from and what its score is
+ * (reco_model_similar_score_kind) and its catalogue entry. fallback is
+ * true when the first source of the chain did not fill the list. Every
+ * algorithm answers; a known product without co-ratings gets its list from
+ * the later sources. A product the catalogue holds but the model does not
+ * know (no ratings) gets the cold-start list (reco_catalogue_cold_similar:
+ * chain category, parent_category, popular; "cold_start": true, each entry
+ * with "source_category"). RECO_ERR_NOT_FOUND for a product neither knows. */
 reco_status reco_service_similar(reco_service *s, const char *item, size_t n, json_t **out,
                                  reco_error *err);
 
