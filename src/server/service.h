@@ -279,6 +279,70 @@ bool reco_recommendation_id_valid(const char *id, size_t len);
 reco_status reco_service_add_feedback(reco_service *s, const reco_feedback *f, size_t n,
                                       json_t **out, reco_error *err);
 
+/* A change to one catalogue product (PUT or PATCH /v1/items/{id}). IDs
+ * need not be NUL-terminated; the texts are NUL-terminated. */
+typedef struct reco_item_change {
+    const char *item;
+    size_t item_len;
+    bool replace;            /* a full replacement: the fields left NULL/-1/unset are cleared
+                              * (no title, no category, available, no labels) */
+    const char *title;       /* NULL: keep (replace: none); "": none */
+    const char *category;    /* NULL: keep (replace: none); "": none */
+    int available;           /* -1: keep (replace: true); 0; 1 */
+    bool set_labels;         /* replace the labels by the n_labels below */
+    const char *const *label_keys;
+    const char *const *label_values;
+    size_t n_labels;
+} reco_item_change;
+
+/* Validates the changes (RECO_ERR_INVALID naming the entry: an ID or
+ * category that is not 1 to 255 bytes of UTF-8, an empty path segment, a
+ * text over RECO_CATALOGUE_TEXT_MAX), appends them to the log as `#item`
+ * records durably (group commit, as for ratings), then applies them to
+ * every variant's catalogue in one new snapshot each (reco_catalogue_apply:
+ * requests see the old catalogue or the new one, never a mix). A model
+ * without a catalogue gets one. On start and reload the records after the
+ * model's log point are replayed. *out: the first product's entry as
+ * reco_service_item gives it, with "created" (it was not in the
+ * catalogue before). RECO_ERR_INVALID when the server has no writable log;
+ * RECO_ERR_IO as for ratings. */
+reco_status reco_service_put_items(reco_service *s, const reco_item_change *c, size_t n,
+                                   json_t **out, reco_error *err);
+
+/* {"item", "in_catalogue", "title"?, "category"?, "available", "labels",
+ * "known_item" (the model has ratings of it), "ratings" (its training
+ * ratings)} from the control's catalogue as it stands now.
+ * RECO_ERR_NOT_FOUND for a product neither the catalogue nor the model
+ * knows. */
+reco_status reco_service_item(reco_service *s, const char *item, json_t **out,
+                              reco_error *err);
+
+/* One event (POST /v1/events). IDs need not be NUL-terminated; type is
+ * NUL-terminated. */
+typedef struct reco_new_event {
+    const char *user;
+    size_t user_len;
+    const char *item;
+    size_t item_len;
+    const char *type;
+    double value;            /* NAN: none given (1; a rating event needs one) */
+    int64_t timestamp;       /* 0: now */
+} reco_new_event;
+
+/* Validates all against the control's model (RECO_ERR_INVALID naming the
+ * entry: a bad ID; a type its event weights do not know, or any type but
+ * "rating" for a model trained on ratings; a value out of range), appends
+ * them to the log as `#event` records durably, then folds them into every
+ * variant's live overlay: the event's confidence (reco_event_confidence
+ * with the model's weights) is added to the user's entry for the product,
+ * which factor models fold in and every list then excludes; a model
+ * trained on ratings takes a rating event as a rating. *out: {"accepted":
+ * n, "events": [{"user", "item", "type", "confidence", "known_item"}]}
+ * (confidence: what the control's model added; for a ratings model, the
+ * rating). RECO_ERR_IO and RECO_ERR_NOMEM as for ratings. */
+reco_status reco_service_add_events(reco_service *s, const reco_new_event *e, size_t n,
+                                    json_t **out, reco_error *err);
+
 /* {"confidence": 0.95, "control", "variants": [{"name", "file", "algorithm",
  * "share", "users_seen", "lists_served", "impressions", "clicks", "ctr",
  * "ctr_low", "ctr_high", "purchases", "ctr_diff", "ctr_diff_low",
