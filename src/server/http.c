@@ -861,7 +861,7 @@ static bool decode_piece(const char *param, const char *raw, size_t len, char **
  * IDs, comma-separated and repeatable; a comma inside an ID is sent
  * percent-encoded (%2C), since pieces are split at the raw commas before
  * decoding. category is repeatable and never split (paths may hold
- * commas). 0, or 400 with msg naming the parameter. */
+ * commas). false with msg naming the parameter (a 400). */
 static bool read_rules(const query *q, query_rules *qr, char *msg, size_t cap)
 {
     memset(qr, 0, sizeof *qr);
