@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_export.h"
 #include "service.h"
 
 typedef enum { Q_RECOMMEND, Q_SIMILAR, Q_PREDICT } query_kind;
@@ -200,6 +201,9 @@ static int run(query_kind kind, int argc, char **argv)
                                                : "print the rows only, without the lines "
                                                  "above them");
     const cli_option end_row = CLI_OPT_END;
+    cli_export_opts ex; /* --all-users and its options (cmd_export.c) */
+    cli_export_opts_init(&ex);
+    const cli_option export_rows = CLI_OPT_INCLUDE(ex.table);
     cli_option options[12];
     int no = 0;
     options[no++] = model_row;
@@ -215,6 +219,8 @@ static int run(query_kind kind, int argc, char **argv)
         options[no++] = log_row;
     options[no++] = json_row;
     options[no++] = quiet_row;
+    if (kind == Q_RECOMMEND)
+        options[no++] = export_rows;
     options[no++] = end_row;
     const cli_command cmd = {
         .name = name,
@@ -235,6 +241,10 @@ static int run(query_kind kind, int argc, char **argv)
     }
     if (!model)
         return cli_usage(name, "missing MODEL");
+    if (kind == Q_RECOMMEND && cli_export_wanted(&ex)) { /* every user: cmd_export.c */
+        catch_truncation(name, model);
+        return cli_export_run(name, model, &ex, user, log, json, n, !include_rated, NULL, quiet);
+    }
     if (kind != Q_SIMILAR && !user)
         return cli_usage(name, "missing --user");
     if (kind != Q_RECOMMEND && !item)

@@ -1,0 +1,42 @@
+/* reco recommend --all-users: the batch export's options (a table
+ * fragment for reco recommend's option table) and its run. */
+#ifndef RECO_CLI_EXPORT_H
+#define RECO_CLI_EXPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cli.h"
+#include "reco/export.h"
+#include "reco/item_filter.h"
+#include "reco/model.h"
+
+typedef struct cli_export_opts {
+    bool all_users;
+    const char *output;
+    struct {
+        reco_export_format format;
+        bool given;
+    } fmt;
+    bool resume;
+    int threads;
+    /* The rows: CLI_OPT_INCLUDE(o.table). The struct must stay where
+     * cli_export_opts_init made it. */
+    cli_option table[8];
+} cli_export_opts;
+
+void cli_export_opts_init(cli_export_opts *o);
+
+/* Whether any of the export's options was given. */
+bool cli_export_wanted(const cli_export_opts *o);
+
+/* Writes every user's list of the model file at model_path (n products,
+ * exclude_rated, the rules built once for the run, NULL for none) as the
+ * options say, with a progress bar and a summary on stderr unless quiet;
+ * refuses (usage error) export options without --all-users, and
+ * --all-users with user, ratings_log or json. The exit status. */
+int cli_export_run(const char *cmd, const char *model_path, const cli_export_opts *x,
+                   const char *user, const char *ratings_log, bool json, size_t n,
+                   bool exclude_rated, const reco_item_filter *rules, bool quiet);
+
+#endif
