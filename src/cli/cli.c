@@ -254,6 +254,13 @@ void cli_progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total
         double left = frac > 0 ? el * (1 - frac) / frac : 0;
         fprintf(stderr, "\r\033[K%-6s [%s] %3.0f%% %s / %s  %s/s  %.0fs left", stage, bar,
                 frac * 100, d, tt, rate, left);
+    } else if (strcmp(stage, "export") == 0) {
+        char d[32], tt[32], rate[32];
+        double left = frac > 0 ? el * (1 - frac) / frac : 0;
+        fprintf(stderr, "\r\033[K%-6s [%s] %3.0f%% %s / %s users  %s/s  %.0fs left", stage, bar,
+                frac * 100, cli_thousands(done, d, sizeof d), cli_thousands(total, tt, sizeof tt),
+                cli_thousands(el > 0 ? (uint64_t)((double)done / el) : 0, rate, sizeof rate),
+                left);
     } else {
         fprintf(stderr, "\r\033[K%-6s [%s] %3.0f%%", stage, bar, frac * 100);
     }

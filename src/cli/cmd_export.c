@@ -26,8 +26,10 @@ void cli_export_opts_init(cli_export_opts *o)
     memset(o, 0, sizeof *o);
     const cli_option rows[] = {
         CLI_OPT_HEADING("Every user (batch export):"),
-        {CLI_FLAG, "all-users", 0, NULL, "write the list of every user of the model (in the "
-         "model's user order, on all cores) to --output instead of asking for one user",
+        {CLI_FLAG, "all-users", 0, NULL, "write the list of every user of the model to --output "
+         "instead of asking for one user: in the model's user order (first appearance in the "
+         "training file), on all cores, with a progress bar and a summary on standard error "
+         "(-q: neither)",
          &o->all_users, 0, 0, NULL, NULL},
         {CLI_STRING, "output", 'o', "FILE", "where --all-users writes: FILE.jsonl (one JSON "
          "object per user: user, items with item and score, cold_start) or FILE.csv "
