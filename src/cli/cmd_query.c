@@ -241,7 +241,8 @@ static int run(query_kind kind, int argc, char **argv)
     }
     if (!model)
         return cli_usage(name, "missing MODEL");
-    if (kind == Q_RECOMMEND && cli_export_wanted(&ex)) { /* every user: cmd_export.c */
+    /* Every user (cmd_export.c); the rules reco recommend builds go where NULL is. */
+    if (kind == Q_RECOMMEND && cli_export_wanted(&ex)) {
         catch_truncation(name, model);
         return cli_export_run(name, model, &ex, user, log, json, n, !include_rated, NULL, quiet);
     }
