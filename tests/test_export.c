@@ -1,7 +1,7 @@
 /* The batch export (reco/export.h) through the library: reals written as
  * jansson writes them, the same bytes for any thread count and chunk size,
- * to a file or a descriptor, each line the list reco_model_recommend
- * gives, and the options it refuses. */
+ * to a file or a descriptor, each line the list the top-N search gives
+ * (under request-time rules too), and the options it refuses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,6 +92,48 @@ static char *slurp(const char *path, size_t *len)
     return t;
 }
 
+/* Each line of the JSON Lines text (len bytes) holds the list
+ * reco_model_recommend_filtered gives its user under rules, in user order. */
+static void check_lines(const reco_model *m, char *text, size_t len, size_t n,
+                        const reco_item_filter *rules)
+{
+    reco_error err;
+    char *line = text;
+    reco_scored top[16];
+    assert_true(n <= 16);
+    for (uint32_t u = 0; u < reco_dataset_n_users(m->train); u++) {
+        reco_profile p = reco_profile_of_user(m->train, u);
+        size_t got_n;
+        bool cold;
+        assert_int_equal(reco_model_recommend_filtered(m, &p, n, true, rules, top, &got_n, &cold,
+                                                       NULL, &err), RECO_OK);
+        char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        json_error_t je;
+        json_t *d = json_loads(line, 0, &je);
+        assert_non_null(d);
+        assert_string_equal(json_string_value(json_object_get(d, "user")),
+                            reco_idmap_key(m->train->users, u, NULL));
+        json_t *items = json_object_get(d, "items");
+        assert_int_equal(json_array_size(items), got_n);
+        for (size_t k = 0; k < got_n; k++) {
+            json_t *it = json_array_get(items, k);
+            assert_string_equal(json_string_value(json_object_get(it, "item")),
+                                reco_idmap_key(m->train->items, top[k].id, NULL));
+            char a[64], b[RECO_JSON_REAL_MAX];
+            jansson_text(top[k].score, a, sizeof a);
+            reco_json_real_text(json_real_value(json_object_get(it, "score")), b);
+            assert_string_equal(a, b);
+        }
+        assert_int_equal(json_is_true(json_object_get(d, "cold_start")), cold);
+        json_decref(d);
+        *nl = '\n';
+        line = nl + 1;
+    }
+    assert_ptr_equal(line, text + len);
+}
+
 static void test_export_bytes(void **state)
 {
     (void)state;
@@ -153,45 +195,13 @@ static void test_export_bytes(void **state)
         free(got);
 
         /* Each JSON line holds reco_model_recommend's list. */
-        if (!fmt) {
-            char *line = want;
-            reco_scored top[4];
-            for (uint32_t u = 0; u < 300; u++) {
-                reco_profile p = reco_profile_of_user(m->train, u);
-                size_t got_n;
-                bool cold;
-                assert_int_equal(reco_model_recommend(m, &p, 4, true, top, &got_n, &cold, NULL,
-                                                      &err), RECO_OK);
-                char *nl = strchr(line, '\n');
-                assert_non_null(nl);
-                *nl = '\0';
-                json_error_t je;
-                json_t *d = json_loads(line, 0, &je);
-                assert_non_null(d);
-                assert_string_equal(json_string_value(json_object_get(d, "user")),
-                                    reco_idmap_key(m->train->users, u, NULL));
-                json_t *items = json_object_get(d, "items");
-                assert_int_equal(json_array_size(items), got_n);
-                for (size_t k = 0; k < got_n; k++) {
-                    json_t *it = json_array_get(items, k);
-                    assert_string_equal(json_string_value(json_object_get(it, "item")),
-                                        reco_idmap_key(m->train->items, top[k].id, NULL));
-                    char a[64], b[RECO_JSON_REAL_MAX];
-                    jansson_text(top[k].score, a, sizeof a);
-                    reco_json_real_text(json_real_value(json_object_get(it, "score")), b);
-                    assert_string_equal(a, b);
-                }
-                assert_int_equal(json_is_true(json_object_get(d, "cold_start")), cold);
-                json_decref(d);
-                line = nl + 1;
-            }
-            assert_ptr_equal(line, want + ref_len);
-        }
+        if (!fmt)
+            check_lines(m, want, ref_len, 4, NULL);
         free(want);
     }
 
-    /* Refused: no output, a stream resumed, n out of range, rules (until
-     * the filtered top-N is there), an unfitted model. */
+    /* Refused: no output, a stream resumed, n out of range, an unfitted
+     * model. */
     reco_export_options o;
     reco_export_options_default(&o);
     assert_int_equal(reco_export_all_users(m, &o, NULL, &err), RECO_ERR_INVALID);
@@ -204,11 +214,6 @@ static void test_export_bytes(void **state)
     o.n = 1001;
     assert_int_equal(reco_export_all_users(m, &o, NULL, &err), RECO_ERR_INVALID);
     o.n = 10;
-    reco_item_filter rules;
-    memset(&rules, 0, sizeof rules);
-    o.rules = &rules;
-    assert_int_equal(reco_export_all_users(m, &o, NULL, &err), RECO_ERR_INVALID);
-    o.rules = NULL;
     reco_model *unfitted = NULL;
     assert_int_equal(reco_model_new("mf", &unfitted, &err), RECO_OK);
     assert_int_equal(reco_export_all_users(unfitted, &o, NULL, &err), RECO_ERR_INVALID);
@@ -219,6 +224,33 @@ static void test_export_bytes(void **state)
     o.path = out;
     assert_int_equal(reco_export_all_users(m, &o, NULL, &err), RECO_ERR_IO);
     assert_non_null(strstr(err.msg, "no/such.jsonl.part"));
+
+
+    /* Rules: every list is the filtered one (an exclude list, then an
+     * allow-list), on any thread count. */
+    uint32_t ex_items[] = {0, 3, 5, 6}, in_items[] = {1, 2, 3, 4, 7, 9, 11, 12, 30};
+    reco_item_filter rules[2];
+    memset(rules, 0, sizeof rules);
+    rules[0].exclude = ex_items;
+    rules[0].n_exclude = 4;
+    rules[1].include = in_items;
+    rules[1].n_include = 9;
+    for (int k = 0; k < 2; k++) {
+        for (int t = 1; t <= 2; t++) {
+            reco_export_options_default(&o);
+            o.n = 5;
+            o.rules = &rules[k];
+            o.threads = t;
+            o.chunk_users = 13;
+            snprintf(out, sizeof out, "%s/rules%d.jsonl", dir, k);
+            o.path = out;
+            assert_int_equal(reco_export_all_users(m, &o, NULL, &err), RECO_OK);
+            size_t len;
+            char *got = slurp(out, &len);
+            check_lines(m, got, len, 5, &rules[k]);
+            free(got);
+        }
+    }
 
     reco_model_free(m);
     char cmd[400];

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "reco/error.h"
+#include "reco/item_filter.h"
 #include "reco/modelfile.h"
 #include "reco/topn.h"
 
@@ -112,6 +113,13 @@ void reco_factor_index_clear(reco_factor_index *ix);
  * into out; returns how many were written. Thread-safe (reads only). */
 size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float base, size_t n,
                               const uint32_t *exclude, size_t n_exclude, reco_scored *out);
+
+/* The same under request-time rules (reco/item_filter.h; NULL: none):
+ * exactly the greedy list of the n best products f admits among those
+ * scoring every indexed product would give. f is consulted only for
+ * products that pass the walk's bounds, before their exact score. */
+size_t reco_factor_index_topn_filter(const reco_factor_index *ix, const float *x, float base,
+                                     size_t n, const reco_item_filter *f, reco_scored *out);
 
 /* Adds the index's arrays to a model file as sections PREFIX + "order",
  * "ord_b", ... (borrowed until commit). prefix is at most 16 bytes. */

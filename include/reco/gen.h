@@ -95,4 +95,15 @@ reco_status reco_gen_params_check(const reco_gen_params *p, reco_error *err);
 reco_status reco_gen_write(const reco_gen_params *p, FILE *out, reco_progress progress,
                            reco_error *err);
 
+/* Events instead of ratings (events.h; docs/synthetic-data.md): the same
+ * ratings made into a shopping funnel, `user,item,type,value,timestamp`
+ * with a header line. Each rating becomes a view (a second one with
+ * chance 0.3); its stars set the chances of a cart (0.02, 0.05, 0.15,
+ * 0.40, 0.60 for 1..5 stars) and of a purchase (0.01, 0.02, 0.08, 0.25,
+ * 0.40; a purchase comes with a cart); half the purchases are rated with
+ * those stars a week later. Deterministic like reco_gen_write; the
+ * ratings are held in memory while they are turned into events. */
+reco_status reco_gen_events_write(const reco_gen_params *p, FILE *out, reco_progress progress,
+                                  reco_error *err);
+
 #endif

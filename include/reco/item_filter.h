@@ -26,9 +26,12 @@
 #ifndef RECO_ITEM_FILTER_H
 #define RECO_ITEM_FILTER_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "reco/topn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,9 +69,63 @@ static inline uint32_t reco_item_filter_category(const reco_item_filter *f, uint
  * yes. */
 bool reco_item_filter_admits(const reco_item_filter *f, uint32_t i);
 
+/* Whether f admits item i by every rule but its exclude list (and the
+ * cap): the check a search makes before scoring a product, leaving the
+ * exclude list, a binary search over what may be thousands of rated
+ * products, to the few whose score would enter the list. f NULL: yes. */
+bool reco_item_filter_admits_attrs(const reco_item_filter *f, uint32_t i);
+
 /* Whether f is NULL or lets everything through with no cap (the searches
  * then take their unfiltered fast paths). */
 bool reco_item_filter_is_empty(const reco_item_filter *f);
+
+/* Whether f rejects nothing but the products of its exclude list (no
+ * include list, hidden set, category range or cap): what an unfiltered
+ * request is, the user's own products left out. NULL: yes. */
+bool reco_item_filter_exclude_only(const reco_item_filter *f);
+
+/* ---- the capped top-N collector ----
+ *
+ * Keeps the greedy list (above) of the products pushed so far, whatever
+ * order they come in: at most k entries, at most f->max_per_category of
+ * one category. Pushing x does one of:
+ *   - x's category holds fewer than the cap: x enters as in a plain
+ *     top-k heap (the worst entry leaves when the list is full);
+ *   - its category is full and x beats that category's worst entry: x
+ *     takes that entry's place;
+ *   - else x is dropped.
+ * Each step gives exactly the greedy list of the products pushed so far
+ * (the greedy walk over the larger set differs from the one over the
+ * smaller set only at x and at the one entry x pushes out), so a product
+ * dropped once never belongs to a later list.
+ *
+ * Threshold: once the list is full, its worst score never falls (an entry
+ * leaves only for a better one), and any product that enters beats the
+ * worst entry of the whole list (a category's worst is no better than the
+ * list's). So a product whose score cannot beat the list's worst can be
+ * skipped without being scored, now and later: the same pruning bound a
+ * plain top-k heap gives, and the factor index's walk uses it as such.
+ *
+ * The collector does not apply the other rules: the caller pushes only
+ * products reco_item_filter_admits. With no cap (or f NULL) it is the
+ * plain heap. Storage: k entries of the caller's. */
+typedef struct reco_topn_capped {
+    reco_topn_heap h;
+    const reco_item_filter *f; /* for the categories; NULL: no cap */
+    uint32_t cap;              /* f->max_per_category, 0: no cap */
+} reco_topn_capped;
+
+void reco_topn_capped_init(reco_topn_capped *c, reco_scored *storage, size_t k,
+                           const reco_item_filter *f);
+void reco_topn_capped_push(reco_topn_capped *c, uint32_t id, float score);
+/* The score a product must beat (ties: by lower id) to enter: the list's
+ * worst once it is full, -INFINITY before. */
+static inline float reco_topn_capped_threshold(const reco_topn_capped *c)
+{
+    return c->h.n == c->h.k && c->h.k ? c->h.v[0].score : -INFINITY;
+}
+/* Sorts the list best first in place; returns its length. */
+size_t reco_topn_capped_finish(reco_topn_capped *c);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,7 @@
 #include "reco/baseline.h"
 #include "reco/dataset.h"
 #include "reco/error.h"
+#include "reco/item_filter.h"
 #include "reco/modelfile.h"
 #include "reco/progress.h"
 #include "reco/ratings_log.h"
@@ -176,13 +177,14 @@ typedef struct reco_algo_ops {
      * model has none. */
     bool (*item_factors)(const void *state, reco_item_factors *out);
     /* Optional fast path for top-N, used instead of score + selection: the
-     * n best items for prof (not NULL-user-and-empty), best first, never one
-     * of exclude[0..n_exclude-1] (ascending), into out; the same items and
-     * scores score() + selection would give. scratch as for score. */
+     * n best items for prof (not NULL-user-and-empty) under the rules f
+     * (reco/item_filter.h; NULL: none), best first, into out; the same
+     * items and scores score() + reco_topn_select_filter would give,
+     * applying f inside the search. scratch as for score. */
     reco_status (*recommend)(const void *state, const reco_dataset *train,
                              const reco_baseline *base, const reco_profile *prof, size_t n,
-                             const uint32_t *exclude, size_t n_exclude, reco_scored *out,
-                             size_t *n_out, void *scratch, reco_error *err);
+                             const reco_item_filter *f, reco_scored *out, size_t *n_out,
+                             void *scratch, reco_error *err);
     /* Optional: up to max items of prof that led to recommending item i. */
     size_t (*explain)(const void *state, const reco_dataset *train, const reco_profile *prof,
                       uint32_t i, uint32_t *out, size_t max);
@@ -253,6 +255,11 @@ typedef struct reco_model {
      * section "log.point"); id[0] == '\0': none. The server replays only
      * the log's lines after it. */
     reco_log_point log_point;
+    /* The event weights the training data was aggregated with (events.h;
+     * owned, set by whoever trains on events, saved as section
+     * "events.weights"); NULL: trained on ratings. Events that arrive
+     * later are folded in with these (reco_event_confidence). */
+    struct reco_event_weights *event_weights;
     /* Set when the model was loaded from a file: the model owns the file
      * mapping and the dataset that reads it. */
     reco_mfile *file;
@@ -341,6 +348,19 @@ size_t reco_model_scratch_size(const reco_model *m);
 reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, size_t n,
                                  bool exclude_rated, reco_scored *out, size_t *n_out,
                                  bool *cold_start, void *scratch, reco_error *err);
+
+/* The same under request-time rules (reco/item_filter.h), applied inside
+ * the search: the list is exactly "score every product, drop what the
+ * rules reject, take the greedy capped top n". rules may be NULL (none);
+ * rules->exclude (ascending: the request's exclude list) is merged with
+ * prof's products when exclude_rated. The popularity ranking of a cold
+ * start, and of a user about whom the algorithm has no opinion (its
+ * filtered list is empty), obeys the rules too. A list the rules leave
+ * short has fewer than n entries (*n_out says how many). */
+reco_status reco_model_recommend_filtered(const reco_model *m, const reco_profile *prof, size_t n,
+                                          bool exclude_rated, const reco_item_filter *rules,
+                                          reco_scored *out, size_t *n_out, bool *cold_start,
+                                          void *scratch, reco_error *err);
 
 /* Why each of the n items of a list was recommended to prof: up to max of
  * prof's products into out[j max ...], their count into counts[j] (0

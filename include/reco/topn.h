@@ -28,6 +28,15 @@ bool reco_sorted_contains(const uint32_t *a, size_t n, uint32_t x);
 size_t reco_topn_select(const float *scores, uint32_t n, const uint32_t *exclude,
                         size_t n_exclude, size_t k, reco_scored *out);
 
+struct reco_item_filter;
+
+/* The same under request-time rules (reco/item_filter.h): the greedy list
+ * of the k best products f admits, applied while selecting (only products
+ * whose score passes the running threshold are checked against f). f NULL
+ * or empty: reco_topn_select with no exclusions. */
+size_t reco_topn_select_filter(const float *scores, uint32_t n, const struct reco_item_filter *f,
+                               size_t k, reco_scored *out);
+
 /* Incremental form for scores produced one at a time: a heap of capacity k
  * over caller storage (k entries). */
 typedef struct reco_topn_heap {
@@ -58,5 +67,12 @@ void reco_topn_head_clear(reco_topn_head *h);
 size_t reco_topn_head_select(const reco_topn_head *h, const float *scores, uint32_t n,
                              const uint32_t *exclude, size_t n_exclude, size_t k,
                              reco_scored *out);
+
+/* The same under request-time rules: exactly reco_topn_select_filter's
+ * list, from the head when its admitted entries fill it (or the head holds
+ * every selectable entry), else by a filtered scan of the catalogue (a
+ * narrow category, a short allow-list, a long exclude list). */
+size_t reco_topn_head_select_filter(const reco_topn_head *h, const float *scores, uint32_t n,
+                                    const struct reco_item_filter *f, size_t k, reco_scored *out);
 
 #endif

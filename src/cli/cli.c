@@ -324,3 +324,37 @@ void cli_shell_append(char *buf, size_t cap, const char *arg)
         buf[len++] = '\'';
     buf[len < cap ? len : cap - 1] = '\0';
 }
+
+/* The IDs of a repeatable comma-separated option, every occurrence split
+ * at its commas, into a new array of strings (pieces of one allocated
+ * copy); -1 when out of memory. An empty piece is kept, and refused by
+ * the service as an ID. */
+int cli_split_ids(const cli_list *l, const char ***ids, size_t *n, char **buf)
+{
+    size_t bytes = 0, count = 0;
+    for (int j = 0; j < l->n; j++) {
+        bytes += strlen(l->v[j]) + 1;
+        for (const char *c = l->v[j]; *c; c++)
+            count += *c == ',';
+        count++;
+    }
+    *ids = malloc((count + 1) * sizeof **ids);
+    *buf = malloc(bytes + 1);
+    if (!*ids || !*buf)
+        return -1;
+    char *p = *buf;
+    *n = 0;
+    for (int j = 0; j < l->n; j++) {
+        strcpy(p, l->v[j]);
+        for (char *piece = p;;) {
+            char *comma = strchr(piece, ',');
+            (*ids)[(*n)++] = piece;
+            if (!comma)
+                break;
+            *comma = '\0';
+            piece = comma + 1;
+        }
+        p += strlen(l->v[j]) + 1;
+    }
+    return 0;
+}

@@ -11,6 +11,7 @@
 #include "reco/clock.h"
 #include "reco/export.h"
 #include "reco/model.h"
+#include "service.h"
 
 static int parse_format(const char *arg, void *dest)
 {
@@ -27,7 +28,8 @@ void cli_export_opts_init(cli_export_opts *o)
     const cli_option rows[] = {
         CLI_OPT_HEADING("Every user (batch export):"),
         {CLI_FLAG, "all-users", 0, NULL, "write the list of every user of the model to --output "
-         "instead of asking for one user: in the model's user order (first appearance in the "
+         "instead of asking for one user (-n, --include-rated and the rules apply to each): "
+         "in the model's user order (first appearance in the "
          "training file), on all cores, with a progress bar and a summary on standard error "
          "(-q: neither)",
          &o->all_users, 0, 0, NULL, NULL},
@@ -72,17 +74,16 @@ bool cli_export_wanted(const cli_export_opts *o)
 }
 
 int cli_export_run(const char *cmd, const char *model_path, const cli_export_opts *x,
-                   const char *user, const char *ratings_log, bool json, size_t n,
-                   bool exclude_rated, const reco_item_filter *rules, bool quiet)
+                   const cli_export_query *q)
 {
     if (!x->all_users)
         return cli_usage(cmd, "--output, --format, --resume and --threads go with --all-users");
-    if (user)
+    if (q->user)
         return cli_usage(cmd, "--all-users lists every user: it does not go with --user");
-    if (ratings_log)
+    if (q->ratings_log)
         return cli_usage(cmd, "--all-users exports the model's users as trained: it does not "
                          "go with --ratings-log");
-    if (json)
+    if (q->json)
         return cli_usage(cmd, "--all-users writes JSON Lines or CSV (--format): it does not go "
                          "with --json");
     if (!x->output)
@@ -97,9 +98,8 @@ int cli_export_run(const char *cmd, const char *model_path, const cli_export_opt
         return cli_usage(cmd, "%s", err.msg);
     if (stream && x->resume)
         return cli_usage(cmd, "--resume needs a file: standard output cannot be resumed");
-    o.n = n;
-    o.exclude_rated = exclude_rated;
-    o.rules = rules;
+    o.n = q->n;
+    o.exclude_rated = q->exclude_rated;
     o.path = stream ? NULL : x->output;
     o.fd = stream ? STDOUT_FILENO : -1;
     o.resume = x->resume;
@@ -117,7 +117,38 @@ int cli_export_run(const char *cmd, const char *model_path, const cli_export_opt
         cli_error(cmd, "%s", err.msg);
         return cli_exit_status(st);
     }
-    cli_progress *pb = cli_progress_new(!quiet);
+    /* The rules, once for the run, as reco recommend makes them. */
+    bool ruled = q->exclude->n || q->include->n || q->max_per_category;
+    reco_service_rules rules = {.has_include = q->include->n > 0,
+                                .max_per_category = q->max_per_category};
+    char *ex_buf = NULL, *in_buf = NULL;
+    const char **ex_ids = NULL, **in_ids = NULL;
+    reco_item_filter filter;
+    uint32_t *filter_idx = NULL;
+    size_t unknown = 0;
+    if (ruled && (cli_split_ids(q->exclude, &ex_ids, &rules.n_exclude, &ex_buf) ||
+                  cli_split_ids(q->include, &in_ids, &rules.n_include, &in_buf))) {
+        st = reco_error_set(&err, RECO_ERR_NOMEM, "out of memory");
+    } else {
+        rules.exclude = ex_ids;
+        rules.include = in_ids;
+        st = reco_service_rules_filter(m, ruled ? &rules : NULL, &filter, &filter_idx, &unknown,
+                                       &err);
+    }
+    free(ex_ids);
+    free(in_ids);
+    free(ex_buf);
+    free(in_buf);
+    if (st) {
+        reco_model_free(m);
+        cli_error(cmd, "%s", err.msg);
+        return cli_exit_status(st);
+    }
+    if (unknown && !q->quiet)
+        fprintf(stderr, "reco %s: ignored %zu product ID%s of --exclude/--include that the "
+                "model does not know\n", cmd, unknown, unknown == 1 ? "" : "s");
+    o.rules = ruled ? &filter : NULL;
+    cli_progress *pb = cli_progress_new(!q->quiet);
     o.progress.fn = cli_progress_cb;
     o.progress.ctx = pb;
     reco_export_result res;
@@ -125,12 +156,13 @@ int cli_export_run(const char *cmd, const char *model_path, const cli_export_opt
     st = reco_export_all_users(m, &o, &res, &err);
     double secs = reco_clock_s() - t0;
     cli_progress_free(pb);
+    free(filter_idx);
     reco_model_free(m);
     if (st) {
         cli_error(cmd, "%s", err.msg);
         return cli_exit_status(st);
     }
-    if (!quiet) {
+    if (!q->quiet) {
         char users[32], bytes[32], resumed[32], took[32], rate[32];
         uint64_t this_run = res.users - res.resumed_users;
         cli_thousands(res.users, users, sizeof users);

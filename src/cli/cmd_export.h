@@ -5,11 +5,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cli.h"
 #include "reco/export.h"
-#include "reco/item_filter.h"
-#include "reco/model.h"
 
 typedef struct cli_export_opts {
     bool all_users;
@@ -30,13 +29,26 @@ void cli_export_opts_init(cli_export_opts *o);
 /* Whether any of the export's options was given. */
 bool cli_export_wanted(const cli_export_opts *o);
 
-/* Writes every user's list of the model file at model_path (n products,
- * exclude_rated, the rules built once for the run, NULL for none) as the
- * options say, with a progress bar and a summary on stderr unless quiet;
- * refuses (usage error) export options without --all-users, and
- * --all-users with user, ratings_log or json. The exit status. */
+/* What the export shares with reco recommend's query: --user, --ratings-log
+ * and --json (refused with --all-users), -n, the exclusion of rated
+ * products, the rules (--exclude, --include, --max-per-category) and -q. */
+typedef struct cli_export_query {
+    const char *user, *ratings_log;
+    bool json;
+    size_t n;
+    bool exclude_rated;
+    const cli_list *exclude, *include;
+    uint32_t max_per_category;
+    bool quiet;
+} cli_export_query;
+
+/* Writes every user's list of the model file at model_path as the options
+ * say, under the rules of q made into one filter for the run by the code
+ * reco recommend uses (reco_service_rules_filter), with a progress bar and
+ * a summary on stderr unless quiet; refuses (usage error) export options
+ * without --all-users, and --all-users with --user, --ratings-log or
+ * --json. The exit status. */
 int cli_export_run(const char *cmd, const char *model_path, const cli_export_opts *x,
-                   const char *user, const char *ratings_log, bool json, size_t n,
-                   bool exclude_rated, const reco_item_filter *rules, bool quiet);
+                   const cli_export_query *q);
 
 #endif

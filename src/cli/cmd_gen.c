@@ -26,7 +26,7 @@ int cmd_gen(int argc, char **argv)
     uint32_t users = 0, items = 0;
     int threads = 0;
     double taste = -1;
-    bool quiet = false;
+    bool quiet = false, events = false;
     char taste_help[256];
     snprintf(taste_help, sizeof taste_help,
              "0..1: how strongly the taste that rates products also chooses them (default "
@@ -45,6 +45,9 @@ int cmd_gen(int argc, char **argv)
          0, 0, NULL, NULL},
         {CLI_INT, "threads", 0, "N", "threads to use (default: all cores; the output is the "
          "same)", &threads, 1, 256, NULL, NULL},
+        {CLI_FLAG, "events", 0, NULL, "write events (user,item,type,value,timestamp with a "
+         "header: views, carts, purchases, ratings) made from the ratings, for reco train "
+         "--events (docs/events.md)", &events, 0, 0, NULL, NULL},
         CLI_OPT_QUIET(&quiet, "no progress bar"),
         CLI_OPT_END,
     };
@@ -97,7 +100,8 @@ int cmd_gen(int argc, char **argv)
     }
     cli_progress *pb = cli_progress_new(!quiet);
     reco_progress prog = {cli_progress_cb, pb};
-    reco_status st = reco_gen_write(&p, out, prog, &err);
+    reco_status st = events ? reco_gen_events_write(&p, out, prog, &err)
+                            : reco_gen_write(&p, out, prog, &err);
     cli_progress_free(pb);
     if (out != stdout && fclose(out) != 0 && !st)
         st = reco_error_set(&err, RECO_ERR_IO, "closing %s: %s", path, strerror(errno));

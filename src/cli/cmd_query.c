@@ -50,7 +50,9 @@ static const char *const DESCRIPTIONS[] = {
     "are ranked by (its kind is named above the list; docs/api.md says what each means) and, "
     "when the model predicts ratings, the predicted rating (clamped to the training range). A "
     "user the model has never seen gets the popularity ranking (cold start): by default the "
-    "products with the most ratings.",
+    "products with the most ratings. Rules (--exclude, --include, --max-per-category) are "
+    "applied inside the search: the list is the best products they admit, and is shorter "
+    "than N when they admit fewer (docs/algorithms.md, \"Request-time rules\").",
     "Products similar to a product, from a chain of sources, each filling what the ones "
     "before it left: co_rated (item-item neighbours from co-ratings: itemcf's table, ease's "
     "weights, else cosines computed from the ratings), factors (factor models: cosine of the "
@@ -182,6 +184,8 @@ static int run(query_kind kind, int argc, char **argv)
     const char *model = NULL, *user = NULL, *item = NULL, *log = NULL;
     uint32_t n = 10;
     bool json = false, include_rated = false, quiet = false;
+    cli_list exclude = {0}, include = {0};
+    uint32_t max_per_category = 0;
     const cli_option model_row = {CLI_STRING, "model", 'm', "MODEL", "the model file (from reco "
                                   "train); or give it as the argument", &model, 0, 0, NULL, NULL};
     const cli_option user_row = {CLI_STRING, "user", 'u', "USER", "user ID (required)", &user, 0,
@@ -192,6 +196,15 @@ static int run(query_kind kind, int argc, char **argv)
                               "10)", &n, 1, 1000, NULL, NULL};
     const cli_option rated_row = {CLI_FLAG, "include-rated", 0, NULL, "do not exclude products "
                                   "the user rated", &include_rated, 0, 0, NULL, NULL};
+    const cli_option exclude_row = {CLI_LIST, "exclude", 0, "ID[,ID...]", "never list these "
+                                    "products (repeatable; IDs the model does not know are "
+                                    "ignored and counted)", &exclude, 0, 0, NULL, NULL};
+    const cli_option include_row = {CLI_LIST, "include", 0, "ID[,ID...]", "list only these "
+                                    "products (an allow-list; repeatable; unknown IDs are "
+                                    "ignored and counted)", &include, 0, 0, NULL, NULL};
+    const cli_option cap_row = {CLI_U32, "max-per-category", 0, "N", "at most N products of "
+                                "one category (needs a model with product categories)",
+                                &max_per_category, 1, 1000, NULL, NULL};
     const cli_option log_row = {CLI_STRING, "ratings-log", 0, "FILE", "also use the ratings a "
                                 "server logged after the model's point (the log is read as reco "
                                 "serve would, never written)", &log, 0, 0, NULL, NULL};
@@ -204,7 +217,7 @@ static int run(query_kind kind, int argc, char **argv)
     cli_export_opts ex; /* --all-users and its options (cmd_export.c) */
     cli_export_opts_init(&ex);
     const cli_option export_rows = CLI_OPT_INCLUDE(ex.table);
-    cli_option options[12];
+    cli_option options[17];
     int no = 0;
     options[no++] = model_row;
     if (kind != Q_SIMILAR)
@@ -213,8 +226,12 @@ static int run(query_kind kind, int argc, char **argv)
         options[no++] = item_row;
     if (kind != Q_PREDICT)
         options[no++] = n_row;
-    if (kind == Q_RECOMMEND)
+    if (kind == Q_RECOMMEND) {
         options[no++] = rated_row;
+        options[no++] = exclude_row;
+        options[no++] = include_row;
+        options[no++] = cap_row;
+    }
     if (kind != Q_SIMILAR)
         options[no++] = log_row;
     options[no++] = json_row;
@@ -241,10 +258,11 @@ static int run(query_kind kind, int argc, char **argv)
     }
     if (!model)
         return cli_usage(name, "missing MODEL");
-    /* Every user (cmd_export.c); the rules reco recommend builds go where NULL is. */
-    if (kind == Q_RECOMMEND && cli_export_wanted(&ex)) {
+    if (kind == Q_RECOMMEND && cli_export_wanted(&ex)) { /* every user: cmd_export.c */
         catch_truncation(name, model);
-        return cli_export_run(name, model, &ex, user, log, json, n, !include_rated, NULL, quiet);
+        const cli_export_query q = {user, log, json, n, !include_rated, &exclude, &include,
+                                    max_per_category, quiet};
+        return cli_export_run(name, model, &ex, &q);
     }
     if (kind != Q_SIMILAR && !user)
         return cli_usage(name, "missing --user");
@@ -265,17 +283,37 @@ static int run(query_kind kind, int argc, char **argv)
         return cli_exit_status(st);
     }
     json_t *out = NULL;
-    if (kind == Q_RECOMMEND)
-        st = reco_service_recommend(svc, user, n, !include_rated, &out, &err);
-    else if (kind == Q_SIMILAR)
+    const bool ruled = exclude.n || include.n || max_per_category;
+    reco_service_rules rules = {.has_include = include.n > 0,
+                                .max_per_category = max_per_category};
+    char *ex_buf = NULL, *in_buf = NULL;
+    const char **ex_ids = NULL, **in_ids = NULL;
+    if (ruled && (cli_split_ids(&exclude, &ex_ids, &rules.n_exclude, &ex_buf) ||
+                  cli_split_ids(&include, &in_ids, &rules.n_include, &in_buf))) {
+        st = reco_error_set(&err, RECO_ERR_NOMEM, "out of memory");
+    } else if (kind == Q_RECOMMEND) {
+        rules.exclude = ex_ids;
+        rules.include = in_ids;
+        st = reco_service_recommend_rules(svc, user, n, !include_rated, ruled ? &rules : NULL,
+                                          &out, &err);
+    } else if (kind == Q_SIMILAR) {
         st = reco_service_similar(svc, item, n, &out, &err);
-    else
+    } else {
         st = reco_service_predict(svc, user, item, &out, &err);
+    }
     reco_service_close(svc);
+    free(ex_ids);
+    free(in_ids);
+    free(ex_buf);
+    free(in_buf);
     if (st) {
         cli_error(name, "%s", err.msg);
         return st == RECO_ERR_NOT_FOUND ? EXIT_FAIL : cli_exit_status(st);
     }
+    json_int_t unknown = json_integer_value(json_object_get(out, "unknown_items"));
+    if (unknown && !json)
+        fprintf(stderr, "reco %s: ignored %lld product ID%s of --exclude/--include that the "
+                "model does not know\n", name, (long long)unknown, unknown == 1 ? "" : "s");
     if (json) {
         cli_print_json(out);
     } else if (kind == Q_PREDICT) {
@@ -284,6 +322,12 @@ static int run(query_kind kind, int argc, char **argv)
         if (!quiet && kind == Q_RECOMMEND && json_is_true(json_object_get(out, "cold_start")))
             printf("(unknown user: %s)\n",
                    cold_start_words(json_string_value(json_object_get(out, "score_kind"))));
+        json_t *found = json_object_get(out, "found");
+        if (!quiet && found &&
+            json_integer_value(found) < json_integer_value(json_object_get(out, "requested")))
+            printf("(found %lld of %lld: the rules admit no more)\n",
+                   (long long)json_integer_value(found),
+                   (long long)json_integer_value(json_object_get(out, "requested")));
         if (kind == Q_SIMILAR)
             print_similar(out, quiet);
         else

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_events.h"
 #include "reco/default_algo.h"
 #include "reco/model.h"
 #include "reco/ratings_log.h"
@@ -48,7 +49,8 @@ static int by_offset(const void *a, const void *b)
  * that was compacted needs its archives among the files, unless
  * without_archived. */
 static int load_inputs(cli_data_opts *o, char **files, int nfiles, log_input *lg,
-                       bool without_archived, reco_dataset **out)
+                       bool without_archived, cli_events *ev, const char *algo,
+                       reco_dataset **out)
 {
     reco_error err;
     reco_ratings *all = reco_ratings_new(NULL, NULL);
@@ -132,6 +134,8 @@ static int load_inputs(cli_data_opts *o, char **files, int nfiles, log_input *lg
             goto out;
         }
     }
+    if (ev->files.n && (rc = cli_events_merge("train", ev, o, algo, &all)))
+        goto out;
     if (all->n == 0) {
         cli_error("train", "no ratings to train on");
         rc = EXIT_USAGE;
@@ -193,6 +197,8 @@ int cmd_train(int argc, char **argv)
     memset(&lg, 0, sizeof lg);
     bool without_archived = false;
     cli_list params = {.n = 0};
+    cli_events ev;
+    memset(&ev, 0, sizeof ev);
     const cli_option options[] = {
         CLI_OPT_HEADING("Model:"),
         {CLI_STRING, "algo", 'a', "ALGO", "algorithm (default: default)", &algo, 0, 0, NULL,
@@ -206,6 +212,14 @@ int cmd_train(int argc, char **argv)
          "archive among the RATINGS", &lg.path, 0, 0, NULL, NULL},
         {CLI_FLAG, "without-archived-ratings", 0, NULL, "train although the log's archived "
          "ratings are not given", &without_archived, 0, 0, NULL, NULL},
+        {CLI_LIST, "events", 0, "FILE", "train on an event file too (repeatable): lines "
+         "user,item,type[,value][,timestamp]; ials, ease, popular and default train on the "
+         "confidence per (user, product), the sum of weight(type) x value, rating files "
+         "counting as \"rating\" events; the rating models on the rating events "
+         "(docs/events.md)", &ev.files, 0, 0, NULL, NULL},
+        {CLI_LIST, "event-weight", 0, "TYPE=W", "the weight of an event type, known or new "
+         "(repeatable; defaults view=1 cart=3 purchase=5 rating=1)", &ev.weights, 0, 0, NULL,
+         NULL},
         CLI_OPT_INCLUDE(o.table),
         CLI_OPT_HEADING("Output:"),
         CLI_OPT_JSON(&o.json, "print the summary as JSON (docs/json.md)"),
@@ -234,22 +248,28 @@ int cmd_train(int argc, char **argv)
         return rc == CLI_HELP_SHOWN ? EXIT_OK : rc;
     if (!output)
         return cli_usage("train", "missing -o MODEL");
-    if (first == argc && !lg.path)
-        return cli_usage("train", "missing RATINGS");
+    if (first == argc && !lg.path && !ev.files.n)
+        return cli_usage("train", "missing RATINGS (or --events FILE)");
+    if (ev.weights.n && !ev.files.n)
+        return cli_usage("train", "--event-weight needs --events FILE");
+    if ((rc = cli_events_weights("train", &ev)))
+        return rc;
     reco_error err;
     reco_model *m = NULL;
     reco_status st = reco_model_new(algo, &m, &err);
     for (int i = 0; i < params.n && !st; i++)
         st = reco_model_set_param_text(m, params.v[i], &err);
+    if (!st && ev.files.n && !strcmp(algo, "default"))
+        st = reco_model_set_param(m, "predictor", "none", &err); /* confidences are no stars */
     if (st) {
         cli_error("train", "%s", err.msg);
         reco_model_free(m);
         return EXIT_USAGE;
     }
     reco_dataset *ds = NULL;
-    rc = first == argc - 1 && !lg.path
+    rc = first == argc - 1 && !lg.path && !ev.files.n
              ? cli_load_dataset("train", argv[first], &o, &ds)
-             : load_inputs(&o, argv + first, argc - first, &lg, without_archived, &ds);
+             : load_inputs(&o, argv + first, argc - first, &lg, without_archived, &ev, algo, &ds);
     if (rc) {
         reco_model_free(m);
         return rc;
@@ -266,6 +286,10 @@ int cmd_train(int argc, char **argv)
         m->train_rmse = reco_model_train_rmse(m, 1000000);
         if (lg.path)
             m->log_point = lg.end;
+        if (ev.confidence && !(m->event_weights = malloc(sizeof ev.w)))
+            st = reco_error_set(&err, RECO_ERR_NOMEM, "out of memory");
+        else if (ev.confidence)
+            *m->event_weights = ev.w;
         st = reco_model_save(m, output, &err);
     }
     if (st) {
@@ -295,6 +319,8 @@ int cmd_train(int argc, char **argv)
         json_object_set_new(j, "filtered_ratings", json_integer((json_int_t)ds->filtered_ratings));
         if (ch)
             json_object_set_new(j, "ranker", reco_default_choice_json(ch));
+        if (ev.files.n)
+            json_object_set_new(j, "events", cli_events_json(&ev));
         if (lg.path)
             json_object_set_new(j, "ratings_log",
                                 json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "file", lg.path, "id",
@@ -306,10 +332,11 @@ int cmd_train(int argc, char **argv)
         json_decref(j);
     } else if (!o.quiet) {
         char a[32], b[32], c2[32];
-        printf("trained %s (%s) on %s users, %s products, %s ratings in %.2f s\n", algo,
+        printf("trained %s (%s) on %s users, %s products, %s %s in %.2f s\n", algo,
                params_text, cli_thousands(reco_dataset_n_users(ds), a, sizeof a),
                cli_thousands(reco_dataset_n_items(ds), b, sizeof b),
-               cli_thousands(reco_dataset_nnz(ds), c2, sizeof c2), m->fit_seconds);
+               cli_thousands(reco_dataset_nnz(ds), c2, sizeof c2),
+               ev.confidence ? "interactions" : "ratings", m->fit_seconds);
         char note[160];
         if (*cli_filter_summary(ds, note, sizeof note))
             printf("%s\n", note);
@@ -318,6 +345,11 @@ int cmd_train(int argc, char **argv)
             printf("with %s ratings of the log %s (ratings #%s to #%s; the server replays "
                    "those after)\n", cli_thousands(lg.ratings, x, sizeof x), lg.path,
                    cli_thousands(lg.start.seq, y, sizeof y), cli_thousands(lg.end.seq, z, sizeof z));
+        }
+        if (ev.files.n) {
+            char evs[2048];
+            cli_events_summary(&ev, evs, sizeof evs);
+            printf("%s\n", evs);
         }
         if (ch)
             printf("ranker: %s\n", choice);

@@ -1055,15 +1055,96 @@ static reco_status check_n(const reco_service *s, size_t n, reco_error *err)
     return RECO_OK;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The model's indices of ids[0..n) into out (ascending; those the model
+ * does not know are counted in *unknown and left out); the count. */
+static reco_status rule_ids(const reco_dataset *train, const char *what,
+                            const char *const *ids,
+                            size_t n, uint32_t *out, size_t *n_out, size_t *unknown,
+                            reco_error *err)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < n; j++) {
+        size_t len = strlen(ids[j]);
+        if (!reco_service_valid_id(ids[j], len))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "%s: product ID must be 1 to 255 bytes of UTF-8 without "
+                                  "control characters", what);
+        int64_t i = reco_idmap_find(train->items, ids[j], len);
+        if (i < 0 || (uint64_t)i >= reco_dataset_n_items(train))
+            (*unknown)++;
+        else
+            out[k++] = (uint32_t)i;
+    }
+    qsort(out, k, sizeof *out, cmp_u32);
+    *n_out = k;
+    return RECO_OK;
+}
+
 reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    bool exclude_rated, json_t **out, reco_error *err)
 {
+    return reco_service_recommend_rules(s, user, n, exclude_rated, NULL, out, err);
+}
+
+/* What rules are refused whatever the model. */
+static reco_status rules_check(const reco_service_rules *rules, reco_error *err)
+{
+    if (rules && rules->max_per_category)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "max_per_category needs product categories, and the model has "
+                              "none");
+    return RECO_OK;
+}
+
+reco_status reco_service_rules_filter(const reco_model *m, const reco_service_rules *rules,
+                                     reco_item_filter *f, uint32_t **idx, size_t *unknown,
+                                     reco_error *err)
+{
+    memset(f, 0, sizeof *f);
+    *idx = NULL;
+    *unknown = 0;
+    reco_status rc = rules_check(rules, err);
+    if (rc || !rules)
+        return rc;
+    uint32_t *rule_idx = malloc((rules->n_exclude + rules->n_include + 1) * sizeof *rule_idx);
+    if (!rule_idx)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    rc = rule_ids(m->train, "exclude", rules->exclude, rules->n_exclude, rule_idx,
+                              &f->n_exclude, unknown, err);
+    f->exclude = rule_idx;
+    if (!rc && rules->has_include) {
+        f->include = rule_idx + f->n_exclude;
+        rc = rule_ids(m->train, "include", rules->include, rules->n_include,
+                      rule_idx + f->n_exclude, &f->n_include, unknown, err);
+    }
+    if (rc) {
+        free(rule_idx);
+        memset(f, 0, sizeof *f);
+        return rc;
+    }
+    *idx = rule_idx;
+    return RECO_OK;
+}
+
+reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
+                                         bool exclude_rated, const reco_service_rules *rules,
+                                         json_t **out, reco_error *err)
+{
     *out = NULL;
+    reco_status rc = rules_check(rules, err);
+    if (rc)
+        return rc;
     size_t ulen = strlen(user);
     if (!reco_service_valid_id(user, ulen))
         return reco_error_set(err, RECO_ERR_INVALID,
                               "user ID must be 1 to 255 bytes of UTF-8 without control characters");
-    reco_status rc = check_n(s, n, err);
+    rc = check_n(s, n, err);
     if (rc)
         return rc;
     generation *g = acquire(s);
@@ -1079,10 +1160,15 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
         generation_release(g);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
-    size_t got = 0;
+    size_t got = 0, unknown = 0;
     bool cold = false;
     void *scratch = scratch_for(m);
-    rc = reco_model_recommend(m, &mp.prof, n, exclude_rated, top, &got, &cold, scratch, err);
+    reco_item_filter f;
+    uint32_t *rule_idx = NULL;
+    rc = reco_service_rules_filter(m, rules, &f, &rule_idx, &unknown, err);
+    if (!rc)
+        rc = reco_model_recommend_filtered(m, &mp.prof, n, exclude_rated, rules ? &f : NULL, top,
+                                           &got, &cold, scratch, err);
     /* Predicted ratings of the listed products only; a user with no
      * ratings gets the baseline's (mu + b_i). */
     float *pred = NULL;
@@ -1125,9 +1211,17 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
         *out = json_pack("{s:s,s:s,s:s,s:o,s:b}", "user", user, "algorithm", m->ops->name,
                          "score_kind", reco_model_score_kind(m, cold), "items", items,
                          "cold_start", cold);
+        if (*out && rules &&
+            (json_object_set_new(*out, "requested", json_integer((json_int_t)n)) ||
+             json_object_set_new(*out, "found", json_integer((json_int_t)got)) ||
+             json_object_set_new(*out, "unknown_items", json_integer((json_int_t)unknown)))) {
+            json_decref(*out);
+            *out = NULL;
+        }
         if (!*out)
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
+    free(rule_idx);
     free(ids);
     free(why);
     free(nwhy);

@@ -43,6 +43,8 @@
 #include <stdint.h>
 
 #include "reco/error.h"
+#include "reco/item_filter.h"
+#include "reco/model.h"
 #include "reco/ratings.h"
 
 typedef struct reco_service reco_service;
@@ -100,6 +102,40 @@ void reco_service_close(reco_service *s);
  * with cold_start true. RECO_ERR_INVALID for n outside 1..max_n. */
 reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    bool exclude_rated, json_t **out, reco_error *err);
+
+/* Request-time rules as a request gives them (product IDs, not indices):
+ * exclude and include (the allow-list; has_include with no IDs admits
+ * nothing) are lists of product IDs, of which those the model does not
+ * know are ignored and counted; max_per_category (0: no cap) needs
+ * product categories. The library's semantics: reco/item_filter.h. */
+typedef struct reco_service_rules {
+    const char *const *exclude;
+    size_t n_exclude;
+    const char *const *include;
+    size_t n_include;
+    bool has_include;
+    uint32_t max_per_category;
+} reco_service_rules;
+
+/* reco_service_recommend under rules (NULL: none, the same answer), applied
+ * inside the search. With rules the answer also has "requested" (n),
+ * "found" (how many the list holds: fewer when the rules leave too few
+ * products) and "unknown_items" (IDs of exclude and include the model does
+ * not know). RECO_ERR_INVALID for an ID that is not 1 to 255 bytes of
+ * UTF-8, and for max_per_category on a model without categories. */
+reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
+                                         bool exclude_rated, const reco_service_rules *rules,
+                                         json_t **out, reco_error *err);
+
+/* The filter that rules make for model m, as reco_service_recommend_rules
+ * applies it: product IDs mapped to m's indices and sorted, those m does
+ * not know counted in *unknown. For callers that apply the same rules to
+ * many users (the batch export). f points into *idx (owned by the caller:
+ * free it after the last use of f). rules NULL: an empty filter. Refuses
+ * as reco_service_recommend_rules does. */
+reco_status reco_service_rules_filter(const reco_model *m, const reco_service_rules *rules,
+                                      reco_item_filter *f, uint32_t **idx, size_t *unknown,
+                                      reco_error *err);
 
 /* {"item", "algorithm", "chain": [source names in order], "fallback",
  * "items": [{"item", "score", "source", "score_kind"}]}: reco_model_similar's

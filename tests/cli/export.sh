@@ -1,7 +1,7 @@
 #!/bin/bash
 # reco recommend --all-users: every user once, in the model's order (first
 # appearance in the training file), each list the one reco recommend --user
-# gives; CSV with RFC 4180 quoting of awkward IDs; the same bytes on any
+# gives (under the same rules); CSV with RFC 4180 quoting of awkward IDs; the same bytes on any
 # number of threads; an export killed with SIGKILL and continued with
 # --resume is byte-identical to one written in one go; the usage errors.
 . "$(dirname "$0")/lib.sh"
@@ -68,6 +68,27 @@ expect_status 0 "$RECO" recommend "$TMP/ials.model" --all-users -n 7 --include-r
     -o "$TMP/ials.jsonl"
 [ -z "$ERR" ] || fail "-q still wrote: $ERR"
 check_users "$TMP/ials.model" "$TMP/ials.jsonl" 7 --include-rated
+
+# The rules of reco recommend, made once for the run, apply to every user:
+# --exclude (unknown IDs ignored and counted), --include.
+top=$(head -n 1 "$TMP/mf.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["item"])')
+expect_status 0 "$RECO" recommend "$TMP/mf.model" --all-users --exclude "$top,no-such-item" \
+    -o "$TMP/ex.jsonl"
+expect_contains "$ERR" "ignored 1 product ID"
+grep -q "\"item\":\"$top\"" "$TMP/ex.jsonl" && fail "--exclude $top: still listed"
+check_users "$TMP/mf.model" "$TMP/ex.jsonl" 10 --exclude "$top,no-such-item"
+allow=$(cut -d, -f2 "$SAMPLE" | sort -u | head -n 12 | paste -sd, -)
+expect_status 0 "$RECO" recommend "$TMP/mf.model" --all-users -n 5 -q --include "$allow" \
+    -o "$TMP/in.jsonl"
+python3 - "$TMP/in.jsonl" "$allow" <<'EOF' || fail "--include: a product outside the allow-list"
+import json, sys
+allow = set(sys.argv[2].split(","))
+for l in open(sys.argv[1]):
+    assert all(it["item"] in allow for it in json.loads(l)["items"]), l
+EOF
+check_users "$TMP/mf.model" "$TMP/in.jsonl" 5 --include "$allow"
+expect_status 2 "$RECO" recommend "$TMP/mf.model" --all-users --max-per-category 2 -o "$TMP/c.jsonl"
+expect_contains "$ERR" "needs product categories"
 
 # CSV: the header, then the same lists as user,rank,item,score.
 expect_status 0 "$RECO" recommend "$TMP/mf.model" --all-users -q -o "$TMP/mf.csv"
@@ -191,6 +212,13 @@ expect_status 2 "$RECO" recommend "$TMP/ials.model" --all-users --resume -o "$TM
 expect_contains "$ERR" "another model or other settings"
 expect_status 0 "$RECO" recommend "$TMP/mf.model" --all-users -q -o "$TMP/k5.jsonl"
 cmp -s "$TMP/k5.jsonl" "$TMP/mf.jsonl" || fail "a fresh export over a stale part differs"
+# Other rules are other settings too.
+RECO_TEST_EXPORT_KILL_AFTER=600 killed "$TMP/k8.jsonl" --exclude "$top"
+expect_status 2 "$RECO" recommend "$TMP/mf.model" --all-users --resume -o "$TMP/k8.jsonl"
+expect_contains "$ERR" "another model or other settings"
+expect_status 0 "$RECO" recommend "$TMP/mf.model" --all-users -q --exclude "$top" --resume \
+    -o "$TMP/k8.jsonl"
+cmp -s "$TMP/k8.jsonl" "$TMP/ex.jsonl" || fail "--exclude, killed and resumed, differs"
 # --resume with nothing to resume starts afresh.
 expect_status 0 "$RECO" recommend "$TMP/mf.model" --all-users -q --resume -o "$TMP/k6.jsonl"
 cmp -s "$TMP/k6.jsonl" "$TMP/mf.jsonl" || fail "--resume with nothing to resume"

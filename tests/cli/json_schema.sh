@@ -63,11 +63,16 @@ valid train "reco train --json"
 expect_status 0 "$RECO" train --quiet --json --param rankers=popular,ials --param ials.factors=8 \
     --param mf.factors=4 "$SAMPLE" -o "$TMP/default.model"
 valid train "reco train --json (default)"
+expect_status 0 "$RECO" train --quiet --json --algo ials --param factors=4 \
+    --events "$RECO_TEST_DIR/../data/sample-events.csv" --event-weight wish=2 -o "$TMP/ev.model"
+valid train "reco train --events --json"
 for m in mf default; do
     expect_status 0 "$RECO" recommend "$TMP/$m.model" --user "$U" -n 3 --json
     valid recommend "reco recommend --json ($m)"
     expect_status 0 "$RECO" recommend "$TMP/$m.model" --user someone-new -n 3 --json
     valid recommend "reco recommend --json ($m, cold start)"
+    expect_status 0 "$RECO" recommend "$TMP/$m.model" --user "$U" -n 3 --json --exclude "$I",unknown
+    valid recommend "reco recommend --json ($m, with rules)"
     expect_status 0 "$RECO" similar "$TMP/$m.model" --item "$I" -n 3 --json
     valid similar "reco similar --json ($m)"
     expect_status 0 "$RECO" predict "$TMP/$m.model" --user "$U" --item "$I" --json

@@ -1455,3 +1455,69 @@ done:
     free(g.itf);
     return st;
 }
+
+/* ---- events ------------------------------------------------------------------ */
+
+/* A uniform draw in [0, 1) for event j of rating k: a hash, so the output
+ * does not depend on how the ratings were made. */
+static double event_draw(uint64_t seed, uint64_t k, int j)
+{
+    uint64_t h = reco_mix64(reco_mix64(seed ^ 0x6576656e7473ULL) + k * 8 + (uint64_t)j);
+    return (double)(h >> 11) * 0x1.0p-53;
+}
+
+reco_status reco_gen_events_write(const reco_gen_params *p, FILE *out, reco_progress progress,
+                                  reco_error *err)
+{
+    /* Stars 1..5 of the user's rating -> chances of a cart and a purchase. */
+    static const double cart[6] = {0, 0.02, 0.05, 0.15, 0.40, 0.60};
+    static const double buy[6] = {0, 0.01, 0.02, 0.08, 0.25, 0.40};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the ratings");
+    reco_status rc = reco_gen_write(p, mem, progress, err);
+    if (fclose(mem) != 0 && !rc)
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory for the ratings");
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    int bad = fputs("user,item,type,value,timestamp\n", out) < 0;
+    uint64_t k = 0;
+    for (char *line = buf; !bad && line < buf + len; k++) {
+        char *nl = memchr(line, '\n', (size_t)(buf + len - line));
+        if (!nl)
+            break;
+        *nl = '\0';
+        /* userId,productId,S.0,timestamp */
+        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+        char *c3 = c2 ? strchr(c2 + 1, ',') : NULL;
+        if (!c3) {
+            free(buf);
+            return reco_error_set(err, RECO_ERR_INTERNAL, "generated line %llu is malformed",
+                                  (unsigned long long)k + 1);
+        }
+        int stars = c2[1] - '0';
+        if (stars < 1 || stars > 5)
+            stars = 3;
+        long long ts = strtoll(c3 + 1, NULL, 10);
+        int ul = (int)(c2 - line); /* "user,item" */
+        bad |= fprintf(out, "%.*s,view,,%lld\n", ul, line, ts) < 0;
+        if (event_draw(p->seed, k, 0) < 0.3)
+            bad |= fprintf(out, "%.*s,view,,%lld\n", ul, line, ts + 3600) < 0;
+        bool bought = event_draw(p->seed, k, 1) < buy[stars];
+        if (bought || event_draw(p->seed, k, 2) < cart[stars])
+            bad |= fprintf(out, "%.*s,cart,,%lld\n", ul, line, ts + 7200) < 0;
+        if (bought)
+            bad |= fprintf(out, "%.*s,purchase,1,%lld\n", ul, line, ts + 7260) < 0;
+        if (bought && event_draw(p->seed, k, 3) < 0.5)
+            bad |= fprintf(out, "%.*s,rating,%d,%lld\n", ul, line, stars, ts + 7 * 86400) < 0;
+        line = nl + 1;
+    }
+    free(buf);
+    if (bad || fflush(out) != 0)
+        return reco_error_set(err, RECO_ERR_IO, "writing events: %s", strerror(errno));
+    return RECO_OK;
+}

@@ -14,6 +14,7 @@
  * docs/benchmarks.md) and the buffer takes the place of the mapped pages
  * in the process's memory. */
 #include "reco/ratings.h"
+#include "reco/events.h"
 #include "reco/utf8.h"
 #include "reco/thousands.h"
 
@@ -31,8 +32,13 @@
 #include "fileio.h"
 #include "mem.h"
 #include "numfmt.h"
+#include "ratings_parse.h"
 
-#define MAX_FIELDS 5
+/* Fields split per line: one more than a format has, so that "too many"
+ * shows (ratings: 4 columns at most, events: 5). */
+#define MAX_FIELDS 6
+#define RATING_FIELDS 5
+#define EVENT_FIELDS 6
 /* HyperLogLog with 2^14 one-byte registers: 16 KiB per sketch, so updating
  * it stays in L1 (a bitmap big enough for millions of keys would miss the
  * cache on every line), and about 1% error, plenty to size a hash table. */
@@ -149,14 +155,14 @@ typedef struct sep_t {
     size_t len;
 } sep_t;
 
-/* Splits [p, end) into fields. Returns the field count (up to MAX_FIELDS;
- * MAX_FIELDS means "too many"), or -1 with *why set on a quoting error. */
-static int split_line(const char *p, const char *end, const sep_t *sep, field *f,
+/* Splits [p, end) into fields. Returns the field count (up to max, at most
+ * MAX_FIELDS; max means "too many"), or -1 with *why set on a quoting error. */
+static int split_line(const char *p, const char *end, const sep_t *sep, int max, field *f,
                       const char **why)
 {
     int n = 0;
     for (;;) {
-        if (n == MAX_FIELDS)
+        if (n == max)
             return n;
         field *cur = &f[n++];
         cur->escaped = false;
@@ -333,6 +339,7 @@ typedef struct columns {
     uint32_t *uhash, *ihash; /* low 32 bits of reco_idmap_hash */
     float *rating;
     int64_t *ts;
+    uint8_t *type;           /* events only: index into the weights table */
 } columns;
 
 /* Unescaped copies of quoted keys that contained "" (rare). Blocks never
@@ -364,10 +371,20 @@ typedef struct chunk {
     key_block *keys;
 } chunk;
 
+/* Where the columns of an event file are (events.h): user, item and type
+ * first, then the value and the timestamp, each -1 when absent. */
+typedef struct event_layout {
+    const reco_event_weights *w;
+    int value, ts;
+    int rating_type;         /* index of "rating" in w, or -1 */
+} event_layout;
+
 typedef struct parse_ctx {
     const reco_load_options *opt;
     sep_t sep;
     int ncols;
+    int max_fields;          /* split_line's "too many" */
+    const event_layout *ev;  /* NULL: a rating file */
     columns col;
 } parse_ctx;
 
@@ -454,20 +471,89 @@ static inline void sketch_add(uint8_t *reg, uint64_t h)
         reg[j] = rank;
 }
 
+/* The type, value and timestamp of an event line (events.h) into slot k
+ * of the type column and *value, *ts. 0 on success, -1 if bad. */
+static int event_fields(const parse_ctx *ctx, chunk *c, const field *f, uint64_t line,
+                        uint64_t k, double *value, int64_t *ts)
+{
+    const event_layout *ev = ctx->ev;
+    char ex[64];
+    const char *tp = f[2].p;
+    size_t tl = f[2].len;
+    trim(&tp, &tl);
+    int type = reco_event_weights_index(ev->w, tp, tl);
+    if (type < 0) {
+        excerpt(ex, sizeof ex, tp, tl);
+        if (tl == 0)
+            chunk_bad(c, line, "empty event type");
+        else
+            chunk_bad(c, line, "unknown event type \"%s\" (no weight for it: give one, e.g. "
+                      "--event-weight %s=1)", ex, ex);
+        return -1;
+    }
+    *value = 1.0;
+    if (ev->value >= 0) {
+        const field *fv = &f[ev->value];
+        const char *vp = fv->p;
+        size_t vl = fv->len;
+        trim(&vp, &vl);
+        if (vl == 0 && type == ev->rating_type) {
+            chunk_bad(c, line, "a rating event needs a value (the rating)");
+            return -1;
+        }
+        if (vl && parse_number(vp, vl, value)) {
+            excerpt(ex, sizeof ex, vp, vl);
+            chunk_bad(c, line, "value \"%s\" is not a number", ex);
+            return -1;
+        }
+        if (vl && !isfinite(*value)) {
+            excerpt(ex, sizeof ex, vp, vl);
+            chunk_bad(c, line, "value \"%s\" is not a finite number", ex);
+            return -1;
+        }
+        if (type == ev->rating_type &&
+            (*value < ctx->opt->rating_min || *value > ctx->opt->rating_max)) {
+            excerpt(ex, sizeof ex, vp, vl);
+            chunk_bad(c, line, "rating %s is outside the allowed range %g to %g", ex,
+                      ctx->opt->rating_min, ctx->opt->rating_max);
+            return -1;
+        }
+        if (type != ev->rating_type && (*value < 0 || *value > RECO_EVENT_VALUE_MAX)) {
+            excerpt(ex, sizeof ex, vp, vl);
+            chunk_bad(c, line, "value %s is outside 0 to %.0f%s", ex, RECO_EVENT_VALUE_MAX,
+                      ctx->ncols == 4 && ev->ts < 0 && *value > RECO_EVENT_VALUE_MAX
+                          ? " (without a header the fourth column is the value; for a "
+                            "timestamp alone add a header line or an empty value: u,i,view,,TS)"
+                          : "");
+            return -1;
+        }
+    } else if (type == ev->rating_type) {
+        chunk_bad(c, line, "a rating event needs a value (the rating)");
+        return -1;
+    }
+    if (ev->ts >= 0 && parse_int64(f[ev->ts].p, f[ev->ts].len, ts)) {
+        excerpt(ex, sizeof ex, f[ev->ts].p, f[ev->ts].len);
+        chunk_bad(c, line, "timestamp \"%s\" is not an integer", ex);
+        return -1;
+    }
+    ctx->col.type[k] = (uint8_t)type;
+    return 0;
+}
+
 /* Parses one non-blank line into record slot k. 0 on success, -1 if bad. */
 static int parse_record(const parse_ctx *ctx, chunk *c, const char *p, const char *end,
                         uint64_t line, uint64_t k)
 {
     field f[MAX_FIELDS];
     const char *why = NULL;
-    int nf = split_line(p, end, &ctx->sep, f, &why);
+    int nf = split_line(p, end, &ctx->sep, ctx->max_fields, f, &why);
     if (nf < 0) {
         chunk_bad(c, line, "%s", why);
         return -1;
     }
     if (nf != ctx->ncols) {
         chunk_bad(c, line, "expected %d fields, found %s%d", ctx->ncols,
-                  nf == MAX_FIELDS ? "at least " : "", nf);
+                  nf == ctx->max_fields ? "at least " : "", nf);
         return -1;
     }
     size_t ul, il;
@@ -479,6 +565,12 @@ static int parse_record(const parse_ctx *ctx, chunk *c, const char *p, const cha
         return -1;
     double v;
     char ex[64];
+    int64_t ts = 0;
+    if (ctx->ev) {
+        if (event_fields(ctx, c, f, line, k, &v, &ts))
+            return -1;
+        goto keys;
+    }
     if (parse_number(f[2].p, f[2].len, &v)) {
         excerpt(ex, sizeof ex, f[2].p, f[2].len);
         chunk_bad(c, line, "rating \"%s\" is not a number", ex);
@@ -495,12 +587,12 @@ static int parse_record(const parse_ctx *ctx, chunk *c, const char *p, const cha
                   ctx->opt->rating_min, ctx->opt->rating_max);
         return -1;
     }
-    int64_t ts = 0;
     if (ctx->ncols == 4 && parse_int64(f[3].p, f[3].len, &ts)) {
         excerpt(ex, sizeof ex, f[3].p, f[3].len);
         chunk_bad(c, line, "timestamp \"%s\" is not an integer", ex);
         return -1;
     }
+keys:;
     /* Hash while the key is in cache; interning reuses the hash. */
     uint64_t hu = reco_idmap_hash(u, ul), hi = reco_idmap_hash(it, il);
     if (c->usketch) {
@@ -586,20 +678,66 @@ static int count_fields(const char *p, const char *end, const sep_t *sep)
 {
     field f[MAX_FIELDS];
     const char *why;
-    return split_line(p, end, sep, f, &why);
+    return split_line(p, end, sep, MAX_FIELDS, f, &why);
 }
 
-/* Picks the separator that splits the first line into 3 or 4 fields. */
-static int detect_sep(const char *p, const char *end, sep_t *sep)
+/* Picks the separator that splits the first line into 3 to max_cols
+ * fields (4 for ratings, 5 for events). */
+static int detect_sep(const char *p, const char *end, int max_cols, sep_t *sep)
 {
     static const char *const cands[] = {"::", "\t", ",", ";", "|"};
     for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
         parse_sep_option(cands[i], sep);
         int nf = count_fields(p, end, sep);
-        if (nf == 3 || nf == 4)
+        if (nf >= 3 && nf <= max_cols)
             return 0;
     }
     return -1;
+}
+
+/* Whether field f (trimmed, ASCII case ignored) is one of names. */
+static bool field_is(const field *f, const char *const *names)
+{
+    const char *p = f->p;
+    size_t len = f->len;
+    trim(&p, &len);
+    for (; *names; names++) {
+        size_t n = strlen(*names), i = 0;
+        if (n != len)
+            continue;
+        while (i < n && (p[i] >= 'A' && p[i] <= 'Z' ? p[i] + ('a' - 'A') : p[i]) == (*names)[i])
+            i++;
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+/* The column names of an event file's header (events.h, docs/events.md):
+ * 1 if the nf fields are such a header (then value and ts are set), else 0. */
+static int event_header(const field *f, int nf, event_layout *ev)
+{
+    static const char *const user[] = {"user", "user_id", "userid", "customer", "customer_id",
+                                       "visitor", "visitorid", "visitor_id", NULL};
+    static const char *const item[] = {"item", "item_id", "itemid", "product", "product_id",
+                                       "productid", NULL};
+    static const char *const type[] = {"type", "event", "event_type", "eventtype", NULL};
+    static const char *const value[] = {"value", "quantity", "qty", "count", "rating", NULL};
+    static const char *const ts[] = {"timestamp", "ts", "time", NULL};
+    if (!field_is(&f[0], user) || !field_is(&f[1], item) || !field_is(&f[2], type))
+        return 0;
+    int v = -1, t = -1;
+    for (int k = 3; k < nf; k++) {
+        if (v < 0 && field_is(&f[k], value))
+            v = k;
+        else if (t < 0 && field_is(&f[k], ts))
+            t = k;
+        else
+            return 0;
+    }
+    ev->value = v;
+    ev->ts = t;
+    return 1;
 }
 
 /* ---- the load ------------------------------------------------------------ */
@@ -905,18 +1043,27 @@ static void cut_chunks(const char *buf, size_t len, const char *body, int n,
 
 static reco_status parse_buffer(const char *buf, size_t len, const char *name,
                                 const reco_load_options *opt_in, const line_counts *lc,
-                                reco_ratings **out, reco_error *err);
+                                const reco_event_weights *w, reco_ratings **out,
+                                uint8_t **types, reco_error *err);
 
 reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
                                const reco_load_options *opt_in, reco_ratings **out,
                                reco_error *err)
 {
-    return parse_buffer(buf, len, name, opt_in, NULL, out, err);
+    return parse_buffer(buf, len, name, opt_in, NULL, NULL, out, NULL, err);
+}
+
+reco_status reco_parse_buffer(const char *buf, size_t len, const char *name,
+                              const reco_load_options *opt, const reco_event_weights *w,
+                              reco_ratings **out, uint8_t **types, reco_error *err)
+{
+    return parse_buffer(buf, len, name, opt, NULL, w, out, types, err);
 }
 
 static reco_status parse_buffer(const char *buf, size_t len, const char *name,
                                 const reco_load_options *opt_in, const line_counts *lc,
-                                reco_ratings **out, reco_error *err)
+                                const reco_event_weights *w, reco_ratings **out,
+                                uint8_t **types, reco_error *err)
 {
     reco_load_options defaults;
     if (!opt_in) {
@@ -932,6 +1079,16 @@ static reco_status parse_buffer(const char *buf, size_t len, const char *name,
     parse_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.opt = opt;
+    event_layout ev = {w, -1, -1, -1};
+    if (types)
+        *types = NULL;
+    if (w) {
+        ctx.ev = &ev;
+        ev.rating_type = reco_event_weights_index(w, RECO_EVENT_RATING, strlen(RECO_EVENT_RATING));
+    }
+    const int max_cols = w ? 5 : 4;
+    const char *what = w ? "events" : "ratings";
+    ctx.max_fields = w ? EVENT_FIELDS : RATING_FIELDS;
     const char *p = buf, *end = buf + len;
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3;
@@ -953,31 +1110,42 @@ static reco_status parse_buffer(const char *buf, size_t len, const char *name,
         first = nl ? nl + 1 : end;
     }
     if (first >= end)
-        return reco_error_set(err, RECO_ERR_EMPTY, "%s: no ratings (the input is empty)", name);
+        return reco_error_set(err, RECO_ERR_EMPTY, "%s: no %s (the input is empty)", name, what);
 
     if (opt->sep) {
         if (parse_sep_option(opt->sep, &ctx.sep))
             return reco_error_set(err, RECO_ERR_INVALID, "bad separator \"%s\"", opt->sep);
-    } else if (detect_sep(first, first_end, &ctx.sep)) {
+    } else if (detect_sep(first, first_end, max_cols, &ctx.sep)) {
         return reco_error_set(err, RECO_ERR_PARSE,
                               "%s:%llu: cannot detect the separator: the line does not split "
-                              "into 3 or 4 fields on \",\", tab, \"::\", \";\" or \"|\" (use --sep)",
-                              name, (unsigned long long)line0);
+                              "into 3 %s %d fields on \",\", tab, \"::\", \";\" or \"|\" (use --sep)",
+                              name, (unsigned long long)line0, w ? "to" : "or", max_cols);
     }
     field f[MAX_FIELDS];
     const char *why = "";
-    int nf = split_line(first, first_end, &ctx.sep, f, &why);
+    int nf = split_line(first, first_end, &ctx.sep, ctx.max_fields, f, &why);
     if (nf < 0)
         return reco_error_set(err, RECO_ERR_PARSE, "%s:%llu: %s", name,
                               (unsigned long long)line0, why);
-    if (nf != 3 && nf != 4)
+    if (nf < 3 || nf > max_cols)
         return reco_error_set(err, RECO_ERR_PARSE,
-                              "%s:%llu: expected 3 or 4 fields (user, item, rating[, timestamp]), "
-                              "found %s%d", name, (unsigned long long)line0,
-                              nf == MAX_FIELDS ? "at least " : "", nf);
+                              "%s:%llu: expected %s, found %s%d", name, (unsigned long long)line0,
+                              w ? "3 to 5 fields (user, item, type[, value][, timestamp])"
+                                : "3 or 4 fields (user, item, rating[, timestamp])",
+                              nf == ctx.max_fields ? "at least " : "", nf);
     ctx.ncols = nf;
     bool header = opt->header == 1;
-    if (opt->header < 0) {
+    if (w) {
+        /* Events: a header is recognised by its column names; without one
+         * the fourth column is the value and the fifth the timestamp. */
+        bool named = event_header(f, nf, &ev);
+        if (!named) {
+            ev.value = nf >= 4 ? 3 : -1;
+            ev.ts = nf >= 5 ? 4 : -1;
+        }
+        if (opt->header < 0)
+            header = named;
+    } else if (opt->header < 0) {
         double v;
         int64_t t;
         header = parse_number(f[2].p, f[2].len, &v) != 0 &&
@@ -1022,6 +1190,11 @@ static reco_status parse_buffer(const char *buf, size_t len, const char *name,
     }
     col->rating = r->rating;
     col->ts = r->ts;
+    if (w && !(col->type = malloc(total ? total : 1))) {
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory for %s lines", name,
+                            RECO_THOUSANDS(total));
+        goto done;
+    }
     bool sketch = total > 200000 && !opt->users && !opt->items;
     for (int t = 0; sketch && t < nthreads; t++) {
         chunks[t].usketch = calloc(SKETCH_REGS, 1);
@@ -1039,7 +1212,7 @@ static reco_status parse_buffer(const char *buf, size_t len, const char *name,
     reco_load_report *rep = &r->report;
     memset(rep, 0, sizeof *rep);
     rep->header = header;
-    rep->has_timestamps = ctx.ncols == 4;
+    rep->has_timestamps = w ? ev.ts >= 0 : ctx.ncols == 4;
     memcpy(rep->sep, ctx.sep.s, sizeof rep->sep);
     uint64_t lines = line_base, n = 0;
     for (int t = 0; t < nthreads; t++) {
@@ -1073,6 +1246,8 @@ static reco_status parse_buffer(const char *buf, size_t len, const char *name,
             memmove(col->ihash + n, col->ihash + c->base, c->n * sizeof *col->ihash);
             memmove(col->rating + n, col->rating + c->base, c->n * sizeof *col->rating);
             memmove(col->ts + n, col->ts + c->base, c->n * sizeof *col->ts);
+            if (col->type)
+                memmove(col->type + n, col->type + c->base, c->n);
         }
         n += c->n;
         lines += c->lines;
@@ -1082,7 +1257,7 @@ static reco_status parse_buffer(const char *buf, size_t len, const char *name,
     rep->lines = lines;
     rep->ratings = n;
     if (n == 0) {
-        rc = reco_error_set(err, RECO_ERR_EMPTY, "%s: no ratings%s", name,
+        rc = reco_error_set(err, RECO_ERR_EMPTY, "%s: no %s%s", name, what,
                             rep->bad_lines ? " (every data line was bad)" : "");
         if (rep->n_messages && err) {
             size_t used = strlen(err->msg);
@@ -1091,7 +1266,7 @@ static reco_status parse_buffer(const char *buf, size_t len, const char *name,
         goto done;
     }
     if (n > UINT32_MAX) {
-        rc = reco_error_set(err, RECO_ERR_TOO_LARGE, "%s: more than 2^32 ratings", name);
+        rc = reco_error_set(err, RECO_ERR_TOO_LARGE, "%s: more than 2^32 %s", name, what);
         goto done;
     }
     r->n = n;
@@ -1153,9 +1328,12 @@ done:
     }
     free(chunks);
     if (rc) {
+        free(col->type);
         reco_ratings_free(r);
         return rc;
     }
+    if (types)
+        *types = col->type;
     *out = r;
     return RECO_OK;
 }
@@ -1163,8 +1341,17 @@ done:
 reco_status reco_ratings_load(const char *path, const reco_load_options *opt,
                               reco_ratings **out, reco_error *err)
 {
+    return reco_parse_file(path, opt, NULL, out, NULL, err);
+}
+
+reco_status reco_parse_file(const char *path, const reco_load_options *opt,
+                            const reco_event_weights *w, reco_ratings **out, uint8_t **types,
+                            reco_error *err)
+{
     source src;
     *out = NULL;
+    if (types)
+        *types = NULL;
     reco_load_options defaults;
     if (!opt) {
         reco_load_options_default(&defaults);
@@ -1174,7 +1361,7 @@ reco_status reco_ratings_load(const char *path, const reco_load_options *opt,
     if (rc)
         return rc;
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-    rc = parse_buffer(src.data, src.len, name, opt, &src.lines, out, err);
+    rc = parse_buffer(src.data, src.len, name, opt, &src.lines, w, out, types, err);
     close_source(&src);
     return rc;
 }

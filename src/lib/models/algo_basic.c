@@ -157,16 +157,16 @@ static reco_status pop_score(const void *s, const reco_dataset *train, const rec
 
 static reco_status pop_recommend(const void *s, const reco_dataset *train,
                                  const reco_baseline *base, const reco_profile *prof, size_t n,
-                                 const uint32_t *exclude, size_t n_exclude, reco_scored *out,
-                                 size_t *n_out, void *scratch, reco_error *err)
+                                 const reco_item_filter *f, reco_scored *out, size_t *n_out,
+                                 void *scratch, reco_error *err)
 {
     (void)base;
     (void)prof;
     (void)scratch;
     (void)err;
     const pop_state *st = s;
-    *n_out = reco_topn_head_select(&st->head, st->scores, reco_dataset_n_items(train), exclude,
-                                   n_exclude, n, out);
+    *n_out = reco_topn_head_select_filter(&st->head, st->scores, reco_dataset_n_items(train), f, n,
+                                          out);
     return RECO_OK;
 }
 

@@ -741,19 +741,19 @@ static reco_status def_rating_items(const void *s, const reco_dataset *train,
 
 static reco_status def_recommend(const void *s, const reco_dataset *train,
                                  const reco_baseline *base, const reco_profile *prof, size_t n,
-                                 const uint32_t *exclude, size_t n_exclude, reco_scored *out,
-                                 size_t *n_out, void *scratch, reco_error *err)
+                                 const reco_item_filter *f, reco_scored *out, size_t *n_out,
+                                 void *scratch, reco_error *err)
 {
     const def_state *st = s;
     const reco_algo_ops *ops = st->rank.ops;
     if (ops->recommend && !st->rank2.ops)
-        return ops->recommend(st->rank.state, train, base, prof, n, exclude, n_exclude, out, n_out,
+        return ops->recommend(st->rank.state, train, base, prof, n, f, out, n_out,
                               sub_scratch(scratch, train), err);
     *n_out = 0;
     float *scores = scratch;
     reco_status rc = def_score(s, train, base, prof, scores, scratch, err);
     if (rc == RECO_OK)
-        *n_out = reco_topn_select(scores, reco_dataset_n_items(train), exclude, n_exclude, n, out);
+        *n_out = reco_topn_select_filter(scores, reco_dataset_n_items(train), f, n, out);
     return rc;
 }
 

@@ -1106,8 +1106,8 @@ static reco_status ials_score(const void *s, const reco_dataset *train, const re
 
 static reco_status ials_recommend(const void *s, const reco_dataset *train,
                                   const reco_baseline *base, const reco_profile *prof, size_t n,
-                                  const uint32_t *exclude, size_t n_exclude, reco_scored *out,
-                                  size_t *n_out, void *scratch, reco_error *err)
+                                  const reco_item_filter *f, reco_scored *out, size_t *n_out,
+                                  void *scratch, reco_error *err)
 {
     (void)train;
     (void)base;
@@ -1123,7 +1123,7 @@ static reco_status ials_recommend(const void *s, const reco_dataset *train,
      * (the caller falls back to the popularity ranking). */
     if (reco_dot(x, x, st->k) == 0)
         return RECO_OK;
-    *n_out = reco_factor_index_topn(&st->index, x, 0.0f, n, exclude, n_exclude, out);
+    *n_out = reco_factor_index_topn_filter(&st->index, x, 0.0f, n, f, out);
     return RECO_OK;
 }
 

@@ -647,8 +647,8 @@ static reco_status user_vector(const mf_state *st, const reco_profile *prof, voi
  * catalogue is scored. */
 static reco_status mf_recommend(const void *s, const reco_dataset *train,
                                 const reco_baseline *base, const reco_profile *prof, size_t n,
-                                const uint32_t *exclude, size_t n_exclude, reco_scored *out,
-                                size_t *n_out, void *scratch, reco_error *err)
+                                const reco_item_filter *f, reco_scored *out, size_t *n_out,
+                                void *scratch, reco_error *err)
 {
     (void)train;
     (void)base;
@@ -659,7 +659,7 @@ static reco_status mf_recommend(const void *s, const reco_dataset *train,
     reco_status rc = user_vector(st, prof, scratch, &b, &x, err);
     if (rc)
         return rc;
-    *n_out = reco_factor_index_topn(&st->index, x, st->mu + b, n, exclude, n_exclude, out);
+    *n_out = reco_factor_index_topn_filter(&st->index, x, st->mu + b, n, f, out);
     return RECO_OK;
 }
 

@@ -1,5 +1,6 @@
 /* Exact pruned top-N over factor models (see include/reco/factor_index.h). */
 #include "reco/factor_index.h"
+#include "reco/item_filter.h"
 #include "reco/thousands.h"
 
 #include <float.h>
@@ -319,8 +320,19 @@ static inline float bound(float bb, float d, float slack) { return bb + d + slac
  * the walk's own work. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static size_t order_topn(const reco_factor_order *ix, const float *x, float base, size_t n,
-                              const uint32_t *exclude, size_t n_exclude, reco_scored *out)
+                         const reco_item_filter *f, reco_scored *out)
 {
+    /* The exclude list is checked as it always was: only for a product
+     * whose exact score would enter (it can be long: every product a heavy
+     * user rated). The other rules (an array read or two each) are checked
+     * before the exact product, for the candidates that pass the block's
+     * bounds, so that a filter rejecting most products costs no dot
+     * product for them; the bounds and the threshold are the same
+     * (the capped list's threshold is a valid bound: reco/item_filter.h),
+     * so the walk stays exact. */
+    const bool plain = reco_item_filter_exclude_only(f);
+    const uint32_t *exclude = f ? f->exclude : NULL;
+    const size_t n_exclude = f ? f->n_exclude : 0;
     const float nx = sqrtf(reco_dot(x, x, ix->k)), slack = slack_of(ix->k);
     /* The smallest lambda_j >= |x|, whose maxima bound this query. */
     const float *sl = NULL, *bl = NULL;
@@ -340,8 +352,8 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
         q8_query_make(x, ix->k, &qq);
         dots8 = reco_q8_dots_pick();
     }
-    reco_topn_heap h;
-    reco_topn_init(&h, out, n);
+    reco_topn_capped h;
+    reco_topn_capped_init(&h, out, n, plain ? NULL : f);
     enum { BLK = RECO_FACTOR_BLOCK };
     float ub[BLK], dots[BLK];
     float thr = -INFINITY; /* the n-th best exact score once the heap is full */
@@ -371,6 +383,16 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
             q8_bounds(ix, &qq, dots8, p0, c, base, nx, slack, ub);
             pass = select(ub, c, thr, pick);
         }
+        if (!plain) {
+            /* The rules, for the candidates both bounds leave. */
+            uint32_t kept = 0;
+            for (uint32_t t = 0; t < pass; t++)
+                if (reco_item_filter_admits_attrs(f, ix->order[p0 + pick[t]]))
+                    pick[kept++] = pick[t];
+            if (!kept)
+                continue;
+            pass = kept;
+        }
         const bool dense = pass >= c / 8;
         if (dense) {
             memset(dots, 0, c * sizeof *dots);
@@ -384,16 +406,15 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
             float d = dense ? dots[j] : reco_dot(ix->Q + (size_t)(p0 + j) * ix->ld, x, ix->k);
             float sc = (base + ix->b[p0 + j]) + d;
             reco_scored e = {i, sc};
-            if (h.n == h.k && !reco_scored_before(e, h.v[0]))
+            if (h.h.n == h.h.k && !reco_scored_before(e, h.h.v[0]))
                 continue;
             if (n_exclude && reco_sorted_contains(exclude, n_exclude, i))
                 continue;
-            reco_topn_push(&h, i, sc);
-            if (h.n == h.k)
-                thr = h.v[0].score;
+            reco_topn_capped_push(&h, i, sc);
+            thr = reco_topn_capped_threshold(&h);
         }
     }
-    return reco_topn_finish(&h);
+    return reco_topn_capped_finish(&h);
 }
 
 /* PREFIX + NAME into buf (RECO_MFILE_NAME_MAX + 1 bytes); a name too long
@@ -599,13 +620,20 @@ reco_status reco_factor_index_build_unit(reco_factor_index *ix, const float *Q, 
 size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float base, size_t n,
                               const uint32_t *exclude, size_t n_exclude, reco_scored *out)
 {
+    const reco_item_filter f = {.exclude = exclude, .n_exclude = exclude ? n_exclude : 0};
+    return reco_factor_index_topn_filter(ix, x, base, n, &f, out);
+}
+
+size_t reco_factor_index_topn_filter(const reco_factor_index *ix, const float *x, float base,
+                                     size_t n, const reco_item_filter *f, reco_scored *out)
+{
     const reco_factor_order *o = &ix->ord[0];
     if (ix->n_orders > 1) {
         const float nx = sqrtf(reco_dot(x, x, o->k));
         if (nx > ORDER_SWITCH * o->lambda)
             o = &ix->ord[1];
     }
-    return order_topn(o, x, base, n, exclude, n_exclude, out);
+    return order_topn(o, x, base, n, f, out);
 }
 
 reco_status reco_factor_index_save(const reco_factor_index *ix, reco_mfile_writer *w,

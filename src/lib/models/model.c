@@ -2,6 +2,7 @@
  * every model (baseline, popularity), fitting, prediction with the
  * baseline fallback and clamping, top-N with cold start, model files. */
 #include "reco/clock.h"
+#include "reco/events.h"
 #include "reco/model.h"
 
 #include <errno.h>
@@ -101,6 +102,7 @@ void reco_model_free(reco_model *m)
     reco_baseline_clear(&m->baseline);
     free(m->popular);
     reco_topn_head_clear(&m->popular_top);
+    free(m->event_weights);
     free(m->params);
     reco_dataset_free(m->owned_train);
     reco_mfile_close(m->file);
@@ -117,11 +119,11 @@ static reco_status popular_top_build(reco_model *m, reco_error *err)
     return RECO_OK;
 }
 
-static size_t popular_list(const reco_model *m, const uint32_t *ex, size_t nex, size_t n,
+static size_t popular_list(const reco_model *m, const reco_item_filter *f, size_t n,
                            reco_scored *out)
 {
-    return reco_topn_head_select(&m->popular_top, m->popular, reco_dataset_n_items(m->train), ex,
-                                 nex, n, out);
+    return reco_topn_head_select_filter(&m->popular_top, m->popular,
+                                        reco_dataset_n_items(m->train), f, n, out);
 }
 
 reco_status reco_model_set_param(reco_model *m, const char *key, const char *value,
@@ -466,6 +468,28 @@ reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, 
                                  bool exclude_rated, reco_scored *out, size_t *n_out,
                                  bool *cold_start, void *scratch, reco_error *err)
 {
+    return reco_model_recommend_filtered(m, prof, n, exclude_rated, NULL, out, n_out, cold_start,
+                                         scratch, err);
+}
+
+/* The ascending union of two ascending lists into a new array (duplicates
+ * kept: the searches only ask whether a product is in it). */
+static uint32_t *merge_sorted(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+    uint32_t *v = malloc((na + nb) * sizeof *v);
+    if (!v)
+        return NULL;
+    size_t i = 0, j = 0, k = 0;
+    while (i < na || j < nb)
+        v[k++] = j == nb || (i < na && a[i] <= b[j]) ? a[i++] : b[j++];
+    return v;
+}
+
+reco_status reco_model_recommend_filtered(const reco_model *m, const reco_profile *prof, size_t n,
+                                          bool exclude_rated, const reco_item_filter *rules,
+                                          reco_scored *out, size_t *n_out, bool *cold_start,
+                                          void *scratch, reco_error *err)
+{
     *n_out = 0;
     if (cold_start)
         *cold_start = false;
@@ -473,28 +497,47 @@ reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, 
         return reco_error_set(err, RECO_ERR_INVALID, "the model is not fitted");
     const reco_dataset *d = m->train;
     uint32_t ni = reco_dataset_n_items(d);
-    const uint32_t *ex = exclude_rated ? prof->items : NULL;
-    size_t nex = exclude_rated ? prof->n : 0;
+    /* The filter the searches apply: the rules, with what the user rated
+     * merged into their exclude list. */
+    reco_item_filter f = {0};
+    if (rules)
+        f = *rules;
+    uint32_t *merged = NULL;
+    if (exclude_rated && prof->n) {
+        if (f.n_exclude) {
+            merged = merge_sorted(prof->items, prof->n, f.exclude, f.n_exclude);
+            if (!merged)
+                return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+            f.exclude = merged;
+            f.n_exclude += prof->n;
+        } else {
+            f.exclude = prof->items;
+            f.n_exclude = prof->n;
+        }
+    }
     bool known = prof->user != RECO_NO_USER && prof->user < reco_dataset_n_users(d);
     if (!known && prof->n == 0) {
         /* Never seen and nothing rated: the popularity ranking. */
         if (cold_start)
             *cold_start = true;
-        *n_out = popular_list(m, NULL, 0, n, out);
+        *n_out = popular_list(m, &f, n, out);
+        free(merged);
         return RECO_OK;
     }
     void *owned = NULL;
     if (!scratch) {
         scratch = owned = malloc(reco_model_scratch_size(m));
-        if (!scratch)
+        if (!scratch) {
+            free(merged);
             return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        }
     }
     float *scores = scratch;
     void *algo_scratch = (char *)scratch + scores_bytes(ni);
     reco_status rc = RECO_OK;
     if (m->ops->recommend) {
-        rc = m->ops->recommend(m->state, d, &m->baseline, prof, n, ex, nex, out, n_out,
-                               algo_scratch, err);
+        rc = m->ops->recommend(m->state, d, &m->baseline, prof, n, &f, out, n_out, algo_scratch,
+                               err);
     } else {
         if (m->ops->score) {
             rc = m->ops->score(m->state, d, &m->baseline, prof, scores, algo_scratch, err);
@@ -503,17 +546,19 @@ reco_status reco_model_recommend(const reco_model *m, const reco_profile *prof, 
                 scores[i] = known ? reco_model_predict(m, prof->user, i) : m->popular[i];
         }
         if (rc == RECO_OK)
-            *n_out = reco_topn_select(scores, ni, ex, nex, n, out);
+            *n_out = reco_topn_select_filter(scores, ni, &f, n, out);
     }
     free(owned);
     if (rc == RECO_OK && *n_out == 0 && n > 0) {
         /* The algorithm has no opinion about this user (every score is
-         * -INFINITY, or its top-N says so): the popularity ranking, as for
-         * a user never seen, without what the user rated. */
+         * -INFINITY, or its top-N says so), or none about the products the
+         * rules admit: the popularity ranking, as for a user never seen,
+         * without what the user rated and under the same rules. */
         if (cold_start)
             *cold_start = true;
-        *n_out = popular_list(m, ex, nex, n, out);
+        *n_out = popular_list(m, &f, n, out);
     }
+    free(merged);
     return rc;
 }
 
@@ -842,6 +887,7 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
     else
         rc = reco_mfile_add_meta(w, "model.params", params, err);
     if (rc || (m->log_point.id[0] && (rc = log_point_save(&m->log_point, w, err))) ||
+        (m->event_weights && (rc = reco_event_weights_save(m->event_weights, w, err))) ||
         (rc = reco_mfile_add(w, "base.bu", m->baseline.bu,
                              (uint64_t)m->baseline.n_users * sizeof(float), err)) ||
         (rc = reco_mfile_add(w, "base.bi", m->baseline.bi,
@@ -940,6 +986,7 @@ reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *e
     m->baseline.bi = (float *)bi;
     m->popular = (float *)pop;
     if ((rc = popular_top_build(m, err)) || (rc = log_point_load(f, &m->log_point, err)) ||
+        (rc = reco_event_weights_load(f, &m->event_weights, err)) ||
         (rc = m->ops->load(m->params, f, m->train, &m->state, err)) ||
         (rc = reco_similar_prepare(m, err)))
         goto fail;

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "reco/item_filter.h"
+
 /* Min-heap on "before": the root is the worst kept entry. */
 static void sift_down(reco_scored *v, size_t n, size_t i)
 {
@@ -71,29 +73,35 @@ size_t reco_topn_finish(reco_topn_heap *h)
     return n;
 }
 
-size_t reco_topn_select(const float *scores, uint32_t n, const uint32_t *exclude,
-                        size_t n_exclude, size_t k, reco_scored *out)
+/* The one selection loop, for an exclude list alone (f NULL: none) or,
+ * with capped set, every rule of f. */
+static size_t select_scan(const float *scores, uint32_t n, const reco_item_filter *f,
+                          bool capped, size_t k, reco_scored *out)
 {
-    reco_topn_heap h;
-    reco_topn_init(&h, out, k);
+    reco_topn_capped c;
+    reco_topn_capped_init(&c, out, k, capped ? f : NULL);
     if (k == 0)
         return 0;
+    const uint32_t *exclude = f ? f->exclude : NULL;
+    const size_t n_exclude = f ? f->n_exclude : 0;
     /* Items arrive in increasing id, so once the heap is full a score equal
      * to its worst entry loses the tie: only a strictly greater score can
      * enter. Blocks of 16 are tested against that threshold first (a loop
-     * the compiler vectorises); the exclusion list is consulted only for
-     * the few items that pass. NaN and -INFINITY never pass. */
+     * the compiler vectorises); the exclusion list (or the filter) is
+     * consulted only for the few items that pass. NaN and -INFINITY never
+     * pass. The threshold of the capped list is as valid a bound as the
+     * plain heap's (reco/item_filter.h). */
     float thr = -INFINITY;
     size_t e = 0;
     uint32_t i0 = 0;
     for (; i0 < n; i0 += 16) {
-        uint32_t c = n - i0 < 16 ? n - i0 : 16;
+        uint32_t cnt = n - i0 < 16 ? n - i0 : 16;
         int any = 0;
-        for (uint32_t j = 0; j < c; j++)
+        for (uint32_t j = 0; j < cnt; j++)
             any |= scores[i0 + j] > thr;
         if (!any)
             continue;
-        for (uint32_t j = 0; j < c; j++) {
+        for (uint32_t j = 0; j < cnt; j++) {
             float sc = scores[i0 + j];
             if (!(sc > thr))
                 continue;
@@ -102,12 +110,26 @@ size_t reco_topn_select(const float *scores, uint32_t n, const uint32_t *exclude
                 e++;
             if (e < n_exclude && exclude[e] == i)
                 continue;
-            reco_topn_push(&h, i, sc);
-            if (h.n == h.k)
-                thr = h.v[0].score;
+            if (capped && !reco_item_filter_admits(f, i))
+                continue;
+            reco_topn_capped_push(&c, i, sc);
+            thr = reco_topn_capped_threshold(&c);
         }
     }
-    return reco_topn_finish(&h);
+    return reco_topn_capped_finish(&c);
+}
+
+size_t reco_topn_select(const float *scores, uint32_t n, const uint32_t *exclude,
+                        size_t n_exclude, size_t k, reco_scored *out)
+{
+    const reco_item_filter f = {.exclude = exclude, .n_exclude = exclude ? n_exclude : 0};
+    return select_scan(scores, n, &f, false, k, out);
+}
+
+size_t reco_topn_select_filter(const float *scores, uint32_t n, const reco_item_filter *f,
+                               size_t k, reco_scored *out)
+{
+    return select_scan(scores, n, f, !reco_item_filter_exclude_only(f), k, out);
 }
 
 int reco_topn_head_build(reco_topn_head *h, const float *scores, uint32_t n, size_t cap)
@@ -145,12 +167,31 @@ size_t reco_topn_head_select(const reco_topn_head *h, const float *scores, uint3
                              const uint32_t *exclude, size_t n_exclude, size_t k,
                              reco_scored *out)
 {
-    size_t got = 0;
-    for (size_t j = 0; j < h->n && got < k; j++)
-        if (!n_exclude || !reco_sorted_contains(exclude, n_exclude, h->v[j].id))
-            out[got++] = h->v[j];
+    const reco_item_filter f = {.exclude = exclude, .n_exclude = exclude ? n_exclude : 0};
+    return reco_topn_head_select_filter(h, scores, n, &f, k, out);
+}
+
+size_t reco_topn_head_select_filter(const reco_topn_head *h, const float *scores, uint32_t n,
+                                    const reco_item_filter *f, size_t k, reco_scored *out)
+{
+    /* The head is in the selection's order and everything outside it
+     * comes after all of it, so the greedy list is read off it in order:
+     * once k entries are taken, nothing later can enter. */
+    reco_topn_capped c;
+    reco_topn_capped_init(&c, out, k, f);
+    if (k == 0)
+        return 0;
+    const bool plain = reco_item_filter_exclude_only(f);
+    for (size_t j = 0; j < h->n && c.h.n < k; j++) {
+        uint32_t i = h->v[j].id;
+        if (plain ? f && f->n_exclude && reco_sorted_contains(f->exclude, f->n_exclude, i)
+                  : !reco_item_filter_admits(f, i))
+            continue;
+        reco_topn_capped_push(&c, i, h->v[j].score);
+    }
+    size_t got = reco_topn_capped_finish(&c);
     /* Enough, or the head holds every selectable entry. */
     if (got == k || h->n < h->cap)
         return got;
-    return reco_topn_select(scores, n, exclude, n_exclude, k, out);
+    return reco_topn_select_filter(scores, n, f, k, out);
 }

@@ -167,17 +167,14 @@ static void put_u64(outbuf *b, uint64_t v)
 
 /* ---- one user ---- */
 
-/* The list of one user: reco_model_recommend under the run's rules. */
+/* The list of one user, under the run's rules. */
 static reco_status user_list(const reco_model *m, const reco_export_options *o, uint32_t u,
                              reco_scored *top, size_t *got, bool *cold, void *scratch,
                              reco_error *err)
 {
     reco_profile prof = reco_profile_of_user(m->train, u);
-    /* RULES: the one call to switch to reco_model_recommend_filtered(m,
-     * &prof, o->n, o->exclude_rated, o->rules, top, got, cold, scratch,
-     * err) once it is on main (and the refusal of rules in
-     * reco_export_all_users to drop). */
-    return reco_model_recommend(m, &prof, o->n, o->exclude_rated, top, got, cold, scratch, err);
+    return reco_model_recommend_filtered(m, &prof, o->n, o->exclude_rated, o->rules, top, got,
+                                         cold, scratch, err);
 }
 
 static void format_user(const reco_model *m, const reco_export_options *o, uint32_t u,
@@ -337,7 +334,7 @@ typedef struct run {
     bool fresh;               /* the file was started by this run */
     const char *part, *state_path;
     export_state st;          /* what the next checkpoint records */
-    uint64_t n_users, chunk, total_chunks, checkpoint_chunks;
+    uint64_t n_users, chunk, checkpoint_chunks;
     uint64_t written_users;   /* users on the file (all runs) */
     uint64_t bytes;           /* bytes on the file */
     uint64_t since_checkpoint; /* chunks written since the last one */
@@ -412,9 +409,10 @@ static void write_chunk(run *r, const outbuf *b, uint64_t users, const uint64_t 
     }
 }
 
-/* Every chunk from the first not yet written, on every thread. */
-static void run_chunks(run *r, uint64_t first_chunk)
+/* Every user from first on, in chunks, on every thread. */
+static void run_chunks(run *r, uint64_t first)
 {
+    uint64_t chunks = (r->n_users - first + r->chunk - 1) / r->chunk;
     const reco_model *m = r->m;
     size_t scratch_bytes = reco_model_scratch_size(m);
     int threads = r->o->threads > 0 ? r->o->threads : omp_get_max_threads();
@@ -429,8 +427,8 @@ static void run_chunks(run *r, uint64_t first_chunk)
             fail(r, RECO_ERR_NOMEM, &e);
         }
 #pragma omp for ordered schedule(dynamic, 1)
-        for (uint64_t c = first_chunk; c < r->total_chunks; c++) {
-            uint64_t lo = c * r->chunk, hi = lo + r->chunk;
+        for (uint64_t c = 0; c < chunks; c++) {
+            uint64_t lo = first + c * r->chunk, hi = lo + r->chunk;
             if (hi > r->n_users)
                 hi = r->n_users;
             uint64_t counts[3] = {0, 0, 0}; /* rows, cold start, short lists */
@@ -482,9 +480,9 @@ static reco_status open_part(run *r, reco_error *err)
                                       "%s was written with another model or other settings "
                                       "(format, n, rules); run without resuming to start "
                                       "again", r->part);
-            if (st.users > r->n_users || (st.users % r->chunk && st.users != r->n_users))
-                return reco_error_set(err, RECO_ERR_PARSE, "%s: %" PRIu64 " users is not a "
-                                      "checkpoint of this export", r->state_path, st.users);
+            if (st.users > r->n_users)
+                return reco_error_set(err, RECO_ERR_PARSE, "%s: %" PRIu64 " users is more than "
+                                      "the model has", r->state_path, st.users);
             r->fd = open(r->part, O_WRONLY | O_CLOEXEC);
             if (r->fd < 0)
                 return reco_error_set(err, RECO_ERR_IO, "%s: %s", r->part, strerror(errno));
@@ -526,11 +524,6 @@ reco_status reco_export_all_users(const reco_model *m, const reco_export_options
         return reco_error_set(err, RECO_ERR_INVALID, "no output: neither a path nor a descriptor");
     if (!o->path && o->resume)
         return reco_error_set(err, RECO_ERR_INVALID, "a stream cannot be resumed; export to a file");
-    /* RULES: refused until reco_model_recommend_filtered applies them (see
-     * user_list). */
-    if (o->rules)
-        return reco_error_set(err, RECO_ERR_INVALID,
-                              "request-time rules are not supported by the export yet");
     run r;
     memset(&r, 0, sizeof r);
     r.m = m;
@@ -539,7 +532,6 @@ reco_status reco_export_all_users(const reco_model *m, const reco_export_options
     r.fd = -1;
     r.n_users = reco_dataset_n_users(m->train);
     r.chunk = o->chunk_users ? o->chunk_users : RECO_EXPORT_CHUNK_USERS;
-    r.total_chunks = (r.n_users + r.chunk - 1) / r.chunk;
     r.checkpoint_chunks = o->checkpoint_chunks ? o->checkpoint_chunks
                                                : RECO_EXPORT_CHECKPOINT_CHUNKS;
     r.st.fingerprint = fingerprint(m, o);
@@ -577,7 +569,7 @@ reco_status reco_export_all_users(const reco_model *m, const reco_export_options
     if (rc == RECO_OK) {
         r.last_report = r.written_users;
         reco_progress_report(&o->progress, "export", r.written_users, r.n_users);
-        run_chunks(&r, r.written_users / r.chunk);
+        run_chunks(&r, r.written_users);
         if (failed(&r))
             rc = reco_error_set(err, r.rc, "%s", r.err.msg);
     }

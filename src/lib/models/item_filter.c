@@ -1,0 +1,110 @@
+/* reco: request-time rules (reco/item_filter.h): which products a filter
+ * admits, and the capped top-N collector that enforces max_per_category
+ * while a search runs. */
+#include "reco/item_filter.h"
+
+#include <math.h>
+
+bool reco_item_filter_admits(const reco_item_filter *f, uint32_t i)
+{
+    if (!f)
+        return true;
+    if (f->n_exclude && reco_sorted_contains(f->exclude, f->n_exclude, i))
+        return false;
+    return reco_item_filter_admits_attrs(f, i);
+}
+
+bool reco_item_filter_admits_attrs(const reco_item_filter *f, uint32_t i)
+{
+    if (!f)
+        return true;
+    if (f->include && !reco_sorted_contains(f->include, f->n_include, i))
+        return false;
+    if (f->hidden && i < f->n_hidden_bits && (f->hidden[i / 64] >> (i % 64) & 1))
+        return false;
+    if (f->n_categories) {
+        uint32_t c = reco_item_filter_category(f, i);
+        if (c == RECO_NO_CATEGORY)
+            return false;
+        for (size_t r = 0; r < f->n_categories; r++)
+            if (c >= f->categories[r].lo && c < f->categories[r].hi)
+                return true;
+        return false;
+    }
+    return true;
+}
+
+bool reco_item_filter_exclude_only(const reco_item_filter *f)
+{
+    return !f || (!f->include && !f->hidden && !f->n_categories && !f->max_per_category);
+}
+
+bool reco_item_filter_is_empty(const reco_item_filter *f)
+{
+    return reco_item_filter_exclude_only(f) && (!f || !f->n_exclude);
+}
+
+/* The heap below keeps the worst entry at the root (reco_topn_heap's
+ * order); these restore it after an entry in the middle was replaced by a
+ * better one, which can only move down. */
+static void sift_down(reco_scored *v, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && reco_scored_before(v[w], v[l]))
+            w = l;
+        if (r < n && reco_scored_before(v[w], v[r]))
+            w = r;
+        if (w == i)
+            return;
+        reco_scored t = v[i];
+        v[i] = v[w];
+        v[w] = t;
+        i = w;
+    }
+}
+
+void reco_topn_capped_init(reco_topn_capped *c, reco_scored *storage, size_t k,
+                           const reco_item_filter *f)
+{
+    reco_topn_init(&c->h, storage, k);
+    c->f = f;
+    c->cap = f ? f->max_per_category : 0;
+}
+
+void reco_topn_capped_push(reco_topn_capped *c, uint32_t id, float score)
+{
+    reco_topn_heap *h = &c->h;
+    if (h->k == 0 || isnan(score) || score == -INFINITY)
+        return;
+    uint32_t cat = c->cap ? reco_item_filter_category(c->f, id) : RECO_NO_CATEGORY;
+    if (cat == RECO_NO_CATEGORY) {
+        reco_topn_push(h, id, score);
+        return;
+    }
+    reco_scored e = {id, score};
+    /* A product that cannot beat the list's worst cannot enter either way
+     * (a category's worst is no better). */
+    if (h->n == h->k && !reco_scored_before(e, h->v[0]))
+        return;
+    /* The category's count and worst entry, by a pass over the list: it
+     * holds k entries, and only products that beat the list's worst get
+     * here. */
+    size_t count = 0, worst = 0;
+    for (size_t j = 0; j < h->n; j++) {
+        if (reco_item_filter_category(c->f, h->v[j].id) != cat)
+            continue;
+        if (count++ == 0 || reco_scored_before(h->v[worst], h->v[j]))
+            worst = j;
+    }
+    if (count < c->cap) {
+        reco_topn_push(h, id, score);
+        return;
+    }
+    if (reco_scored_before(e, h->v[worst])) {
+        h->v[worst] = e;
+        sift_down(h->v, h->n, worst);
+    }
+}
+
+size_t reco_topn_capped_finish(reco_topn_capped *c) { return reco_topn_finish(&c->h); }
