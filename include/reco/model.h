@@ -255,6 +255,10 @@ typedef struct reco_model {
      * section "log.point"); id[0] == '\0': none. The server replays only
      * the log's lines after it. */
     reco_log_point log_point;
+    /* The product catalogue the model was trained with (`reco train
+     * --items`; reco/catalogue.h), saved in the file as sections "cat.*";
+     * owned, NULL without one. */
+    struct reco_catalogue *catalogue;
     /* The event weights the training data was aggregated with (events.h;
      * owned, set by whoever trains on events, saved as section
      * "events.weights"); NULL: trained on ratings. Events that arrive

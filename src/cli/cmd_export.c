@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "reco/catalogue.h"
 #include "reco/clock.h"
 #include "reco/export.h"
 #include "reco/model.h"
@@ -117,37 +118,71 @@ int cli_export_run(const char *cmd, const char *model_path, const cli_export_opt
         cli_error(cmd, "%s", err.msg);
         return cli_exit_status(st);
     }
-    /* The rules, once for the run, as reco recommend makes them. */
+    /* The rules, once for the run, as reco recommend makes them: the
+     * catalogue's (--category, unavailable products hidden) or the
+     * others, which do not combine yet. */
+    reco_catalogue_view *view = NULL;
+    if (m->catalogue)
+        st = reco_catalogue_view_new(m->catalogue, m->train->items, &view, &err);
+    bool cat_ruled = view && (q->categories->n || (view->n_hidden && !q->include_unavailable));
     bool ruled = q->exclude->n || q->include->n || q->max_per_category;
     reco_service_rules rules = {.has_include = q->include->n > 0,
                                 .max_per_category = q->max_per_category};
     char *ex_buf = NULL, *in_buf = NULL;
     const char **ex_ids = NULL, **in_ids = NULL;
     reco_item_filter filter;
-    uint32_t *filter_idx = NULL;
-    size_t unknown = 0;
-    if (ruled && (cli_split_ids(q->exclude, &ex_ids, &rules.n_exclude, &ex_buf) ||
-                  cli_split_ids(q->include, &in_ids, &rules.n_include, &in_buf))) {
+    memset(&filter, 0, sizeof filter);
+    uint32_t *filter_idx = NULL, nothing = 0;
+    reco_category_range ranges[CLI_LIST_MAX];
+    bool unknown_cat[CLI_LIST_MAX];
+    size_t unknown = 0, n_ranges = 0;
+    int usage = 0;
+    if (st) {
+    } else if (q->categories->n && !m->catalogue) {
+        usage = cli_usage(cmd, "--category needs a model with a catalogue (reco train --items "
+                          "FILE), and %s has none", model_path);
+    } else if (cat_ruled && ruled) {
+        st = reco_error_set(&err, RECO_ERR_INVALID,
+                            "the catalogue's rules (--category, hiding unavailable products) do "
+                            "not combine with --exclude, --include or --max-per-category yet; "
+                            "give --include-unavailable without --category to use those");
+    } else if (cat_ruled) {
+        reco_catalogue_ranges(m->catalogue, q->categories->v, (size_t)q->categories->n, ranges,
+                              &n_ranges, unknown_cat);
+        reco_catalogue_view_filter(view, q->include_unavailable, ranges, n_ranges, &filter);
+        for (int k = 0; k < q->categories->n; k++)
+            if (unknown_cat[k] && !q->quiet)
+                fprintf(stderr, "reco %s: no category \"%s\" in the catalogue\n", cmd,
+                        q->categories->v[k]);
+        if (q->categories->n && !n_ranges) { /* every category unknown: nothing passes */
+            filter.include = &nothing;
+            filter.n_include = 0;
+        }
+    } else if (ruled && (cli_split_ids(q->exclude, &ex_ids, &rules.n_exclude, &ex_buf) ||
+                         cli_split_ids(q->include, &in_ids, &rules.n_include, &in_buf))) {
         st = reco_error_set(&err, RECO_ERR_NOMEM, "out of memory");
-    } else {
+    } else if (ruled) {
         rules.exclude = ex_ids;
         rules.include = in_ids;
-        st = reco_service_rules_filter(m, ruled ? &rules : NULL, &filter, &filter_idx, &unknown,
-                                       &err);
+        st = reco_service_rules_filter(m, &rules, &filter, &filter_idx, &unknown, &err);
     }
     free(ex_ids);
     free(in_ids);
     free(ex_buf);
     free(in_buf);
-    if (st) {
+    if (st || usage) {
+        free(filter_idx);
+        reco_catalogue_view_free(view);
         reco_model_free(m);
+        if (usage)
+            return usage;
         cli_error(cmd, "%s", err.msg);
         return cli_exit_status(st);
     }
     if (unknown && !q->quiet)
         fprintf(stderr, "reco %s: ignored %zu product ID%s of --exclude/--include that the "
                 "model does not know\n", cmd, unknown, unknown == 1 ? "" : "s");
-    o.rules = ruled ? &filter : NULL;
+    o.rules = ruled || cat_ruled ? &filter : NULL;
     cli_progress *pb = cli_progress_new(!q->quiet);
     o.progress.fn = cli_progress_cb;
     o.progress.ctx = pb;
@@ -157,6 +192,7 @@ int cli_export_run(const char *cmd, const char *model_path, const cli_export_opt
     double secs = reco_clock_s() - t0;
     cli_progress_free(pb);
     free(filter_idx);
+    reco_catalogue_view_free(view);
     reco_model_free(m);
     if (st) {
         cli_error(cmd, "%s", err.msg);

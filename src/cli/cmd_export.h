@@ -31,7 +31,9 @@ bool cli_export_wanted(const cli_export_opts *o);
 
 /* What the export shares with reco recommend's query: --user, --ratings-log
  * and --json (refused with --all-users), -n, the exclusion of rated
- * products, the rules (--exclude, --include, --max-per-category) and -q. */
+ * products, the rules (--exclude, --include, --max-per-category; with a
+ * catalogue --category, and unavailable products hidden unless
+ * --include-unavailable) and -q. */
 typedef struct cli_export_query {
     const char *user, *ratings_log;
     bool json;
@@ -39,12 +41,15 @@ typedef struct cli_export_query {
     bool exclude_rated;
     const cli_list *exclude, *include;
     uint32_t max_per_category;
+    const cli_list *categories; /* --category PATH (a catalogue's) */
+    bool include_unavailable;
     bool quiet;
 } cli_export_query;
 
 /* Writes every user's list of the model file at model_path as the options
- * say, under the rules of q made into one filter for the run by the code
- * reco recommend uses (reco_service_rules_filter), with a progress bar and
+ * say, under the rules of q made into one filter for the run as reco
+ * recommend makes them (reco_service_rules_filter; the catalogue's through
+ * reco_catalogue_view_filter, not combined with the others, as there), with a progress bar and
  * a summary on stderr unless quiet; refuses (usage error) export options
  * without --all-users, and --all-users with --user, --ratings-log or
  * --json. The exit status. */

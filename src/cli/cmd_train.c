@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cli_events.h"
+#include "reco/catalogue.h"
 #include "reco/default_algo.h"
 #include "reco/model.h"
 #include "reco/ratings_log.h"
@@ -192,7 +193,7 @@ int cmd_train(int argc, char **argv)
     cli_data_opts o;
     cli_data_opts_init(&o);
     o.filters_shown = true;
-    const char *algo = "default", *output = NULL;
+    const char *algo = "default", *output = NULL, *items = NULL;
     log_input lg;
     memset(&lg, 0, sizeof lg);
     bool without_archived = false;
@@ -212,6 +213,10 @@ int cmd_train(int argc, char **argv)
          "archive among the RATINGS", &lg.path, 0, 0, NULL, NULL},
         {CLI_FLAG, "without-archived-ratings", 0, NULL, "train although the log's archived "
          "ratings are not given", &without_archived, 0, 0, NULL, NULL},
+        {CLI_STRING, "items", 0, "FILE", "the product catalogue to store in the model: CSV with "
+         "a header line (item_id; title, category as a path like A/B/C, available, added, "
+         "any other column a label) or JSON Lines (docs/catalogue.md)", &items, 0, 0, NULL,
+         NULL},
         {CLI_LIST, "events", 0, "FILE", "train on an event file too (repeatable): lines "
          "user,item,type[,value][,timestamp]; ials, ease, popular and default train on the "
          "confidence per (user, product), the sum of weight(type) x value, rating files "
@@ -266,6 +271,13 @@ int cmd_train(int argc, char **argv)
         reco_model_free(m);
         return EXIT_USAGE;
     }
+    reco_catalogue *cat = NULL;
+    if (items && (st = reco_catalogue_load(items, &cat, &err))) {
+        cli_error("train", "%s", err.msg);
+        reco_model_free(m);
+        return cli_exit_status(st);
+    }
+    m->catalogue = cat; /* the model owns it */
     reco_dataset *ds = NULL;
     rc = first == argc - 1 && !lg.path && !ev.files.n
              ? cli_load_dataset("train", argv[first], &o, &ds)
@@ -292,6 +304,9 @@ int cmd_train(int argc, char **argv)
             *m->event_weights = ev.w;
         st = reco_model_save(m, output, &err);
     }
+    reco_catalogue_view *cv = NULL;
+    if (st == RECO_OK && cat)
+        st = reco_catalogue_view_new(cat, ds->items, &cv, &err);
     if (st) {
         cli_error("train", "%s", err.msg);
         reco_model_free(m);
@@ -319,6 +334,15 @@ int cmd_train(int argc, char **argv)
         json_object_set_new(j, "filtered_ratings", json_integer((json_int_t)ds->filtered_ratings));
         if (ch)
             json_object_set_new(j, "ranker", reco_default_choice_json(ch));
+        if (cv)
+            json_object_set_new(j, "catalogue",
+                                json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "file", items, "products",
+                                          (json_int_t)reco_catalogue_size(cat), "categories",
+                                          (json_int_t)reco_catalogue_n_categories(cat),
+                                          "unavailable",
+                                          (json_int_t)reco_catalogue_n_unavailable(cat),
+                                          "in_model", (json_int_t)cv->in_catalogue,
+                                          "catalogue_only", (json_int_t)cv->only_catalogue));
         if (ev.files.n)
             json_object_set_new(j, "events", cli_events_json(&ev));
         if (lg.path)
@@ -353,6 +377,16 @@ int cmd_train(int argc, char **argv)
         }
         if (ch)
             printf("ranker: %s\n", choice);
+        if (cv) {
+            char x[32], y[32], z[32], w[32], v[32];
+            printf("catalogue %s: %s products (%s of them rated, %s without ratings), %s "
+                   "categories, %s unavailable\n", items,
+                   cli_thousands(reco_catalogue_size(cat), x, sizeof x),
+                   cli_thousands(cv->in_catalogue, y, sizeof y),
+                   cli_thousands(cv->only_catalogue, z, sizeof z),
+                   cli_thousands(reco_catalogue_n_categories(cat), w, sizeof w),
+                   cli_thousands(reco_catalogue_n_unavailable(cat), v, sizeof v));
+        }
         if (!reco_model_predicts_ratings(m))
             printf("%s ranks and predicts no ratings: predictions come from the baseline "
                    "(training RMSE %.4f)\n", algo, m->train_rmse);
@@ -361,6 +395,7 @@ int cmd_train(int argc, char **argv)
                    "see reco eval)\n", m->train_rmse);
         printf("wrote %s\n", output);
     }
+    reco_catalogue_view_free(cv);
     reco_model_free(m);
     reco_dataset_free(ds);
     return EXIT_OK;

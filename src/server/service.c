@@ -1,6 +1,7 @@
 /* The recommendation service: a model file, the ratings that arrived after
  * training (the "live" overlay), and the ratings log that makes them
  * durable. See service.h for the contract. */
+#include "reco/catalogue.h"
 #include "fileio.h"
 #include "service.h"
 
@@ -1553,6 +1554,13 @@ json_t *reco_service_model_info(reco_service *s)
     const reco_default_choice *ch = reco_default_choice_of(m);
     if (o && ch)
         json_object_set_new(o, "ranker", reco_default_choice_json(ch));
+    if (o && m->catalogue)
+        json_object_set_new(o, "catalogue",
+                            json_pack("{s:I,s:I,s:I}", "products",
+                                      (json_int_t)reco_catalogue_size(m->catalogue), "categories",
+                                      (json_int_t)reco_catalogue_n_categories(m->catalogue),
+                                      "unavailable",
+                                      (json_int_t)reco_catalogue_n_unavailable(m->catalogue)));
     if (o && s->has_log) {
         /* Where the log stands and how much of it the model holds. */
         pthread_mutex_lock(&s->log.io);
@@ -1573,6 +1581,14 @@ json_t *reco_service_model_info(reco_service *s)
     }
     generation_release(g);
     return o;
+}
+
+const struct reco_model *reco_service_model(reco_service *s)
+{
+    generation *g = acquire_gen(s);
+    const reco_model *m = g->model;
+    generation_release(g); /* the service keeps its own reference */
+    return m;
 }
 
 json_t *reco_default_choice_json(const reco_default_choice *c)

@@ -186,8 +186,15 @@ reco_status reco_service_reload(reco_service *s, reco_error *err);
 
 /* {"algorithm", "params", "users", "items", "ratings", "trained_at",
  *  "file", "file_bytes", "loaded_at", "train_rmse", "fit_seconds",
- *  "live_ratings", "live_users", "rating_min", "rating_max"}. */
+ *  "live_ratings", "live_users", "rating_min", "rating_max", "catalogue"?}
+ * (catalogue: {"products", "categories", "unavailable"} when the model has
+ * one). */
 json_t *reco_service_model_info(reco_service *s);
+
+/* The model being served, borrowed: valid until the next reload or close.
+ * For one-shot tools that read more of the model than the answers give
+ * (the query commands read its catalogue and search it with rules). */
+const struct reco_model *reco_service_model(reco_service *s);
 
 /* Figures for /metrics (checks the model file first). */
 typedef struct reco_service_stats {

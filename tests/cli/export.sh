@@ -90,6 +90,48 @@ check_users "$TMP/mf.model" "$TMP/in.jsonl" 5 --include "$allow"
 expect_status 2 "$RECO" recommend "$TMP/mf.model" --all-users --max-per-category 2 -o "$TMP/c.jsonl"
 expect_contains "$ERR" "needs product categories"
 
+# With a catalogue: unavailable products hidden by default (as in reco
+# recommend), --include-unavailable, --category; every user's list equal to
+# reco recommend's.
+n=0
+for p in P1:6 P2:5 P3:4 P4:3 P5:2 P6:1; do
+    for u in $(seq 1 "${p#*:}"); do
+        n=$((n + 1))
+        echo "u$u,${p%:*},4.0,$((1400000000 + n))"
+    done
+done >"$TMP/cat-r.csv"
+printf 'item_id,title,category,available\nP1,One,A/B,true\nP2,Two,A/C,false\nP3,Three,A/B,true\nP4,Four,D,true\nP5,Five,A/BX,true\n' \
+    >"$TMP/items.csv"
+expect_status 0 "$RECO" train --quiet --algo popular "$TMP/cat-r.csv" --items "$TMP/items.csv" \
+    -o "$TMP/cat.model"
+cat_case() { # NAME [options...]
+    name=$1
+    shift
+    expect_status 0 "$RECO" recommend "$TMP/cat.model" --all-users -q -n 10 --include-rated "$@" \
+        -o "$TMP/cat-$name.jsonl"
+    for u in u1 u2 u3 u4 u5 u6; do
+        "$RECO" recommend "$TMP/cat.model" --user "$u" -n 10 --include-rated --json "$@" \
+            >"$TMP/one.json" 2>/dev/null || fail "reco recommend --user $u $*"
+        grep "\"user\":\"$u\"" "$TMP/cat-$name.jsonl" | python3 -c '
+import json, sys
+line = json.loads(sys.stdin.read())
+one = json.load(open(sys.argv[1]))
+assert line["items"] == [{"item": i["item"], "score": i["score"]} for i in one["items"]], (line, one)
+' "$TMP/one.json" || fail "catalogue export ($name): user $u differs from reco recommend"
+    done
+}
+cat_case hidden
+grep -q '"item":"P2"' "$TMP/cat-hidden.jsonl" && fail "an unavailable product was exported"
+cat_case all --include-unavailable
+grep -q '"item":"P2"' "$TMP/cat-all.jsonl" || fail "--include-unavailable: P2 missing"
+cat_case a --category A
+grep -q '"item":"P4"' "$TMP/cat-a.jsonl" && fail "--category A: P4 (D) exported"
+expect_status 0 "$RECO" recommend "$TMP/cat.model" --all-users -o "$TMP/cat-none.jsonl" --category Nope
+expect_contains "$ERR" 'no category "Nope" in the catalogue'
+grep -q '"item"' "$TMP/cat-none.jsonl" && fail "an unknown category: products exported"
+expect_status 2 "$RECO" recommend "$TMP/mf.model" --all-users --category A -o "$TMP/c.jsonl"
+expect_contains "$ERR" "needs a model with a catalogue"
+
 # CSV: the header, then the same lists as user,rank,item,score.
 expect_status 0 "$RECO" recommend "$TMP/mf.model" --all-users -q -o "$TMP/mf.csv"
 [ "$(head -n 1 "$TMP/mf.csv")" = "user,rank,item,score" ] || fail "CSV header: $(head -n 1 "$TMP/mf.csv")"

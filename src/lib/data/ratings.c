@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csvfield.h"
 #include "fileio.h"
 #include "mem.h"
 #include "numfmt.h"
@@ -144,72 +145,15 @@ reco_status reco_ratings_add(reco_ratings *r, const char *user, size_t ulen, con
 
 /* ---- field splitting and number parsing ------------------------------- */
 
-typedef struct field {
-    const char *p;
-    size_t len;
-    bool escaped; /* quoted with "" inside: needs unescaping */
-} field;
+typedef reco_csv_field field;
+typedef reco_csv_sep sep_t;
 
-typedef struct sep_t {
-    char s[8];
-    size_t len;
-} sep_t;
-
-/* Splits [p, end) into fields. Returns the field count (up to max, at most
- * MAX_FIELDS; max means "too many"), or -1 with *why set on a quoting error. */
-static int split_line(const char *p, const char *end, const sep_t *sep, int max, field *f,
-                      const char **why)
+/* Splits [p, end) into fields (reco_csv_split): the field count, up to
+ * max (at most MAX_FIELDS; max means "too many"), or -1 with *why set. */
+static inline int split_line(const char *p, const char *end, const sep_t *sep, int max, field *f,
+                             const char **why)
 {
-    int n = 0;
-    for (;;) {
-        if (n == max)
-            return n;
-        field *cur = &f[n++];
-        cur->escaped = false;
-        if (p < end && *p == '"') {
-            const char *q = p + 1;
-            for (;;) {
-                const char *c = memchr(q, '"', (size_t)(end - q));
-                if (!c) {
-                    *why = "unterminated quoted field (a field may not span lines)";
-                    return -1;
-                }
-                if (c + 1 < end && c[1] == '"') {
-                    cur->escaped = true;
-                    q = c + 2;
-                    continue;
-                }
-                cur->p = p + 1;
-                cur->len = (size_t)(c - p - 1);
-                p = c + 1;
-                break;
-            }
-            if (p == end)
-                return n;
-            if ((size_t)(end - p) >= sep->len && memcmp(p, sep->s, sep->len) == 0) {
-                p += sep->len;
-                continue;
-            }
-            *why = "unexpected character after a closing quote";
-            return -1;
-        }
-        const char *q = p;
-        for (;;) {
-            const char *c = memchr(q, sep->s[0], (size_t)(end - q));
-            if (!c) {
-                cur->p = p;
-                cur->len = (size_t)(end - p);
-                return n;
-            }
-            if (sep->len == 1 || ((size_t)(end - c) >= sep->len && memcmp(c, sep->s, sep->len) == 0)) {
-                cur->p = p;
-                cur->len = (size_t)(c - p);
-                p = c + sep->len;
-                break;
-            }
-            q = c + 1;
-        }
-    }
+    return reco_csv_split(p, end, sep, f, max, why);
 }
 
 static inline bool is_space(char c) { return c == ' ' || c == '\t'; }
@@ -399,12 +343,7 @@ static const char *unescape_key(chunk *c, const char *p, size_t len, size_t *out
         c->keys = b;
     }
     char *dst = c->keys->data + c->keys->used;
-    size_t j = 0;
-    for (size_t i = 0; i < len; i++) {
-        dst[j++] = p[i];
-        if (p[i] == '"')
-            i++; /* skip the second quote of "" */
-    }
+    size_t j = reco_csv_unescape(dst, p, len);
     c->keys->used += j;
     *out_len = j;
     return dst;

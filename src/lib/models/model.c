@@ -1,6 +1,7 @@
 /* The generic model layer: the algorithm registry, parameters shared by
  * every model (baseline, popularity), fitting, prediction with the
  * baseline fallback and clamping, top-N with cold start, model files. */
+#include "reco/catalogue.h"
 #include "reco/clock.h"
 #include "reco/events.h"
 #include "reco/model.h"
@@ -105,6 +106,7 @@ void reco_model_free(reco_model *m)
     free(m->event_weights);
     free(m->params);
     reco_dataset_free(m->owned_train);
+    reco_catalogue_free(m->catalogue);
     reco_mfile_close(m->file);
     free(m);
 }
@@ -887,6 +889,7 @@ reco_status reco_model_save(const reco_model *m, const char *path, reco_error *e
     else
         rc = reco_mfile_add_meta(w, "model.params", params, err);
     if (rc || (m->log_point.id[0] && (rc = log_point_save(&m->log_point, w, err))) ||
+        (m->catalogue && (rc = reco_catalogue_save(m->catalogue, w, err))) ||
         (m->event_weights && (rc = reco_event_weights_save(m->event_weights, w, err))) ||
         (rc = reco_mfile_add(w, "base.bu", m->baseline.bu,
                              (uint64_t)m->baseline.n_users * sizeof(float), err)) ||
@@ -986,6 +989,7 @@ reco_status reco_model_load_mfile(reco_mfile *f, reco_model **out, reco_error *e
     m->baseline.bi = (float *)bi;
     m->popular = (float *)pop;
     if ((rc = popular_top_build(m, err)) || (rc = log_point_load(f, &m->log_point, err)) ||
+        (reco_catalogue_in_mfile(f) && (rc = reco_catalogue_from_mfile(f, &m->catalogue, err))) ||
         (rc = reco_event_weights_load(f, &m->event_weights, err)) ||
         (rc = m->ops->load(m->params, f, m->train, &m->state, err)) ||
         (rc = reco_similar_prepare(m, err)))
