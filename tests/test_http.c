@@ -2194,6 +2194,207 @@ static void test_durable_after_kill9(void **state)
     assert_int_equal(server_stop(&s, SIGTERM), 0);
 }
 
+/* ---- experiments: variants, recommendation IDs, feedback ---- */
+
+static json_t *experiment_variant(json_t *ex, const char *name)
+{
+    size_t k;
+    json_t *v;
+    json_array_foreach(json_object_get(ex, "variants"), k, v)
+        if (!strcmp(json_string_value(json_object_get(v, "name")), name))
+            return v;
+    return NULL;
+}
+
+static bool rec_id_form(const char *id)
+{
+    size_t len = id ? strlen(id) : 0;
+    if (len < 10 || len > 25 || id[8] != '-')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (i != 8 && !strchr("0123456789abcdef", id[i]))
+            return false;
+    return true;
+}
+
+/* Two variants: lists carry an ID and the variant (the same for a user
+ * every time), feedback is counted per variant with its interval, bad
+ * feedback is refused naming the field, and the counts come back from
+ * the log after kill -9. */
+static void test_experiment(void **state)
+{
+    (void)state;
+    char log[160], va[400], vb[400];
+    snprintf(log, sizeof log, "%s/experiment-log.csv", g_dir);
+    snprintf(va, sizeof va, "A=%s:0.5", g_mf);
+    snprintf(vb, sizeof vb, "B=%s:0.5", g_icf);
+    const char *const args[] = {"--variant", va, "--variant", vb, "--ratings-log", log,
+                                "--create-ratings-log", NULL};
+    server s;
+    assert_int_equal(server_start_args(&s, args, NULL), 0);
+    assert_true(server_wait_output(&s, "experiment, control A", 5000));
+    enum { USERS = 40 };
+    char ids[USERS][32], vars[USERS][8];
+    uint64_t imp[2] = {0, 0}, clk[2] = {0, 0}, pur[2] = {0, 0};
+    for (int u = 0; u < USERS; u++) {
+        char path[96];
+        snprintf(path, sizeof path, "/v1/users/xuser%d/recommendations?n=3", u);
+        req q = {.path = path, .port = s.port};
+        resp r = R(&q);
+        assert_int_equal(r.status, 200);
+        const char *id = json_string_value(json_object_get(r.json, "recommendation_id"));
+        const char *var = json_string_value(json_object_get(r.json, "variant"));
+        assert_true(rec_id_form(id));
+        assert_true(var && (!strcmp(var, "A") || !strcmp(var, "B")));
+        snprintf(ids[u], sizeof ids[u], "%s", id);
+        snprintf(vars[u], sizeof vars[u], "%s", var);
+        for (int j = 0; j < u; j++)
+            assert_string_not_equal(ids[j], ids[u]);
+        resp_free(&r);
+        /* The same user, the same variant; another list, another ID. */
+        r = R(&q);
+        assert_string_equal(json_string_value(json_object_get(r.json, "variant")), vars[u]);
+        assert_string_not_equal(json_string_value(json_object_get(r.json, "recommendation_id")),
+                                ids[u]);
+        resp_free(&r);
+        /* Every user saw the list; every third clicked, every ninth bought. */
+        int vk = vars[u][0] - 'A';
+        char body[512];
+        int n = snprintf(body, sizeof body,
+                         "[{\"recommendation_id\":\"%s\",\"user\":\"xuser%d\",\"type\":"
+                         "\"impression\"}", ids[u], u);
+        imp[vk]++;
+        if (u % 3 == 0) {
+            n += snprintf(body + n, sizeof body - (size_t)n,
+                          ",{\"recommendation_id\":\"%s\",\"user\":\"xuser%d\",\"item\":\"i1\","
+                          "\"type\":\"click\",\"timestamp\":1700000000}", ids[u], u);
+            clk[vk]++;
+        }
+        if (u % 9 == 0) {
+            n += snprintf(body + n, sizeof body - (size_t)n,
+                          ",{\"recommendation_id\":\"%s\",\"user\":\"xuser%d\",\"item\":\"i1\","
+                          "\"type\":\"purchase\"}", ids[u], u);
+            pur[vk]++;
+        }
+        snprintf(body + n, sizeof body - (size_t)n, "]");
+        req f = {.path = "/v1/feedback", .body = body, .port = s.port};
+        expect(&f, 201, NULL);
+    }
+    assert_true(imp[0] > 5 && imp[1] > 5); /* 40 users split about evenly */
+    /* Similar products with user= come from the user's variant. */
+    {
+        char path[96];
+        snprintf(path, sizeof path, "/v1/items/%s/similar?n=2&user=xuser1", "item001");
+        req q = {.path = path, .port = s.port};
+        resp r = R(&q);
+        if (r.status == 200) {
+            assert_string_equal(json_string_value(json_object_get(r.json, "variant")), vars[1]);
+            assert_true(rec_id_form(
+                json_string_value(json_object_get(r.json, "recommendation_id"))));
+        }
+        resp_free(&r);
+    }
+    /* Bad feedback: 400 naming what is wrong; nothing counted. */
+    static const char *const bad[][2] = {
+        {"{\"user\":\"u\",\"type\":\"click\"}", "recommendation_id"},
+        {"{\"recommendation_id\":\"0123abcd-1\",\"type\":\"click\"}", "\"user\""},
+        {"{\"recommendation_id\":\"0123abcd-1\",\"user\":\"u\",\"type\":\"view\"}", "type"},
+        {"{\"recommendation_id\":\"0123abcd-1\",\"user\":\"u\"}", "\"type\""},
+        {"{\"recommendation_id\":\"nothex!\",\"user\":\"u\",\"type\":\"click\"}",
+         "recommendation_id"},
+        {"{\"recommendation_id\":\"0123abcd-1\",\"user\":\"u\",\"type\":\"click\",\"x\":1}",
+         "unknown field"},
+        {"{\"recommendation_id\":\"0123abcd-1\",\"user\":\"u\",\"type\":\"click\","
+         "\"timestamp\":-1}", "timestamp"},
+        {"{\"recommendation_id\":\"0123abcd-1\",\"user\":7,\"type\":\"click\"}", "string"},
+        {"[]", "empty"},
+        {"[{\"recommendation_id\":\"0123abcd-1\",\"user\":\"u\",\"type\":\"click\"},"
+         "{\"recommendation_id\":\"0123abcd-1\",\"user\":\"u\",\"type\":\"clack\"}]",
+         "feedback[1]"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        req f = {.path = "/v1/feedback", .body = bad[k][0], .port = s.port};
+        expect(&f, 400, bad[k][1]);
+    }
+    /* The figures. */
+    for (int round = 0; round < 2; round++) {
+        req q = {.path = "/v1/experiments", .port = s.port};
+        resp r = R(&q);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_object_get(r.json, "control")), "A");
+        for (int vk = 0; vk < 2; vk++) {
+            json_t *v = experiment_variant(r.json, vk ? "B" : "A");
+            assert_non_null(v);
+            assert_int_equal(json_integer_value(json_object_get(v, "impressions")), imp[vk]);
+            assert_int_equal(json_integer_value(json_object_get(v, "clicks")), clk[vk]);
+            assert_int_equal(json_integer_value(json_object_get(v, "purchases")), pur[vk]);
+            assert_string_equal(json_string_value(json_object_get(v, "file")),
+                                vk ? g_icf : g_mf);
+            double ctr = json_real_value(json_object_get(v, "ctr"));
+            assert_true(fabs(ctr - (double)clk[vk] / (double)imp[vk]) < 1e-12);
+            double lo = json_real_value(json_object_get(v, "ctr_low")),
+                   hi = json_real_value(json_object_get(v, "ctr_high"));
+            assert_true(lo >= 0 && lo < ctr && ctr < hi && hi <= 1);
+            /* Users seen: each user once (estimated: exact at this size). */
+            assert_int_equal(json_integer_value(json_object_get(v, "users_seen")), imp[vk]);
+            json_t *d = json_object_get(v, "ctr_diff");
+            if (vk == 0) {
+                assert_true(json_is_null(d));
+            } else {
+                double dl = json_real_value(json_object_get(v, "ctr_diff_low")),
+                       dh = json_real_value(json_object_get(v, "ctr_diff_high"));
+                assert_true(dl < json_real_value(d) && json_real_value(d) < dh);
+            }
+        }
+        resp_free(&r);
+        if (round == 0) {
+            req m = {.path = "/metrics", .port = s.port};
+            r = R(&m);
+            char line[96];
+            snprintf(line, sizeof line, "reco_experiment_clicks_total{variant=\"B\"} %llu\n",
+                     (unsigned long long)clk[1]);
+            assert_non_null(strstr(r.body, line));
+            resp_free(&r);
+            /* Acknowledged feedback survives kill -9: counted again from
+             * the log. */
+            assert_int_equal(server_stop(&s, SIGKILL), 128 + SIGKILL);
+            assert_int_equal(server_start_args(&s, args, NULL), 0);
+        }
+    }
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+    /* Training on the log skips the feedback records. */
+    char trained[160];
+    snprintf(trained, sizeof trained, "%s/experiment.model", g_dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' log info '%s' >/dev/null", RECO_BIN, log);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Variants that do not hold together are refused at start, saying why. */
+static void test_experiment_bad_variants(void **state)
+{
+    (void)state;
+    char va[400], vb[400], vc[400];
+    snprintf(va, sizeof va, "A=%s:0.5", g_mf);
+    snprintf(vb, sizeof vb, "B=%s:0.4", g_icf);
+    snprintf(vc, sizeof vc, "A=%s:0.5", g_icf);
+    const char *const sum[] = {"--variant", va, "--variant", vb, NULL};
+    const char *const dup[] = {"--variant", va, "--variant", vc, NULL};
+    const char *const form[] = {"--variant", "A:0.5", NULL};
+    const char *const name[] = {"--variant", "bad name=x.model:1", NULL};
+    const struct {
+        const char *const *args;
+        const char *says;
+    } cases[] = {{sum, "add up to 0.9"}, {dup, "given twice"}, {form, "NAME=MODEL:SHARE"},
+                 {name, "1 to 32"}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        server s;
+        assert_int_equal(server_start_args(&s, cases[k].args, NULL), 2);
+        if (!strstr(s.out, cases[k].says))
+            fail_msg("case %zu: expected \"%s\" in: %s", k, cases[k].says, s.out);
+    }
+}
+
 /* The library API in this process: start, serve, refuse, stop. */
 static void test_in_process(void **state)
 {
@@ -2373,6 +2574,8 @@ int main(void)
         cmocka_unit_test(test_concurrent_reloads),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_durable_after_kill9),
+        cmocka_unit_test(test_experiment),
+        cmocka_unit_test(test_experiment_bad_variants),
         cmocka_unit_test(test_in_process),
         cmocka_unit_test(test_similar_popular_model),
         cmocka_unit_test(test_clean_shutdown),

@@ -134,6 +134,79 @@ static void test_lines_round_trip(void **state)
     reco_ratings_free(r);
 }
 
+static int count_records(void *ctx, const char *kind, size_t kind_len, const char *payload,
+                         size_t len, char *why, size_t cap)
+{
+    int *n = ctx;
+    if (kind_len == 3 && !memcmp(kind, "bad", 3)) {
+        snprintf(why, cap, "refused");
+        return 1;
+    }
+    assert_true(payload[0] == '{' && payload[len - 1] == '}');
+    (*n)++;
+    return 0;
+}
+
+/* Record lines beside rating lines: a rating ID starting with '#' is
+ * quoted, records go to the record function or are skipped, the rating
+ * file reader skips them, and a malformed or refused record is a bad line
+ * naming LOG:LINE. An old log's rating with an unquoted '#' ID stays a
+ * rating (it ends with a digit). */
+static void test_records(void **state)
+{
+    (void)state;
+    char text[2048];
+    size_t len = reco_log_format_line(text, "#u", 2, "i", 1, 4, 7);
+    assert_memory_equal(text, "\"#u\",i,4,7\n", len);
+    const char *payload = "{\"user\":\"u\",\"n\":[1,2,3]}";
+    len += reco_log_format_record(text + len, "feedback", payload, strlen(payload));
+    len += reco_log_format_line(text + len, "u2", 2, "i2", 2, 3, 8);
+    const char *old = "#old,i3,2,9\n";
+    memcpy(text + len, old, strlen(old));
+    len += strlen(old);
+    assert_true(reco_log_valid_kind("feedback", 8));
+    assert_false(reco_log_valid_kind("Feedback", 8));
+    assert_false(reco_log_valid_kind("9x", 2));
+    got g = {0};
+    reco_log_parse_opts o = {"L", 0, 1, 5, false};
+    reco_log_parse_report rep;
+    assert_int_equal(reco_log_parse(text, len, &o, collect, &g, &rep, NULL), RECO_OK);
+    assert_int_equal(rep.ratings, 3);
+    assert_int_equal(rep.records, 1);
+    assert_int_equal(rep.lines, 4);
+    assert_string_equal(g.user[0], "#u");
+    assert_string_equal(g.user[2], "#old");
+    int n = 0;
+    reco_log_records recs = {count_records, &n};
+    assert_int_equal(reco_log_parse_records(text, len, &o, NULL, NULL, &recs, &rep, NULL),
+                     RECO_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rep.ratings, 3);
+    /* The rating file reader: the same three ratings, the record skipped. */
+    reco_ratings *r = NULL;
+    reco_load_options lo;
+    reco_load_options_default(&lo);
+    lo.header = 0;
+    reco_error err;
+    assert_int_equal(reco_ratings_parse(text, len, "L", &lo, &r, &err), RECO_OK);
+    assert_int_equal(r->n, 3);
+    assert_int_equal(r->report.log_records, 1);
+    reco_ratings_free(r);
+    /* Bad records. */
+    static const char *const bad[][2] = {
+        {"#feedback{\"a\":1}\n", "L:1: malformed record line"},
+        {"#Feedback {\"a\":1}\n", "L:1: malformed record line"},
+        {"#bad {\"a\":1}\n", "L:1: bad record: refused"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        assert_int_equal(reco_log_parse_records(bad[k][0], strlen(bad[k][0]), &o, NULL, NULL,
+                                                &recs, &rep, &err),
+                         RECO_ERR_PARSE);
+        if (!strstr(err.msg, bad[k][1]))
+            fail_msg("%s: %s", bad[k][0], err.msg);
+    }
+}
+
 static void expect_bad(const char *line, const char *want)
 {
     reco_log_parse_opts o = {"L", 7, 1, 5, false};
@@ -345,6 +418,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header),
         cmocka_unit_test(test_lines_round_trip),
+        cmocka_unit_test(test_records),
         cmocka_unit_test(test_strict),
         cmocka_unit_test_setup_teardown(test_create_and_compact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),

@@ -36,6 +36,7 @@ static reco_service *open_svc(void)
     o.model_path = model_path;
     o.ratings_log = log_path;
     o.create_log = true;
+    o.list_ids = true;
     reco_service *s = NULL;
     reco_error err;
     if (reco_service_open(&o, &s, &err))
@@ -1030,6 +1031,273 @@ static void test_live_memory_cap(void **state)
     unlink2();
 }
 
+/* ---- experiments ---- */
+
+/* Assignment: a fixed function of the ID (the same points on every
+ * machine: these are the hash's values), and shares kept within 0.01
+ * over 100,000 synthetic users (the standard error of a share is at most
+ * 0.0016 there: 0.01 is over six of them). */
+static void test_variant_assignment(void **state)
+{
+    (void)state;
+    assert_true(fabs(reco_variant_point("user-1", 6) - 0.10070504020119453) < 1e-15);
+    assert_true(fabs(reco_variant_point("A1AVNM6RW79HZ5", 14) - 0.02238705841579547) < 1e-15);
+    const reco_variant_spec v[3] = {{"control", "a", 0.5}, {"b", "b", 0.3}, {"c", "c", 0.2}};
+    enum { N = 100000 };
+    size_t count[3] = {0, 0, 0};
+    for (int k = 0; k < N; k++) {
+        char id[32];
+        int len = snprintf(id, sizeof id, "user-%d", k);
+        size_t a = reco_variant_assign(v, 3, id, (size_t)len);
+        assert_true(a < 3);
+        assert_int_equal(reco_variant_assign(v, 3, id, (size_t)len), a); /* deterministic */
+        double x = reco_variant_point(id, (size_t)len);
+        assert_true(x >= 0 && x < 1);
+        count[a]++;
+    }
+    for (int j = 0; j < 3; j++)
+        assert_true(fabs((double)count[j] / N - v[j].share) < 0.01);
+    /* A variant's users stay when a later variant is added after it with
+     * a part of another's share: the split is by cumulative share. */
+    const reco_variant_spec one[1] = {{"default", "m", 1.0}};
+    assert_int_equal(reco_variant_assign(one, 1, "anyone", 6), 0);
+}
+
+static void test_variants_check(void **state)
+{
+    (void)state;
+    reco_error err;
+    const reco_variant_spec ok[2] = {{"A", "a", 0.3}, {"B-2_x", "b", 0.7}};
+    assert_int_equal(reco_variants_check(ok, 2, &err), RECO_OK);
+    const reco_variant_spec sum[2] = {{"A", "a", 0.3}, {"B", "b", 0.6}};
+    assert_int_equal(reco_variants_check(sum, 2, &err), RECO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "add up to 0.9"));
+    const reco_variant_spec close1[3] = {{"A", "a", 0.1}, {"B", "b", 0.2}, {"C", "c", 0.7}};
+    assert_int_equal(reco_variants_check(close1, 3, &err), RECO_OK); /* 1 within 1e-9 */
+    const reco_variant_spec dup[2] = {{"A", "a", 0.5}, {"A", "b", 0.5}};
+    assert_int_equal(reco_variants_check(dup, 2, &err), RECO_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "twice"));
+    const reco_variant_spec name[1] = {{"a b", "a", 1}};
+    assert_int_equal(reco_variants_check(name, 1, &err), RECO_ERR_INVALID);
+    const reco_variant_spec zero[2] = {{"A", "a", 1}, {"B", "b", 0}};
+    assert_int_equal(reco_variants_check(zero, 2, &err), RECO_ERR_INVALID);
+    assert_int_equal(reco_variants_check(NULL, 0, &err), RECO_ERR_INVALID);
+    const reco_variant_spec longname[1] = {{"abcdefghijabcdefghijabcdefghijabc", "a", 1}};
+    assert_int_equal(reco_variants_check(longname, 1, &err), RECO_ERR_INVALID);
+}
+
+/* Wilson and Newcombe against published values (Newcombe 1998, Stat.
+ * Med. 17: 81/263 gives 0.2553 to 0.3662; 56/70 minus 48/80 gives 0.0524
+ * to 0.3339 by method 10), and their edges. */
+static void test_intervals(void **state)
+{
+    (void)state;
+    const double z = 1.959963984540054;
+    double lo, hi;
+    assert_true(reco_wilson(81, 263, z, &lo, &hi));
+    assert_true(fabs(lo - 0.2553) < 5e-5 && fabs(hi - 0.3662) < 5e-5);
+    assert_true(reco_wilson(0, 10, z, &lo, &hi));
+    assert_true(lo == 0 && fabs(hi - 0.2775) < 5e-5);
+    assert_true(reco_wilson(10, 10, z, &lo, &hi));
+    assert_true(fabs(lo - 0.7225) < 5e-5 && fabs(hi - 1) < 1e-12);
+    assert_true(reco_wilson(5, 10, z, &lo, &hi));
+    assert_true(fabs(lo - 0.2366) < 5e-5 && fabs(hi - 0.7634) < 5e-5);
+    assert_false(reco_wilson(0, 0, z, &lo, &hi));
+    assert_true(reco_newcombe(56, 70, 48, 80, z, &lo, &hi));
+    assert_true(fabs(lo - 0.0524) < 5e-5 && fabs(hi - 0.3339) < 5e-5);
+    assert_false(reco_newcombe(1, 0, 1, 2, z, &lo, &hi));
+    assert_true(reco_recommendation_id_valid("0123abcd-1", 10));
+    assert_true(reco_recommendation_id_valid("0123abcd-ffffffffffffffff", 25));
+    assert_false(reco_recommendation_id_valid("0123abcd-", 9));
+    assert_false(reco_recommendation_id_valid("0123ABCD-1", 10));
+    assert_false(reco_recommendation_id_valid("0123abcd_1", 10));
+    assert_false(reco_recommendation_id_valid("0123abcd-11111111111111111", 26));
+}
+
+static reco_feedback fb(const char *rid, const char *user, const char *item, const char *type)
+{
+    reco_feedback f = {rid, rid ? strlen(rid) : 0, user, user ? strlen(user) : 0,
+                       item, item ? strlen(item) : 0, type, 0};
+    return f;
+}
+
+static json_t *variant_figures(json_t *ex, const char *name)
+{
+    size_t k;
+    json_t *v;
+    json_array_foreach(json_object_get(ex, "variants"), k, v)
+        if (!strcmp(json_string_value(json_object_get(v, "name")), name))
+            return v;
+    return NULL;
+}
+
+static long figure(reco_service *s, const char *variant, const char *key)
+{
+    json_t *ex = reco_service_experiments(s);
+    long v = (long)json_integer_value(json_object_get(variant_figures(ex, variant), key));
+    json_decref(ex);
+    return v;
+}
+
+/* Feedback: validated, logged as records between rating lines, counted,
+ * counted again from the log after reopening; ratings replay around the
+ * records; a damaged record stops the start with LOG:LINE. */
+static void test_feedback_replay(void **state)
+{
+    (void)state;
+    unlink(log_path);
+    reco_service *s = open_svc();
+    json_t *o = NULL;
+    reco_error err;
+    assert_int_equal(reco_service_recommend(s, "u1", 3, true, &o, &err), RECO_OK);
+    char rid[32];
+    snprintf(rid, sizeof rid, "%s", json_string_value(json_object_get(o, "recommendation_id")));
+    assert_true(reco_recommendation_id_valid(rid, strlen(rid)));
+    assert_string_equal(json_string_value(json_object_get(o, "variant")), "default");
+    json_decref(o);
+    assert_int_equal(reco_service_similar(s, "i0", 3, &o, &err), RECO_OK);
+    assert_string_not_equal(json_string_value(json_object_get(o, "recommendation_id")), rid);
+    json_decref(o);
+    reco_feedback bad[] = {fb("x", "u1", NULL, "click"), fb(rid, "", NULL, "click"),
+                           fb(rid, "u1", "", "click"), fb(rid, "u1", NULL, "view"),
+                           fb(rid, "u\n1", NULL, "click")};
+    static const char *const says[] = {"recommendation_id", "user", "item", "type", "user"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        reco_feedback two[2] = {fb(rid, "u1", NULL, "impression"), bad[k]};
+        assert_int_equal(reco_service_add_feedback(s, two, 2, &o, &err), RECO_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "feedback 1: "));
+        assert_non_null(strstr(err.msg, says[k]));
+    }
+    assert_int_equal(figure(s, "default", "impressions"), 0); /* nothing of a bad batch */
+    reco_feedback good[3] = {fb(rid, "u1", NULL, "impression"), fb(rid, "u1", "i2", "click"),
+                             fb(rid, "#u1", "i2", "purchase")};
+    assert_int_equal(reco_service_add_feedback(s, good, 3, &o, &err), RECO_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "accepted")), 3);
+    json_decref(o);
+    /* A rating after the records, and one whose user starts with '#'. */
+    reco_new_rating r[2] = {nr("u1", "i3", 4, 100), nr("#u1", "i4", 2, 100)};
+    assert_int_equal(reco_service_add_ratings(s, r, 2, &o, &err), RECO_OK);
+    json_decref(o);
+    assert_int_equal(figure(s, "default", "impressions"), 1);
+    assert_int_equal(figure(s, "default", "clicks"), 1);
+    assert_int_equal(figure(s, "default", "purchases"), 1);
+    reco_service_close(s);
+
+    s = open_svc();
+    assert_int_equal(figure(s, "default", "impressions"), 1);
+    assert_int_equal(figure(s, "default", "clicks"), 1);
+    assert_int_equal(figure(s, "default", "purchases"), 1);
+    assert_int_equal(figure(s, "default", "users_seen"), 2);
+    assert_int_equal(reco_service_user_ratings(s, "#u1", &o, &err), RECO_OK);
+    json_decref(o);
+    reco_service_stats st;
+    reco_service_get_stats(s, &st);
+    assert_int_equal(st.ratings_replayed, 2);
+    reco_service_close(s);
+
+    /* Readers that do not take records skip them: the log's ratings. */
+    reco_log_parse_opts po = {NULL, 0, 1, 5, false};
+    reco_log_parse_report rep;
+    reco_log_point end;
+    assert_int_equal(reco_log_read_all(log_path, &po, NULL, NULL, NULL, &end, &rep, &err),
+                     RECO_OK);
+    assert_int_equal(rep.ratings, 2);
+    assert_int_equal(rep.records, 3);
+    assert_int_equal(end.seq, 5); /* positions count lines */
+
+    /* A record damaged by hand: strict replay names the line. */
+    int fd = open(log_path, O_WRONLY | O_APPEND);
+    const char *broken = "#feedback {\"recommendation_id\":\"zz\",\"user\":\"u\"}\n";
+    assert_true(write(fd, broken, strlen(broken)) == (ssize_t)strlen(broken));
+    close(fd);
+    reco_service_options so;
+    reco_service_options_default(&so);
+    so.model_path = model_path;
+    so.ratings_log = log_path;
+    assert_int_equal(reco_service_open(&so, &s, &err), RECO_ERR_PARSE);
+    assert_non_null(strstr(err.msg, ":7: feedback record: recommendation_id"));
+    so.skip_bad_log = true;
+    assert_int_equal(reco_service_open(&so, &s, &err), RECO_OK);
+    reco_service_get_stats(s, &st);
+    assert_int_equal(st.log_bad_lines, 1);
+    assert_int_equal(figure(s, "default", "clicks"), 1);
+    reco_service_close(s);
+}
+
+/* Two variants in one service: each its own model, both the same live
+ * ratings; reload reloads both. */
+static void test_two_variants(void **state)
+{
+    (void)state;
+    unlink(log_path);
+    char other[80];
+    snprintf(other, sizeof other, "%s.b", model_path);
+    make_model("itemcf", other);
+    const reco_variant_spec v[2] = {{"A", model_path, 0.5}, {"B", other, 0.5}};
+    reco_service_options so;
+    reco_service_options_default(&so);
+    so.variants = v;
+    so.n_variants = 2;
+    so.list_ids = true;
+    so.ratings_log = log_path;
+    so.create_log = true;
+    reco_service *s = NULL;
+    reco_error err;
+    assert_int_equal(reco_service_open(&so, &s, &err), RECO_OK);
+    /* Users of each variant, found by the assignment. */
+    char ua[16] = "", ub[16] = "";
+    for (int k = 0; k < 30 && (!ua[0] || !ub[0]); k++) {
+        char id[16];
+        snprintf(id, sizeof id, "u%d", k);
+        size_t a = reco_variant_assign(v, 2, id, strlen(id));
+        snprintf(a ? ub : ua, 16, "%s", id);
+    }
+    assert_true(ua[0] && ub[0]);
+    json_t *o = NULL;
+    assert_int_equal(reco_service_recommend(s, ua, 3, true, &o, &err), RECO_OK);
+    assert_string_equal(json_string_value(json_object_get(o, "variant")), "A");
+    assert_string_equal(json_string_value(json_object_get(o, "algorithm")), "baseline");
+    json_decref(o);
+    assert_int_equal(reco_service_recommend(s, ub, 3, true, &o, &err), RECO_OK);
+    assert_string_equal(json_string_value(json_object_get(o, "variant")), "B");
+    assert_string_equal(json_string_value(json_object_get(o, "algorithm")), "itemcf");
+    json_decref(o);
+    /* A live rating reaches both variants' models. */
+    reco_new_rating r[2] = {nr(ua, "brand-new", 5, 10), nr(ub, "brand-new", 5, 10)};
+    assert_int_equal(reco_service_add_ratings(s, r, 2, &o, &err), RECO_OK);
+    json_decref(o);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(reco_service_user_ratings(s, k ? ub : ua, &o, &err), RECO_OK);
+        json_t *list = json_object_get(o, "ratings");
+        bool found = false;
+        for (size_t j = 0; j < json_array_size(list); j++)
+            found |= !strcmp(json_string_value(json_object_get(json_array_get(list, j), "item")),
+                             "brand-new");
+        assert_true(found);
+        json_decref(o);
+    }
+    assert_int_equal(reco_service_reload(s, &err), RECO_OK);
+    assert_int_equal(reco_service_user_ratings(s, ub, &o, &err), RECO_OK);
+    json_decref(o);
+    json_t *ex = reco_service_experiments(s);
+    assert_string_equal(json_string_value(json_object_get(ex, "control")), "A");
+    assert_string_equal(
+        json_string_value(json_object_get(variant_figures(ex, "B"), "algorithm")), "itemcf");
+    assert_int_equal(json_integer_value(json_object_get(variant_figures(ex, "B"), "lists_served")),
+                     1);
+    json_decref(ex);
+    /* A bad file for one variant: the reload fails and both keep serving. */
+    FILE *f = fopen(other, "w");
+    fputs("not a model", f);
+    fclose(f);
+    assert_int_equal(reco_service_reload(s, &err) != RECO_OK, true);
+    assert_int_equal(reco_service_recommend(s, ub, 3, true, &o, &err), RECO_OK);
+    assert_string_equal(json_string_value(json_object_get(o, "algorithm")), "itemcf");
+    json_decref(o);
+    reco_service_close(s);
+    unlink(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1048,6 +1316,11 @@ int main(void)
         cmocka_unit_test(test_failed_batch_leaves_no_trace),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_live_memory_cap),
+        cmocka_unit_test(test_variant_assignment),
+        cmocka_unit_test(test_variants_check),
+        cmocka_unit_test(test_intervals),
+        cmocka_unit_test(test_feedback_replay),
+        cmocka_unit_test(test_two_variants),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

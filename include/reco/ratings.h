@@ -46,6 +46,7 @@ typedef struct reco_load_report {
     uint64_t lines;           /* physical lines seen */
     uint64_t ratings;         /* ratings accepted */
     uint64_t blank_lines;
+    uint64_t log_records;   /* record lines of a ratings log (#KIND {...}), skipped */
     uint64_t bad_lines;       /* skipped with skip_bad */
     bool header;              /* a header line was skipped */
     bool has_timestamps;

@@ -9,9 +9,31 @@
  *   "an ID, with a comma",B001CAOOWE,5,1700000001
  *
  * IDs are written exactly (RFC 4180 quoting when they hold a comma or a
- * quote, begin with a quote, a space or a byte-order mark, or end with a
- * space), ratings with the nine significant digits that give back the
- * same float, timestamps as whole seconds. Nothing else is ever written.
+ * quote, begin with a quote, a '#', a space or a byte-order mark, or end
+ * with a space), ratings with the nine significant digits that give back
+ * the same float, timestamps as whole seconds.
+ *
+ * Records. What is not a rating but must be as durable (feedback on
+ * served lists; later catalogue changes and events) is a *record line*:
+ *
+ *   #feedback {"recommendation_id":"5f0c9a2e-1b","user":"u1","type":"click",...}
+ *
+ * '#', a kind of 1 to 32 bytes [a-z0-9_] starting with a letter, one
+ * space, and a JSON object on the rest of the line (compact, so without a
+ * raw newline; the line ends with '}'). A rating line never starts with
+ * '#' (the writer quotes such IDs) and always ends with its timestamp, a
+ * digit, so the two cannot be confused; a line of an earlier log that
+ * starts with an unquoted '#' and ends with a digit is a rating. Records
+ * share everything with ratings: the group commit, the fsync before the
+ * acknowledgement, the cut-back of a failed batch, strict replay with
+ * LOG:LINE errors, positions (seq counts lines, ratings and records),
+ * compaction and archives. The log's header version stays v1: a log
+ * without records is exactly what it was. Readers that do not use a kind
+ * skip its records (reco_log_parse without a record function, the rating
+ * file reader, `reco train --ratings-log`); reco versions before records
+ * stop at the first record line with `LOG:LINE: reason` (a record is
+ * never taken for a rating by them either: its second field starts with
+ * a quoted JSON key followed by ':').
  *
  * Identity and positions. `id` is chosen at random when the log is
  * created and never changes. Positions in a log are *logical*: byte
@@ -88,7 +110,36 @@ size_t reco_log_format_line(char *dst, const char *user, size_t user_len, const 
  * of valid UTF-8 without control characters. */
 bool reco_log_valid_id(const char *id, size_t len);
 
+/* ---- records ---- */
+
+#define RECO_LOG_KIND_MAX 32
+
+/* True if kind is a valid record kind ([a-z][a-z0-9_]{0,31}). */
+bool reco_log_valid_kind(const char *kind, size_t len);
+
+/* Bytes a record line with a payload of payload_len bytes needs. */
+size_t reco_log_record_max(size_t payload_len);
+
+/* Formats "#KIND PAYLOAD\n" into dst; returns its length. payload must be
+ * a compact JSON object (json_dumps with JSON_COMPACT): one line starting
+ * with '{' and ending with '}'. */
+size_t reco_log_format_record(char *dst, const char *kind, const char *payload,
+                              size_t payload_len);
+
+/* True if the line [p, p + len) (without its '\n') has the form of a
+ * record line; *kind and *kind_len (may be NULL) receive its kind and
+ * *payload, *payload_len its JSON text. */
+bool reco_log_is_record(const char *p, size_t len, const char **kind, size_t *kind_len,
+                        const char **payload, size_t *payload_len);
+
 /* ---- reading lines ---- */
+
+/* Called for each record line when the parse has a record function:
+ * returns 0 when the record is taken, 1 when it is bad (the reason in
+ * why, `cap` bytes: the line is then a bad line), -1 when out of memory. */
+typedef int (*reco_log_record_fn)(void *ctx, const char *kind, size_t kind_len,
+                                  const char *payload, size_t payload_len, char *why,
+                                  size_t cap);
 
 typedef struct reco_log_parse_opts {
     const char *name;       /* file name for messages */
@@ -97,9 +148,17 @@ typedef struct reco_log_parse_opts {
     bool skip_bad;          /* skip and count bad lines instead of failing */
 } reco_log_parse_opts;
 
+/* Who takes the records of a parse (reco_log_parse_records). */
+typedef struct reco_log_records {
+    reco_log_record_fn fn;
+    void *ctx;
+} reco_log_records;
+
 typedef struct reco_log_parse_report {
-    uint64_t lines;         /* lines read (ratings + bad) */
+    uint64_t lines;         /* lines read (ratings + records + bad) */
     uint64_t ratings;
+    uint64_t records;       /* record lines (taken or skipped) */
+    uint64_t bad_records;   /* records record_fn found bad (also in bad) */
     uint64_t bad;
     size_t n_messages;      /* the first RECO_BAD_LINES_REPORTED bad lines */
     char messages[RECO_BAD_LINES_REPORTED][RECO_BAD_LINE_MSG_MAX];
@@ -110,14 +169,21 @@ typedef struct reco_log_parse_report {
 typedef int (*reco_log_rating_fn)(void *ctx, const char *user, size_t user_len,
                                   const char *item, size_t item_len, float rating, int64_t ts);
 
-/* Parses rating lines (no header; buf ends with '\n' or at the end of its
- * last line). Strict: a line that is not exactly user,item,rating,timestamp
+/* Parses rating and record lines (no header; buf ends with '\n' or at the
+ * end of its last line). Strict: a line that is not exactly user,item,rating,timestamp
  * as the writer makes them (IDs as reco_log_valid_id, the rating a finite
  * number in range, the timestamp an integer) stops the parse with
  * RECO_ERR_PARSE and `NAME:LINE: reason`, unless skip_bad. rep may be NULL. */
 reco_status reco_log_parse(const char *buf, size_t len, const reco_log_parse_opts *opt,
                            reco_log_rating_fn fn, void *ctx, reco_log_parse_report *rep,
                            reco_error *err);
+
+/* The same, with the record lines given to recs->fn (reco_log_parse skips
+ * them, counted in records). fn may be NULL: rating lines are then checked
+ * and counted but not handed on. */
+reco_status reco_log_parse_records(const char *buf, size_t len, const reco_log_parse_opts *opt,
+                                   reco_log_rating_fn fn, void *ctx, const reco_log_records *recs,
+                                   reco_log_parse_report *rep, reco_error *err);
 
 /* ---- files ---- */
 

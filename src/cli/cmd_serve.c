@@ -125,6 +125,33 @@ static void fit_fd_limit(reco_http_options *ho, bool cap_given)
         ho->max_connections_per_ip = cap;
 }
 
+/* --variant NAME=MODEL:SHARE, each into v[k] (the strings point into a
+ * copy in bufs[k], freed by the caller). 0, or EXIT_USAGE after saying
+ * what is wrong. */
+static int parse_variants(const cli_list *l, reco_variant_spec *v, char **bufs)
+{
+    for (int k = 0; k < l->n; k++) {
+        char *b = bufs[k] = strdup(l->v[k]);
+        if (!b) {
+            cli_error("serve", "out of memory");
+            return EXIT_FAIL;
+        }
+        char *eq = strchr(b, '='), *colon = strrchr(b, ':');
+        if (!eq || !colon || colon < eq || eq == b || colon == eq + 1 || !colon[1])
+            return cli_usage("serve", "--variant wants NAME=MODEL:SHARE (such as "
+                             "control=a.model:0.5), got \"%s\"", l->v[k]);
+        *eq = *colon = '\0';
+        double share;
+        if (cli_parse_double(colon + 1, &share))
+            return cli_usage("serve", "--variant %s: the share \"%s\" is not a number (a "
+                             "fraction such as 0.5)", b, colon + 1);
+        v[k].name = b;
+        v[k].model_path = eq + 1;
+        v[k].share = share;
+    }
+    return 0;
+}
+
 /* The service's notes (a model file changed in place) as stderr lines. */
 static void log_line(void *ctx, const char *msg)
 {
@@ -161,13 +188,14 @@ int cmd_serve(int argc, char **argv)
     reco_service_options_default(&so);
     so.notice = log_line;
     so.max_live_bytes = DEFAULT_MAX_LIVE_BYTES;
+    so.list_ids = true;
     reco_http_options ho;
     reco_http_options_default(&ho);
     const char *token_file = NULL;
     uint32_t max_conn = 0, idle_s = ho.idle_timeout_s;
     double header_s = ho.header_timeout_ms / 1000.0, body_s = ho.body_timeout_ms / 1000.0;
     bool quiet = false;
-    cli_list hosts = {.n = 0};
+    cli_list hosts = {.n = 0}, variants = {.n = 0};
     const cli_option options[] = {
         {CLI_STRING, "model", 'm', "MODEL", "the model to serve (from reco train); or give it as "
          "the argument", &so.model_path, 0, 0, NULL, NULL},
@@ -176,6 +204,13 @@ int cmd_serve(int argc, char **argv)
          "model was trained up to (reco train --ratings-log); without it the server is "
          "read-only. A missing log, another log, or one compacted past the model's point stops "
          "the start with the reason.", &so.ratings_log, 0, 0, NULL, NULL},
+        {CLI_LIST, "variant", 0, "NAME=MODEL:SHARE", "an A/B test: serve MODEL to the share "
+         "SHARE of the users (repeatable, instead of MODEL; the first is the control). Users are "
+         "split by a fixed hash of their ID, the same on every start; the shares must add up to "
+         "1; names are 1 to 32 of A-Z, a-z, 0-9, _ and -. Every variant sees the same new "
+         "ratings; feedback (POST /v1/feedback, kept in the ratings log) is counted per variant "
+         "in GET /v1/experiments and /metrics (docs/experiments.md).", &variants, 0,
+         RECO_VARIANTS_MAX, NULL, NULL},
         {CLI_FLAG, "create-ratings-log", 0, NULL, "create the log if it does not exist (for a "
          "first start; refused when the model was trained with a log)", &so.create_log, 0, 0,
          NULL, NULL},
@@ -258,8 +293,26 @@ int cmd_serve(int argc, char **argv)
             return cli_usage("serve", "expected one MODEL, got \"%s\" too", argv[argc - 1]);
         so.model_path = argv[first];
     }
-    if (!so.model_path)
+    reco_variant_spec vspec[RECO_VARIANTS_MAX];
+    char *vbufs[RECO_VARIANTS_MAX] = {NULL};
+    if (variants.n) {
+        if (so.model_path)
+            return cli_usage("serve", "give either MODEL or --variant, not both (%s and --variant "
+                             "%s)", so.model_path, variants.v[0]);
+        reco_error verr = {0};
+        rc = parse_variants(&variants, vspec, vbufs);
+        if (rc == 0 && reco_variants_check(vspec, (size_t)variants.n, &verr) != RECO_OK)
+            rc = cli_usage("serve", "%s", verr.msg);
+        if (rc) {
+            for (int k = 0; k < variants.n; k++)
+                free(vbufs[k]);
+            return rc;
+        }
+        so.variants = vspec;
+        so.n_variants = (size_t)variants.n;
+    } else if (!so.model_path) {
         return cli_usage("serve", "missing MODEL");
+    }
     if (quiet)
         ho.log_requests = false;
     bool max_conn_given = max_conn > 0;
@@ -354,6 +407,22 @@ int cmd_serve(int argc, char **argv)
                 sst.log_bad_lines == 1 ? "" : "s", so.ratings_log, sst.log_first_bad_line);
     }
     print_model(NULL, svc, &ho, reco_http_port(h));
+    if (variants.n) {
+        /* The experiment: each variant's model and share. */
+        json_t *ex = reco_service_experiments(svc), *v;
+        size_t i;
+        fprintf(stderr, "reco serve: experiment, control %s:",
+                json_string_value(json_object_get(ex, "control")));
+        json_array_foreach(json_object_get(ex, "variants"), i, v)
+            fprintf(stderr, "%s %s = %s (%s, %.4g%%)", i ? ";" : "",
+                    json_string_value(json_object_get(v, "name")),
+                    json_string_value(json_object_get(v, "file")),
+                    json_string_value(json_object_get(v, "algorithm")),
+                    100 * json_number_value(json_object_get(v, "share")));
+        fprintf(stderr, "\n");
+        fflush(stderr);
+        json_decref(ex);
+    }
 
     for (;;) {
         int sig = wait_signal();
@@ -376,6 +445,8 @@ int cmd_serve(int argc, char **argv)
     reco_service_close(svc);
     free(token);
     free(allow_hosts);
+    for (int k = 0; k < variants.n; k++)
+        free(vbufs[k]);
     close(sig_pipe[0]);
     close(sig_pipe[1]);
     return EXIT_OK;

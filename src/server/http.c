@@ -36,7 +36,7 @@
 
 enum route {
     R_RECOMMEND, R_USER_RATINGS, R_SIMILAR, R_PREDICT, R_ADD_RATINGS, R_RELOAD,
-    R_MODEL, R_HEALTHZ, R_METRICS, R_NONE, N_ROUTES
+    R_MODEL, R_HEALTHZ, R_METRICS, R_FEEDBACK, R_EXPERIMENTS, R_NONE, N_ROUTES
 };
 
 static const struct route_info {
@@ -53,6 +53,8 @@ static const struct route_info {
     [R_MODEL] = {"/v1/model", false, NULL},
     [R_HEALTHZ] = {"/healthz", false, NULL},
     [R_METRICS] = {"/metrics", false, NULL},
+    [R_FEEDBACK] = {"/v1/feedback", true, NULL},
+    [R_EXPERIMENTS] = {"/v1/experiments", false, NULL},
     [R_NONE] = {"unmatched", false, NULL},
 };
 
@@ -624,6 +626,10 @@ static enum route match_route(const char *url, const char **id, size_t *id_len)
         return R_PREDICT;
     if (ns == 2 && IS(1, "ratings"))
         return R_ADD_RATINGS;
+    if (ns == 2 && IS(1, "feedback"))
+        return R_FEEDBACK;
+    if (ns == 2 && IS(1, "experiments"))
+        return R_EXPERIMENTS;
     if (ns == 3 && IS(1, "admin") && IS(2, "reload"))
         return R_RELOAD;
     if (ns == 4) {
@@ -808,17 +814,20 @@ static enum MHD_Result h_recommend(reco_http *h, struct MHD_Connection *c, reque
 
 static enum MHD_Result h_similar(reco_http *h, struct MHD_Connection *c, request *rq)
 {
-    static const char *const allowed[] = {"n", NULL};
-    char msg[512];
+    static const char *const allowed[] = {"n", "user", NULL};
+    char msg[512], user[RECO_ID_MAX + 1];
     query q;
     size_t n = 10;
     const char *v;
     if (!read_query(c, allowed, &q, msg, sizeof msg) ||
-        ((v = query_get(&q, "n")) && !parse_n(v, h->opt.max_n, &n, msg, sizeof msg)))
+        ((v = query_get(&q, "n")) && !parse_n(v, h->opt.max_n, &n, msg, sizeof msg)) ||
+        (query_get(&q, "user") && !query_id(&q, "user", "user ID", user, msg, sizeof msg)))
         return send_error(h, c, rq, 400, "%s", msg);
     json_t *o = NULL;
     reco_error err = {0};
-    reco_status st = reco_service_similar(h->svc, rq->id, n, &o, &err);
+    /* user: the list comes from that user's variant of the experiment. */
+    reco_status st = reco_service_similar_for(h->svc, rq->id, query_get(&q, "user") ? user : NULL,
+                                              n, &o, &err);
     return send_result(h, c, rq, st, o, &err, 200);
 }
 
@@ -1053,6 +1062,231 @@ static enum MHD_Result h_reload(reco_http *h, struct MHD_Connection *c, request 
                      json_pack("{s:b,s:o*}", "reloaded", 1, "model", info));
 }
 
+/* ---- feedback and experiments ---- */
+
+/* An optional string field of a feedback entry; false with msg if it is
+ * there and not a string. */
+static bool feedback_string(const json_t *e, const char *where, const char *key, bool required,
+                            const char **out, size_t *len, char *msg, size_t cap)
+{
+    const json_t *v = json_object_get(e, key);
+    *out = NULL;
+    *len = 0;
+    if (!v || (!required && json_is_null(v))) {
+        if (required)
+            snprintf(msg, cap, "%s: the field \"%s\" is missing", where, key);
+        return !required;
+    }
+    if (!json_is_string(v)) {
+        snprintf(msg, cap, "%s: \"%s\" must be a string, not %s", where, key, json_type_name(v));
+        return false;
+    }
+    *out = json_string_value(v);
+    *len = json_string_length(v);
+    return true;
+}
+
+static bool read_feedback(const json_t *e, const char *where, reco_feedback *f, char *msg,
+                          size_t cap)
+{
+    if (!json_is_object(e)) {
+        snprintf(msg, cap,
+                 "%s must be an object {\"recommendation_id\", \"user\", \"item\"?, \"type\", "
+                 "\"timestamp\"?}, not %s", where, json_type_name(e));
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)e, key, v)
+    {
+        if (strcmp(key, "recommendation_id") && strcmp(key, "user") && strcmp(key, "item") &&
+            strcmp(key, "type") && strcmp(key, "timestamp")) {
+            char k[80];
+            snprintf(msg, cap,
+                     "%s: unknown field \"%s\" (the fields are recommendation_id, user, item, "
+                     "type, timestamp)", where, echo(key, strlen(key), k, sizeof k));
+            return false;
+        }
+    }
+    memset(f, 0, sizeof *f);
+    char sub[400], e1[80];
+    size_t tl;
+    if (!feedback_string(e, where, "recommendation_id", true, &f->recommendation_id,
+                         &f->recommendation_id_len, msg, cap))
+        return false;
+    if (!reco_recommendation_id_valid(f->recommendation_id, f->recommendation_id_len)) {
+        snprintf(msg, cap,
+                 "%s: \"recommendation_id\" \"%s\" is not one this server hands out (8 hex "
+                 "digits, '-', 1 to 16 hex digits, as in the lists it serves)", where,
+                 echo(f->recommendation_id, f->recommendation_id_len, e1, sizeof e1));
+        return false;
+    }
+    if (!feedback_string(e, where, "user", true, &f->user, &f->user_len, msg, cap))
+        return false;
+    if (!check_id("user ID", f->user, f->user_len, sub, sizeof sub)) {
+        snprintf(msg, cap, "%s: %s", where, sub);
+        return false;
+    }
+    if (!feedback_string(e, where, "item", false, &f->item, &f->item_len, msg, cap))
+        return false;
+    if (f->item && !check_id("item ID", f->item, f->item_len, sub, sizeof sub)) {
+        snprintf(msg, cap, "%s: %s", where, sub);
+        return false;
+    }
+    if (!feedback_string(e, where, "type", true, &f->type, &tl, msg, cap))
+        return false;
+    if (strcmp(f->type, "impression") && strcmp(f->type, "click") && strcmp(f->type, "purchase")) {
+        snprintf(msg, cap,
+                 "%s: \"type\" is \"%s\"; it must be \"impression\", \"click\" or \"purchase\"",
+                 where, echo(f->type, tl, e1, sizeof e1));
+        return false;
+    }
+    v = json_object_get(e, "timestamp");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            snprintf(msg, cap,
+                     "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), "
+                     "not %s", where, json_is_integer(v) ? "a negative number"
+                                             : json_is_real(v) ? "a fraction" : json_type_name(v));
+            return false;
+        }
+        f->timestamp = (int64_t)json_integer_value(v);
+    }
+    return true;
+}
+
+unsigned reco_http_parse_feedback(const char *body, size_t len, size_t max_batch,
+                                  json_t **doc_out, reco_feedback **out, size_t *n_out, char *msg,
+                                  size_t cap)
+{
+    *doc_out = NULL;
+    *out = NULL;
+    *n_out = 0;
+    if (len == 0) {
+        snprintf(msg, cap, "the body is empty: send feedback {\"recommendation_id\", \"user\", "
+                           "\"item\"?, \"type\", \"timestamp\"?} or an array of them");
+        return 400;
+    }
+    json_error_t je;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!doc) {
+        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
+                 je.text);
+        return 400;
+    }
+    bool array = json_is_array(doc);
+    if (!array && !json_is_object(doc)) {
+        snprintf(msg, cap, "the body must be a feedback object or an array of them, not %s",
+                 json_type_name(doc));
+        json_decref(doc);
+        return 400;
+    }
+    size_t n = array ? json_array_size(doc) : 1;
+    if (n == 0) {
+        json_decref(doc);
+        snprintf(msg, cap, "the array is empty: send at least one feedback entry");
+        return 400;
+    }
+    if (n > max_batch) {
+        json_decref(doc);
+        snprintf(msg, cap, "%zu feedback entries in one request; the limit is %zu: split the "
+                           "batch", n, max_batch);
+        return 413;
+    }
+    reco_feedback *f = calloc(n, sizeof *f);
+    if (!f) {
+        json_decref(doc);
+        snprintf(msg, cap, "out of memory");
+        return 503;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char where[48];
+        if (array)
+            snprintf(where, sizeof where, "feedback[%zu]", k);
+        else
+            snprintf(where, sizeof where, "body");
+        if (!read_feedback(array ? json_array_get(doc, k) : doc, where, &f[k], msg, cap)) {
+            free(f);
+            json_decref(doc);
+            return 400;
+        }
+    }
+    *doc_out = doc;
+    *out = f;
+    *n_out = n;
+    return 0;
+}
+
+static enum MHD_Result h_feedback(reco_http *h, struct MHD_Connection *c, request *rq)
+{
+    char msg[768];
+    json_t *doc = NULL;
+    reco_feedback *f = NULL;
+    size_t n = 0;
+    unsigned status = reco_http_parse_feedback(rq->body, rq->len, h->opt.max_batch, &doc, &f, &n,
+                                               msg, sizeof msg);
+    if (status)
+        return send_error(h, c, rq, status, "%s", msg);
+    json_t *o = NULL;
+    reco_error err = {0};
+    reco_status st = reco_service_add_feedback(h->svc, f, n, &o, &err);
+    free(f);
+    json_decref(doc); /* after the call: f borrowed its strings */
+    return send_result(h, c, rq, st, o, &err, 201);
+}
+
+static enum MHD_Result h_experiments(reco_http *h, struct MHD_Connection *c, request *rq)
+{
+    static const char *const allowed[] = {NULL};
+    char msg[512];
+    query q;
+    if (!read_query(c, allowed, &q, msg, sizeof msg))
+        return send_error(h, c, rq, 400, "%s", msg);
+    json_t *o = reco_service_experiments(h->svc);
+    if (!o)
+        return send_error(h, c, rq, 503, "out of memory");
+    return send_json(h, c, rq, 200, o);
+}
+
+static void metric_head(FILE *f, const char *name, const char *type, const char *help);
+
+/* The experiment's counters with a variant label. */
+static void experiment_metrics(reco_http *h, FILE *f)
+{
+    json_t *ex = reco_service_experiments(h->svc);
+    json_t *vs = json_object_get(ex, "variants");
+    static const char *const counters[][3] = {
+        {"lists_served", "reco_experiment_lists_served_total",
+         "Lists (recommendations, similar products) served since start, by variant."},
+        {"impressions", "reco_experiment_impressions_total",
+         "Impressions reported (POST /v1/feedback, the log's included), by variant."},
+        {"clicks", "reco_experiment_clicks_total", "Clicks reported, by variant."},
+        {"purchases", "reco_experiment_purchases_total", "Purchases reported, by variant."},
+        {"users_seen", "reco_experiment_users_seen",
+         "Distinct users given a list or sending feedback, estimated, by variant."},
+        {"share", "reco_experiment_share", "The share of users assigned to the variant."},
+        {"ctr", "reco_experiment_ctr", "Click-through rate (clicks / impressions), by variant."},
+        {"ctr_low", "reco_experiment_ctr_low", "Lower end of the 95% Wilson interval of the CTR."},
+        {"ctr_high", "reco_experiment_ctr_high",
+         "Upper end of the 95% Wilson interval of the CTR."},
+    };
+    for (size_t k = 0; k < sizeof counters / sizeof counters[0]; k++) {
+        bool total = strstr(counters[k][1], "_total") != NULL;
+        metric_head(f, counters[k][1], total ? "counter" : "gauge", counters[k][2]);
+        size_t i;
+        json_t *v;
+        json_array_foreach(vs, i, v)
+        {
+            json_t *x = json_object_get(v, counters[k][0]);
+            if (!json_is_number(x))
+                continue; /* a rate without impressions */
+            fprintf(f, "%s{variant=\"%s\"} %.9g\n", counters[k][1],
+                    json_string_value(json_object_get(v, "name")), json_number_value(x));
+        }
+    }
+    json_decref(ex);
+}
+
 /* ---- /metrics ---- */
 
 static void metric_head(FILE *f, const char *name, const char *type, const char *help)
@@ -1217,6 +1451,7 @@ static enum MHD_Result h_metrics(reco_http *h, struct MHD_Connection *c, request
                 "1 once the served model is a private copy that changes to the file cannot "
                 "reach, 0 while it is served from the file's mapping.");
     fprintf(f, "reco_model_private_copy %d\n", st.model_private ? 1 : 0);
+    experiment_metrics(h, f);
     metric_head(f, "reco_start_timestamp_seconds", "gauge",
                 "When the server started (Unix time).");
     fprintf(f, "reco_start_timestamp_seconds %lld\n", (long long)h->started_at);
@@ -1537,6 +1772,7 @@ static enum MHD_Result dispatch_get(reco_http *h, struct MHD_Connection *c, requ
     case R_MODEL: return h_model(h, c, rq);
     case R_HEALTHZ: return h_healthz(h, c, rq);
     case R_METRICS: return h_metrics(h, c, rq);
+    case R_EXPERIMENTS: return h_experiments(h, c, rq);
     default: return send_error(h, c, rq, 500, "no handler for this route");
     }
 }
@@ -1729,10 +1965,10 @@ static enum MHD_Result begin(reco_http *h, struct MHD_Connection *c, request *rq
         rq->challenge = true;
         return send_error(h, c, rq, 401, "%s", why);
     }
-    if (rq->route == R_ADD_RATINGS && h->opt.read_only)
+    if ((rq->route == R_ADD_RATINGS || rq->route == R_FEEDBACK) && h->opt.read_only)
         return send_error(h, c, rq, 403,
                           "this server is read-only: start it with --ratings-log FILE to accept "
-                          "ratings");
+                          "%s", rq->route == R_FEEDBACK ? "feedback" : "ratings");
     const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (ce && strcasecmp(ce, "identity") != 0)
@@ -1748,7 +1984,8 @@ static enum MHD_Result begin(reco_http *h, struct MHD_Connection *c, request *rq
      * first (a CORS preflight, which this server never grants), so a write
      * without the token must carry one: a page on another site cannot post
      * to a server on the visitor's machine. */
-    bool needs_json = rq->route == R_ADD_RATINGS || has_body || !h->token;
+    bool needs_json = rq->route == R_ADD_RATINGS || rq->route == R_FEEDBACK || has_body ||
+                      !h->token;
     if (needs_json && !is_json_type(ct))
         return send_error(h, c, rq, 415, "%s %s needs \"Content-Type: application/json\" (got %s%s%s)%s",
                           method, ri->label, ct ? "\"" : "none",
@@ -1799,6 +2036,8 @@ static enum MHD_Result finish(reco_http *h, struct MHD_Connection *c, request *r
                           h->opt.max_body);
     if (rq->route == R_ADD_RATINGS)
         return h_add_ratings(h, c, rq);
+    if (rq->route == R_FEEDBACK)
+        return h_feedback(h, c, rq);
     return h_reload(h, c, rq);
 }
 

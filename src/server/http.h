@@ -12,6 +12,8 @@
  *   GET  /v1/items/{item}/similar?n=10
  *   GET  /v1/predict?user=U&item=I
  *   POST /v1/ratings              (token when configured)
+ *   POST /v1/feedback             (token when configured)
+ *   GET  /v1/experiments
  *   POST /v1/admin/reload         (token when configured; else a JSON type)
  *   GET  /v1/model, /healthz, /metrics (Prometheus text format)
  *
@@ -122,6 +124,15 @@ unsigned reco_http_status_for(reco_status st);
 unsigned reco_http_parse_ratings(const char *body, size_t len, double lo, double hi,
                                  size_t max_batch, json_t **doc, reco_new_rating **out,
                                  size_t *n, char *msg, size_t cap);
+
+/* The body of POST /v1/feedback: one feedback object or an array of them
+ * ({"recommendation_id", "user", "item"?, "type", "timestamp"?}), as
+ * reco_http_parse_ratings: 0 with *doc_out (free it after the entries,
+ * which borrow its strings) and *out (free), or the status with msg
+ * naming the entry and the field. */
+unsigned reco_http_parse_feedback(const char *body, size_t len, size_t max_batch,
+                                  json_t **doc_out, reco_feedback **out, size_t *n_out, char *msg,
+                                  size_t cap);
 
 /* Percent-decodes src[0..len) into dst (room for len bytes; not
  * NUL-terminated). Returns the decoded length, or -1 when a '%' is not

@@ -25,6 +25,9 @@
 #include "reco/utf8.h"
 #include "reco/json.h"
 
+#include "numfmt.h"
+#include "rng.h"
+
 #define BECAUSE_MAX 3
 /* What a live rating adds to the overlay, about (docs/operations.md has
  * the measured figures): its entry in the user's arrays, which double; a
@@ -342,27 +345,49 @@ typedef struct log_snap {
 
 /* ---- the service ---- */
 
-struct reco_service {
-    reco_service_options opt;
-    char *model_path, *log_path;
-    pthread_mutex_t gen_mu;   /* guards the gen pointer (not its contents) */
-    generation *gen;
-    pthread_mutex_t reload_mu; /* one reload at a time */
-    pthread_mutex_t apply_mu;  /* orders applying new ratings with a swap */
-    ratings_log log;
-    bool has_log, log_open;
-    uint64_t replay_from, replay_from_seq; /* the current generation's start in the log */
-    char first_bad[RECO_BAD_LINE_MSG_MAX]; /* the first line replay skipped */
-    atomic_uint_fast64_t logged, replayed, reloads, reload_failures, bad_lines, refused;
+/* Bits of the bitmap that estimates the users a variant has seen. */
+#define SEEN_BITS ((size_t)1 << 20)
+
+/* One variant of the experiment: a model file and its generation, and
+ * what the experiment counted for it. Without variants the service has
+ * one, "default", with the whole share. */
+typedef struct variant {
+    struct reco_service *s;
+    char name[RECO_VARIANT_NAME_MAX + 1];
+    char *model_path;
+    double share, upto;       /* its share; the cumulative share up to its end */
+    generation *gen;          /* guarded by s->gen_mu (the pointer, not its contents) */
+    uint64_t replay_from, replay_from_seq; /* its generation's start in the log (gen_mu) */
     /* Watching the model file for changes in place. */
     atomic_int_fast64_t next_file_check; /* monotonic ns */
     atomic_uint_fast64_t file_changes;
-    pthread_mutex_t file_mu;  /* guards reported */
-    reco_file_id reported;    /* the last changed version reported */
+    reco_file_id reported;    /* the last changed version reported (s->file_mu) */
     /* The private copy of the model loaded at open, made in the background. */
     pthread_t copier;
     bool copier_started;
     generation *copying;      /* a reference, released by the copier */
+    /* The experiment: lists served since start; feedback in the log. */
+    atomic_uint_fast64_t lists, impressions, clicks, purchases;
+    atomic_uint_fast64_t *seen; /* SEEN_BITS bits: users hashed (linear counting) */
+} variant;
+
+struct reco_service {
+    reco_service_options opt;
+    char *log_path;
+    variant *v;               /* the variants; v[0] is the control */
+    size_t nv;
+    pthread_mutex_t gen_mu;   /* guards each variant's gen pointer */
+    pthread_mutex_t reload_mu; /* one reload at a time */
+    pthread_mutex_t apply_mu;  /* orders applying new ratings with a swap */
+    ratings_log log;
+    bool has_log, log_open;
+    char first_bad[RECO_BAD_LINE_MSG_MAX]; /* the first line replay skipped */
+    atomic_uint_fast64_t logged, replayed, reloads, reload_failures, bad_lines, refused;
+    atomic_uint_fast64_t feedback_logged, feedback_replayed, feedback_other;
+    pthread_mutex_t file_mu;  /* guards the variants' reported */
+    /* recommendation_id: a random prefix per process and a counter. */
+    char rec_prefix[9];
+    atomic_uint_fast64_t rec_counter;
 };
 
 void reco_service_options_default(reco_service_options *o)
@@ -372,10 +397,176 @@ void reco_service_options_default(reco_service_options *o)
     o->max_batch = 10000;
 }
 
-static generation *acquire_gen(reco_service *s)
+/* ---- the experiment: variants and served lists ---- */
+
+static json_t *variant_info(reco_service *s, variant *v);
+
+static bool valid_variant_name(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > RECO_VARIANT_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = n[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+reco_status reco_variants_check(const reco_variant_spec *v, size_t n, reco_error *err)
+{
+    if (n == 0)
+        return reco_error_set(err, RECO_ERR_INVALID, "no variants given");
+    if (n > RECO_VARIANTS_MAX)
+        return reco_error_set(err, RECO_ERR_INVALID, "%zu variants: at most %d", n,
+                              RECO_VARIANTS_MAX);
+    double sum = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (!v[k].name || !valid_variant_name(v[k].name))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "variant name \"%s\": a name is 1 to 32 of A-Z, a-z, 0-9, _ "
+                                  "and -", v[k].name ? v[k].name : "");
+        for (size_t j = 0; j < k; j++)
+            if (!strcmp(v[j].name, v[k].name))
+                return reco_error_set(err, RECO_ERR_INVALID, "variant \"%s\" is given twice",
+                                      v[k].name);
+        if (!v[k].model_path || !v[k].model_path[0])
+            return reco_error_set(err, RECO_ERR_INVALID, "variant \"%s\" has no model file",
+                                  v[k].name);
+        if (!(v[k].share > 0 && v[k].share <= 1))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "variant \"%s\": its share must be a number above 0 and at "
+                                  "most 1, got %g", v[k].name, v[k].share);
+        sum += v[k].share;
+    }
+    if (fabs(sum - 1) > 1e-9)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "the variants' shares add up to %.10g, not 1 (within 1e-9): give "
+                              "shares such as 0.5 and 0.5", sum);
+    return RECO_OK;
+}
+
+double reco_variant_point(const char *user, size_t len)
+{
+    static const char salt[] = "reco-variant-v1:";
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < sizeof salt - 1; i++)
+        h = (h ^ (unsigned char)salt[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)user[i]) * 1099511628211ULL;
+    return (double)(reco_mix64(h) >> 11) * 0x1p-53;
+}
+
+size_t reco_variant_assign(const reco_variant_spec *v, size_t n, const char *user, size_t len)
+{
+    double x = reco_variant_point(user, len), upto = 0;
+    for (size_t k = 0; k + 1 < n; k++) {
+        upto += v[k].share;
+        if (x < upto)
+            return k;
+    }
+    return n - 1;
+}
+
+/* The service's variants from the options (one "default" without). */
+static reco_status variants_init(reco_service *s, const reco_service_options *opt,
+                                 reco_error *err)
+{
+    reco_variant_spec def = {"default", opt->model_path, 1.0};
+    const reco_variant_spec *vs = opt->n_variants ? opt->variants : &def;
+    size_t n = opt->n_variants ? opt->n_variants : 1;
+    if (!opt->n_variants && !opt->model_path)
+        return reco_error_set(err, RECO_ERR_INVALID, "no model file given");
+    reco_status rc = reco_variants_check(vs, n, err);
+    if (rc)
+        return rc;
+    s->v = calloc(n, sizeof *s->v);
+    if (!s->v)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    s->nv = n;
+    double upto = 0;
+    for (size_t k = 0; k < n; k++) {
+        variant *v = &s->v[k];
+        v->s = s;
+        snprintf(v->name, sizeof v->name, "%s", vs[k].name);
+        v->model_path = strdup(vs[k].model_path);
+        v->share = vs[k].share;
+        upto += vs[k].share;
+        v->upto = k + 1 == n ? 2.0 : upto; /* the last takes any rounding gap */
+        v->seen = calloc(SEEN_BITS / 64, sizeof *v->seen);
+        if (!v->model_path || !v->seen)
+            return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    char id[RECO_LOG_ID_LEN + 1];
+    if ((rc = reco_log_new_id(id, err)))
+        return rc;
+    memcpy(s->rec_prefix, id, 8);
+    s->rec_prefix[8] = '\0';
+    return RECO_OK;
+}
+
+static variant *variant_of(reco_service *s, const char *user, size_t len)
+{
+    if (s->nv == 1)
+        return &s->v[0];
+    double x = reco_variant_point(user, len);
+    for (size_t k = 0; k < s->nv; k++)
+        if (x < s->v[k].upto)
+            return &s->v[k];
+    return &s->v[s->nv - 1];
+}
+
+static variant *variant_named(reco_service *s, const char *name, size_t len)
+{
+    for (size_t k = 0; k < s->nv; k++)
+        if (strlen(s->v[k].name) == len && !memcmp(s->v[k].name, name, len))
+            return &s->v[k];
+    return NULL;
+}
+
+/* Marks a user seen by v (linear counting). */
+static void seen_user(variant *v, const char *user, size_t len)
+{
+    uint64_t h = reco_mix64(reco_idmap_hash(user, len) ^ 0x9e3779b97f4a7c15ULL);
+    size_t bit = (size_t)(h & (SEEN_BITS - 1));
+    atomic_fetch_or_explicit(&v->seen[bit / 64], (uint_fast64_t)1 << (bit % 64),
+                             memory_order_relaxed);
+}
+
+static double seen_estimate(const variant *v)
+{
+    size_t zeros = 0;
+    for (size_t w = 0; w < SEEN_BITS / 64; w++)
+        zeros += 64 - (size_t)__builtin_popcountll(
+                          (unsigned long long)atomic_load_explicit(&v->seen[w],
+                                                                   memory_order_relaxed));
+    if (zeros == 0)
+        zeros = 1; /* saturated: the estimate's ceiling */
+    return -(double)SEEN_BITS * log((double)zeros / (double)SEEN_BITS);
+}
+
+/* A list served by v: its recommendation_id and variant name; the user,
+ * when there is one, is counted as seen. Nonzero when out of memory. */
+static int served_list(reco_service *s, variant *v, const char *user, size_t ulen, json_t *o)
+{
+    if (!s->opt.list_ids)
+        return 0;
+    char id[8 + 1 + 16 + 1];
+    uint64_t c = atomic_fetch_add(&s->rec_counter, 1) + 1;
+    snprintf(id, sizeof id, "%s-%llx", s->rec_prefix, (unsigned long long)c);
+    atomic_fetch_add(&v->lists, 1);
+    if (user)
+        seen_user(v, user, ulen);
+    return json_object_set_new(o, "recommendation_id", json_string(id)) ||
+           json_object_set_new(o, "variant", json_string(v->name));
+}
+
+static generation *acquire_gen(reco_service *s, variant *v)
 {
     pthread_mutex_lock(&s->gen_mu);
-    generation *g = s->gen;
+    generation *g = v->gen;
     atomic_fetch_add(&g->refs, 1);
     pthread_mutex_unlock(&s->gen_mu);
     return g;
@@ -393,17 +584,17 @@ static int64_t mono_ns(void)
  * changed in place. Counted and reported once per version of the file.
  * A new inode at the path (a file renamed over it) is the way to replace
  * a model and is not reported; it is served after the next reload. */
-static void check_model_file(reco_service *s, bool force)
+static void check_model_file(reco_service *s, variant *v, bool force)
 {
-    int64_t now = mono_ns(), next = atomic_load(&s->next_file_check);
+    int64_t now = mono_ns(), next = atomic_load(&v->next_file_check);
     if (!force && (now < next ||
-                   !atomic_compare_exchange_strong(&s->next_file_check, &next,
+                   !atomic_compare_exchange_strong(&v->next_file_check, &next,
                                                    now + 1000000000)))
         return;
     reco_file_id cur;
-    if (reco_file_id_of(s->model_path, &cur, NULL) != RECO_OK)
+    if (reco_file_id_of(v->model_path, &cur, NULL) != RECO_OK)
         return; /* gone or unreadable: a rename in progress, or reported by the next reload */
-    generation *g = acquire_gen(s);
+    generation *g = acquire_gen(s, v);
     reco_file_id loaded = g->file_id;
     int64_t loaded_at = g->loaded_at;
     bool copy = reco_mfile_is_private(g->model->file);
@@ -411,13 +602,13 @@ static void check_model_file(reco_service *s, bool force)
     if (!reco_file_id_same_inode(&cur, &loaded) || reco_file_id_equal(&cur, &loaded))
         return;
     pthread_mutex_lock(&s->file_mu);
-    bool fresh = !reco_file_id_equal(&cur, &s->reported);
+    bool fresh = !reco_file_id_equal(&cur, &v->reported);
     if (fresh)
-        s->reported = cur;
+        v->reported = cur;
     pthread_mutex_unlock(&s->file_mu);
     if (!fresh)
         return;
-    atomic_fetch_add(&s->file_changes, 1);
+    atomic_fetch_add(&v->file_changes, 1);
     if (s->opt.notice) {
         char msg[1024], when[32];
         time_t t = (time_t)loaded_at;
@@ -426,7 +617,7 @@ static void check_model_file(reco_service *s, bool force)
         snprintf(msg, sizeof msg,
                  "%s was changed in place (now %llu bytes, was %llu)%s%s; replace model files "
                  "by writing a new file and renaming it over the old one, then reload",
-                 s->model_path, (unsigned long long)cur.size, (unsigned long long)loaded.size,
+                 v->model_path, (unsigned long long)cur.size, (unsigned long long)loaded.size,
                  copy ? "; still serving the copy loaded at "
                       : ": the model is mapped from it and may be damaged, reload now",
                  copy ? when : "");
@@ -434,10 +625,10 @@ static void check_model_file(reco_service *s, bool force)
     }
 }
 
-static generation *acquire(reco_service *s)
+static generation *acquire(reco_service *s, variant *v)
 {
-    check_model_file(s, false);
-    return acquire_gen(s);
+    check_model_file(s, v, false);
+    return acquire_gen(s, v);
 }
 
 /* Makes the model loaded at open a private copy while it already serves
@@ -445,9 +636,10 @@ static generation *acquire(reco_service *s)
  * is done is reported, and the model stays mapped. */
 static void *copy_model(void *arg)
 {
-    reco_service *s = arg;
+    variant *v = arg;
+    reco_service *s = v->s;
     reco_error err;
-    if (reco_mfile_make_private(s->copying->model->file, &err) != RECO_OK && s->opt.notice) {
+    if (reco_mfile_make_private(v->copying->model->file, &err) != RECO_OK && s->opt.notice) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s; replace model files by writing a new file and renaming "
                  "it over the old one, then reload", err.msg);
@@ -455,8 +647,8 @@ static void *copy_model(void *arg)
     }
     /* The similar-products index too, so the first such request is not
      * the one that builds it (a failure leaves it to that request). */
-    reco_model_prepare_similar(s->copying->model, &err);
-    generation_release(s->copying);
+    reco_model_prepare_similar(v->copying->model, &err);
+    generation_release(v->copying);
     return NULL;
 }
 
@@ -486,11 +678,12 @@ static int log_snapshot(reco_service *s, log_snap *sn, reco_error *err)
 /* Where the replay of the log for model m starts: the model's point, after
  * checking that it is this log's and within it; the log's start for a
  * model trained without it (if nothing before was compacted away). */
-static reco_status log_start_point(reco_service *s, const reco_model *m, const log_snap *sn,
-                                   uint64_t *from, uint64_t *from_seq, reco_error *err)
+static reco_status log_start_point(reco_service *s, const char *model, const reco_model *m,
+                                   const log_snap *sn, uint64_t *from, uint64_t *from_seq,
+                                   reco_error *err)
 {
     const reco_log_point *p = &m->log_point;
-    const char *log = s->log_path, *model = s->model_path;
+    const char *log = s->log_path;
     if (!p->id[0]) {
         if (sn->h.offset > 0)
             return reco_error_set(err, RECO_ERR_FORMAT,
@@ -817,8 +1010,16 @@ static reco_status log_append(reco_service *s, const char *text, size_t len, uin
 static reco_status log_open(reco_service *s, reco_error *err)
 {
     ratings_log *l = &s->log;
-    const reco_log_point *mp = &s->gen->model->log_point;
-    const char *path = s->log_path;
+    /* The first variant whose model was trained with the log speaks for
+     * all (each is checked against the log when it is replayed). */
+    const variant *mv = &s->v[0];
+    for (size_t k = 0; k < s->nv; k++)
+        if (s->v[k].gen->model->log_point.id[0]) {
+            mv = &s->v[k];
+            break;
+        }
+    const reco_log_point *mp = &mv->gen->model->log_point;
+    const char *path = s->log_path, *model_path = mv->model_path;
     bool rw = !s->opt.log_read_only;
     reco_log_file f;
     reco_status rc = rw ? reco_log_file_open_rw(path, &f, err) : reco_log_file_open(path, &f, err);
@@ -829,8 +1030,8 @@ static reco_status log_open(reco_service *s, reco_error *err)
                                   "rating #%llu, and the ratings acknowledged after that are in "
                                   "that log: put it back. If it is lost, `reco log init %s "
                                   "--model %s` starts an empty log that continues from the "
-                                  "model's point.", path, s->model_path, mp->id,
-                                  (unsigned long long)mp->seq, path, s->model_path);
+                                  "model's point.", path, model_path, mp->id,
+                                  (unsigned long long)mp->seq, path, model_path);
         if (!s->opt.create_log || !rw)
             return reco_error_set(err, RECO_ERR_NOT_FOUND,
                                   "%s does not exist. A missing ratings log is not replaced by "
@@ -853,7 +1054,7 @@ static reco_status log_open(reco_service *s, reco_error *err)
     } else if (rc == RECO_ERR_FORMAT && mp->id[0] && err) {
         size_t used = strlen(err->msg);
         snprintf(err->msg + used, sizeof err->msg - used, " (%s was trained on ratings log %s)",
-                 s->model_path, mp->id);
+                 model_path, mp->id);
     }
     if (rc)
         return rc;
@@ -882,23 +1083,35 @@ static reco_status log_open(reco_service *s, reco_error *err)
     return RECO_OK;
 }
 
-/* Replays the log into the first generation. */
+static reco_status replay_feedback(reco_service *s, const log_snap *sn, reco_error *err);
+
+/* Replays the log into each variant's first generation, and its feedback
+ * into the experiment's counts. */
 static reco_status log_replay_start(reco_service *s, reco_error *err)
 {
     log_snap sn;
     if (log_snapshot(s, &sn, err))
         return RECO_ERR_IO;
-    uint64_t from = 0, from_seq = 0, lines = 0, applied = 0;
-    reco_status rc = log_start_point(s, s->gen->model, &sn, &from, &from_seq, err);
-    if (rc == RECO_OK)
-        rc = replay(s, s->gen, &sn, from, from_seq, sn.end, &lines, &applied, err);
+    reco_status rc = replay_feedback(s, &sn, err);
+    uint64_t applied0 = 0;
+    for (size_t k = 0; k < s->nv && rc == RECO_OK; k++) {
+        variant *v = &s->v[k];
+        uint64_t from = 0, from_seq = 0, lines = 0, applied = 0;
+        rc = log_start_point(s, v->model_path, v->gen->model, &sn, &from, &from_seq, err);
+        if (rc == RECO_OK)
+            rc = replay(s, v->gen, &sn, from, from_seq, sn.end, &lines, &applied, err);
+        if (rc)
+            break;
+        s->log.end_seq = from_seq + lines;
+        v->replay_from = from;
+        v->replay_from_seq = from_seq;
+        if (k == 0)
+            applied0 = applied;
+    }
     close(sn.fd);
     if (rc)
         return rc;
-    s->log.end_seq = from_seq + lines;
-    s->replay_from = from;
-    s->replay_from_seq = from_seq;
-    atomic_store(&s->replayed, applied);
+    atomic_store(&s->replayed, applied0);
     return RECO_OK;
 }
 
@@ -906,7 +1119,7 @@ reco_status reco_service_open(const reco_service_options *opt, reco_service **ou
                               reco_error *err)
 {
     *out = NULL;
-    if (!opt->model_path)
+    if (!opt->model_path && !opt->n_variants)
         return reco_error_set(err, RECO_ERR_INVALID, "no model file given");
     reco_service *s = calloc(1, sizeof *s);
     if (!s)
@@ -916,21 +1129,26 @@ reco_status reco_service_open(const reco_service_options *opt, reco_service **ou
         s->opt.max_n = 1000;
     if (!s->opt.max_batch)
         s->opt.max_batch = 10000;
-    s->model_path = strdup(opt->model_path);
     s->log_path = opt->ratings_log ? strdup(opt->ratings_log) : NULL;
     s->log.fd = -1;
     pthread_mutex_init(&s->gen_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->apply_mu, NULL);
     pthread_mutex_init(&s->file_mu, NULL);
-    reco_status rc = generation_new(s->model_path, &s->gen, err);
+    reco_status rc = variants_init(s, opt, err);
     if (rc)
         goto fail;
-    if (!s->opt.map_model) {
-        s->copying = acquire_gen(s);
-        s->copier_started = pthread_create(&s->copier, NULL, copy_model, s) == 0;
-        if (!s->copier_started)
-            copy_model(s); /* no thread to spare: copy now */
+    s->opt.variants = NULL; /* the caller's; the service keeps its own copy */
+    for (size_t k = 0; k < s->nv; k++) {
+        variant *v = &s->v[k];
+        if ((rc = generation_new(v->model_path, &v->gen, err)))
+            goto fail;
+        if (!s->opt.map_model) {
+            v->copying = acquire_gen(s, v);
+            v->copier_started = pthread_create(&v->copier, NULL, copy_model, v) == 0;
+            if (!v->copier_started)
+                copy_model(v); /* no thread to spare: copy now */
+        }
     }
     if (s->log_path) {
         s->has_log = true;
@@ -950,8 +1168,9 @@ void reco_service_close(reco_service *s)
 {
     if (!s)
         return;
-    if (s->copier_started)
-        pthread_join(s->copier, NULL);
+    for (size_t k = 0; k < s->nv; k++)
+        if (s->v[k].copier_started)
+            pthread_join(s->v[k].copier, NULL);
     scratch_release_current();
     if (s->log_open) {
         if (writable(s))
@@ -962,12 +1181,16 @@ void reco_service_close(reco_service *s)
         pthread_cond_destroy(&s->log.cv);
     }
     free(s->log.buf);
-    generation_release(s->gen);
+    for (size_t k = 0; k < s->nv; k++) {
+        generation_release(s->v[k].gen);
+        free(s->v[k].model_path);
+        free(s->v[k].seen);
+    }
+    free(s->v);
     pthread_mutex_destroy(&s->gen_mu);
     pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->apply_mu);
     pthread_mutex_destroy(&s->file_mu);
-    free(s->model_path);
     free(s->log_path);
     free(s);
 }
@@ -1148,7 +1371,8 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
     rc = check_n(s, n, err);
     if (rc)
         return rc;
-    generation *g = acquire(s);
+    variant *v = variant_of(s, user, ulen);
+    generation *g = acquire(s, v);
     const reco_model *m = g->model;
     reco_scored *top = malloc(n * sizeof *top);
     merged mp;
@@ -1219,7 +1443,7 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
             json_decref(*out);
             *out = NULL;
         }
-        if (!*out)
+        if (!*out || served_list(s, v, user, ulen, *out))
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     free(rule_idx);
@@ -1236,7 +1460,17 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
 reco_status reco_service_similar(reco_service *s, const char *item, size_t n, json_t **out,
                                  reco_error *err)
 {
+    return reco_service_similar_for(s, item, NULL, n, out, err);
+}
+
+reco_status reco_service_similar_for(reco_service *s, const char *item, const char *user,
+                                     size_t n, json_t **out, reco_error *err)
+{
     *out = NULL;
+    size_t ulen = user ? strlen(user) : 0;
+    if (user && !reco_service_valid_id(user, ulen))
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "user ID must be 1 to 255 bytes of UTF-8 without control characters");
     size_t ilen = strlen(item);
     if (!reco_service_valid_id(item, ilen))
         return reco_error_set(err, RECO_ERR_INVALID,
@@ -1244,7 +1478,8 @@ reco_status reco_service_similar(reco_service *s, const char *item, size_t n, js
     reco_status rc = check_n(s, n, err);
     if (rc)
         return rc;
-    generation *g = acquire(s);
+    variant *v = user ? variant_of(s, user, ulen) : &s->v[0];
+    generation *g = acquire(s, v);
     const reco_model *m = g->model;
     int64_t i = reco_idmap_find(g->train->items, item, ilen);
     if (i < 0) {
@@ -1273,7 +1508,7 @@ reco_status reco_service_similar(reco_service *s, const char *item, size_t n, js
         }
         *out = json_pack("{s:s,s:s,s:o,s:b,s:o}", "item", item, "algorithm", m->ops->name,
                          "chain", names, "fallback", fallback, "items", items);
-        if (!*out)
+        if (!*out || served_list(s, v, user, ulen, *out))
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     free(top);
@@ -1289,7 +1524,7 @@ reco_status reco_service_predict(reco_service *s, const char *user, const char *
     if (!reco_service_valid_id(user, ulen) || !reco_service_valid_id(item, ilen))
         return reco_error_set(err, RECO_ERR_INVALID,
                               "IDs must be 1 to 255 bytes of UTF-8 without control characters");
-    generation *g = acquire(s);
+    generation *g = acquire(s, variant_of(s, user, ulen));
     int64_t u = reco_idmap_find(g->train->users, user, ulen);
     int64_t i = reco_idmap_find(g->train->items, item, ilen);
     bool live_user = false, live_item = false;
@@ -1327,7 +1562,7 @@ reco_status reco_service_user_ratings(reco_service *s, const char *user, json_t 
     if (!reco_service_valid_id(user, ulen))
         return reco_error_set(err, RECO_ERR_INVALID,
                               "user ID must be 1 to 255 bytes of UTF-8 without control characters");
-    generation *g = acquire(s);
+    generation *g = acquire(s, variant_of(s, user, ulen));
     json_t *list = json_array();
     pthread_rwlock_rdlock(&g->lock);
     int64_t u = find_user(g, user, ulen);
@@ -1390,7 +1625,8 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
     if (n > s->opt.max_batch)
         return reco_error_set(err, RECO_ERR_TOO_LARGE, "at most %zu ratings per request, got %zu",
                               s->opt.max_batch, n);
-    generation *g = acquire(s);
+    /* The control's range: every variant's model takes what it takes. */
+    generation *g = acquire(s, &s->v[0]);
     float lo = g->model->rating_lo, hi = g->model->rating_hi;
     generation_release(g);
     int64_t now = (int64_t)time(NULL);
@@ -1410,9 +1646,12 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
                                   "rating %zu: rating must be a number from %g to %g", k, lo, hi);
         bytes += reco_log_line_max(r[k].user_len, r[k].item_len);
     }
-    if (s->opt.max_live_bytes) {
-        g = acquire(s);
+    /* The cap holds for each variant's overlay (they hold the same
+     * ratings, against different models). */
+    for (size_t vk = 0; s->opt.max_live_bytes && vk < s->nv; vk++) {
+        g = acquire(s, &s->v[vk]);
         pthread_rwlock_wrlock(&g->lock);
+        need = 0;
         for (size_t k = 0; k < n; k++) {
             need += LIVE_BYTES_RATING;
             if (find_user(g, r[k].user, r[k].user_len) < 0)
@@ -1454,7 +1693,17 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
      * generation that replayed the log before these lines were there
      * while they are applied to the old one. */
     pthread_mutex_lock(&s->apply_mu);
-    g = acquire(s);
+    for (size_t vk = 1; vk < s->nv; vk++) {
+        g = acquire(s, &s->v[vk]);
+        pthread_rwlock_wrlock(&g->lock);
+        for (size_t k = 0; k < n; k++)
+            if (apply_rating(g, r[k].user, r[k].user_len, r[k].item, r[k].item_len,
+                             (float)r[k].rating, r[k].timestamp ? r[k].timestamp : now) != 0)
+                rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory applying ratings");
+        pthread_rwlock_unlock(&g->lock);
+        generation_release(g);
+    }
+    g = acquire(s, &s->v[0]);
     json_t *list = json_array();
     pthread_rwlock_wrlock(&g->lock);
     for (size_t k = 0; k < n; k++) {
@@ -1480,40 +1729,62 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
     return RECO_OK;
 }
 
+/* A reload's new generation for one variant, before the swap. */
+typedef struct staged {
+    generation *g;
+    uint64_t from, from_seq, lines, applied;
+} staged;
+
+/* Loads v's file again and replays the log up to sn's end into it. */
+static reco_status stage_variant(reco_service *s, variant *v, const log_snap *sn, staged *st,
+                                 reco_error *err)
+{
+    memset(st, 0, sizeof *st);
+    reco_status rc = generation_new(v->model_path, &st->g, err);
+    /* The private copy before the swap: the old model serves meanwhile. */
+    if (rc == RECO_OK && !s->opt.map_model)
+        rc = reco_mfile_make_private(st->g->model->file, err);
+    if (rc == RECO_OK)
+        rc = reco_model_prepare_similar(st->g->model, err);
+    if (rc == RECO_OK && s->has_log &&
+        ((rc = log_start_point(s, v->model_path, st->g->model, sn, &st->from, &st->from_seq,
+                               err)) == RECO_OK))
+        rc = replay(s, st->g, sn, st->from, st->from_seq, sn->end, &st->lines, &st->applied,
+                    err);
+    return rc;
+}
+
 reco_status reco_service_reload(reco_service *s, reco_error *err)
 {
     pthread_mutex_lock(&s->reload_mu);
-    generation *g = NULL;
-    reco_status rc = generation_new(s->model_path, &g, err);
-    /* The private copy before the swap: the old model serves meanwhile. */
-    if (rc == RECO_OK && !s->opt.map_model)
-        rc = reco_mfile_make_private(g->model->file, err);
-    if (rc == RECO_OK)
-        rc = reco_model_prepare_similar(g->model, err);
-    /* Most of the log is replayed without blocking writers, the rest under
-     * apply_mu so that no acknowledged rating is missed. */
+    staged *st = calloc(s->nv, sizeof *st);
+    reco_status rc = st ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    /* Every variant's file, or none: most of the log is replayed without
+     * blocking writers, the rest under apply_mu so that no acknowledged
+     * rating is missed. */
     log_snap sn = {-1, {0}, 0}, sn2 = {-1, {0}, 0};
-    uint64_t from = 0, from_seq = 0, lines = 0, applied = 0;
     if (rc == RECO_OK && s->has_log && log_snapshot(s, &sn, err))
         rc = RECO_ERR_IO;
-    if (rc == RECO_OK && s->has_log &&
-        ((rc = log_start_point(s, g->model, &sn, &from, &from_seq, err)) == RECO_OK))
-        rc = replay(s, g, &sn, from, from_seq, sn.end, &lines, &applied, err);
+    for (size_t k = 0; rc == RECO_OK && k < s->nv; k++)
+        rc = stage_variant(s, &s->v[k], &sn, &st[k], err);
     if (rc == RECO_OK) {
         pthread_mutex_lock(&s->apply_mu);
         if (s->has_log && log_snapshot(s, &sn2, err))
             rc = RECO_ERR_IO;
-        if (rc == RECO_OK && s->has_log)
-            rc = replay(s, g, &sn2, sn.end, from_seq + lines, sn2.end, &lines, &applied, err);
+        for (size_t k = 0; rc == RECO_OK && s->has_log && k < s->nv; k++)
+            rc = replay(s, st[k].g, &sn2, sn.end, st[k].from_seq + st[k].lines, sn2.end,
+                        &st[k].lines, &st[k].applied, err);
         if (rc == RECO_OK) {
             pthread_mutex_lock(&s->gen_mu);
-            generation *old = s->gen;
-            s->gen = g;
-            s->replay_from = from;
-            s->replay_from_seq = from_seq;
+            for (size_t k = 0; k < s->nv; k++) {
+                generation *old = s->v[k].gen;
+                s->v[k].gen = st[k].g;
+                s->v[k].replay_from = st[k].from;
+                s->v[k].replay_from_seq = st[k].from_seq;
+                st[k].g = old; /* freed when its last in-flight request releases it */
+            }
             pthread_mutex_unlock(&s->gen_mu);
-            atomic_store(&s->replayed, applied);
-            g = old; /* freed when its last in-flight request releases it */
+            atomic_store(&s->replayed, st[0].applied);
         }
         pthread_mutex_unlock(&s->apply_mu);
     }
@@ -1521,7 +1792,9 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
         close(sn.fd);
     if (sn2.fd >= 0)
         close(sn2.fd);
-    generation_release(g);
+    for (size_t k = 0; st && k < s->nv; k++)
+        generation_release(st[k].g);
+    free(st);
     if (rc)
         atomic_fetch_add(&s->reload_failures, 1);
     else
@@ -1532,7 +1805,12 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
 
 json_t *reco_service_model_info(reco_service *s)
 {
-    generation *g = acquire(s);
+    return variant_info(s, &s->v[0]);
+}
+
+static json_t *variant_info(reco_service *s, variant *v)
+{
+    generation *g = acquire(s, v);
     const reco_model *m = g->model;
     char params[2048] = "";
     if (m->ops->params_format)
@@ -1544,7 +1822,7 @@ json_t *reco_service_model_info(reco_service *s)
                           "algorithm", m->ops->name, "params", reco_json_params(params), "users",
                           (json_int_t)g->n_users, "items", (json_int_t)g->n_items, "ratings",
                           (json_int_t)reco_dataset_nnz(g->train), "trained_at",
-                          (json_int_t)m->trained_at, "file", s->model_path, "file_bytes",
+                          (json_int_t)m->trained_at, "file", v->model_path, "file_bytes",
                           (json_int_t)reco_mfile_size(m->file), "loaded_at",
                           (json_int_t)g->loaded_at, "fit_seconds", reco_json_real(m->fit_seconds),
                           "live_ratings", (json_int_t)live, "live_users", (json_int_t)lusers,
@@ -1569,7 +1847,7 @@ json_t *reco_service_model_info(reco_service *s)
                                (json_int_t)s->log.end_seq);
         pthread_mutex_unlock(&s->log.io);
         pthread_mutex_lock(&s->gen_mu);
-        uint64_t from_seq = s->replay_from_seq;
+        uint64_t from_seq = v->replay_from_seq;
         pthread_mutex_unlock(&s->gen_mu);
         if (lg) {
             json_object_set_new(lg, "model_covers", m->log_point.id[0]
@@ -1585,7 +1863,7 @@ json_t *reco_service_model_info(reco_service *s)
 
 const struct reco_model *reco_service_model(reco_service *s)
 {
-    generation *g = acquire_gen(s);
+    generation *g = acquire_gen(s, &s->v[0]);
     const reco_model *m = g->model;
     generation_release(g); /* the service keeps its own reference */
     return m;
@@ -1663,8 +1941,8 @@ json_t *reco_service_health(reco_service *s, bool *healthy)
                                             (json_int_t)l->write_errors));
         pthread_mutex_unlock(&l->mu);
     }
-    if (s->opt.max_live_bytes) {
-        generation *g = acquire(s);
+    for (size_t vk = 0; s->opt.max_live_bytes && vk < s->nv; vk++) {
+        generation *g = acquire(s, &s->v[vk]);
         pthread_rwlock_rdlock(&g->lock);
         bool full = g->refused;
         uint64_t used = live_bytes(g);
@@ -1683,6 +1961,7 @@ json_t *reco_service_health(reco_service *s, bool *healthy)
                                                       "live_bytes", (json_int_t)used,
                                                       "max_live_bytes",
                                                       (json_int_t)s->opt.max_live_bytes));
+            break;
         }
     }
     bool ok = json_array_size(problems) == 0;
@@ -1698,10 +1977,13 @@ json_t *reco_service_health(reco_service *s, bool *healthy)
 void reco_service_get_stats(reco_service *s, reco_service_stats *st)
 {
     memset(st, 0, sizeof *st);
-    check_model_file(s, true);
+    for (size_t k = 0; k < s->nv; k++) {
+        check_model_file(s, &s->v[k], true);
+        st->model_file_changes += atomic_load(&s->v[k].file_changes);
+    }
     json_t *h = reco_service_health(s, &st->healthy);
     json_decref(h);
-    generation *g = acquire_gen(s);
+    generation *g = acquire_gen(s, &s->v[0]);
     st->model_bytes = reco_mfile_size(g->model->file);
     st->model_private = reco_mfile_is_private(g->model->file);
     st->trained_at = g->model->trained_at;
@@ -1718,7 +2000,6 @@ void reco_service_get_stats(reco_service *s, reco_service_stats *st)
     st->ratings_replayed = atomic_load(&s->replayed);
     st->reloads = atomic_load(&s->reloads);
     st->reload_failures = atomic_load(&s->reload_failures);
-    st->model_file_changes = atomic_load(&s->file_changes);
     st->log_bad_lines = atomic_load(&s->bad_lines);
     if (s->has_log) {
         pthread_mutex_lock(&s->log.mu);
@@ -1730,8 +2011,310 @@ void reco_service_get_stats(reco_service *s, reco_service_stats *st)
         st->log_bytes = s->log.end - s->log.h.offset;
         pthread_mutex_unlock(&s->log.io);
         pthread_mutex_lock(&s->gen_mu);
-        st->log_replay_from = s->replay_from;
+        st->log_replay_from = s->v[0].replay_from;
+        for (size_t k = 1; k < s->nv; k++)
+            if (s->v[k].replay_from < st->log_replay_from)
+                st->log_replay_from = s->v[k].replay_from;
         memcpy(st->log_first_bad_line, s->first_bad, sizeof st->log_first_bad_line);
         pthread_mutex_unlock(&s->gen_mu);
     }
+}
+
+/* ---- feedback: records in the log, counted per variant ---- */
+
+#define FEEDBACK_KIND "feedback"
+#define Z95 1.959963984540054
+
+bool reco_wilson(uint64_t k, uint64_t n, double z, double *lo, double *hi)
+{
+    *lo = *hi = 0;
+    if (n == 0 || k > n)
+        return false;
+    double nn = (double)n, p = (double)k / nn, z2 = z * z;
+    double den = 1 + z2 / nn;
+    double mid = (p + z2 / (2 * nn)) / den;
+    double half = z / den * sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
+    *lo = mid - half < 0 ? 0 : mid - half;
+    *hi = mid + half > 1 ? 1 : mid + half;
+    return true;
+}
+
+bool reco_newcombe(uint64_t k1, uint64_t n1, uint64_t k0, uint64_t n0, double z, double *lo,
+                   double *hi)
+{
+    double l1, u1, l0, u0;
+    *lo = *hi = 0;
+    if (!reco_wilson(k1, n1, z, &l1, &u1) || !reco_wilson(k0, n0, z, &l0, &u0))
+        return false;
+    double p1 = (double)k1 / (double)n1, p0 = (double)k0 / (double)n0, d = p1 - p0;
+    *lo = d - sqrt((p1 - l1) * (p1 - l1) + (u0 - p0) * (u0 - p0));
+    *hi = d + sqrt((u1 - p1) * (u1 - p1) + (p0 - l0) * (p0 - l0));
+    return true;
+}
+
+bool reco_recommendation_id_valid(const char *id, size_t len)
+{
+    if (len < 10 || len > 8 + 1 + 16 || id[8] != '-')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (i == 8)
+            continue;
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+typedef enum feedback_type { FB_IMPRESSION, FB_CLICK, FB_PURCHASE, FB_NONE } feedback_type;
+
+static const char *const FEEDBACK_TYPES[] = {"impression", "click", "purchase"};
+
+static feedback_type feedback_type_of(const char *t)
+{
+    for (int k = 0; t && k < FB_NONE; k++)
+        if (!strcmp(t, FEEDBACK_TYPES[k]))
+            return (feedback_type)k;
+    return FB_NONE;
+}
+
+static void count_feedback(variant *v, feedback_type t)
+{
+    atomic_uint_fast64_t *c = t == FB_IMPRESSION ? &v->impressions
+                              : t == FB_CLICK    ? &v->clicks
+                                                 : &v->purchases;
+    atomic_fetch_add(c, 1);
+}
+
+/* A feedback record of the log: {"recommendation_id", "user", "item"?,
+ * "type", "timestamp", "variant"}, checked as strictly as the writer
+ * makes it. 0, 1 (bad: why) or -1. */
+static int take_feedback(void *ctx, const char *kind, size_t kind_len, const char *payload,
+                         size_t len, char *why, size_t cap)
+{
+    reco_service *s = ctx;
+    if (kind_len != sizeof FEEDBACK_KIND - 1 || memcmp(kind, FEEDBACK_KIND, kind_len))
+        return 0; /* another kind: not the experiment's */
+    json_error_t je;
+    json_t *o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &je);
+    if (!o) {
+        snprintf(why, cap, "malformed JSON at column %d: %s", je.column, je.text);
+        return 1;
+    }
+    const json_t *rid = json_object_get(o, "recommendation_id"),
+                 *user = json_object_get(o, "user"), *item = json_object_get(o, "item"),
+                 *type = json_object_get(o, "type"), *ts = json_object_get(o, "timestamp"),
+                 *var = json_object_get(o, "variant");
+    feedback_type t = feedback_type_of(json_string_value(type));
+    const char *bad = NULL;
+    if (!json_is_string(rid) ||
+        !reco_recommendation_id_valid(json_string_value(rid), json_string_length(rid)))
+        bad = "recommendation_id missing or malformed";
+    else if (!json_is_string(user) ||
+             !reco_log_valid_id(json_string_value(user), json_string_length(user)))
+        bad = "user missing or not a valid ID";
+    else if (item && (!json_is_string(item) ||
+                      !reco_log_valid_id(json_string_value(item), json_string_length(item))))
+        bad = "item not a valid ID";
+    else if (t == FB_NONE)
+        bad = "type missing or not impression, click or purchase";
+    else if (!json_is_integer(ts))
+        bad = "timestamp missing or not an integer";
+    else if (!json_is_string(var) || !valid_variant_name(json_string_value(var)))
+        bad = "variant missing or not a variant name";
+    if (bad) {
+        snprintf(why, cap, "%s", bad);
+        json_decref(o);
+        return 1;
+    }
+    variant *v = variant_named(s, json_string_value(var), json_string_length(var));
+    if (v) {
+        count_feedback(v, t);
+        seen_user(v, json_string_value(user), json_string_length(user));
+    } else {
+        atomic_fetch_add(&s->feedback_other, 1);
+    }
+    atomic_fetch_add(&s->feedback_replayed, 1);
+    json_decref(o);
+    return 0;
+}
+
+/* Counts the feedback of the whole log file (from its start, not from a
+ * model's point: the experiment is not the model's). Its ratings are
+ * only checked for their form (their range is the models' business,
+ * checked by the replay of each variant). */
+static reco_status replay_feedback(reco_service *s, const log_snap *sn, reco_error *err)
+{
+    uint64_t len64 = sn->end - sn->h.offset;
+    if (len64 == 0)
+        return RECO_OK;
+    size_t len = (size_t)len64;
+    char *buf = malloc(len);
+    if (!buf)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory replaying %s (%zu bytes)",
+                              s->log_path, len);
+    if (reco_pread_exact(sn->fd, buf, len, sn->h.len)) {
+        free(buf);
+        return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
+    }
+    reco_log_parse_opts o = {s->log_path, 2, -HUGE_VAL, HUGE_VAL, s->opt.skip_bad_log};
+    reco_log_records recs = {take_feedback, s};
+    reco_log_parse_report rep;
+    reco_status rc = reco_log_parse_records(buf, len, &o, NULL, NULL, &recs, &rep, err);
+    free(buf);
+    atomic_fetch_add(&s->bad_lines, rep.bad_records);
+    if (rep.bad_records && rep.n_messages) {
+        pthread_mutex_lock(&s->gen_mu);
+        if (!s->first_bad[0])
+            snprintf(s->first_bad, sizeof s->first_bad, "%s", rep.messages[0]);
+        pthread_mutex_unlock(&s->gen_mu);
+    }
+    if (rc == RECO_ERR_PARSE && err) {
+        size_t used = strlen(err->msg);
+        snprintf(err->msg + used, sizeof err->msg - used,
+                 " (--skip-bad-log skips bad lines and counts them)");
+    }
+    return rc;
+}
+
+reco_status reco_service_add_feedback(reco_service *s, const reco_feedback *f, size_t n,
+                                      json_t **out, reco_error *err)
+{
+    *out = NULL;
+    if (!s->has_log)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "this server takes no feedback (start it with --ratings-log: "
+                              "feedback is kept in the ratings log)");
+    if (!writable(s))
+        return reco_error_set(err, RECO_ERR_INVALID, "the ratings log is open read-only");
+    if (n == 0)
+        return reco_error_set(err, RECO_ERR_INVALID, "no feedback given");
+    if (n > s->opt.max_batch)
+        return reco_error_set(err, RECO_ERR_TOO_LARGE,
+                              "at most %zu feedback entries per request, got %zu",
+                              s->opt.max_batch, n);
+    for (size_t k = 0; k < n; k++) {
+        if (!f[k].recommendation_id ||
+            !reco_recommendation_id_valid(f[k].recommendation_id, f[k].recommendation_id_len))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "feedback %zu: recommendation_id must be one this server "
+                                  "hands out (8 hex digits, '-', 1 to 16 hex digits)", k);
+        if (!f[k].user || !reco_service_valid_id(f[k].user, f[k].user_len))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "feedback %zu: user must be 1 to 255 bytes of UTF-8 without "
+                                  "control characters", k);
+        if (f[k].item && !reco_service_valid_id(f[k].item, f[k].item_len))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "feedback %zu: item must be 1 to 255 bytes of UTF-8 without "
+                                  "control characters", k);
+        if (feedback_type_of(f[k].type) == FB_NONE)
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "feedback %zu: type must be impression, click or purchase", k);
+        if (f[k].timestamp < 0)
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "feedback %zu: timestamp must be 0 or more", k);
+    }
+    int64_t now = (int64_t)time(NULL);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    variant **who = malloc(n * sizeof *who);
+    reco_status rc = who ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < n && rc == RECO_OK; k++) {
+        who[k] = variant_of(s, f[k].user, f[k].user_len);
+        json_t *o = json_object();
+        json_object_set_new(o, "recommendation_id",
+                            json_stringn(f[k].recommendation_id, f[k].recommendation_id_len));
+        json_object_set_new(o, "user", json_stringn(f[k].user, f[k].user_len));
+        if (f[k].item)
+            json_object_set_new(o, "item", json_stringn(f[k].item, f[k].item_len));
+        json_object_set_new(o, "type", json_string(f[k].type));
+        json_object_set_new(o, "timestamp",
+                            json_integer((json_int_t)(f[k].timestamp ? f[k].timestamp : now)));
+        json_object_set_new(o, "variant", json_string(who[k]->name));
+        /* Compact and ASCII: one line, whatever the IDs hold. */
+        char *payload = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        size_t pl = payload ? strlen(payload) : 0, need = len + reco_log_record_max(pl);
+        if (payload && need > cap) {
+            size_t nc = cap ? cap * 2 : 4096;
+            while (nc < need)
+                nc *= 2;
+            char *nt = realloc(text, nc);
+            if (nt) {
+                text = nt;
+                cap = nc;
+            }
+        }
+        if (!payload || need > cap)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        else
+            len += reco_log_format_record(text + len, FEEDBACK_KIND, payload, pl);
+        free(payload);
+    }
+    if (rc == RECO_OK)
+        rc = log_append(s, text, len, n, err);
+    free(text);
+    if (rc) {
+        free(who);
+        return rc;
+    }
+    atomic_fetch_add(&s->feedback_logged, n);
+    json_t *list = json_array();
+    for (size_t k = 0; k < n; k++) {
+        count_feedback(who[k], feedback_type_of(f[k].type));
+        seen_user(who[k], f[k].user, f[k].user_len);
+        json_array_append_new(
+            list, json_pack("{s:s%,s:s%,s:s,s:s}", "recommendation_id",
+                            f[k].recommendation_id, f[k].recommendation_id_len, "user",
+                            f[k].user, f[k].user_len, "type", f[k].type, "variant",
+                            who[k]->name));
+    }
+    free(who);
+    *out = json_pack("{s:I,s:o}", "accepted", (json_int_t)n, "feedback", list);
+    return *out ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+}
+
+/* A rate and its interval into o (nulls without a denominator). */
+static void set_interval(json_t *o, const char *key, bool ok, double v, double lo, double hi)
+{
+    char k[48];
+    json_object_set_new(o, key, ok ? json_real(v) : json_null());
+    snprintf(k, sizeof k, "%s_low", key);
+    json_object_set_new(o, k, ok ? json_real(lo) : json_null());
+    snprintf(k, sizeof k, "%s_high", key);
+    json_object_set_new(o, k, ok ? json_real(hi) : json_null());
+}
+
+json_t *reco_service_experiments(reco_service *s)
+{
+    json_t *list = json_array();
+    uint64_t imp0 = atomic_load(&s->v[0].impressions), clk0 = atomic_load(&s->v[0].clicks);
+    for (size_t k = 0; list && k < s->nv; k++) {
+        variant *v = &s->v[k];
+        json_t *info = variant_info(s, v);
+        uint64_t imp = atomic_load(&v->impressions), clk = atomic_load(&v->clicks);
+        json_t *o = json_pack("{s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:I,s:I}", "name", v->name, "file",
+                              v->model_path, "algorithm",
+                              info && json_string_value(json_object_get(info, "algorithm"))
+                                  ? json_string_value(json_object_get(info, "algorithm"))
+                                  : "unknown",
+                              "share", v->share, "users_seen",
+                              (json_int_t)llround(seen_estimate(v)), "lists_served",
+                              (json_int_t)atomic_load(&v->lists), "impressions",
+                              (json_int_t)imp, "clicks", (json_int_t)clk, "purchases",
+                              (json_int_t)atomic_load(&v->purchases));
+        json_decref(info);
+        if (!o)
+            continue;
+        double lo, hi;
+        bool ok = reco_wilson(clk, imp, Z95, &lo, &hi);
+        set_interval(o, "ctr", ok, ok ? (double)clk / (double)imp : 0, lo, hi);
+        ok = k > 0 && reco_newcombe(clk, imp, clk0, imp0, Z95, &lo, &hi);
+        set_interval(o, "ctr_diff", ok,
+                     ok ? (double)clk / (double)imp - (double)clk0 / (double)imp0 : 0, lo, hi);
+        json_array_append_new(list, o);
+    }
+    return json_pack("{s:f,s:s,s:o,s:I}", "confidence", 0.95, "control", s->v[0].name,
+                     "variants", list, "feedback_other",
+                     (json_int_t)atomic_load(&s->feedback_other));
 }

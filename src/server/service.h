@@ -32,6 +32,19 @@
  * reported once through the notice function. Replace model files by renaming
  * a new file over the old one, then reload.
  *
+ * Experiments (docs/experiments.md). The service serves one or more
+ * *variants*, each a model file with a share of the users; a user is
+ * assigned by a fixed hash of the user ID (reco_variant_point), the same
+ * on every start and machine. Each variant has its own generation (its
+ * model, and the live ratings replayed from its own model's point): every
+ * new rating is logged once and applied to every variant, so all see the
+ * same live data; reload reloads every file, all or none. Every served
+ * list carries a recommendation_id (a random prefix per process and a
+ * counter, hex) and its variant; feedback on it (impression, click,
+ * purchase) is a record in the ratings log (ratings_log.h), durable
+ * before it is acknowledged, counted per variant and counted again from
+ * the log on start. Without variants the one model is variant "default".
+ *
  * All calls are thread-safe. Answers are JSON objects (jansson) that the
  * caller owns and frees with json_decref. */
 #ifndef RECO_SERVICE_H
@@ -48,6 +61,42 @@
 #include "reco/ratings.h"
 
 typedef struct reco_service reco_service;
+
+#define RECO_VARIANT_NAME_MAX 32
+#define RECO_VARIANTS_MAX 16
+
+/* One variant: a name ([A-Za-z0-9_-]{1,32}, unique), a model file and a
+ * share of the users (> 0; the shares add up to 1 within 1e-9). */
+typedef struct reco_variant_spec {
+    const char *name;
+    const char *model_path;
+    double share;
+} reco_variant_spec;
+
+/* RECO_ERR_INVALID naming what is wrong: a bad or repeated name, a share
+ * not in (0, 1], shares that do not add up to 1, more than
+ * RECO_VARIANTS_MAX variants, none. */
+reco_status reco_variants_check(const reco_variant_spec *v, size_t n, reco_error *err);
+
+/* Where a user falls in [0, 1): a fixed salted 64-bit hash of the ID
+ * (FNV-1a over "reco-variant-v1:" and the ID, then a 64-bit finaliser),
+ * its top 53 bits over 2^53. The same on every machine and version. */
+double reco_variant_point(const char *user, size_t len);
+
+/* The variant of a user: the first whose cumulative share exceeds the
+ * user's point (the last one if rounding leaves a gap). */
+size_t reco_variant_assign(const reco_variant_spec *v, size_t n, const char *user, size_t len);
+
+/* The 95% (z = 1.959964) Wilson score interval for k successes out of n:
+ * (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n), p = k/n. false
+ * (and 0, 0) when n is 0. */
+bool reco_wilson(uint64_t k, uint64_t n, double z, double *lo, double *hi);
+
+/* Newcombe's hybrid score interval (method 10) for p1 - p0, from the
+ * Wilson intervals (l1, u1) and (l0, u0): d - sqrt((p1-l1)² + (u0-p0)²) to
+ * d + sqrt((u1-p1)² + (p0-l0)²). false when either n is 0. */
+bool reco_newcombe(uint64_t k1, uint64_t n1, uint64_t k0, uint64_t n0, double z, double *lo,
+                   double *hi);
 
 typedef struct reco_service_options {
     const char *model_path;  /* required */
@@ -79,6 +128,14 @@ typedef struct reco_service_options {
      * fdatasync; a nonzero return is taken as the errno of a failed sync. */
     int (*sync_hook)(void *ctx);
     void *sync_hook_ctx;
+    /* The experiment: n_variants variants (reco_variants_check), v[0] the
+     * control. 0: one variant, "default", serving model_path (which is
+     * then required; with variants it is ignored). */
+    const reco_variant_spec *variants;
+    size_t n_variants;
+    /* Lists carry recommendation_id and variant (reco serve; not the
+     * one-shot query commands, whose lists get no feedback). */
+    bool list_ids;
 } reco_service_options;
 
 void reco_service_options_default(reco_service_options *o);
@@ -127,6 +184,11 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
                                          bool exclude_rated, const reco_service_rules *rules,
                                          json_t **out, reco_error *err);
 
+/* With list_ids, the lists of recommend and similar also carry "recommendation_id" (8
+ * hex digits of a random prefix chosen at open, '-', a counter in hex:
+ * unique within the log's life with overwhelming probability) and
+ * "variant" (the name of the variant that served it). */
+
 /* The filter that rules make for model m, as reco_service_recommend_rules
  * applies it: product IDs mapped to m's indices and sorted, those m does
  * not know counted in *unknown. For callers that apply the same rules to
@@ -146,6 +208,10 @@ reco_status reco_service_rules_filter(const reco_model *m, const reco_service_ru
  * RECO_ERR_NOT_FOUND for a product the model does not know. */
 reco_status reco_service_similar(reco_service *s, const char *item, size_t n, json_t **out,
                                  reco_error *err);
+
+/* The same from the variant of user (NULL: the control). */
+reco_status reco_service_similar_for(reco_service *s, const char *item, const char *user,
+                                     size_t n, json_t **out, reco_error *err);
 
 /* {"user", "item", "prediction", "source", "known_user", "known_item"}:
  * prediction clamped to the training rating range; source "model" when
@@ -180,6 +246,45 @@ typedef struct reco_new_rating {
 reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, size_t n,
                                      json_t **out, reco_error *err);
 
+/* Feedback on a served list. IDs need not be NUL-terminated; item may be
+ * NULL. type: "impression", "click" or "purchase". */
+typedef struct reco_feedback {
+    const char *recommendation_id;
+    size_t recommendation_id_len;
+    const char *user;
+    size_t user_len;
+    const char *item;
+    size_t item_len;
+    const char *type;
+    int64_t timestamp;       /* 0: now */
+} reco_feedback;
+
+/* True if id has the form of a recommendation_id: 8 lowercase hex digits,
+ * '-', 1 to 16 lowercase hex digits. */
+bool reco_recommendation_id_valid(const char *id, size_t len);
+
+/* Validates all (RECO_ERR_INVALID naming the entry and the field),
+ * appends them to the log as feedback records durably (one batch, group
+ * commit as for ratings), then counts them for the variant of each user
+ * (named in the record, so that replay counts them for the same one).
+ * *out: {"accepted": n, "feedback": [{"recommendation_id", "user",
+ * "type", "variant"}]}. RECO_ERR_IO as for ratings; RECO_ERR_INVALID when
+ * the server has no writable log. */
+reco_status reco_service_add_feedback(reco_service *s, const reco_feedback *f, size_t n,
+                                      json_t **out, reco_error *err);
+
+/* {"confidence": 0.95, "control", "variants": [{"name", "file", "algorithm",
+ * "share", "users_seen", "lists_served", "impressions", "clicks", "ctr",
+ * "ctr_low", "ctr_high", "purchases", "ctr_diff", "ctr_diff_low",
+ * "ctr_diff_high"}], "feedback_other"}. ctr and its interval are null
+ * without impressions, the difference (to the control) null for the
+ * control and when either has no impressions. users_seen is estimated
+ * (linear counting over a 2^20-bit map of hashed IDs: within about 1%
+ * up to a million users) from the lists served since start and the
+ * feedback in the log. feedback_other counts feedback the log names a
+ * variant for that this server does not have. New reference. */
+json_t *reco_service_experiments(reco_service *s);
+
 /* Loads the model file again and swaps it in; on failure the old model keeps
  * serving and the error is returned. */
 reco_status reco_service_reload(reco_service *s, reco_error *err);
@@ -191,8 +296,8 @@ reco_status reco_service_reload(reco_service *s, reco_error *err);
  * one). */
 json_t *reco_service_model_info(reco_service *s);
 
-/* The model being served, borrowed: valid until the next reload or close.
- * For one-shot tools that read more of the model than the answers give
+/* The model being served (the control variant's), borrowed: valid until
+ * the next reload or close. For one-shot tools that read more of the model than the answers give
  * (the query commands read its catalogue and search it with rules). */
 const struct reco_model *reco_service_model(reco_service *s);
 

@@ -123,6 +123,12 @@ get api-user-ratings 200 "/v1/users/$U/ratings"
 get api-ratings-accepted 201 /v1/ratings -X POST -H 'Content-Type: application/json' \
     -d '[{"user":"new-user","item":"'"$I"'","rating":5},{"user":"'"$U"'","item":"new-item","rating":2}]'
 get api-user-ratings 200 /v1/users/new-user/ratings
+RID=$(curl -s "$H/v1/users/$U/recommendations?n=3" | sed -n 's/.*"recommendation_id": *"\([0-9a-f-]*\)".*/\1/p')
+[ -n "$RID" ] || fail "no recommendation_id in a served list"
+get api-feedback-accepted 201 /v1/feedback -X POST -H 'Content-Type: application/json' \
+    -d '[{"recommendation_id":"'"$RID"'","user":"'"$U"'","type":"impression"},{"recommendation_id":"'"$RID"'","user":"'"$U"'","item":"'"$I"'","type":"click"}]'
+get api-experiments 200 /v1/experiments
+get api-error 400 /v1/feedback -X POST -H 'Content-Type: application/json' -d '{"user":"x","type":"click"}'
 get recommend 200 "/v1/users/new-user/recommendations?n=3"
 get api-health 200 /healthz
 get api-model 200 /v1/model

@@ -15,6 +15,7 @@
  * in the process's memory. */
 #include "reco/ratings.h"
 #include "reco/events.h"
+#include "reco/ratings_log.h"
 #include "reco/utf8.h"
 #include "reco/thousands.h"
 
@@ -301,6 +302,7 @@ typedef struct chunk {
     uint64_t n;            /* records parsed */
     uint64_t lines;        /* physical lines in the chunk (as parsed) */
     uint64_t blank;
+    uint64_t log_records;
     uint64_t bad;
     size_t n_msgs;
     uint64_t msg_line[RECO_BAD_LINES_REPORTED];
@@ -579,6 +581,8 @@ static void parse_chunk(const parse_ctx *ctx, chunk *c, const reco_progress *pro
             le--;
         if (is_blank(p, le)) {
             c->blank++;
+        } else if (*p == '#' && reco_log_is_record(p, (size_t)(le - p), NULL, NULL, NULL, NULL)) {
+            c->log_records++; /* a ratings log's record: not a rating (ratings_log.h) */
         } else if (parse_record(ctx, c, p, le, c->lines, k) == 0) {
             k++;
         } else if (c->nomem || !ctx->opt->skip_bad) {
@@ -1191,6 +1195,7 @@ static reco_status parse_buffer(const char *buf, size_t len, const char *name,
         n += c->n;
         lines += c->lines;
         rep->blank_lines += c->blank;
+        rep->log_records += c->log_records;
         rep->bad_lines += c->bad;
     }
     rep->lines = lines;

@@ -159,11 +159,12 @@ size_t reco_log_line_max(size_t user_len, size_t item_len)
 
 /* An ID as one CSV field that every reader gives back byte for byte:
  * quoted when it holds a comma or a quote, or when a reader might trim or
- * strip its first or last bytes (a space, a byte-order mark). */
+ * strip its first or last bytes (a space, a byte-order mark); and when it
+ * starts with '#', so that only record lines do. */
 static size_t put_field(char *dst, const char *s, size_t len)
 {
     bool quote = memchr(s, ',', len) || memchr(s, '"', len) ||
-                 (len && (s[0] == ' ' || s[len - 1] == ' ')) ||
+                 (len && (s[0] == ' ' || s[0] == '#' || s[len - 1] == ' ')) ||
                  (len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3));
     size_t j = 0;
     if (quote)
@@ -190,11 +191,62 @@ size_t reco_log_format_line(char *dst, const char *user, size_t user_len, const 
     return n + (k > 0 ? (size_t)k : 0);
 }
 
+/* ---- records ---- */
+
+bool reco_log_valid_kind(const char *kind, size_t len)
+{
+    if (len == 0 || len > RECO_LOG_KIND_MAX || kind[0] < 'a' || kind[0] > 'z')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = kind[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+size_t reco_log_record_max(size_t payload_len) { return payload_len + RECO_LOG_KIND_MAX + 4; }
+
+size_t reco_log_format_record(char *dst, const char *kind, const char *payload,
+                              size_t payload_len)
+{
+    size_t kl = strlen(kind), n = 0;
+    dst[n++] = '#';
+    memcpy(dst + n, kind, kl);
+    n += kl;
+    dst[n++] = ' ';
+    memcpy(dst + n, payload, payload_len);
+    n += payload_len;
+    dst[n++] = '\n';
+    return n;
+}
+
+bool reco_log_is_record(const char *p, size_t len, const char **kind, size_t *kind_len,
+                        const char **payload, size_t *payload_len)
+{
+    if (len < 4 || p[0] != '#' || p[len - 1] != '}')
+        return false;
+    const char *sp = memchr(p, ' ', len);
+    if (!sp || !reco_log_valid_kind(p + 1, (size_t)(sp - p - 1)) || sp + 1 >= p + len ||
+        sp[1] != '{')
+        return false;
+    if (kind)
+        *kind = p + 1;
+    if (kind_len)
+        *kind_len = (size_t)(sp - p - 1);
+    if (payload)
+        *payload = sp + 1;
+    if (payload_len)
+        *payload_len = (size_t)(p + len - sp - 1);
+    return true;
+}
+
 typedef struct parse_state {
     const reco_log_parse_opts *opt;
     reco_log_parse_report *rep;
     reco_error *err;
     uint64_t line;
+    const reco_log_records *recs;
 } parse_state;
 
 static reco_status bad_line(parse_state *ps, const char *fmt, ...)
@@ -326,6 +378,29 @@ static reco_status parse_line(parse_state *ps, const char *p, const char *end,
     bool last = p >= end;
     if (p >= end)
         return bad_line(ps, "empty line (a ratings log has none)");
+    const char *kind, *payload;
+    size_t kind_len, payload_len;
+    if (*p == '#' && end[-1] == '}') {
+        /* A record line (a rating line ends with a digit). */
+        if (!reco_log_is_record(p, (size_t)(end - p), &kind, &kind_len, &payload, &payload_len))
+            return bad_line(ps, "malformed record line (expected #KIND {JSON object})");
+        ps->rep->records++;
+        if (!ps->recs || !ps->recs->fn)
+            return RECO_OK;
+        char why[RECO_BAD_LINE_MSG_MAX - 96] = "";
+        int r = ps->recs->fn(ps->recs->ctx, kind, kind_len, payload, payload_len,
+                                   why, sizeof why);
+        if (r < 0)
+            return reco_error_set(ps->err, RECO_ERR_NOMEM, "%s:%llu: out of memory",
+                                  ps->opt->name ? ps->opt->name : "ratings log",
+                                  (unsigned long long)ps->line);
+        if (r > 0) {
+            ps->rep->bad_records++;
+            return bad_line(ps, "%.*s record: %s", (int)kind_len, kind,
+                            why[0] ? why : "not valid");
+        }
+        return RECO_OK;
+    }
     while (!last) {
         if (nf == 4)
             return bad_line(ps, "more than 4 fields (user, item, rating, timestamp)");
@@ -357,7 +432,7 @@ static reco_status parse_line(parse_state *ps, const char *p, const char *end,
     if (!parse_ts(f[3], fl[3], &ts))
         return bad_line(ps, "timestamp \"%s\" is not an integer",
                         excerpt(ex, sizeof ex, f[3], fl[3]));
-    if (fn(ctx, f[0], fl[0], f[1], fl[1], r, ts))
+    if (fn && fn(ctx, f[0], fl[0], f[1], fl[1], r, ts))
         return reco_error_set(ps->err, RECO_ERR_NOMEM, "%s:%llu: out of memory",
                               ps->opt->name ? ps->opt->name : "ratings log",
                               (unsigned long long)ps->line);
@@ -369,11 +444,18 @@ reco_status reco_log_parse(const char *buf, size_t len, const reco_log_parse_opt
                            reco_log_rating_fn fn, void *ctx, reco_log_parse_report *rep,
                            reco_error *err)
 {
+    return reco_log_parse_records(buf, len, opt, fn, ctx, NULL, rep, err);
+}
+
+reco_status reco_log_parse_records(const char *buf, size_t len, const reco_log_parse_opts *opt,
+                                   reco_log_rating_fn fn, void *ctx, const reco_log_records *recs,
+                                   reco_log_parse_report *rep, reco_error *err)
+{
     reco_log_parse_report local;
     if (!rep)
         rep = &local;
     memset(rep, 0, sizeof *rep);
-    parse_state ps = {opt, rep, err, opt->first_line ? opt->first_line : 1};
+    parse_state ps = {opt, rep, err, opt->first_line ? opt->first_line : 1, recs};
     const char *p = buf, *end = buf + len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
