@@ -126,6 +126,9 @@ cat_case all --include-unavailable
 grep -q '"item":"P2"' "$TMP/cat-all.jsonl" || fail "--include-unavailable: P2 missing"
 cat_case a --category A
 grep -q '"item":"P4"' "$TMP/cat-a.jsonl" && fail "--category A: P4 (D) exported"
+# The catalogue's rules combine with the others, as in reco recommend.
+cat_case mixed --category A --exclude P1 --max-per-category 2
+grep -q '"item":"P1"' "$TMP/cat-mixed.jsonl" && fail "--exclude P1 with --category: P1 exported"
 expect_status 0 "$RECO" recommend "$TMP/cat.model" --all-users -o "$TMP/cat-none.jsonl" --category Nope
 expect_contains "$ERR" 'no category "Nope" in the catalogue'
 grep -q '"item"' "$TMP/cat-none.jsonl" && fail "an unknown category: products exported"
