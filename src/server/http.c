@@ -1048,6 +1048,86 @@ static enum MHD_Result h_healthz(reco_http *h, struct MHD_Connection *c, request
     return send_json(h, c, rq, healthy ? 200 : 503, o);
 }
 
+/* ---- request bodies ---- */
+
+/* What a batch body holds, for its messages: "send A SHAPE or an array of
+ * them", "the body must be OBJECT or an array of them", "send at least one
+ * ONE", "N MANY in one request". */
+typedef struct batch_words {
+    const char *a, *shape, *object, *one, *many;
+} batch_words;
+
+/* Parses a JSON body (any value) into *doc; 0, or the status to answer
+ * with msg saying what to send (the body empty: "send WHAT"). */
+static unsigned load_json_body(const char *body, size_t len, const char *what, json_t **doc,
+                               char *msg, size_t cap)
+{
+    *doc = NULL;
+    if (len == 0) {
+        snprintf(msg, cap, "the body is empty: send %s", what);
+        return 400;
+    }
+    json_error_t je;
+    *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!*doc) {
+        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
+                 je.text);
+        return 400;
+    }
+    return 0;
+}
+
+/* A body of one entry or an array of 1..max_batch of them: *doc (owned by
+ * the caller on success), *n entries, *array whether it was an array. */
+static unsigned load_batch(const char *body, size_t len, size_t max_batch, const batch_words *w,
+                           json_t **doc, size_t *n, bool *array, char *msg, size_t cap)
+{
+    char what[256];
+    snprintf(what, sizeof what, "%s %s or an array of them", w->a, w->shape);
+    unsigned st = load_json_body(body, len, what, doc, msg, cap);
+    if (st)
+        return st;
+    *array = json_is_array(*doc);
+    *n = *array ? json_array_size(*doc) : 1;
+    if (!*array && !json_is_object(*doc)) {
+        snprintf(msg, cap, "the body must be %s or an array of them, not %s", w->object,
+                 json_type_name(*doc));
+        st = 400;
+    } else if (*n == 0) {
+        snprintf(msg, cap, "the array is empty: send at least one %s", w->one);
+        st = 400;
+    } else if (*n > max_batch) {
+        snprintf(msg, cap, "%zu %s in one request; the limit is %zu: split the batch", *n,
+                 w->many, max_batch);
+        st = 413;
+    }
+    if (st) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    return st;
+}
+
+/* The optional "timestamp" of an entry into *out (left as it is when
+ * absent or null); false with msg when it is not whole seconds >= 0. */
+static bool read_timestamp(const json_t *e, const char *where, int64_t *out, char *msg,
+                           size_t cap)
+{
+    json_t *v = json_object_get(e, "timestamp");
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        snprintf(msg, cap,
+                 "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), not %s",
+                 where, json_is_integer(v) ? "a negative number"
+                        : json_is_real(v)  ? "a fraction"
+                                           : json_type_name(v));
+        return false;
+    }
+    *out = (int64_t)json_integer_value(v);
+    return true;
+}
+
 /* One rating object of the body into r; on failure writes what to fix. */
 static bool read_rating(const json_t *e, const char *where, double lo, double hi,
                         reco_new_rating *r, char *msg, size_t cap)
@@ -1113,17 +1193,8 @@ static bool read_rating(const json_t *e, const char *where, double lo, double hi
         return false;
     }
     r->timestamp = 0;
-    v = json_object_get(e, "timestamp");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            snprintf(msg, cap,
-                     "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), "
-                     "not %s", where, json_is_integer(v) ? "a negative number"
-                                             : json_is_real(v) ? "a fraction" : json_type_name(v));
-            return false;
-        }
-        r->timestamp = (int64_t)json_integer_value(v);
-    }
+    if (!read_timestamp(e, where, &r->timestamp, msg, cap))
+        return false;
     return true;
 }
 
@@ -1134,37 +1205,13 @@ unsigned reco_http_parse_ratings(const char *body, size_t len, double lo, double
     *doc_out = NULL;
     *out = NULL;
     *n_out = 0;
-    if (len == 0) {
-        snprintf(msg, cap, "the body is empty: send a rating {\"user\", \"item\", \"rating\", "
-                           "\"timestamp\"?} or an array of them");
-        return 400;
-    }
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!doc) {
-        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-                 je.text);
-        return 400;
-    }
-    bool array = json_is_array(doc);
-    if (!array && !json_is_object(doc)) {
-        snprintf(msg, cap, "the body must be a rating object or an array of them, not %s",
-                 json_type_name(doc));
-        json_decref(doc);
-        return 400;
-    }
-    size_t n = array ? json_array_size(doc) : 1;
-    if (n == 0) {
-        json_decref(doc);
-        snprintf(msg, cap, "the array is empty: send at least one rating");
-        return 400;
-    }
-    if (n > max_batch) {
-        json_decref(doc);
-        snprintf(msg, cap, "%zu ratings in one request; the limit is %zu: split the batch", n,
-                 max_batch);
-        return 413;
-    }
+    static const batch_words w = {"a rating", "{\"user\", \"item\", \"rating\", \"timestamp\"?}", "a rating object", "rating", "ratings"};
+    json_t *doc;
+    size_t n;
+    bool array;
+    unsigned st = load_batch(body, len, max_batch, &w, &doc, &n, &array, msg, cap);
+    if (st)
+        return st;
     reco_new_rating *r = calloc(n, sizeof *r);
     if (!r) {
         json_decref(doc);
@@ -1311,17 +1358,8 @@ static bool read_feedback(const json_t *e, const char *where, reco_feedback *f, 
                  where, echo(f->type, tl, e1, sizeof e1));
         return false;
     }
-    v = json_object_get(e, "timestamp");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            snprintf(msg, cap,
-                     "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), "
-                     "not %s", where, json_is_integer(v) ? "a negative number"
-                                             : json_is_real(v) ? "a fraction" : json_type_name(v));
-            return false;
-        }
-        f->timestamp = (int64_t)json_integer_value(v);
-    }
+    if (!read_timestamp(e, where, &f->timestamp, msg, cap))
+        return false;
     return true;
 }
 
@@ -1332,37 +1370,13 @@ unsigned reco_http_parse_feedback(const char *body, size_t len, size_t max_batch
     *doc_out = NULL;
     *out = NULL;
     *n_out = 0;
-    if (len == 0) {
-        snprintf(msg, cap, "the body is empty: send feedback {\"recommendation_id\", \"user\", "
-                           "\"item\"?, \"type\", \"timestamp\"?} or an array of them");
-        return 400;
-    }
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!doc) {
-        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-                 je.text);
-        return 400;
-    }
-    bool array = json_is_array(doc);
-    if (!array && !json_is_object(doc)) {
-        snprintf(msg, cap, "the body must be a feedback object or an array of them, not %s",
-                 json_type_name(doc));
-        json_decref(doc);
-        return 400;
-    }
-    size_t n = array ? json_array_size(doc) : 1;
-    if (n == 0) {
-        json_decref(doc);
-        snprintf(msg, cap, "the array is empty: send at least one feedback entry");
-        return 400;
-    }
-    if (n > max_batch) {
-        json_decref(doc);
-        snprintf(msg, cap, "%zu feedback entries in one request; the limit is %zu: split the "
-                           "batch", n, max_batch);
-        return 413;
-    }
+    static const batch_words w = {"feedback", "{\"recommendation_id\", \"user\", \"item\"?, \"type\", \"timestamp\"?}", "a feedback object", "feedback entry", "feedback entries"};
+    json_t *doc;
+    size_t n;
+    bool array;
+    unsigned st = load_batch(body, len, max_batch, &w, &doc, &n, &array, msg, cap);
+    if (st)
+        return st;
     reco_feedback *f = calloc(n, sizeof *f);
     if (!f) {
         json_decref(doc);
@@ -1442,17 +1456,12 @@ unsigned reco_http_parse_item(const char *body, size_t len, bool patch, json_t *
     out->available = -1;
     out->replace = !patch;
     static const char shape[] = "{\"title\"?, \"category\"?, \"available\"?, \"labels\"?}";
-    if (len == 0) {
-        snprintf(msg, cap, "the body is empty: send the product %s", shape);
-        return 400;
-    }
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!doc) {
-        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-                 je.text);
-        return 400;
-    }
+    char what[96];
+    snprintf(what, sizeof what, "the product %s", shape);
+    json_t *doc;
+    unsigned st = load_json_body(body, len, what, &doc, msg, cap);
+    if (st)
+        return st;
     if (!json_is_object(doc)) {
         snprintf(msg, cap, "the body must be an object %s, not %s", shape, json_type_name(doc));
         json_decref(doc);
@@ -1594,17 +1603,8 @@ static bool read_event(const json_t *x, const char *where, reco_new_event *e, ch
         }
         e->value = json_number_value(v);
     }
-    v = json_object_get(x, "timestamp");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            snprintf(msg, cap,
-                     "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), "
-                     "not %s", where, json_is_integer(v) ? "a negative number"
-                                             : json_is_real(v) ? "a fraction" : json_type_name(v));
-            return false;
-        }
-        e->timestamp = (int64_t)json_integer_value(v);
-    }
+    if (!read_timestamp(x, where, &e->timestamp, msg, cap))
+        return false;
     return true;
 }
 
@@ -1615,37 +1615,13 @@ unsigned reco_http_parse_events(const char *body, size_t len, size_t max_batch,
     *doc_out = NULL;
     *out = NULL;
     *n_out = 0;
-    if (len == 0) {
-        snprintf(msg, cap, "the body is empty: send an event {\"user\", \"item\", \"type\", "
-                           "\"value\"?, \"timestamp\"?} or an array of them");
-        return 400;
-    }
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!doc) {
-        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-                 je.text);
-        return 400;
-    }
-    bool array = json_is_array(doc);
-    if (!array && !json_is_object(doc)) {
-        snprintf(msg, cap, "the body must be an event object or an array of them, not %s",
-                 json_type_name(doc));
-        json_decref(doc);
-        return 400;
-    }
-    size_t n = array ? json_array_size(doc) : 1;
-    if (n == 0) {
-        json_decref(doc);
-        snprintf(msg, cap, "the array is empty: send at least one event");
-        return 400;
-    }
-    if (n > max_batch) {
-        json_decref(doc);
-        snprintf(msg, cap, "%zu events in one request; the limit is %zu: split the batch", n,
-                 max_batch);
-        return 413;
-    }
+    static const batch_words w = {"an event", "{\"user\", \"item\", \"type\", \"value\"?, \"timestamp\"?}", "an event object", "event", "events"};
+    json_t *doc;
+    size_t n;
+    bool array;
+    unsigned st = load_batch(body, len, max_batch, &w, &doc, &n, &array, msg, cap);
+    if (st)
+        return st;
     reco_new_event *e = calloc(n, sizeof *e);
     if (!e) {
         json_decref(doc);
