@@ -1055,7 +1055,12 @@ static enum MHD_Result h_healthz(reco_http *h, struct MHD_Connection *c, request
  * ONE", "N MANY in one request". */
 typedef struct batch_words {
     const char *a, *shape, *object, *one, *many;
+    const char *array; /* entries are named ARRAY[k] in messages */
 } batch_words;
+
+/* Reads one entry (named where in messages) into entry; false with msg. */
+typedef bool (*entry_reader)(const json_t *e, const char *where, void *entry, const void *ctx,
+                             char *msg, size_t cap);
 
 /* Parses a JSON body (any value) into *doc; 0, or the status to answer
  * with msg saying what to send (the body empty: "send WHAT"). */
@@ -1106,6 +1111,46 @@ static unsigned load_batch(const char *body, size_t len, size_t max_batch, const
         *doc = NULL;
     }
     return st;
+}
+
+/* load_batch, then each entry read by read into an array of n entries
+ * of size bytes (*entries, the caller frees it; their strings borrow
+ * *doc, which the caller frees after them). */
+static unsigned parse_batch(const char *body, size_t len, size_t max_batch, const batch_words *w,
+                            size_t size, entry_reader read, const void *ctx, json_t **doc_out,
+                            void **entries, size_t *n_out, char *msg, size_t cap)
+{
+    *doc_out = NULL;
+    *entries = NULL;
+    *n_out = 0;
+    json_t *doc;
+    size_t n;
+    bool array;
+    unsigned st = load_batch(body, len, max_batch, w, &doc, &n, &array, msg, cap);
+    if (st)
+        return st;
+    char *v = calloc(n, size);
+    if (!v) {
+        json_decref(doc);
+        snprintf(msg, cap, "out of memory");
+        return 503;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char where[48];
+        if (array)
+            snprintf(where, sizeof where, "%s[%zu]", w->array, k);
+        else
+            snprintf(where, sizeof where, "body");
+        if (!read(array ? json_array_get(doc, k) : doc, where, v + k * size, ctx, msg, cap)) {
+            free(v);
+            json_decref(doc);
+            return 400;
+        }
+    }
+    *doc_out = doc;
+    *entries = v;
+    *n_out = n;
+    return 0;
 }
 
 /* The optional "timestamp" of an entry into *out (left as it is when
@@ -1198,42 +1243,31 @@ static bool read_rating(const json_t *e, const char *where, double lo, double hi
     return true;
 }
 
+static bool rating_entry(const json_t *e, const char *where, void *entry, const void *ctx,
+                         char *msg, size_t cap)
+{
+    const double *range = ctx;
+    return read_rating(e, where, range[0], range[1], entry, msg, cap);
+}
+
 unsigned reco_http_parse_ratings(const char *body, size_t len, double lo, double hi,
                                  size_t max_batch, json_t **doc_out, reco_new_rating **out,
                                  size_t *n_out, char *msg, size_t cap)
 {
-    *doc_out = NULL;
-    *out = NULL;
-    *n_out = 0;
-    static const batch_words w = {"a rating", "{\"user\", \"item\", \"rating\", \"timestamp\"?}", "a rating object", "rating", "ratings"};
-    json_t *doc;
-    size_t n;
-    bool array;
-    unsigned st = load_batch(body, len, max_batch, &w, &doc, &n, &array, msg, cap);
-    if (st)
-        return st;
-    reco_new_rating *r = calloc(n, sizeof *r);
-    if (!r) {
-        json_decref(doc);
-        snprintf(msg, cap, "out of memory");
-        return 503;
-    }
-    for (size_t k = 0; k < n; k++) {
-        char where[48];
-        if (array)
-            snprintf(where, sizeof where, "ratings[%zu]", k);
-        else
-            snprintf(where, sizeof where, "body");
-        if (!read_rating(array ? json_array_get(doc, k) : doc, where, lo, hi, &r[k], msg, cap)) {
-            free(r);
-            json_decref(doc);
-            return 400;
-        }
-    }
-    *doc_out = doc;
-    *out = r;
-    *n_out = n;
-    return 0;
+    static const batch_words w = {
+        "a rating",
+        "{\"user\", \"item\", \"rating\", \"timestamp\"?}",
+        "a rating object",
+        "rating",
+        "ratings",
+        "ratings",
+    };
+    const double range[2] = {lo, hi};
+    void *v = NULL;
+    unsigned st = parse_batch(body, len, max_batch, &w, sizeof(reco_new_rating), rating_entry,
+                              range, doc_out, &v, n_out, msg, cap);
+    *out = v;
+    return st;
 }
 
 static enum MHD_Result h_add_ratings(reco_http *h, struct MHD_Connection *c, request *rq)
@@ -1363,42 +1397,30 @@ static bool read_feedback(const json_t *e, const char *where, reco_feedback *f, 
     return true;
 }
 
+static bool feedback_entry(const json_t *e, const char *where, void *entry, const void *ctx,
+                           char *msg, size_t cap)
+{
+    (void)ctx;
+    return read_feedback(e, where, entry, msg, cap);
+}
+
 unsigned reco_http_parse_feedback(const char *body, size_t len, size_t max_batch,
                                   json_t **doc_out, reco_feedback **out, size_t *n_out, char *msg,
                                   size_t cap)
 {
-    *doc_out = NULL;
-    *out = NULL;
-    *n_out = 0;
-    static const batch_words w = {"feedback", "{\"recommendation_id\", \"user\", \"item\"?, \"type\", \"timestamp\"?}", "a feedback object", "feedback entry", "feedback entries"};
-    json_t *doc;
-    size_t n;
-    bool array;
-    unsigned st = load_batch(body, len, max_batch, &w, &doc, &n, &array, msg, cap);
-    if (st)
-        return st;
-    reco_feedback *f = calloc(n, sizeof *f);
-    if (!f) {
-        json_decref(doc);
-        snprintf(msg, cap, "out of memory");
-        return 503;
-    }
-    for (size_t k = 0; k < n; k++) {
-        char where[48];
-        if (array)
-            snprintf(where, sizeof where, "feedback[%zu]", k);
-        else
-            snprintf(where, sizeof where, "body");
-        if (!read_feedback(array ? json_array_get(doc, k) : doc, where, &f[k], msg, cap)) {
-            free(f);
-            json_decref(doc);
-            return 400;
-        }
-    }
-    *doc_out = doc;
-    *out = f;
-    *n_out = n;
-    return 0;
+    static const batch_words w = {
+        "feedback",
+        "{\"recommendation_id\", \"user\", \"item\"?, \"type\", \"timestamp\"?}",
+        "a feedback object",
+        "feedback entry",
+        "feedback entries",
+        "feedback",
+    };
+    void *v = NULL;
+    unsigned st = parse_batch(body, len, max_batch, &w, sizeof(reco_feedback), feedback_entry, NULL,
+                              doc_out, &v, n_out, msg, cap);
+    *out = v;
+    return st;
 }
 
 static enum MHD_Result h_feedback(reco_http *h, struct MHD_Connection *c, request *rq)
@@ -1608,42 +1630,30 @@ static bool read_event(const json_t *x, const char *where, reco_new_event *e, ch
     return true;
 }
 
+static bool event_entry(const json_t *e, const char *where, void *entry, const void *ctx,
+                        char *msg, size_t cap)
+{
+    (void)ctx;
+    return read_event(e, where, entry, msg, cap);
+}
+
 unsigned reco_http_parse_events(const char *body, size_t len, size_t max_batch,
                                 json_t **doc_out, reco_new_event **out, size_t *n_out, char *msg,
                                 size_t cap)
 {
-    *doc_out = NULL;
-    *out = NULL;
-    *n_out = 0;
-    static const batch_words w = {"an event", "{\"user\", \"item\", \"type\", \"value\"?, \"timestamp\"?}", "an event object", "event", "events"};
-    json_t *doc;
-    size_t n;
-    bool array;
-    unsigned st = load_batch(body, len, max_batch, &w, &doc, &n, &array, msg, cap);
-    if (st)
-        return st;
-    reco_new_event *e = calloc(n, sizeof *e);
-    if (!e) {
-        json_decref(doc);
-        snprintf(msg, cap, "out of memory");
-        return 503;
-    }
-    for (size_t k = 0; k < n; k++) {
-        char where[48];
-        if (array)
-            snprintf(where, sizeof where, "events[%zu]", k);
-        else
-            snprintf(where, sizeof where, "body");
-        if (!read_event(array ? json_array_get(doc, k) : doc, where, &e[k], msg, cap)) {
-            free(e);
-            json_decref(doc);
-            return 400;
-        }
-    }
-    *doc_out = doc;
-    *out = e;
-    *n_out = n;
-    return 0;
+    static const batch_words w = {
+        "an event",
+        "{\"user\", \"item\", \"type\", \"value\"?, \"timestamp\"?}",
+        "an event object",
+        "event",
+        "events",
+        "events",
+    };
+    void *v = NULL;
+    unsigned st = parse_batch(body, len, max_batch, &w, sizeof(reco_new_event), event_entry, NULL,
+                              doc_out, &v, n_out, msg, cap);
+    *out = v;
+    return st;
 }
 
 static enum MHD_Result h_events(reco_http *h, struct MHD_Connection *c, request *rq)
