@@ -1,16 +1,20 @@
 # reco: the two commands of the README, and a few more.
 #   make run     install dependencies, build, run the main job on the sample data
 #   make check   install dependencies, build, run every test (also under ASan+UBSan)
+#   make install install the command, the libraries, headers, pkg-config files,
+#                man pages and bash completion under PREFIX (/usr/local),
+#                staged under DESTDIR when set
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 SAMPLE     ?= data/sample.csv
+PREFIX     ?= /usr/local
 FUZZ_SECONDS ?= 60
 CTEST_FLAGS ?= --output-on-failure
 
-.PHONY: all deps build build-asan run check test test-asan fuzz bench clean
+.PHONY: all deps build build-asan run check test test-asan install fuzz bench clean
 
 all: build
 
@@ -39,6 +43,10 @@ test-asan: build-asan
 check: deps
 	$(MAKE) test
 	$(MAKE) test-asan
+
+# DESTDIR is read by cmake --install from the environment.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Coverage-guided fuzzing with libFuzzer, FUZZ_SECONDS for each target (the
 # rating-file parser, the model-file loader, the JSON request body).

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "http.h"
-#include "service.h"
+#include "reco/service.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -18,7 +18,7 @@
 #include "reco/dataset.h"
 #include "reco/ease.h"
 #include "reco/model.h"
-#include "service.h"
+#include "reco/service.h"
 #include "testutil.h"
 
 /* ---- data ---- */

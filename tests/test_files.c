@@ -25,7 +25,7 @@
 #include "reco/modelfile.h"
 #include "reco/ratings.h"
 #include "http.h"
-#include "service.h"
+#include "reco/service.h"
 #include "reco/clock.h"
 #include "testutil.h"
 

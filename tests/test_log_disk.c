@@ -20,7 +20,7 @@
 
 #include "reco/model.h"
 #include "reco/ratings_log.h"
-#include "service.h"
+#include "reco/service.h"
 #include "testutil.h"
 
 static char g_dir[64], g_model[96], g_log[128], g_filler[128];

@@ -18,7 +18,7 @@
 
 #include "reco/model.h"
 #include "reco/ratings_log.h"
-#include "service.h"
+#include "reco/service.h"
 #include "testutil.h"
 
 static char model_path[64], log_path[64];

@@ -11,6 +11,10 @@
 #include "reco/dataset.h"
 #include "reco/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct reco_baseline_params {
     double reg_u;   /* >= 0; 0: unregularised mean residuals */
     double reg_i;   /* >= 0 */
@@ -105,5 +109,9 @@ const char *reco_popular_score_kind(const reco_popular_params *p);
  *          range, and the scores still decrease down the list. */
 reco_status reco_popular_scores(const reco_popular_params *p, const reco_dataset *train,
                                 float *scores, reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

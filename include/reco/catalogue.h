@@ -47,6 +47,10 @@
 #include "reco/item_filter.h"
 #include "reco/modelfile.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Longest title and label value, and longest category path, in bytes. */
 #define RECO_CATALOGUE_TEXT_MAX 4096
 #define RECO_CATALOGUE_PATH_MAX RECO_ID_MAX
@@ -239,5 +243,9 @@ bool reco_catalogue_in_mfile(const reco_mfile *f);
  * file and the section for anything out of bounds or inconsistent. */
 reco_status reco_catalogue_from_mfile(const reco_mfile *f, reco_catalogue **out,
                                       reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

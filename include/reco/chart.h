@@ -24,6 +24,10 @@
 
 #include "reco/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Colours of the palette, by index (series, bars and marks use these). */
 enum {
     RECO_CHART_BLUE, RECO_CHART_ORANGE, RECO_CHART_GREEN, RECO_CHART_RED,
@@ -133,5 +137,9 @@ reco_status reco_chart_write(const reco_chart *c, reco_chart_format format, cons
 /* Formats v with `decimals` decimals and a comma between thousands
  * ("1,234,567.5") into buf; returns buf (always NUL-terminated). */
 char *reco_fmt_thousands(double v, int decimals, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -17,6 +17,10 @@
 #include "reco/ratings.h"
 #include "reco/sparse.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The filters: users first, then products among the users kept, then the
  * users left without any rating. With k_core both repeat until every kept
  * user and product meets its bound (RECO_ERR_INVALID when neither bound is
@@ -91,5 +95,9 @@ reco_status reco_dataset_from_mfile(const reco_mfile *f, reco_dataset **out, rec
  * the ID maps. Used to split data for evaluation. */
 reco_status reco_dataset_to_ratings(const reco_dataset *ds, reco_ratings **out,
                                     reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -54,6 +54,10 @@
 
 #include "reco/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_DEFAULT_MAX_CANDIDATES 8
 #define RECO_DEFAULT_SUB_MAX 1024
 
@@ -104,5 +108,9 @@ void reco_default_choice_format(const reco_default_choice *c, char *buf, size_t 
 
 /* The choice of a fitted "default" model (borrowed), or NULL. */
 const reco_default_choice *reco_default_choice_of(const reco_model *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -89,6 +89,10 @@
 
 #include "reco/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum reco_ease_precision {
     RECO_EASE_FLOAT = 0,
     RECO_EASE_DOUBLE = 1
@@ -143,5 +147,9 @@ typedef struct reco_ease_state {
  * model lives and is not refitted), or NULL if m is not a fitted ease
  * model. */
 const reco_ease_state *reco_ease_state_of(const reco_model *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

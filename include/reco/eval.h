@@ -39,6 +39,10 @@
 #include "reco/progress.h"
 #include "reco/split.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_EVAL_MAX_N 1000
 
 typedef struct reco_eval_options {
@@ -87,5 +91,9 @@ reco_status reco_eval_model(const reco_model *m, const reco_dataset *test,
  * population standard deviation of each metric and time (counts 0). */
 void reco_eval_summarise(const reco_eval_result *r, size_t k, reco_eval_result *mean,
                          reco_eval_result *std);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -36,6 +36,10 @@
 #include "reco/modelfile.h"
 #include "reco/ratings.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_EVENT_TYPES_MAX 32   /* types in one weights table */
 #define RECO_EVENT_TYPE_MAX 32    /* bytes of a type name */
 #define RECO_EVENT_WEIGHT_MAX 1e6 /* weights are 0 to this */
@@ -151,5 +155,9 @@ reco_status reco_events_aggregate(const reco_events *e, const reco_event_weights
  * when there are none. */
 reco_status reco_events_ratings(const reco_events *e, const reco_event_weights *w,
                                 reco_ratings **out, reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

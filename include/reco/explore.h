@@ -19,6 +19,10 @@
 #include "reco/idmap.h"
 #include "reco/stats.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_EXPLORE_MAX_BINS 96       /* log bins of a count (8 per decade) */
 #define RECO_EXPLORE_MAX_RANKS 512     /* points kept of the rank-count curve */
 #define RECO_EXPLORE_TOP 20            /* most-rated products listed */
@@ -137,5 +141,9 @@ reco_status reco_report_json(const reco_explore *ex, const reco_report_options *
  * path, RECO_ERR_INTERNAL when PLplot fails. */
 reco_status reco_report_write(const reco_explore *ex, const char *dir,
                               const reco_report_options *o, reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

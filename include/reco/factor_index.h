@@ -37,6 +37,10 @@
 #include "reco/modelfile.h"
 #include "reco/topn.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_FACTOR_BLOCK 256
 #define RECO_FACTOR_LAMBDAS 8
 
@@ -131,5 +135,9 @@ reco_status reco_factor_index_save(const reco_factor_index *ix, reco_mfile_write
 reco_status reco_factor_index_load(reco_factor_index *ix, const reco_mfile *f,
                                    const char *prefix, uint32_t n_items, uint32_t k, uint32_t ld,
                                    reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

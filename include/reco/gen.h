@@ -44,6 +44,10 @@
 #include "reco/error.h"
 #include "reco/progress.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Default strength of taste in choice, calibrated on the real file's head
  * (docs/synthetic-data.md). */
 #define RECO_GEN_TASTE_DEFAULT 0.91
@@ -105,5 +109,9 @@ reco_status reco_gen_write(const reco_gen_params *p, FILE *out, reco_progress pr
  * ratings are held in memory while they are turned into events. */
 reco_status reco_gen_events_write(const reco_gen_params *p, FILE *out, reco_progress progress,
                                   reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

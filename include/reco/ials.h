@@ -63,6 +63,10 @@
 #include "reco/factor_index.h"
 #include "reco/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum reco_ials_conf {
     RECO_IALS_CONF_CONST = 0,
     RECO_IALS_CONF_RATING = 1,
@@ -139,5 +143,9 @@ reco_status reco_ials_fold_in(const reco_ials_state *s, const uint32_t *items, c
 
 /* The objective of the fitted model on train (for tests and diagnostics). */
 double reco_ials_loss(const reco_ials_state *s, const reco_dataset *train);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -17,6 +17,10 @@
 #include "reco/error.h"
 #include "reco/modelfile.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_ID_MAX 255
 
 typedef struct reco_idmap reco_idmap;
@@ -82,5 +86,9 @@ reco_status reco_idmap_from_mfile(const reco_mfile *f, const char *prefix, reco_
 
 /* Bytes used by the map (for statistics and benchmarks). */
 size_t reco_idmap_memory(const reco_idmap *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

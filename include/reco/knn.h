@@ -46,6 +46,10 @@
 #include "reco/model.h"
 #include "reco/progress.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_KNN_K_MAX 1000
 
 /* The two algorithm tables (also found by name with reco_algo_find). */
@@ -148,5 +152,9 @@ void reco_knn_rank_finish(const reco_dataset *train, const reco_baseline *base, 
 /* The neighbour table of a fitted itemcf model (borrowed from the model, read
  * only), or NULL if m is not a fitted itemcf model. */
 const reco_knn_table *reco_itemcf_table(const reco_model *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

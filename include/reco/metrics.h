@@ -24,6 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The ranking metrics of one user's list. */
 typedef struct reco_rank_user {
     double precision, recall, ndcg, ap;
@@ -39,5 +43,9 @@ void reco_rank_metrics(const uint32_t *rec, size_t n_rec, size_t n, const uint32
 /* RMSE and MAE of pred against truth over n pairs (NaN when n is 0). */
 double reco_rmse(const float *pred, const float *truth, size_t n);
 double reco_mae(const float *pred, const float *truth, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -31,6 +31,10 @@
 #include "reco/factor_index.h"
 #include "reco/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum reco_mf_solver {
     RECO_MF_SGD = 0,
     RECO_MF_ALS = 1
@@ -102,5 +106,9 @@ size_t reco_mf_fold_in_scratch_size(const reco_mf_state *s);
  * system cannot be solved (only possible with reg = reg_bias = 0). */
 reco_status reco_mf_fold_in(const reco_mf_state *s, const uint32_t *items, const float *r,
                             uint32_t n, float *bu, float *x, void *scratch, reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

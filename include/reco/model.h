@@ -29,6 +29,10 @@
 #include "reco/ratings_log.h"
 #include "reco/topn.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_NO_USER UINT32_MAX
 #define RECO_POPULAR_TOP 4096
 
@@ -486,5 +490,9 @@ reco_status reco_param_u64(const char *algo, const char *key, const char *value,
 reco_status reco_param_bool(const char *algo, const char *key, const char *value, bool *out,
                             reco_error *err);
 reco_status reco_param_unknown(const char *algo, const char *key, reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -38,6 +38,10 @@
 
 #include "reco/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Version 4: metadata sections are key/value text (version 3 and earlier
  * dumped C structs, and are refused: retrain). */
 #define RECO_MFILE_VERSION 4
@@ -275,5 +279,9 @@ void reco_mfile_meta_free(reco_mfile_meta *m);
 
 /* The 64-bit checksum used by model files (exposed for tests). */
 uint64_t reco_checksum64(const void *data, size_t len, uint64_t seed);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Called with the name of the stage ("read", "build"), the work done so far
  * and the total (both in the stage's own unit, e.g. bytes). Calls are made
  * from the calling thread only, at most a few hundred times per stage. */
@@ -22,5 +26,9 @@ static inline void reco_progress_report(const reco_progress *p, const char *stag
     if (p && p->fn)
         p->fn(p->ctx, stage, done, total);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

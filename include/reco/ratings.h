@@ -22,6 +22,10 @@
 #include "reco/idmap.h"
 #include "reco/progress.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_BAD_LINES_REPORTED 10
 #define RECO_BAD_LINE_MSG_MAX 320
 
@@ -93,5 +97,9 @@ reco_status reco_ratings_load(const char *path, const reco_load_options *opt,
 reco_status reco_ratings_parse(const char *buf, size_t len, const char *name,
                                const reco_load_options *opt, reco_ratings **out,
                                reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

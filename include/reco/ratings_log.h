@@ -64,6 +64,10 @@
 #include "reco/error.h"
 #include "reco/ratings.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_LOG_ID_LEN 32
 /* Header lines are shorter than this. */
 #define RECO_LOG_HEADER_MAX 256
@@ -260,5 +264,9 @@ reco_status reco_log_compact(const char *log_path, const reco_log_point *upto,
 
 /* fsyncs the directory holding path (after a rename or create in it). */
 int reco_fsync_parent_dir(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -13,6 +13,10 @@
 
 #include "reco/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct reco_csr {
     uint32_t n_rows, n_cols;
     uint64_t nnz;
@@ -46,5 +50,9 @@ static inline uint32_t reco_csr_row_len(const reco_csr *m, uint32_t r)
 
 /* Position of column c in row r, or -1 (binary search in the sorted row). */
 int64_t reco_csr_find(const reco_csr *m, uint32_t r, uint32_t c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -32,6 +32,10 @@
 #include "reco/error.h"
 #include "reco/ratings.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_SPLIT_MAX_FOLDS 100
 
 typedef enum reco_split_kind {
@@ -91,5 +95,9 @@ reco_status reco_split_load_test(const char *path, const reco_dataset *train,
 /* A seeded uniform sample of k distinct indices of 0..n-1 (k <= n), written
  * ascending to out[0..k-1] in one pass (selection sampling). */
 void reco_split_sample(uint32_t n, uint32_t k, uint64_t seed, uint32_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

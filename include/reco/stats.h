@@ -8,6 +8,10 @@
 #include "reco/dataset.h"
 #include "reco/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Distribution of a count (ratings per user, ratings per item). */
 typedef struct reco_count_summary {
     uint32_t min, median, p90, p99, max;
@@ -55,5 +59,9 @@ reco_status reco_stats_json(const reco_stats *st, const char *file, char **out,
 
 /* Nearest-rank quantile q in [0, 1] of n counts (sorted in place). */
 uint32_t reco_quantile_u32(uint32_t *v, uint64_t n, double q);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct reco_scored {
     uint32_t id;
     float score;
@@ -77,5 +81,9 @@ size_t reco_topn_head_select(const reco_topn_head *h, const float *scores, uint3
  * narrow category, a short allow-list, a long exclude list). */
 size_t reco_topn_head_select_filter(const reco_topn_head *h, const float *scores, uint32_t n,
                                     const struct reco_item_filter *f, size_t k, reco_scored *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -49,6 +49,10 @@
 #include "reco/progress.h"
 #include "reco/split.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RECO_TUNE_MAX_DIMS 16
 #define RECO_TUNE_MAX_VALUES 64 /* values of a list, points of a range */
 #define RECO_TUNE_KEY_MAX 64    /* bytes of a key, with the terminator */
@@ -250,5 +254,9 @@ size_t reco_tune_best(const reco_tune_trial *t, size_t n, const reco_tune_metric
  * data (and, once, to score on a held-out test set). */
 reco_status reco_tune_model(const reco_tune_result *r, size_t index, const reco_tune_options *o,
                             reco_model **out, reco_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

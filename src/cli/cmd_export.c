@@ -11,7 +11,7 @@
 #include "reco/clock.h"
 #include "reco/export.h"
 #include "reco/model.h"
-#include "service.h"
+#include "reco/service.h"
 
 static int parse_format(const char *arg, void *dest)
 {

@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "cmd_export.h"
 #include "reco/model.h"
-#include "service.h"
+#include "reco/service.h"
 
 typedef enum { Q_RECOMMEND, Q_SIMILAR, Q_PREDICT } query_kind;
 

@@ -16,7 +16,7 @@
 
 #ifdef RECO_HAVE_SERVER
 #include "http.h"
-#include "service.h"
+#include "reco/service.h"
 
 #define TOKEN_FILE_MAX 4096
 #define STOP_WAIT_MS 10000

@@ -11,7 +11,7 @@
 #include "reco/default_algo.h"
 #include "reco/model.h"
 #include "reco/ratings_log.h"
-#include "service.h"
+#include "reco/service.h"
 
 /* What was read of the ratings log. */
 typedef struct log_input {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "reco/version.h"
 
 typedef struct command {
     const char *name;
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (!strcmp(name, "--version")) {
-        printf("reco 0.1.0\n");
+        printf("reco %s\n", reco_version());
         return EXIT_OK;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)

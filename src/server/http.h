@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 #include "reco/error.h"
-#include "service.h"
+#include "reco/service.h"
 
 #define RECO_HTTP_MAX_BODY ((size_t)1 << 20) /* 1 MiB */
 #define RECO_HTTP_MAX_N 1000

@@ -1,9 +1,9 @@
 /* The recommendation service: a model file, the ratings that arrived after
  * training (the "live" overlay), and the ratings log that makes them
- * durable. See service.h for the contract. */
+ * durable. See reco/service.h for the contract. */
 #include "reco/catalogue.h"
 #include "fileio.h"
-#include "service.h"
+#include "reco/service.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -60,6 +60,10 @@
 #include "reco/model.h"
 #include "reco/ratings.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct reco_service reco_service;
 
 #define RECO_VARIANT_NAME_MAX 32
@@ -434,5 +438,9 @@ bool reco_service_valid_id(const char *id, size_t len);
  * "note"?}], "note"?}. New reference; NULL when out of memory. */
 struct reco_default_choice;
 json_t *reco_default_choice_json(const struct reco_default_choice *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
