@@ -60,3 +60,7 @@ install(FILES ${RECO_PUBLIC_HEADERS} ${PROJECT_BINARY_DIR}/include/reco/version.
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/reco)
 install(FILES ${PROJECT_BINARY_DIR}/reco.pc ${PROJECT_BINARY_DIR}/reco-report.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# Bash completion: the script asks reco for its commands and options.
+install(FILES ${PROJECT_SOURCE_DIR}/scripts/reco-completion.bash
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME reco)

@@ -48,6 +48,24 @@ int main(int argc, char **argv)
         usage(stdout);
         return EXIT_OK;
     }
+    /* Hidden, for the bash completion and the man pages (generated from
+     * the option tables): the command names, or one command's long
+     * options. */
+    if (!strcmp(name, "--complete-options")) {
+        if (argc == 2) {
+            for (size_t i = 0; i < N_COMMANDS; i++)
+                printf("%s\t%s\n", COMMANDS[i].name, COMMANDS[i].summary);
+            return EXIT_OK;
+        }
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            if (!strcmp(argv[2], COMMANDS[i].name)) {
+                cli_list_options_only = true;
+                char *args[] = {argv[2], NULL};
+                return COMMANDS[i].run(1, args);
+            }
+        fprintf(stderr, "reco: '%s' is not a reco command. See 'reco --help'.\n", argv[2]);
+        return EXIT_USAGE;
+    }
     if (!strcmp(name, "--version")) {
         printf("reco %s\n", reco_version());
         return EXIT_OK;

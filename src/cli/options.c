@@ -150,11 +150,19 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 
 /* ---- parsing ---- */
 
+bool cli_list_options_only;
+
 int cli_parse(const cli_command *cmd, int argc, char **argv, int *first_operand)
 {
     flat f = {.n = 0};
     flatten(cmd->options, &f);
     f.row[f.n++] = &HELP_ROW;
+    if (cli_list_options_only) {
+        for (int k = 0; k < f.n; k++)
+            if (f.row[k]->name)
+                printf("--%s%s\n", f.row[k]->name, takes_arg(f.row[k]) ? "=" : "");
+        return CLI_HELP_SHOWN;
+    }
     struct option longopts[MAX_ROWS + 1];
     char shortopts[2 * MAX_ROWS + 2];
     size_t ns = 0, nl = 0;

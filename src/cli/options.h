@@ -95,6 +95,11 @@ enum { CLI_HELP_SHOWN = -1 };
  *   reco CMD: --threads wants a number from 1 to 256, got "0" */
 int cli_parse(const cli_command *cmd, int argc, char **argv, int *first_operand);
 
+/* Set by `reco --complete-options CMD` (the bash completion): cli_parse
+ * then prints the command's long options, one a line, "--name=" for those
+ * taking a value, and returns CLI_HELP_SHOWN without parsing anything. */
+extern bool cli_list_options_only;
+
 /* Prints the --help text of cmd. */
 void cli_help(const cli_command *cmd, FILE *f);
 

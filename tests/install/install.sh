@@ -58,8 +58,8 @@ grep -q "^reco $major\." "$tmp/out" || fail "no version line"
     fail "reco recommend does not read the example's model"
 
 # The report library resolves through its own pkg-config file.
-# shellcheck disable=SC2046
 printf '#include <reco/explore.h>\nint main(void) { return reco_report_chart_names[0] == 0; }\n' >"$tmp/r.c"
+# shellcheck disable=SC2046
 "$cc" -std=c17 -o "$tmp/r" "$tmp/r.c" $(pkg-config --cflags --libs reco-report) ||
     fail "a program against reco-report does not build"
 LD_LIBRARY_PATH=$libdir "$tmp/r" || fail "reco-report program failed"
