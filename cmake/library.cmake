@@ -64,3 +64,19 @@ install(FILES ${PROJECT_BINARY_DIR}/reco.pc ${PROJECT_BINARY_DIR}/reco-report.pc
 # Bash completion: the script asks reco for its commands and options.
 install(FILES ${PROJECT_SOURCE_DIR}/scripts/reco-completion.bash
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME reco)
+
+# Man pages: reco.1 and reco-CMD.1 for each command, from the --help texts
+# (scripts/gen-man.sh, with help2man), regenerated when reco changes.
+find_program(RECO_HELP2MAN help2man)
+if(RECO_HELP2MAN)
+  add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/man/reco.1
+    COMMAND sh ${PROJECT_SOURCE_DIR}/scripts/gen-man.sh $<TARGET_FILE:reco>
+            ${PROJECT_BINARY_DIR}/man ${PROJECT_VERSION}
+    DEPENDS reco ${PROJECT_SOURCE_DIR}/scripts/gen-man.sh
+    COMMENT "Generating the man pages" VERBATIM)
+  add_custom_target(man ALL DEPENDS ${PROJECT_BINARY_DIR}/man/reco.1)
+  install(DIRECTORY ${PROJECT_BINARY_DIR}/man/ DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
+          FILES_MATCHING PATTERN "*.1")
+else()
+  message(STATUS "help2man not found: the man pages are not generated (scripts/install-deps.sh installs it)")
+endif()

@@ -24,6 +24,12 @@ done
 for f in libreco.a libreco.so libreco-report.so libreco-report.a; do
     [ -e "$libdir/$f" ] || fail "$f not installed"
 done
+[ -f "$root/share/bash-completion/completions/reco" ] || fail "bash completion not installed"
+if [ -f "$build/man/reco.1" ]; then
+    for f in reco.1 reco-train.1 reco-serve.1; do
+        [ -f "$root/share/man/man1/$f" ] || fail "man page $f not installed"
+    done
+fi
 soname=$(readelf -d "$libdir/libreco.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 major=$(sed -n 's/^#define RECO_VERSION_MAJOR \([0-9]*\)/\1/p' "$root/include/reco/version.h")
 [ "$soname" = "libreco.so.$major" ] || fail "soname '$soname', want libreco.so.$major"
