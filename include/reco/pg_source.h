@@ -62,7 +62,7 @@ typedef struct reco_pg_source {
     char *table;    /* decoded "[schema.]name", or NULL */
     char *columns;  /* decoded "a,b,c[,d]", or NULL */
     char *query;    /* decoded query text, or NULL */
-    char name[RECO_PG_NAME_MAX]; /* for messages: no password, query cut */
+    char name[RECO_PG_NAME_MAX]; /* for messages: no password, a long query cut */
 } reco_pg_source;
 
 /* Splits uri. RECO_ERR_INVALID (naming the source without its password)
@@ -72,9 +72,9 @@ typedef struct reco_pg_source {
 reco_status reco_pg_source_parse(const char *uri, reco_pg_source **out, reco_error *err);
 void reco_pg_source_free(reco_pg_source *s);
 
-/* The name of a source for output and messages into buf (cap bytes): the
- * URI without the password of its user part or a password= parameter, a
- * long query cut (see above). Anything that is not a PostgreSQL source is
+/* The name of a source for output into buf (cap bytes): the URI without
+ * the password of its user part or a password= parameter (messages use
+ * the same with a long query cut, reco_pg_source.name). Anything that is not a PostgreSQL source is
  * copied as it is (cut to cap). Returns buf. */
 char *reco_pg_source_name(const char *uri, char *buf, size_t cap);
 

@@ -59,7 +59,9 @@ int cmd_explore(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *path = argv[first];
-    ro.source = path; /* named in the report's title and in stats.json */
+    char name[4096];
+    /* named in the report's title and in stats.json */
+    ro.source = cli_source_name(path, name, sizeof name);
     double t0 = reco_clock_s();
     reco_dataset *ds = NULL;
     rc = cli_load_dataset("explore", path, &o, &ds);

@@ -117,6 +117,7 @@ typedef struct name_ctx {
     char *buf;
     size_t cap, n;
     int shown;
+    bool cut_query;
 } name_ctx;
 
 static int name_param(void *vctx, const char *k, size_t kl, const char *v, size_t vl)
@@ -128,7 +129,7 @@ static int name_param(void *vctx, const char *k, size_t kl, const char *v, size_
     put(c->buf, c->cap, &c->n, k, kl);
     if (v > k + kl)
         put(c->buf, c->cap, &c->n, "=", 1);
-    bool cut = key_is(k, kl, "query") && vl > RECO_PG_QUERY_SHOWN;
+    bool cut = c->cut_query && key_is(k, kl, "query") && vl > RECO_PG_QUERY_SHOWN;
     if (cut) {
         vl = RECO_PG_QUERY_SHOWN;
         while (vl && ((unsigned char)v[vl] & 0xC0) == 0x80)
@@ -140,7 +141,9 @@ static int name_param(void *vctx, const char *k, size_t kl, const char *v, size_
     return 0;
 }
 
-char *reco_pg_source_name(const char *uri, char *buf, size_t cap)
+/* The URI without its password into buf; with cut_query, a long query
+ * cut after RECO_PG_QUERY_SHOWN bytes. */
+static char *source_name(const char *uri, bool cut_query, char *buf, size_t cap)
 {
     if (!cap)
         return buf;
@@ -151,7 +154,7 @@ char *reco_pg_source_name(const char *uri, char *buf, size_t cap)
     }
     uri_parts u;
     split_uri(uri, &u);
-    name_ctx c = {buf, cap, 0, 0};
+    name_ctx c = {buf, cap, 0, 0, cut_query};
     put(buf, cap, &c.n, uri, (size_t)(u.auth - uri));
     if (u.at > u.auth) {
         const char *colon = memchr(u.auth, ':', (size_t)(u.at - u.auth));
@@ -162,6 +165,11 @@ char *reco_pg_source_name(const char *uri, char *buf, size_t cap)
     if (u.params < u.end)
         each_param(u.params + 1, u.end, name_param, &c);
     return buf;
+}
+
+char *reco_pg_source_name(const char *uri, char *buf, size_t cap)
+{
+    return source_name(uri, false, buf, cap);
 }
 
 static int hexval(char c)
@@ -265,7 +273,7 @@ reco_status reco_pg_source_parse(const char *uri, reco_pg_source **out, reco_err
 {
     *out = NULL;
     char name[RECO_PG_NAME_MAX];
-    reco_pg_source_name(uri, name, sizeof name);
+    source_name(uri, true, name, sizeof name);
     if (!reco_pg_is_source(uri))
         return reco_error_set(err, RECO_ERR_INVALID,
                               "%s: not a PostgreSQL source (postgresql://...)", name);
@@ -331,7 +339,7 @@ reco_status reco_pg_ratings_load(const char *uri, const reco_load_options *opt,
     return reco_error_set(err, RECO_ERR_INVALID,
                           "%s: this reco was built without PostgreSQL support (install "
                           "libpq-dev and rebuild with -DRECO_WITH_POSTGRESQL=ON)",
-                          reco_pg_source_name(uri, name, sizeof name));
+                          source_name(uri, true, name, sizeof name));
 }
 
 #else
@@ -388,15 +396,15 @@ static int add_idents(text *t, PGconn *conn, const char *s)
     return first ? -1 : 0;
 }
 
-/* Copies msg into dst with line breaks and tabs turned into spaces (runs
- * of them into one), trailing ones dropped, and every occurrence of the
+/* Copies msg into dst on one line (a line break becomes "; ", tabs a
+ * space, runs of them one, trailing ones dropped), and every occurrence of the
  * secrets replaced by "***" (libpq quotes a URI it cannot parse). */
 static void clean_message(char *dst, size_t cap, const char *msg, const char *const *secrets,
                           int n_secrets)
 {
     size_t j = 0;
-    bool space = false;
-    while (*msg && j + 4 < cap) {
+    int space = 0; /* 1: a blank to write; 2: a line break, written "; " */
+    while (*msg && j + 5 < cap) {
         int hit = -1;
         for (int k = 0; k < n_secrets; k++)
             if (secrets[k] && *secrets[k] &&
@@ -406,17 +414,19 @@ static void clean_message(char *dst, size_t cap, const char *msg, const char *co
             memcpy(dst + j, "***", 3);
             j += 3;
             msg += strlen(secrets[hit]);
-            space = false;
+            space = 0;
             continue;
         }
         char ch = *msg++;
         if (ch == '\n' || ch == '\r' || ch == '\t') {
-            space = true;
+            space = (space == 2 || ch == '\n') ? 2 : 1;
             continue;
         }
+        if (space == 2 && j)
+            dst[j++] = ';';
         if (space && j)
             dst[j++] = ' ';
-        space = false;
+        space = 0;
         dst[j++] = ch;
     }
     dst[j] = '\0';
