@@ -100,7 +100,8 @@ expect_contains "$ERR" 'cannot connect: connection to server at "127.0.0.1", por
 [ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "not one line: $ERR"
 case "$ERR" in *"$PW"*) fail "the password is shown: $ERR" ;; esac
 # A URI libpq cannot parse is quoted by libpq: the password is masked.
-expect_status 1 "$RECO" stats "postgresql://reco:$PW@127.0.0.1:xyz/shop?table=ratings"
+expect_status 1 "$RECO" stats "postgresql://reco:$PW@[::1/shop?table=ratings"
+expect_contains "$ERR" 'in URI: "postgresql://reco:***@[::1/shop"'
 case "$ERR" in *"$PW"*) fail "the password is shown: $ERR" ;; esac
 # PGPASSFILE, with the PG* variables naming the server.
 printf '127.0.0.1:%s:shop:reco:%s\n' "$PG_PORT" "$PW" >"$TMP/pgpass"

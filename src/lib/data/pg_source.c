@@ -258,15 +258,25 @@ void reco_pg_source_free(reco_pg_source *s)
     free(s);
 }
 
-/* Whether a comma-separated list of n_min to n_max names has no empty one. */
-static bool names_ok(const char *s, int n_min, int n_max)
+/* Whether s is n_min to n_max non-empty names separated by sep (the other
+ * of ',' and '.' not allowed). */
+static bool names_ok(const char *s, char sep, int n_min, int n_max)
 {
     int n = 1;
-    if (!*s || *s == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,") || strstr(s, ".."))
-        return false;
-    for (; *s; s++)
-        n += *s == ',';
-    return n >= n_min && n <= n_max;
+    size_t part = 0;
+    for (; *s; s++) {
+        if (*s == (sep == ',' ? '.' : ','))
+            return false;
+        if (*s != sep) {
+            part++;
+            continue;
+        }
+        if (!part)
+            return false;
+        part = 0;
+        n++;
+    }
+    return part && n >= n_min && n <= n_max;
 }
 
 reco_status reco_pg_source_parse(const char *uri, reco_pg_source **out, reco_error *err)
@@ -308,10 +318,10 @@ reco_status reco_pg_source_parse(const char *uri, reco_pg_source **out, reco_err
         st = reco_error_set(err, RECO_ERR_INVALID,
                             "%s: columns= picks the columns of a table= (a query names its "
                             "own)", name);
-    } else if (s->table && !names_ok(s->table, 1, 2)) {
+    } else if (s->table && !names_ok(s->table, '.', 1, 2)) {
         st = reco_error_set(err, RECO_ERR_INVALID,
                             "%s: table= wants NAME or SCHEMA.NAME", name);
-    } else if (s->columns && !names_ok(s->columns, 3, 4)) {
+    } else if (s->columns && !names_ok(s->columns, ',', 3, 4)) {
         st = reco_error_set(err, RECO_ERR_INVALID,
                             "%s: columns= wants 3 or 4 names: user, product, rating[, "
                             "timestamp]", name);
