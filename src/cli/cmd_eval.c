@@ -229,7 +229,8 @@ static int parse_args(eval_cli *c, int argc, char **argv)
             "recall, NDCG, MAP and hit rate of top-N lists among products the user has not "
             "rated in training, over users with a relevant test rating, plus catalogue coverage "
             "and the time to fit, predict and recommend. See docs/evaluation.md for the "
-            "definitions.",
+            "definitions. A rating file may be a postgresql:// table or query "
+            "(docs/postgresql.md).",
         .options = options,
     };
     int first;

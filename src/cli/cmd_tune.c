@@ -163,7 +163,8 @@ static int parse_args(tune_cli *c, int argc, char **argv)
             "data, never on a test set; the best trial's parameters are printed with the `reco "
             "train` line that uses them. With a held-out test set (--test, or --split to make "
             "one from FILE) the best parameters are then refitted on all the training data and "
-            "scored once on it: the honest figure. See docs/tuning.md.",
+            "scored once on it: the honest figure. See docs/tuning.md. A rating file may be a "
+            "postgresql:// table or query (docs/postgresql.md).",
         .options = options,
         .epilogue = "Example:\n"
                     "  reco tune --algo mf --train ml-100k/u1.base --test ml-100k/u1.test \\\n"
