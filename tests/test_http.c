@@ -2194,6 +2194,421 @@ static void test_durable_after_kill9(void **state)
     assert_int_equal(server_stop(&s, SIGTERM), 0);
 }
 
+/* ---- the catalogue, rules and events ---- */
+
+/* Runs a shell command; its standard output as a new string (NULL on a
+ * nonzero exit). */
+static char *run_capture(const char *cmd)
+{
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t cap = 1 << 16, n = 0;
+    char *out = malloc(cap);
+    size_t got;
+    while ((got = fread(out + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap)
+            out = realloc(out, cap *= 2);
+    }
+    out[n] = '\0';
+    if (pclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* The item IDs of a list, space-separated, into buf. */
+static const char *ids_of(json_t *o, char *buf, size_t cap)
+{
+    size_t k, n = 0;
+    json_t *it;
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(o, "items"), k, it)
+        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s ",
+                              json_string_value(json_object_get(it, "item")));
+    return buf;
+}
+
+/* A model trained with a catalogue (reco train --items): item000..059 in
+ * Cat/A, item060..119 in Cat/B, item007 unavailable, NEWPROD without
+ * ratings. An events model: every rating a view. */
+static char g_cat[160], g_ev[160];
+
+static void make_catalogue_models(void)
+{
+    if (g_cat[0])
+        return;
+    char ratings[160], items[160], events[160], cmd[1024];
+    snprintf(ratings, sizeof ratings, "%s/cat-ratings.csv", g_dir);
+    snprintf(items, sizeof items, "%s/items.csv", g_dir);
+    snprintf(events, sizeof events, "%s/events.csv", g_dir);
+    size_t len;
+    char *text = make_ratings(&len);
+    write_file(ratings, text);
+    char *ev = malloc(len * 2 + 64), *p = ev;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+        if (c2 && c2 < nl)
+            p += sprintf(p, "%.*s,view\n", (int)(c2 - line), line);
+        line = nl + 1;
+    }
+    *p = '\0';
+    write_file(events, ev);
+    free(ev);
+    free(text);
+    char *it = malloc(1 << 16);
+    size_t n = (size_t)sprintf(it, "item_id,title,category,available\n");
+    for (int i = 0; i < N_ITEMS; i++)
+        n += (size_t)sprintf(it + n, "item%03d,Item %d,Cat/%c,%s\n", i, i, i < N_ITEMS / 2 ? 'A' : 'B',
+                             i == 7 ? "false" : "true");
+    sprintf(it + n, "NEWPROD,A new product,Cat/B,true\n");
+    write_file(items, it);
+    free(it);
+    snprintf(g_cat, sizeof g_cat, "%s/cat.reco", g_dir);
+    snprintf(g_ev, sizeof g_ev, "%s/events.reco", g_dir);
+    snprintf(cmd, sizeof cmd, "'%s' train --quiet --algo ials '%s' --items '%s' -o '%s' >/dev/null",
+             RECO_BIN, ratings, items, g_cat);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s' train --quiet --algo ials --events '%s' -o '%s' >/dev/null",
+             RECO_BIN, events, g_ev);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void item_write(unsigned port, const char *method, const char *id, const char *body,
+                       long status)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/v1/items/%s", id);
+    req q = {.path = path, .method = method, .body = body, .port = port};
+    expect(&q, status, NULL);
+}
+
+/* The rules as query parameters give the lists reco recommend gives with
+ * the same rules on the same model; unknown IDs are counted, unknown
+ * categories give an empty list with the reason; bad values are 400s
+ * naming the parameter. */
+static void test_rules_match_cli(void **state)
+{
+    (void)state;
+    make_catalogue_models();
+    char log[160];
+    snprintf(log, sizeof log, "%s/rules-log.csv", g_dir);
+    server s;
+    assert_int_equal(server_start(&s, g_cat, log, NULL, NULL), 0);
+    static const struct {
+        const char *query, *cli;
+    } cases[] = {
+        {"n=10", "-n 10"},
+        {"n=10&include_unavailable=true", "-n 10 --include-unavailable"},
+        {"n=10&category=Cat/B", "-n 10 --category Cat/B"},
+        {"n=8&category=Cat&max_per_category=3", "-n 8 --category Cat --max-per-category 3"},
+        {"n=10&exclude=item061,NOPE&exclude=item062&category=Cat/B",
+         "-n 10 --exclude item061,NOPE --exclude item062 --category Cat/B"},
+        {"n=10&include=item001,item007,item070,item090,GONE",
+         "-n 10 --include item001,item007,item070,item090,GONE"},
+        {"n=5&exclude_rated=false&category=Cat/A", "-n 5 --include-rated --category Cat/A"},
+    };
+    static const char *const users[] = {"user000", "user001", "nobody"};
+    for (size_t u = 0; u < 3; u++)
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            char path[512], cmd[1024], a[2048], b[2048];
+            snprintf(path, sizeof path, "/v1/users/%s/recommendations?%s", users[u],
+                     cases[k].query);
+            req q = {.path = path, .port = s.port};
+            resp r = R(&q);
+            assert_int_equal(r.status, 200);
+            snprintf(cmd, sizeof cmd, "'%s' recommend '%s' --user %s %s --json 2>/dev/null",
+                     RECO_BIN, g_cat, users[u], cases[k].cli);
+            char *out = run_capture(cmd);
+            assert_non_null(out);
+            json_t *cli = json_loads(out, 0, NULL);
+            assert_non_null(cli);
+            if (strcmp(ids_of(r.json, a, sizeof a), ids_of(cli, b, sizeof b)))
+                fail_msg("%s: HTTP %s, reco recommend %s", path, a, b);
+            assert_true(strstr(a, "item007") == NULL || strstr(cases[k].query, "include"));
+            if (k > 0)
+                assert_int_equal(json_integer_value(json_object_get(r.json, "unknown_items")),
+                                 json_integer_value(json_object_get(cli, "unknown_items")));
+            if (k == 4 || k == 5)
+                assert_int_equal(json_integer_value(json_object_get(r.json, "unknown_items")), 1);
+            json_t *first = json_array_get(json_object_get(r.json, "items"), 0);
+            if (first)
+                assert_non_null(json_object_get(first, "available"));
+            json_decref(cli);
+            free(out);
+            resp_free(&r);
+        }
+    /* The cap holds: at most 3 of one category. */
+    req q = {.path = "/v1/users/user000/recommendations?n=8&category=Cat&max_per_category=3",
+             .port = s.port};
+    resp r = R(&q);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "found")), 6);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "requested")), 8);
+    resp_free(&r);
+    /* An ID with a comma is percent-encoded (%2C) inside one value. */
+    q.path = "/v1/users/user000/recommendations?exclude=a%2Cb,item001";
+    r = R(&q);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "unknown_items")), 1);
+    resp_free(&r);
+    /* Unknown categories: 200, an empty list and the reason. */
+    q.path = "/v1/users/user000/recommendations?category=Nope&category=cat/a";
+    r = R(&q);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+    assert_int_equal(json_array_size(json_object_get(r.json, "unknown_categories")), 2);
+    assert_non_null(json_string_value(json_object_get(r.json, "reason")));
+    resp_free(&r);
+    q.path = "/v1/users/user000/recommendations?category=Nope&category=Cat/A";
+    r = R(&q);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 10);
+    assert_int_equal(json_array_size(json_object_get(r.json, "unknown_categories")), 1);
+    resp_free(&r);
+    /* Bad values name the parameter. */
+    static const struct {
+        const char *query, *part;
+    } bad[] = {
+        {"max_per_category=0", "max_per_category"},
+        {"max_per_category=x", "max_per_category"},
+        {"include_unavailable=maybe", "include_unavailable"},
+        {"exclude=%ZZ", "exclude"},
+        {"category=", "category"},
+        {"include=a%01b", "include"},
+        {"n=2&n=3", "more than once"},
+        {"colour=red", "unknown query parameter"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "/v1/users/user000/recommendations?%s", bad[k].query);
+        req b = {.path = path, .port = s.port};
+        expect(&b, 400, bad[k].part);
+    }
+    /* A model without categories refuses the cap. */
+    q.path = "/v1/users/user000/recommendations?max_per_category=2";
+    q.port = 0;
+    expect(&q, 400, "max_per_category needs product categories");
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
+/* PUT/PATCH/GET /v1/items/{id}: an unavailable product disappears from the
+ * next answer, a new product is served from the catalogue, and an
+ * acknowledged change survives kill -9. */
+static void test_catalogue_live(void **state)
+{
+    (void)state;
+    make_catalogue_models();
+    char log[160], path[300], a[2048];
+    snprintf(log, sizeof log, "%s/catalogue-log.csv", g_dir);
+    server s;
+    assert_int_equal(server_start(&s, g_cat, log, NULL, NULL), 0);
+    req q = {.path = "/v1/users/user000/recommendations?n=5", .port = s.port};
+    resp r = R(&q);
+    assert_int_equal(r.status, 200);
+    char top1[32], top2[32];
+    snprintf(top1, sizeof top1, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(r.json, "items"), 0),
+                                               "item")));
+    snprintf(top2, sizeof top2, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(r.json, "items"), 1),
+                                               "item")));
+    resp_free(&r);
+    /* GET: the entry, known to the model, with its rating count. */
+    snprintf(path, sizeof path, "/v1/items/%s", top1);
+    req g = {.path = path, .port = s.port};
+    r = R(&g);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_true(json_object_get(r.json, "available")));
+    assert_true(json_is_true(json_object_get(r.json, "known_item")));
+    assert_true(json_integer_value(json_object_get(r.json, "ratings")) > 0);
+    resp_free(&r);
+    /* PATCH available=false: gone from the next answer. */
+    item_write(s.port, "PATCH", top1, "{\"available\": false}", 200);
+    r = R(&q);
+    assert_null(strstr(ids_of(r.json, a, sizeof a), top1));
+    resp_free(&r);
+    q.path = "/v1/users/user000/recommendations?n=5&include_unavailable=true";
+    r = R(&q);
+    assert_non_null(strstr(ids_of(r.json, a, sizeof a), top1));
+    resp_free(&r);
+    /* PUT: a full replacement (the category too). */
+    item_write(s.port, "PUT", top2, "{\"title\": \"Renamed\", \"category\": \"Cat/C\", "
+               "\"labels\": {\"brand\": \"acme\"}}", 200);
+    snprintf(path, sizeof path, "/v1/users/user000/recommendations?n=5&category=Cat/C");
+    q.path = path;
+    r = R(&q);
+    assert_string_equal(ids_of(r.json, a, sizeof a), (snprintf(path, sizeof path, "%s ", top2), path));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r.json, "items"), 0), "title")),
+                        "Renamed");
+    resp_free(&r);
+    /* A new product: 201, served by the catalogue, similar from its category. */
+    item_write(s.port, "PUT", "BRANDNEW", "{\"title\": \"Brand new\", \"category\": \"Cat/A\"}",
+               201);
+    g.path = "/v1/items/BRANDNEW";
+    r = R(&g);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_false(json_object_get(r.json, "known_item")));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "ratings")), 0);
+    resp_free(&r);
+    g.path = "/v1/items/BRANDNEW/similar?n=3";
+    r = R(&g);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_true(json_object_get(r.json, "cold_start")));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r.json, "items"), 0), "source")),
+                        "category");
+    resp_free(&r);
+    /* Bad bodies and IDs. */
+    snprintf(path, sizeof path, "/v1/items/%s", top2);
+    req b = {.path = path, .method = "PATCH", .body = "{\"available\": \"no\"}", .port = s.port};
+    expect(&b, 400, "\"available\" must be true or false");
+    b.body = "{}";
+    expect(&b, 400, "changes nothing");
+    b.body = "{\"colour\": \"red\"}";
+    expect(&b, 400, "unknown field \"colour\"");
+    b.body = "{\"category\": \"A//B\"}";
+    expect(&b, 400, NULL);
+    b.body = "[1]";
+    expect(&b, 400, "must be an object");
+    b.method = "DELETE";
+    expect(&b, 405, NULL);
+    g.path = "/v1/items/NOWHERE";
+    expect(&g, 404, "unknown product");
+    /* kill -9: every acknowledged change is back. */
+    assert_int_equal(server_stop(&s, SIGKILL), 128 + SIGKILL);
+    assert_int_equal(server_start(&s, g_cat, log, NULL, NULL), 0);
+    snprintf(path, sizeof path, "/v1/items/%s", top1);
+    g.path = path;
+    g.port = s.port;
+    r = R(&g);
+    assert_true(json_is_false(json_object_get(r.json, "available")));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/items/%s", top2);
+    r = R(&g);
+    assert_string_equal(json_string_value(json_object_get(r.json, "title")), "Renamed");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "labels"),
+                                                          "brand")), "acme");
+    resp_free(&r);
+    g.path = "/v1/items/BRANDNEW";
+    expect(&g, 200, NULL);
+    q.path = "/v1/users/user000/recommendations?n=5";
+    q.port = s.port;
+    r = R(&q);
+    assert_null(strstr(ids_of(r.json, a, sizeof a), top1));
+    resp_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+    /* A model without a catalogue gets one from the first change (a
+     * product the catalogue did not hold: 201). */
+    snprintf(log, sizeof log, "%s/catalogue-log2.csv", g_dir);
+    assert_int_equal(server_start(&s, g_mf, log, NULL, NULL), 0);
+    req sh = {.path = "/v1/items/item003", .method = "PATCH", .body = "{\"available\": false}",
+              .port = s.port};
+    expect(&sh, 201, NULL);
+    expect(&sh, 200, NULL);
+    sh.method = NULL;
+    sh.body = NULL;
+    sh.path = "/v1/users/user000/recommendations?n=1000&exclude_rated=false";
+    r = R(&sh);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(ids_of(r.json, a, sizeof a), "item003 "));
+    resp_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
+/* POST /v1/events: a purchase is gone from the user's next list, also
+ * after kill -9; a ratings model takes rating events and names the type
+ * it refuses. */
+static void test_events(void **state)
+{
+    (void)state;
+    make_catalogue_models();
+    char log[160], a[4096];
+    snprintf(log, sizeof log, "%s/events-log.csv", g_dir);
+    server s;
+    assert_int_equal(server_start(&s, g_ev, log, NULL, NULL), 0);
+    req q = {.path = "/v1/users/user002/recommendations?n=5", .port = s.port};
+    resp r = R(&q);
+    char top1[32], body[256];
+    snprintf(top1, sizeof top1, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(r.json, "items"), 0),
+                                               "item")));
+    resp_free(&r);
+    snprintf(body, sizeof body, "{\"user\": \"user002\", \"item\": \"%s\", \"type\": \"Purchase\"}",
+             top1);
+    req p = {.path = "/v1/events", .body = body, .port = s.port};
+    r = R(&p);
+    assert_int_equal(r.status, 201);
+    json_t *e0 = json_array_get(json_object_get(r.json, "events"), 0);
+    assert_string_equal(json_string_value(json_object_get(e0, "type")), "purchase");
+    assert_true(json_number_value(json_object_get(e0, "confidence")) == 5.0);
+    resp_free(&r);
+    r = R(&q);
+    assert_null(strstr(ids_of(r.json, a, sizeof a), top1));
+    resp_free(&r);
+    /* The batch form; a new user's events make a profile. */
+    p.body = "[{\"user\": \"fresh\", \"item\": \"item001\", \"type\": \"cart\", \"value\": 2}, "
+             "{\"user\": \"fresh\", \"item\": \"item002\", \"type\": \"view\", "
+             "\"timestamp\": 1700000000}]";
+    r = R(&p);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "accepted")), 2);
+    resp_free(&r);
+    req fr = {.path = "/v1/users/fresh/recommendations?n=50", .port = s.port};
+    r = R(&fr);
+    assert_true(json_is_false(json_object_get(r.json, "cold_start")));
+    ids_of(r.json, a, sizeof a);
+    assert_null(strstr(a, "item001 "));
+    assert_null(strstr(a, "item002 "));
+    resp_free(&r);
+    /* Bad events. */
+    p.body = "{\"user\": \"u\", \"item\": \"i\", \"type\": \"teleport\"}";
+    expect(&p, 400, "teleport");
+    p.body = "{\"user\": \"u\", \"item\": \"i\"}";
+    expect(&p, 400, "\"type\" is missing");
+    p.body = "{\"user\": \"u\", \"item\": \"i\", \"type\": \"view\", \"value\": \"x\"}";
+    expect(&p, 400, "\"value\" must be a number");
+    p.body = "{\"user\": \"u\", \"item\": \"i\", \"type\": \"view\", \"value\": -1}";
+    expect(&p, 400, "event 0");
+    p.body = "{\"user\": \"u\", \"item\": \"i\", \"type\": \"view\", \"colour\": 1}";
+    expect(&p, 400, "unknown field \"colour\"");
+    p.body = "[]";
+    expect(&p, 400, "empty");
+    /* kill -9: the purchase is still there. */
+    assert_int_equal(server_stop(&s, SIGKILL), 128 + SIGKILL);
+    assert_int_equal(server_start(&s, g_ev, log, NULL, NULL), 0);
+    q.port = s.port;
+    r = R(&q);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(ids_of(r.json, a, sizeof a), top1));
+    resp_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+    /* A model trained on ratings: rating events are ratings, others are
+     * refused naming the type. */
+    snprintf(log, sizeof log, "%s/events-log2.csv", g_dir);
+    assert_int_equal(server_start(&s, g_cat, log, NULL, NULL), 0);
+    q.port = s.port;
+    q.path = "/v1/users/user004/recommendations?n=3";
+    r = R(&q);
+    snprintf(top1, sizeof top1, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(r.json, "items"), 0),
+                                               "item")));
+    resp_free(&r);
+    p.port = s.port;
+    snprintf(body, sizeof body,
+             "{\"user\": \"user004\", \"item\": \"%s\", \"type\": \"purchase\"}", top1);
+    p.body = body;
+    expect(&p, 400, "type \"purchase\"");
+    snprintf(body, sizeof body,
+             "{\"user\": \"user004\", \"item\": \"%s\", \"type\": \"rating\", \"value\": 5}", top1);
+    expect(&p, 201, NULL);
+    r = R(&q);
+    assert_null(strstr(ids_of(r.json, a, sizeof a), top1));
+    resp_free(&r);
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+}
+
 /* ---- experiments: variants, recommendation IDs, feedback ---- */
 
 static json_t *experiment_variant(json_t *ex, const char *name)
@@ -2574,6 +2989,9 @@ int main(void)
         cmocka_unit_test(test_concurrent_reloads),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_durable_after_kill9),
+        cmocka_unit_test(test_rules_match_cli),
+        cmocka_unit_test(test_catalogue_live),
+        cmocka_unit_test(test_events),
         cmocka_unit_test(test_experiment),
         cmocka_unit_test(test_experiment_bad_variants),
         cmocka_unit_test(test_in_process),

@@ -8,15 +8,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "reco/catalogue.h"
-#include "reco/item_filter.h"
 #include "reco/model.h"
 #include "service.h"
 
 typedef enum { Q_RECOMMEND, Q_SIMILAR, Q_PREDICT } query_kind;
-
-/* How many rated products explain a recommendation (as the service's). */
-#define BECAUSE_MAX 3
 
 static const char *const NAMES[] = {"recommend", "similar", "predict"};
 
@@ -246,145 +241,6 @@ static void print_prediction(const json_t *out, bool quiet)
     putchar('\n');
 }
 
-/* Adds "title", "category" and "available" to each listed product the
- * catalogue holds. */
-static void add_catalogue_fields(json_t *out, const reco_catalogue *c)
-{
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(out, "items"), i, it) {
-        const char *id = json_string_value(json_object_get(it, "item"));
-        uint32_t e = id ? reco_catalogue_find(c, id, strlen(id)) : RECO_CATALOGUE_NONE;
-        if (e == RECO_CATALOGUE_NONE)
-            continue;
-        reco_catalogue_entry en;
-        reco_catalogue_entry_get(c, e, &en);
-        if (en.title)
-            json_object_set_new(it, "title", json_string(en.title));
-        if (en.category_path)
-            json_object_set_new(it, "category", json_string(en.category_path));
-        json_object_set_new(it, "available", json_boolean(en.available));
-    }
-}
-
-/* Recommendations under the catalogue's rules (--category, unavailable
- * products hidden), for the user's training ratings: the JSON of
- * reco_service_recommend plus "unknown_categories" when some --category
- * is not in the catalogue (all unknown: an empty list). */
-static reco_status recommend_with_rules(const reco_model *m, const reco_catalogue_view *v,
-                                        const char *user, size_t n, bool exclude_rated,
-                                        const cli_list *cats, bool include_unavailable,
-                                        json_t **out, reco_error *err)
-{
-    *out = NULL;
-    if (!reco_service_valid_id(user, strlen(user)))
-        return reco_error_set(err, RECO_ERR_INVALID,
-                              "user ID must be 1 to 255 bytes of UTF-8 without control characters");
-    reco_category_range ranges[CLI_LIST_MAX];
-    bool unknown[CLI_LIST_MAX];
-    size_t nr = 0;
-    reco_catalogue_ranges(m->catalogue, cats->v, (size_t)cats->n, ranges, &nr, unknown);
-    reco_item_filter f;
-    memset(&f, 0, sizeof f);
-    reco_catalogue_view_filter(v, include_unavailable, ranges, nr, &f);
-    int64_t u = reco_idmap_find(m->train->users, user, strlen(user));
-    reco_profile prof = {.user = RECO_NO_USER};
-    if (u >= 0)
-        prof = reco_profile_of_user(m->train, (uint32_t)u);
-    reco_scored *top = malloc(n * sizeof *top);
-    float *pred = malloc(n * sizeof *pred);
-    uint32_t *ids = malloc(n * sizeof *ids), *why = malloc(n * BECAUSE_MAX * sizeof *why),
-             *nwhy = calloc(n, sizeof *nwhy);
-    size_t got = 0;
-    bool cold = prof.n == 0;
-    reco_status rc = RECO_OK;
-    if (!top || !pred || !ids || !why || !nwhy)
-        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    else if (!cats->n || nr) /* every category unknown: nothing passes */
-        rc = reco_model_recommend_filtered(m, &prof, n, exclude_rated, &f, top, &got, &cold, NULL,
-                                           err);
-    bool predicts = reco_model_predicts_ratings(m);
-    if (!rc && predicts && got)
-        reco_model_predict_items(m, &prof, top, got, pred, NULL);
-    if (!rc && !cold && prof.n && got && (m->ops->explain || m->ops->explain_list)) {
-        for (size_t k = 0; k < got; k++)
-            ids[k] = top[k].id;
-        reco_model_explain_list(m, &prof, ids, got, BECAUSE_MAX, why, nwhy);
-    }
-    json_t *items = rc ? NULL : json_array(), *unk = rc ? NULL : json_array();
-    for (size_t k = 0; items && k < got; k++) {
-        json_t *it = json_pack("{s:s,s:f}", "item", reco_idmap_key(m->train->items, top[k].id, NULL),
-                               "score", (double)top[k].score);
-        if (predicts)
-            json_object_set_new(it, "predicted_rating", reco_json_rating(pred[k]));
-        if (nwhy[k]) {
-            json_t *b = json_array();
-            for (size_t j = 0; j < nwhy[k]; j++)
-                json_array_append_new(
-                    b, json_string(reco_idmap_key(m->train->items, why[k * BECAUSE_MAX + j], NULL)));
-            json_object_set_new(it, "because", b);
-        }
-        json_array_append_new(items, it);
-    }
-    for (int k = 0; unk && k < cats->n; k++)
-        if (unknown[k])
-            json_array_append_new(unk, json_string(cats->v[k]));
-    if (items) {
-        *out = json_pack("{s:s,s:s,s:s,s:o,s:b}", "user", user, "algorithm", m->ops->name,
-                         "score_kind", reco_model_score_kind(m, cold), "items", items,
-                         "cold_start", cold);
-        if (*out && json_array_size(unk))
-            json_object_set(*out, "unknown_categories", unk);
-        if (!*out)
-            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    }
-    json_decref(unk);
-    free(top);
-    free(pred);
-    free(ids);
-    free(why);
-    free(nwhy);
-    return rc;
-}
-
-/* Similar products for a catalogue product the model does not know (no
- * ratings): the popular products of its category, then of its parent
- * categories, then overall, each naming its source. */
-static reco_status cold_similar(const reco_model *m, const reco_catalogue_view *v, uint32_t e,
-                                const char *item, size_t n, json_t **out, reco_error *err)
-{
-    *out = NULL;
-    reco_cold_pick *p = malloc(n * sizeof *p);
-    size_t got = 0;
-    if (!p)
-        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    reco_status rc = reco_catalogue_cold_similar(m->catalogue, v, m->popular, e, n, p, &got, err);
-    const char *kind = reco_model_score_kind(m, true);
-    json_t *items = rc ? NULL : json_array();
-    bool fallback = false;
-    for (size_t k = 0; items && k < got; k++) {
-        json_t *it = json_pack("{s:s,s:f,s:s,s:s}", "item",
-                               reco_idmap_key(m->train->items, p[k].item, NULL), "score",
-                               (double)p[k].score, "source", reco_cold_source_name(p[k].source),
-                               "score_kind", kind);
-        if (p[k].category != RECO_NO_CATEGORY)
-            json_object_set_new(it, "source_category",
-                                json_string(reco_catalogue_category_path(m->catalogue,
-                                                                         p[k].category)));
-        fallback |= p[k].source != RECO_COLD_CATEGORY;
-        json_array_append_new(items, it);
-    }
-    free(p);
-    if (items) {
-        *out = json_pack("{s:s,s:s,s:[sss],s:b,s:b,s:o}", "item", item, "algorithm",
-                         m->ops->name, "chain", "category", "parent_category", "popular",
-                         "fallback", fallback, "cold_start", true, "items", items);
-        if (!*out)
-            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    }
-    return rc;
-}
-
 static int run(query_kind kind, int argc, char **argv)
 {
     const char *name = NAMES[kind];
@@ -489,36 +345,24 @@ static int run(query_kind kind, int argc, char **argv)
         return cli_exit_status(st);
     }
     json_t *out = NULL;
-    const reco_model *mod = reco_service_model(svc);
-    const reco_catalogue *cat = mod->catalogue;
-    reco_catalogue_view *view = NULL;
-    if (cat && kind != Q_PREDICT)
-        st = reco_catalogue_view_new(cat, mod->train->items, &view, &err);
-    /* The catalogue's rules: --category, and unavailable products hidden. */
-    bool rules = view && (categories.n || (view->n_hidden && !include_unavailable));
-    const bool ruled = exclude.n || include.n || max_per_category;
+    /* The rules, the catalogue's included, are the service's (the same as
+     * GET /v1/users/{user}/recommendations takes). */
+    const bool ruled = exclude.n || include.n || max_per_category || categories.n ||
+                       include_unavailable;
     reco_service_rules srules = {.has_include = include.n > 0,
-                                 .max_per_category = max_per_category};
+                                 .max_per_category = max_per_category,
+                                 .categories = categories.v,
+                                 .n_categories = (size_t)categories.n,
+                                 .include_unavailable = include_unavailable};
     char *ex_buf = NULL, *in_buf = NULL;
     const char **ex_ids = NULL, **in_ids = NULL;
-    if (st) {
-    } else if (categories.n && !cat) {
-        reco_catalogue_view_free(view);
+    if (categories.n && !reco_service_model(svc)->catalogue) {
         reco_service_close(svc);
         return cli_usage(name, "--category needs a model with a catalogue (reco train --items "
                                "FILE), and %s has none", model);
     } else if (ruled && (split_ids(&exclude, &ex_ids, &srules.n_exclude, &ex_buf) ||
                          split_ids(&include, &in_ids, &srules.n_include, &in_buf))) {
         st = reco_error_set(&err, RECO_ERR_NOMEM, "out of memory");
-    } else if (kind == Q_RECOMMEND && rules && (ruled || log)) {
-        st = reco_error_set(&err, RECO_ERR_INVALID,
-                            "the catalogue's rules (--category, hiding unavailable products) do "
-                            "not combine with --exclude, --include, --max-per-category or "
-                            "--ratings-log yet; give --include-unavailable without --category "
-                            "to use those");
-    } else if (kind == Q_RECOMMEND && rules) {
-        st = recommend_with_rules(mod, view, user, n, !include_rated, &categories,
-                                  include_unavailable, &out, &err);
     } else if (kind == Q_RECOMMEND) {
         srules.exclude = ex_ids;
         srules.include = in_ids;
@@ -526,16 +370,9 @@ static int run(query_kind kind, int argc, char **argv)
                                           &out, &err);
     } else if (kind == Q_SIMILAR) {
         st = reco_service_similar(svc, item, n, &out, &err);
-        uint32_t e = cat && st == RECO_ERR_NOT_FOUND ? reco_catalogue_find(cat, item, strlen(item))
-                                                     : RECO_CATALOGUE_NONE;
-        if (e != RECO_CATALOGUE_NONE)
-            st = cold_similar(mod, view, e, item, n, &out, &err);
     } else {
         st = reco_service_predict(svc, user, item, &out, &err);
     }
-    if (!st && cat)
-        add_catalogue_fields(out, cat);
-    reco_catalogue_view_free(view);
     reco_service_close(svc);
     free(ex_ids);
     free(in_ids);
@@ -568,10 +405,6 @@ static int run(query_kind kind, int argc, char **argv)
         json_t *u;
         json_array_foreach(unk, k, u) fprintf(stderr, "reco %s: no category \"%s\" in the "
                                               "catalogue\n", name, json_string_value(u));
-        size_t listed = json_array_size(json_object_get(out, "items"));
-        if (!quiet && kind == Q_RECOMMEND && rules && listed < n)
-            printf("(%zu product%s pass%s the rules, fewer than %u asked for)\n", listed,
-                   listed == 1 ? "" : "s", listed == 1 ? "es" : "", n);
         if (kind == Q_SIMILAR)
             print_similar(out, quiet);
         else

@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -36,7 +37,8 @@
 
 enum route {
     R_RECOMMEND, R_USER_RATINGS, R_SIMILAR, R_PREDICT, R_ADD_RATINGS, R_RELOAD,
-    R_MODEL, R_HEALTHZ, R_METRICS, R_FEEDBACK, R_EXPERIMENTS, R_NONE, N_ROUTES
+    R_MODEL, R_HEALTHZ, R_METRICS, R_FEEDBACK, R_EXPERIMENTS, R_ITEM, R_EVENTS, R_NONE,
+    N_ROUTES
 };
 
 static const struct route_info {
@@ -55,6 +57,9 @@ static const struct route_info {
     [R_METRICS] = {"/metrics", false, NULL},
     [R_FEEDBACK] = {"/v1/feedback", true, NULL},
     [R_EXPERIMENTS] = {"/v1/experiments", false, NULL},
+    /* GET, HEAD, and the writes PUT and PATCH (begin() special-cases it). */
+    [R_ITEM] = {"/v1/items/{item}", false, "item ID"},
+    [R_EVENTS] = {"/v1/events", true, NULL},
     [R_NONE] = {"unmatched", false, NULL},
 };
 
@@ -74,7 +79,7 @@ static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
  * (libmicrohttpd 0.9.75 cannot answer in the middle of an upload.) */
 #define DISCARD_FACTOR 4
 
-#define MAX_QUERY_PARAMS 8
+#define MAX_QUERY_PARAMS 64
 
 /* A connection over a cap that sends no request is closed after this. */
 #define OVER_CAP_GRACE_MS 1000
@@ -170,6 +175,8 @@ typedef struct request {
     char path[256];              /* for the request log (escaped) */
     size_t target_len;           /* bytes of the request target (path and query) */
     bool started;                /* the handler has seen this request */
+    bool item_write;             /* PUT or PATCH /v1/items/{item} */
+    bool patch;                  /* ... PATCH */
     conn *conn;                  /* its connection (NULL: not tracked) */
 } request;
 
@@ -630,6 +637,13 @@ static enum route match_route(const char *url, const char **id, size_t *id_len)
         return R_FEEDBACK;
     if (ns == 2 && IS(1, "experiments"))
         return R_EXPERIMENTS;
+    if (ns == 2 && IS(1, "events"))
+        return R_EVENTS;
+    if (ns == 3 && IS(1, "items")) {
+        *id = seg[2];
+        *id_len = len[2];
+        return R_ITEM;
+    }
     if (ns == 3 && IS(1, "admin") && IS(2, "reload"))
         return R_RELOAD;
     if (ns == 4) {
@@ -692,13 +706,23 @@ static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const c
 }
 
 /* Reads the query; every key must be in allowed (a NULL-terminated list)
- * and appear once. On failure writes what to fix into msg. */
+ * and appear once, unless it is in repeatable (NULL-terminated, or NULL).
+ * On failure writes what to fix into msg. */
+static bool read_query_rep(struct MHD_Connection *c, const char *const *allowed,
+                           const char *const *repeatable, query *q, char *msg, size_t cap);
+
 static bool read_query(struct MHD_Connection *c, const char *const *allowed, query *q,
                        char *msg, size_t cap)
 {
+    return read_query_rep(c, allowed, NULL, q, msg, cap);
+}
+
+static bool read_query_rep(struct MHD_Connection *c, const char *const *allowed,
+                           const char *const *repeatable, query *q, char *msg, size_t cap)
+{
     memset(q, 0, sizeof *q);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, q);
-    char names[128] = "";
+    char names[256] = "";
     for (size_t k = 0; allowed[k]; k++) {
         strcat(names, k ? ", " : "");
         strcat(names, allowed[k]);
@@ -719,7 +743,10 @@ static bool read_query(struct MHD_Connection *c, const char *const *allowed, que
                      allowed[0] ? names : "none");
             return false;
         }
-        for (size_t j = 0; j < i; j++)
+        bool rep = false;
+        for (size_t k = 0; repeatable && repeatable[k] && !rep; k++)
+            rep = !strcmp(q->key[i], repeatable[k]);
+        for (size_t j = 0; j < i && !rep; j++)
             if (!strcmp(q->key[i], q->key[j])) {
                 snprintf(msg, cap, "query parameter \"%s\" is given more than once", q->key[i]);
                 return false;
@@ -793,22 +820,165 @@ static bool query_id(const query *q, const char *key, const char *what, char *ou
 
 /* ---- handlers ---- */
 
+/* The rules of a recommendation request, decoded: every value of the
+ * query's rule parameters in one buffer of NUL-terminated strings. */
+typedef struct query_rules {
+    reco_service_rules r;
+    const char **ids;  /* exclude then include, then categories */
+    char *buf;
+    bool any;          /* some rule parameter was given */
+} query_rules;
+
+static void query_rules_free(query_rules *qr)
+{
+    free(qr->ids);
+    free(qr->buf);
+}
+
+/* Decodes one raw piece (percent-escapes, '+' already a space) into *p;
+ * false with msg if it is malformed. */
+static bool decode_piece(const char *param, const char *raw, size_t len, char **p, char *msg,
+                         size_t cap)
+{
+    long dl = reco_http_pct_decode(raw, len, NULL);
+    if (dl < 0) {
+        snprintf(msg, cap, "%s has a bad percent-escape: '%%' must be followed by two hex digits "
+                 "(write a literal '%%' as %%25)", param);
+        return false;
+    }
+    reco_http_pct_decode(raw, len, *p);
+    if (memchr(*p, '\0', (size_t)dl)) {
+        snprintf(msg, cap, "%s holds a NUL byte", param);
+        return false;
+    }
+    (*p)[dl] = '\0';
+    *p += dl + 1;
+    return true;
+}
+
+/* Reads category=, exclude=, include=, include_unavailable= and
+ * max_per_category= into qr. exclude and include are lists of product
+ * IDs, comma-separated and repeatable; a comma inside an ID is sent
+ * percent-encoded (%2C), since pieces are split at the raw commas before
+ * decoding. category is repeatable and never split (paths may hold
+ * commas). false with msg naming the parameter (a 400). */
+static bool read_rules(const query *q, query_rules *qr, char *msg, size_t cap)
+{
+    memset(qr, 0, sizeof *qr);
+    size_t bytes = 1, count = 1;
+    for (size_t i = 0; i < q->n; i++) {
+        const char *v = q->val[i] ? q->val[i] : "";
+        bytes += strlen(v) + 1;
+        count++;
+        for (const char *c = v; *c; c++)
+            count += *c == ',';
+    }
+    qr->ids = malloc(count * 3 * sizeof *qr->ids);
+    qr->buf = malloc(bytes);
+    if (!qr->ids || !qr->buf) {
+        snprintf(msg, cap, "out of memory");
+        return false;
+    }
+    char *p = qr->buf;
+    size_t nids = 0;
+    /* exclude, then include, then category: three passes in that order. */
+    static const char *const lists[] = {"exclude", "include", "category"};
+    for (int pass = 0; pass < 3; pass++) {
+        size_t first = nids;
+        bool given = false;
+        for (size_t i = 0; i < q->n; i++) {
+            if (strcmp(q->key[i], lists[pass]))
+                continue;
+            given = true;
+            const char *v = q->val[i] ? q->val[i] : "";
+            size_t vl = strlen(v);
+            if (pass == 2) {
+                if (!vl) {
+                    snprintf(msg, cap, "category must be a path such as Electronics/Audio, got "
+                                       "an empty value");
+                    return false;
+                }
+                qr->ids[nids++] = p;
+                if (!decode_piece("category", v, vl, &p, msg, cap))
+                    return false;
+                continue;
+            }
+            for (const char *piece = v;;) {
+                const char *comma = memchr(piece, ',', vl - (size_t)(piece - v));
+                size_t pl = comma ? (size_t)(comma - piece) : vl - (size_t)(piece - v);
+                if (pl) { /* empty pieces ("a,,b", a trailing comma) are skipped */
+                    qr->ids[nids++] = p;
+                    if (!decode_piece(lists[pass], piece, pl, &p, msg, cap))
+                        return false;
+                    if (!reco_service_valid_id(qr->ids[nids - 1], strlen(qr->ids[nids - 1]))) {
+                        snprintf(msg, cap, "%s: product IDs must be 1 to 255 bytes of UTF-8 "
+                                 "without control characters", lists[pass]);
+                        return false;
+                    }
+                }
+                if (!comma)
+                    break;
+                piece = comma + 1;
+            }
+        }
+        qr->any |= given;
+        if (pass == 0) {
+            qr->r.exclude = qr->ids + first;
+            qr->r.n_exclude = nids - first;
+        } else if (pass == 1) {
+            qr->r.include = qr->ids + first;
+            qr->r.n_include = nids - first;
+            qr->r.has_include = given;
+        } else {
+            qr->r.categories = qr->ids + first;
+            qr->r.n_categories = nids - first;
+        }
+    }
+    const char *v = query_get(q, "include_unavailable");
+    if (v) {
+        qr->any = true;
+        if (!parse_bool("include_unavailable", v, &qr->r.include_unavailable, msg, cap))
+            return false;
+    }
+    v = query_get(q, "max_per_category");
+    if (v) {
+        qr->any = true;
+        size_t cap_n = 0;
+        if (!parse_n(v, 1000, &cap_n, msg, cap)) {
+            char e[80];
+            snprintf(msg, cap, "max_per_category must be a whole number from 1 to 1000, got "
+                     "\"%s\"", echo(v, strlen(v), e, sizeof e));
+            return false;
+        }
+        qr->r.max_per_category = (uint32_t)cap_n;
+    }
+    return true;
+}
+
 static enum MHD_Result h_recommend(reco_http *h, struct MHD_Connection *c, request *rq)
 {
-    static const char *const allowed[] = {"n", "exclude_rated", NULL};
+    static const char *const allowed[] = {"n", "exclude_rated", "category", "exclude", "include",
+                                          "include_unavailable", "max_per_category", NULL};
+    static const char *const repeatable[] = {"category", "exclude", "include", NULL};
     char msg[512];
     query q;
     size_t n = 10;
     bool exclude = true;
     const char *v;
-    if (!read_query(c, allowed, &q, msg, sizeof msg) ||
+    query_rules qr = {0};
+    if (!read_query_rep(c, allowed, repeatable, &q, msg, sizeof msg) ||
         ((v = query_get(&q, "n")) && !parse_n(v, h->opt.max_n, &n, msg, sizeof msg)) ||
         ((v = query_get(&q, "exclude_rated")) &&
-         !parse_bool("exclude_rated", v, &exclude, msg, sizeof msg)))
+         !parse_bool("exclude_rated", v, &exclude, msg, sizeof msg)) ||
+        !read_rules(&q, &qr, msg, sizeof msg)) {
+        query_rules_free(&qr);
         return send_error(h, c, rq, 400, "%s", msg);
+    }
     json_t *o = NULL;
     reco_error err = {0};
-    reco_status st = reco_service_recommend(h->svc, rq->id, n, exclude, &o, &err);
+    reco_status st = reco_service_recommend_rules(h->svc, rq->id, n, exclude,
+                                                  qr.any ? &qr.r : NULL, &o, &err);
+    query_rules_free(&qr);
     return send_result(h, c, rq, st, o, &err, 200);
 }
 
@@ -1246,6 +1416,276 @@ static enum MHD_Result h_experiments(reco_http *h, struct MHD_Connection *c, req
     if (!o)
         return send_error(h, c, rq, 503, "out of memory");
     return send_json(h, c, rq, 200, o);
+}
+
+/* ---- the catalogue and events ---- */
+
+static enum MHD_Result h_item(reco_http *h, struct MHD_Connection *c, request *rq)
+{
+    static const char *const allowed[] = {NULL};
+    char msg[512];
+    query q;
+    if (!read_query(c, allowed, &q, msg, sizeof msg))
+        return send_error(h, c, rq, 400, "%s", msg);
+    json_t *o = NULL;
+    reco_error err = {0};
+    reco_status st = reco_service_item(h->svc, rq->id, &o, &err);
+    return send_result(h, c, rq, st, o, &err, 200);
+}
+
+unsigned reco_http_parse_item(const char *body, size_t len, bool patch, json_t **doc_out,
+                              reco_item_change *out, const char ***labels, char *msg, size_t cap)
+{
+    *doc_out = NULL;
+    *labels = NULL;
+    memset(out, 0, sizeof *out);
+    out->available = -1;
+    out->replace = !patch;
+    static const char shape[] = "{\"title\"?, \"category\"?, \"available\"?, \"labels\"?}";
+    if (len == 0) {
+        snprintf(msg, cap, "the body is empty: send the product %s", shape);
+        return 400;
+    }
+    json_error_t je;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!doc) {
+        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
+                 je.text);
+        return 400;
+    }
+    if (!json_is_object(doc)) {
+        snprintf(msg, cap, "the body must be an object %s, not %s", shape, json_type_name(doc));
+        json_decref(doc);
+        return 400;
+    }
+    const char *key;
+    json_t *v;
+    char k[80];
+    json_object_foreach(doc, key, v) {
+        const char *bad = NULL;
+        if (!strcmp(key, "title") || !strcmp(key, "category")) {
+            if (!json_is_string(v) && !json_is_null(v))
+                bad = "must be a string (or null: none)";
+            else if (!strcmp(key, "title"))
+                out->title = json_is_null(v) ? "" : json_string_value(v);
+            else
+                out->category = json_is_null(v) ? "" : json_string_value(v);
+        } else if (!strcmp(key, "available")) {
+            if (!json_is_boolean(v))
+                bad = "must be true or false";
+            else
+                out->available = json_is_true(v);
+        } else if (!strcmp(key, "labels")) {
+            const char *lk;
+            json_t *lv;
+            if (!json_is_object(v))
+                bad = "must be an object of strings";
+            json_object_foreach(v, lk, lv) if (!bad && !json_is_string(lv)) bad =
+                "must be an object of strings";
+            if (!bad) {
+                size_t nl = json_object_size(v), j = 0;
+                *labels = malloc((2 * nl + 1) * sizeof **labels);
+                if (!*labels) {
+                    json_decref(doc);
+                    snprintf(msg, cap, "out of memory");
+                    return 503;
+                }
+                json_object_foreach(v, lk, lv) {
+                    (*labels)[j] = lk;
+                    (*labels)[nl + j++] = json_string_value(lv);
+                }
+                out->set_labels = true;
+                out->label_keys = *labels;
+                out->label_values = *labels + nl;
+                out->n_labels = nl;
+            }
+        } else {
+            snprintf(msg, cap,
+                     "unknown field \"%s\" (the fields are title, category, available, labels)",
+                     echo(key, strlen(key), k, sizeof k));
+            free(*labels);
+            *labels = NULL;
+            json_decref(doc);
+            return 400;
+        }
+        if (bad) {
+            snprintf(msg, cap, "\"%s\" %s, not %s", key, bad, json_type_name(v));
+            free(*labels);
+            *labels = NULL;
+            json_decref(doc);
+            return 400;
+        }
+    }
+    if (patch && !json_object_size(doc)) {
+        snprintf(msg, cap, "the body changes nothing: send one of %s", shape);
+        json_decref(doc);
+        return 400;
+    }
+    *doc_out = doc;
+    return 0;
+}
+
+static enum MHD_Result h_item_write(reco_http *h, struct MHD_Connection *c, request *rq)
+{
+    char msg[768];
+    json_t *doc = NULL;
+    reco_item_change ch;
+    const char **labels = NULL;
+    unsigned status = reco_http_parse_item(rq->body, rq->len, rq->patch, &doc, &ch, &labels,
+                                           msg, sizeof msg);
+    if (status)
+        return send_error(h, c, rq, status, "%s", msg);
+    ch.item = rq->id;
+    ch.item_len = strlen(rq->id);
+    json_t *o = NULL;
+    reco_error err = {0};
+    reco_status st = reco_service_put_items(h->svc, &ch, 1, &o, &err);
+    free(labels);
+    json_decref(doc);
+    bool created = st == RECO_OK && json_is_true(json_object_get(o, "created"));
+    return send_result(h, c, rq, st, o, &err, created ? 201 : 200);
+}
+
+/* One event object of the body into e; on failure writes what to fix. */
+static bool read_event(const json_t *x, const char *where, reco_new_event *e, char *msg,
+                       size_t cap)
+{
+    if (!json_is_object(x)) {
+        snprintf(msg, cap,
+                 "%s must be an object {\"user\", \"item\", \"type\", \"value\"?, "
+                 "\"timestamp\"?}, not %s", where, json_type_name(x));
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)x, key, v) {
+        if (strcmp(key, "user") && strcmp(key, "item") && strcmp(key, "type") &&
+            strcmp(key, "value") && strcmp(key, "timestamp")) {
+            char k[80];
+            snprintf(msg, cap,
+                     "%s: unknown field \"%s\" (the fields are user, item, type, value, "
+                     "timestamp)", where, echo(key, strlen(key), k, sizeof k));
+            return false;
+        }
+    }
+    memset(e, 0, sizeof *e);
+    char sub[400];
+    size_t tl;
+    if (!feedback_string(x, where, "user", true, &e->user, &e->user_len, msg, cap))
+        return false;
+    if (!check_id("user ID", e->user, e->user_len, sub, sizeof sub)) {
+        snprintf(msg, cap, "%s: %s", where, sub);
+        return false;
+    }
+    if (!feedback_string(x, where, "item", true, &e->item, &e->item_len, msg, cap))
+        return false;
+    if (!check_id("item ID", e->item, e->item_len, sub, sizeof sub)) {
+        snprintf(msg, cap, "%s: %s", where, sub);
+        return false;
+    }
+    if (!feedback_string(x, where, "type", true, &e->type, &tl, msg, cap))
+        return false;
+    e->value = NAN;
+    v = json_object_get(x, "value");
+    if (v && !json_is_null(v)) {
+        if (!json_is_number(v)) {
+            snprintf(msg, cap, "%s: \"value\" must be a number, not %s", where, json_type_name(v));
+            return false;
+        }
+        e->value = json_number_value(v);
+    }
+    v = json_object_get(x, "timestamp");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            snprintf(msg, cap,
+                     "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), "
+                     "not %s", where, json_is_integer(v) ? "a negative number"
+                                             : json_is_real(v) ? "a fraction" : json_type_name(v));
+            return false;
+        }
+        e->timestamp = (int64_t)json_integer_value(v);
+    }
+    return true;
+}
+
+unsigned reco_http_parse_events(const char *body, size_t len, size_t max_batch,
+                                json_t **doc_out, reco_new_event **out, size_t *n_out, char *msg,
+                                size_t cap)
+{
+    *doc_out = NULL;
+    *out = NULL;
+    *n_out = 0;
+    if (len == 0) {
+        snprintf(msg, cap, "the body is empty: send an event {\"user\", \"item\", \"type\", "
+                           "\"value\"?, \"timestamp\"?} or an array of them");
+        return 400;
+    }
+    json_error_t je;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!doc) {
+        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
+                 je.text);
+        return 400;
+    }
+    bool array = json_is_array(doc);
+    if (!array && !json_is_object(doc)) {
+        snprintf(msg, cap, "the body must be an event object or an array of them, not %s",
+                 json_type_name(doc));
+        json_decref(doc);
+        return 400;
+    }
+    size_t n = array ? json_array_size(doc) : 1;
+    if (n == 0) {
+        json_decref(doc);
+        snprintf(msg, cap, "the array is empty: send at least one event");
+        return 400;
+    }
+    if (n > max_batch) {
+        json_decref(doc);
+        snprintf(msg, cap, "%zu events in one request; the limit is %zu: split the batch", n,
+                 max_batch);
+        return 413;
+    }
+    reco_new_event *e = calloc(n, sizeof *e);
+    if (!e) {
+        json_decref(doc);
+        snprintf(msg, cap, "out of memory");
+        return 503;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char where[48];
+        if (array)
+            snprintf(where, sizeof where, "events[%zu]", k);
+        else
+            snprintf(where, sizeof where, "body");
+        if (!read_event(array ? json_array_get(doc, k) : doc, where, &e[k], msg, cap)) {
+            free(e);
+            json_decref(doc);
+            return 400;
+        }
+    }
+    *doc_out = doc;
+    *out = e;
+    *n_out = n;
+    return 0;
+}
+
+static enum MHD_Result h_events(reco_http *h, struct MHD_Connection *c, request *rq)
+{
+    char msg[768];
+    json_t *doc = NULL;
+    reco_new_event *e = NULL;
+    size_t n = 0;
+    unsigned status = reco_http_parse_events(rq->body, rq->len, h->opt.max_batch, &doc, &e, &n,
+                                             msg, sizeof msg);
+    if (status)
+        return send_error(h, c, rq, status, "%s", msg);
+    json_t *o = NULL;
+    reco_error err = {0};
+    reco_status st = reco_service_add_events(h->svc, e, n, &o, &err);
+    free(e);
+    json_decref(doc); /* after the call: e borrowed its strings */
+    return send_result(h, c, rq, st, o, &err, 201);
 }
 
 static void metric_head(FILE *f, const char *name, const char *type, const char *help);
@@ -1773,6 +2213,7 @@ static enum MHD_Result dispatch_get(reco_http *h, struct MHD_Connection *c, requ
     case R_HEALTHZ: return h_healthz(h, c, rq);
     case R_METRICS: return h_metrics(h, c, rq);
     case R_EXPERIMENTS: return h_experiments(h, c, rq);
+    case R_ITEM: return h_item(h, c, rq);
     default: return send_error(h, c, rq, 500, "no handler for this route");
     }
 }
@@ -1947,17 +2388,25 @@ static enum MHD_Result begin(reco_http *h, struct MHD_Connection *c, request *rq
     const struct route_info *ri = &ROUTES[rq->route];
     bool get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
     bool post = !strcmp(method, MHD_HTTP_METHOD_POST);
-    if (ri->post ? !post : !get) {
+    if (rq->route == R_ITEM && !get) {
+        rq->patch = !strcmp(method, MHD_HTTP_METHOD_PATCH);
+        rq->item_write = rq->patch || !strcmp(method, MHD_HTTP_METHOD_PUT);
+        if (!rq->item_write) {
+            rq->allow = "GET, HEAD, PUT, PATCH";
+            return send_error(h, c, rq, 405, "%s is not allowed on %s: use GET, PUT or PATCH",
+                              echo(method, strlen(method), e, sizeof e), ri->label);
+        }
+    } else if (ri->post ? !post : !get) {
         rq->allow = ri->post ? "POST" : "GET, HEAD";
         return send_error(h, c, rq, 405, "%s is not allowed on %s: use %s",
                           echo(method, strlen(method), e, sizeof e), ri->label,
                           ri->post ? "POST" : "GET");
     }
-    if (!ri->post && !rq->defer)
+    if (!ri->post && !rq->item_write && !rq->defer)
         return send_error(h, c, rq, 400, "%s %s takes no request body", method, ri->label);
     if (ri->what && !decode_id(ri->what, raw_id, raw_len, rq->id, msg, sizeof msg))
         return send_error(h, c, rq, 400, "%s", msg);
-    if (!ri->post)
+    if (!ri->post && !rq->item_write)
         return dispatch_get(h, c, rq);
 
     const char *why = auth_problem(h, c);
@@ -1965,10 +2414,14 @@ static enum MHD_Result begin(reco_http *h, struct MHD_Connection *c, request *rq
         rq->challenge = true;
         return send_error(h, c, rq, 401, "%s", why);
     }
-    if ((rq->route == R_ADD_RATINGS || rq->route == R_FEEDBACK) && h->opt.read_only)
+    if ((rq->route == R_ADD_RATINGS || rq->route == R_FEEDBACK || rq->route == R_EVENTS ||
+         rq->item_write) && h->opt.read_only)
         return send_error(h, c, rq, 403,
                           "this server is read-only: start it with --ratings-log FILE to accept "
-                          "%s", rq->route == R_FEEDBACK ? "feedback" : "ratings");
+                          "%s", rq->route == R_FEEDBACK  ? "feedback"
+                                : rq->route == R_EVENTS ? "events"
+                                : rq->item_write        ? "catalogue changes"
+                                                        : "ratings");
     const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (ce && strcasecmp(ce, "identity") != 0)
@@ -1984,8 +2437,8 @@ static enum MHD_Result begin(reco_http *h, struct MHD_Connection *c, request *rq
      * first (a CORS preflight, which this server never grants), so a write
      * without the token must carry one: a page on another site cannot post
      * to a server on the visitor's machine. */
-    bool needs_json = rq->route == R_ADD_RATINGS || rq->route == R_FEEDBACK || has_body ||
-                      !h->token;
+    bool needs_json = rq->route == R_ADD_RATINGS || rq->route == R_FEEDBACK ||
+                      rq->route == R_EVENTS || rq->item_write || has_body || !h->token;
     if (needs_json && !is_json_type(ct))
         return send_error(h, c, rq, 415, "%s %s needs \"Content-Type: application/json\" (got %s%s%s)%s",
                           method, ri->label, ct ? "\"" : "none",
@@ -2038,6 +2491,10 @@ static enum MHD_Result finish(reco_http *h, struct MHD_Connection *c, request *r
         return h_add_ratings(h, c, rq);
     if (rq->route == R_FEEDBACK)
         return h_feedback(h, c, rq);
+    if (rq->route == R_EVENTS)
+        return h_events(h, c, rq);
+    if (rq->item_write)
+        return h_item_write(h, c, rq);
     return h_reload(h, c, rq);
 }
 

@@ -134,6 +134,22 @@ unsigned reco_http_parse_feedback(const char *body, size_t len, size_t max_batch
                                   json_t **doc_out, reco_feedback **out, size_t *n_out, char *msg,
                                   size_t cap);
 
+/* The body of POST /v1/events: one event object or an array of them
+ * ({"user", "item", "type", "value"?, "timestamp"?}), as
+ * reco_http_parse_feedback. The type and value are judged by the service
+ * (the model's event weights). */
+unsigned reco_http_parse_events(const char *body, size_t len, size_t max_batch,
+                                json_t **doc_out, reco_new_event **out, size_t *n_out, char *msg,
+                                size_t cap);
+
+/* The body of PUT (patch false: a full replacement) or PATCH (partial)
+ * /v1/items/{id}: {"title"?, "category"?, "available"?, "labels"?} into
+ * *out (its item left to the caller); title and category null mean none.
+ * 0 with *doc_out (free it after *out, which borrows its strings) and
+ * *labels (free it), or the status with msg naming the field. */
+unsigned reco_http_parse_item(const char *body, size_t len, bool patch, json_t **doc_out,
+                              reco_item_change *out, const char ***labels, char *msg, size_t cap);
+
 /* Percent-decodes src[0..len) into dst (room for len bytes; not
  * NUL-terminated). Returns the decoded length, or -1 when a '%' is not
  * followed by two hex digits. '+' is kept as it is. */

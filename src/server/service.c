@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "reco/default_algo.h"
+#include "reco/events.h"
 #include "reco/model.h"
 #include "reco/ratings.h"
 #include "reco/ratings_log.h"
@@ -49,6 +51,45 @@ typedef struct live_user {
     int64_t *ts;
 } live_user;
 
+/* The catalogue as a generation serves it: the model's, with the changes
+ * since (PUT/PATCH /v1/items, `#item` records of the log), and its view
+ * from the model's products. Immutable and reference-counted: a change
+ * builds the next one and swaps the generation's pointer under its lock,
+ * so a request holds one whole snapshot from start to end. */
+typedef struct cat_snap {
+    atomic_int refs;
+    reco_catalogue *cat;          /* a reference */
+    reco_catalogue_view *view;    /* of the generation's model */
+} cat_snap;
+
+static void cat_snap_release(cat_snap *cs)
+{
+    if (cs && atomic_fetch_sub(&cs->refs, 1) == 1) {
+        reco_catalogue_view_free(cs->view);
+        reco_catalogue_free(cs->cat);
+        free(cs);
+    }
+}
+
+/* A snapshot of c (which gains a reference) for model m. */
+static reco_status cat_snap_new(reco_catalogue *c, const reco_model *m, cat_snap **out,
+                                reco_error *err)
+{
+    *out = NULL;
+    cat_snap *cs = calloc(1, sizeof *cs);
+    if (!cs)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    atomic_init(&cs->refs, 1);
+    cs->cat = reco_catalogue_ref(c);
+    reco_status rc = reco_catalogue_view_new(c, m->train->items, &cs->view, err);
+    if (rc) {
+        cat_snap_release(cs);
+        return rc;
+    }
+    *out = cs;
+    return RECO_OK;
+}
+
 typedef struct generation {
     atomic_int refs;
     reco_model *model;
@@ -64,6 +105,7 @@ typedef struct generation {
     uint64_t live_ratings, live_users;
     uint64_t live_alloc;     /* bytes of the live arrays and records */
     bool refused;            /* the last batch was refused for the memory cap */
+    cat_snap *cat;           /* the catalogue served now; NULL: none */
 } generation;
 
 /* Memory of the overlay: records, arrays, the tables of new IDs. Caller
@@ -92,6 +134,7 @@ static void generation_free(generation *g)
     free(g->live);
     reco_idmap_free(g->new_users);
     reco_idmap_free(g->new_items);
+    cat_snap_release(g->cat);
     reco_model_free(g->model);
     pthread_rwlock_destroy(&g->lock);
     free(g);
@@ -129,8 +172,38 @@ static reco_status generation_new(const char *path, generation **out, reco_error
         generation_free(g);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
+    if (g->model->catalogue &&
+        (rc = cat_snap_new(g->model->catalogue, g->model, &g->cat, err))) {
+        generation_free(g);
+        return rc;
+    }
     *out = g;
     return RECO_OK;
+}
+
+/* The catalogue g serves now (a reference: cat_snap_release), or NULL. */
+static cat_snap *cat_acquire(generation *g)
+{
+    pthread_rwlock_rdlock(&g->lock);
+    cat_snap *cs = g->cat;
+    if (cs)
+        atomic_fetch_add(&cs->refs, 1);
+    pthread_rwlock_unlock(&g->lock);
+    return cs;
+}
+
+/* Adds "title", "category" and "available" to a listed product of the
+ * model (index i) that the catalogue holds. Nonzero when out of memory. */
+static int add_catalogue_fields(const cat_snap *cs, uint32_t i, json_t *it)
+{
+    if (!cs || i >= cs->view->n_items || cs->view->entry[i] == RECO_CATALOGUE_NONE)
+        return 0;
+    reco_catalogue_entry en;
+    reco_catalogue_entry_get(cs->cat, cs->view->entry[i], &en);
+    return (en.title && json_object_set_new(it, "title", json_string(en.title))) ||
+           (en.category_path &&
+            json_object_set_new(it, "category", json_string(en.category_path))) ||
+           json_object_set_new(it, "available", json_boolean(en.available));
 }
 
 /* User id of key: the model's, or a live one; -1 if unknown. Caller holds
@@ -162,8 +235,43 @@ static const char *item_key(const generation *g, uint32_t i)
 /* Applies one rating to the overlay; caller holds g->lock for writing.
  * The rating with the latest timestamp wins, the later one on a tie, as
  * when the training file was de-duplicated. */
+/* The training rating (or confidence) of user u for product i, 0 when
+ * there is none. */
+static float train_value(const generation *g, int64_t u, int64_t i)
+{
+    if (u < 0 || (uint64_t)u >= g->n_users || i < 0 || (uint64_t)i >= g->n_items)
+        return 0;
+    reco_profile p = reco_profile_of_user(g->train, (uint32_t)u);
+    uint32_t lo = 0, hi = p.n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p.items[mid] < (uint32_t)i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p.n && p.items[lo] == (uint32_t)i ? p.ratings[lo] : 0;
+}
+
+static int apply_live(generation *g, const char *user, size_t ulen, const char *item,
+                      size_t ilen, float rating, int64_t ts, bool add);
+
 static int apply_rating(generation *g, const char *user, size_t ulen, const char *item,
                         size_t ilen, float rating, int64_t ts)
+{
+    return apply_live(g, user, ulen, item, ilen, rating, ts, false);
+}
+
+/* An event's confidence: added to the user's entry for the product (the
+ * live one, else the training one, else 0), whatever the timestamps. */
+static int apply_confidence(generation *g, const char *user, size_t ulen, const char *item,
+                            size_t ilen, float conf, int64_t ts)
+{
+    return apply_live(g, user, ulen, item, ilen, conf, ts, true);
+}
+
+static int apply_live(generation *g, const char *user, size_t ulen, const char *item,
+                      size_t ilen, float rating, int64_t ts, bool add)
 {
     int64_t u = find_user(g, user, ulen);
     if (u < 0) {
@@ -203,6 +311,14 @@ static int apply_rating(generation *g, const char *user, size_t ulen, const char
     uint32_t pos = 0;
     while (pos < lu->n && lu->items[pos] < (uint32_t)i)
         pos++;
+    if (pos < lu->n && lu->items[pos] == (uint32_t)i && add) {
+        lu->ratings[pos] += rating;
+        if (ts > lu->ts[pos])
+            lu->ts[pos] = ts;
+        return 0;
+    }
+    if (add)
+        rating += train_value(g, u, i);
     if (pos < lu->n && lu->items[pos] == (uint32_t)i) {
         if (ts >= lu->ts[pos]) {
             lu->ratings[pos] = rating;
@@ -733,6 +849,197 @@ static int replay_one(void *ctx, const char *u, size_t ul, const char *i, size_t
     return apply_rating(ctx, u, ul, i, il, r, ts);
 }
 
+/* ---- catalogue changes and events: records of the log ---- */
+
+#define ITEM_KIND "item"
+#define EVENT_KIND "event"
+
+/* An `#item` record: {"item", "title"?, "category"?, "available"?,
+ * "labels"? (an object of strings), "timestamp"}; a field left out is
+ * kept as it was (a PUT writes every one). 0, or 1 with why. */
+static int item_record_check(const json_t *o, char *why, size_t cap)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v) {
+        bool ok = !strcmp(key, "item")       ? json_is_string(v) &&
+                                                  reco_log_valid_id(json_string_value(v),
+                                                                    json_string_length(v))
+                  : !strcmp(key, "title")    ? json_is_string(v)
+                  : !strcmp(key, "category") ? json_is_string(v)
+                  : !strcmp(key, "available") ? json_is_boolean(v)
+                  : !strcmp(key, "labels")   ? json_is_object(v)
+                  : !strcmp(key, "timestamp") ? json_is_integer(v)
+                                              : true; /* later fields: ignored */
+        const char *lk;
+        json_t *lv;
+        if (ok && !strcmp(key, "labels"))
+            json_object_foreach(v, lk, lv) ok &= json_is_string(lv);
+        if (!ok) {
+            snprintf(why, cap, "item record: \"%s\" malformed", key);
+            return 1;
+        }
+    }
+    if (!json_object_get(o, "item")) {
+        snprintf(why, cap, "item record: \"item\" missing");
+        return 1;
+    }
+    return 0;
+}
+
+/* base (NULL: empty) with the changes of the #item records recs (checked)
+ * applied in order, as a new catalogue. */
+static reco_status items_apply(const reco_catalogue *base, const json_t *recs,
+                               reco_catalogue **out, reco_error *err)
+{
+    *out = NULL;
+    size_t n = json_array_size(recs), nl = 0;
+    for (size_t k = 0; k < n; k++)
+        nl += json_object_size(json_object_get(json_array_get(recs, k), "labels"));
+    reco_catalogue_update *u = calloc(n + 1, sizeof *u);
+    const char **keys = malloc((nl + 1) * sizeof *keys), **vals = malloc((nl + 1) * sizeof *vals);
+    reco_catalogue *empty = base ? NULL : reco_catalogue_new();
+    reco_status rc = RECO_OK;
+    if (!u || !keys || !vals || (!base && !empty))
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    for (size_t k = 0, l = 0; rc == RECO_OK && k < n; k++) {
+        const json_t *o = json_array_get(recs, k), *v;
+        u[k].item_id = json_string_value(json_object_get(o, "item"));
+        u[k].title = json_string_value(json_object_get(o, "title"));
+        u[k].category = json_string_value(json_object_get(o, "category"));
+        v = json_object_get(o, "available");
+        u[k].available = v ? json_is_true(v) : -1;
+        if ((v = json_object_get(o, "labels"))) {
+            const char *lk;
+            json_t *lv;
+            u[k].set_labels = true;
+            u[k].label_keys = keys + l;
+            u[k].label_values = vals + l;
+            json_object_foreach((json_t *)v, lk, lv) {
+                keys[l] = lk;
+                vals[l++] = json_string_value(lv);
+                u[k].n_labels++;
+            }
+        }
+    }
+    if (rc == RECO_OK)
+        rc = reco_catalogue_apply(base ? base : empty, u, n, out, err);
+    reco_catalogue_free(empty);
+    free(u);
+    free(keys);
+    free(vals);
+    return rc;
+}
+
+/* Applies #item records to g's catalogue: one new snapshot, swapped in
+ * under g->lock. Callers serialise (apply_mu, or a generation no request
+ * sees yet); g->lock is not held. */
+static reco_status gen_apply_items(generation *g, const json_t *recs, reco_error *err)
+{
+    cat_snap *old = cat_acquire(g), *cs = NULL;
+    reco_catalogue *c = NULL;
+    reco_status rc = items_apply(old ? old->cat : NULL, recs, &c, err);
+    if (rc == RECO_OK)
+        rc = cat_snap_new(c, g->model, &cs, err);
+    reco_catalogue_free(c); /* the snapshot holds its reference */
+    cat_snap_release(old);
+    if (rc)
+        return rc;
+    pthread_rwlock_wrlock(&g->lock);
+    old = g->cat;
+    g->cat = cs;
+    pthread_rwlock_unlock(&g->lock);
+    cat_snap_release(old); /* freed when the last request holding it ends */
+    return RECO_OK;
+}
+
+/* An `#event` record: {"user", "item", "type", "value"?, "timestamp"}.
+ * 0, or 1 with why. */
+static int event_record_check(const json_t *o, char *why, size_t cap)
+{
+    const json_t *u = json_object_get(o, "user"), *i = json_object_get(o, "item"),
+                 *t = json_object_get(o, "type"), *v = json_object_get(o, "value"),
+                 *ts = json_object_get(o, "timestamp");
+    const char *bad = NULL;
+    if (!json_is_string(u) || !reco_log_valid_id(json_string_value(u), json_string_length(u)))
+        bad = "user missing or not a valid ID";
+    else if (!json_is_string(i) ||
+             !reco_log_valid_id(json_string_value(i), json_string_length(i)))
+        bad = "item missing or not a valid ID";
+    else if (!json_is_string(t) || !json_string_length(t) ||
+             json_string_length(t) > RECO_EVENT_TYPE_MAX)
+        bad = "type missing or malformed";
+    else if (v && !json_is_number(v))
+        bad = "value not a number";
+    else if (!json_is_integer(ts))
+        bad = "timestamp missing or not an integer";
+    if (bad)
+        snprintf(why, cap, "event record: %s", bad);
+    return bad != NULL;
+}
+
+/* One event into g's overlay (caller holds g->lock for writing): its
+ * confidence under the model's event weights added to the user's entry for
+ * the product; a model trained on ratings takes rating events as ratings.
+ * An event the model cannot take (a type its weights do not know, a
+ * rating outside its range: another variant's) is left out. 0 or -1. */
+static int apply_event(generation *g, const char *user, size_t ulen, const char *item,
+                       size_t ilen, const char *type, double value, int64_t ts)
+{
+    const reco_model *m = g->model;
+    if (m->event_weights) {
+        double conf = 0;
+        reco_error e;
+        if (reco_event_confidence(m->event_weights, type, value, m->rating_lo, m->rating_hi,
+                                  &conf, &e) != RECO_OK || conf == 0)
+            return 0;
+        return apply_confidence(g, user, ulen, item, ilen, (float)conf, ts);
+    }
+    if (strcasecmp(type, RECO_EVENT_RATING) || !(value >= m->rating_lo && value <= m->rating_hi))
+        return 0;
+    return apply_rating(g, user, ulen, item, ilen, (float)value, ts);
+}
+
+static int apply_event_record(generation *g, const json_t *o)
+{
+    const json_t *u = json_object_get(o, "user"), *i = json_object_get(o, "item"),
+                 *v = json_object_get(o, "value");
+    return apply_event(g, json_string_value(u), json_string_length(u), json_string_value(i),
+                       json_string_length(i), json_string_value(json_object_get(o, "type")),
+                       v ? json_number_value(v) : NAN,
+                       (int64_t)json_integer_value(json_object_get(o, "timestamp")));
+}
+
+/* What a replay into one generation collects. */
+typedef struct replay_ctx {
+    reco_service *s;
+    generation *g;   /* its lock held for writing during the parse */
+    json_t *items;   /* the #item records, applied together after the parse */
+} replay_ctx;
+
+static int replay_record(void *ctx, const char *kind, size_t kind_len, const char *payload,
+                         size_t len, char *why, size_t cap)
+{
+    replay_ctx *rx = ctx;
+    bool item = kind_len == sizeof ITEM_KIND - 1 && !memcmp(kind, ITEM_KIND, kind_len);
+    bool event = kind_len == sizeof EVENT_KIND - 1 && !memcmp(kind, EVENT_KIND, kind_len);
+    if (!item && !event)
+        return 0; /* feedback, or a kind of a later version */
+    json_error_t je;
+    json_t *o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &je);
+    if (!o) {
+        snprintf(why, cap, "malformed JSON at column %d: %s", je.column, je.text);
+        return 1;
+    }
+    int r = item ? item_record_check(o, why, cap) : event_record_check(o, why, cap);
+    if (r == 0 && item)
+        r = json_array_append(rx->items, o) ? -1 : 0;
+    else if (r == 0)
+        r = apply_event_record(rx->g, o);
+    json_decref(o);
+    return r;
+}
+
 /* Replays the log's lines [from, to) (logical offsets; from_seq is the
  * number of the rating at from) into g, strictly unless skip_bad_log.
  * Adds the lines read (ratings and skipped) to *lines and the ratings to
@@ -759,9 +1066,19 @@ static reco_status replay(reco_service *s, generation *g, const log_snap *sn, ui
     reco_log_parse_opts o = {s->log_path, 2 + (from_seq - sn->h.seq), g->model->rating_lo,
                              g->model->rating_hi, s->opt.skip_bad_log};
     reco_log_parse_report rep;
+    replay_ctx rx = {s, g, json_array()};
+    if (!rx.items) {
+        free(buf);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    reco_log_records recs = {replay_record, &rx};
     pthread_rwlock_wrlock(&g->lock);
-    reco_status rc = reco_log_parse(buf, len, &o, replay_one, g, &rep, err);
+    reco_status rc = reco_log_parse_records(buf, len, &o, replay_one, g, &recs, &rep, err);
     pthread_rwlock_unlock(&g->lock);
+    /* The catalogue changes of the range, in one new snapshot. */
+    if (rc == RECO_OK && json_array_size(rx.items))
+        rc = gen_apply_items(g, rx.items, err);
+    json_decref(rx.items);
     free(buf);
     if (rc == RECO_ERR_PARSE && err) {
         size_t used = strlen(err->msg);
@@ -1315,15 +1632,66 @@ reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
     return reco_service_recommend_rules(s, user, n, exclude_rated, NULL, out, err);
 }
 
+/* The rules' filter for g's model with the catalogue cs (may be NULL)
+ * into f: the catalogue's pieces (hidden products unless
+ * include_unavailable, categories, the cap) and the request's exclude and
+ * include lists as indices into *idx (free it). *unknown counts the IDs
+ * the model does not know; unknown_cat[k] (room for n_categories) says
+ * which paths the catalogue does not hold; *all_unknown is set when paths
+ * were given and none is known (the list must then be empty). */
+static reco_status rules_filter(const generation *g, const cat_snap *cs,
+                                const reco_service_rules *rules, reco_item_filter *f,
+                                reco_category_range *ranges, bool *unknown_cat, uint32_t **idx,
+                                size_t *unknown, bool *all_unknown, reco_error *err)
+{
+    memset(f, 0, sizeof *f);
+    *idx = NULL;
+    *unknown = 0;
+    *all_unknown = false;
+    size_t nr = 0;
+    if (rules) {
+        for (size_t k = 0; k < rules->n_categories; k++) {
+            size_t len = strlen(rules->categories[k]);
+            if (len > RECO_CATALOGUE_PATH_MAX || !reco_service_valid_id(rules->categories[k], len))
+                return reco_error_set(err, RECO_ERR_INVALID,
+                                      "category: a path must be 1 to %d bytes of UTF-8 without "
+                                      "control characters, such as Electronics/Audio",
+                                      RECO_CATALOGUE_PATH_MAX);
+            unknown_cat[k] = true;
+        }
+        if (cs && rules->n_categories)
+            reco_catalogue_ranges(cs->cat, rules->categories, rules->n_categories, ranges, &nr,
+                                  unknown_cat);
+        *all_unknown = rules->n_categories && !nr;
+        if (rules->max_per_category && !(cs && reco_catalogue_n_categories(cs->cat)))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "max_per_category needs product categories, and the model has "
+                                  "none (train it with a catalogue: reco train --items)");
+    }
+    if (cs)
+        reco_catalogue_view_filter(cs->view, rules && rules->include_unavailable, ranges, nr, f);
+    if (!rules)
+        return RECO_OK;
+    f->max_per_category = rules->max_per_category;
+    *idx = malloc((rules->n_exclude + rules->n_include + 1) * sizeof **idx);
+    if (!*idx)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    reco_status rc = rule_ids(g, "exclude", rules->exclude, rules->n_exclude, *idx,
+                              &f->n_exclude, unknown, err);
+    f->exclude = *idx;
+    if (!rc && rules->has_include) {
+        f->include = *idx + f->n_exclude;
+        rc = rule_ids(g, "include", rules->include, rules->n_include, *idx + f->n_exclude,
+                      &f->n_include, unknown, err);
+    }
+    return rc;
+}
+
 reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
                                          bool exclude_rated, const reco_service_rules *rules,
                                          json_t **out, reco_error *err)
 {
     *out = NULL;
-    if (rules && rules->max_per_category)
-        return reco_error_set(err, RECO_ERR_INVALID,
-                              "max_per_category needs product categories, and the model has "
-                              "none");
     size_t ulen = strlen(user);
     if (!reco_service_valid_id(user, ulen))
         return reco_error_set(err, RECO_ERR_INVALID,
@@ -1331,42 +1699,47 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
     reco_status rc = check_n(s, n, err);
     if (rc)
         return rc;
+    size_t ncat = rules ? rules->n_categories : 0;
+    reco_category_range *ranges = malloc((ncat + 1) * sizeof *ranges);
+    bool *unknown_cat = calloc(ncat + 1, sizeof *unknown_cat);
+    reco_scored *top = malloc(n * sizeof *top);
+    if (!ranges || !unknown_cat || !top) {
+        free(ranges);
+        free(unknown_cat);
+        free(top);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
     variant *v = variant_of(s, user, ulen);
     generation *g = acquire(s, v);
     const reco_model *m = g->model;
-    reco_scored *top = malloc(n * sizeof *top);
     merged mp;
     pthread_rwlock_rdlock(&g->lock);
     int64_t u = find_user(g, user, ulen);
-    int mrc = top ? merge_profile(g, u, &mp) : -1;
+    int mrc = merge_profile(g, u, &mp);
+    cat_snap *cs = g->cat;
+    if (cs)
+        atomic_fetch_add(&cs->refs, 1);
     pthread_rwlock_unlock(&g->lock);
     if (mrc) {
+        cat_snap_release(cs);
+        free(ranges);
+        free(unknown_cat);
         free(top);
         generation_release(g);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     size_t got = 0, unknown = 0;
-    bool cold = false;
+    bool cold = false, all_unknown = false;
     void *scratch = scratch_for(m);
-    reco_item_filter f = {0};
+    reco_item_filter f;
     uint32_t *rule_idx = NULL;
-    if (rules) {
-        rule_idx = malloc((rules->n_exclude + rules->n_include + 1) * sizeof *rule_idx);
-        if (!rule_idx)
-            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-        if (!rc)
-            rc = rule_ids(g, "exclude", rules->exclude, rules->n_exclude, rule_idx, &f.n_exclude,
-                          &unknown, err);
-        f.exclude = rule_idx;
-        if (!rc && rules->has_include) {
-            f.include = rule_idx + f.n_exclude;
-            rc = rule_ids(g, "include", rules->include, rules->n_include, rule_idx + f.n_exclude,
-                          &f.n_include, &unknown, err);
-        }
-    }
-    if (!rc)
-        rc = reco_model_recommend_filtered(m, &mp.prof, n, exclude_rated, rules ? &f : NULL, top,
-                                           &got, &cold, scratch, err);
+    rc = rules_filter(g, cs, rules, &f, ranges, unknown_cat, &rule_idx, &unknown, &all_unknown,
+                      err);
+    if (!rc && all_unknown) /* nothing passes: the list is empty, with the reason */
+        cold = mp.prof.n == 0;
+    else if (!rc)
+        rc = reco_model_recommend_filtered(m, &mp.prof, n, exclude_rated, &f, top, &got, &cold,
+                                           scratch, err);
     /* Predicted ratings of the listed products only; a user with no
      * ratings gets the baseline's (mu + b_i). */
     float *pred = NULL;
@@ -1391,34 +1764,57 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
         }
     }
     if (rc == RECO_OK) {
+        bool oom = false;
         json_t *items = json_array();
-        for (size_t k = 0; k < got; k++) {
+        for (size_t k = 0; items && k < got; k++) {
             json_t *it = json_pack("{s:s,s:f}", "item", item_key(g, top[k].id), "score",
                                    (double)top[k].score);
             if (pred)
-                json_object_set_new(it, "predicted_rating", reco_json_rating(pred[k]));
+                oom |= json_object_set_new(it, "predicted_rating", reco_json_rating(pred[k])) != 0;
             if (nwhy && nwhy[k]) {
                 json_t *b = json_array();
                 for (size_t j = 0; j < nwhy[k]; j++)
                     json_array_append_new(b,
                                           json_string(item_key(g, why[k * BECAUSE_MAX + j])));
-                json_object_set_new(it, "because", b);
+                oom |= json_object_set_new(it, "because", b) != 0;
             }
-            json_array_append_new(items, it);
+            oom |= add_catalogue_fields(cs, top[k].id, it) != 0;
+            oom |= json_array_append_new(items, it) != 0;
         }
         *out = json_pack("{s:s,s:s,s:s,s:o,s:b}", "user", user, "algorithm", m->ops->name,
                          "score_kind", reco_model_score_kind(m, cold), "items", items,
                          "cold_start", cold);
-        if (*out && rules &&
-            (json_object_set_new(*out, "requested", json_integer((json_int_t)n)) ||
-             json_object_set_new(*out, "found", json_integer((json_int_t)got)) ||
-             json_object_set_new(*out, "unknown_items", json_integer((json_int_t)unknown)))) {
+        if (*out && rules) {
+            oom |= json_object_set_new(*out, "requested", json_integer((json_int_t)n)) ||
+                   json_object_set_new(*out, "found", json_integer((json_int_t)got)) ||
+                   json_object_set_new(*out, "unknown_items", json_integer((json_int_t)unknown));
+            json_t *unk = NULL;
+            for (size_t k = 0; k < ncat; k++)
+                if (unknown_cat[k]) {
+                    if (!unk)
+                        unk = json_array();
+                    oom |= json_array_append_new(unk, json_string(rules->categories[k])) != 0;
+                }
+            if (unk)
+                oom |= json_object_set_new(*out, "unknown_categories", unk) != 0;
+            if (all_unknown)
+                oom |= json_object_set_new(
+                           *out, "reason",
+                           json_string(cs ? "no category given is in the catalogue, so no "
+                                            "product passes the rules"
+                                          : "the model has no catalogue, so no product is in "
+                                            "a category")) != 0;
+        }
+        if (*out && oom) {
             json_decref(*out);
             *out = NULL;
         }
         if (!*out || served_list(s, v, user, ulen, *out))
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
+    cat_snap_release(cs);
+    free(ranges);
+    free(unknown_cat);
     free(rule_idx);
     free(ids);
     free(why);
@@ -1427,6 +1823,46 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
     merged_free(&mp);
     free(top);
     generation_release(g);
+    return rc;
+}
+
+/* Similar products for catalogue entry e, a product the model does not
+ * know (no ratings): the popular available products of its category, then
+ * of its parent categories, then overall, each naming its source. */
+static reco_status cold_similar(const generation *g, const cat_snap *cs, uint32_t e,
+                                const char *item, size_t n, json_t **out, reco_error *err)
+{
+    *out = NULL;
+    const reco_model *m = g->model;
+    reco_cold_pick *p = malloc(n * sizeof *p);
+    size_t got = 0;
+    if (!p)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    reco_status rc = reco_catalogue_cold_similar(cs->cat, cs->view, m->popular, e, n, p, &got,
+                                                 err);
+    const char *kind = reco_model_score_kind(m, true);
+    json_t *items = rc ? NULL : json_array();
+    bool fallback = false;
+    for (size_t k = 0; items && k < got; k++) {
+        json_t *it = json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, p[k].item), "score",
+                               (double)p[k].score, "source", reco_cold_source_name(p[k].source),
+                               "score_kind", kind);
+        if (p[k].category != RECO_NO_CATEGORY)
+            json_object_set_new(it, "source_category",
+                                json_string(reco_catalogue_category_path(cs->cat,
+                                                                         p[k].category)));
+        add_catalogue_fields(cs, p[k].item, it);
+        fallback |= p[k].source != RECO_COLD_CATEGORY;
+        json_array_append_new(items, it);
+    }
+    free(p);
+    if (items) {
+        *out = json_pack("{s:s,s:s,s:[sss],s:b,s:b,s:o}", "item", item, "algorithm",
+                         m->ops->name, "chain", "category", "parent_category", "popular",
+                         "fallback", fallback, "cold_start", true, "items", items);
+        if (!*out)
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
     return rc;
 }
 
@@ -1455,9 +1891,21 @@ reco_status reco_service_similar_for(reco_service *s, const char *item, const ch
     generation *g = acquire(s, v);
     const reco_model *m = g->model;
     int64_t i = reco_idmap_find(g->train->items, item, ilen);
+    cat_snap *cs = cat_acquire(g);
     if (i < 0) {
+        uint32_t e = cs ? reco_catalogue_find(cs->cat, item, ilen) : RECO_CATALOGUE_NONE;
+        if (e != RECO_CATALOGUE_NONE)
+            rc = cold_similar(g, cs, e, item, n, out, err);
+        else
+            rc = reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product \"%s\"", item);
+        if (rc == RECO_OK && served_list(s, v, user, ulen, *out)) {
+            json_decref(*out);
+            *out = NULL;
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        }
+        cat_snap_release(cs);
         generation_release(g);
-        return reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product \"%s\"", item);
+        return rc;
     }
     reco_similar *top = malloc(n * sizeof *top);
     size_t got = 0;
@@ -1473,11 +1921,12 @@ reco_status reco_service_similar_for(reco_service *s, const char *item, const ch
         json_t *items = json_array();
         for (size_t k = 0; k < got; k++) {
             fallback |= top[k].source != chain[0];
-            json_array_append_new(
-                items, json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, top[k].id), "score",
-                                 (double)top[k].score, "source",
-                                 reco_similar_source_name(top[k].source), "score_kind",
-                                 reco_model_similar_score_kind(m, top[k].source)));
+            json_t *it = json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, top[k].id), "score",
+                                   (double)top[k].score, "source",
+                                   reco_similar_source_name(top[k].source), "score_kind",
+                                   reco_model_similar_score_kind(m, top[k].source));
+            add_catalogue_fields(cs, top[k].id, it);
+            json_array_append_new(items, it);
         }
         *out = json_pack("{s:s,s:s,s:o,s:b,s:o}", "item", item, "algorithm", m->ops->name,
                          "chain", names, "fallback", fallback, "items", items);
@@ -1485,6 +1934,7 @@ reco_status reco_service_similar_for(reco_service *s, const char *item, const ch
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     free(top);
+    cat_snap_release(cs);
     generation_release(g);
     return rc;
 }
@@ -1584,43 +2034,14 @@ static void human_bytes(uint64_t b, char *buf, size_t cap)
         snprintf(buf, cap, "%.1f %s", v, u[i]);
 }
 
-reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, size_t n,
-                                     json_t **out, reco_error *err)
+/* The cap on the live overlay (max_live_bytes) for n new entries: it
+ * holds for each variant's overlay (they hold the same entries, against
+ * different models). */
+static reco_status check_live_cap(reco_service *s, const reco_new_rating *r, size_t n,
+                                  reco_error *err)
 {
-    *out = NULL;
-    if (!s->has_log)
-        return reco_error_set(err, RECO_ERR_INVALID,
-                              "this server takes no new ratings (start it with --ratings-log)");
-    if (!writable(s))
-        return reco_error_set(err, RECO_ERR_INVALID, "the ratings log is open read-only");
-    if (n == 0)
-        return reco_error_set(err, RECO_ERR_INVALID, "no ratings given");
-    if (n > s->opt.max_batch)
-        return reco_error_set(err, RECO_ERR_TOO_LARGE, "at most %zu ratings per request, got %zu",
-                              s->opt.max_batch, n);
-    /* The control's range: every variant's model takes what it takes. */
-    generation *g = acquire(s, &s->v[0]);
-    float lo = g->model->rating_lo, hi = g->model->rating_hi;
-    generation_release(g);
-    int64_t now = (int64_t)time(NULL);
-    size_t bytes = 0;
-    uint64_t need = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (!reco_service_valid_id(r[k].user, r[k].user_len))
-            return reco_error_set(err, RECO_ERR_INVALID,
-                                  "rating %zu: user must be 1 to 255 bytes of UTF-8 without "
-                                  "control characters", k);
-        if (!reco_service_valid_id(r[k].item, r[k].item_len))
-            return reco_error_set(err, RECO_ERR_INVALID,
-                                  "rating %zu: item must be 1 to 255 bytes of UTF-8 without "
-                                  "control characters", k);
-        if (!isfinite(r[k].rating) || r[k].rating < lo || r[k].rating > hi)
-            return reco_error_set(err, RECO_ERR_INVALID,
-                                  "rating %zu: rating must be a number from %g to %g", k, lo, hi);
-        bytes += reco_log_line_max(r[k].user_len, r[k].item_len);
-    }
-    /* The cap holds for each variant's overlay (they hold the same
-     * ratings, against different models). */
+    generation *g;
+    uint64_t need;
     for (size_t vk = 0; s->opt.max_live_bytes && vk < s->nv; vk++) {
         g = acquire(s, &s->v[vk]);
         pthread_rwlock_wrlock(&g->lock);
@@ -1649,6 +2070,46 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
                                   "and reload the model to make room", a, b);
         }
     }
+    return RECO_OK;
+}
+
+reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, size_t n,
+                                     json_t **out, reco_error *err)
+{
+    *out = NULL;
+    if (!s->has_log)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "this server takes no new ratings (start it with --ratings-log)");
+    if (!writable(s))
+        return reco_error_set(err, RECO_ERR_INVALID, "the ratings log is open read-only");
+    if (n == 0)
+        return reco_error_set(err, RECO_ERR_INVALID, "no ratings given");
+    if (n > s->opt.max_batch)
+        return reco_error_set(err, RECO_ERR_TOO_LARGE, "at most %zu ratings per request, got %zu",
+                              s->opt.max_batch, n);
+    /* The control's range: every variant's model takes what it takes. */
+    generation *g = acquire(s, &s->v[0]);
+    float lo = g->model->rating_lo, hi = g->model->rating_hi;
+    generation_release(g);
+    int64_t now = (int64_t)time(NULL);
+    size_t bytes = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (!reco_service_valid_id(r[k].user, r[k].user_len))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "rating %zu: user must be 1 to 255 bytes of UTF-8 without "
+                                  "control characters", k);
+        if (!reco_service_valid_id(r[k].item, r[k].item_len))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "rating %zu: item must be 1 to 255 bytes of UTF-8 without "
+                                  "control characters", k);
+        if (!isfinite(r[k].rating) || r[k].rating < lo || r[k].rating > hi)
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "rating %zu: rating must be a number from %g to %g", k, lo, hi);
+        bytes += reco_log_line_max(r[k].user_len, r[k].item_len);
+    }
+    reco_status crc = check_live_cap(s, r, n, err);
+    if (crc)
+        return crc;
     char *text = malloc(bytes);
     if (!text)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
@@ -2290,4 +2751,320 @@ json_t *reco_service_experiments(reco_service *s)
     return json_pack("{s:f,s:s,s:o,s:I}", "confidence", 0.95, "control", s->v[0].name,
                      "variants", list, "feedback_other",
                      (json_int_t)atomic_load(&s->feedback_other));
+}
+
+/* ---- the catalogue, live: #item records ---- */
+
+/* Appends payloads (compact JSON objects) as `#KIND` records to text. */
+static int add_record(char **text, size_t *len, size_t *cap, const char *kind, const json_t *o)
+{
+    /* Compact and ASCII: one line, whatever the IDs hold. */
+    char *payload = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+    if (!payload)
+        return -1;
+    size_t pl = strlen(payload), need = *len + reco_log_record_max(pl);
+    if (need > *cap) {
+        size_t nc = *cap ? *cap * 2 : 4096;
+        while (nc < need)
+            nc *= 2;
+        char *nt = realloc(*text, nc);
+        if (!nt) {
+            free(payload);
+            return -1;
+        }
+        *text = nt;
+        *cap = nc;
+    }
+    *len += reco_log_format_record(*text + *len, kind, payload, pl);
+    free(payload);
+    return 0;
+}
+
+/* The #item record of a change: every field for a replacement, the given
+ * ones for a partial change. */
+static json_t *item_record(const reco_item_change *c, int64_t now)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int bad = json_object_set_new(o, "item", json_stringn(c->item, c->item_len));
+    if (c->title || c->replace)
+        bad |= json_object_set_new(o, "title", json_string(c->title ? c->title : ""));
+    if (c->category || c->replace)
+        bad |= json_object_set_new(o, "category", json_string(c->category ? c->category : ""));
+    if (c->available >= 0 || c->replace)
+        bad |= json_object_set_new(o, "available", json_boolean(c->available != 0));
+    if (c->set_labels || c->replace) {
+        json_t *l = json_object();
+        for (size_t j = 0; l && c->set_labels && j < c->n_labels; j++)
+            bad |= json_object_set_new(l, c->label_keys[j], json_string(c->label_values[j]));
+        bad |= json_object_set_new(o, "labels", l);
+    }
+    bad |= json_object_set_new(o, "timestamp", json_integer((json_int_t)now));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The entry of item in g's catalogue cs (may be NULL), as
+ * reco_service_item answers; NULL with *found false when neither knows it. */
+static json_t *item_json(const generation *g, const cat_snap *cs, const char *item, size_t ilen,
+                         bool *found)
+{
+    int64_t i = reco_idmap_find(g->train->items, item, ilen);
+    uint32_t e = cs ? reco_catalogue_find(cs->cat, item, ilen) : RECO_CATALOGUE_NONE;
+    *found = i >= 0 || e != RECO_CATALOGUE_NONE;
+    if (!*found)
+        return NULL;
+    uint64_t ratings = 0;
+    if (i >= 0 && (uint64_t)i < g->n_items)
+        ratings = g->train->by_item.ptr[i + 1] - g->train->by_item.ptr[i];
+    json_t *o = json_pack("{s:s%,s:b}", "item", item, ilen, "in_catalogue",
+                          e != RECO_CATALOGUE_NONE);
+    if (!o)
+        return NULL;
+    json_t *labels = json_object();
+    bool available = true;
+    if (e != RECO_CATALOGUE_NONE) {
+        reco_catalogue_entry en;
+        reco_catalogue_entry_get(cs->cat, e, &en);
+        if (en.title)
+            json_object_set_new(o, "title", json_string(en.title));
+        if (en.category_path)
+            json_object_set_new(o, "category", json_string(en.category_path));
+        available = en.available;
+        for (uint32_t j = 0; labels && j < en.n_labels; j++) {
+            const char *k, *v;
+            reco_catalogue_label(cs->cat, e, j, &k, &v);
+            json_object_set_new(labels, k, json_string(v));
+        }
+    }
+    if (json_object_set_new(o, "available", json_boolean(available)) ||
+        json_object_set_new(o, "labels", labels) ||
+        json_object_set_new(o, "known_item", json_boolean(i >= 0)) ||
+        json_object_set_new(o, "ratings", json_integer((json_int_t)ratings))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+reco_status reco_service_item(reco_service *s, const char *item, json_t **out,
+                              reco_error *err)
+{
+    *out = NULL;
+    size_t ilen = strlen(item);
+    if (!reco_service_valid_id(item, ilen))
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "item ID must be 1 to 255 bytes of UTF-8 without control characters");
+    generation *g = acquire(s, &s->v[0]);
+    cat_snap *cs = cat_acquire(g);
+    bool found = false;
+    *out = item_json(g, cs, item, ilen, &found);
+    cat_snap_release(cs);
+    generation_release(g);
+    if (!found)
+        return reco_error_set(err, RECO_ERR_NOT_FOUND,
+                              "unknown product \"%s\": neither the catalogue nor the model has it",
+                              item);
+    return *out ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+}
+
+/* What a write needs: a log, writable; 1..max_batch entries. */
+static reco_status write_check(const reco_service *s, size_t n, const char *what,
+                               reco_error *err)
+{
+    if (!s->has_log)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "this server takes no %s (start it with --ratings-log: they are "
+                              "kept in the ratings log)", what);
+    if (!writable(s))
+        return reco_error_set(err, RECO_ERR_INVALID, "the ratings log is open read-only");
+    if (n == 0)
+        return reco_error_set(err, RECO_ERR_INVALID, "no %s given", what);
+    if (n > s->opt.max_batch)
+        return reco_error_set(err, RECO_ERR_TOO_LARGE, "at most %zu %s per request, got %zu",
+                              s->opt.max_batch, what, n);
+    return RECO_OK;
+}
+
+reco_status reco_service_put_items(reco_service *s, const reco_item_change *c, size_t n,
+                                   json_t **out, reco_error *err)
+{
+    *out = NULL;
+    reco_status rc = write_check(s, n, "catalogue changes", err);
+    if (rc)
+        return rc;
+    int64_t now = (int64_t)time(NULL);
+    json_t *recs = json_array();
+    if (!recs)
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < n && rc == RECO_OK; k++) {
+        if (!c[k].item || !reco_service_valid_id(c[k].item, c[k].item_len))
+            rc = reco_error_set(err, RECO_ERR_INVALID,
+                                "change %zu: item ID must be 1 to 255 bytes of UTF-8 without "
+                                "control characters", k);
+        else if (json_array_append_new(recs, item_record(&c[k], now)))
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    /* Validated by building them on an empty catalogue (what would be
+     * refused there is refused anywhere). */
+    reco_catalogue *check = NULL;
+    if (rc == RECO_OK)
+        rc = items_apply(NULL, recs, &check, err);
+    reco_catalogue_free(check);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t k = 0; k < n && rc == RECO_OK; k++)
+        if (add_record(&text, &len, &cap, ITEM_KIND, json_array_get(recs, k)))
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    bool created = false;
+    if (rc == RECO_OK) {
+        generation *g = acquire(s, &s->v[0]);
+        cat_snap *cs = cat_acquire(g);
+        created = !cs || reco_catalogue_find(cs->cat, c[0].item, c[0].item_len) ==
+                             RECO_CATALOGUE_NONE;
+        cat_snap_release(cs);
+        generation_release(g);
+        rc = log_append(s, text, len, n, err);
+    }
+    free(text);
+    if (rc == RECO_OK) {
+        /* Durable: now visible, in every variant, ordered with a reload's
+         * swap by apply_mu as ratings are. */
+        pthread_mutex_lock(&s->apply_mu);
+        for (size_t vk = 0; vk < s->nv && rc == RECO_OK; vk++) {
+            generation *g = acquire(s, &s->v[vk]);
+            rc = gen_apply_items(g, recs, err);
+            generation_release(g);
+        }
+        pthread_mutex_unlock(&s->apply_mu);
+    }
+    json_decref(recs);
+    if (rc)
+        return rc;
+    char *id = strndup(c[0].item, c[0].item_len);
+    rc = id ? reco_service_item(s, id, out, err)
+            : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    free(id);
+    if (rc == RECO_OK && json_object_set_new(*out, "created", json_boolean(created))) {
+        json_decref(*out);
+        *out = NULL;
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    return rc;
+}
+
+/* ---- events: #event records folded into the live overlay ---- */
+
+reco_status reco_service_add_events(reco_service *s, const reco_new_event *e, size_t n,
+                                    json_t **out, reco_error *err)
+{
+    *out = NULL;
+    reco_status rc = write_check(s, n, "events", err);
+    if (rc)
+        return rc;
+    generation *g = acquire(s, &s->v[0]);
+    const reco_model *m = g->model;
+    double *conf = malloc(n * sizeof *conf);
+    char (*type)[RECO_EVENT_TYPE_MAX + 1] = malloc(n * sizeof *type);
+    reco_new_rating *as = calloc(n, sizeof *as);
+    if (!conf || !type || !as)
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < n && rc == RECO_OK; k++) {
+        size_t tl = e[k].type ? strlen(e[k].type) : 0;
+        if (!reco_service_valid_id(e[k].user, e[k].user_len))
+            rc = reco_error_set(err, RECO_ERR_INVALID,
+                                "event %zu: user must be 1 to 255 bytes of UTF-8 without "
+                                "control characters", k);
+        else if (!reco_service_valid_id(e[k].item, e[k].item_len))
+            rc = reco_error_set(err, RECO_ERR_INVALID,
+                                "event %zu: item must be 1 to 255 bytes of UTF-8 without "
+                                "control characters", k);
+        else if (e[k].timestamp < 0)
+            rc = reco_error_set(err, RECO_ERR_INVALID, "event %zu: timestamp must be 0 or more",
+                                k);
+        else if (!tl || tl > RECO_EVENT_TYPE_MAX)
+            rc = reco_error_set(err, RECO_ERR_INVALID, "event %zu: type must be 1 to %d bytes",
+                                k, RECO_EVENT_TYPE_MAX);
+        if (rc)
+            break;
+        for (size_t j = 0; j <= tl; j++) /* matched without regard to case, kept in lower case */
+            type[k][j] = (char)(e[k].type[j] >= 'A' && e[k].type[j] <= 'Z' ? e[k].type[j] + 32
+                                                                           : e[k].type[j]);
+        reco_error sub;
+        if (m->event_weights) {
+            if (reco_event_confidence(m->event_weights, type[k], e[k].value, m->rating_lo,
+                                      m->rating_hi, &conf[k], &sub))
+                rc = reco_error_set(err, RECO_ERR_INVALID, "event %zu: %s", k, sub.msg);
+        } else if (strcmp(type[k], RECO_EVENT_RATING)) {
+            rc = reco_error_set(err, RECO_ERR_INVALID,
+                                "event %zu: type \"%s\": the model was trained on ratings, so it "
+                                "takes only \"rating\" events (train on events to weigh views, "
+                                "carts and purchases: reco train --events)", k, type[k]);
+        } else if (!(e[k].value >= m->rating_lo && e[k].value <= m->rating_hi)) {
+            rc = reco_error_set(err, RECO_ERR_INVALID,
+                                "event %zu: a rating event needs a value from %g to %g", k,
+                                (double)m->rating_lo, (double)m->rating_hi);
+        } else {
+            conf[k] = e[k].value;
+        }
+        as[k] = (reco_new_rating){e[k].user, e[k].user_len, e[k].item, e[k].item_len, 0, 0};
+    }
+    generation_release(g);
+    if (rc == RECO_OK)
+        rc = check_live_cap(s, as, n, err);
+    int64_t now = (int64_t)time(NULL);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t k = 0; k < n && rc == RECO_OK; k++) {
+        json_t *o = json_pack("{s:s%,s:s%,s:s}", "user", e[k].user, e[k].user_len, "item",
+                              e[k].item, e[k].item_len, "type", type[k]);
+        if (o && !isnan(e[k].value))
+            json_object_set_new(o, "value", json_real(e[k].value));
+        if (o)
+            json_object_set_new(o, "timestamp",
+                                json_integer((json_int_t)(e[k].timestamp ? e[k].timestamp : now)));
+        if (!o || add_record(&text, &len, &cap, EVENT_KIND, o))
+            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        json_decref(o);
+    }
+    if (rc == RECO_OK)
+        rc = log_append(s, text, len, n, err);
+    free(text);
+    json_t *list = rc ? NULL : json_array();
+    if (rc == RECO_OK) {
+        pthread_mutex_lock(&s->apply_mu);
+        for (size_t vk = 0; vk < s->nv; vk++) {
+            g = acquire(s, &s->v[vk]);
+            pthread_rwlock_wrlock(&g->lock);
+            for (size_t k = 0; k < n; k++) {
+                double v = isnan(e[k].value) ? NAN : e[k].value;
+                if (apply_event(g, e[k].user, e[k].user_len, e[k].item, e[k].item_len, type[k], v,
+                                e[k].timestamp ? e[k].timestamp : now) != 0)
+                    rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory applying events");
+                if (vk == 0)
+                    json_array_append_new(
+                        list, json_pack("{s:s%,s:s%,s:s,s:f,s:b}", "user", e[k].user,
+                                        e[k].user_len, "item", e[k].item, e[k].item_len, "type",
+                                        type[k], "confidence", conf[k], "known_item",
+                                        reco_idmap_find(g->train->items, e[k].item,
+                                                        e[k].item_len) >= 0));
+            }
+            pthread_rwlock_unlock(&g->lock);
+            generation_release(g);
+        }
+        pthread_mutex_unlock(&s->apply_mu);
+    }
+    free(conf);
+    free(type);
+    free(as);
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
+    *out = json_pack("{s:I,s:o}", "accepted", (json_int_t)n, "events", list);
+    return *out ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
 }

@@ -158,11 +158,15 @@ void reco_service_close(reco_service *s);
 reco_status reco_service_recommend(reco_service *s, const char *user, size_t n,
                                    bool exclude_rated, json_t **out, reco_error *err);
 
-/* Request-time rules as a request gives them (product IDs, not indices):
- * exclude and include (the allow-list; has_include with no IDs admits
- * nothing) are lists of product IDs, of which those the model does not
- * know are ignored and counted; max_per_category (0: no cap) needs
- * product categories. The library's semantics: reco/item_filter.h. */
+/* Request-time rules as a request gives them (product IDs and category
+ * paths, not indices): exclude and include (the allow-list; has_include
+ * with no IDs admits nothing) are lists of product IDs, of which those the
+ * model does not know are ignored and counted; categories are paths of the
+ * catalogue (any of them admits a product in it or below it; paths the
+ * catalogue does not hold are ignored and reported); include_unavailable
+ * also lists products the catalogue marks unavailable (hidden by default,
+ * with or without rules); max_per_category (0: no cap) needs product
+ * categories. The library's semantics: reco/item_filter.h. */
 typedef struct reco_service_rules {
     const char *const *exclude;
     size_t n_exclude;
@@ -170,14 +174,24 @@ typedef struct reco_service_rules {
     size_t n_include;
     bool has_include;
     uint32_t max_per_category;
+    const char *const *categories;
+    size_t n_categories;
+    bool include_unavailable;
 } reco_service_rules;
 
 /* reco_service_recommend under rules (NULL: none, the same answer), applied
- * inside the search. With rules the answer also has "requested" (n),
- * "found" (how many the list holds: fewer when the rules leave too few
- * products) and "unknown_items" (IDs of exclude and include the model does
- * not know). RECO_ERR_INVALID for an ID that is not 1 to 255 bytes of
- * UTF-8, and for max_per_category on a model without categories. */
+ * inside the search of the user's variant's model, with the catalogue as
+ * it stands now (the model's, with the changes since: reco_service_put_items).
+ * Every listed product the catalogue holds carries "title"?, "category"?
+ * and "available"; unavailable products are left out unless
+ * include_unavailable, rules or not. With rules the answer also has
+ * "requested" (n), "found" (how many the list holds: fewer when the rules
+ * leave too few products) and "unknown_items" (IDs of exclude and include
+ * the model does not know); "unknown_categories" lists the paths the
+ * catalogue does not hold, and when every path given is unknown the list
+ * is empty and "reason" says why (not an error). RECO_ERR_INVALID for an
+ * ID that is not 1 to 255 bytes of UTF-8, an empty category path, and
+ * max_per_category on a model without categories. */
 reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
                                          bool exclude_rated, const reco_service_rules *rules,
                                          json_t **out, reco_error *err);
@@ -188,12 +202,16 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
  * "variant" (the name of the variant that served it). */
 
 /* {"item", "algorithm", "chain": [source names in order], "fallback",
- * "items": [{"item", "score", "source", "score_kind"}]}: reco_model_similar's
- * list, each product with the source it came from and what its score is
- * (reco_model_similar_score_kind). fallback is true when the first source
- * of the chain did not fill the list. Every algorithm answers; a known
- * product without co-ratings gets its list from the later sources.
- * RECO_ERR_NOT_FOUND for a product the model does not know. */
+ * "items": [{"item", "score", "source", "score_kind", "title"?,
+ * "category"?, "available"?}]}: reco_model_similar's list, each product
+ * with the source it came from and what its score is
+ * (reco_model_similar_score_kind) and its catalogue entry. fallback is
+ * true when the first source of the chain did not fill the list. Every
+ * algorithm answers; a known product without co-ratings gets its list from
+ * the later sources. A product the catalogue holds but the model does not
+ * know (no ratings) gets the cold-start list (reco_catalogue_cold_similar:
+ * chain category, parent_category, popular; "cold_start": true, each entry
+ * with "source_category"). RECO_ERR_NOT_FOUND for a product neither knows. */
 reco_status reco_service_similar(reco_service *s, const char *item, size_t n, json_t **out,
                                  reco_error *err);
 
@@ -260,6 +278,70 @@ bool reco_recommendation_id_valid(const char *id, size_t len);
  * the server has no writable log. */
 reco_status reco_service_add_feedback(reco_service *s, const reco_feedback *f, size_t n,
                                       json_t **out, reco_error *err);
+
+/* A change to one catalogue product (PUT or PATCH /v1/items/{id}). IDs
+ * need not be NUL-terminated; the texts are NUL-terminated. */
+typedef struct reco_item_change {
+    const char *item;
+    size_t item_len;
+    bool replace;            /* a full replacement: the fields left NULL/-1/unset are cleared
+                              * (no title, no category, available, no labels) */
+    const char *title;       /* NULL: keep (replace: none); "": none */
+    const char *category;    /* NULL: keep (replace: none); "": none */
+    int available;           /* -1: keep (replace: true); 0; 1 */
+    bool set_labels;         /* replace the labels by the n_labels below */
+    const char *const *label_keys;
+    const char *const *label_values;
+    size_t n_labels;
+} reco_item_change;
+
+/* Validates the changes (RECO_ERR_INVALID naming the entry: an ID or
+ * category that is not 1 to 255 bytes of UTF-8, an empty path segment, a
+ * text over RECO_CATALOGUE_TEXT_MAX), appends them to the log as `#item`
+ * records durably (group commit, as for ratings), then applies them to
+ * every variant's catalogue in one new snapshot each (reco_catalogue_apply:
+ * requests see the old catalogue or the new one, never a mix). A model
+ * without a catalogue gets one. On start and reload the records after the
+ * model's log point are replayed. *out: the first product's entry as
+ * reco_service_item gives it, with "created" (it was not in the
+ * catalogue before). RECO_ERR_INVALID when the server has no writable log;
+ * RECO_ERR_IO as for ratings. */
+reco_status reco_service_put_items(reco_service *s, const reco_item_change *c, size_t n,
+                                   json_t **out, reco_error *err);
+
+/* {"item", "in_catalogue", "title"?, "category"?, "available", "labels",
+ * "known_item" (the model has ratings of it), "ratings" (its training
+ * ratings)} from the control's catalogue as it stands now.
+ * RECO_ERR_NOT_FOUND for a product neither the catalogue nor the model
+ * knows. */
+reco_status reco_service_item(reco_service *s, const char *item, json_t **out,
+                              reco_error *err);
+
+/* One event (POST /v1/events). IDs need not be NUL-terminated; type is
+ * NUL-terminated. */
+typedef struct reco_new_event {
+    const char *user;
+    size_t user_len;
+    const char *item;
+    size_t item_len;
+    const char *type;
+    double value;            /* NAN: none given (1; a rating event needs one) */
+    int64_t timestamp;       /* 0: now */
+} reco_new_event;
+
+/* Validates all against the control's model (RECO_ERR_INVALID naming the
+ * entry: a bad ID; a type its event weights do not know, or any type but
+ * "rating" for a model trained on ratings; a value out of range), appends
+ * them to the log as `#event` records durably, then folds them into every
+ * variant's live overlay: the event's confidence (reco_event_confidence
+ * with the model's weights) is added to the user's entry for the product,
+ * which factor models fold in and every list then excludes; a model
+ * trained on ratings takes a rating event as a rating. *out: {"accepted":
+ * n, "events": [{"user", "item", "type", "confidence", "known_item"}]}
+ * (confidence: what the control's model added; for a ratings model, the
+ * rating). RECO_ERR_IO and RECO_ERR_NOMEM as for ratings. */
+reco_status reco_service_add_events(reco_service *s, const reco_new_event *e, size_t n,
+                                    json_t **out, reco_error *err);
 
 /* {"confidence": 0.95, "control", "variants": [{"name", "file", "algorithm",
  * "share", "users_seen", "lists_served", "impressions", "clicks", "ctr",

@@ -47,7 +47,7 @@ expect_contains "$OUT" "Speaker  [A/C]  (unavailable)"
 expect_status 0 "$RECO" recommend "$TMP/m.model" --user nobody -n 10 --category A
 rows=$(printf '%s\n' "$OUT" | grep -E '^ +[0-9]+  ' | awk '{print $2}' | tr '\n' ' ')
 [ "$rows" = "P1 P3 P5 " ] || fail "--category A: $rows"
-expect_contains "$OUT" "(3 products pass the rules, fewer than 10 asked for)"
+expect_contains "$OUT" "(found 3 of 10: the rules admit no more)"
 expect_status 0 "$RECO" recommend "$TMP/m.model" --user nobody -n 10 --category A/B/
 rows=$(printf '%s\n' "$OUT" | grep -E '^ +[0-9]+  ' | awk '{print $2}' | tr '\n' ' ')
 [ "$rows" = "P1 P3 " ] || fail "--category A/B/: $rows"
@@ -65,14 +65,21 @@ expect_contains "$(flat "$OUT")" '"unknown_categories":["a/b"]'
 expect_status 0 "$RECO" recommend "$TMP/m.model" --user nobody --category Nope --category D
 expect_contains "$ERR" 'reco recommend: no category "Nope" in the catalogue'
 expect_contains "$OUT" "Laptop  [D]"
-# --category needs a catalogue; the rules do not combine with --ratings-log yet.
+# --category needs a catalogue; the catalogue's rules combine with every
+# other rule and with --ratings-log (the log's ratings count: u9 rated P1).
 expect_status 2 "$RECO" recommend "$TMP/plain.model" --user nobody --category A
 expect_contains "$ERR" "--category needs a model with a catalogue"
 "$RECO" log init "$TMP/log.csv" >/dev/null 2>&1
-expect_status 2 "$RECO" recommend "$TMP/m.model" --user nobody --ratings-log "$TMP/log.csv"
-expect_contains "$ERR" "do not combine with --exclude, --include, --max-per-category or --ratings-log yet"
+printf 'u9,P1,4,1700000000\n' >>"$TMP/log.csv"
+expect_status 0 "$RECO" recommend "$TMP/m.model" --user u9 -n 10 --ratings-log "$TMP/log.csv" \
+    --category A --exclude P5,NOPE --max-per-category 1
+rows=$(printf '%s\n' "$OUT" | grep -E '^ +[0-9]+  ' | awk '{print $2}' | tr '\n' ' ')
+[ "$rows" = "P3 " ] || fail "category + exclude + cap + log: $rows / $OUT"
+expect_contains "$ERR" "ignored 1 product ID"
 expect_status 0 "$RECO" recommend "$TMP/m.model" --user nobody --ratings-log "$TMP/log.csv" \
-    --include-unavailable
+    --include-unavailable --include P2,P4 --json
+expect_contains "$(flat "$OUT")" '"item":"P2"'
+expect_contains "$(flat "$OUT")" '"available":false'
 # A model without a catalogue answers as before.
 expect_status 0 "$RECO" recommend "$TMP/plain.model" --user nobody -n 2 --json
 case "$OUT" in *'"title"'*) fail "no catalogue, no titles: $OUT" ;; esac

@@ -119,6 +119,16 @@ RID=$(curl -s "$H/v1/users/$U/recommendations?n=3" | sed -n 's/.*"recommendation
 get api-feedback-accepted 201 /v1/feedback -X POST -H 'Content-Type: application/json' \
     -d '[{"recommendation_id":"'"$RID"'","user":"'"$U"'","type":"impression"},{"recommendation_id":"'"$RID"'","user":"'"$U"'","item":"'"$I"'","type":"click"}]'
 get api-experiments 200 /v1/experiments
+get api-item 201 "/v1/items/$I" -X PATCH -H 'Content-Type: application/json' -d '{"available":false}'
+get api-item 200 "/v1/items/$I"
+get api-item 201 /v1/items/brand-new -X PUT -H 'Content-Type: application/json' \
+    -d '{"title":"New","category":"A/B","labels":{"k":"v"}}'
+get recommend 200 "/v1/users/$U/recommendations?n=3&category=Nope&exclude=x,y"
+get similar 200 "/v1/items/brand-new/similar?n=3"
+get api-events-accepted 201 /v1/events -X POST -H 'Content-Type: application/json' \
+    -d '{"user":"'"$U"'","item":"'"$I"'","type":"rating","value":4}'
+get api-error 400 /v1/events -X POST -H 'Content-Type: application/json' \
+    -d '{"user":"'"$U"'","item":"'"$I"'","type":"view"}'
 get api-error 400 /v1/feedback -X POST -H 'Content-Type: application/json' -d '{"user":"x","type":"click"}'
 get recommend 200 "/v1/users/new-user/recommendations?n=3"
 get api-health 200 /healthz
