@@ -19,8 +19,7 @@ pg_psql -c "CREATE UNLOGGED TABLE ratings (user_id text, product_id text, rating
 t1=$(date +%s.%N)
 rows=$(pg_psql -At -c "SELECT count(*) FROM ratings")
 size=$(pg_psql -At -c "SELECT pg_size_pretty(pg_total_relation_size('ratings'))")
-echo "file: $BENCH_DATA ($(wc -c <"$BENCH_DATA") bytes); table: $rows rows, $size," \
-    "loaded with \\copy in $(echo "$t1 - $t0" | bc) s; $RUNS runs each, $(nproc) cores"
+printf '%s\n' "file: $BENCH_DATA ($(wc -c <"$BENCH_DATA") bytes); table: $rows rows, $size, loaded with \\copy in $(echo "$t1 - $t0" | bc) s; $RUNS runs each, $(nproc) cores"
 SRC="postgresql:///shop?table=ratings"
 "$RECO" stats --quiet --json "$BENCH_DATA" | grep -v '"file":' >"$OUT/.pg_file.json"
 "$RECO" stats --quiet --json "$SRC" | grep -v '"file":' >"$OUT/.pg_table.json"
