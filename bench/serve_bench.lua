@@ -5,6 +5,8 @@
 -- BENCH_MODE=mixed: GETs of recommendations with one POST /v1/ratings in
 --   every MIXED_READS + 1 requests (bench/soak.sh)
 -- BENCH_USERS / BENCH_ITEMS: files with one ID per line.
+-- BENCH_QUERY: appended to every recommendations path (request-time rules,
+--   bench/filter_serve.sh), e.g. "&category=D1&exclude=...".
 local mode = os.getenv("BENCH_MODE") or "get"
 local paths, users, items = {}, {}, {}
 
@@ -28,7 +30,7 @@ function init(args)
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
   load(os.getenv("BENCH_USERS"), users)
   for i, u in ipairs(users) do
-    paths[i] = "/v1/users/" .. pct(u) .. "/recommendations?n=10"
+    paths[i] = "/v1/users/" .. pct(u) .. "/recommendations?n=10" .. (os.getenv("BENCH_QUERY") or "")
   end
   if mode == "post" or mode == "mixed" then
     load(os.getenv("BENCH_ITEMS"), items)

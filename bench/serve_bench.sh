@@ -11,14 +11,14 @@
 # p99 <= 15 ms (random users) and >= 5,000 req/s with p99 <= 25 ms (users
 # with >= 50 ratings), mf and ials; /healthz >= 50,000 req/s.
 #
-# Environment: RECO (binary), BENCH_DATA, BENCH_OUT, ALGOS (default
+# Environment (an empty list skips that part): RECO (binary), BENCH_DATA, BENCH_OUT, ALGOS (default
 # "mf usercf itemcf svd popular ials ease"; popular measures the HTTP layer
 # with the cheapest model), FULL_ALGOS (full-size models, default
 # "mf ials"), DURATION (15s), CONNECTIONS (64), SERVE_THREADS (server worker
 # threads; default: one per core).
 . "$(dirname "$0")/common.sh"
 
-ALGOS=${ALGOS:-mf usercf itemcf svd popular ials ease}
+ALGOS=${ALGOS-mf usercf itemcf svd popular ials ease}
 DURATION=${DURATION:-15s}
 CONNECTIONS=${CONNECTIONS:-64}
 LUA="$ROOT/bench/serve_bench.lua"
@@ -151,7 +151,7 @@ if [ "${FULL:-1}" = 1 ]; then
     # the pruning that makes the average request cheap has the least room.
     awk -F, '{ n[$1]++ } END { for (u in n) if (n[u] >= 50) print u }' "$BENCH_DATA" \
         >"$OUT/serve-users-heavy.txt"
-    for algo in ${FULL_ALGOS:-mf ials}; do
+    for algo in ${FULL_ALGOS-mf ials}; do
         model="$OUT/serve-$algo-full.reco"
         if [ ! -s "$model" ] || [ "$model" -ot "$BENCH_DATA" ] || [ "$model" -ot "$RECO" ]; then
             "$RECO" train --algo "$algo" --param factors=64 --quiet "$BENCH_DATA" -o "$model" \
@@ -169,6 +169,44 @@ if [ "${FULL:-1}" = 1 ]; then
             stop_server
         fi
     done
+fi
+
+# Request-time rules on the full-size mf model, trained with a catalogue
+# that gives the products 5 departments of 10 categories (D0/C0 .. D4/C9,
+# spread by a hash of their position) and marks 5% unavailable. Each user
+# is asked twice as often: without rules (include_unavailable=true: every
+# product may be listed) and with the issue's rules (one department, 20% of
+# the products; an exclude list of 100 products; unavailable ones hidden).
+# Target: a filtered request costs <= 1.5x an unfiltered one (compared by
+# req/s and p50, each pair measured back to back). FILTERED=0 skips it.
+if [ "${FILTERED:-1}" = 1 ] && [ "${FULL:-1}" = 1 ]; then
+    cat_file="$OUT/serve-catalogue.csv"
+    if [ ! -s "$cat_file" ] || [ "$cat_file" -ot "$BENCH_DATA" ]; then
+        awk -F, 'BEGIN { print "item_id,category,available" }
+            !seen[$2]++ { n++; h = (n * 2654435761) % 4294967296
+                          printf "%s,D%d/C%d,%s\n", $2, h % 5, int(h / 5) % 10,
+                                 int(h / 50) % 20 == 0 ? "false" : "true" }' \
+            "$BENCH_DATA" >"$cat_file.tmp"
+        mv "$cat_file.tmp" "$cat_file"
+    fi
+    model="$OUT/serve-mf-full-cat.reco"
+    if [ ! -s "$model" ] || [ "$model" -ot "$BENCH_DATA" ] || [ "$model" -ot "$RECO" ]; then
+        "$RECO" train --algo mf --param factors=64 --quiet --items "$cat_file" "$BENCH_DATA" \
+            -o "$model" >"$OUT/train-mf-full-cat.txt" 2>&1 ||
+            echo "serve_bench: full-size training with a catalogue failed" >&2
+    fi
+    sync
+    exclude=$(tail -n +2 "$cat_file" | cut -d, -f1 | awk 'NR % 4759 == 1' | head -n 100 | paste -sd, -)
+    rules="&category=D1&exclude=$exclude"
+    if [ -s "$model" ] && BENCH_USERS="$OUT/serve-users-full.txt" start_server "$model"; then
+        for who in full heavy; do
+            BENCH_USERS="$OUT/serve-users-$who.txt" BENCH_QUERY="&include_unavailable=true" \
+                run_wrk get "rules: none ($who users)" "mf-cat-none-$who"
+            BENCH_USERS="$OUT/serve-users-$who.txt" BENCH_QUERY="$rules" \
+                run_wrk get "rules: category+exclude 100+hidden ($who users)" "mf-cat-rules-$who"
+        done
+        stop_server
+    fi
 fi
 
 # The targets (issue figures): the subset mf model >= 15,000 req/s with p99
@@ -191,6 +229,13 @@ awk '$1 == "GET" && $3 == "mf" {
     $1 == "GET" && $3 == "full" && $(NF-4) != "mf-full" {
         ok = $(NF-3) >= 5000 && $(NF-1) <= 25
         printf "target (%s, full size, random users): >= 5,000 req/s, p99 <= 25 ms: %s\n", $(NF-4), ok ? "met" : "NOT met"
+    }
+    $1 == "rules:" && $2 == "none" { none_rps[$(NF-4) ~ /heavy/] = $(NF-3); none_p50[$(NF-4) ~ /heavy/] = $(NF-2) }
+    $1 == "rules:" && $2 != "none" {
+        h = $(NF-4) ~ /heavy/
+        printf "target (rules, %s users): filtered <= 1.5x unfiltered: %.2fx by req/s, %.2fx by p50: %s\n",
+               h ? "heavy" : "random", none_rps[h] / $(NF-3), $(NF-2) / none_p50[h],
+               none_rps[h] / $(NF-3) <= 1.5 ? "met" : "NOT met"
     }
     /users with >= 50 ratings/ {
         ok = $(NF-3) >= 5000 && $(NF-1) <= 25

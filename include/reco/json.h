@@ -30,6 +30,14 @@ json_t *reco_json_real(double v);
  * RECO_JSON_RATING_DECIMALS decimals; null when not finite. */
 json_t *reco_json_rating(double v);
 
+/* The text json_dumps writes for json_real(v) under RECO_JSON_FLAGS
+ * ("4.0", "0.0459124", "1e6", "-2.5e-7"), or "null" when v is not finite,
+ * into buf (at least RECO_JSON_REAL_MAX bytes, NUL-terminated); returns
+ * its length. For writers of JSON text by hand (the batch export), whose
+ * numbers must read exactly as the rest of reco's. */
+#define RECO_JSON_REAL_MAX 32
+size_t reco_json_real_text(double v, char *buf);
+
 /* A parameter's value as text ("64", "0.05", "true", "ials,ease") as a
  * typed JSON value: an integer, a real, a boolean, or else the string. */
 json_t *reco_json_param_value(const char *text);

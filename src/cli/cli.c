@@ -260,6 +260,13 @@ void cli_progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total
         double left = frac > 0 ? el * (1 - frac) / frac : 0;
         fprintf(stderr, "\r\033[K%-6s [%s] %3.0f%% %s / %s  %s/s  %.0fs left", stage, bar,
                 frac * 100, d, tt, rate, left);
+    } else if (strcmp(stage, "export") == 0) {
+        char d[32], tt[32], rate[32];
+        double left = frac > 0 ? el * (1 - frac) / frac : 0;
+        fprintf(stderr, "\r\033[K%-6s [%s] %3.0f%% %s / %s users  %s/s  %.0fs left", stage, bar,
+                frac * 100, cli_thousands(done, d, sizeof d), cli_thousands(total, tt, sizeof tt),
+                cli_thousands(el > 0 ? (uint64_t)((double)done / el) : 0, rate, sizeof rate),
+                left);
     } else {
         fprintf(stderr, "\r\033[K%-6s [%s] %3.0f%%", stage, bar, frac * 100);
     }
@@ -322,4 +329,38 @@ void cli_shell_append(char *buf, size_t cap, const char *arg)
     if (len + 1 < cap)
         buf[len++] = '\'';
     buf[len < cap ? len : cap - 1] = '\0';
+}
+
+/* The IDs of a repeatable comma-separated option, every occurrence split
+ * at its commas, into a new array of strings (pieces of one allocated
+ * copy); -1 when out of memory. An empty piece is kept, and refused by
+ * the service as an ID. */
+int cli_split_ids(const cli_list *l, const char ***ids, size_t *n, char **buf)
+{
+    size_t bytes = 0, count = 0;
+    for (int j = 0; j < l->n; j++) {
+        bytes += strlen(l->v[j]) + 1;
+        for (const char *c = l->v[j]; *c; c++)
+            count += *c == ',';
+        count++;
+    }
+    *ids = malloc((count + 1) * sizeof **ids);
+    *buf = malloc(bytes + 1);
+    if (!*ids || !*buf)
+        return -1;
+    char *p = *buf;
+    *n = 0;
+    for (int j = 0; j < l->n; j++) {
+        strcpy(p, l->v[j]);
+        for (char *piece = p;;) {
+            char *comma = strchr(piece, ',');
+            (*ids)[(*n)++] = piece;
+            if (!comma)
+                break;
+            *comma = '\0';
+            piece = comma + 1;
+        }
+        p += strlen(l->v[j]) + 1;
+    }
+    return 0;
 }

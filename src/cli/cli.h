@@ -71,6 +71,12 @@ int cli_print_json(const json_t *o);
 /* Prints "reco CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The IDs of a repeatable comma-separated option (--exclude, --include),
+ * every occurrence split at its commas, into a new array *ids of *n
+ * strings, pieces of one allocated copy *buf (free both); -1 when out of
+ * memory. An empty piece is kept, and refused by the service as an ID. */
+int cli_split_ids(const cli_list *l, const char ***ids, size_t *n, char **buf);
+
 /* Strict number parsing for option values. 0 on success. */
 int cli_parse_u32(const char *s, uint32_t *out);
 int cli_parse_u64(const char *s, uint64_t *out);

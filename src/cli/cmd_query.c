@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_export.h"
 #include "reco/model.h"
 #include "service.h"
 
@@ -88,40 +89,6 @@ static const char *cold_start_words(const char *kind)
     if (kind && !strcmp(kind, "damped_mean_rating"))
         return "the products with the highest damped mean rating";
     return "the popularity ranking";
-}
-
-/* The IDs of a repeatable comma-separated option, every occurrence split
- * at its commas, into a new array of strings (pieces of one allocated
- * copy); -1 when out of memory. An empty piece is kept, and refused by
- * the service as an ID. */
-static int split_ids(const cli_list *l, const char ***ids, size_t *n, char **buf)
-{
-    size_t bytes = 0, count = 0;
-    for (int j = 0; j < l->n; j++) {
-        bytes += strlen(l->v[j]) + 1;
-        for (const char *c = l->v[j]; *c; c++)
-            count += *c == ',';
-        count++;
-    }
-    *ids = malloc((count + 1) * sizeof **ids);
-    *buf = malloc(bytes + 1);
-    if (!*ids || !*buf)
-        return -1;
-    char *p = *buf;
-    *n = 0;
-    for (int j = 0; j < l->n; j++) {
-        strcpy(p, l->v[j]);
-        for (char *piece = p;;) {
-            char *comma = strchr(piece, ',');
-            (*ids)[(*n)++] = piece;
-            if (!comma)
-                break;
-            *comma = '\0';
-            piece = comma + 1;
-        }
-        p += strlen(l->v[j]) + 1;
-    }
-    return 0;
 }
 
 /* The title and category of a listed product, when the model's
@@ -285,7 +252,10 @@ static int run(query_kind kind, int argc, char **argv)
                                                : "print the rows only, without the lines "
                                                  "above them");
     const cli_option end_row = CLI_OPT_END;
-    cli_option options[18];
+    cli_export_opts ex; /* --all-users and its options (cmd_export.c) */
+    cli_export_opts_init(&ex);
+    const cli_option export_rows = CLI_OPT_INCLUDE(ex.table);
+    cli_option options[19];
     int no = 0;
     options[no++] = model_row;
     if (kind != Q_SIMILAR)
@@ -306,6 +276,8 @@ static int run(query_kind kind, int argc, char **argv)
         options[no++] = log_row;
     options[no++] = json_row;
     options[no++] = quiet_row;
+    if (kind == Q_RECOMMEND)
+        options[no++] = export_rows;
     options[no++] = end_row;
     const cli_command cmd = {
         .name = name,
@@ -326,6 +298,12 @@ static int run(query_kind kind, int argc, char **argv)
     }
     if (!model)
         return cli_usage(name, "missing MODEL");
+    if (kind == Q_RECOMMEND && cli_export_wanted(&ex)) { /* every user: cmd_export.c */
+        catch_truncation(name, model);
+        const cli_export_query q = {user, log, json, n, !include_rated, &exclude, &include,
+                                    max_per_category, &categories, include_unavailable, quiet};
+        return cli_export_run(name, model, &ex, &q);
+    }
     if (kind != Q_SIMILAR && !user)
         return cli_usage(name, "missing --user");
     if (kind != Q_RECOMMEND && !item)
@@ -360,8 +338,8 @@ static int run(query_kind kind, int argc, char **argv)
         reco_service_close(svc);
         return cli_usage(name, "--category needs a model with a catalogue (reco train --items "
                                "FILE), and %s has none", model);
-    } else if (ruled && (split_ids(&exclude, &ex_ids, &srules.n_exclude, &ex_buf) ||
-                         split_ids(&include, &in_ids, &srules.n_include, &in_buf))) {
+    } else if (ruled && (cli_split_ids(&exclude, &ex_ids, &srules.n_exclude, &ex_buf) ||
+                         cli_split_ids(&include, &in_ids, &srules.n_include, &in_buf))) {
         st = reco_error_set(&err, RECO_ERR_NOMEM, "out of memory");
     } else if (kind == Q_RECOMMEND) {
         srules.exclude = ex_ids;

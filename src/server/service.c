@@ -1687,6 +1687,88 @@ static reco_status rules_filter(const generation *g, const cat_snap *cs,
     return rc;
 }
 
+/* A filter for many lists (the batch export): the control variant's
+ * generation and catalogue snapshot are held until it is freed, so the
+ * arrays the filter points into stay put. */
+struct reco_service_filter {
+    generation *g;
+    cat_snap *cs;
+    reco_item_filter f;
+    reco_category_range *ranges;
+    bool *unknown_cat;
+    uint32_t *idx;
+    uint32_t nothing; /* the empty allow-list when no category is known */
+    size_t unknown;
+};
+
+void reco_service_filter_free(reco_service_filter *sf)
+{
+    if (!sf)
+        return;
+    cat_snap_release(sf->cs);
+    if (sf->g)
+        generation_release(sf->g);
+    free(sf->ranges);
+    free(sf->unknown_cat);
+    free(sf->idx);
+    free(sf);
+}
+
+reco_status reco_service_filter_new(reco_service *s, const reco_service_rules *rules,
+                                    reco_service_filter **out, reco_error *err)
+{
+    *out = NULL;
+    size_t ncat = rules ? rules->n_categories : 0;
+    reco_service_filter *sf = calloc(1, sizeof *sf);
+    if (sf) {
+        sf->ranges = malloc((ncat + 1) * sizeof *sf->ranges);
+        sf->unknown_cat = calloc(ncat + 1, sizeof *sf->unknown_cat);
+    }
+    if (!sf || !sf->ranges || !sf->unknown_cat) {
+        reco_service_filter_free(sf);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    sf->g = acquire(s, &s->v[0]);
+    pthread_rwlock_rdlock(&sf->g->lock);
+    sf->cs = sf->g->cat;
+    if (sf->cs)
+        atomic_fetch_add(&sf->cs->refs, 1);
+    pthread_rwlock_unlock(&sf->g->lock);
+    bool all_unknown = false;
+    reco_status rc = rules_filter(sf->g, sf->cs, rules, &sf->f, sf->ranges, sf->unknown_cat,
+                                  &sf->idx, &sf->unknown, &all_unknown, err);
+    if (rc) {
+        reco_service_filter_free(sf);
+        return rc;
+    }
+    if (all_unknown) { /* nothing passes */
+        sf->f.include = &sf->nothing;
+        sf->f.n_include = 0;
+    }
+    *out = sf;
+    return RECO_OK;
+}
+
+const reco_model *reco_service_filter_model(const reco_service_filter *sf)
+{
+    return sf->g->model;
+}
+
+const reco_item_filter *reco_service_filter_rules(const reco_service_filter *sf)
+{
+    return reco_item_filter_is_empty(&sf->f) ? NULL : &sf->f;
+}
+
+size_t reco_service_filter_unknown_items(const reco_service_filter *sf)
+{
+    return sf->unknown;
+}
+
+bool reco_service_filter_unknown_category(const reco_service_filter *sf, size_t k)
+{
+    return sf->unknown_cat[k];
+}
+
 reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
                                          bool exclude_rated, const reco_service_rules *rules,
                                          json_t **out, reco_error *err)

@@ -56,6 +56,8 @@
 #include <stdint.h>
 
 #include "reco/error.h"
+#include "reco/item_filter.h"
+#include "reco/model.h"
 #include "reco/ratings.h"
 
 typedef struct reco_service reco_service;
@@ -200,6 +202,26 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
  * hex digits of a random prefix chosen at open, '-', a counter in hex:
  * unique within the log's life with overwhelming probability) and
  * "variant" (the name of the variant that served it). */
+
+/* The filter that rules make, as reco_service_recommend_rules applies it
+ * (the catalogue's pieces: hidden products unless include_unavailable,
+ * category ranges, the cap; exclude and include mapped to indices), for
+ * callers that apply the same rules to many users (the batch export). It
+ * holds the control variant's model and catalogue until freed, so that the
+ * arrays the filter points into stay valid. Refuses as
+ * reco_service_recommend_rules does. */
+typedef struct reco_service_filter reco_service_filter;
+reco_status reco_service_filter_new(reco_service *s, const reco_service_rules *rules,
+                                    reco_service_filter **out, reco_error *err);
+void reco_service_filter_free(reco_service_filter *sf);
+/* The model the filter is for (borrowed from the filter). */
+const reco_model *reco_service_filter_model(const reco_service_filter *sf);
+/* The filter to search with; NULL when it lets everything through. */
+const reco_item_filter *reco_service_filter_rules(const reco_service_filter *sf);
+/* IDs of exclude and include the model does not know (ignored). */
+size_t reco_service_filter_unknown_items(const reco_service_filter *sf);
+/* Whether the catalogue lacks rules->categories[k]. */
+bool reco_service_filter_unknown_category(const reco_service_filter *sf, size_t k);
 
 /* {"item", "algorithm", "chain": [source names in order], "fallback",
  * "items": [{"item", "score", "source", "score_kind", "title"?,

@@ -81,6 +81,15 @@ done
 expect_status 0 "$RECO" predict "$TMP/mf.model" --user someone-new --item nothing --json
 valid predict "reco predict --json (unknown user and product)"
 
+# The batch export: every line of a JSON Lines file is one document.
+expect_status 0 "$RECO" recommend "$TMP/mf.model" --all-users -n 3 -q -o "$TMP/all.jsonl"
+while IFS= read -r OUT; do
+    valid export-line "a line of reco recommend --all-users -o FILE.jsonl"
+done < <(sed -n '1p;$p' "$TMP/all.jsonl")
+expect_status 0 "$RECO" recommend "$TMP/default.model" --all-users -q -o - --format jsonl
+OUT=$(printf '%s\n' "$OUT" | head -n 1)
+valid export-line "a line of reco recommend --all-users -o - (default)"
+
 # The server: every kind of answer, with a ratings log.
 if ! "$RECO" serve --help >/dev/null 2>&1 || ! command -v curl >/dev/null; then
     echo "(the REST answers are not checked: no server or no curl)"
