@@ -218,8 +218,7 @@ static void q8_bounds(const reco_factor_order *ix, const q8_query *qq, reco_q8_d
     for (uint32_t j0 = 0; j0 < c; j0 += 16) {
         const uint32_t p = p0 + j0, m = c - j0 < 16 ? c - j0 : 16;
         /* A group none of whose bounds reaches thr stays out as it is
-         * (its bounds only fall here): no dots for it. Groups of products
-         * a filter rejected (bound NaN: walk_mask_max) are skipped so. */
+         * (its bounds only fall here): no dots for it. */
         bool any = false;
         for (uint32_t j = 0; j < m; j++)
             any |= ub[j0 + j] >= thr;
@@ -324,52 +323,29 @@ static float cs_bounds_max(uint32_t c, float base, float nx, float slack, const 
 
 static inline float bound(float bb, float d, float slack) { return bb + d + slack * (fabsf(bb) + d); }
 
-/* The catalogue's rules for a block at once, from a walk laid out in this
- * order (reco/item_filter.h): the bound of each product f rejects by its
- * hidden bit or category becomes NaN, which no comparison with the
- * threshold passes (not even with -INFINITY, the threshold before the list
- * is full), so no later pass (selection, quantised bounds, exact products)
- * spends anything on it; returns the maximum of what is left (-INFINITY:
- * nothing). This fast path exists because the same checks
- * made per candidate through the order (reco_item_filter_admits_attrs)
- * read item_category and hidden at random places, a cache miss each, for
- * every product that passes the bounds: with a filter that admits a fifth
- * of the catalogue, the threshold is lower, the walk goes deeper, and
- * those lookups were a tenth of a heavy user's request. Here the arrays
- * are read in order, 256 positions per block, and vectorised. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static float walk_mask_max(const reco_item_filter *f, const reco_item_filter_walk *w,
-                           uint32_t p0, uint32_t c, float *restrict ub)
+/* Whether the product at position p passes f's hidden set and category
+ * ranges, read from a walk laid out in this order (reco/item_filter.h).
+ * This fast path exists because the same check made through the order
+ * (reco_item_filter_admits_attrs on order[p]) reads item_category and
+ * hidden at random places, a cache miss or two per candidate: with a
+ * filter that admits a fifth of the catalogue the threshold is lower and
+ * the walk goes deeper, and those lookups were a tenth of a heavy user's
+ * request. Here they are read where the walk already is (a block's
+ * categories are 1 KB in a row). Masking whole blocks before the bounds
+ * instead was measured slower (bench/filter_bench.c: the mask cost more
+ * than the lookups it saved, the bounds leaving few candidates). */
+static inline bool walk_admits(const reco_item_filter *f, const reco_item_filter_walk *w,
+                               uint32_t p)
 {
-    uint8_t keep[RECO_FACTOR_BLOCK];
-    if (f->n_categories) {
-        const uint32_t *restrict cat = w->category + p0;
-        memset(keep, 0, c);
-        for (size_t r = 0; r < f->n_categories; r++) {
-            /* lo <= cat < hi, one unsigned comparison; RECO_NO_CATEGORY
-             * (UINT32_MAX) never passes, as hi <= UINT32_MAX. */
-            const uint32_t lo = f->categories[r].lo,
-                           span = f->categories[r].hi > lo ? f->categories[r].hi - lo : 0;
-#pragma omp simd
-            for (uint32_t j = 0; j < c; j++)
-                keep[j] |= (uint8_t)(cat[j] - lo < span);
-        }
-    } else {
-        memset(keep, 1, c);
-    }
-    if (f->hidden) {
-        const uint64_t *restrict hw = w->hidden + p0 / 64; /* p0: a multiple of 64 */
-#pragma omp simd
-        for (uint32_t j = 0; j < c; j++)
-            keep[j] &= (uint8_t)(~(hw[j / 64] >> (j % 64)) & 1);
-    }
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (uint32_t j = 0; j < c; j++) {
-        ub[j] = keep[j] ? ub[j] : NAN;
-        mx = ub[j] > mx ? ub[j] : mx;
-    }
-    return mx;
+    if (f->hidden && (w->hidden[p / 64] >> (p % 64) & 1))
+        return false;
+    if (!f->n_categories)
+        return true;
+    const uint32_t c = w->category[p];
+    for (size_t r = 0; r < f->n_categories; r++)
+        if (c >= f->categories[r].lo && c < f->categories[r].hi)
+            return true; /* RECO_NO_CATEGORY never: hi <= UINT32_MAX */
+    return false;
 }
 
 /* Compiled per CPU like the kernels: the loops over a block's bounds are
@@ -388,7 +364,7 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
      * so the walk stays exact. */
     const bool plain = reco_item_filter_exclude_only(f);
     /* The catalogue's rules in this order's layout, when the caller made
-     * them (walk_mask_max); include lists are still checked per candidate. */
+     * them (walk_admits). */
     const reco_item_filter_walk *walk =
         plain || !(f->hidden || f->n_categories) ? NULL
                                                  : reco_item_filter_walk_for(f, ix->order, ix->n);
@@ -430,11 +406,6 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
             continue;
         if (cs_bounds_max(c, base, nx, slack, ix->b + p0, ix->norm + p0, ub) < thr)
             continue;
-        if (walk) {
-            const float mx = walk_mask_max(f, walk, p0, c, ub);
-            if (mx < thr || mx == -INFINITY) /* -INFINITY: none admitted */
-                continue;
-        }
 
         /* When an eighth of the block's products or more pass, one pass
          * over its rows costs less than a call per passing product (ials,
@@ -449,14 +420,15 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
             q8_bounds(ix, &qq, dots8, p0, c, base, nx, slack, thr, ub);
             pass = select(ub, c, thr, pick);
         }
-        if (!plain && (!walk || f->include)) {
-            /* The rules, for the candidates both bounds leave (with a walk,
-             * only the allow-list is left to check). */
+        if (!plain) {
+            /* The rules, for the candidates both bounds leave. */
             uint32_t kept = 0;
             for (uint32_t t = 0; t < pass; t++) {
-                const uint32_t i = ix->order[p0 + pick[t]];
-                if (walk ? reco_sorted_contains(f->include, f->n_include, i)
-                         : reco_item_filter_admits_attrs(f, i))
+                const uint32_t p = p0 + pick[t];
+                if (walk ? walk_admits(f, walk, p) &&
+                               (!f->include ||
+                                reco_sorted_contains(f->include, f->n_include, ix->order[p]))
+                         : reco_item_filter_admits_attrs(f, ix->order[p]))
                     pick[kept++] = pick[t];
             }
             if (!kept)
