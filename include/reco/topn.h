@@ -45,6 +45,9 @@ typedef struct reco_topn_heap {
 } reco_topn_heap;
 
 void reco_topn_init(reco_topn_heap *h, reco_scored *storage, size_t k);
+/* Restores the heap order of v[0..n-1] (the worst entry at the root) below
+ * position i, after v[i] was replaced by a better entry. */
+void reco_topn_sift_down(reco_scored *v, size_t n, size_t i);
 void reco_topn_push(reco_topn_heap *h, uint32_t id, float score);
 /* Sorts the heap's entries best first in place; returns their count. */
 size_t reco_topn_finish(reco_topn_heap *h);

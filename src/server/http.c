@@ -1048,6 +1048,131 @@ static enum MHD_Result h_healthz(reco_http *h, struct MHD_Connection *c, request
     return send_json(h, c, rq, healthy ? 200 : 503, o);
 }
 
+/* ---- request bodies ---- */
+
+/* What a batch body holds, for its messages: "send A SHAPE or an array of
+ * them", "the body must be OBJECT or an array of them", "send at least one
+ * ONE", "N MANY in one request". */
+typedef struct batch_words {
+    const char *a, *shape, *object, *one, *many;
+    const char *array; /* entries are named ARRAY[k] in messages */
+} batch_words;
+
+/* Reads one entry (named where in messages) into entry; false with msg. */
+typedef bool (*entry_reader)(const json_t *e, const char *where, void *entry, const void *ctx,
+                             char *msg, size_t cap);
+
+/* Parses a JSON body (any value) into *doc; 0, or the status to answer
+ * with msg saying what to send (the body empty: "send WHAT"). */
+static unsigned load_json_body(const char *body, size_t len, const char *what, json_t **doc,
+                               char *msg, size_t cap)
+{
+    *doc = NULL;
+    if (len == 0) {
+        snprintf(msg, cap, "the body is empty: send %s", what);
+        return 400;
+    }
+    json_error_t je;
+    *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!*doc) {
+        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
+                 je.text);
+        return 400;
+    }
+    return 0;
+}
+
+/* A body of one entry or an array of 1..max_batch of them: *doc (owned by
+ * the caller on success), *n entries, *array whether it was an array. */
+static unsigned load_batch(const char *body, size_t len, size_t max_batch, const batch_words *w,
+                           json_t **doc, size_t *n, bool *array, char *msg, size_t cap)
+{
+    char what[256];
+    snprintf(what, sizeof what, "%s %s or an array of them", w->a, w->shape);
+    unsigned st = load_json_body(body, len, what, doc, msg, cap);
+    if (st)
+        return st;
+    *array = json_is_array(*doc);
+    *n = *array ? json_array_size(*doc) : 1;
+    if (!*array && !json_is_object(*doc)) {
+        snprintf(msg, cap, "the body must be %s or an array of them, not %s", w->object,
+                 json_type_name(*doc));
+        st = 400;
+    } else if (*n == 0) {
+        snprintf(msg, cap, "the array is empty: send at least one %s", w->one);
+        st = 400;
+    } else if (*n > max_batch) {
+        snprintf(msg, cap, "%zu %s in one request; the limit is %zu: split the batch", *n,
+                 w->many, max_batch);
+        st = 413;
+    }
+    if (st) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    return st;
+}
+
+/* load_batch, then each entry read by read into an array of n entries
+ * of size bytes (*entries, the caller frees it; their strings borrow
+ * *doc, which the caller frees after them). */
+static unsigned parse_batch(const char *body, size_t len, size_t max_batch, const batch_words *w,
+                            size_t size, entry_reader read, const void *ctx, json_t **doc_out,
+                            void **entries, size_t *n_out, char *msg, size_t cap)
+{
+    *doc_out = NULL;
+    *entries = NULL;
+    *n_out = 0;
+    json_t *doc;
+    size_t n;
+    bool array;
+    unsigned st = load_batch(body, len, max_batch, w, &doc, &n, &array, msg, cap);
+    if (st)
+        return st;
+    char *v = calloc(n, size);
+    if (!v) {
+        json_decref(doc);
+        snprintf(msg, cap, "out of memory");
+        return 503;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char where[48];
+        if (array)
+            snprintf(where, sizeof where, "%s[%zu]", w->array, k);
+        else
+            snprintf(where, sizeof where, "body");
+        if (!read(array ? json_array_get(doc, k) : doc, where, v + k * size, ctx, msg, cap)) {
+            free(v);
+            json_decref(doc);
+            return 400;
+        }
+    }
+    *doc_out = doc;
+    *entries = v;
+    *n_out = n;
+    return 0;
+}
+
+/* The optional "timestamp" of an entry into *out (left as it is when
+ * absent or null); false with msg when it is not whole seconds >= 0. */
+static bool read_timestamp(const json_t *e, const char *where, int64_t *out, char *msg,
+                           size_t cap)
+{
+    json_t *v = json_object_get(e, "timestamp");
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        snprintf(msg, cap,
+                 "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), not %s",
+                 where, json_is_integer(v) ? "a negative number"
+                        : json_is_real(v)  ? "a fraction"
+                                           : json_type_name(v));
+        return false;
+    }
+    *out = (int64_t)json_integer_value(v);
+    return true;
+}
+
 /* One rating object of the body into r; on failure writes what to fix. */
 static bool read_rating(const json_t *e, const char *where, double lo, double hi,
                         reco_new_rating *r, char *msg, size_t cap)
@@ -1113,80 +1238,36 @@ static bool read_rating(const json_t *e, const char *where, double lo, double hi
         return false;
     }
     r->timestamp = 0;
-    v = json_object_get(e, "timestamp");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            snprintf(msg, cap,
-                     "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), "
-                     "not %s", where, json_is_integer(v) ? "a negative number"
-                                             : json_is_real(v) ? "a fraction" : json_type_name(v));
-            return false;
-        }
-        r->timestamp = (int64_t)json_integer_value(v);
-    }
+    if (!read_timestamp(e, where, &r->timestamp, msg, cap))
+        return false;
     return true;
+}
+
+static bool rating_entry(const json_t *e, const char *where, void *entry, const void *ctx,
+                         char *msg, size_t cap)
+{
+    const double *range = ctx;
+    return read_rating(e, where, range[0], range[1], entry, msg, cap);
 }
 
 unsigned reco_http_parse_ratings(const char *body, size_t len, double lo, double hi,
                                  size_t max_batch, json_t **doc_out, reco_new_rating **out,
                                  size_t *n_out, char *msg, size_t cap)
 {
-    *doc_out = NULL;
-    *out = NULL;
-    *n_out = 0;
-    if (len == 0) {
-        snprintf(msg, cap, "the body is empty: send a rating {\"user\", \"item\", \"rating\", "
-                           "\"timestamp\"?} or an array of them");
-        return 400;
-    }
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!doc) {
-        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-                 je.text);
-        return 400;
-    }
-    bool array = json_is_array(doc);
-    if (!array && !json_is_object(doc)) {
-        snprintf(msg, cap, "the body must be a rating object or an array of them, not %s",
-                 json_type_name(doc));
-        json_decref(doc);
-        return 400;
-    }
-    size_t n = array ? json_array_size(doc) : 1;
-    if (n == 0) {
-        json_decref(doc);
-        snprintf(msg, cap, "the array is empty: send at least one rating");
-        return 400;
-    }
-    if (n > max_batch) {
-        json_decref(doc);
-        snprintf(msg, cap, "%zu ratings in one request; the limit is %zu: split the batch", n,
-                 max_batch);
-        return 413;
-    }
-    reco_new_rating *r = calloc(n, sizeof *r);
-    if (!r) {
-        json_decref(doc);
-        snprintf(msg, cap, "out of memory");
-        return 503;
-    }
-    for (size_t k = 0; k < n; k++) {
-        char where[48];
-        if (array)
-            snprintf(where, sizeof where, "ratings[%zu]", k);
-        else
-            snprintf(where, sizeof where, "body");
-        if (!read_rating(array ? json_array_get(doc, k) : doc, where, lo, hi, &r[k], msg, cap)) {
-            free(r);
-            json_decref(doc);
-            return 400;
-        }
-    }
-    *doc_out = doc;
-    *out = r;
-    *n_out = n;
-    return 0;
+    static const batch_words w = {
+        "a rating",
+        "{\"user\", \"item\", \"rating\", \"timestamp\"?}",
+        "a rating object",
+        "rating",
+        "ratings",
+        "ratings",
+    };
+    const double range[2] = {lo, hi};
+    void *v = NULL;
+    unsigned st = parse_batch(body, len, max_batch, &w, sizeof(reco_new_rating), rating_entry,
+                              range, doc_out, &v, n_out, msg, cap);
+    *out = v;
+    return st;
 }
 
 static enum MHD_Result h_add_ratings(reco_http *h, struct MHD_Connection *c, request *rq)
@@ -1311,80 +1392,35 @@ static bool read_feedback(const json_t *e, const char *where, reco_feedback *f, 
                  where, echo(f->type, tl, e1, sizeof e1));
         return false;
     }
-    v = json_object_get(e, "timestamp");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            snprintf(msg, cap,
-                     "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), "
-                     "not %s", where, json_is_integer(v) ? "a negative number"
-                                             : json_is_real(v) ? "a fraction" : json_type_name(v));
-            return false;
-        }
-        f->timestamp = (int64_t)json_integer_value(v);
-    }
+    if (!read_timestamp(e, where, &f->timestamp, msg, cap))
+        return false;
     return true;
+}
+
+static bool feedback_entry(const json_t *e, const char *where, void *entry, const void *ctx,
+                           char *msg, size_t cap)
+{
+    (void)ctx;
+    return read_feedback(e, where, entry, msg, cap);
 }
 
 unsigned reco_http_parse_feedback(const char *body, size_t len, size_t max_batch,
                                   json_t **doc_out, reco_feedback **out, size_t *n_out, char *msg,
                                   size_t cap)
 {
-    *doc_out = NULL;
-    *out = NULL;
-    *n_out = 0;
-    if (len == 0) {
-        snprintf(msg, cap, "the body is empty: send feedback {\"recommendation_id\", \"user\", "
-                           "\"item\"?, \"type\", \"timestamp\"?} or an array of them");
-        return 400;
-    }
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!doc) {
-        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-                 je.text);
-        return 400;
-    }
-    bool array = json_is_array(doc);
-    if (!array && !json_is_object(doc)) {
-        snprintf(msg, cap, "the body must be a feedback object or an array of them, not %s",
-                 json_type_name(doc));
-        json_decref(doc);
-        return 400;
-    }
-    size_t n = array ? json_array_size(doc) : 1;
-    if (n == 0) {
-        json_decref(doc);
-        snprintf(msg, cap, "the array is empty: send at least one feedback entry");
-        return 400;
-    }
-    if (n > max_batch) {
-        json_decref(doc);
-        snprintf(msg, cap, "%zu feedback entries in one request; the limit is %zu: split the "
-                           "batch", n, max_batch);
-        return 413;
-    }
-    reco_feedback *f = calloc(n, sizeof *f);
-    if (!f) {
-        json_decref(doc);
-        snprintf(msg, cap, "out of memory");
-        return 503;
-    }
-    for (size_t k = 0; k < n; k++) {
-        char where[48];
-        if (array)
-            snprintf(where, sizeof where, "feedback[%zu]", k);
-        else
-            snprintf(where, sizeof where, "body");
-        if (!read_feedback(array ? json_array_get(doc, k) : doc, where, &f[k], msg, cap)) {
-            free(f);
-            json_decref(doc);
-            return 400;
-        }
-    }
-    *doc_out = doc;
-    *out = f;
-    *n_out = n;
-    return 0;
+    static const batch_words w = {
+        "feedback",
+        "{\"recommendation_id\", \"user\", \"item\"?, \"type\", \"timestamp\"?}",
+        "a feedback object",
+        "feedback entry",
+        "feedback entries",
+        "feedback",
+    };
+    void *v = NULL;
+    unsigned st = parse_batch(body, len, max_batch, &w, sizeof(reco_feedback), feedback_entry, NULL,
+                              doc_out, &v, n_out, msg, cap);
+    *out = v;
+    return st;
 }
 
 static enum MHD_Result h_feedback(reco_http *h, struct MHD_Connection *c, request *rq)
@@ -1442,17 +1478,12 @@ unsigned reco_http_parse_item(const char *body, size_t len, bool patch, json_t *
     out->available = -1;
     out->replace = !patch;
     static const char shape[] = "{\"title\"?, \"category\"?, \"available\"?, \"labels\"?}";
-    if (len == 0) {
-        snprintf(msg, cap, "the body is empty: send the product %s", shape);
-        return 400;
-    }
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!doc) {
-        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-                 je.text);
-        return 400;
-    }
+    char what[96];
+    snprintf(what, sizeof what, "the product %s", shape);
+    json_t *doc;
+    unsigned st = load_json_body(body, len, what, &doc, msg, cap);
+    if (st)
+        return st;
     if (!json_is_object(doc)) {
         snprintf(msg, cap, "the body must be an object %s, not %s", shape, json_type_name(doc));
         json_decref(doc);
@@ -1594,80 +1625,35 @@ static bool read_event(const json_t *x, const char *where, reco_new_event *e, ch
         }
         e->value = json_number_value(v);
     }
-    v = json_object_get(x, "timestamp");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            snprintf(msg, cap,
-                     "%s: \"timestamp\" must be a whole number of seconds since 1970 (>= 0), "
-                     "not %s", where, json_is_integer(v) ? "a negative number"
-                                             : json_is_real(v) ? "a fraction" : json_type_name(v));
-            return false;
-        }
-        e->timestamp = (int64_t)json_integer_value(v);
-    }
+    if (!read_timestamp(x, where, &e->timestamp, msg, cap))
+        return false;
     return true;
+}
+
+static bool event_entry(const json_t *e, const char *where, void *entry, const void *ctx,
+                        char *msg, size_t cap)
+{
+    (void)ctx;
+    return read_event(e, where, entry, msg, cap);
 }
 
 unsigned reco_http_parse_events(const char *body, size_t len, size_t max_batch,
                                 json_t **doc_out, reco_new_event **out, size_t *n_out, char *msg,
                                 size_t cap)
 {
-    *doc_out = NULL;
-    *out = NULL;
-    *n_out = 0;
-    if (len == 0) {
-        snprintf(msg, cap, "the body is empty: send an event {\"user\", \"item\", \"type\", "
-                           "\"value\"?, \"timestamp\"?} or an array of them");
-        return 400;
-    }
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!doc) {
-        snprintf(msg, cap, "malformed JSON at line %d, column %d: %s", je.line, je.column,
-                 je.text);
-        return 400;
-    }
-    bool array = json_is_array(doc);
-    if (!array && !json_is_object(doc)) {
-        snprintf(msg, cap, "the body must be an event object or an array of them, not %s",
-                 json_type_name(doc));
-        json_decref(doc);
-        return 400;
-    }
-    size_t n = array ? json_array_size(doc) : 1;
-    if (n == 0) {
-        json_decref(doc);
-        snprintf(msg, cap, "the array is empty: send at least one event");
-        return 400;
-    }
-    if (n > max_batch) {
-        json_decref(doc);
-        snprintf(msg, cap, "%zu events in one request; the limit is %zu: split the batch", n,
-                 max_batch);
-        return 413;
-    }
-    reco_new_event *e = calloc(n, sizeof *e);
-    if (!e) {
-        json_decref(doc);
-        snprintf(msg, cap, "out of memory");
-        return 503;
-    }
-    for (size_t k = 0; k < n; k++) {
-        char where[48];
-        if (array)
-            snprintf(where, sizeof where, "events[%zu]", k);
-        else
-            snprintf(where, sizeof where, "body");
-        if (!read_event(array ? json_array_get(doc, k) : doc, where, &e[k], msg, cap)) {
-            free(e);
-            json_decref(doc);
-            return 400;
-        }
-    }
-    *doc_out = doc;
-    *out = e;
-    *n_out = n;
-    return 0;
+    static const batch_words w = {
+        "an event",
+        "{\"user\", \"item\", \"type\", \"value\"?, \"timestamp\"?}",
+        "an event object",
+        "event",
+        "events",
+        "events",
+    };
+    void *v = NULL;
+    unsigned st = parse_batch(body, len, max_batch, &w, sizeof(reco_new_event), event_entry, NULL,
+                              doc_out, &v, n_out, msg, cap);
+    *out = v;
+    return st;
 }
 
 static enum MHD_Result h_events(reco_http *h, struct MHD_Connection *c, request *rq)

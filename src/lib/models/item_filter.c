@@ -88,26 +88,6 @@ const reco_item_filter_walk *reco_item_filter_walk_for(const reco_item_filter *f
     return NULL;
 }
 
-/* The heap below keeps the worst entry at the root (reco_topn_heap's
- * order); these restore it after an entry in the middle was replaced by a
- * better one, which can only move down. */
-static void sift_down(reco_scored *v, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && reco_scored_before(v[w], v[l]))
-            w = l;
-        if (r < n && reco_scored_before(v[w], v[r]))
-            w = r;
-        if (w == i)
-            return;
-        reco_scored t = v[i];
-        v[i] = v[w];
-        v[w] = t;
-        i = w;
-    }
-}
-
 void reco_topn_capped_init(reco_topn_capped *c, reco_scored *storage, size_t k,
                            const reco_item_filter *f)
 {
@@ -146,8 +126,9 @@ void reco_topn_capped_push(reco_topn_capped *c, uint32_t id, float score)
         return;
     }
     if (reco_scored_before(e, h->v[worst])) {
+        /* A better entry in the worst one's place only moves down. */
         h->v[worst] = e;
-        sift_down(h->v, h->n, worst);
+        reco_topn_sift_down(h->v, h->n, worst);
     }
 }
 

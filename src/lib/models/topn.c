@@ -9,7 +9,7 @@
 #include "reco/item_filter.h"
 
 /* Min-heap on "before": the root is the worst kept entry. */
-static void sift_down(reco_scored *v, size_t n, size_t i)
+void reco_topn_sift_down(reco_scored *v, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, w = i;
@@ -56,7 +56,7 @@ void reco_topn_push(reco_topn_heap *h, uint32_t id, float score)
         sift_up(h->v, h->n++);
     } else if (reco_scored_before(e, h->v[0])) {
         h->v[0] = e;
-        sift_down(h->v, h->n, 0);
+        reco_topn_sift_down(h->v, h->n, 0);
     }
 }
 
@@ -68,7 +68,7 @@ size_t reco_topn_finish(reco_topn_heap *h)
         reco_scored t = h->v[0];
         h->v[0] = h->v[end - 1];
         h->v[end - 1] = t;
-        sift_down(h->v, end - 1, 0);
+        reco_topn_sift_down(h->v, end - 1, 0);
     }
     return n;
 }
