@@ -49,6 +49,10 @@ target_link_libraries(reco_report_shared PRIVATE reco_shared PkgConfig::PLPLOT)
 # that an installed tree can be moved (DESTDIR, --prefix at install time).
 file(RELATIVE_PATH RECO_PC_PREFIX /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
 string(REGEX REPLACE "/$" "" RECO_PC_PREFIX "\${pcfiledir}/${RECO_PC_PREFIX}")
+set(RECO_PC_REQUIRES_PRIVATE "openblas lapacke arpack")
+if(RECO_WITH_POSTGRESQL AND LIBPQ_FOUND)
+  string(APPEND RECO_PC_REQUIRES_PRIVATE " libpq")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/reco.pc.in ${PROJECT_BINARY_DIR}/reco.pc @ONLY)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/reco-report.pc.in ${PROJECT_BINARY_DIR}/reco-report.pc @ONLY)
 

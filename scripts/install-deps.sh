@@ -3,16 +3,20 @@
 # generates the de_DE.UTF-8 locale (tests/test_locale.c runs the library in
 # a locale with a decimal comma; without one it is skipped). python3 and
 # python3-jsonschema check every JSON output against tests/schema
-# (tests/cli/json_schema.sh; skipped without them). help2man writes the man
-# pages, man-db and groff-base check them; g++ compiles the public headers
-# as C++ (tests/install; each skipped without them).
+# (tests/cli/json_schema.sh; skipped without them). libpq-dev lets reco read
+# ratings from PostgreSQL; postgresql gives the tests a throwaway cluster
+# (tests/cli/postgresql.sh, bench/pg_bench.sh; skipped without it).
+# help2man writes the man pages, man-db and groff-base check them; g++
+# compiles the public headers as C++ (tests/install; each skipped without
+# them).
 # Idempotent and non-interactive: packages already present are not touched.
 set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libopenblas-dev liblapacke-dev libarpack2-dev
 libplplot-dev plplot-driver-cairo libcmocka-dev libcurl4-openssl-dev libpng-dev curl time
-locales python3 python3-jsonschema help2man g++ man-db groff-base"
+locales python3 python3-jsonschema libpq-dev postgresql
+help2man g++ man-db groff-base"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

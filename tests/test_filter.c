@@ -312,6 +312,21 @@ static void test_factor_index_filter(void **state)
                 size_t nw = greedy(scores, n, &r.f, want_n, want);
                 size_t ng = reco_factor_index_topn_filter(&ix, x, base, want_n, &r.f, got);
                 assert_same_list(got, ng, want, nw);
+                /* The same with the rules laid out in the index's orders
+                 * (the walks a served catalogue makes). */
+                reco_item_filter_walk walks[RECO_FACTOR_ORDERS];
+                for (uint32_t o = 0; o < ix.n_orders; o++)
+                    assert_int_equal(reco_item_filter_walk_build(
+                                         &walks[o], ix.ord[o].order, ix.ord[o].n,
+                                         r.f.item_category, r.f.n_item_category, r.f.hidden,
+                                         r.f.n_hidden_bits),
+                                     0);
+                r.f.walks = walks;
+                r.f.n_walks = ix.n_orders;
+                ng = reco_factor_index_topn_filter(&ix, x, base, want_n, &r.f, got);
+                assert_same_list(got, ng, want, nw);
+                for (uint32_t o = 0; o < ix.n_orders; o++)
+                    reco_item_filter_walk_clear(&walks[o]);
                 rfilter_free(&r);
             }
             reco_factor_index_clear(&ix);

@@ -121,7 +121,9 @@ size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float
 /* The same under request-time rules (reco/item_filter.h; NULL: none):
  * exactly the greedy list of the n best products f admits among those
  * scoring every indexed product would give. f is consulted only for
- * products that pass the walk's bounds, before their exact score. */
+ * products that pass the walk's bounds, before their exact score; when f
+ * has a walk that follows the order walked (f->walks), a candidate's
+ * hidden bit and category are read from it by position. */
 size_t reco_factor_index_topn_filter(const reco_factor_index *ix, const float *x, float base,
                                      size_t n, const reco_item_filter *f, reco_scored *out);
 

@@ -22,7 +22,14 @@
  * (RECO_NO_CATEGORY) are never capped, and never pass a category range.
  *
  * All arrays are borrowed for the duration of the call. A zeroed filter
- * lets every product through. */
+ * lets every product through.
+ *
+ * walks (optional) lay the same per-product rules out in the walk order of
+ * a top-N index (reco/factor_index.h), so that its search tests a whole
+ * block of positions at once, reading arrays in order, instead of looking
+ * each candidate up through the order. They change no result: a search
+ * uses one only if it follows its own order, and it must say exactly what
+ * hidden and item_category say (reco_item_filter_walk_build makes it so). */
 #ifndef RECO_ITEM_FILTER_H
 #define RECO_ITEM_FILTER_H
 
@@ -43,6 +50,16 @@ typedef struct reco_category_range {
     uint32_t lo, hi; /* pre-order numbers: a category and its descendants */
 } reco_category_range;
 
+/* The catalogue's rules of the products of one index order, position by
+ * position: category[p] and bit p of hidden are item_category and hidden
+ * of the product order[p]. */
+typedef struct reco_item_filter_walk {
+    const uint32_t *order; /* the index order it follows (compared by address) */
+    uint32_t n;            /* positions */
+    uint32_t *category;    /* [n] category of the product at p, or RECO_NO_CATEGORY */
+    uint64_t *hidden;      /* (n + 63) / 64 words: bit p set = the product at p is hidden */
+} reco_item_filter_walk;
+
 typedef struct reco_item_filter {
     const uint32_t *exclude; /* ascending; n_exclude entries */
     size_t n_exclude;
@@ -55,6 +72,8 @@ typedef struct reco_item_filter {
     const reco_category_range *categories; /* n_categories ranges, any of which admits */
     size_t n_categories;
     uint32_t max_per_category; /* 0: no cap */
+    const reco_item_filter_walk *walks; /* n_walks, or NULL (see above) */
+    size_t n_walks;
 } reco_item_filter;
 
 /* The category number of item i under f (RECO_NO_CATEGORY when it has
@@ -83,6 +102,19 @@ bool reco_item_filter_is_empty(const reco_item_filter *f);
  * include list, hidden set, category range or cap): what an unfiltered
  * request is, the user's own products left out. NULL: yes. */
 bool reco_item_filter_exclude_only(const reco_item_filter *f);
+
+/* Builds w for the n positions of order from the per-item item_category
+ * (n_item_category entries; NULL: none) and hidden (n_hidden_bits; NULL:
+ * none), with the meaning reco_item_filter gives them. Allocates; -1 when
+ * out of memory (w then zeroed). Free with reco_item_filter_walk_clear. */
+int reco_item_filter_walk_build(reco_item_filter_walk *w, const uint32_t *order, uint32_t n,
+                                const uint32_t *item_category, size_t n_item_category,
+                                const uint64_t *hidden, size_t n_hidden_bits);
+void reco_item_filter_walk_clear(reco_item_filter_walk *w);
+
+/* The walk of f that follows order (n positions), or NULL. */
+const reco_item_filter_walk *reco_item_filter_walk_for(const reco_item_filter *f,
+                                                       const uint32_t *order, uint32_t n);
 
 /* ---- the capped top-N collector ----
  *

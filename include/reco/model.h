@@ -189,6 +189,11 @@ typedef struct reco_algo_ops {
                              const reco_baseline *base, const reco_profile *prof, size_t n,
                              const reco_item_filter *f, reco_scored *out, size_t *n_out,
                              void *scratch, reco_error *err);
+    /* Optional, with recommend: the index whose orders that search walks
+     * (reco/factor_index.h), so that a caller can lay the catalogue's
+     * rules out in them (reco_item_filter.walks) once per catalogue rather
+     * than per request. NULL, or a NULL result: none. */
+    const struct reco_factor_index *(*topn_index)(const void *state);
     /* Optional: up to max items of prof that led to recommending item i. */
     size_t (*explain)(const void *state, const reco_dataset *train, const reco_profile *prof,
                       uint32_t i, uint32_t *out, size_t max);
@@ -342,6 +347,9 @@ float reco_model_predict_profile_by(const reco_model *m, const reco_profile *pro
  * for reco_model_recommend (NULL: allocated). */
 void reco_model_predict_items(const reco_model *m, const reco_profile *prof,
                               const reco_scored *items, size_t n, float *out, void *scratch);
+
+/* The index m's top-N search walks (the topn_index op), or NULL. */
+const struct reco_factor_index *reco_model_topn_index(const reco_model *m);
 
 /* Bytes of scratch one recommend call needs. */
 size_t reco_model_scratch_size(const reco_model *m);

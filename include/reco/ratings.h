@@ -86,7 +86,8 @@ reco_status reco_ratings_add(reco_ratings *r, const char *user, size_t ulen,
 reco_status reco_ratings_push(reco_ratings *r, uint32_t user, uint32_t item,
                               float rating, int64_t ts, reco_error *err);
 
-/* Reads path ("-" is standard input; a pipe works too). *out receives new
+/* Reads path ("-" is standard input; a pipe works too; a postgresql://
+ * URI is read from the database, reco/pg_source.h). *out receives new
  * ratings. The file is read on all cores and parsed on all cores; a file
  * that changes while it is being read (truncated, rewritten, appended to)
  * is refused with RECO_ERR_IO rather than parsed half old, half new. */

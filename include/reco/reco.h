@@ -29,6 +29,7 @@
 #include "reco/mf.h"
 #include "reco/model.h"
 #include "reco/modelfile.h"
+#include "reco/pg_source.h"
 #include "reco/progress.h"
 #include "reco/ratings.h"
 #include "reco/ratings_log.h"

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "reco/clock.h"
+#include "reco/pg_source.h"
 #include "reco/thousands.h"
 
 #include <errno.h>
@@ -171,6 +172,11 @@ int cli_load_dataset(const char *cmd, const char *path, cli_data_opts *o, reco_d
     if (!o->quiet && !o->filters_shown && *cli_filter_summary(*out, note, sizeof note))
         cli_error(cmd, "%s", note);
     return EXIT_OK;
+}
+
+const char *cli_source_name(const char *arg, char *buf, size_t cap)
+{
+    return reco_pg_is_source(arg) ? reco_pg_source_name(arg, buf, cap) : arg;
 }
 
 char *cli_filter_summary(const reco_dataset *ds, char *buf, size_t cap)

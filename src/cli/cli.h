@@ -49,6 +49,11 @@ void cli_data_opts_init(cli_data_opts *o);
  * quiet or filters_shown, says on stderr what the filters removed. */
 int cli_load_dataset(const char *cmd, const char *path, cli_data_opts *o, reco_dataset **out);
 
+/* The name of a data source for output: arg itself, or for a
+ * postgresql:// source the URI without its password, written into buf
+ * (reco/pg_source.h). Never print a source argument without it. */
+const char *cli_source_name(const char *arg, char *buf, size_t cap);
+
 /* "the filters removed N users, N products and N ratings" into buf, or ""
  * when they removed nothing. */
 char *cli_filter_summary(const reco_dataset *ds, char *buf, size_t cap);

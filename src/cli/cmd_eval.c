@@ -229,7 +229,8 @@ static int parse_args(eval_cli *c, int argc, char **argv)
             "recall, NDCG, MAP and hit rate of top-N lists among products the user has not "
             "rated in training, over users with a relevant test rating, plus catalogue coverage "
             "and the time to fit, predict and recommend. See docs/evaluation.md for the "
-            "definitions.",
+            "definitions. A rating file may be a postgresql:// table or query "
+            "(docs/postgresql.md).",
         .options = options,
     };
     int first;
@@ -301,14 +302,18 @@ static void print_table(const eval_cli *c, const algo_results *res, uint32_t pai
     if (c->file) {
         char split[32];
         reco_split_format(&c->spec, split, sizeof split);
-        printf("data       %s: %s users, %s products, %s ratings\n", c->file,
+        char name[4096];
+        printf("data       %s: %s users, %s products, %s ratings\n",
+               cli_source_name(c->file, name, sizeof name),
                cli_thousands(reco_dataset_n_users(full), a, sizeof a),
                cli_thousands(reco_dataset_n_items(full), b, sizeof b),
                cli_thousands(reco_dataset_nnz(full), d, sizeof d));
         printf("split      %s, seed %llu", split, (unsigned long long)c->seed);
     } else {
+        char n1[4096], n2[4096];
         printf("split      given files, %u pair%s (%s / %s%s)", pairs, pairs == 1 ? "" : "s",
-               c->train.v[0], c->test.v[0], pairs > 1 ? ", ..." : "");
+               cli_source_name(c->train.v[0], n1, sizeof n1),
+               cli_source_name(c->test.v[0], n2, sizeof n2), pairs > 1 ? ", ..." : "");
     }
     printf(": %s test ratings%s\n", cli_thousands(m0->test_ratings, a, sizeof a),
            pairs > 1 ? " in all" : "");
@@ -420,7 +425,9 @@ static int print_json(const eval_cli *c, const algo_results *res, uint32_t pairs
     if (c->file) {
         char split[32];
         reco_split_format(&c->spec, split, sizeof split);
-        json_object_set_new(root, "file", json_string(c->file));
+        char name[4096];
+        json_object_set_new(root, "file",
+                            json_string(cli_source_name(c->file, name, sizeof name)));
         json_object_set_new(root, "users", json_integer(reco_dataset_n_users(full)));
         json_object_set_new(root, "items", json_integer(reco_dataset_n_items(full)));
         json_object_set_new(root, "ratings", json_integer((json_int_t)reco_dataset_nnz(full)));
@@ -428,8 +435,11 @@ static int print_json(const eval_cli *c, const algo_results *res, uint32_t pairs
     } else {
         json_t *tr = json_array(), *te = json_array();
         for (uint32_t f = 0; f < pairs; f++) {
-            json_array_append_new(tr, json_string(c->train.v[f]));
-            json_array_append_new(te, json_string(c->test.v[f]));
+            char name[4096];
+            json_array_append_new(tr, json_string(cli_source_name(c->train.v[f], name,
+                                                                  sizeof name)));
+            json_array_append_new(te, json_string(cli_source_name(c->test.v[f], name,
+                                                                  sizeof name)));
         }
         json_object_set_new(root, "split", json_string("files"));
         json_object_set_new(root, "train", tr);
@@ -499,10 +509,11 @@ static int get_pair(eval_cli *c, reco_splitter *sp, uint32_t f, reco_dataset **t
     if (!c->data.quiet) {
         cli_report_bad_lines("eval", &(*test)->load);
         if ((*test)->filtered_ratings) {
-            char nb[32];
+            char nb[32], n1[4096], n2[4096];
             cli_error("eval", "warning: %s: %s test ratings are also in %s and were dropped",
-                      c->test.v[f], cli_thousands((*test)->filtered_ratings, nb, sizeof nb),
-                      c->train.v[f]);
+                      cli_source_name(c->test.v[f], n1, sizeof n1),
+                      cli_thousands((*test)->filtered_ratings, nb, sizeof nb),
+                      cli_source_name(c->train.v[f], n2, sizeof n2));
         }
     }
     return EXIT_OK;

@@ -34,7 +34,7 @@ int cmd_explore(int argc, char **argv)
         .usage = "[OPTIONS] FILE -o DIR",
         .description =
             "Exploratory analysis of a rating file (user,item,rating[,timestamp]; '-' reads "
-            "standard input). Writes DIR/index.html (one page with every chart and table, opens "
+            "standard input; a postgresql:// URI a table or query, see docs/postgresql.md). Writes DIR/index.html (one page with every chart and table, opens "
             "from disk), DIR/stats.json (every number of the report; docs/json.md) and each "
             "chart as PNG and SVG: the rating distribution, ratings per user (log-log "
             "histogram), ratings per product (rank-count curve), the 20 most-rated products, "
@@ -59,7 +59,9 @@ int cmd_explore(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *path = argv[first];
-    ro.source = path; /* named in the report's title and in stats.json */
+    char name[4096];
+    /* named in the report's title and in stats.json */
+    ro.source = cli_source_name(path, name, sizeof name);
     double t0 = reco_clock_s();
     reco_dataset *ds = NULL;
     rc = cli_load_dataset("explore", path, &o, &ds);

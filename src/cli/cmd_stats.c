@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "reco/pg_source.h"
 #include "reco/stats.h"
 
 static void fmt_date(int64_t t, char *buf, size_t cap)
@@ -27,8 +28,9 @@ static void print_summary(const char *label, const reco_count_summary *s)
 
 static void print_text(const char *path, const reco_stats *st)
 {
-    char a[32];
-    printf("%-20s %s\n", "file", path);
+    char a[32], name[4096];
+    printf("%-20s %s\n", reco_pg_is_source(path) ? "source" : "file",
+           cli_source_name(path, name, sizeof name));
     printf("%-20s %s\n", "users", cli_thousands(st->users, a, sizeof a));
     printf("%-20s %s\n", "products", cli_thousands(st->items, a, sizeof a));
     printf("%-20s %s\n", "ratings", cli_thousands(st->ratings, a, sizeof a));
@@ -83,7 +85,8 @@ int cmd_stats(int argc, char **argv)
         .name = "stats",
         .usage = "[OPTIONS] FILE",
         .description = "Summary statistics of a rating file (user,item,rating[,timestamp]; '-' "
-                       "reads standard input): users, products, ratings, density, rating mean, "
+                       "reads standard input; a postgresql:// URI a table or query, see "
+                       "docs/postgresql.md): users, products, ratings, density, rating mean, "
                        "standard deviation and distribution, ratings per user and per product, "
                        "duplicates removed, bad lines skipped and the time span.",
         .options = options,
@@ -108,8 +111,8 @@ int cmd_stats(int argc, char **argv)
         return EXIT_FAIL;
     }
     if (o.json) {
-        char *text = NULL;
-        if (reco_stats_json(&st, path, &text, &err)) {
+        char *text = NULL, name[4096];
+        if (reco_stats_json(&st, cli_source_name(path, name, sizeof name), &text, &err)) {
             cli_error("stats", "%s", err.msg);
             rc = EXIT_FAIL;
         } else {

@@ -243,7 +243,8 @@ int cmd_train(int argc, char **argv)
             "log compact` can archive what the model holds (docs/operations.md). Without --algo "
             "it builds the recommended model, \"default\": the ranker that ranks best on a "
             "validation split carved from RATINGS (ials, ease or popular) plus mf for predicted "
-            "ratings, in one file (docs/algorithms.md).",
+            "ratings, in one file (docs/algorithms.md). A rating file may be a postgresql:// "
+            "table or query (docs/postgresql.md).",
         .more_help = algorithms_help,
         .options = options,
     };

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "reco/pg_source.h"
 #include "reco/eval.h"
 #include "reco/model.h"
 #include "reco/split.h"
@@ -162,7 +163,8 @@ static int parse_args(tune_cli *c, int argc, char **argv)
             "data, never on a test set; the best trial's parameters are printed with the `reco "
             "train` line that uses them. With a held-out test set (--test, or --split to make "
             "one from FILE) the best parameters are then refitted on all the training data and "
-            "scored once on it: the honest figure. See docs/tuning.md.",
+            "scored once on it: the honest figure. See docs/tuning.md. A rating file may be a "
+            "postgresql:// table or query (docs/postgresql.md).",
         .options = options,
         .epilogue = "Example:\n"
                     "  reco tune --algo mf --train ml-100k/u1.base --test ml-100k/u1.test \\\n"
@@ -347,7 +349,9 @@ static void train_command(const tune_cli *c, const reco_tune_result *r, char *bu
     }
     strncat(buf, c->data_args, cap - strlen(buf) - 1);
     strncat(buf, " ", cap - strlen(buf) - 1);
-    cli_shell_append(buf, cap, c->file ? c->file : c->train_file);
+    char name[4096];
+    cli_shell_append(buf, cap,
+                     cli_source_name(c->file ? c->file : c->train_file, name, sizeof name));
     strncat(buf, " -o MODEL", cap - strlen(buf) - 1);
 }
 
@@ -368,7 +372,8 @@ static void print_table(const tune_cli *c, const reco_tune_result *r, const reco
 {
     char a[32], b[32], d[32], metric[32];
     reco_tune_metric_format(&r->metric, metric, sizeof metric);
-    const char *src = c->file ? c->file : c->train_file;
+    char name[4096];
+    const char *src = cli_source_name(c->file ? c->file : c->train_file, name, sizeof name);
     printf("data        %s: %s users, %s ratings", src,
            cli_thousands(r->data_users, a, sizeof a), cli_thousands(r->data_ratings, b, sizeof b));
     if (c->split_text) {
@@ -378,7 +383,8 @@ static void print_table(const tune_cli *c, const reco_tune_result *r, const reco
                "held-out test", split, (unsigned long long)c->topt.seed,
                cli_thousands(reco_dataset_nnz(test), d, sizeof d));
     } else if (c->test_file) {
-        printf(" to tune on; %s is the held-out test", c->test_file);
+        printf(" to tune on; %s is the held-out test",
+               cli_source_name(c->test_file, name, sizeof name));
     }
     printf("\n");
     char vsplit[32];
@@ -475,7 +481,7 @@ static void print_table(const tune_cli *c, const reco_tune_result *r, const reco
     printf("\nheld-out test, never seen during tuning: %s ratings", 
            cli_thousands(reco_dataset_nnz(test), a, sizeof a));
     if (c->test_file)
-        printf(" of %s", c->test_file);
+        printf(" of %s", cli_source_name(c->test_file, name, sizeof name));
     printf("; refitted on all %s training ratings\n",
            cli_thousands(reco_dataset_nnz(data), b, sizeof b));
     printf("            ");
@@ -547,16 +553,20 @@ static int print_json(const tune_cli *c, const reco_tune_result *r, const reco_d
     char buf[4096];
     json_t *root = json_object();
     json_object_set_new(root, "algorithm", json_string(c->algo));
+    char name[4096];
     if (c->file)
-        json_object_set_new(root, "file", json_string(c->file));
+        json_object_set_new(root, "file", json_string(cli_source_name(c->file, name,
+                                                                      sizeof name)));
     else
-        json_object_set_new(root, "train", json_string(c->train_file));
+        json_object_set_new(root, "train", json_string(cli_source_name(c->train_file, name,
+                                                                       sizeof name)));
     if (c->split_text) {
         reco_split_format(&c->outer, buf, sizeof buf);
         json_object_set_new(root, "split", json_string(buf));
     }
     if (c->test_file)
-        json_object_set_new(root, "test", json_string(c->test_file));
+        json_object_set_new(root, "test", json_string(cli_source_name(c->test_file, name,
+                                                                      sizeof name)));
     json_object_set_new(root, "tune_users", json_integer(r->data_users));
     json_object_set_new(root, "tune_ratings", json_integer((json_int_t)r->data_ratings));
     reco_split_format(&r->validation, buf, sizeof buf);
@@ -704,7 +714,7 @@ int cmd_tune(int argc, char **argv)
     }
     if ((rc = check_setup(c)))
         goto done;
-    if (c->test_file && access(c->test_file, R_OK) != 0) {
+    if (c->test_file && !reco_pg_is_source(c->test_file) && access(c->test_file, R_OK) != 0) {
         cli_error("tune", "%s: cannot read the test file", c->test_file);
         rc = EXIT_FAIL;
         goto done;
@@ -753,10 +763,11 @@ int cmd_tune(int argc, char **argv)
         if (!c->data.quiet) {
             cli_report_bad_lines("tune", &test->load);
             if (test->filtered_ratings) {
-                char nb[32];
+                char nb[32], n1[4096], n2[4096];
                 cli_error("tune", "warning: %s: %s test ratings are also in %s and were "
-                          "dropped", c->test_file,
-                          cli_thousands(test->filtered_ratings, nb, sizeof nb), c->train_file);
+                          "dropped", cli_source_name(c->test_file, n1, sizeof n1),
+                          cli_thousands(test->filtered_ratings, nb, sizeof nb),
+                          cli_source_name(c->train_file, n2, sizeof n2));
             }
         }
     }

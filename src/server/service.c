@@ -21,6 +21,7 @@
 
 #include "reco/default_algo.h"
 #include "reco/events.h"
+#include "reco/factor_index.h"
 #include "reco/model.h"
 #include "reco/ratings.h"
 #include "reco/ratings_log.h"
@@ -60,11 +61,19 @@ typedef struct cat_snap {
     atomic_int refs;
     reco_catalogue *cat;          /* a reference */
     reco_catalogue_view *view;    /* of the generation's model */
+    /* The view's hidden bits and categories in the walk order of each of
+     * the model's index orders (reco_item_filter.walks), so that a request
+     * with rules tests them per block while it walks: made with the
+     * snapshot, so a live availability change makes new ones. */
+    reco_item_filter_walk walks[RECO_FACTOR_ORDERS];
+    size_t n_walks;
 } cat_snap;
 
 static void cat_snap_release(cat_snap *cs)
 {
     if (cs && atomic_fetch_sub(&cs->refs, 1) == 1) {
+        for (size_t o = 0; o < cs->n_walks; o++)
+            reco_item_filter_walk_clear(&cs->walks[o]);
         reco_catalogue_view_free(cs->view);
         reco_catalogue_free(cs->cat);
         free(cs);
@@ -85,6 +94,16 @@ static reco_status cat_snap_new(reco_catalogue *c, const reco_model *m, cat_snap
     if (rc) {
         cat_snap_release(cs);
         return rc;
+    }
+    const reco_factor_index *ix = reco_model_topn_index(m);
+    for (uint32_t o = 0; ix && o < ix->n_orders; o++) {
+        const reco_catalogue_view *v = cs->view;
+        if (reco_item_filter_walk_build(&cs->walks[o], ix->ord[o].order, ix->ord[o].n,
+                                        v->item_category, v->n_items, v->hidden, v->n_items)) {
+            cat_snap_release(cs);
+            return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        }
+        cs->n_walks = o + 1;
     }
     *out = cs;
     return RECO_OK;
@@ -1668,8 +1687,11 @@ static reco_status rules_filter(const generation *g, const cat_snap *cs,
                                   "max_per_category needs product categories, and the model has "
                                   "none (train it with a catalogue: reco train --items)");
     }
-    if (cs)
+    if (cs) {
         reco_catalogue_view_filter(cs->view, rules && rules->include_unavailable, ranges, nr, f);
+        f->walks = cs->walks;
+        f->n_walks = cs->n_walks;
+    }
     if (!rules)
         return RECO_OK;
     f->max_per_category = rules->max_per_category;

@@ -15,6 +15,7 @@
  * in the process's memory. */
 #include "reco/ratings.h"
 #include "reco/events.h"
+#include "reco/pg_source.h"
 #include "reco/ratings_log.h"
 #include "reco/utf8.h"
 #include "reco/thousands.h"
@@ -1285,6 +1286,8 @@ done:
 reco_status reco_ratings_load(const char *path, const reco_load_options *opt,
                               reco_ratings **out, reco_error *err)
 {
+    if (reco_pg_is_source(path))
+        return reco_pg_ratings_load(path, opt, out, err);
     return reco_parse_file(path, opt, NULL, out, NULL, err);
 }
 

@@ -757,6 +757,15 @@ static reco_status def_recommend(const void *s, const reco_dataset *train,
     return rc;
 }
 
+/* The ranker's index, when def_recommend hands the search to it. */
+static const struct reco_factor_index *def_topn_index(const void *s)
+{
+    const def_state *st = s;
+    return st->rank.ops && st->rank.ops->recommend && st->rank.ops->topn_index && !st->rank2.ops
+               ? st->rank.ops->topn_index(st->rank.state)
+               : NULL;
+}
+
 /* Similar products come from the sub-models, in the order ranker, second
  * ranker, predictor: the first with a co-rated list of its own gives the
  * co_rated source (ease), the first with factors the factors source (ials,
@@ -1019,6 +1028,7 @@ const reco_algo_ops reco_algo_default = {
     .co_rated = def_co_rated,
     .item_factors = def_item_factors,
     .recommend = def_recommend,
+    .topn_index = def_topn_index,
     .explain = def_explain,
     .explain_list = def_explain_list,
     .save = def_save,

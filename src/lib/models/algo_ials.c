@@ -1300,6 +1300,11 @@ static const char *ials_score_kind(const void *p, const void *state)
     return "preference";
 }
 
+static const struct reco_factor_index *ials_topn_index(const void *s)
+{
+    return &((const ials_state *)s)->index;
+}
+
 const reco_algo_ops reco_algo_ials = {
     .name = "ials",
     .summary = "implicit-feedback ALS (Hu et al. 2008): ranks products a user is likely to take",
@@ -1318,6 +1323,7 @@ const reco_algo_ops reco_algo_ials = {
     .scratch_size = ials_scratch_size,
     .item_factors = ials_item_factors,
     .recommend = ials_recommend,
+    .topn_index = ials_topn_index,
     .explain = ials_explain,
     .explain_list = ials_explain_list,
     .save = ials_save,

@@ -889,6 +889,11 @@ static const char *mf_score_kind(const void *p, const void *state)
     return "rating_estimate";
 }
 
+static const struct reco_factor_index *mf_topn_index(const void *s)
+{
+    return &((const mf_state *)s)->index;
+}
+
 const reco_algo_ops reco_algo_mf = {
     .scores_are_ratings = true,
     .rating_items = mf_rating_items,
@@ -909,6 +914,7 @@ const reco_algo_ops reco_algo_mf = {
     .scratch_size = mf_scratch_size,
     .item_factors = mf_item_factors,
     .recommend = mf_recommend,
+    .topn_index = mf_topn_index,
     .save = mf_save,
     .load = mf_load,
 };

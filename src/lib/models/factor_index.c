@@ -209,7 +209,7 @@ static void q8_query_make(const float *x, uint32_t k, q8_query *q)
  * so x . q <= t s (x8 . q8) + that, plus the float slack. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void q8_bounds(const reco_factor_order *ix, const q8_query *qq, reco_q8_dots_fn dots,
-                      uint32_t p0, uint32_t c, float base, float nx, float slack,
+                      uint32_t p0, uint32_t c, float base, float nx, float slack, float thr,
                       float *restrict ub)
 {
     const uint32_t nc = q8_chunks(ix->k);
@@ -217,6 +217,13 @@ static void q8_bounds(const reco_factor_order *ix, const q8_query *qq, reco_q8_d
     int32_t acc[16];
     for (uint32_t j0 = 0; j0 < c; j0 += 16) {
         const uint32_t p = p0 + j0, m = c - j0 < 16 ? c - j0 : 16;
+        /* A group none of whose bounds reaches thr stays out as it is
+         * (its bounds only fall here): no dots for it. */
+        bool any = false;
+        for (uint32_t j = 0; j < m; j++)
+            any |= ub[j0 + j] >= thr;
+        if (!any)
+            continue;
         dots(ix->q8 + (size_t)(p / 16) * nc * 64, nc, qq->x8, acc);
         const float *restrict sc = ix->q8_scale + p, *restrict l1 = ix->q_l1 + p;
         const float *restrict b = ix->b + p, *restrict nq = ix->norm + p;
@@ -316,6 +323,31 @@ static float cs_bounds_max(uint32_t c, float base, float nx, float slack, const 
 
 static inline float bound(float bb, float d, float slack) { return bb + d + slack * (fabsf(bb) + d); }
 
+/* Whether the product at position p passes f's hidden set and category
+ * ranges, read from a walk laid out in this order (reco/item_filter.h).
+ * This fast path exists because the same check made through the order
+ * (reco_item_filter_admits_attrs on order[p]) reads item_category and
+ * hidden at random places, a cache miss or two per candidate: with a
+ * filter that admits a fifth of the catalogue the threshold is lower and
+ * the walk goes deeper, and those lookups were a tenth of a heavy user's
+ * request. Here they are read where the walk already is (a block's
+ * categories are 1 KB in a row). Masking whole blocks before the bounds
+ * instead was measured slower (bench/filter_bench.c: the mask cost more
+ * than the lookups it saved, the bounds leaving few candidates). */
+static inline bool walk_admits(const reco_item_filter *f, const reco_item_filter_walk *w,
+                               uint32_t p)
+{
+    if (f->hidden && (w->hidden[p / 64] >> (p % 64) & 1))
+        return false;
+    if (!f->n_categories)
+        return true;
+    const uint32_t c = w->category[p];
+    for (size_t r = 0; r < f->n_categories; r++)
+        if (c >= f->categories[r].lo && c < f->categories[r].hi)
+            return true; /* RECO_NO_CATEGORY never: hi <= UINT32_MAX */
+    return false;
+}
+
 /* Compiled per CPU like the kernels: the loops over a block's bounds are
  * the walk's own work. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -331,6 +363,11 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
      * (the capped list's threshold is a valid bound: reco/item_filter.h),
      * so the walk stays exact. */
     const bool plain = reco_item_filter_exclude_only(f);
+    /* The catalogue's rules in this order's layout, when the caller made
+     * them (walk_admits). */
+    const reco_item_filter_walk *walk =
+        plain || !(f->hidden || f->n_categories) ? NULL
+                                                 : reco_item_filter_walk_for(f, ix->order, ix->n);
     const uint32_t *exclude = f ? f->exclude : NULL;
     const size_t n_exclude = f ? f->n_exclude : 0;
     const float nx = sqrtf(reco_dot(x, x, ix->k)), slack = slack_of(ix->k);
@@ -380,15 +417,20 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
          * quantised bounds first, which cost about a sixteenth of an exact
          * product each. Few pass (mf): not worth it. */
         if (dots8 && pass >= c / 8) {
-            q8_bounds(ix, &qq, dots8, p0, c, base, nx, slack, ub);
+            q8_bounds(ix, &qq, dots8, p0, c, base, nx, slack, thr, ub);
             pass = select(ub, c, thr, pick);
         }
         if (!plain) {
             /* The rules, for the candidates both bounds leave. */
             uint32_t kept = 0;
-            for (uint32_t t = 0; t < pass; t++)
-                if (reco_item_filter_admits_attrs(f, ix->order[p0 + pick[t]]))
+            for (uint32_t t = 0; t < pass; t++) {
+                const uint32_t p = p0 + pick[t];
+                if (walk ? walk_admits(f, walk, p) &&
+                               (!f->include ||
+                                reco_sorted_contains(f->include, f->n_include, ix->order[p]))
+                         : reco_item_filter_admits_attrs(f, ix->order[p]))
                     pick[kept++] = pick[t];
+            }
             if (!kept)
                 continue;
             pass = kept;

@@ -1,9 +1,12 @@
 /* reco: request-time rules (reco/item_filter.h): which products a filter
- * admits, and the capped top-N collector that enforces max_per_category
- * while a search runs. */
+ * admits, the same rules laid out in an index's walk order (walks), and
+ * the capped top-N collector that enforces max_per_category while a search
+ * runs. */
 #include "reco/item_filter.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 bool reco_item_filter_admits(const reco_item_filter *f, uint32_t i)
 {
@@ -42,6 +45,47 @@ bool reco_item_filter_exclude_only(const reco_item_filter *f)
 bool reco_item_filter_is_empty(const reco_item_filter *f)
 {
     return reco_item_filter_exclude_only(f) && (!f || !f->n_exclude);
+}
+
+int reco_item_filter_walk_build(reco_item_filter_walk *w, const uint32_t *order, uint32_t n,
+                                const uint32_t *item_category, size_t n_item_category,
+                                const uint64_t *hidden, size_t n_hidden_bits)
+{
+    memset(w, 0, sizeof *w);
+    w->category = malloc(((size_t)n + 1) * sizeof *w->category);
+    w->hidden = calloc((size_t)n / 64 + 1, sizeof *w->hidden);
+    if (!w->category || !w->hidden) {
+        reco_item_filter_walk_clear(w);
+        return -1;
+    }
+    for (uint32_t p = 0; p < n; p++) {
+        uint32_t i = order[p];
+        w->category[p] = item_category && i < n_item_category ? item_category[i]
+                                                              : RECO_NO_CATEGORY;
+        if (hidden && i < n_hidden_bits && (hidden[i / 64] >> (i % 64) & 1))
+            w->hidden[p / 64] |= (uint64_t)1 << (p % 64);
+    }
+    w->order = order;
+    w->n = n;
+    return 0;
+}
+
+void reco_item_filter_walk_clear(reco_item_filter_walk *w)
+{
+    if (!w)
+        return;
+    free(w->category);
+    free(w->hidden);
+    memset(w, 0, sizeof *w);
+}
+
+const reco_item_filter_walk *reco_item_filter_walk_for(const reco_item_filter *f,
+                                                       const uint32_t *order, uint32_t n)
+{
+    for (size_t j = 0; f && j < f->n_walks; j++)
+        if (f->walks[j].order == order && f->walks[j].n == n)
+            return &f->walks[j];
+    return NULL;
 }
 
 void reco_topn_capped_init(reco_topn_capped *c, reco_scored *storage, size_t k,

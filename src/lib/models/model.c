@@ -458,6 +458,11 @@ void reco_model_predict_items(const reco_model *m, const reco_profile *prof,
         out[k] = reco_model_predict_profile(m, prof, items[k].id, scratch);
 }
 
+const struct reco_factor_index *reco_model_topn_index(const reco_model *m)
+{
+    return m->state && m->ops->topn_index ? m->ops->topn_index(m->state) : NULL;
+}
+
 size_t reco_model_scratch_size(const reco_model *m)
 {
     size_t n = scores_bytes(reco_dataset_n_items(m->train));
