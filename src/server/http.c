@@ -32,6 +32,7 @@
 
 #include "reco/idmap.h"
 #include "reco/json.h"
+#include "numfmt.h"
 
 /* ---- routes and metrics ---- */
 
@@ -288,17 +289,6 @@ unsigned reco_http_status_for(reco_status st)
 
 /* ---- text helpers ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long reco_http_pct_decode(const char *src, size_t len, char *dst)
 {
     size_t j = 0;
@@ -307,7 +297,7 @@ long reco_http_pct_decode(const char *src, size_t len, char *dst)
         if (c == '%') {
             if (len - i < 3)
                 return -1;
-            int a = hexval(src[i + 1]), b = hexval(src[i + 2]);
+            int a = reco_hex_digit(src[i + 1]), b = reco_hex_digit(src[i + 2]);
             if (a < 0 || b < 0)
                 return -1;
             c = (char)(a * 16 + b);

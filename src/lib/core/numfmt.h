@@ -22,6 +22,19 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+/* The value of a hexadecimal digit (either case), or -1: for
+ * percent-decoding (URIs, query strings). */
+static inline int reco_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* strtod in the "C" locale: same contract (end, errno). */
 double reco_strtod_c(const char *s, char **end);
 

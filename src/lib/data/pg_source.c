@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ratings_parse.h"
+#include "numfmt.h"
 
 #ifdef RECO_HAVE_LIBPQ
 #include <libpq-fe.h>
@@ -172,17 +173,6 @@ char *reco_pg_source_name(const char *uri, char *buf, size_t cap)
     return source_name(uri, false, buf, cap);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A malloc'd, percent-decoded copy of [p, p + len); *bad when an escape
  * is malformed or decodes to a NUL byte (then NULL). */
 static char *pct_decode(const char *p, size_t len, bool *bad)
@@ -197,7 +187,8 @@ static char *pct_decode(const char *p, size_t len, bool *bad)
             s[j++] = p[i];
             continue;
         }
-        int hi = i + 2 < len ? hexval(p[i + 1]) : -1, lo = hi >= 0 ? hexval(p[i + 2]) : -1;
+        int hi = i + 2 < len ? reco_hex_digit(p[i + 1]) : -1;
+        int lo = hi >= 0 ? reco_hex_digit(p[i + 2]) : -1;
         if (hi < 0 || lo < 0 || (hi | lo) == 0) {
             free(s);
             *bad = true;
