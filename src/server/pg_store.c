@@ -45,62 +45,11 @@ reco_status pg_store_read(pg_store *st, int64_t after, int64_t upto, size_t max,
     (void)last;
     return reco_error_set(err, RECO_ERR_INVALID, "built without PostgreSQL support");
 }
-static void set_listener(pg_store *st, bool up)
-{
-    pthread_mutex_lock(&st->state_mu);
-    st->listener_up = up;
-    pthread_mutex_unlock(&st->state_mu);
-}
-
-/* Takes the notifications that came in; 1 if any, -1 if the connection
- * broke (then down). */
-static int drain(pg_store *st, conn *c)
-{
-    if (PQconsumeInput(c->c) == 0) {
-        conn_down(st, c, PQerrorMessage(c->c));
-        set_listener(st, false);
-        return -1;
-    }
-    int got = 0;
-    PGnotify *nf;
-    while ((nf = PQnotifies(c->c))) {
-        got = 1;
-        PQfreemem(nf);
-    }
-    return got;
-}
-
 int pg_store_wait(pg_store *st, int ms)
 {
-    conn *c = &st->listener;
-    if (!c->c || PQstatus(c->c) != CONNECTION_OK) {
-        if (conn_ensure(st, c, NULL) == 0) {
-            PGresult *res = PQexec(c->c, "LISTEN " CHANNEL);
-            bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-            char msg[RECO_ERROR_MSG_MAX];
-            if (!ok)
-                reco_pg_result_message(c->c, res, msg, sizeof msg);
-            PQclear(res);
-            if (!ok)
-                conn_down(st, c, msg);
-            set_listener(st, ok);
-            if (ok)
-                return 1; /* rows may have come while it was down: look */
-        }
-        set_listener(st, false);
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        return 0;
-    }
-    int got = drain(st, c);
-    if (got)
-        return 1;
-    struct pollfd pfd = {PQsocket(c->c), POLLIN, 0};
-    if (poll(&pfd, 1, ms) > 0)
-        return drain(st, c) != 0;
+    (void)st, (void)ms;
     return 0;
 }
-
 void pg_store_get_state(pg_store *st, pg_store_state *out)
 {
     (void)st;
@@ -706,11 +655,35 @@ out:
 
 /* ---- notifications ---- */
 
+static void set_listener(pg_store *st, bool up)
+{
+    pthread_mutex_lock(&st->state_mu);
+    st->listener_up = up;
+    pthread_mutex_unlock(&st->state_mu);
+}
+
+/* Takes the notifications that came in; 1 if any, -1 if the connection
+ * broke (then down). */
+static int drain(pg_store *st, conn *c)
+{
+    if (PQconsumeInput(c->c) == 0) {
+        conn_down(st, c, PQerrorMessage(c->c));
+        set_listener(st, false);
+        return -1;
+    }
+    int got = 0;
+    PGnotify *nf;
+    while ((nf = PQnotifies(c->c))) {
+        got = 1;
+        PQfreemem(nf);
+    }
+    return got;
+}
+
 int pg_store_wait(pg_store *st, int ms)
 {
     conn *c = &st->listener;
     if (!c->c || PQstatus(c->c) != CONNECTION_OK) {
-        bool was_down = c->c == NULL;
         if (conn_ensure(st, c, NULL) == 0) {
             PGresult *res = PQexec(c->c, "LISTEN " CHANNEL);
             bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -720,42 +693,22 @@ int pg_store_wait(pg_store *st, int ms)
             PQclear(res);
             if (!ok)
                 conn_down(st, c, msg);
-            else if (!was_down)
-                return 1; /* a new connection may have missed some: look */
-            else
-                return 1;
+            set_listener(st, ok);
+            if (ok)
+                return 1; /* rows may have come while it was down: look */
         }
-        if (!c->c) {
-            struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-            return 0;
-        }
+        set_listener(st, false);
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return 0;
     }
-    int got = 0;
-    PGnotify *nf;
-    if (PQconsumeInput(c->c) == 0) {
-        conn_down(st, c, PQerrorMessage(c->c));
-        return 1;
-    }
-    while ((nf = PQnotifies(c->c))) {
-        got = 1;
-        PQfreemem(nf);
-    }
+    int got = drain(st, c);
     if (got)
         return 1;
     struct pollfd pfd = {PQsocket(c->c), POLLIN, 0};
-    int pr = poll(&pfd, 1, ms);
-    if (pr > 0) {
-        if (PQconsumeInput(c->c) == 0) {
-            conn_down(st, c, PQerrorMessage(c->c));
-            return 1;
-        }
-        while ((nf = PQnotifies(c->c))) {
-            got = 1;
-            PQfreemem(nf);
-        }
-    }
-    return got;
+    if (poll(&pfd, 1, ms) > 0)
+        return drain(st, c) != 0;
+    return 0;
 }
 
 void pg_store_get_state(pg_store *st, pg_store_state *out)
