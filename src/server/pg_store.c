@@ -435,7 +435,8 @@ static int copy_record(void *ctx, const char *kind, size_t kind_len, const char 
     (void)why, (void)cap;
     copy_buf *b = ctx;
     put_field(b, kind, kind_len);
-    put(b, "\t\\N\t\\N\t\\N\t\\N\t", 11);
+    static const char nulls[] = "\t\\N\t\\N\t\\N\t\\N\t";
+    put(b, nulls, sizeof nulls - 1);
     put_field(b, payload, len);
     put(b, "\n", 1);
     return b->oom ? -1 : 0;
