@@ -211,7 +211,9 @@ int cmd_serve(int argc, char **argv)
          "acknowledged, and follow what other reco serve processes on the same table write "
          "(within a second): replicas behind a load balancer. Every row is replayed on start "
          "and reload. While the database is out of reach writes are answered 503 and reads "
-         "go on; the connection is made again by itself (docs/postgresql.md).", &so.store, 0,
+         "go on; the connection is made again by itself. Give such a server more --threads than "
+         "cores: writers wait on the database, and those that wait together share one COMMIT "
+         "(docs/postgresql.md).", &so.store, 0,
          0, NULL, NULL},
         {CLI_LIST, "variant", 0, "NAME=MODEL:SHARE", "an A/B test: serve MODEL to the share "
          "SHARE of the users (repeatable, instead of MODEL; the first is the control). Users are "
