@@ -416,10 +416,12 @@ int cmd_serve(int argc, char **argv)
     reco_service_stats sst;
     reco_service_get_stats(svc, &sst);
     if (sst.log_bad_lines) {
-        char nb[32];
+        char nb[32], sname[RECO_PG_NAME_MAX];
         fprintf(stderr, "reco serve: skipped %s bad line%s of %s (--skip-bad-log); the first: %s\n",
                 cli_thousands(sst.log_bad_lines, nb, sizeof nb),
-                sst.log_bad_lines == 1 ? "" : "s", so.ratings_log, sst.log_first_bad_line);
+                sst.log_bad_lines == 1 ? "" : "s",
+                so.ratings_log ? so.ratings_log : reco_pg_source_name(so.store, sname, sizeof sname),
+                sst.log_first_bad_line);
     }
     print_model(NULL, svc, &ho, reco_http_port(h));
     if (variants.n) {

@@ -483,7 +483,17 @@ reco_status pg_store_write(pg_store *st, const char *text, size_t len, int64_t *
              st->lock_key);
     if (!exec_ok(c->c, sql, PGRES_TUPLES_OK, &res)) {
         rc = stmt_fail(st, c, res, "cannot start a transaction: ", err);
-        goto out;
+        /* A connection found broken before anything was written (the
+         * server restarted, or ended it while idle): once more on a new
+         * one, which is safe, since nothing of this batch was sent. */
+        if (rc == RECO_ERR_UNAVAILABLE && conn_ensure(st, c, NULL) == 0) {
+            PQclear(res);
+            rc = RECO_OK;
+            if (!exec_ok(c->c, sql, PGRES_TUPLES_OK, &res))
+                rc = stmt_fail(st, c, res, "cannot start a transaction: ", err);
+        }
+        if (rc)
+            goto out;
     }
     PQclear(res);
     snprintf(sql, sizeof sql,
