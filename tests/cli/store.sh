@@ -160,4 +160,20 @@ wait_for "$B" /v1/users/back-u/ratings '"item":"P1"' || fail "b does not follow 
 [ "$(pg_psql -At -c "SELECT count(*) FROM reco_log WHERE user_id = 'down-u'")" = 0 ] ||
     fail "a refused write is in the table"
 
+# A row a model cannot take (written by hand): skipped and counted while
+# following; a start stops on it naming the store, unless --skip-bad-log.
+pg_psql -c "INSERT INTO reco_log (kind, user_id, item_id, rating, ts) VALUES ('rating', 'bad-u', 'P1', 99, 1)"
+for _ in $(seq 50); do
+    get "$A" /metrics >/dev/null
+    grep -q '^reco_ratings_log_bad_lines_skipped [1-9]' "$TMP/body" && break
+    sleep 0.1
+done
+grep -q '^reco_ratings_log_bad_lines_skipped 1$' "$TMP/body" || fail "the bad row is not counted as skipped"
+[ "$(get "$A" /healthz)" = 200 ] || fail "a bad row made the server unhealthy: $(cat "$TMP/body")"
+serve_start c "$TMP/m.reco" --store "$STORE" && fail "started on a table with a bad row"
+expect_contains "$(cat "$TMP/c.err")" "postgresql:///shop?table=reco_log"
+expect_contains "$(cat "$TMP/c.err")" "--skip-bad-log"
+serve_start c "$TMP/m.reco" --store "$STORE" --skip-bad-log || fail "--skip-bad-log: $(cat "$TMP/c.err")"
+expect_contains "$(cat "$TMP/c.err")" "skipped 1 bad line of postgresql:///shop"
+
 finish
