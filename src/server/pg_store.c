@@ -1,7 +1,9 @@
 /* The PostgreSQL store of the service (pg_store.h): log lines written as
  * rows in one transaction each, rows read back as log lines, and the
  * notifications that say rows were written. Connections are made again
- * after a failure, with a backoff, by whichever call needs them next. */
+ * after a failure, with a backoff, by whichever call needs them next.
+ * A write takes two round trips: BEGIN with the advisory lock, then one
+ * message with a multi-row INSERT, the notification and COMMIT. */
 #include "pg_store.h"
 
 #include <errno.h>
@@ -65,6 +67,9 @@ void pg_store_get_state(pg_store *st, pg_store_state *out)
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define SQL_MAX 4096
+/* Floats as the shortest text that reads back the same; literals as the
+ * writer quotes them ('' for a quote, backslashes as they are). */
+#define SESSION_SETTINGS "SET extra_float_digits = 3; SET standard_conforming_strings = on"
 
 static const char *const COLUMNS[][2] = {
     {"seq", "bigint"},   {"kind", "text"}, {"user_id", "text"}, {"item_id", "text"},
@@ -151,8 +156,7 @@ static int conn_ensure(pg_store *st, conn *c, reco_error *err)
         reco_error_set(err, RECO_ERR_UNAVAILABLE, "%s", e.msg);
         return -1;
     }
-    /* Floats as the shortest text that reads back the same. */
-    PQclear(PQexec(pc, "SET extra_float_digits = 3"));
+    PQclear(PQexec(pc, SESSION_SETTINGS));
     c->c = pc;
     c->backoff_ms = 0;
     pthread_mutex_lock(&st->state_mu);
@@ -340,12 +344,12 @@ reco_status pg_store_open(const char *uri, pg_store **out, reco_error *err)
     if (rc == RECO_OK)
         rc = prepare_table(st, st->writer.c, err);
     if (rc == RECO_OK) {
-        PQclear(PQexec(st->writer.c, "SET extra_float_digits = 3"));
+        PQclear(PQexec(st->writer.c, SESSION_SETTINGS));
         st->connects = 1;
         if (!(st->reader.c = reco_pg_connect(st->uri, st->src, err)))
             rc = err ? err->code : RECO_ERR_IO;
         else
-            PQclear(PQexec(st->reader.c, "SET extra_float_digits = 3"));
+            PQclear(PQexec(st->reader.c, SESSION_SETTINGS));
     }
     if (rc) {
         pg_store_free(st);
@@ -399,32 +403,33 @@ static void put(copy_buf *b, const char *s, size_t len)
     b->n += len;
 }
 
-/* A field of COPY's text format: backslash, tab, newline and CR escaped. */
-static void put_field(copy_buf *b, const char *s, size_t len)
+/* A SQL string literal (standard_conforming_strings on: a quote doubled,
+ * nothing else escaped; the service's IDs and JSON hold no NUL). */
+static void put_literal(copy_buf *b, const char *s, size_t len)
 {
     size_t from = 0;
-    for (size_t k = 0; k < len; k++) {
-        const char *esc = s[k] == '\\' ? "\\\\" : s[k] == '\t' ? "\\t" : s[k] == '\n' ? "\\n"
-                          : s[k] == '\r' ? "\\r" : NULL;
-        if (esc) {
-            put(b, s + from, k - from);
-            put(b, esc, 2);
+    put(b, "'", 1);
+    for (size_t k = 0; k < len; k++)
+        if (s[k] == '\'') {
+            put(b, s + from, k + 1 - from);
+            put(b, "'", 1);
             from = k + 1;
         }
-    }
     put(b, s + from, len - from);
+    put(b, "'", 1);
 }
 
+/* Rows of the INSERT's VALUES list, one per log line. */
 static int copy_rating(void *ctx, const char *u, size_t ul, const char *i, size_t il, float r,
                        int64_t ts)
 {
     copy_buf *b = ctx;
     char num[64];
-    put(b, "rating\t", 7);
-    put_field(b, u, ul);
-    put(b, "\t", 1);
-    put_field(b, i, il);
-    int n = snprintf(num, sizeof num, "\t%.9g\t%lld\t\\N\n", (double)r, (long long)ts);
+    put(b, b->n ? ",('rating'," : "('rating',", b->n ? 11 : 10);
+    put_literal(b, u, ul);
+    put(b, ",", 1);
+    put_literal(b, i, il);
+    int n = snprintf(num, sizeof num, ",%.9g,%lld,NULL)", (double)r, (long long)ts);
     put(b, num, (size_t)n);
     return b->oom ? -1 : 0;
 }
@@ -434,11 +439,12 @@ static int copy_record(void *ctx, const char *kind, size_t kind_len, const char 
 {
     (void)why, (void)cap;
     copy_buf *b = ctx;
-    put_field(b, kind, kind_len);
-    static const char nulls[] = "\t\\N\t\\N\t\\N\t\\N\t";
+    put(b, b->n ? ",(" : "(", b->n ? 2 : 1);
+    put_literal(b, kind, kind_len);
+    static const char nulls[] = ",NULL,NULL,NULL,NULL,";
     put(b, nulls, sizeof nulls - 1);
-    put_field(b, payload, len);
-    put(b, "\n", 1);
+    put_literal(b, payload, len);
+    put(b, ")", 1);
     return b->oom ? -1 : 0;
 }
 
@@ -496,42 +502,57 @@ reco_status pg_store_write(pg_store *st, const char *text, size_t len, int64_t *
             goto out;
     }
     PQclear(res);
-    snprintf(sql, sizeof sql,
-             "COPY %s (kind, user_id, item_id, rating, ts, payload) FROM STDIN", st->ident);
-    if (!exec_ok(c->c, sql, PGRES_COPY_IN, &res)) {
-        rc = stmt_fail(st, c, res, "cannot write: ", err);
+    /* The rows, the notification and COMMIT in one message: one round
+     * trip. The statements after a failed one are not run, and the
+     * transaction is rolled back below. */
+    res = NULL;
+    copy_buf q = {0};
+    snprintf(sql, sizeof sql, "INSERT INTO %s (kind, user_id, item_id, rating, ts, payload) VALUES ",
+             st->ident);
+    put(&q, sql, strlen(sql));
+    put(&q, b.p, b.n);
+    snprintf(sql, sizeof sql, "; SELECT currval(%s), pg_notify('" CHANNEL "', %s); COMMIT",
+             st->seq_name, st->literal);
+    put(&q, sql, strlen(sql) + 1);
+    if (q.oom) {
+        free(q.p);
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
         goto out;
     }
-    PQclear(res);
-    res = NULL;
-    if (PQputCopyData(c->c, b.p, (int)b.n) != 1 || PQputCopyEnd(c->c, NULL) != 1) {
+    int sent = PQsendQuery(c->c, q.p);
+    free(q.p);
+    if (!sent) {
         rc = stmt_fail(st, c, NULL, "cannot write: ", err);
         goto out;
     }
-    res = PQgetResult(c->c);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rc = stmt_fail(st, c, res, "cannot write: ", err);
-        PGresult *more;
-        while (c->c && (more = PQgetResult(c->c)))
-            PQclear(more);
-        goto out;
+    /* INSERT, SELECT, COMMIT: each answered in turn; the first failure
+     * is the message. On a connection that breaks now the server may have
+     * run all three: the outcome is unknown, and nothing is acknowledged
+     * (a row that did commit is still read by every replica). */
+    static const ExecStatusType want[] = {PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_COMMAND_OK};
+    int got = 0;
+    bool bad = false;
+    int64_t seq = 0;
+    PGresult *r;
+    while ((r = PQgetResult(c->c))) {
+        if (!bad && (got >= 3 || PQresultStatus(r) != want[got])) {
+            bad = true;
+            res = r; /* kept for its message */
+            got++;
+            continue;
+        }
+        if (!bad && got == 1)
+            seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        got++;
+        PQclear(r);
     }
-    PQclear(res);
-    while ((res = PQgetResult(c->c)))
-        PQclear(res);
-    snprintf(sql, sizeof sql, "SELECT currval(%s), pg_notify('" CHANNEL "', %s)", st->seq_name,
-             st->literal);
-    if (!exec_ok(c->c, sql, PGRES_TUPLES_OK, &res)) {
-        rc = stmt_fail(st, c, res, "cannot write: ", err);
-        goto out;
-    }
-    int64_t seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    if (!exec_ok(c->c, "COMMIT", PGRES_COMMAND_OK, &res)) {
-        /* No answer to COMMIT: it may or may not have happened. Either way
-         * nothing is acknowledged; a row that did commit is still read by
-         * every replica. */
-        rc = stmt_fail(st, c, res, "the outcome of COMMIT is unknown: ", err);
+    if (bad || got < 3) {
+        rc = stmt_fail(st, c, res,
+                       !c->c || PQstatus(c->c) != CONNECTION_OK
+                           ? "the connection was lost after the rows were sent, so whether they "
+                             "were committed is unknown (not acknowledged): "
+                           : "cannot write: ",
+                       err);
         goto out;
     }
     *last_seq = seq;

@@ -24,8 +24,8 @@
  * lock for the table, so that rows are numbered (seq) in the order they
  * commit: once a row is visible, every row with a lower seq that will
  * ever be visible already is, and a reader that asks for seq > last
- * misses nothing. The transaction notifies channel "reco_store" (payload:
- * the table) before COMMIT. pg_store_write returns OK only when COMMIT
+ * misses nothing. The rows go in one multi-row INSERT; the transaction
+ * notifies channel "reco_store" (payload: the table) before COMMIT. pg_store_write returns OK only when COMMIT
  * succeeded; a lost connection or an unknown outcome is
  * RECO_ERR_UNAVAILABLE (nothing may be acknowledged), and the connection
  * is made again on a later call, no sooner than a backoff (0.1 s doubling
