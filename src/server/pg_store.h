@@ -25,9 +25,10 @@
  * commit: once a row is visible, every row with a lower seq that will
  * ever be visible already is, and a reader that asks for seq > last
  * misses nothing. The rows go in one multi-row INSERT; the transaction
- * notifies channel "reco_store" (payload: the table) before COMMIT. pg_store_write returns OK only when COMMIT
- * succeeded; a lost connection or an unknown outcome is
- * RECO_ERR_UNAVAILABLE (nothing may be acknowledged), and the connection
+ * notifies channel "reco_store" (payload: the table) before COMMIT.
+ * pg_store_write returns OK only when COMMIT succeeded; a lost connection
+ * or an unknown outcome is RECO_ERR_UNAVAILABLE (nothing may be
+ * acknowledged), and the connection
  * is made again on a later call, no sooner than a backoff (0.1 s doubling
  * to 2 s) after the last failed attempt. Messages name the store by its
  * URI without the password and carry libpq's or the server's text.
