@@ -194,10 +194,10 @@ static int quote_table(pg_store *st, PGconn *c)
     const char *t = st->src->table, *dot = strchr(t, '.');
     size_t n = 0;
     for (int part = 0; part < 2; part++) {
-        const char *p = part == 0 ? t : dot + 1;
-        size_t len = part == 0 && dot ? (size_t)(dot - t) : strlen(p);
         if (part == 1 && !dot)
             break;
+        const char *p = part == 0 ? t : dot + 1;
+        size_t len = part == 0 && dot ? (size_t)(dot - t) : strlen(p);
         char *q = PQescapeIdentifier(c, p, len);
         if (!q)
             return -1;
