@@ -119,12 +119,12 @@ const char *pg_store_name(const pg_store *st) { return st->src->name; }
  * its backoff. */
 static void conn_down(pg_store *st, conn *c, const char *msg)
 {
+    reco_error e; /* first: msg may be the connection's own message */
+    reco_pg_fail(st->uri, st->src->name, RECO_ERR_UNAVAILABLE, &e, "", msg);
+    snprintf(c->why, sizeof c->why, "%s", e.msg);
     if (c->c)
         PQfinish(c->c);
     c->c = NULL;
-    reco_error e;
-    reco_pg_fail(st->uri, st->src->name, RECO_ERR_UNAVAILABLE, &e, "", msg);
-    snprintf(c->why, sizeof c->why, "%s", e.msg);
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (c->backoff_ms > BACKOFF_MAX_MS)
         c->backoff_ms = BACKOFF_MAX_MS;
