@@ -68,8 +68,12 @@ void pg_store_get_state(pg_store *st, pg_store_state *out)
 #define BACKOFF_MAX_MS 2000
 #define SQL_MAX 4096
 /* Floats as the shortest text that reads back the same; literals as the
- * writer quotes them ('' for a quote, backslashes as they are). */
-#define SESSION_SETTINGS "SET extra_float_digits = 3; SET standard_conforming_strings = on"
+ * writer quotes them ('' for a quote, backslashes as they are); the
+ * reader's rows by the primary key's index, whatever the statistics say (a
+ * new table has none, and the planner then scans the whole table and sorts
+ * it for every few new rows: reads, and so writes, slow down as it grows). */
+#define SESSION_SETTINGS \
+    "SET extra_float_digits = 3; SET standard_conforming_strings = on; SET enable_seqscan = off"
 
 static const char *const COLUMNS[][2] = {
     {"seq", "bigint"},   {"kind", "text"}, {"user_id", "text"}, {"item_id", "text"},
