@@ -105,6 +105,13 @@ wait_for "$A" /v1/experiments '"clicks":1' || fail "a does not count b's feedbac
 # Health and metrics report the store.
 [ "$(get "$A" /healthz)" = 200 ] || fail "healthz: $(cat "$TMP/body")"
 expect_contains "$(cat "$TMP/body")" '"connected":true'
+# its JSON Schema (where python3-jsonschema is, as tests/cli/json_schema.sh)
+schema_ok() { # file
+    ! python3 -c 'import jsonschema' 2>/dev/null ||
+        python3 "$RECO_TEST_DIR/schema/validate.py" api-health.schema.json "$1" 2>"$TMP/why" ||
+        fail "healthz does not follow api-health.schema.json: $(cat "$TMP/why") $(cat "$1")"
+}
+schema_ok "$TMP/body"
 get "$A" /metrics >/dev/null
 grep -q '^reco_store_applied_seq [1-9]' "$TMP/body" || fail "metrics: no applied seq"
 
@@ -146,6 +153,7 @@ expect_contains "$(cat "$TMP/body")" "postgresql:///shop"
 [ "$(get "$A" '/v1/users/new-u1/recommendations?n=3')" = 200 ] || fail "recommend with the database down"
 [ "$(get "$A" /healthz)" = 503 ] || fail "healthz with the database down: $(cat "$TMP/body")"
 expect_contains "$(cat "$TMP/body")" '"check":"store"'
+schema_ok "$TMP/body"
 pg_cluster_resume || fail "cannot start the cluster again"
 back=
 for _ in $(seq 100); do
