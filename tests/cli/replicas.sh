@@ -85,7 +85,7 @@ cat "$TMP"/answers.* >"$TMP/answers"
 acked=$(awk '$2 ~ /^2/' "$TMP/answers" | wc -l)
 other=$(awk '$2 !~ /^2/' "$TMP/answers" | wc -l)
 echo "storm: $acked acknowledged, $other not ($(awk '$2 !~ /^2/ {print $2}' "$TMP/answers" | sort | uniq -c | tr '\n' ' '))"
-[ "$acked" -ge 50 ] || fail "only $acked writes were acknowledged during the storm"
+[ "$acked" -ge 10 ] || fail "only $acked writes were acknowledged during the storm"
 
 # Every acknowledged rating is in PostgreSQL ...
 awk '$2 ~ /^2/ {print $1}' "$TMP/answers" | sort >"$TMP/acked"
@@ -105,6 +105,11 @@ stored=$(wc -l <"$TMP/stored")
 applied=$(curl -s "http://127.0.0.1:$A/metrics" | awk '/^reco_store_applied_seq/ {print $2}')
 max=$(pg_psql -At -c "SELECT max(seq) FROM ratings_live")
 [ "$applied" = "$max" ] || fail "the survivor applied up to seq $applied, the table ends at $max"
+# ... each exactly once: the rows it applied since it started (on an empty
+# table) are the table's rows.
+rows=$(curl -s "http://127.0.0.1:$A/metrics" | awk '/^reco_store_rows_applied_total/ {print $2}')
+[ "$rows" = "$(pg_psql -At -c "SELECT count(*) FROM ratings_live")" ] ||
+    fail "the survivor applied $rows rows, the table has $(pg_psql -At -c "SELECT count(*) FROM ratings_live")"
 echo "stored $stored storm ratings; the survivor is at seq $applied"
 
 finish

@@ -99,6 +99,11 @@ RID=$(grep -o '"recommendation_id":"[^"]*"' "$TMP/body" | cut -d'"' -f4)
 [ "$(post "$B" /v1/feedback "{\"recommendation_id\":\"$RID\",\"user\":\"new-u1\",\"type\":\"click\"}")" = 201 ] ||
     fail "feedback: $(cat "$TMP/body")"
 wait_for "$A" /v1/experiments '"clicks":1' || fail "a does not count b's feedback"
+sleep 0.6 # a follower's round: still counted once on both
+[ "$(get "$A" /v1/experiments)" = 200 ] && grep -q '"clicks":1,' "$TMP/body" ||
+    fail "a counts the click other than once: $(cat "$TMP/body")"
+[ "$(get "$B" /v1/experiments)" = 200 ] && grep -q '"clicks":1,' "$TMP/body" ||
+    fail "b counts its own click other than once: $(cat "$TMP/body")"
 [ "$(pg_psql -At -c "SELECT payload->>'type' FROM reco_log WHERE kind = 'feedback'")" = click ] ||
     fail "the feedback row's payload"
 
