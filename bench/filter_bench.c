@@ -99,12 +99,26 @@ int main(int argc, char **argv)
     reco_item_filter_walk walks[RECO_FACTOR_ORDERS];
     size_t n_walks = 0;
     const reco_factor_index *ix = reco_model_topn_index(m);
-    for (uint32_t o = 0; ix && o < ix->n_orders; o++, n_walks++)
+    /* The orders split by category, one part per category (as reco serve
+     * splits by top-level category), unless SPLIT=0. */
+    static reco_factor_split splits[RECO_FACTOR_ORDERS];
+    reco_category_range parts[N_CATEGORIES];
+    for (uint32_t c = 0; c < N_CATEGORIES; c++)
+        parts[c] = (reco_category_range){c, c + 1};
+    const int split = !getenv("SPLIT") || atoi(getenv("SPLIT"));
+    for (uint32_t o = 0; ix && o < ix->n_orders; o++, n_walks++) {
         if (reco_item_filter_walk_build(&walks[o], ix->ord[o].order, ix->ord[o].n, cat, ni,
                                         hidden, ni)) {
             fprintf(stderr, "filter_bench: out of memory\n");
             return 1;
         }
+        if (split && reco_factor_split_build(&splits[o], &ix->ord[o], cat, ni, parts,
+                                             N_CATEGORIES, &err)) {
+            fprintf(stderr, "filter_bench: %s\n", err.msg);
+            return 1;
+        }
+        walks[o].split = split ? &splits[o] : NULL;
+    }
     uint32_t (*ex)[N_EXCLUDE] = malloc(want * sizeof *ex);
     for (size_t j = 0; j < want; j++) {
         for (int k = 0; k < N_EXCLUDE; k++)
@@ -184,8 +198,10 @@ int main(int argc, char **argv)
     free(t3);
     free(t4);
     free(t5);
-    for (size_t o = 0; o < n_walks; o++)
+    for (size_t o = 0; o < n_walks; o++) {
         reco_item_filter_walk_clear(&walks[o]);
+        reco_factor_split_clear(&splits[o]);
+    }
     free(ex);
     free(cat);
     free(hidden);
