@@ -67,11 +67,80 @@ typedef struct cat_snap {
      * snapshot, so a live availability change makes new ones. */
     reco_item_filter_walk walks[RECO_FACTOR_ORDERS];
     size_t n_walks;
+    struct cat_split *split; /* the walks' split, or NULL */
 } cat_snap;
+
+/* The model's index orders split by category (reco/factor_index.h), so
+ * that a category rule walks the products it admits: built with the
+ * parts reco_catalogue_partition gives, and shared by the snapshots
+ * whose product categories are the same (an availability change keeps
+ * it; a change of category builds a new one). Reference-counted. */
+typedef struct cat_split {
+    atomic_int refs;
+    uint32_t n_orders;
+    reco_factor_split split[RECO_FACTOR_ORDERS];
+    uint32_t *item_category; /* what it was built from: n_items entries */
+    uint32_t n_items;
+    reco_category_range ranges[RECO_FACTOR_SPLIT_MAX];
+    uint32_t n_ranges;
+} cat_split;
+
+static void cat_split_release(cat_split *sp)
+{
+    if (sp && atomic_fetch_sub(&sp->refs, 1) == 1) {
+        for (uint32_t o = 0; o < sp->n_orders; o++)
+            reco_factor_split_clear(&sp->split[o]);
+        free(sp->item_category);
+        free(sp);
+    }
+}
+
+/* The split for view v of model index ix: prev's when it was built from
+ * the same parts and categories, else a new one; NULL (and RECO_OK) when
+ * the catalogue has fewer than two parts. */
+static reco_status cat_split_get(const reco_catalogue *c, const reco_catalogue_view *v,
+                                 const reco_factor_index *ix, cat_split *prev, cat_split **out,
+                                 reco_error *err)
+{
+    *out = NULL;
+    reco_category_range r[RECO_FACTOR_SPLIT_MAX];
+    uint32_t nr = 0;
+    reco_status rc = reco_catalogue_partition(c, v, RECO_FACTOR_SPLIT_MAX, r, &nr, err);
+    if (rc || nr < 2)
+        return rc;
+    if (prev && prev->n_ranges == nr && prev->n_items == v->n_items &&
+        !memcmp(prev->ranges, r, nr * sizeof *r) &&
+        !memcmp(prev->item_category, v->item_category, (size_t)v->n_items * sizeof(uint32_t))) {
+        atomic_fetch_add(&prev->refs, 1);
+        *out = prev;
+        return RECO_OK;
+    }
+    cat_split *sp = calloc(1, sizeof *sp);
+    if (!sp || !(sp->item_category = malloc(((size_t)v->n_items + 1) * sizeof(uint32_t)))) {
+        free(sp);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    atomic_init(&sp->refs, 1);
+    memcpy(sp->item_category, v->item_category, (size_t)v->n_items * sizeof(uint32_t));
+    sp->n_items = v->n_items;
+    memcpy(sp->ranges, r, nr * sizeof *r);
+    sp->n_ranges = nr;
+    for (uint32_t o = 0; o < ix->n_orders; o++) {
+        if ((rc = reco_factor_split_build(&sp->split[o], &ix->ord[o], v->item_category,
+                                          v->n_items, r, nr, err))) {
+            cat_split_release(sp);
+            return rc;
+        }
+        sp->n_orders = o + 1;
+    }
+    *out = sp;
+    return RECO_OK;
+}
 
 static void cat_snap_release(cat_snap *cs)
 {
     if (cs && atomic_fetch_sub(&cs->refs, 1) == 1) {
+        cat_split_release(cs->split);
         for (size_t o = 0; o < cs->n_walks; o++)
             reco_item_filter_walk_clear(&cs->walks[o]);
         reco_catalogue_view_free(cs->view);
@@ -80,9 +149,10 @@ static void cat_snap_release(cat_snap *cs)
     }
 }
 
-/* A snapshot of c (which gains a reference) for model m. */
-static reco_status cat_snap_new(reco_catalogue *c, const reco_model *m, cat_snap **out,
-                                reco_error *err)
+/* A snapshot of c (which gains a reference) for model m; prev (NULL:
+ * none) is the one it follows, whose split it shares when it can. */
+static reco_status cat_snap_new(reco_catalogue *c, const reco_model *m, const cat_snap *prev,
+                                cat_snap **out, reco_error *err)
 {
     *out = NULL;
     cat_snap *cs = calloc(1, sizeof *cs);
@@ -105,6 +175,12 @@ static reco_status cat_snap_new(reco_catalogue *c, const reco_model *m, cat_snap
         }
         cs->n_walks = o + 1;
     }
+    if (ix && (rc = cat_split_get(c, cs->view, ix, prev ? prev->split : NULL, &cs->split, err))) {
+        cat_snap_release(cs);
+        return rc;
+    }
+    for (size_t o = 0; cs->split && o < cs->n_walks; o++)
+        cs->walks[o].split = &cs->split->split[o];
     *out = cs;
     return RECO_OK;
 }
@@ -192,7 +268,7 @@ static reco_status generation_new(const char *path, generation **out, reco_error
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     if (g->model->catalogue &&
-        (rc = cat_snap_new(g->model->catalogue, g->model, &g->cat, err))) {
+        (rc = cat_snap_new(g->model->catalogue, g->model, NULL, &g->cat, err))) {
         generation_free(g);
         return rc;
     }
@@ -959,7 +1035,7 @@ static reco_status gen_apply_items(generation *g, const json_t *recs, reco_error
     reco_catalogue *c = NULL;
     reco_status rc = items_apply(old ? old->cat : NULL, recs, &c, err);
     if (rc == RECO_OK)
-        rc = cat_snap_new(c, g->model, &cs, err);
+        rc = cat_snap_new(c, g->model, old, &cs, err);
     reco_catalogue_free(c); /* the snapshot holds its reference */
     cat_snap_release(old);
     if (rc)
