@@ -296,7 +296,7 @@ static void test_view(void **state)
     reco_cold_pick pick[5];
     size_t n = 0;
     uint32_t e = reco_catalogue_find(c, "c1", 2);
-    assert_int_equal(reco_catalogue_cold_similar(c, v, popular, e, 5, pick, &n, NULL), RECO_OK);
+    assert_int_equal(reco_catalogue_cold_similar(c, v, popular, e, NULL, 5, pick, &n, NULL), RECO_OK);
     assert_int_equal(n, 3);
     assert_int_equal(pick[0].item, 1);
     assert_int_equal(pick[0].source, RECO_COLD_CATEGORY);

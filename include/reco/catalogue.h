@@ -233,14 +233,17 @@ typedef struct reco_cold_pick {
 } reco_cold_pick;
 
 /* Products to show for catalogue entry e, which the model does not know
- * (no ratings): the most popular available products (by popular[0..
+ * (no ratings): the most popular products rules admits (by popular[0..
  * v->n_items-1], a model's popularity scores, higher first, ties by
  * lower index) of e's category, then of its parent, grandparent and so
- * on, then overall; never a product twice. Up to n into out; *n_out the
- * count. A product without a category goes straight to the overall
- * ranking. Costs one scan of the model's products per level. */
+ * on, then overall; never a product twice. rules (reco/item_filter.h;
+ * the cap is not applied) NULL: every available product. Up to n into
+ * out; *n_out the count. A product without a category goes straight to
+ * the overall ranking. Costs one scan of the model's products per
+ * level. */
 reco_status reco_catalogue_cold_similar(const reco_catalogue *c, const reco_catalogue_view *v,
-                                        const float *popular, uint32_t e, size_t n,
+                                        const float *popular, uint32_t e,
+                                        const reco_item_filter *rules, size_t n,
                                         reco_cold_pick *out, size_t *n_out, reco_error *err);
 
 /* ---- model files ---- */

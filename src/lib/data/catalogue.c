@@ -834,7 +834,8 @@ const char *reco_cold_source_name(reco_cold_source s)
 }
 
 reco_status reco_catalogue_cold_similar(const reco_catalogue *c, const reco_catalogue_view *v,
-                                        const float *popular, uint32_t e, size_t n,
+                                        const float *popular, uint32_t e,
+                                        const reco_item_filter *rules, size_t n,
                                         reco_cold_pick *out, size_t *n_out, reco_error *err)
 {
     *n_out = 0;
@@ -859,7 +860,8 @@ reco_status reco_catalogue_cold_similar(const reco_catalogue *c, const reco_cata
         reco_topn_init(&h, heap, n - got);
         for (uint32_t i = 0; i < v->n_items; i++) {
             uint64_t bit = (uint64_t)1 << (i % 64);
-            if ((taken[i / 64] & bit) || (v->hidden[i / 64] & bit))
+            if ((taken[i / 64] & bit) ||
+                (rules ? !reco_item_filter_admits(rules, i) : (v->hidden[i / 64] & bit)))
                 continue;
             uint32_t ic = v->item_category[i];
             if (!any && (ic < r.lo || ic >= r.hi))
