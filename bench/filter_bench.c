@@ -106,7 +106,9 @@ int main(int argc, char **argv)
     for (uint32_t c = 0; c < N_CATEGORIES; c++)
         parts[c] = (reco_category_range){c, c + 1};
     const int split = !getenv("SPLIT") || atoi(getenv("SPLIT"));
+    double split_s = 0, split_mb = 0;
     for (uint32_t o = 0; ix && o < ix->n_orders; o++, n_walks++) {
+        const double t0 = reco_clock_s();
         if (reco_item_filter_walk_build(&walks[o], ix->ord[o].order, ix->ord[o].n, cat, ni,
                                         hidden, ni)) {
             fprintf(stderr, "filter_bench: out of memory\n");
@@ -118,7 +120,16 @@ int main(int argc, char **argv)
             return 1;
         }
         walks[o].split = split ? &splits[o] : NULL;
+        split_s += reco_clock_s() - t0;
+        /* Per part position: order, qrow, b, norm, the two suffix maxima,
+         * the 8 lambda ones, the 8-bit row, its scale and sum, category. */
+        for (uint32_t r = 0; split && r < splits[o].n_parts; r++)
+            split_mb += splits[o].part[r].n * (4.0 * (6 + RECO_FACTOR_LAMBDAS + 3) +
+                                               (ix->ord[o].k + 3) / 4 * 4) / 1e6;
     }
+    if (split)
+        printf("split: %u parts per order, walks + splits of %u orders built in %.2f s, "
+               "splits %.0f MB\n", splits[0].n_parts, ix ? ix->n_orders : 0, split_s, split_mb);
     uint32_t (*ex)[N_EXCLUDE] = malloc(want * sizeof *ex);
     for (size_t j = 0; j < want; j++) {
         for (int k = 0; k < N_EXCLUDE; k++)
