@@ -8,7 +8,7 @@
  * out in the walk order of the model's top-N index (reco_item_filter.walks,
  * as reco serve does once per catalogue snapshot); the same filter without
  * them (each candidate looked up through the order) is timed for the
- * record. Also: a narrow category (1%) and a cap of 2 per category.
+ * record. Also: a narrow category (2%) and a cap of 2 per category.
  *
  *   filter_bench MODEL [N_USERS]
  *
@@ -196,7 +196,7 @@ int main(int argc, char **argv)
             double base = pct(t0, want, 0.5);
             report("unfiltered", t0, want, 0);
             report("category 20% + exclude 100 + hidden", t1, want, base);
-            report("narrow category (1%) + the rest", t2, want, base);
+            report("narrow category (2%) + the rest", t2, want, base);
             report("20% + the rest + 2 per category", t3, want, base);
             report("unfiltered, top 50", t4, want, base);
             report("category 20% + exclude 100 + hidden, no walks", t5, want, base);
