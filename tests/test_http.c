@@ -2460,6 +2460,54 @@ static void test_catalogue_live(void **state)
                             json_array_get(json_object_get(r.json, "items"), 0), "source")),
                         "category");
     resp_free(&r);
+    /* Similar products hide unavailable ones too, inside the search: the
+     * first of a product's similar list, made unavailable, leaves the next
+     * answer and the rest move up; include_unavailable shows it again, and
+     * the other rules apply (not the cap). */
+    char sim[2048], sim2[2048], first[64];
+    snprintf(path, sizeof path, "/v1/items/%s/similar?n=6", top2);
+    g.path = path;
+    r = R(&g);
+    assert_int_equal(r.status, 200);
+    ids_of(r.json, sim, sizeof sim);
+    snprintf(first, sizeof first, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(r.json, "items"), 0),
+                                               "item")));
+    resp_free(&r);
+    item_write(s.port, "PATCH", first, "{\"available\": false}", 200);
+    r = R(&g);
+    ids_of(r.json, sim2, sizeof sim2);
+    assert_null(strstr(sim2, first));
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 6);
+    assert_int_equal(strncmp(sim2, sim + strlen(first) + 1, strlen(sim) - strlen(first) - 1), 0);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/items/%s/similar?n=6&include_unavailable=true", top2);
+    r = R(&g);
+    assert_string_equal(ids_of(r.json, sim2, sizeof sim2), sim);
+    assert_true(json_is_false(json_object_get(
+        json_array_get(json_object_get(r.json, "items"), 0), "available")));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/items/%s/similar?n=4&category=Cat/A&exclude=nosuch", top2);
+    r = R(&g);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "requested")), 4);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "unknown_items")), 1);
+    json_t *its = json_object_get(r.json, "items");
+    assert_true(json_array_size(its) > 0);
+    for (size_t k = 0; k < json_array_size(its); k++)
+        assert_int_equal(strncmp(json_string_value(json_object_get(json_array_get(its, k),
+                                                                   "category")),
+                                 "Cat/A", 5),
+                         0);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/items/%s/similar?category=No/Such", top2);
+    r = R(&g);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+    assert_non_null(json_object_get(r.json, "reason"));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/items/%s/similar?max_per_category=1", top2);
+    expect(&g, 400, "unknown query parameter");
     /* Bad bodies and IDs. */
     snprintf(path, sizeof path, "/v1/items/%s", top2);
     req b = {.path = path, .method = "PATCH", .body = "{\"available\": \"no\"}", .port = s.port};

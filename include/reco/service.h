@@ -245,6 +245,18 @@ reco_status reco_service_similar(reco_service *s, const char *item, size_t n, js
 reco_status reco_service_similar_for(reco_service *s, const char *item, const char *user,
                                      size_t n, json_t **out, reco_error *err);
 
+/* The same under request-time rules (NULL: none; as for
+ * reco_service_recommend_rules, applied inside every source's search, and
+ * to the cold-start list of a product the model does not know), except
+ * max_per_category, which is refused (RECO_ERR_INVALID). Products the
+ * catalogue marks unavailable are left out unless include_unavailable,
+ * rules or not (reco_service_similar too). With rules the answer also has
+ * "requested", "found", "unknown_items" and, as for recommendations,
+ * "unknown_categories" and "reason". */
+reco_status reco_service_similar_rules(reco_service *s, const char *item, const char *user,
+                                       size_t n, const reco_service_rules *rules, json_t **out,
+                                       reco_error *err);
+
 /* {"user", "item", "prediction", "source", "known_user", "known_item"}:
  * prediction clamped to the training rating range; source "model" when
  * the algorithm predicted it, "baseline" when the baseline did (a model

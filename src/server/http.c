@@ -974,20 +974,29 @@ static enum MHD_Result h_recommend(reco_http *h, struct MHD_Connection *c, reque
 
 static enum MHD_Result h_similar(reco_http *h, struct MHD_Connection *c, request *rq)
 {
-    static const char *const allowed[] = {"n", "user", NULL};
+    /* The rules of recommendations but the cap (a 400 "unknown
+     * parameter"). */
+    static const char *const allowed[] = {"n", "user", "category", "exclude", "include",
+                                          "include_unavailable", NULL};
+    static const char *const repeatable[] = {"category", "exclude", "include", NULL};
     char msg[512], user[RECO_ID_MAX + 1];
     query q;
     size_t n = 10;
     const char *v;
-    if (!read_query(c, allowed, &q, msg, sizeof msg) ||
+    query_rules qr = {0};
+    if (!read_query_rep(c, allowed, repeatable, &q, msg, sizeof msg) ||
         ((v = query_get(&q, "n")) && !parse_n(v, h->opt.max_n, &n, msg, sizeof msg)) ||
-        (query_get(&q, "user") && !query_id(&q, "user", "user ID", user, msg, sizeof msg)))
+        (query_get(&q, "user") && !query_id(&q, "user", "user ID", user, msg, sizeof msg)) ||
+        !read_rules(&q, &qr, msg, sizeof msg)) {
+        query_rules_free(&qr);
         return send_error(h, c, rq, 400, "%s", msg);
+    }
     json_t *o = NULL;
     reco_error err = {0};
     /* user: the list comes from that user's variant of the experiment. */
-    reco_status st = reco_service_similar_for(h->svc, rq->id, query_get(&q, "user") ? user : NULL,
-                                              n, &o, &err);
+    reco_status st = reco_service_similar_rules(h->svc, rq->id, query_get(&q, "user") ? user : NULL,
+                                                n, qr.any ? &qr.r : NULL, &o, &err);
+    query_rules_free(&qr);
     return send_result(h, c, rq, st, o, &err, 200);
 }
 

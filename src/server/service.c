@@ -67,11 +67,80 @@ typedef struct cat_snap {
      * snapshot, so a live availability change makes new ones. */
     reco_item_filter_walk walks[RECO_FACTOR_ORDERS];
     size_t n_walks;
+    struct cat_split *split; /* the walks' split, or NULL */
 } cat_snap;
+
+/* The model's index orders split by category (reco/factor_index.h), so
+ * that a category rule walks the products it admits: built with the
+ * parts reco_catalogue_partition gives, and shared by the snapshots
+ * whose product categories are the same (an availability change keeps
+ * it; a change of category builds a new one). Reference-counted. */
+typedef struct cat_split {
+    atomic_int refs;
+    uint32_t n_orders;
+    reco_factor_split split[RECO_FACTOR_ORDERS];
+    uint32_t *item_category; /* what it was built from: n_items entries */
+    uint32_t n_items;
+    reco_category_range ranges[RECO_FACTOR_SPLIT_MAX];
+    uint32_t n_ranges;
+} cat_split;
+
+static void cat_split_release(cat_split *sp)
+{
+    if (sp && atomic_fetch_sub(&sp->refs, 1) == 1) {
+        for (uint32_t o = 0; o < sp->n_orders; o++)
+            reco_factor_split_clear(&sp->split[o]);
+        free(sp->item_category);
+        free(sp);
+    }
+}
+
+/* The split for view v of model index ix: prev's when it was built from
+ * the same parts and categories, else a new one; NULL (and RECO_OK) when
+ * the catalogue has fewer than two parts. */
+static reco_status cat_split_get(const reco_catalogue *c, const reco_catalogue_view *v,
+                                 const reco_factor_index *ix, cat_split *prev, cat_split **out,
+                                 reco_error *err)
+{
+    *out = NULL;
+    reco_category_range r[RECO_FACTOR_SPLIT_MAX];
+    uint32_t nr = 0;
+    reco_status rc = reco_catalogue_partition(c, v, RECO_FACTOR_SPLIT_MAX, r, &nr, err);
+    if (rc || nr < 2)
+        return rc;
+    if (prev && prev->n_ranges == nr && prev->n_items == v->n_items &&
+        !memcmp(prev->ranges, r, nr * sizeof *r) &&
+        !memcmp(prev->item_category, v->item_category, (size_t)v->n_items * sizeof(uint32_t))) {
+        atomic_fetch_add(&prev->refs, 1);
+        *out = prev;
+        return RECO_OK;
+    }
+    cat_split *sp = calloc(1, sizeof *sp);
+    if (!sp || !(sp->item_category = malloc(((size_t)v->n_items + 1) * sizeof(uint32_t)))) {
+        free(sp);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    atomic_init(&sp->refs, 1);
+    memcpy(sp->item_category, v->item_category, (size_t)v->n_items * sizeof(uint32_t));
+    sp->n_items = v->n_items;
+    memcpy(sp->ranges, r, nr * sizeof *r);
+    sp->n_ranges = nr;
+    for (uint32_t o = 0; o < ix->n_orders; o++) {
+        if ((rc = reco_factor_split_build(&sp->split[o], &ix->ord[o], v->item_category,
+                                          v->n_items, r, nr, err))) {
+            cat_split_release(sp);
+            return rc;
+        }
+        sp->n_orders = o + 1;
+    }
+    *out = sp;
+    return RECO_OK;
+}
 
 static void cat_snap_release(cat_snap *cs)
 {
     if (cs && atomic_fetch_sub(&cs->refs, 1) == 1) {
+        cat_split_release(cs->split);
         for (size_t o = 0; o < cs->n_walks; o++)
             reco_item_filter_walk_clear(&cs->walks[o]);
         reco_catalogue_view_free(cs->view);
@@ -80,9 +149,10 @@ static void cat_snap_release(cat_snap *cs)
     }
 }
 
-/* A snapshot of c (which gains a reference) for model m. */
-static reco_status cat_snap_new(reco_catalogue *c, const reco_model *m, cat_snap **out,
-                                reco_error *err)
+/* A snapshot of c (which gains a reference) for model m; prev (NULL:
+ * none) is the one it follows, whose split it shares when it can. */
+static reco_status cat_snap_new(reco_catalogue *c, const reco_model *m, const cat_snap *prev,
+                                cat_snap **out, reco_error *err)
 {
     *out = NULL;
     cat_snap *cs = calloc(1, sizeof *cs);
@@ -105,6 +175,12 @@ static reco_status cat_snap_new(reco_catalogue *c, const reco_model *m, cat_snap
         }
         cs->n_walks = o + 1;
     }
+    if (ix && (rc = cat_split_get(c, cs->view, ix, prev ? prev->split : NULL, &cs->split, err))) {
+        cat_snap_release(cs);
+        return rc;
+    }
+    for (size_t o = 0; cs->split && o < cs->n_walks; o++)
+        cs->walks[o].split = &cs->split->split[o];
     *out = cs;
     return RECO_OK;
 }
@@ -192,7 +268,7 @@ static reco_status generation_new(const char *path, generation **out, reco_error
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     if (g->model->catalogue &&
-        (rc = cat_snap_new(g->model->catalogue, g->model, &g->cat, err))) {
+        (rc = cat_snap_new(g->model->catalogue, g->model, NULL, &g->cat, err))) {
         generation_free(g);
         return rc;
     }
@@ -959,7 +1035,7 @@ static reco_status gen_apply_items(generation *g, const json_t *recs, reco_error
     reco_catalogue *c = NULL;
     reco_status rc = items_apply(old ? old->cat : NULL, recs, &c, err);
     if (rc == RECO_OK)
-        rc = cat_snap_new(c, g->model, &cs, err);
+        rc = cat_snap_new(c, g->model, old, &cs, err);
     reco_catalogue_free(c); /* the snapshot holds its reference */
     cat_snap_release(old);
     if (rc)
@@ -1791,6 +1867,34 @@ bool reco_service_filter_unknown_category(const reco_service_filter *sf, size_t 
     return sf->unknown_cat[k];
 }
 
+/* What an answer under rules says about them: "requested", "found",
+ * "unknown_items", "unknown_categories" (paths the catalogue lacks) and,
+ * when no path given is known, "reason". Nonzero when out of memory. */
+static int add_rules_fields(json_t *out, const reco_service_rules *rules, size_t n, size_t got,
+                            size_t unknown, const bool *unknown_cat, bool all_unknown,
+                            const cat_snap *cs)
+{
+    int oom = json_object_set_new(out, "requested", json_integer((json_int_t)n)) ||
+              json_object_set_new(out, "found", json_integer((json_int_t)got)) ||
+              json_object_set_new(out, "unknown_items", json_integer((json_int_t)unknown));
+    json_t *unk = NULL;
+    for (size_t k = 0; k < rules->n_categories; k++)
+        if (unknown_cat[k]) {
+            if (!unk)
+                unk = json_array();
+            oom |= json_array_append_new(unk, json_string(rules->categories[k])) != 0;
+        }
+    if (unk)
+        oom |= json_object_set_new(out, "unknown_categories", unk) != 0;
+    if (all_unknown)
+        oom |= json_object_set_new(out, "reason",
+                                   json_string(cs ? "no category given is in the catalogue, so "
+                                                    "no product passes the rules"
+                                                  : "the model has no catalogue, so no product "
+                                                    "is in a category")) != 0;
+    return oom;
+}
+
 reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
                                          bool exclude_rated, const reco_service_rules *rules,
                                          json_t **out, reco_error *err)
@@ -1888,27 +1992,8 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
         *out = json_pack("{s:s,s:s,s:s,s:o,s:b}", "user", user, "algorithm", m->ops->name,
                          "score_kind", reco_model_score_kind(m, cold), "items", items,
                          "cold_start", cold);
-        if (*out && rules) {
-            oom |= json_object_set_new(*out, "requested", json_integer((json_int_t)n)) ||
-                   json_object_set_new(*out, "found", json_integer((json_int_t)got)) ||
-                   json_object_set_new(*out, "unknown_items", json_integer((json_int_t)unknown));
-            json_t *unk = NULL;
-            for (size_t k = 0; k < ncat; k++)
-                if (unknown_cat[k]) {
-                    if (!unk)
-                        unk = json_array();
-                    oom |= json_array_append_new(unk, json_string(rules->categories[k])) != 0;
-                }
-            if (unk)
-                oom |= json_object_set_new(*out, "unknown_categories", unk) != 0;
-            if (all_unknown)
-                oom |= json_object_set_new(
-                           *out, "reason",
-                           json_string(cs ? "no category given is in the catalogue, so no "
-                                            "product passes the rules"
-                                          : "the model has no catalogue, so no product is in "
-                                            "a category")) != 0;
-        }
+        if (*out && rules)
+            oom |= add_rules_fields(*out, rules, n, got, unknown, unknown_cat, all_unknown, cs);
         if (*out && oom) {
             json_decref(*out);
             *out = NULL;
@@ -1934,7 +2019,8 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
  * know (no ratings): the popular available products of its category, then
  * of its parent categories, then overall, each naming its source. */
 static reco_status cold_similar(const generation *g, const cat_snap *cs, uint32_t e,
-                                const char *item, size_t n, json_t **out, reco_error *err)
+                                const char *item, const reco_item_filter *rules, size_t n,
+                                json_t **out, size_t *n_out, reco_error *err)
 {
     *out = NULL;
     const reco_model *m = g->model;
@@ -1942,8 +2028,9 @@ static reco_status cold_similar(const generation *g, const cat_snap *cs, uint32_
     size_t got = 0;
     if (!p)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    reco_status rc = reco_catalogue_cold_similar(cs->cat, cs->view, m->popular, e, n, p, &got,
-                                                 err);
+    reco_status rc = reco_catalogue_cold_similar(cs->cat, cs->view, m->popular, e, rules, n, p,
+                                                 &got, err);
+    *n_out = got;
     const char *kind = reco_model_score_kind(m, true);
     json_t *items = rc ? NULL : json_array();
     bool fallback = false;
@@ -1979,6 +2066,13 @@ reco_status reco_service_similar(reco_service *s, const char *item, size_t n, js
 reco_status reco_service_similar_for(reco_service *s, const char *item, const char *user,
                                      size_t n, json_t **out, reco_error *err)
 {
+    return reco_service_similar_rules(s, item, user, n, NULL, out, err);
+}
+
+reco_status reco_service_similar_rules(reco_service *s, const char *item, const char *user,
+                                       size_t n, const reco_service_rules *rules, json_t **out,
+                                       reco_error *err)
+{
     *out = NULL;
     size_t ulen = user ? strlen(user) : 0;
     if (user && !reco_service_valid_id(user, ulen))
@@ -1991,39 +2085,54 @@ reco_status reco_service_similar_for(reco_service *s, const char *item, const ch
     reco_status rc = check_n(s, n, err);
     if (rc)
         return rc;
+    if (rules && rules->max_per_category)
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "max_per_category applies to recommendations, not to similar "
+                              "products");
+    const size_t ncat = rules ? rules->n_categories : 0;
+    reco_category_range *ranges = malloc((ncat + 1) * sizeof *ranges);
+    bool *unknown_cat = calloc(ncat + 1, sizeof *unknown_cat);
+    if (!ranges || !unknown_cat) {
+        free(ranges);
+        free(unknown_cat);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
     variant *v = user ? variant_of(s, user, ulen) : &s->v[0];
     generation *g = acquire(s, v);
     const reco_model *m = g->model;
     int64_t i = reco_idmap_find(g->train->items, item, ilen);
     cat_snap *cs = cat_acquire(g);
-    if (i < 0) {
-        uint32_t e = cs ? reco_catalogue_find(cs->cat, item, ilen) : RECO_CATALOGUE_NONE;
-        if (e != RECO_CATALOGUE_NONE)
-            rc = cold_similar(g, cs, e, item, n, out, err);
-        else
+    reco_item_filter f;
+    uint32_t *rule_idx = NULL;
+    size_t unknown = 0, got = 0;
+    bool all_unknown = false;
+    rc = rules_filter(g, cs, rules, &f, ranges, unknown_cat, &rule_idx, &unknown, &all_unknown,
+                      err);
+    uint32_t e = RECO_CATALOGUE_NONE;
+    if (rc == RECO_OK && i < 0) {
+        e = cs ? reco_catalogue_find(cs->cat, item, ilen) : RECO_CATALOGUE_NONE;
+        if (e == RECO_CATALOGUE_NONE)
             rc = reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product \"%s\"", item);
-        if (rc == RECO_OK && served_list(s, v, user, ulen, *out)) {
-            json_decref(*out);
-            *out = NULL;
-            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-        }
-        cat_snap_release(cs);
-        generation_release(g);
-        return rc;
+        else if (!all_unknown)
+            rc = cold_similar(g, cs, e, item, &f, n, out, &got, err);
     }
-    reco_similar *top = malloc(n * sizeof *top);
-    size_t got = 0;
-    rc = top ? reco_model_similar(m, (uint32_t)i, n, top, &got, similar_scratch_for(m), err)
-             : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    if (rc == RECO_OK) {
+    reco_similar *top = rc == RECO_OK && i >= 0 ? malloc(n * sizeof *top) : NULL;
+    if (rc == RECO_OK && i >= 0 && !top)
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    if (top && !all_unknown)
+        rc = reco_model_similar_filtered(m, (uint32_t)i, n, &f, top, &got,
+                                         similar_scratch_for(m), err);
+    if (rc == RECO_OK && !*out) {
+        /* A known product's list, or an empty one when no category given
+         * is known. */
         reco_similar_source chain[RECO_SIMILAR_SOURCES];
         size_t nc = reco_model_similar_chain(m, chain);
         json_t *names = json_array();
-        for (size_t c = 0; c < nc; c++)
+        for (size_t c = 0; c < nc && i >= 0; c++)
             json_array_append_new(names, json_string(reco_similar_source_name(chain[c])));
         bool fallback = false;
         json_t *items = json_array();
-        for (size_t k = 0; k < got; k++) {
+        for (size_t k = 0; top && k < got; k++) {
             fallback |= top[k].source != chain[0];
             json_t *it = json_pack("{s:s,s:f,s:s,s:s}", "item", item_key(g, top[k].id), "score",
                                    (double)top[k].score, "source",
@@ -2034,10 +2143,21 @@ reco_status reco_service_similar_for(reco_service *s, const char *item, const ch
         }
         *out = json_pack("{s:s,s:s,s:o,s:b,s:o}", "item", item, "algorithm", m->ops->name,
                          "chain", names, "fallback", fallback, "items", items);
-        if (!*out || served_list(s, v, user, ulen, *out))
-            rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+        if (*out && i < 0)
+            json_object_set_new(*out, "cold_start", json_true());
+    }
+    if (rc == RECO_OK && (!*out ||
+                          (rules && add_rules_fields(*out, rules, n, got, unknown, unknown_cat,
+                                                     all_unknown, cs)) ||
+                          served_list(s, v, user, ulen, *out))) {
+        json_decref(*out);
+        *out = NULL;
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     free(top);
+    free(rule_idx);
+    free(ranges);
+    free(unknown_cat);
     cat_snap_release(cs);
     generation_release(g);
     return rc;
