@@ -198,8 +198,15 @@ try {
   const facts = await page.$$eval('#model-info dt', (d) => d.map((x) => x.textContent));
   check(['Algorithm', 'Parameters', 'Users', 'Trained'].every((f) => facts.includes(f)),
         'the model view shows algorithm, parameters, sizes and training date');
+  // Some traffic for the charts while they poll (three polls: two lines).
+  const until = Date.now() + 7000;
+  while (Date.now() < until) {
+    await Promise.all([api(`/v1/users/${enc(user)}/recommendations?n=5`),
+                       api(`/v1/items/${enc(item)}/similar?n=5`)]);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   await page.waitForFunction(() => [...document.querySelectorAll('#charts polyline')]
-    .some((p) => (p.getAttribute('points') || '').length > 0), { timeout: 15000 }).catch(() => {});
+    .some((p) => (p.getAttribute('points') || '').includes(' ')), { timeout: 15000 }).catch(() => {});
   const charts = await page.$$eval('#charts .chart', (cs) => cs.map((c) => c.dataset.chart));
   check(same(charts, ['rps', 'lat', 'ratings', 'errors']), 'four live charts', JSON.stringify(charts));
   check(await page.evaluate(() => [...document.querySelectorAll('#charts polyline')]

@@ -196,10 +196,11 @@
           it.title ? el('div', { class: 'meta' }, it.title) : null,
           it.available === false ? el('span', { class: 'badge' }, 'unavailable') : null,
           changed ? el('span', { class: 'badge' }, 'new') : null),
-        el('td', { class: 'num' }, fmt(it.score)),
-        el('td', { class: 'num' }, it.predicted_rating === undefined ? '–' : fmt(it.predicted_rating)),
+        el('td', { class: 'num', 'data-label': 'score' }, fmt(it.score)),
+        el('td', { class: 'num', 'data-label': 'predicted' },
+          it.predicted_rating === undefined ? '–' : fmt(it.predicted_rating)),
         el('td', { class: 'why' }, why),
-        el('td', {}, el('button', { type: 'button', class: 'link', 'aria-label': 'Rate ' + it.item,
+        el('td', { class: 'act' }, el('button', { type: 'button', class: 'link action', 'aria-label': 'Rate ' + it.item,
           onclick: () => { $('rate-item').value = it.item; $('rate-value').focus(); } }, 'rate')));
     });
     return el('div', { class: 'scroll' }, el('table', { class: 'recs', dataset: { variant: r.variant || '' } },
@@ -407,6 +408,10 @@
       svg.setAttribute('viewBox', '0 0 ' + (POINTS - 1) + ' 100');
       svg.setAttribute('preserveAspectRatio', 'none');
       svg.setAttribute('aria-hidden', 'true');
+      const base = document.createElementNS('http://www.w3.org/2000/svg', 'line');
+      base.setAttribute('class', 'axis');
+      for (const [a, v] of [['x1', 0], ['x2', POINTS - 1], ['y1', 96], ['y2', 96]]) base.setAttribute(a, v);
+      svg.append(base);
       const lines = c.series.map((s, k) => {
         const p = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
         p.setAttribute('class', 's' + k);
@@ -414,7 +419,8 @@
         return p;
       });
       const now = el('div', { class: 'now', role: 'status' }, 'waiting for the next poll');
-      const legend = el('div', { class: 'legend' }, ...c.series.map((s, k) => el('span', { class: 's' + k }, '— ' + s)));
+      const legend = el('div', { class: 'legend' }, ...c.series.map((s, k) => el('span', { class: 's' + k }, '— ' + s)),
+        el('span', {}, 'last ' + (POINTS * EVERY_MS / 60000) + ' min'));
       box.append(el('div', { class: 'chart', dataset: { chart: c.key } }, el('h4', {}, c.title), svg, legend, now));
       state.charts.data[c.key] = c.series.map(() => []);
       state.charts.nodes[c.key] = { lines, now };
@@ -451,7 +457,7 @@
     data.forEach((series, k) => {
       const off = POINTS - series.length;
       nodes.lines[k].setAttribute('points', series.map((v, j) => v === null ? null
-        : (off + j) + ',' + (100 - 95 * v / max).toFixed(2)).filter(Boolean).join(' '));
+        : (off + j) + ',' + (96 - 90 * v / max).toFixed(2)).filter(Boolean).join(' '));
     });
     const spec = CHARTS.find((c) => c.key === key);
     nodes.now.textContent = 'now: ' + values.map((v, k) => spec.series[k] + ' ' +
