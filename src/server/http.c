@@ -3126,7 +3126,7 @@ static bool variant_param(const char *raw, char *out, char *msg, size_t cap)
 static enum MHD_Result h_users(reco_http *h, struct MHD_Connection *c, request *rq)
 {
     static const char *const allowed[] = {"prefix", "limit", NULL};
-    char msg[512], prefix[RECO_ID_MAX + 1];
+    char msg[512], prefix[RECO_ID_MAX + 1] = "";
     query q;
     size_t limit = 10;
     long plen = 0;
