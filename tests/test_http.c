@@ -1718,7 +1718,7 @@ static void test_client_mistakes(void **state)
         {NULL, "/v1/items/%FF/similar", NULL, NULL, 400, "item ID is not valid UTF-8"},
         {NULL, "/v1/predict?user=%FF&item=x", NULL, NULL, 400, "not valid UTF-8"},
         /* paths and methods */
-        {NULL, "/", NULL, NULL, 404, "no endpoint"},
+        {NULL, "/index.html", NULL, NULL, 404, "no endpoint"},
         {NULL, "/v2/users/u/recommendations", NULL, NULL, 404, "no endpoint"},
         {NULL, "/v1/users/u", NULL, NULL, 404, "no endpoint"},
         {NULL, "/v1/users/u/recommendations/", NULL, NULL, 404, "no endpoint"},
@@ -2957,6 +2957,34 @@ static void test_clean_shutdown(void **state)
 
 /* ---- the console's endpoints and files ---- */
 
+/* The tests that write get a server of their own (its own log), so that
+ * the shared server's log holds what the other tests count; requests
+ * without a port go to it while the test runs. */
+static server g_own;
+static unsigned g_shared_port;
+
+static int own_server_setup(void **state)
+{
+    (void)state;
+    static int seq;
+    char log[160];
+    snprintf(log, sizeof log, "%s/own-log-%d.csv", g_dir, ++seq);
+    if (server_start(&g_own, g_mf, log, NULL, NULL) != 0)
+        return -1;
+    g_shared_port = g_srv.port;
+    g_srv.port = g_own.port;
+    return 0;
+}
+
+static int own_server_teardown(void **state)
+{
+    (void)state;
+    g_srv.port = g_shared_port;
+    if (g_own.pid)
+        server_stop(&g_own, SIGKILL);
+    return 0;
+}
+
 /* GET /v1/users?prefix=: the model's users in byte order, users new since
  * training too, and every bad input named. */
 static void test_users_prefix(void **state)
@@ -2994,7 +3022,7 @@ static void test_users_prefix(void **state)
     r = GET("/v1/users?limit=2");
     assert_string_equal(json_string_value(json_object_get(
                             json_array_get(json_object_get(r.json, "users"), 0), "user")),
-                        SPECIAL_USER); /* "s" < "u" */
+                        SPECIAL_USER); /* "s" < "u", and no user is new yet */
     resp_free(&r);
     /* Encoded: "slash/user ü". */
     r = GET("/v1/users?prefix=slash%2Fuser%20%C3");
@@ -3346,8 +3374,10 @@ int main(void)
         cmocka_unit_test(test_experiment_bad_variants),
         cmocka_unit_test(test_in_process),
         cmocka_unit_test(test_similar_popular_model),
-        cmocka_unit_test(test_users_prefix),
-        cmocka_unit_test(test_item_ratings),
+        cmocka_unit_test_setup_teardown(test_users_prefix, own_server_setup,
+                                        own_server_teardown),
+        cmocka_unit_test_setup_teardown(test_item_ratings, own_server_setup,
+                                        own_server_teardown),
         cmocka_unit_test(test_variant_param),
         cmocka_unit_test(test_console_files),
         cmocka_unit_test(test_clean_shutdown),
