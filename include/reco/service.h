@@ -481,10 +481,6 @@ reco_status reco_service_recommend_variant(reco_service *s, const char *name, co
                                            const reco_service_rules *rules, json_t **out,
                                            reco_error *err);
 
-/* The variants' names, the control first (a JSON array; new reference,
- * NULL when out of memory). */
-json_t *reco_service_variant_names(reco_service *s);
-
 #ifdef __cplusplus
 }
 #endif

@@ -3566,14 +3566,3 @@ reco_status reco_service_recommend_variant(reco_service *s, const char *name, co
     }
     return recommend_in(s, v, user, n, exclude_rated, rules, out, err);
 }
-
-json_t *reco_service_variant_names(reco_service *s)
-{
-    json_t *a = json_array();
-    for (size_t k = 0; a && k < s->nv; k++)
-        if (json_array_append_new(a, json_string(s->v[k].name))) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}

@@ -225,6 +225,7 @@
     state.lastRecs = main.items.map((x) => x.item);
     const box = clear($('recs'));
     box.className = cmp ? 'lists two' : 'lists';
+    $('user-body').classList.toggle('comparing', !!cmp);
     const head = (r, label) => el('h4', {}, label, ' ', el('span', { class: 'badge' },
       r.algorithm + (r.variant ? ' · variant ' + r.variant : '')));
     if (cmp) {
@@ -296,7 +297,7 @@
         fill.style.width = (100 * b.count / max) + '%';
         hist.append(el('div', { class: 'bar' },
           el('span', {}, b.rating !== undefined ? fmt(b.rating) : fmt(b.from, 2) + '–' + fmt(b.to, 2)),
-          fill, el('span', {}, fmt(b.count))));
+          el('span', { class: 'track' }, fill), el('span', { class: 'count' }, fmt(b.count))));
       }
       for (const x of sum.recent)
         raters.append(el('tr', {}, el('td', { class: 'id' }, userLink(x.user)),
