@@ -254,7 +254,11 @@
     try {
       await api('/v1/ratings', { method: 'POST', headers, body: JSON.stringify({ user, item, rating }) });
     } catch (e) {
-      $('rate-state').textContent = e.status === 401 ? 'the server wants its token: open "Token for writes" above'
+      if (e.status === 401) { // ask for the token where it is typed
+        document.querySelector('details.token').open = true;
+        $('token').focus();
+      }
+      $('rate-state').textContent = e.status === 401 ? 'the server wants its token: type it under "Token for writes" above'
         : e.status === 403 ? 'this server is read-only (started without --ratings-log)' : e.message;
       return;
     }
