@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "reco/clock.h"
 #include "reco/default_algo.h"
 #include "reco/events.h"
 #include "reco/factor_index.h"
@@ -201,6 +202,9 @@ typedef struct generation {
     uint64_t live_alloc;     /* bytes of the live arrays and records */
     bool refused;            /* the last batch was refused for the memory cap */
     cat_snap *cat;           /* the catalogue served now; NULL: none */
+    /* The model's users sorted by ID for prefix search, built on the
+     * first search (user_index_of, at the end of this file); NULL until. */
+    _Atomic(uint32_t *) user_index;
 } generation;
 
 /* Memory of the overlay: records, arrays, the tables of new IDs. Caller
@@ -230,6 +234,7 @@ static void generation_free(generation *g)
     reco_idmap_free(g->new_users);
     reco_idmap_free(g->new_items);
     cat_snap_release(g->cat);
+    free(atomic_load(&g->user_index));
     reco_model_free(g->model);
     pthread_rwlock_destroy(&g->lock);
     free(g);
@@ -1895,9 +1900,22 @@ static int add_rules_fields(json_t *out, const reco_service_rules *rules, size_t
     return oom;
 }
 
+static reco_status recommend_in(reco_service *s, variant *forced, const char *user, size_t n,
+                                bool exclude_rated, const reco_service_rules *rules,
+                                json_t **out, reco_error *err);
+
 reco_status reco_service_recommend_rules(reco_service *s, const char *user, size_t n,
                                          bool exclude_rated, const reco_service_rules *rules,
                                          json_t **out, reco_error *err)
+{
+    return recommend_in(s, NULL, user, n, exclude_rated, rules, out, err);
+}
+
+/* forced: the variant to ask (outside the experiment: the list is not
+ * counted and has no recommendation_id); NULL: the user's own. */
+static reco_status recommend_in(reco_service *s, variant *forced, const char *user, size_t n,
+                                bool exclude_rated, const reco_service_rules *rules,
+                                json_t **out, reco_error *err)
 {
     *out = NULL;
     size_t ulen = strlen(user);
@@ -1917,7 +1935,7 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
         free(top);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
-    variant *v = variant_of(s, user, ulen);
+    variant *v = forced ? forced : variant_of(s, user, ulen);
     generation *g = acquire(s, v);
     const reco_model *m = g->model;
     merged mp;
@@ -1998,7 +2016,8 @@ reco_status reco_service_recommend_rules(reco_service *s, const char *user, size
             json_decref(*out);
             *out = NULL;
         }
-        if (!*out || served_list(s, v, user, ulen, *out))
+        if (!*out || (forced ? json_object_set_new(*out, "variant", json_string(v->name))
+                             : served_list(s, v, user, ulen, *out)))
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     cat_snap_release(cs);
@@ -3291,4 +3310,379 @@ reco_status reco_service_add_events(reco_service *s, const reco_new_event *e, si
     }
     *out = json_pack("{s:I,s:o}", "accepted", (json_int_t)n, "events", list);
     return *out ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+}
+
+/* ---- the console's reads: users by prefix, a product's ratings, a named
+ * variant's list (GET /v1/users, /v1/items/{item}/ratings,
+ * recommendations?variant=) ---- */
+
+/* Built one at a time; searches of a built index take no lock. */
+static pthread_mutex_t user_index_mu = PTHREAD_MUTEX_INITIALIZER;
+static const reco_idmap *user_index_sorting;
+
+static int user_key_cmp(const void *a, const void *b)
+{
+    size_t la, lb;
+    const char *ka = reco_idmap_key(user_index_sorting, *(const uint32_t *)a, &la);
+    const char *kb = reco_idmap_key(user_index_sorting, *(const uint32_t *)b, &lb);
+    int c = memcmp(ka, kb, la < lb ? la : lb);
+    return c ? c : (la > lb) - (la < lb);
+}
+
+/* A user and the first 8 bytes of its ID as a big-endian number, so
+ * that the sort compares numbers in place and reads the IDs themselves
+ * only on ties (twice as fast on 4.2M users as sorting the ids alone). */
+typedef struct user_key8 {
+    uint64_t head;
+    uint32_t u;
+} user_key8;
+
+static int user_key8_cmp(const void *a, const void *b)
+{
+    const user_key8 *x = a, *y = b;
+    if (x->head != y->head)
+        return x->head < y->head ? -1 : 1;
+    return user_key_cmp(&x->u, &y->u);
+}
+
+/* The model's user IDs in byte order (4 bytes a user), built on the
+ * first call for g and kept with it (the build needs 16 bytes a user
+ * more for a moment); NULL when out of memory. */
+static const uint32_t *user_index_of(generation *g, bool *built)
+{
+    *built = false;
+    uint32_t *ix = atomic_load(&g->user_index);
+    if (ix)
+        return ix;
+    pthread_mutex_lock(&user_index_mu);
+    ix = atomic_load(&g->user_index);
+    user_key8 *keys = ix ? NULL : malloc(((size_t)g->n_users + 1) * sizeof *keys);
+    if (keys && (ix = malloc(((size_t)g->n_users + 1) * sizeof *ix))) {
+        for (uint32_t u = 0; u < g->n_users; u++) {
+            size_t len;
+            const unsigned char *k =
+                (const unsigned char *)reco_idmap_key(g->train->users, u, &len);
+            uint64_t h = 0;
+            for (size_t j = 0; j < 8; j++)
+                h = h << 8 | (j < len ? k[j] : 0);
+            keys[u] = (user_key8){h, u};
+        }
+        user_index_sorting = g->train->users;
+        qsort(keys, g->n_users, sizeof *keys, user_key8_cmp);
+        user_index_sorting = NULL;
+        for (uint32_t u = 0; u < g->n_users; u++)
+            ix[u] = keys[u].u;
+        atomic_store(&g->user_index, ix);
+        *built = true;
+    }
+    free(keys);
+    pthread_mutex_unlock(&user_index_mu);
+    return ix;
+}
+
+/* key against prefix p: <0 when key sorts before every key that starts
+ * with p, 0 when it starts with p, >0 after them. */
+static int prefix_cmp(const char *key, size_t klen, const char *p, size_t plen)
+{
+    int c = memcmp(key, p, klen < plen ? klen : plen);
+    if (c)
+        return c;
+    return klen < plen ? -1 : 0;
+}
+
+typedef struct prefix_hit {
+    const char *key;
+    size_t len;
+    uint32_t u; /* the user's id in the generation */
+} prefix_hit;
+
+static int prefix_hit_cmp(const void *a, const void *b)
+{
+    const prefix_hit *x = a, *y = b;
+    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+reco_status reco_service_users_prefix(reco_service *s, const char *prefix, size_t plen,
+                                      size_t limit, json_t **out, reco_error *err)
+{
+    *out = NULL;
+    if (plen > RECO_ID_MAX || (plen && !reco_service_valid_id(prefix, plen)))
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "prefix must be 0 to 255 bytes of UTF-8 without control characters");
+    if (limit < 1 || limit > RECO_USERS_PREFIX_MAX)
+        return reco_error_set(err, RECO_ERR_INVALID, "limit must be from 1 to %d, got %zu",
+                              RECO_USERS_PREFIX_MAX, limit);
+    generation *g = acquire(s, &s->v[0]);
+    bool built = false;
+    uint64_t t0 = reco_clock_ns();
+    const uint32_t *ix = user_index_of(g, &built);
+    uint64_t build_ns = reco_clock_ns() - t0;
+    /* limit + 1 from each side, merged: enough to tell whether there are more. */
+    prefix_hit *hits = ix ? malloc(2 * (limit + 1) * sizeof *hits) : NULL;
+    if (!hits) {
+        generation_release(g);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    size_t nh = 0, lo = 0, hi = g->n_users;
+    while (lo < hi) { /* the first key not before the prefix */
+        size_t mid = lo + (hi - lo) / 2, kl;
+        const char *k = reco_idmap_key(g->train->users, ix[mid], &kl);
+        if (prefix_cmp(k, kl, prefix, plen) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t j = lo; j < g->n_users && nh <= limit; j++) {
+        size_t kl;
+        const char *k = reco_idmap_key(g->train->users, ix[j], &kl);
+        if (prefix_cmp(k, kl, prefix, plen) != 0)
+            break;
+        hits[nh++] = (prefix_hit){k, kl, ix[j]};
+    }
+    /* Users new since training: a scan of their IDs, kept in order. */
+    size_t model_hits = nh;
+    pthread_rwlock_rdlock(&g->lock);
+    size_t nnew = reco_idmap_size(g->new_users);
+    for (size_t j = 0; j < nnew; j++) {
+        size_t kl;
+        const char *k = reco_idmap_key(g->new_users, (uint32_t)j, &kl);
+        if (prefix_cmp(k, kl, prefix, plen) != 0)
+            continue;
+        prefix_hit h = {k, kl, g->n_users + (uint32_t)j};
+        if (nh < model_hits + limit + 1) {
+            hits[nh++] = h;
+            continue;
+        }
+        /* Full: keep the smallest limit + 1 (replace the largest). */
+        size_t worst = model_hits;
+        for (size_t q = model_hits + 1; q < nh; q++)
+            if (prefix_hit_cmp(&hits[q], &hits[worst]) > 0)
+                worst = q;
+        if (prefix_hit_cmp(&h, &hits[worst]) < 0)
+            hits[worst] = h;
+    }
+    qsort(hits, nh, sizeof *hits, prefix_hit_cmp);
+    json_t *users = json_array();
+    bool oom = !users;
+    for (size_t j = 0; j < nh && j < limit && !oom; j++) {
+        uint32_t u = hits[j].u;
+        uint32_t trained = u < g->n_users ? reco_profile_of_user(g->train, u).n : 0;
+        const live_user *lu = u < g->live_cap ? g->live[u] : NULL;
+        oom = json_array_append_new(users, json_pack("{s:s%,s:I,s:I}", "user", hits[j].key,
+                                                     hits[j].len, "training_ratings",
+                                                     (json_int_t)trained, "live_ratings",
+                                                     (json_int_t)(lu ? lu->n : 0))) != 0;
+    }
+    pthread_rwlock_unlock(&g->lock);
+    if (!oom)
+        *out = json_pack("{s:s%,s:o,s:b,s:{s:I,s:b,s:f}}", "prefix", prefix, plen, "users",
+                         users, "more", nh > limit, "index", "users", (json_int_t)g->n_users,
+                         "built_now", built, "build_seconds",
+                         built ? (double)build_ns * 1e-9 : 0.0);
+    else
+        json_decref(users);
+    free(hits);
+    generation_release(g);
+    return *out ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+}
+
+typedef struct recent_rating {
+    uint32_t u;
+    float rating;
+    int64_t ts;
+} recent_rating;
+
+static int recent_cmp(const void *a, const void *b)
+{
+    const recent_rating *x = a, *y = b;
+    return (x->ts < y->ts) - (x->ts > y->ts); /* newest first */
+}
+
+/* The histogram's bins: one per whole number when the rating range spans
+ * at most 20 of them (stars), else 10 of equal width. */
+typedef struct hist_bins {
+    double lo, width;
+    size_t n;
+    bool whole;
+} hist_bins;
+
+static void hist_init(hist_bins *b, double rlo, double rhi)
+{
+    double a = floor(rlo + 0.5), z = floor(rhi + 0.5);
+    if (isfinite(a) && isfinite(z) && z >= a && z - a <= 20) {
+        *b = (hist_bins){a - 0.5, 1.0, (size_t)(z - a) + 1, true};
+    } else {
+        double w = (rhi - rlo) / 10;
+        *b = (hist_bins){rlo, w > 0 && isfinite(w) ? w : 1.0, 10, false};
+    }
+}
+
+static size_t hist_bin(const hist_bins *b, double r)
+{
+    double k = floor((r - b->lo) / b->width);
+    return k < 0 ? 0 : k >= (double)b->n ? b->n - 1 : (size_t)k;
+}
+
+reco_status reco_service_item_ratings(reco_service *s, const char *item, size_t recent,
+                                      json_t **out, reco_error *err)
+{
+    *out = NULL;
+    size_t ilen = strlen(item);
+    if (!reco_service_valid_id(item, ilen))
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "item ID must be 1 to 255 bytes of UTF-8 without control characters");
+    if (recent > RECO_RECENT_RATERS_MAX)
+        return reco_error_set(err, RECO_ERR_INVALID, "recent must be from 0 to %d, got %zu",
+                              RECO_RECENT_RATERS_MAX, recent);
+    variant *v = &s->v[0];
+    generation *g = acquire(s, v);
+    const reco_model *m = g->model;
+    hist_bins hb;
+    hist_init(&hb, m->rating_lo, m->rating_hi);
+    uint64_t *bins = calloc(hb.n, sizeof *bins);
+    recent_rating *rec = malloc((recent + 1) * sizeof *rec);
+    if (!bins || !rec) {
+        free(bins);
+        free(rec);
+        generation_release(g);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    pthread_rwlock_rdlock(&g->lock);
+    int64_t i = find_item(g, item, ilen);
+    cat_snap *cs = g->cat;
+    bool in_catalogue = cs && reco_catalogue_find(cs->cat, item, ilen) != RECO_CATALOGUE_NONE;
+    if (i < 0 && !in_catalogue) {
+        pthread_rwlock_unlock(&g->lock);
+        free(bins);
+        free(rec);
+        generation_release(g);
+        return reco_error_set(err, RECO_ERR_NOT_FOUND, "unknown product \"%s\"", item);
+    }
+    uint64_t n_train = 0, n_live = 0, n_replaced = 0;
+    double sum = 0;
+    size_t nrec = 0;
+    /* Training ratings: the product's column of the matrix. */
+    const reco_csr *col = &g->train->by_item;
+    uint64_t c0 = 0, c1 = 0;
+    if (i >= 0 && (uint64_t)i < g->n_items) {
+        c0 = col->ptr[i];
+        c1 = col->ptr[i + 1];
+    }
+    for (uint64_t k = c0; k < c1; k++) {
+        n_train++;
+        sum += col->val[k];
+        bins[hist_bin(&hb, col->val[k])]++;
+    }
+    /* Live ratings (a scan of the users with any: the model keeps no index
+     * from products to them); one replaces the user's training rating. */
+    for (size_t u = 0; i >= 0 && u < g->live_cap; u++) {
+        const live_user *lu = g->live[u];
+        if (!lu || !lu->n)
+            continue;
+        uint32_t a = 0, b = lu->n;
+        while (a < b) {
+            uint32_t mid = a + (b - a) / 2;
+            if (lu->items[mid] < (uint32_t)i)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        if (a == lu->n || lu->items[a] != (uint32_t)i)
+            continue;
+        float old = train_value(g, (int64_t)u, i);
+        if (u < g->n_users && (uint64_t)i < g->n_items && old != 0) {
+            n_replaced++;
+            sum -= old;
+            size_t ob = hist_bin(&hb, old);
+            if (bins[ob])
+                bins[ob]--;
+        }
+        n_live++;
+        sum += lu->ratings[a];
+        bins[hist_bin(&hb, lu->ratings[a])]++;
+        /* Keep the newest `recent` (the array stays sorted newest first). */
+        recent_rating r = {(uint32_t)u, lu->ratings[a], lu->ts[a]};
+        size_t at = nrec;
+        while (at > 0 && rec[at - 1].ts < r.ts)
+            at--;
+        if (at < recent) {
+            size_t move = (nrec < recent ? nrec : recent - 1) - at;
+            memmove(rec + at + 1, rec + at, move * sizeof *rec);
+            rec[at] = r;
+            if (nrec < recent)
+                nrec++;
+        }
+    }
+    uint64_t count = n_train - n_replaced + n_live;
+    json_t *hist = json_array(), *list = json_array();
+    bool oom = !hist || !list;
+    for (size_t b = 0; b < hb.n && !oom; b++) {
+        json_t *o = hb.whole ? json_pack("{s:f,s:I}", "rating", hb.lo + 0.5 + (double)b, "count",
+                                         (json_int_t)bins[b])
+                             : json_pack("{s:f,s:f,s:I}", "from", hb.lo + hb.width * (double)b,
+                                         "to", hb.lo + hb.width * (double)(b + 1), "count",
+                                         (json_int_t)bins[b]);
+        oom = json_array_append_new(hist, o) != 0;
+    }
+    qsort(rec, nrec, sizeof *rec, recent_cmp);
+    for (size_t k = 0; k < nrec && !oom; k++) {
+        const char *uk = rec[k].u < g->n_users
+                             ? reco_idmap_key(g->train->users, rec[k].u, NULL)
+                             : reco_idmap_key(g->new_users, rec[k].u - g->n_users, NULL);
+        oom = json_array_append_new(list, json_pack("{s:s,s:f,s:I,s:s}", "user", uk, "rating",
+                                                    (double)rec[k].rating, "timestamp",
+                                                    (json_int_t)rec[k].ts, "source",
+                                                    "live")) != 0;
+    }
+    /* Training ratings have no time in the model file: they follow, in the
+     * model's user order, with a null timestamp. */
+    for (uint64_t k = c0; k < c1 && json_array_size(list) < recent && !oom; k++) {
+        uint32_t u = col->idx[k];
+        const live_user *lu = u < g->live_cap ? g->live[u] : NULL;
+        bool replaced = false;
+        for (uint32_t j = 0; lu && j < lu->n && !replaced; j++)
+            replaced = lu->items[j] == (uint32_t)i;
+        if (!replaced)
+            oom = json_array_append_new(
+                      list, json_pack("{s:s,s:f,s:n,s:s}", "user",
+                                      reco_idmap_key(g->train->users, u, NULL), "rating",
+                                      (double)col->val[k], "timestamp", "source",
+                                      "training")) != 0;
+    }
+    pthread_rwlock_unlock(&g->lock);
+    if (!oom)
+        *out = json_pack("{s:s,s:b,s:b,s:I,s:I,s:I,s:o,s:o,s:o}", "item", item, "known_item",
+                         i >= 0, "in_catalogue", in_catalogue, "count", (json_int_t)count,
+                         "training_ratings", (json_int_t)(n_train - n_replaced),
+                         "live_ratings", (json_int_t)n_live, "mean",
+                         count ? reco_json_real(sum / (double)count) : json_null(), "histogram",
+                         hist, "recent", list);
+    else {
+        json_decref(hist);
+        json_decref(list);
+    }
+    free(bins);
+    free(rec);
+    generation_release(g);
+    return *out ? RECO_OK : reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+}
+
+reco_status reco_service_recommend_variant(reco_service *s, const char *name, const char *user,
+                                           size_t n, bool exclude_rated,
+                                           const reco_service_rules *rules, json_t **out,
+                                           reco_error *err)
+{
+    *out = NULL;
+    variant *v = name ? variant_named(s, name, strlen(name)) : NULL;
+    if (name && !v) {
+        char names[RECO_VARIANTS_MAX * (RECO_VARIANT_NAME_MAX + 2)] = "";
+        for (size_t k = 0; k < s->nv; k++) {
+            strcat(names, k ? ", " : "");
+            strcat(names, s->v[k].name);
+        }
+        return reco_error_set(err, RECO_ERR_INVALID,
+                              "unknown variant \"%.40s\": this server has %s", name, names);
+    }
+    return recommend_in(s, v, user, n, exclude_rated, rules, out, err);
 }
