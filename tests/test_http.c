@@ -2680,6 +2680,20 @@ static bool rec_id_form(const char *id)
     return true;
 }
 
+/* A server of two variants, A (mf, the control) and B (itemcf), half the
+ * users each, with a new ratings log named log_name in the test
+ * directory (its path into log). */
+static void start_ab_server(server *s, const char *log_name, char *log, size_t cap)
+{
+    char va[400], vb[400];
+    snprintf(log, cap, "%s/%s", g_dir, log_name);
+    snprintf(va, sizeof va, "A=%s:0.5", g_mf);
+    snprintf(vb, sizeof vb, "B=%s:0.5", g_icf);
+    const char *const args[] = {"--variant", va, "--variant", vb, "--ratings-log", log,
+                                "--create-ratings-log", NULL};
+    assert_int_equal(server_start_args(s, args, NULL), 0);
+}
+
 /* Two variants: lists carry an ID and the variant (the same for a user
  * every time), feedback is counted per variant with its interval, bad
  * feedback is refused naming the field, and the counts come back from
@@ -2687,14 +2701,9 @@ static bool rec_id_form(const char *id)
 static void test_experiment(void **state)
 {
     (void)state;
-    char log[160], va[400], vb[400];
-    snprintf(log, sizeof log, "%s/experiment-log.csv", g_dir);
-    snprintf(va, sizeof va, "A=%s:0.5", g_mf);
-    snprintf(vb, sizeof vb, "B=%s:0.5", g_icf);
-    const char *const args[] = {"--variant", va, "--variant", vb, "--ratings-log", log,
-                                "--create-ratings-log", NULL};
+    char log[160];
     server s;
-    assert_int_equal(server_start_args(&s, args, NULL), 0);
+    start_ab_server(&s, "experiment-log.csv", log, sizeof log);
     assert_true(server_wait_output(&s, "experiment, control A", 5000));
     enum { USERS = 40 };
     char ids[USERS][32], vars[USERS][8];
@@ -2821,7 +2830,7 @@ static void test_experiment(void **state)
             /* Acknowledged feedback survives kill -9: counted again from
              * the log. */
             assert_int_equal(server_stop(&s, SIGKILL), 128 + SIGKILL);
-            assert_int_equal(server_start_args(&s, args, NULL), 0);
+            start_ab_server(&s, "experiment-log.csv", log, sizeof log);
         }
     }
     assert_int_equal(server_stop(&s, SIGTERM), 0);
@@ -3195,14 +3204,9 @@ static void test_item_ratings(void **state)
 static void test_variant_param(void **state)
 {
     (void)state;
-    char log[160], va[400], vb[400];
-    snprintf(log, sizeof log, "%s/variant-param-log.csv", g_dir);
-    snprintf(va, sizeof va, "A=%s:0.5", g_mf);
-    snprintf(vb, sizeof vb, "B=%s:0.5", g_icf);
-    const char *const args[] = {"--variant", va, "--variant", vb, "--ratings-log", log,
-                                "--create-ratings-log", NULL};
+    char log[160];
     server s;
-    assert_int_equal(server_start_args(&s, args, NULL), 0);
+    start_ab_server(&s, "variant-param-log.csv", log, sizeof log);
     /* A user of each variant, by their own lists. */
     char user_of[2][32] = {"", ""};
     json_t *own[2] = {NULL, NULL};
