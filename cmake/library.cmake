@@ -28,10 +28,19 @@ function(reco_shared_library target archive output node map)
   add_library(${target} SHARED ${PROJECT_BINARY_DIR}/reco_shared.c)
   add_dependencies(${target} ${target}_map)
   set_target_properties(${target} PROPERTIES OUTPUT_NAME ${output} LINKER_LANGUAGE C
-    VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR} LINK_DEPENDS ${map})
+    VERSION ${PROJECT_VERSION} SOVERSION ${RECO_SOVERSION} LINK_DEPENDS ${map})
   target_link_libraries(${target} PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,${archive}>")
   target_link_options(${target} PRIVATE -Wl,--version-script=${map} -Wl,--no-undefined)
 endfunction()
+
+# The soname's version: the major version; while it is 0 (the interface
+# still settling, so a minor release may change it), 0.MINOR, so that a
+# program never runs against a 0.x library it was not built for.
+if(PROJECT_VERSION_MAJOR EQUAL 0)
+  set(RECO_SOVERSION 0.${PROJECT_VERSION_MINOR})
+else()
+  set(RECO_SOVERSION ${PROJECT_VERSION_MAJOR})
+endif()
 
 reco_shared_library(reco_shared reco_lib reco RECO_${PROJECT_VERSION_MAJOR}
                     ${PROJECT_BINARY_DIR}/libreco.map ${RECO_CORE_HEADERS})

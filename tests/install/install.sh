@@ -32,7 +32,10 @@ if [ -f "$build/man/reco.1" ]; then
 fi
 soname=$(readelf -d "$libdir/libreco.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 major=$(sed -n 's/^#define RECO_VERSION_MAJOR \([0-9]*\)/\1/p' "$root/include/reco/version.h")
-[ "$soname" = "libreco.so.$major" ] || fail "soname '$soname', want libreco.so.$major"
+minor=$(sed -n 's/^#define RECO_VERSION_MINOR \([0-9]*\)/\1/p' "$root/include/reco/version.h")
+want=libreco.so.$major
+[ "$major" = 0 ] && want=libreco.so.0.$minor # 0.x: every minor release its own soname
+[ "$soname" = "$want" ] || fail "soname '$soname', want $want"
 
 # Only the public API is exported: the private kernels and file helpers
 # are not, the model interface is.
