@@ -1,0 +1,319 @@
+#!/bin/sh
+# Replicas of `reco serve` behind HAProxy on one machine (a benchmark, never
+# a test): throughput, p99 and CPU per request for 1, 2 and 4 replicas,
+# memory shared by replicas mapping one model file, and model-file and
+# replica memory against the catalogue's size. Figures for docs/scaling.md.
+#
+# PARTS (default "throughput memory sizes"):
+#   throughput  REPLICAS (default "1 2 4") replicas of the full-size mf model
+#               (serve-mf-full.reco, as bench/serve_bench.sh trains it),
+#               each `reco serve --map-model` with its default threads, behind
+#               scripts/haproxy_front.sh (roundrobin) on 127.0.0.1; and
+#               "direct": wrk straight at one replica, no proxy. `wrk -t2
+#               -c$CONNECTIONS -d$DURATION --latency` (bench/serve_bench.lua:
+#               GET /v1/users/{user}/recommendations?n=10) for random users
+#               (serve-users-full.txt) and users with >= 50 ratings
+#               (serve-users-heavy.txt), RUNS rounds (default 3), each round
+#               every setup once, interleaved. CPU per request: utime + stime
+#               (/proc/PID/stat) of every replica and of haproxy over the run,
+#               divided by the requests wrk counted; wrk's own CPU (it runs on
+#               the same cores) from /usr/bin/time.
+#   memory      the full-size model mapped by 1, then 4 replicas (and one
+#               private copy, without --map-model): Rss, Pss, anonymous memory
+#               from /proc/PID/smaps_rollup after each answered WARM requests.
+#   sizes       synthetic files (reco gen) with products, users and ratings
+#               varied one at a time (SIZE_SCALE: products of the base point,
+#               default 50000, users and ratings in the Electronics file's
+#               proportions), mf with 64 factors: the model file's size and a
+#               mapped replica's anonymous memory; a least-squares fit of
+#               bytes = a + b*products + c*users + d*ratings, checked against
+#               the full-size model.
+# Environment: RECO, BENCH_DATA, BENCH_OUT (common.sh), DURATION (10s),
+# CONNECTIONS (64), RUNS (3), WARM (2000), REPLICA_MODEL (the served model;
+# default the full-size one; only the throughput and memory parts). Data and models are made when
+# missing (as serve_bench.sh makes them). Results: $OUT/replica-*.txt.
+. "$(dirname "$0")/common.sh"
+
+PARTS=${PARTS:-throughput memory sizes}
+REPLICAS=${REPLICAS:-1 2 4}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+RUNS=${RUNS:-3}
+WARM=${WARM:-2000}
+LUA="$ROOT/bench/serve_bench.lua"
+FRONT="$ROOT/scripts/haproxy_front.sh"
+HA="$OUT/replica-haproxy"
+TICK=$(getconf CLK_TCK)
+
+for tool in wrk haproxy curl; do
+    if ! command -v $tool >/dev/null 2>&1; then
+        echo "installing $tool (apt-get)..." >&2
+        apt-get install -y $tool >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y $tool >/dev/null 2>&1; } || {
+            echo "replica_bench: $tool is not installed and could not be installed" >&2
+            exit 1
+        }
+    fi
+done
+ensure_data
+
+PIDS=""
+cleanup() {
+    sh "$FRONT" stop "$HA" 2>/dev/null || true
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    PIDS=""
+}
+trap cleanup EXIT INT TERM
+
+# The full-size mf model and the user lists, made as serve_bench.sh makes
+# them, when missing.
+FULL=${REPLICA_MODEL:-$OUT/serve-mf-full.reco}
+if [ ! -s "$FULL" ]; then
+    echo "training $FULL (mf, 64 factors, the full-size file)..." >&2
+    "$RECO" train --algo mf --param factors=64 --quiet "$BENCH_DATA" -o "$FULL.tmp" &&
+        mv "$FULL.tmp" "$FULL"
+    sync
+fi
+if [ ! -s "$OUT/serve-users-full.txt" ]; then
+    awk -F, 'NR % 2000 == 0 { print $1 }' "$BENCH_DATA" >"$OUT/serve-users-full.txt"
+fi
+if [ ! -s "$OUT/serve-users-heavy.txt" ]; then
+    awk -F, '{ n[$1]++ } END { for (u in n) if (n[u] >= 50) print u }' "$BENCH_DATA" \
+        >"$OUT/serve-users-heavy.txt"
+fi
+
+# start_replica MODEL [ARGS...]: appends to PIDS and RPORTS.
+RPORTS=""
+start_replica() {
+    model=$1
+    shift
+    k=$(echo $PIDS | wc -w)
+    err="$OUT/replica-$k.err"
+    : >"$err"
+    "$RECO" serve --model "$model" --port 0 "$@" 2>"$err" &
+    pid=$!
+    i=0
+    while ! grep -q "listening on" "$err"; do
+        if ! kill -0 "$pid" 2>/dev/null || [ "$i" -gt 600 ]; then
+            cat "$err" >&2
+            return 1
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    PIDS="$PIDS $pid"
+    RPORTS="$RPORTS $(sed -n 's|.*listening on http://[^ ]*:\([0-9][0-9]*\) .*|\1|p' "$err")"
+}
+
+stop_replicas() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+    PIDS="" RPORTS=""
+}
+
+ticks() { # PIDS...: utime + stime summed, in clock ticks
+    for p in "$@"; do cat "/proc/$p/stat"; done | awk '{ s += $14 + $15 } END { print s + 0 }'
+}
+
+# warm PORT USERS N: N recommendation requests (pages touched, caches filled).
+warm() {
+    head -n "$3" "$2" | while read -r u; do
+        curl -s -o /dev/null "http://127.0.0.1:$1/v1/users/$u/recommendations?n=10"
+    done
+}
+
+# one_run SETUP USERS PORT RUN PIDS...: one measured wrk run, a result line.
+one_run() {
+    setup=$1 who=$2 port=$3 run=$4
+    shift 4
+    users="$OUT/serve-users-$who.txt"
+    BENCH_MODE=get BENCH_USERS="$users" wrk -t2 -c2 -d1s -s "$LUA" "http://127.0.0.1:$port" >/dev/null 2>&1 || true
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    hapid=$(cat "$HA/haproxy.pid" 2>/dev/null || true)
+    [ "$setup" != direct ] || hapid=
+    r0=$(ticks "$@")
+    h0=0
+    [ -z "$hapid" ] || h0=$(ticks $hapid)
+    BENCH_MODE=get BENCH_USERS="$users" /usr/bin/time -f "%U %S" -o "$OUT/replica-wrk.time" \
+        wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" "http://127.0.0.1:$port" \
+        >"$OUT/replica-wrk.txt" 2>&1 || true
+    r1=$(ticks "$@")
+    h1=0
+    [ -z "$hapid" ] || h1=$(ticks $hapid)
+    wcpu=$(awk '{ print $1 + $2 }' "$OUT/replica-wrk.time")
+    awk -v setup="$setup" -v who="$who" -v run="$run" -v rt=$((r1 - r0)) -v ht=$((h1 - h0)) \
+        -v tick="$TICK" -v wcpu="$wcpu" -v load="$load" '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+            return v
+        }
+        /^ +50%/ { p50 = ms($2) }
+        /^ +99%/ { p99 = ms($2) }
+        /requests in/ { n = $1 }
+        /^Requests\/sec:/ { rps = $2 }
+        /Non-2xx or 3xx responses:/ { bad = $NF }
+        END {
+            printf "%-8s %-6s %d %9.0f %7.2f %7.2f %8.1f %8.1f %8.1f %6d %5s\n", setup, who, run, rps,
+                   p50, p99, 1e6 * rt / tick / n, 1e6 * ht / tick / n, 1e6 * wcpu / n, bad + 0, load
+        }' "$OUT/replica-wrk.txt"
+}
+
+if echo "$PARTS" | grep -qw throughput; then
+    max=0
+    for n in $REPLICAS; do [ "$n" -gt "$max" ] && max=$n; done
+    sync
+    for k in $(seq "$max"); do
+        start_replica "$FULL" --map-model || { echo "replica_bench: a replica did not start" >&2; exit 1; }
+    done
+    for p in $RPORTS; do warm "$p" "$OUT/serve-users-full.txt" 200; done
+    RES="$OUT/replica-throughput.txt"
+    {
+        echo "# replica_bench throughput: $(basename "$FULL") ($(stat -c %s "$FULL") bytes), $max replicas started (--map-model, default threads),"
+        echo "# haproxy $(haproxy -v | head -n 1 | cut -d' ' -f3) roundrobin; wrk -t2 -c$CONNECTIONS -d$DURATION; $(nproc) cores, loopback; $(date -u +%Y-%m-%d)"
+        echo "# cpu_us: CPU microseconds per request: reco (all replicas), haproxy, wrk"
+        echo "setup    users  run     req/s  p50 ms  p99 ms  reco_us  hapx_us   wrk_us non2xx  load"
+    } | tee "$RES"
+    for run in $(seq "$RUNS"); do
+        for who in full heavy; do
+            set -- $PIDS
+            one_run direct "$who" "$(echo $RPORTS | cut -d' ' -f1)" "$run" "$1" | tee -a "$RES"
+            for n in $REPLICAS; do
+                ports=$(echo $RPORTS | cut -d' ' -f1-"$n")
+                pids=$(echo $PIDS | cut -d' ' -f1-"$n")
+                # shellcheck disable=SC2086
+                sh "$FRONT" start "$HA" 0 $ports >"$OUT/replica-haproxy.port" ||
+                    { echo "replica_bench: haproxy did not start" >&2; exit 1; }
+                # shellcheck disable=SC2086
+                one_run "ha$n" "$who" "$(cat "$OUT/replica-haproxy.port")" "$run" $pids | tee -a "$RES"
+                sh "$FRONT" stop "$HA"
+            done
+        done
+    done
+    stop_replicas
+    # Medians and spreads (min-max) over the runs.
+    SUM="$OUT/replica-summary.txt"
+    {
+        echo "# median (min-max) over $RUNS runs"
+        echo "setup    users   req/s                p99 ms               reco us/req        haproxy us/req     wrk us/req"
+        awk '!/^#/ && $1 != "setup" { print $1, $2 }' "$RES" | sort -u | while read -r s w; do
+            line="$s $w"
+            for col in 4 6 7 8 9; do
+                vals=$(awk -v s="$s" -v w="$w" -v c="$col" '$1 == s && $2 == w { print $c }' "$RES")
+                med=$(echo "$vals" | median)
+                lo=$(echo "$vals" | sort -g | head -n 1)
+                hi=$(echo "$vals" | sort -g | tail -n 1)
+                line="$line $med ($lo-$hi)"
+            done
+            echo "$line"
+        done
+    } | tee "$SUM"
+fi
+
+# smaps SETUP: a line per running replica and their sums, in MB.
+smaps() {
+    for p in $PIDS; do
+        awk -v p="$p" '/^Rss:/ { r = $2 } /^Pss:/ { ps = $2 } /^Anonymous:/ { a = $2 }
+            /^Shared_Clean:/ { sc = $2 } END { print p, r, ps, sc, a }' "/proc/$p/smaps_rollup"
+    done | awk -v s="$1" '{
+            printf "%-26s pid %-8d Rss %6.0f MB  Pss %6.0f MB  Shared_Clean %6.0f MB  Anonymous %5.0f MB\n",
+                   s, $1, $2 / 1024, $3 / 1024, $4 / 1024, $5 / 1024
+            r += $2; ps += $3; a += $5
+        }
+        END { printf "%-26s total: Rss %.0f MB, Pss %.0f MB, Anonymous %.0f MB\n", s, r / 1024, ps / 1024, a / 1024 }' |
+        tee -a "$MEM"
+}
+
+if echo "$PARTS" | grep -qw memory; then
+    MEM="$OUT/replica-memory.txt"
+    echo "# replica_bench memory: $(basename "$FULL") ($(stat -c %s "$FULL") bytes); after $WARM requests to each replica (random users)" | tee "$MEM"
+    start_replica "$FULL" --map-model || exit 1
+    for p in $RPORTS; do warm "$p" "$OUT/serve-users-full.txt" "$WARM"; done
+    smaps "1 replica, mapped"
+    for k in 2 3 4; do start_replica "$FULL" --map-model || exit 1; done
+    for p in $RPORTS; do warm "$p" "$OUT/serve-users-full.txt" "$WARM"; done
+    smaps "4 replicas, mapped"
+    stop_replicas
+    start_replica "$FULL" || exit 1
+    # The private copy is made in the background after the start.
+    port=$(echo $RPORTS)
+    i=0
+    while ! curl -s "http://127.0.0.1:$port/metrics" | grep -qx 'reco_model_private_copy 1' && [ "$i" -lt 600 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    warm "$port" "$OUT/serve-users-full.txt" "$WARM"
+    smaps "1 replica, private copy"
+    stop_replicas
+fi
+
+if echo "$PARTS" | grep -qw sizes; then
+    SIZES="$OUT/replica-sizes.txt"
+    P0=${SIZE_SCALE:-50000}
+    # The Electronics file's proportions: 4,201,696 users and 7,824,482
+    # ratings for 476,002 products.
+    U0=$((P0 * 4201696 / 476002))
+    R0=$((P0 * 7824482 / 476002))
+    echo "# replica_bench sizes: mf, 64 factors; products users ratings file_bytes anon_kB (a mapped replica after $WARM requests)" | tee "$SIZES"
+    for spec in "$P0 $U0 $R0" "$((2 * P0)) $U0 $R0" "$P0 $((2 * U0)) $R0" "$P0 $U0 $((2 * R0))" "$((2 * P0)) $((2 * U0)) $((2 * R0))"; do
+        set -- $spec
+        f="$OUT/sizes-$1-$2-$3"
+        if [ ! -s "$f.reco" ]; then
+            "$RECO" gen --quiet --seed 1 --items "$1" --users "$2" --ratings "$3" -o "$f.csv" &&
+                "$RECO" train --quiet --algo mf --param factors=64 "$f.csv" -o "$f.reco" ||
+                { echo "replica_bench: gen/train $spec failed" >&2; continue; }
+            # Users to warm with: every 97th line's.
+            awk -F, 'NR % 97 == 0 { print $1 }' "$f.csv" | head -n "$WARM" >"$f.users"
+            rm -f "$f.csv"
+        fi
+        start_replica "$f.reco" --map-model || continue
+        port=$(echo $RPORTS)
+        curl -s "http://127.0.0.1:$port/v1/model" >"$f.json"
+        warm "$port" "$f.users" "$WARM"
+        anon=$(awk '/^Anonymous:/ { print $2 }' "/proc/$(echo $PIDS)/smaps_rollup")
+        python3 -c 'import json,sys; m = json.load(open(sys.argv[1])); print(m["items"], m["users"], m["ratings"], m["file_bytes"], sys.argv[2])' \
+            "$f.json" "$anon" | tee -a "$SIZES"
+        stop_replicas
+    done
+    # Full size, measured the same way.
+    start_replica "$FULL" --map-model || exit 1
+    port=$(echo $RPORTS)
+    curl -s "http://127.0.0.1:$port/v1/model" >"$OUT/sizes-full.json"
+    warm "$port" "$OUT/serve-users-full.txt" "$WARM"
+    anon=$(awk '/^Anonymous:/ { print $2 }' "/proc/$(echo $PIDS)/smaps_rollup")
+    python3 -c 'import json,sys; m = json.load(open(sys.argv[1])); print(m["items"], m["users"], m["ratings"], m["file_bytes"], sys.argv[2], "(full size)")' \
+        "$OUT/sizes-full.json" "$anon" | tee -a "$SIZES"
+    stop_replicas
+    # bytes = a + b*products + c*users + d*ratings, least squares over the
+    # synthetic points; the full-size line is the check.
+    python3 - "$SIZES" <<'EOF'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l[0] != "#"]
+fit = [r for r in rows if len(r) == 5]
+full = [r for r in rows if len(r) > 5]
+X = [[1.0, float(r[0]), float(r[1]), float(r[2])] for r in fit]
+y = [float(r[3]) for r in fit]
+# Normal equations, solved by Gaussian elimination with partial pivoting.
+n = 4
+A = [[sum(X[k][i] * X[k][j] for k in range(len(X))) for j in range(n)] +
+     [sum(X[k][i] * y[k] for k in range(len(X)))] for i in range(n)]
+for i in range(n):
+    piv = max(range(i, n), key=lambda r: abs(A[r][i]))
+    A[i], A[piv] = A[piv], A[i]
+    for r in range(n):
+        if r != i:
+            f = A[r][i] / A[i][i]
+            A[r] = [A[r][j] - f * A[i][j] for j in range(n + 1)]
+coef = [A[i][n] / A[i][i] for i in range(n)]
+a, b, c, d = coef
+print("fit: file bytes = %.0f + %.1f * products + %.1f * users + %.1f * ratings" % (a, b, c, d))
+for r in fit:
+    p = a + b * float(r[0]) + c * float(r[1]) + d * float(r[2])
+    print("  %s products %s users %s ratings: %s bytes, fit %.0f (%+.2f%%)" % (r[0], r[1], r[2], r[3], p, 100 * (p / float(r[3]) - 1)))
+for r in full:
+    p = a + b * float(r[0]) + c * float(r[1]) + d * float(r[2])
+    print("check, full size: %s bytes measured, %.0f predicted (%+.2f%%)" % (r[3], p, 100 * (p / float(r[3]) - 1)))
+    print("anonymous memory of a mapped replica: %s kB at full size" % r[4])
+EOF
+fi
