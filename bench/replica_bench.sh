@@ -20,7 +20,7 @@
 #               the same cores) from /usr/bin/time.
 #   memory      the full-size model mapped by 1, then 4 replicas (and one
 #               private copy, without --map-model): Rss, Pss, anonymous memory
-#               from /proc/PID/smaps_rollup after each answered WARM requests.
+#               from /proc/PID/smaps_rollup after WARM seconds of requests.
 #   sizes       synthetic files (reco gen) with products, users and ratings
 #               varied one at a time (SIZE_SCALE: products of the base point,
 #               default 50000, users and ratings in the Electronics file's
@@ -28,18 +28,23 @@
 #               mapped replica's anonymous memory; a least-squares fit of
 #               bytes = a + b*products + c*users + d*ratings, checked against
 #               the full-size model.
+#   cost        CPU per request against the catalogue's size: one mapped
+#               replica, wrk straight at it, for the proportional points of
+#               "sizes" (SIZE_SCALE and twice that) and the full-size model,
+#               random users of each file; RUNS rounds, interleaved.
 # Environment: RECO, BENCH_DATA, BENCH_OUT (common.sh), DURATION (10s),
-# CONNECTIONS (64), RUNS (3), WARM (2000), REPLICA_MODEL (the served model;
+# CONNECTIONS (64), RUNS (3), WARM (seconds of requests before memory is read,
+# 5), REPLICA_MODEL (the served model;
 # default the full-size one; only the throughput and memory parts). Data and models are made when
 # missing (as serve_bench.sh makes them). Results: $OUT/replica-*.txt.
 . "$(dirname "$0")/common.sh"
 
-PARTS=${PARTS:-throughput memory sizes}
+PARTS=${PARTS:-throughput memory sizes cost}
 REPLICAS=${REPLICAS:-1 2 4}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 RUNS=${RUNS:-3}
-WARM=${WARM:-2000}
+WARM=${WARM:-5}
 LUA="$ROOT/bench/serve_bench.lua"
 FRONT="$ROOT/scripts/haproxy_front.sh"
 HA="$OUT/replica-haproxy"
@@ -115,18 +120,17 @@ ticks() { # PIDS...: utime + stime summed, in clock ticks
     for p in "$@"; do cat "/proc/$p/stat"; done | awk '{ s += $14 + $15 } END { print s + 0 }'
 }
 
-# warm PORT USERS N: N recommendation requests (pages touched, caches filled).
+# warm PORT USERS SECONDS: recommendations for those users (pages touched,
+# caches filled), 4 connections.
 warm() {
-    head -n "$3" "$2" | while read -r u; do
-        curl -s -o /dev/null "http://127.0.0.1:$1/v1/users/$u/recommendations?n=10"
-    done
+    BENCH_MODE=get BENCH_USERS="$2" wrk -t1 -c4 -d"$3"s -s "$LUA" "http://127.0.0.1:$1" >/dev/null 2>&1 || true
 }
 
 # one_run SETUP USERS PORT RUN PIDS...: one measured wrk run, a result line.
 one_run() {
     setup=$1 who=$2 port=$3 run=$4
     shift 4
-    users="$OUT/serve-users-$who.txt"
+    users=${USERS_FILE:-$OUT/serve-users-$who.txt}
     BENCH_MODE=get BENCH_USERS="$users" wrk -t2 -c2 -d1s -s "$LUA" "http://127.0.0.1:$port" >/dev/null 2>&1 || true
     load=$(cut -d' ' -f1 /proc/loadavg)
     hapid=$(cat "$HA/haproxy.pid" 2>/dev/null || true)
@@ -167,7 +171,7 @@ if echo "$PARTS" | grep -qw throughput; then
     for k in $(seq "$max"); do
         start_replica "$FULL" --map-model || { echo "replica_bench: a replica did not start" >&2; exit 1; }
     done
-    for p in $RPORTS; do warm "$p" "$OUT/serve-users-full.txt" 200; done
+    for p in $RPORTS; do warm "$p" "$OUT/serve-users-full.txt" 2; done
     RES="$OUT/replica-throughput.txt"
     {
         echo "# replica_bench throughput: $(basename "$FULL") ($(stat -c %s "$FULL") bytes), $max replicas started (--map-model, default threads),"
@@ -227,7 +231,7 @@ smaps() {
 
 if echo "$PARTS" | grep -qw memory; then
     MEM="$OUT/replica-memory.txt"
-    echo "# replica_bench memory: $(basename "$FULL") ($(stat -c %s "$FULL") bytes); after $WARM requests to each replica (random users)" | tee "$MEM"
+    echo "# replica_bench memory: $(basename "$FULL") ($(stat -c %s "$FULL") bytes); after ${WARM} s of requests to each replica (random users)" | tee "$MEM"
     start_replica "$FULL" --map-model || exit 1
     for p in $RPORTS; do warm "$p" "$OUT/serve-users-full.txt" "$WARM"; done
     smaps "1 replica, mapped"
@@ -255,7 +259,7 @@ if echo "$PARTS" | grep -qw sizes; then
     # ratings for 476,002 products.
     U0=$((P0 * 4201696 / 476002))
     R0=$((P0 * 7824482 / 476002))
-    echo "# replica_bench sizes: mf, 64 factors; products users ratings file_bytes anon_kB (a mapped replica after $WARM requests)" | tee "$SIZES"
+    echo "# replica_bench sizes: mf, 64 factors; products users ratings file_bytes anon_kB (a mapped replica after ${WARM} s of requests)" | tee "$SIZES"
     for spec in "$P0 $U0 $R0" "$((2 * P0)) $U0 $R0" "$P0 $((2 * U0)) $R0" "$P0 $U0 $((2 * R0))" "$((2 * P0)) $((2 * U0)) $((2 * R0))"; do
         set -- $spec
         f="$OUT/sizes-$1-$2-$3"
@@ -264,7 +268,7 @@ if echo "$PARTS" | grep -qw sizes; then
                 "$RECO" train --quiet --algo mf --param factors=64 "$f.csv" -o "$f.reco" ||
                 { echo "replica_bench: gen/train $spec failed" >&2; continue; }
             # Users to warm with: every 97th line's.
-            awk -F, 'NR % 97 == 0 { print $1 }' "$f.csv" | head -n "$WARM" >"$f.users"
+            awk -F, 'NR % 97 == 0 { print $1 }' "$f.csv" | head -n 5000 >"$f.users"
             rm -f "$f.csv"
         fi
         start_replica "$f.reco" --map-model || continue
@@ -316,4 +320,31 @@ for r in full:
     print("check, full size: %s bytes measured, %.0f predicted (%+.2f%%)" % (r[3], p, 100 * (p / float(r[3]) - 1)))
     print("anonymous memory of a mapped replica: %s kB at full size" % r[4])
 EOF
+fi
+
+if echo "$PARTS" | grep -qw cost; then
+    COST="$OUT/replica-cost.txt"
+    P0=${SIZE_SCALE:-50000}
+    U0=$((P0 * 4201696 / 476002))
+    R0=$((P0 * 7824482 / 476002))
+    {
+        echo "# replica_bench cost: one replica (--map-model), wrk -t2 -c$CONNECTIONS -d$DURATION straight at it, random users of each file"
+        echo "products users  run     req/s  p50 ms  p99 ms  reco_us  hapx_us   wrk_us non2xx  load"
+    } | tee "$COST"
+    for run in $(seq "$RUNS"); do
+        for m in "$OUT/sizes-$P0-$U0-$R0" "$OUT/sizes-$((2 * P0))-$((2 * U0))-$((2 * R0))" full; do
+            if [ "$m" = full ]; then
+                model=$FULL users=$OUT/serve-users-full.txt
+            else
+                model=$m.reco users=$m.users
+            fi
+            [ -s "$model" ] && [ -s "$users" ] || { echo "replica_bench: $model or $users missing (run PARTS=sizes)" >&2; continue; }
+            start_replica "$model" --map-model || continue
+            port=$(echo $RPORTS)
+            warm "$port" "$users" 2
+            items=$(curl -s "http://127.0.0.1:$port/v1/model" | sed -n 's/.*"items":\([0-9]*\).*/\1/p')
+            USERS_FILE=$users one_run "$items" random "$port" "$run" $PIDS | tee -a "$COST"
+            stop_replicas
+        done
+    done
 fi
