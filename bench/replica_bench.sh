@@ -21,8 +21,8 @@
 #   memory      the full-size model mapped by 1, then 4 replicas (and one
 #               private copy, without --map-model): Rss, Pss, anonymous memory
 #               from /proc/PID/smaps_rollup after WARM seconds of requests.
-#   sizes       synthetic files (reco gen) with products, users and ratings
-#               varied one at a time (SIZE_SCALE: products of the base point,
+#   sizes       synthetic files (reco gen): a base point, products doubled,
+#               ratings doubled, all three doubled (SIZE_SCALE: products of the base point,
 #               default 50000, users and ratings in the Electronics file's
 #               proportions), mf with 64 factors: the model file's size and a
 #               mapped replica's anonymous memory; a least-squares fit of
@@ -260,7 +260,9 @@ if echo "$PARTS" | grep -qw sizes; then
     U0=$((P0 * 4201696 / 476002))
     R0=$((P0 * 7824482 / 476002))
     echo "# replica_bench sizes: mf, 64 factors; products users ratings file_bytes anon_kB (a mapped replica after ${WARM} s of requests)" | tee "$SIZES"
-    for spec in "$P0 $U0 $R0" "$((2 * P0)) $U0 $R0" "$P0 $((2 * U0)) $R0" "$P0 $U0 $((2 * R0))" "$((2 * P0)) $((2 * U0)) $((2 * R0))"; do
+    # Users alone cannot be doubled (every user has a rating): the last
+    # point, all three doubled, fixes the users' term.
+    for spec in "$P0 $U0 $R0" "$((2 * P0)) $U0 $R0" "$P0 $U0 $((2 * R0))" "$((2 * P0)) $((2 * U0)) $((2 * R0))"; do
         set -- $spec
         f="$OUT/sizes-$1-$2-$3"
         if [ ! -s "$f.reco" ]; then
