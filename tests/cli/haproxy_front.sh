@@ -111,7 +111,7 @@ done
 # A replica stopped: within a few check intervals haproxy routes around it.
 kill "${PIDS[2]}" && wait "${PIDS[2]}"
 PIDS[2]=
-sh "$FRONT" wait "$HA" r2 DOWN 5 || fail "r2 not marked DOWN within 5 s"
+sh "$FRONT" wait "$HA" r2 DOWN 3 || fail "r2 not marked DOWN within 3 s (15 check intervals)"
 for u in $USERS; do
     [ "$(get "$FP" "/v1/users/$u/recommendations?n=10")" = 200 ] || fail "with r2 down: $u"
 done
