@@ -97,7 +97,7 @@ sh "$FRONT" state "$HA" >"$TMP/state"
 # Rolling reload: a new model renamed over the served one, reloaded one
 # replica at a time; every request meanwhile is answered.
 cp "$TMP/popular.reco" "$TMP/model.new" && mv "$TMP/model.new" "$TMP/model.reco"
-( for _ in $(seq 200); do get "$FP" "/v1/users/$(echo "$USERS" | tail -n 1)/recommendations?n=5"; done >"$TMP/during" ) &
+( for _ in $(seq 100); do get "$FP" "/v1/users/$(echo "$USERS" | tail -n 1)/recommendations?n=5"; done >"$TMP/during" ) &
 load=$!
 sh "$FRONT" rolling-reload "$HA" >"$TMP/reload.out" 2>&1 || fail "rolling reload: $(cat "$TMP/reload.out")"
 wait "$load"
