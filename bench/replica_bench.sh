@@ -32,6 +32,9 @@
 #               replica, wrk straight at it, for the proportional points of
 #               "sizes" (SIZE_SCALE and twice that) and the full-size model,
 #               random users of each file; RUNS rounds, interleaved.
+#   summary     the throughput summary again, of RESULTS (default
+#               $OUT/replica-throughput.txt); runs with non-2xx answers are
+#               left out of it.
 # Environment: RECO, BENCH_DATA, BENCH_OUT (common.sh), DURATION (10s),
 # CONNECTIONS (64), RUNS (3), WARM (seconds of requests before memory is read,
 # 5), REPLICA_MODEL (the served model;
@@ -87,6 +90,15 @@ if [ ! -s "$OUT/serve-users-heavy.txt" ]; then
         >"$OUT/serve-users-heavy.txt"
 fi
 
+# Private copies of the user lists: bench/serve_bench.sh rewrites the shared
+# ones in place on every run, and a run meeting an emptied file fails.
+for who in full heavy; do
+    if [ ! -s "$OUT/replica-users-$who.txt" ] || [ "$OUT/replica-users-$who.txt" -ot "$OUT/serve-users-$who.txt" ]; then
+        [ -s "$OUT/serve-users-$who.txt" ] && cp "$OUT/serve-users-$who.txt" "$OUT/replica-users-$who.txt.tmp" &&
+            mv "$OUT/replica-users-$who.txt.tmp" "$OUT/replica-users-$who.txt"
+    fi
+done
+
 # start_replica MODEL [ARGS...]: appends to PIDS and RPORTS.
 RPORTS=""
 start_replica() {
@@ -130,7 +142,7 @@ warm() {
 one_run() {
     setup=$1 who=$2 port=$3 run=$4
     shift 4
-    users=${USERS_FILE:-$OUT/serve-users-$who.txt}
+    users=${USERS_FILE:-$OUT/replica-users-$who.txt}
     BENCH_MODE=get BENCH_USERS="$users" wrk -t2 -c2 -d1s -s "$LUA" "http://127.0.0.1:$port" >/dev/null 2>&1 || true
     load=$(cut -d' ' -f1 /proc/loadavg)
     hapid=$(cat "$HA/haproxy.pid" 2>/dev/null || true)
@@ -164,6 +176,38 @@ one_run() {
         }' "$OUT/replica-wrk.txt"
 }
 
+# summarise RESULTS: medians and spreads (min-max) per setup and user set,
+# over the runs in which every answer was a 2xx (the others are counted and
+# left out: a run with failed requests measures the failures).
+summarise() {
+    SUM="$OUT/replica-summary.txt"
+    {
+        echo "# $1: median (min-max) over the runs without non-2xx answers"
+        echo "setup    users   runs  req/s                p99 ms               reco us/req        haproxy us/req     wrk us/req"
+        awk '!/^#/ && $1 != "setup" { print $1, $2 }' "$1" | sort -u | while read -r s w; do
+            n=$(awk -v s="$s" -v w="$w" '$1 == s && $2 == w && $10 == 0' "$1" | wc -l)
+            bad=$(awk -v s="$s" -v w="$w" '$1 == s && $2 == w && $10 != 0' "$1" | wc -l)
+            line="$s $w $n"
+            [ "$bad" -eq 0 ] || line="$line (+$bad left out)"
+            for col in 4 6 7 8 9; do
+                vals=$(awk -v s="$s" -v w="$w" -v c="$col" '$1 == s && $2 == w && $10 == 0 { print $c }' "$1")
+                [ -n "$vals" ] || continue
+                med=$(echo "$vals" | median)
+                lo=$(echo "$vals" | sort -g | head -n 1)
+                hi=$(echo "$vals" | sort -g | tail -n 1)
+                line="$line $med ($lo-$hi)"
+            done
+            echo "$line"
+        done
+    } | tee "$SUM"
+}
+
+# PARTS=summary: the summary of an earlier throughput run (RESULTS, default
+# $OUT/replica-throughput.txt) again.
+if echo "$PARTS" | grep -qw summary; then
+    summarise "${RESULTS:-$OUT/replica-throughput.txt}"
+fi
+
 if echo "$PARTS" | grep -qw throughput; then
     max=0
     for n in $REPLICAS; do [ "$n" -gt "$max" ] && max=$n; done
@@ -171,7 +215,7 @@ if echo "$PARTS" | grep -qw throughput; then
     for k in $(seq "$max"); do
         start_replica "$FULL" --map-model || { echo "replica_bench: a replica did not start" >&2; exit 1; }
     done
-    for p in $RPORTS; do warm "$p" "$OUT/serve-users-full.txt" 2; done
+    for p in $RPORTS; do warm "$p" "$OUT/replica-users-full.txt" 2; done
     RES="$OUT/replica-throughput.txt"
     {
         echo "# replica_bench throughput: $(basename "$FULL") ($(stat -c %s "$FULL") bytes), $max replicas started (--map-model, default threads),"
@@ -196,23 +240,7 @@ if echo "$PARTS" | grep -qw throughput; then
         done
     done
     stop_replicas
-    # Medians and spreads (min-max) over the runs.
-    SUM="$OUT/replica-summary.txt"
-    {
-        echo "# median (min-max) over $RUNS runs"
-        echo "setup    users   req/s                p99 ms               reco us/req        haproxy us/req     wrk us/req"
-        awk '!/^#/ && $1 != "setup" { print $1, $2 }' "$RES" | sort -u | while read -r s w; do
-            line="$s $w"
-            for col in 4 6 7 8 9; do
-                vals=$(awk -v s="$s" -v w="$w" -v c="$col" '$1 == s && $2 == w { print $c }' "$RES")
-                med=$(echo "$vals" | median)
-                lo=$(echo "$vals" | sort -g | head -n 1)
-                hi=$(echo "$vals" | sort -g | tail -n 1)
-                line="$line $med ($lo-$hi)"
-            done
-            echo "$line"
-        done
-    } | tee "$SUM"
+    summarise "$RES"
 fi
 
 # smaps SETUP: a line per running replica and their sums, in MB.
@@ -233,10 +261,10 @@ if echo "$PARTS" | grep -qw memory; then
     MEM="$OUT/replica-memory.txt"
     echo "# replica_bench memory: $(basename "$FULL") ($(stat -c %s "$FULL") bytes); after ${WARM} s of requests to each replica (random users)" | tee "$MEM"
     start_replica "$FULL" --map-model || exit 1
-    for p in $RPORTS; do warm "$p" "$OUT/serve-users-full.txt" "$WARM"; done
+    for p in $RPORTS; do warm "$p" "$OUT/replica-users-full.txt" "$WARM"; done
     smaps "1 replica, mapped"
     for k in 2 3 4; do start_replica "$FULL" --map-model || exit 1; done
-    for p in $RPORTS; do warm "$p" "$OUT/serve-users-full.txt" "$WARM"; done
+    for p in $RPORTS; do warm "$p" "$OUT/replica-users-full.txt" "$WARM"; done
     smaps "4 replicas, mapped"
     stop_replicas
     start_replica "$FULL" || exit 1
@@ -247,7 +275,7 @@ if echo "$PARTS" | grep -qw memory; then
         sleep 0.1
         i=$((i + 1))
     done
-    warm "$port" "$OUT/serve-users-full.txt" "$WARM"
+    warm "$port" "$OUT/replica-users-full.txt" "$WARM"
     smaps "1 replica, private copy"
     stop_replicas
 fi
@@ -286,7 +314,7 @@ if echo "$PARTS" | grep -qw sizes; then
     start_replica "$FULL" --map-model || exit 1
     port=$(echo $RPORTS)
     curl -s "http://127.0.0.1:$port/v1/model" >"$OUT/sizes-full.json"
-    warm "$port" "$OUT/serve-users-full.txt" "$WARM"
+    warm "$port" "$OUT/replica-users-full.txt" "$WARM"
     anon=$(awk '/^Anonymous:/ { print $2 }' "/proc/$(echo $PIDS)/smaps_rollup")
     python3 -c 'import json,sys; m = json.load(open(sys.argv[1])); print(m["items"], m["users"], m["ratings"], m["file_bytes"], sys.argv[2], "(full size)")' \
         "$OUT/sizes-full.json" "$anon" | tee -a "$SIZES"
@@ -336,7 +364,7 @@ if echo "$PARTS" | grep -qw cost; then
     for run in $(seq "$RUNS"); do
         for m in "$OUT/sizes-$P0-$U0-$R0" "$OUT/sizes-$((2 * P0))-$((2 * U0))-$((2 * R0))" full; do
             if [ "$m" = full ]; then
-                model=$FULL users=$OUT/serve-users-full.txt
+                model=$FULL users=$OUT/replica-users-full.txt
             else
                 model=$m.reco users=$m.users
             fi
