@@ -32,6 +32,10 @@
 #               replica, wrk straight at it, for the proportional points of
 #               "sizes" (SIZE_SCALE and twice that) and the full-size model,
 #               random users of each file; RUNS rounds, interleaved.
+#   reload      4 mapped replicas behind HAProxy, wrk for RELOAD_SECONDS (40)
+#               with random users, once undisturbed and once with a rolling
+#               reload (haproxy_front.sh rolling-reload) started 5 s in;
+#               RUNS rounds: req/s, p99, non-2xx answers, the reload's time.
 #   summary     the throughput summary again, of RESULTS (default
 #               $OUT/replica-throughput.txt); runs with non-2xx answers are
 #               left out of it.
@@ -377,4 +381,49 @@ if echo "$PARTS" | grep -qw cost; then
             stop_replicas
         done
     done
+fi
+
+if echo "$PARTS" | grep -qw reload; then
+    RL="$OUT/replica-reload.txt"
+    secs=${RELOAD_SECONDS:-40}
+    for k in 1 2 3 4; do start_replica "$FULL" --map-model || exit 1; done
+    for p in $RPORTS; do warm "$p" "$OUT/replica-users-full.txt" 2; done
+    # shellcheck disable=SC2086
+    fport=$(sh "$FRONT" start "$HA" 0 $RPORTS) || { echo "replica_bench: haproxy did not start" >&2; exit 1; }
+    {
+        echo "# replica_bench reload: 4 replicas (--map-model) of $(basename "$FULL") behind haproxy; wrk -t2 -c$CONNECTIONS -d${secs}s, random users; a rolling reload 5 s in"
+        echo "case     run     req/s  p50 ms  p99 ms  non2xx  reload_s  load"
+    } | tee "$RL"
+    for run in $(seq "$RUNS"); do
+        for case in steady reload; do
+            load=$(cut -d' ' -f1 /proc/loadavg)
+            BENCH_MODE=get BENCH_USERS="$OUT/replica-users-full.txt" wrk -t2 -c"$CONNECTIONS" -d"${secs}s" \
+                --latency -s "$LUA" "http://127.0.0.1:$fport" >"$OUT/replica-wrk.txt" 2>&1 &
+            wpid=$!
+            took=-
+            if [ "$case" = reload ]; then
+                sleep 5
+                t0=$(date +%s.%N)
+                sh "$FRONT" rolling-reload "$HA" >"$OUT/replica-reload.out" 2>&1 ||
+                    { echo "replica_bench: the rolling reload failed:" >&2; cat "$OUT/replica-reload.out" >&2; }
+                took=$(echo "$t0 $(date +%s.%N)" | awk '{ printf "%.1f", $2 - $1 }')
+            fi
+            wait "$wpid" || true
+            awk -v c="$case" -v run="$run" -v took="$took" -v load="$load" '
+                function ms(v) {
+                    if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+                    if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+                    if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+                    return v
+                }
+                /^ +50%/ { p50 = ms($2) }
+                /^ +99%/ { p99 = ms($2) }
+                /^Requests\/sec:/ { rps = $2 }
+                /Non-2xx or 3xx responses:/ { bad = $NF }
+                END { printf "%-8s %d %9.0f %7.2f %7.2f %7d %9s %5s\n", c, run, rps, p50, p99, bad + 0, took, load }
+            ' "$OUT/replica-wrk.txt" | tee -a "$RL"
+        done
+    done
+    sh "$FRONT" stop "$HA"
+    stop_replicas
 fi
