@@ -33,3 +33,14 @@ run_timed() {
     m=$(cut -d' ' -f2 "$OUT/.times" | sort -n | tail -1)
     echo "$w $((m / 1024))"
 }
+
+# build_driver SRC OUT: compiles a C benchmark driver against the build's
+# libreco.a (BUILD: the build directory, default the reco binary's), with
+# the libraries libreco.a needs (libpq when it was built with it).
+build_driver() {
+    # shellcheck disable=SC2046
+    cc -std=c17 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$1" \
+        "${BUILD:-$(dirname "$RECO")}/libreco.a" \
+        $(pkg-config --cflags --libs openblas lapacke jansson arpack) \
+        $(pkg-config --libs libpq 2>/dev/null || true) -lm -o "$2"
+}

@@ -15,10 +15,7 @@ BUILD=${BUILD:-$(dirname "$RECO")}
 SHARED=${RECO_SHARED_DATA:-$ROOT/../shared/data}
 DRIVER=$OUT/mf_bench
 
-# shellcheck disable=SC2046
-cc -std=c17 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/bench/mf_bench.c" \
-    "$BUILD/libreco.a" $(pkg-config --cflags --libs openblas lapacke jansson arpack plplot) \
-    -lm -o "$DRIVER"
+build_driver "$ROOT/bench/mf_bench.c" "$DRIVER"
 
 echo "machine: $(nproc) cores"
 if [ -s "$SHARED/ml-100k/splits/u5.test" ]; then

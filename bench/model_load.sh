@@ -8,10 +8,7 @@
 . "$(dirname "$0")/common.sh"
 BUILD=${BUILD:-$(dirname "$RECO")}
 DRIVER=$OUT/model_load
-# shellcheck disable=SC2046
-cc -std=c17 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/bench/model_load.c" \
-    "$BUILD/libreco.a" $(pkg-config --cflags --libs openblas lapacke jansson arpack plplot) \
-    -lm -o "$DRIVER"
+build_driver "$ROOT/bench/model_load.c" "$DRIVER"
 ensure_data
 MODEL=$OUT/full_mf64.model
 if [ ! -s "$MODEL" ] || [ "$MODEL" -ot "$RECO" ]; then

@@ -19,10 +19,7 @@ BUILD=${BUILD:-$(dirname "$RECO")}
 SHARED=${RECO_SHARED_DATA:-$ROOT/../shared/data}
 DRIVER=$OUT/topn_bench
 
-# shellcheck disable=SC2046
-cc -std=c17 -O2 -fopenmp -D_GNU_SOURCE -I"$ROOT/include" "$ROOT/bench/topn_bench.c" \
-    "$BUILD/libreco.a" $(pkg-config --cflags --libs openblas lapacke jansson arpack plplot) \
-    -lm -o "$DRIVER"
+build_driver "$ROOT/bench/topn_bench.c" "$DRIVER"
 
 echo "machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 

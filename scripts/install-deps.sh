@@ -10,7 +10,9 @@
 # tests/cli/haproxy_front.sh, bench/replica_bench.sh; skipped without it).
 # help2man writes the man pages, man-db and groff-base check them; g++
 # compiles the public headers as C++ (tests/install; each skipped without
-# them).
+# them). chromium, nodejs and npm run the web console's browser test
+# (tests/browser: puppeteer-core from npm drives the Debian chromium;
+# skipped without them).
 # Idempotent and non-interactive: packages already present are not touched.
 set -eu
 
@@ -18,7 +20,14 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libopenblas-dev liblapacke-dev libarpack2-dev
 libplplot-dev plplot-driver-cairo libcmocka-dev libcurl4-openssl-dev libpng-dev curl time
 locales python3 python3-jsonschema libpq-dev postgresql
-haproxy help2man g++ man-db groff-base"
+haproxy help2man g++ man-db groff-base chromium"
+
+# node and npm: Debian's packages, unless a node with its own npm is
+# already installed (another distribution's nodejs conflicts with Debian's
+# npm package).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PKGS="$PKGS nodejs npm"
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

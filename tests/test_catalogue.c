@@ -296,7 +296,7 @@ static void test_view(void **state)
     reco_cold_pick pick[5];
     size_t n = 0;
     uint32_t e = reco_catalogue_find(c, "c1", 2);
-    assert_int_equal(reco_catalogue_cold_similar(c, v, popular, e, 5, pick, &n, NULL), RECO_OK);
+    assert_int_equal(reco_catalogue_cold_similar(c, v, popular, e, NULL, 5, pick, &n, NULL), RECO_OK);
     assert_int_equal(n, 3);
     assert_int_equal(pick[0].item, 1);
     assert_int_equal(pick[0].source, RECO_COLD_CATEGORY);
@@ -307,6 +307,67 @@ static void test_view(void **state)
     reco_catalogue_view_free(v);
     reco_idmap_free(items);
     reco_catalogue_free(c);
+}
+
+/* The parts of an index split: disjoint, covering every category, within
+ * the limit, the big subtrees cut down to the category that holds the
+ * products. */
+static void test_partition(void **state)
+{
+    (void)state;
+    static const struct { const char *cat; int n; } groups[] = {
+        {"Shop/A/x", 40}, {"Shop/A/y", 40}, {"Shop/A", 5}, {"Shop/B", 20},
+        {"Shop/C/q", 1}, {"Z", 4}};
+    char *csv = malloc(8192), id[32];
+    size_t len = (size_t)sprintf(csv, "item_id,category\n");
+    reco_idmap *items = reco_idmap_new(128);
+    uint32_t iid;
+    int k = 0;
+    for (size_t g = 0; g < sizeof groups / sizeof *groups; g++)
+        for (int j = 0; j < groups[g].n; j++, k++) {
+            int l = sprintf(id, "p%d", k);
+            len += (size_t)sprintf(csv + len, "%s,%s\n", id, groups[g].cat);
+            assert_int_equal(reco_idmap_intern(items, id, (size_t)l, &iid), RECO_OK);
+        }
+    reco_catalogue *c = parse_ok("t.csv", csv);
+    reco_catalogue_view *v = NULL;
+    assert_int_equal(reco_catalogue_view_new(c, items, &v, NULL), RECO_OK);
+    const uint32_t nc = reco_catalogue_n_categories(c);
+    for (uint32_t max = 1; max <= 12; max++) {
+        reco_category_range r[12];
+        uint32_t n = 0;
+        assert_int_equal(reco_catalogue_partition(c, v, max, r, &n, NULL), RECO_OK);
+        assert_true(n >= 1 && n <= max);
+        /* Every category number in exactly one part. */
+        for (uint32_t cat = 0; cat < nc; cat++) {
+            int in = 0;
+            for (uint32_t j = 0; j < n; j++)
+                in += cat >= r[j].lo && cat < r[j].hi;
+            assert_int_equal(in, 1);
+        }
+        if (max >= 8) {
+            /* Room enough: Shop/A/x, a leaf with 36% of the products, is a
+             * part of its own. */
+            reco_category_range ax = reco_catalogue_category_range(
+                c, reco_catalogue_category_find(c, "Shop/A/x", 8));
+            bool found = false;
+            for (uint32_t j = 0; j < n; j++)
+                found |= r[j].lo == ax.lo && r[j].hi == ax.hi;
+            assert_true(found);
+        }
+    }
+    reco_catalogue_view_free(v);
+    reco_catalogue_free(c);
+    reco_catalogue *none = parse_ok("t.csv", "item_id\nx\n");
+    assert_int_equal(reco_catalogue_view_new(none, items, &v, NULL), RECO_OK);
+    reco_category_range r1[1];
+    uint32_t n1 = 7;
+    assert_int_equal(reco_catalogue_partition(none, v, 1, r1, &n1, NULL), RECO_OK);
+    assert_int_equal(n1, 0);
+    reco_catalogue_view_free(v);
+    reco_catalogue_free(none);
+    reco_idmap_free(items);
+    free(csv);
 }
 
 static void test_apply(void **state)
@@ -593,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_tree),
         cmocka_unit_test(test_view),
+        cmocka_unit_test(test_partition),
         cmocka_unit_test(test_apply),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_mfile_round_trip),

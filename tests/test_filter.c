@@ -325,8 +325,51 @@ static void test_factor_index_filter(void **state)
                 r.f.n_walks = ix.n_orders;
                 ng = reco_factor_index_topn_filter(&ix, x, base, want_n, &r.f, got);
                 assert_same_list(got, ng, want, nw);
-                for (uint32_t o = 0; o < ix.n_orders; o++)
+                /* And with the orders split by category: contiguous groups
+                 * of 1 to 4 categories, covering them all or (one user in
+                 * four) leaving one group out, when the search must see
+                 * that a rule's range is not covered and walk it whole. */
+                reco_factor_split splits[RECO_FACTOR_ORDERS];
+                reco_category_range parts[NCAT];
+                uint32_t np = 0;
+                for (uint32_t lo = 0; lo < NCAT;) {
+                    uint32_t hi = lo + 1 + below(4);
+                    hi = hi > NCAT ? NCAT : hi;
+                    parts[np++] = (reco_category_range){lo, hi};
+                    lo = hi;
+                }
+                if (u % 4 == 3 && np > 1) {
+                    const uint32_t drop = below(np);
+                    parts[drop] = parts[--np];
+                }
+                for (uint32_t o = 0; o < ix.n_orders; o++) {
+                    assert_int_equal(reco_factor_split_build(&splits[o], &ix.ord[o],
+                                                             r.f.item_category,
+                                                             r.f.n_item_category, parts, np,
+                                                             NULL),
+                                     RECO_OK);
+                    walks[o].split = &splits[o];
+                }
+                ng = reco_factor_index_topn_filter(&ix, x, base, want_n, &r.f, got);
+                assert_same_list(got, ng, want, nw);
+                if (u == 0) {
+                    /* Ranges that overlap, or more than the limit, are
+                     * refused. */
+                    reco_factor_split bad;
+                    reco_category_range two[2] = {{0, 3}, {2, 5}};
+                    reco_error err;
+                    assert_int_equal(reco_factor_split_build(&bad, &ix.ord[0], r.cat, n, two,
+                                                             2, &err),
+                                     RECO_ERR_INVALID);
+                    assert_int_equal(reco_factor_split_build(&bad, &ix.ord[0], r.cat, n, two,
+                                                             RECO_FACTOR_SPLIT_MAX + 1, &err),
+                                     RECO_ERR_INVALID);
+                    reco_factor_split_clear(NULL);
+                }
+                for (uint32_t o = 0; o < ix.n_orders; o++) {
+                    reco_factor_split_clear(&splits[o]);
                     reco_item_filter_walk_clear(&walks[o]);
+                }
                 rfilter_free(&r);
             }
             reco_factor_index_clear(&ix);

@@ -1718,7 +1718,7 @@ static void test_client_mistakes(void **state)
         {NULL, "/v1/items/%FF/similar", NULL, NULL, 400, "item ID is not valid UTF-8"},
         {NULL, "/v1/predict?user=%FF&item=x", NULL, NULL, 400, "not valid UTF-8"},
         /* paths and methods */
-        {NULL, "/", NULL, NULL, 404, "no endpoint"},
+        {NULL, "/index.html", NULL, NULL, 404, "no endpoint"},
         {NULL, "/v2/users/u/recommendations", NULL, NULL, 404, "no endpoint"},
         {NULL, "/v1/users/u", NULL, NULL, 404, "no endpoint"},
         {NULL, "/v1/users/u/recommendations/", NULL, NULL, 404, "no endpoint"},
@@ -2460,6 +2460,54 @@ static void test_catalogue_live(void **state)
                             json_array_get(json_object_get(r.json, "items"), 0), "source")),
                         "category");
     resp_free(&r);
+    /* Similar products hide unavailable ones too, inside the search: the
+     * first of a product's similar list, made unavailable, leaves the next
+     * answer and the rest move up; include_unavailable shows it again, and
+     * the other rules apply (not the cap). */
+    char sim[2048], sim2[2048], first[64];
+    snprintf(path, sizeof path, "/v1/items/%s/similar?n=6", top2);
+    g.path = path;
+    r = R(&g);
+    assert_int_equal(r.status, 200);
+    ids_of(r.json, sim, sizeof sim);
+    snprintf(first, sizeof first, "%s",
+             json_string_value(json_object_get(json_array_get(json_object_get(r.json, "items"), 0),
+                                               "item")));
+    resp_free(&r);
+    item_write(s.port, "PATCH", first, "{\"available\": false}", 200);
+    r = R(&g);
+    ids_of(r.json, sim2, sizeof sim2);
+    assert_null(strstr(sim2, first));
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 6);
+    assert_int_equal(strncmp(sim2, sim + strlen(first) + 1, strlen(sim) - strlen(first) - 1), 0);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/items/%s/similar?n=6&include_unavailable=true", top2);
+    r = R(&g);
+    assert_string_equal(ids_of(r.json, sim2, sizeof sim2), sim);
+    assert_true(json_is_false(json_object_get(
+        json_array_get(json_object_get(r.json, "items"), 0), "available")));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/items/%s/similar?n=4&category=Cat/A&exclude=nosuch", top2);
+    r = R(&g);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "requested")), 4);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "unknown_items")), 1);
+    json_t *its = json_object_get(r.json, "items");
+    assert_true(json_array_size(its) > 0);
+    for (size_t k = 0; k < json_array_size(its); k++)
+        assert_int_equal(strncmp(json_string_value(json_object_get(json_array_get(its, k),
+                                                                   "category")),
+                                 "Cat/A", 5),
+                         0);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/items/%s/similar?category=No/Such", top2);
+    r = R(&g);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+    assert_non_null(json_object_get(r.json, "reason"));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/v1/items/%s/similar?max_per_category=1", top2);
+    expect(&g, 400, "unknown query parameter");
     /* Bad bodies and IDs. */
     snprintf(path, sizeof path, "/v1/items/%s", top2);
     req b = {.path = path, .method = "PATCH", .body = "{\"available\": \"no\"}", .port = s.port};
@@ -2955,6 +3003,384 @@ static void test_clean_shutdown(void **state)
 
 #endif /* RECO_HAVE_CURL */
 
+/* ---- the console's endpoints and files ---- */
+
+/* The tests that write get a server of their own (its own log), so that
+ * the shared server's log holds what the other tests count; requests
+ * without a port go to it while the test runs. */
+static server g_own;
+static unsigned g_shared_port;
+
+static int own_server_setup(void **state)
+{
+    (void)state;
+    static int seq;
+    char log[160];
+    snprintf(log, sizeof log, "%s/own-log-%d.csv", g_dir, ++seq);
+    if (server_start(&g_own, g_mf, log, NULL, NULL) != 0)
+        return -1;
+    g_shared_port = g_srv.port;
+    g_srv.port = g_own.port;
+    return 0;
+}
+
+static int own_server_teardown(void **state)
+{
+    (void)state;
+    g_srv.port = g_shared_port;
+    if (g_own.pid)
+        server_stop(&g_own, SIGKILL);
+    return 0;
+}
+
+/* GET /v1/users?prefix=: the model's users in byte order, users new since
+ * training too, and every bad input named. */
+static void test_users_prefix(void **state)
+{
+    (void)state;
+    resp r = GET("/v1/users?prefix=user01&limit=5");
+    assert_int_equal(r.status, 200);
+    json_t *users = json_object_get(r.json, "users");
+    assert_int_equal(json_array_size(users), 5);
+    assert_true(json_is_true(json_object_get(r.json, "more")));
+    assert_string_equal(json_string_value(json_object_get(r.json, "prefix")), "user01");
+    const char *prev = "";
+    for (size_t k = 0; k < 5; k++) {
+        json_t *u = json_array_get(users, k);
+        const char *id = json_string_value(json_object_get(u, "user"));
+        char want[16];
+        snprintf(want, sizeof want, "user01%zu", k); /* user010 .. user014 */
+        assert_string_equal(id, want);
+        assert_true(strcmp(prev, id) < 0);
+        prev = id;
+        assert_true(json_integer_value(json_object_get(u, "training_ratings")) >= 25);
+    }
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "index"),
+                                                        "users")), N_USERS + 1);
+    resp_free(&r);
+    /* A whole ID; no match; no prefix at all: the first users. */
+    r = GET("/v1/users?prefix=user299");
+    assert_int_equal(json_array_size(json_object_get(r.json, "users")), 1);
+    assert_false(json_is_true(json_object_get(r.json, "more")));
+    resp_free(&r);
+    r = GET("/v1/users?prefix=zzz");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "users")), 0);
+    resp_free(&r);
+    r = GET("/v1/users?limit=2");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r.json, "users"), 0), "user")),
+                        SPECIAL_USER); /* "s" < "u", and no user is new yet */
+    resp_free(&r);
+    /* Encoded: "slash/user ü". */
+    r = GET("/v1/users?prefix=slash%2Fuser%20%C3");
+    assert_int_equal(r.status, 400); /* half a character is not UTF-8 */
+    resp_free(&r);
+    r = GET("/v1/users?prefix=slash%2Fuser%20%C3%BC");
+    assert_int_equal(json_array_size(json_object_get(r.json, "users")), 1);
+    resp_free(&r);
+    /* A user new since training is found, with its live rating. */
+    expect(&(req){.path = "/v1/ratings",
+                  .body = "{\"user\":\"user01-console-new\",\"item\":\"item001\",\"rating\":4}"},
+           201, NULL);
+    r = GET("/v1/users?prefix=user01-&limit=3");
+    json_t *u = json_array_get(json_object_get(r.json, "users"), 0);
+    assert_string_equal(json_string_value(json_object_get(u, "user")), "user01-console-new");
+    assert_int_equal(json_integer_value(json_object_get(u, "live_ratings")), 1);
+    assert_int_equal(json_integer_value(json_object_get(u, "training_ratings")), 0);
+    resp_free(&r);
+    r = GET("/v1/users?prefix=user01&limit=100");
+    users = json_object_get(r.json, "users");
+    prev = "";
+    for (size_t k = 0; k < json_array_size(users); k++) { /* merged in order */
+        const char *id = json_string_value(json_object_get(json_array_get(users, k), "user"));
+        assert_true(strcmp(prev, id) < 0);
+        prev = id;
+    }
+    assert_int_equal(json_array_size(users), 11);
+    resp_free(&r);
+    /* Bad input. */
+    expect(&(req){.path = "/v1/users?limit=0"}, 400, "limit must be a whole number from 1 to 100");
+    expect(&(req){.path = "/v1/users?limit=101"}, 400, "limit");
+    expect(&(req){.path = "/v1/users?limit=ten"}, 400, "limit");
+    expect(&(req){.path = "/v1/users?prefix=%ZZ"}, 400, "bad percent-escape");
+    expect(&(req){.path = "/v1/users?prefix=a%01b"}, 400, "prefix must be");
+    expect(&(req){.path = "/v1/users?prefix=a%00b"}, 400, "NUL");
+    expect(&(req){.path = "/v1/users?prefix=a&prefix=b"}, 400, "more than once");
+    expect(&(req){.path = "/v1/users?name=x"}, 400, "unknown query parameter");
+    char path[400] = "/v1/users?prefix=";
+    memset(path + strlen(path), 'a', 256);
+    expect(&(req){.path = path}, 400, "at most 255 bytes");
+    expect(&(req){.path = "/v1/users", .method = "DELETE"}, 405, NULL);
+}
+
+/* GET /v1/items/{item}/ratings: the training ratings' count, mean and
+ * histogram, live ratings on top, the newest raters first. */
+static void test_item_ratings(void **state)
+{
+    (void)state;
+    resp r = GET("/v1/items/item007/ratings");
+    assert_int_equal(r.status, 200);
+    json_int_t count = json_integer_value(json_object_get(r.json, "count"));
+    assert_true(count > 0);
+    assert_true(json_is_true(json_object_get(r.json, "known_item")));
+    json_t *hist = json_object_get(r.json, "histogram");
+    assert_int_equal(json_array_size(hist), 5); /* stars 1 to 5 */
+    json_int_t sum = 0;
+    double mean = 0;
+    for (size_t k = 0; k < 5; k++) {
+        json_t *b = json_array_get(hist, k);
+        assert_true(json_number_value(json_object_get(b, "rating")) == (double)(k + 1));
+        json_int_t c = json_integer_value(json_object_get(b, "count"));
+        sum += c;
+        mean += (double)c * (double)(k + 1);
+    }
+    assert_int_equal(sum, count);
+    assert_true(fabs(json_number_value(json_object_get(r.json, "mean")) - mean / (double)count) <
+                1e-4);
+    json_t *recent = json_object_get(r.json, "recent");
+    assert_true(json_array_size(recent) == (count < 10 ? (size_t)count : 10));
+    assert_true(json_is_null(json_object_get(json_array_get(recent, 0), "timestamp")));
+    resp_free(&r);
+    /* Live ratings: a new rater and a changed rating, the newest first. */
+    expect(&(req){.path = "/v1/ratings",
+                  .body = "[{\"user\":\"rater-a\",\"item\":\"item007\",\"rating\":1,"
+                          "\"timestamp\":1800000000},"
+                          "{\"user\":\"rater-b\",\"item\":\"item007\",\"rating\":2,"
+                          "\"timestamp\":1800000100}]"},
+           201, NULL);
+    r = GET("/v1/items/item007/ratings?recent=3");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "count")), count + 2);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "live_ratings")), 2);
+    recent = json_object_get(r.json, "recent");
+    assert_int_equal(json_array_size(recent), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(recent, 0), "user")),
+                        "rater-b");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(recent, 1), "user")),
+                        "rater-a");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(recent, 0), "source")),
+                        "live");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(recent, 0), "timestamp")),
+                     1800000100);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(recent, 2), "source")),
+                        "training");
+    resp_free(&r);
+    r = GET("/v1/items/item007/ratings?recent=0");
+    assert_int_equal(json_array_size(json_object_get(r.json, "recent")), 0);
+    resp_free(&r);
+    /* A product only live ratings know. */
+    expect(&(req){.path = "/v1/ratings",
+                  .body = "{\"user\":\"rater-a\",\"item\":\"console-new-item\",\"rating\":3}"},
+           201, NULL);
+    r = GET("/v1/items/console-new-item/ratings");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "count")), 1);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "training_ratings")), 0);
+    resp_free(&r);
+    /* Encoded IDs, bad input. */
+    r = GET("/v1/items/odd%2Fitem%20%C3%BC/ratings");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "count")), 30);
+    resp_free(&r);
+    expect(&(req){.path = "/v1/items/no-such-item/ratings"}, 404, "unknown product");
+    expect(&(req){.path = "/v1/items/item007/ratings?recent=101"}, 400,
+           "recent must be a whole number from 0 to 100");
+    expect(&(req){.path = "/v1/items/item007/ratings?recent=-1"}, 400, "recent");
+    expect(&(req){.path = "/v1/items/item007/ratings?n=3"}, 400, "unknown query parameter");
+    expect(&(req){.path = "/v1/items/bad%ZZ/ratings"}, 400, "percent-escape");
+    expect(&(req){.path = "/v1/items/item007/ratings", .body = "{}"}, 405, NULL);
+}
+
+/* recommendations?variant=NAME: that variant's list, outside the
+ * experiment. */
+static void test_variant_param(void **state)
+{
+    (void)state;
+    char log[160], va[400], vb[400];
+    snprintf(log, sizeof log, "%s/variant-param-log.csv", g_dir);
+    snprintf(va, sizeof va, "A=%s:0.5", g_mf);
+    snprintf(vb, sizeof vb, "B=%s:0.5", g_icf);
+    const char *const args[] = {"--variant", va, "--variant", vb, "--ratings-log", log,
+                                "--create-ratings-log", NULL};
+    server s;
+    assert_int_equal(server_start_args(&s, args, NULL), 0);
+    /* A user of each variant, by their own lists. */
+    char user_of[2][32] = {"", ""};
+    json_t *own[2] = {NULL, NULL};
+    for (int u = 0; u < 40 && (!own[0] || !own[1]); u++) {
+        char path[96];
+        snprintf(path, sizeof path, "/v1/users/user%03d/recommendations?n=5", u);
+        resp r = R(&(req){.path = path, .port = s.port});
+        int v = json_string_value(json_object_get(r.json, "variant"))[0] - 'A';
+        if (!own[v]) {
+            own[v] = json_incref(json_object_get(r.json, "items"));
+            snprintf(user_of[v], sizeof user_of[v], "user%03d", u);
+        }
+        resp_free(&r);
+    }
+    assert_non_null(own[0]);
+    assert_non_null(own[1]);
+    resp e = R(&(req){.path = "/v1/experiments", .port = s.port});
+    json_int_t lists_before = 0;
+    for (size_t k = 0; k < 2; k++)
+        lists_before += json_integer_value(json_object_get(
+            json_array_get(json_object_get(e.json, "variants"), k), "lists_served"));
+    resp_free(&e);
+    for (int v = 0; v < 2; v++) {
+        char path[128];
+        /* The user's own variant asked by name: the same list. */
+        snprintf(path, sizeof path, "/v1/users/%s/recommendations?n=5&variant=%c", user_of[v],
+                 'A' + v);
+        resp r = R(&(req){.path = path, .port = s.port});
+        assert_int_equal(r.status, 200);
+        assert_true(json_equal(json_object_get(r.json, "items"), own[v]));
+        assert_string_equal(json_string_value(json_object_get(r.json, "variant")),
+                            v ? "B" : "A");
+        assert_null(json_object_get(r.json, "recommendation_id"));
+        resp_free(&r);
+        /* The other variant: its algorithm. */
+        snprintf(path, sizeof path, "/v1/users/%s/recommendations?n=5&variant=%c", user_of[v],
+                 'B' - v);
+        r = R(&(req){.path = path, .port = s.port});
+        assert_string_equal(json_string_value(json_object_get(r.json, "algorithm")),
+                            v ? g_algo_a : g_algo_b);
+        resp_free(&r);
+        json_decref(own[v]);
+    }
+    /* Rules with a variant. */
+    char path[160];
+    snprintf(path, sizeof path, "/v1/users/%s/recommendations?n=5&variant=B&exclude=item001",
+             user_of[0]);
+    expect(&(req){.path = path, .port = s.port}, 200, NULL);
+    /* Not counted as served lists. */
+    e = R(&(req){.path = "/v1/experiments", .port = s.port});
+    json_int_t lists_after = 0;
+    for (size_t k = 0; k < 2; k++)
+        lists_after += json_integer_value(json_object_get(
+            json_array_get(json_object_get(e.json, "variants"), k), "lists_served"));
+    assert_int_equal(lists_after, lists_before);
+    resp_free(&e);
+    expect(&(req){.path = "/v1/users/user001/recommendations?variant=C", .port = s.port}, 400,
+           "unknown variant \"C\": this server has A, B");
+    expect(&(req){.path = "/v1/users/user001/recommendations?variant=a%20b", .port = s.port},
+           400, "variant must be");
+    expect(&(req){.path = "/v1/users/user001/recommendations?variant=", .port = s.port}, 400,
+           "variant must be");
+    expect(&(req){.path = "/v1/users/user001/recommendations?variant=A&variant=B",
+                  .port = s.port},
+           400, "more than once");
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+    /* Without variants the one variant is "default". */
+    expect(&(req){.path = "/v1/users/user001/recommendations?variant=default"}, 200, NULL);
+    expect(&(req){.path = "/v1/users/user001/recommendations?variant=A"}, 400,
+           "this server has default");
+}
+
+static bool header_has(const resp *r, const char *line)
+{
+    return strcasestr(r->headers, line) != NULL;
+}
+
+/* GET /: the console's files, embedded, with their types, ETags and
+ * policy; /report/ only with --report, and only inside it. */
+static void test_console_files(void **state)
+{
+    (void)state;
+    resp r = GET("/");
+    assert_int_equal(r.status, 200);
+    assert_true(header_has(&r, "Content-Type: text/html; charset=utf-8"));
+    assert_true(header_has(&r, "Content-Security-Policy: default-src 'none'; script-src 'self'"));
+    assert_true(header_has(&r, "X-Content-Type-Options: nosniff"));
+    assert_non_null(strstr(r.body, "<script src=\"/console/console.js\""));
+    assert_null(strstr(r.body, "<script>")); /* nothing inline */
+    const char *et = strcasestr(r.headers, "ETag: ");
+    assert_non_null(et);
+    char etag[64] = "";
+    sscanf(et + 6, "%63[^\r\n]", etag);
+    resp_free(&r);
+    /* The same ETag: 304, no body. */
+    {
+        char rq[512];
+        int n = snprintf(rq, sizeof rq, "GET / HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: "
+                         "%s\r\nConnection: close\r\n\r\n", etag);
+        raw_resp rr = raw_exchange(g_srv.port, rq, (size_t)n, 5000);
+        assert_int_equal(rr.status, 304);
+        assert_int_equal(rr.body_len, 0);
+        raw_resp_free(&rr);
+    }
+    r = GET("/console/console.js");
+    assert_int_equal(r.status, 200);
+    assert_true(header_has(&r, "Content-Type: text/javascript"));
+    assert_null(strstr(r.body, "innerHTML")); /* IDs only ever as text */
+    resp_free(&r);
+    r = GET("/console/console.css");
+    assert_true(header_has(&r, "Content-Type: text/css"));
+    resp_free(&r);
+    expect(&(req){.path = "/console/nope.js"}, 404, "the console has no file");
+    expect(&(req){.path = "/console/"}, 404, NULL);
+    expect(&(req){.path = "/", .body = "{}"}, 405, NULL);
+    expect(&(req){.path = "/report/"}, 404, "--report DIR");
+    /* A served report, read-only and confined to its directory. */
+    char dir[160], sub[200], file[220], outside[200], link[220];
+    snprintf(dir, sizeof dir, "%s/report", g_dir);
+    snprintf(sub, sizeof sub, "%s/img", dir);
+    snprintf(outside, sizeof outside, "%s/secret.txt", g_dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(file, sizeof file, "%s/index.html", dir);
+    write_file(file, "<!doctype html><html><body>report</body></html>\n");
+    snprintf(file, sizeof file, "%s/stats.json", dir);
+    write_file(file, "{\"ratings\":1}\n");
+    snprintf(file, sizeof file, "%s/img/a.svg", dir);
+    write_file(file, "<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n");
+    snprintf(file, sizeof file, "%s/.hidden", dir);
+    write_file(file, "hidden\n");
+    write_file(outside, "secret\n");
+    snprintf(link, sizeof link, "%s/link.txt", dir);
+    assert_int_equal(symlink(outside, link), 0);
+    char model[160];
+    snprintf(model, sizeof model, "%s", g_mf);
+    const char *const args[] = {"--model", model, "--report", dir, NULL};
+    server s;
+    assert_int_equal(server_start_args(&s, args, NULL), 0);
+    r = R(&(req){.path = "/report/", .port = s.port});
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "report"));
+    assert_true(header_has(&r, "Content-Type: text/html"));
+    assert_true(header_has(&r, "Content-Security-Policy: default-src 'none'"));
+    resp_free(&r);
+    r = R(&(req){.path = "/report/stats.json", .port = s.port});
+    assert_true(header_has(&r, "Content-Type: application/json"));
+    resp_free(&r);
+    r = R(&(req){.path = "/report/img/a.svg", .port = s.port});
+    assert_int_equal(r.status, 200);
+    assert_true(header_has(&r, "Content-Type: image/svg+xml"));
+    resp_free(&r);
+    expect(&(req){.path = "/report/nope.png", .port = s.port}, 404, "the report has no file");
+    expect(&(req){.path = "/report/img", .port = s.port}, 404, NULL); /* a directory */
+    expect(&(req){.path = "/report/link.txt", .port = s.port}, 404, NULL); /* a symlink */
+    expect(&(req){.path = "/report/.hidden", .port = s.port}, 400, "not a report file name");
+    expect(&(req){.path = "/report/..%2Fsecret.txt", .port = s.port}, 400, "not a report file");
+    expect(&(req){.path = "/report/img//a.svg", .port = s.port}, 400, "not a report file");
+    expect(&(req){.path = "/report/stats.json", .body = "{}", .port = s.port}, 405, NULL);
+    /* Dot segments as sent (curl would squash them): refused. */
+    static const char *const raw[] = {
+        "GET /report/../secret.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "GET /report/img/../../secret.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "GET /report/./stats.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    };
+    for (size_t k = 0; k < sizeof raw / sizeof raw[0]; k++) {
+        raw_resp rr = raw_exchange(s.port, raw[k], strlen(raw[k]), 5000);
+        expect_raw_error(&rr, 400, "not a report file name");
+        assert_null(strstr(rr.body, "secret\n"));
+        raw_resp_free(&rr);
+    }
+    assert_int_equal(server_stop(&s, SIGTERM), 0);
+    /* --report of something that is not a directory is refused at start. */
+    const char *const bad[] = {"--model", model, "--report", outside, NULL};
+    assert_int_equal(server_start_args(&s, bad, NULL), 2);
+    assert_non_null(strstr(s.out, "--report"));
+}
+
 int main(void)
 {
     const struct CMUnitTest unit[] = {
@@ -2996,6 +3422,12 @@ int main(void)
         cmocka_unit_test(test_experiment_bad_variants),
         cmocka_unit_test(test_in_process),
         cmocka_unit_test(test_similar_popular_model),
+        cmocka_unit_test_setup_teardown(test_users_prefix, own_server_setup,
+                                        own_server_teardown),
+        cmocka_unit_test_setup_teardown(test_item_ratings, own_server_setup,
+                                        own_server_teardown),
+        cmocka_unit_test(test_variant_param),
+        cmocka_unit_test(test_console_files),
         cmocka_unit_test(test_clean_shutdown),
     };
     rc |= cmocka_run_group_tests_name("http_server", server_tests, group_setup, group_teardown);

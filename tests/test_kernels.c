@@ -177,7 +177,7 @@ static void test_cosine_index(void **state)
         for (int i = 0; i < 600; i += 37) {
             reco_scored out[5];
             size_t n;
-            assert_int_equal(reco_cosine_index_topn(&ix, &fac, (uint32_t)i, 5, out, &n, NULL),
+            assert_int_equal(reco_cosine_index_topn(&ix, &fac, (uint32_t)i, 5, NULL, out, &n, NULL),
                              RECO_OK);
             if (i % 50 == 7) {
                 assert_int_equal(n, 0);
@@ -200,7 +200,7 @@ static void test_cosine_index(void **state)
         }
         reco_scored out[5];
         size_t n;
-        assert_int_equal(reco_cosine_index_topn(&ix, &fac, 600, 5, out, &n, NULL), RECO_OK);
+        assert_int_equal(reco_cosine_index_topn(&ix, &fac, 600, 5, NULL, out, &n, NULL), RECO_OK);
         assert_int_equal(n, 0);
         reco_cosine_index_clear(&ix);
     }

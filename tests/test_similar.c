@@ -162,6 +162,78 @@ static void test_every_algorithm(void **state)
     }
 }
 
+/* Under rules, every algorithm's list is the unfiltered chain's with the
+ * rejected products left out: asking for every product without rules,
+ * dropping what the rules reject and keeping the first N gives the same
+ * products, sources and scores. */
+static void test_filtered(void **state)
+{
+    (void)state;
+    const uint32_t ni = reco_dataset_n_items(g_ds);
+    uint64_t rng = 0x5DEECE66Dull;
+    uint32_t *cat = malloc(ni * sizeof *cat), *ex = malloc(ni * sizeof *ex);
+    uint32_t *inc = malloc(ni * sizeof *inc);
+    uint64_t *hidden = calloc(ni / 64 + 1, sizeof *hidden);
+    reco_similar *all = malloc(ni * sizeof *all);
+    assert_true(cat && ex && inc && hidden && all);
+    for (uint32_t i = 0; i < ni; i++)
+        cat[i] = (uint32_t)(test_uniform(&rng) * 6);
+    for (const char *const *a = ALGOS; *a; a++) {
+        reco_model *m = fit(*a, NULL);
+        reco_error err;
+        for (uint32_t i = 0, round = 0; i < ni; i += 61, round++) {
+            reco_item_filter f = {0};
+            memset(hidden, 0, (ni / 64 + 1) * sizeof *hidden);
+            for (uint32_t j = 0; j < ni; j++)
+                if (test_uniform(&rng) < 0.3)
+                    hidden[j / 64] |= 1ull << (j % 64);
+            f.hidden = hidden;
+            f.n_hidden_bits = ni;
+            for (uint32_t j = 0; j < ni; j++)
+                if (test_uniform(&rng) < 0.05)
+                    ex[f.n_exclude++] = j;
+            f.exclude = ex;
+            reco_category_range r = {1, 3};
+            if (round % 2) {
+                f.item_category = cat;
+                f.n_item_category = ni;
+                f.categories = &r;
+                f.n_categories = 1;
+            }
+            if (round % 5 == 4) {
+                for (uint32_t j = 0; j < ni; j++)
+                    if (test_uniform(&rng) < 0.2)
+                        inc[f.n_include++] = j;
+                f.include = inc;
+            }
+            reco_similar got[N];
+            size_t n_got, n_all;
+            assert_int_equal(reco_model_similar_filtered(m, i, N, &f, got, &n_got, NULL, &err),
+                             RECO_OK);
+            assert_int_equal(reco_model_similar(m, i, ni, all, &n_all, NULL, &err), RECO_OK);
+            size_t k = 0;
+            for (size_t x = 0; x < n_all && k < N; x++) {
+                if (!reco_item_filter_admits(&f, all[x].id))
+                    continue;
+                if (k >= n_got)
+                    fail_msg("%s, product %u: %zu similar under rules, the reference has more",
+                             *a, i, n_got);
+                assert_int_equal(got[k].id, all[x].id);
+                assert_int_equal(got[k].source, all[x].source);
+                assert_float_equal(got[k].score, all[x].score, 1e-6);
+                k++;
+            }
+            assert_int_equal(k, n_got);
+        }
+        reco_model_free(m);
+    }
+    free(cat);
+    free(ex);
+    free(inc);
+    free(hidden);
+    free(all);
+}
+
 /* The chain of each kind of model, and what each source's score is. */
 static void test_chains_and_kinds(void **state)
 {
@@ -389,7 +461,7 @@ int main(void)
         cmocka_unit_test(test_every_algorithm), cmocka_unit_test(test_chains_and_kinds),
         cmocka_unit_test(test_sources_by_hand), cmocka_unit_test(test_factor_floor),
         cmocka_unit_test(test_svd_support),     cmocka_unit_test(test_model_file),
-        cmocka_unit_test(test_misuse),
+        cmocka_unit_test(test_misuse),        cmocka_unit_test(test_filtered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

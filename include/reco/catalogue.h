@@ -199,6 +199,20 @@ void reco_catalogue_view_filter(const reco_catalogue_view *v, bool include_unava
                                 const reco_category_range *ranges, size_t n_ranges,
                                 reco_item_filter *f);
 
+/* Disjoint category ranges covering every category of c, at most
+ * max_parts (1..RECO_FACTOR_SPLIT_MAX's worth, the caller's room in out):
+ * the parts a top-N index is split into (reco/factor_index.h) so that a
+ * category rule walks the products it admits. Starts from the top level
+ * categories (consecutive ones merged when there are more than
+ * max_parts) and splits the part holding most of v's products into its
+ * own products and its subcategories (runs of pieces without products
+ * joined into one), while that part holds over a sixteenth
+ * of the products and the result fits. *n_out 0 when c has no
+ * categories. RECO_ERR_NOMEM when out of memory. */
+reco_status reco_catalogue_partition(const reco_catalogue *c, const reco_catalogue_view *v,
+                                     uint32_t max_parts, reco_category_range *out,
+                                     uint32_t *n_out, reco_error *err);
+
 /* ---- cold start: products without ratings ---- */
 
 /* Where a cold-start entry came from. */
@@ -219,14 +233,17 @@ typedef struct reco_cold_pick {
 } reco_cold_pick;
 
 /* Products to show for catalogue entry e, which the model does not know
- * (no ratings): the most popular available products (by popular[0..
+ * (no ratings): the most popular products rules admits (by popular[0..
  * v->n_items-1], a model's popularity scores, higher first, ties by
  * lower index) of e's category, then of its parent, grandparent and so
- * on, then overall; never a product twice. Up to n into out; *n_out the
- * count. A product without a category goes straight to the overall
- * ranking. Costs one scan of the model's products per level. */
+ * on, then overall; never a product twice. rules (reco/item_filter.h;
+ * the cap is not applied) NULL: every available product. Up to n into
+ * out; *n_out the count. A product without a category goes straight to
+ * the overall ranking. Costs one scan of the model's products per
+ * level. */
 reco_status reco_catalogue_cold_similar(const reco_catalogue *c, const reco_catalogue_view *v,
-                                        const float *popular, uint32_t e, size_t n,
+                                        const float *popular, uint32_t e,
+                                        const reco_item_filter *rules, size_t n,
                                         reco_cold_pick *out, size_t *n_out, reco_error *err);
 
 /* ---- model files ---- */

@@ -73,6 +73,10 @@ typedef struct reco_factor_order {
     uint8_t *q8;
     float *q8_scale;      /* [n] s of each position (0 for a zero row) */
     float *q_l1;          /* [n] sum of |q_f|, for the rounding bound */
+    /* A part of a split (below): Q is NULL and the float row of position
+     * p is row qrow[p] of qsrc (the whole order's Q). NULL otherwise. */
+    uint32_t *qrow;
+    const float *qsrc;
     bool mapped;          /* arrays live in a model file mapping */
 } reco_factor_order;
 
@@ -126,6 +130,49 @@ size_t reco_factor_index_topn(const reco_factor_index *ix, const float *x, float
  * hidden bit and category are read from it by position. */
 size_t reco_factor_index_topn_filter(const reco_factor_index *ix, const float *x, float base,
                                      size_t n, const reco_item_filter *f, reco_scored *out);
+
+/* ---- category splits ----
+ *
+ * A category rule that admits a fifth of the catalogue makes the walk of
+ * the whole order go deeper (the 10th best product the rule admits lies
+ * about where the 50th best does), computing bounds for the four fifths it
+ * then rejects. A split cuts one order into parts by category: given
+ * disjoint ranges of category numbers (a server takes the catalogue's top
+ * level categories), part r is an order of its own over the products whose
+ * category lies in range r, in the parent's order, with its own block and
+ * suffix maxima and 8-bit copy (exact products read the parent's float
+ * rows through qrow, so no float row is copied). A search whose category
+ * ranges touch parts holding at most half the products walks only those
+ * parts, one list and one threshold for all of them, each part's walk
+ * stopping by its own bounds: the same list as the walk of the whole
+ * order (every product a part leaves out is outside the rule), with work
+ * that follows what the rule admits. Products of no category are in no
+ * part (a category rule never admits them). Memory: about the parent's
+ * 8-bit copy plus 60 bytes per product in a part. The split is valid with
+ * the category numbers it was built from only: a catalogue change that
+ * moves a product or renumbers categories needs a new one. */
+#define RECO_FACTOR_SPLIT_MAX 64
+
+typedef struct reco_factor_split {
+    const uint32_t *parent_order; /* the order split (compared by address) */
+    uint32_t n_parts;
+    reco_category_range range[RECO_FACTOR_SPLIT_MAX];
+    reco_factor_order part[RECO_FACTOR_SPLIT_MAX];
+    uint32_t *category; /* category of each part position, parts back to back */
+    uint32_t first[RECO_FACTOR_SPLIT_MAX + 1]; /* part r's positions in category */
+} reco_factor_split;
+
+/* Splits order o of ix (built, or loaded from a file) by ranges (disjoint,
+ * at most RECO_FACTOR_SPLIT_MAX; RECO_ERR_INVALID otherwise) of the
+ * per-item categories item_category (n_item_category entries; items beyond
+ * have none). s is overwritten; free with reco_factor_split_clear. The
+ * parent must outlive it. */
+reco_status reco_factor_split_build(reco_factor_split *s, const reco_factor_order *o,
+                                    const uint32_t *item_category, size_t n_item_category,
+                                    const reco_category_range *ranges, uint32_t n_ranges,
+                                    reco_error *err);
+/* Frees what build allocated; zeroes s. NULL is a no-op. */
+void reco_factor_split_clear(reco_factor_split *s);
 
 /* Adds the index's arrays to a model file as sections PREFIX + "order",
  * "ord_b", ... (borrowed until commit). prefix is at most 16 bytes. */

@@ -50,14 +50,19 @@ typedef struct reco_category_range {
     uint32_t lo, hi; /* pre-order numbers: a category and its descendants */
 } reco_category_range;
 
+struct reco_factor_split;
+
 /* The catalogue's rules of the products of one index order, position by
  * position: category[p] and bit p of hidden are item_category and hidden
- * of the product order[p]. */
+ * of the product order[p]. split (optional, borrowed) is the same order
+ * cut by category (reco/factor_index.h), built from the same categories:
+ * a search with a category rule then walks only the parts it admits. */
 typedef struct reco_item_filter_walk {
     const uint32_t *order; /* the index order it follows (compared by address) */
     uint32_t n;            /* positions */
     uint32_t *category;    /* [n] category of the product at p, or RECO_NO_CATEGORY */
     uint64_t *hidden;      /* (n + 63) / 64 words: bit p set = the product at p is hidden */
+    const struct reco_factor_split *split;
 } reco_item_filter_walk;
 
 typedef struct reco_item_filter {

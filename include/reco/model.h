@@ -169,13 +169,15 @@ typedef struct reco_algo_ops {
     /* Optional: the algorithm's own item-item neighbours of item i, the
      * "co_rated" source of reco_model_similar (itemcf: its top-K table;
      * ease: the positive weights of B's row i): up to n, best first, every
-     * score > 0, never i. co_rated_kind names their score, and its NULL
+     * score > 0, never i, only products rules admits (reco_item_filter_admits;
+     * NULL: all). co_rated_kind names their score, and its NULL
      * result (or a NULL co_rated_kind) says the model has no such list of
      * its own: the co-rating cosines are then computed from the training
      * ratings. */
     const char *(*co_rated_kind)(const void *state);
     reco_status (*co_rated)(const void *state, const reco_dataset *train, uint32_t i, size_t n,
-                            reco_scored *out, size_t *n_out, reco_error *err);
+                            const struct reco_item_filter *rules, reco_scored *out,
+                            size_t *n_out, reco_error *err);
     /* Optional: the item factor vectors whose cosines make the "factors"
      * source of reco_model_similar (borrowed from the state). false: the
      * model has none. */
@@ -455,6 +457,16 @@ size_t reco_model_similar_scratch_size(const reco_model *m);
  * allocates its own. */
 reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_similar *out,
                                size_t *n_out, void *scratch, reco_error *err);
+
+/* The same under request-time rules (reco/item_filter.h; NULL: none):
+ * every source lists only products the rules admit, inside its own
+ * search (the cap max_per_category is not applied to similar lists), so
+ * the list is the unfiltered chain's with every product the rules reject
+ * left out, each source still filling what the ones before it could
+ * not. Rules that leave too few products give a shorter list. */
+reco_status reco_model_similar_filtered(const reco_model *m, uint32_t i, size_t n,
+                                        const reco_item_filter *rules, reco_similar *out,
+                                        size_t *n_out, void *scratch, reco_error *err);
 
 /* One source of the chain alone (no fallback, no deduplication with other
  * sources): up to n products, best first, never i; for tests and offline

@@ -245,6 +245,18 @@ reco_status reco_service_similar(reco_service *s, const char *item, size_t n, js
 reco_status reco_service_similar_for(reco_service *s, const char *item, const char *user,
                                      size_t n, json_t **out, reco_error *err);
 
+/* The same under request-time rules (NULL: none; as for
+ * reco_service_recommend_rules, applied inside every source's search, and
+ * to the cold-start list of a product the model does not know), except
+ * max_per_category, which is refused (RECO_ERR_INVALID). Products the
+ * catalogue marks unavailable are left out unless include_unavailable,
+ * rules or not (reco_service_similar too). With rules the answer also has
+ * "requested", "found", "unknown_items" and, as for recommendations,
+ * "unknown_categories" and "reason". */
+reco_status reco_service_similar_rules(reco_service *s, const char *item, const char *user,
+                                       size_t n, const reco_service_rules *rules, json_t **out,
+                                       reco_error *err);
+
 /* {"user", "item", "prediction", "source", "known_user", "known_item"}:
  * prediction clamped to the training rating range; source "model" when
  * the algorithm predicted it, "baseline" when the baseline did (a model
@@ -438,6 +450,48 @@ bool reco_service_valid_id(const char *id, size_t len);
  * "note"?}], "note"?}. New reference; NULL when out of memory. */
 struct reco_default_choice;
 json_t *reco_default_choice_json(const struct reco_default_choice *c);
+
+/* ---- reads for the web console (and any client) ---- */
+
+#define RECO_USERS_PREFIX_MAX 100
+#define RECO_RECENT_RATERS_MAX 100
+
+/* The users whose ID starts with prefix[0..len) (len 0: every user), the
+ * first `limit` (1..RECO_USERS_PREFIX_MAX) in byte order: {"prefix",
+ * "users": [{"user", "training_ratings", "live_ratings"}], "more" (there
+ * are more), "index": {"users", "built_now", "build_seconds"}}. From the
+ * control variant: its model's users through a sorted index of their IDs
+ * (4 bytes a user, built on the first search of each loaded model and
+ * kept until the model is replaced), and the users new since training
+ * through a scan of their IDs. RECO_ERR_INVALID for a prefix that is not
+ * UTF-8 without control characters or over 255 bytes, or limit out of
+ * range. */
+reco_status reco_service_users_prefix(reco_service *s, const char *prefix, size_t len,
+                                      size_t limit, json_t **out, reco_error *err);
+
+/* A product's ratings, training and live (a live rating replacing the
+ * user's training one) from the control variant: {"item", "known_item",
+ * "in_catalogue", "count", "training_ratings", "live_ratings", "mean"
+ * (null without ratings), "histogram": [{"rating", "count"}] (one bin per
+ * whole number of the model's rating range when it spans at most 20;
+ * else 10 bins [{"from", "to", "count"}]), "recent": [{"user", "rating",
+ * "timestamp", "source"}]}. recent (0..RECO_RECENT_RATERS_MAX) raters:
+ * the live ratings newest first, then, the model file keeping no times,
+ * training ratings in the model's order with a null timestamp. The live
+ * part is a scan of the users with live ratings. RECO_ERR_NOT_FOUND for
+ * a product neither the model, the live ratings nor the catalogue know. */
+reco_status reco_service_item_ratings(reco_service *s, const char *item, size_t recent,
+                                      json_t **out, reco_error *err);
+
+/* reco_service_recommend_rules from the variant named name (NULL: the
+ * user's own, the same as reco_service_recommend_rules), for comparing
+ * variants side by side. A list asked of a named variant is outside the
+ * experiment: it has "variant" but no "recommendation_id" and is not
+ * counted. RECO_ERR_INVALID for a name the service does not have. */
+reco_status reco_service_recommend_variant(reco_service *s, const char *name, const char *user,
+                                           size_t n, bool exclude_rated,
+                                           const reco_service_rules *rules, json_t **out,
+                                           reco_error *err);
 
 #ifdef __cplusplus
 }

@@ -66,7 +66,9 @@ static const char *const DESCRIPTIONS[] = {
     "list, docs/api.md). A note says when the list had to go past co_rated. A product of "
     "the model's catalogue that has no ratings gets the most popular products of its "
     "category, then of its parent categories, then overall (sources category, "
-    "parent_category, popular; docs/catalogue.md).",
+    "parent_category, popular; docs/catalogue.md). The rules of recommend but the cap apply, "
+    "inside every source's search: --exclude, --include, --category; products the catalogue "
+    "marks unavailable are left out unless --include-unavailable.",
     "The predicted rating of a user for a product, clamped to the training range. The "
     "baseline answers for unknown users or products (the text says so: the mean training "
     "rating plus the biases it knows) and for models that do not predict ratings (popular by "
@@ -264,11 +266,13 @@ static int run(query_kind kind, int argc, char **argv)
         options[no++] = item_row;
     if (kind != Q_PREDICT)
         options[no++] = n_row;
-    if (kind == Q_RECOMMEND) {
+    if (kind == Q_RECOMMEND)
         options[no++] = rated_row;
+    if (kind != Q_PREDICT) { /* the rules; similar lists take all but the cap */
         options[no++] = exclude_row;
         options[no++] = include_row;
-        options[no++] = cap_row;
+        if (kind == Q_RECOMMEND)
+            options[no++] = cap_row;
         options[no++] = category_row;
         options[no++] = unavailable_row;
     }
@@ -347,7 +351,9 @@ static int run(query_kind kind, int argc, char **argv)
         st = reco_service_recommend_rules(svc, user, n, !include_rated, ruled ? &srules : NULL,
                                           &out, &err);
     } else if (kind == Q_SIMILAR) {
-        st = reco_service_similar(svc, item, n, &out, &err);
+        srules.exclude = ex_ids;
+        srules.include = in_ids;
+        st = reco_service_similar_rules(svc, item, NULL, n, ruled ? &srules : NULL, &out, &err);
     } else {
         st = reco_service_predict(svc, user, item, &out, &err);
     }

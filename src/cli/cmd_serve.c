@@ -242,6 +242,8 @@ int cmd_serve(int argc, char **argv)
          "and [::1] are answered otherwise (421), so a web page cannot reach the server through "
          "DNS rebinding; on any address, giving names limits it to them.", &hosts, 0, 0, NULL,
          NULL},
+        {CLI_STRING, "report", 0, "DIR", "serve the report of reco explore --out DIR read-only "
+         "under /report/ and link it from the web console", &ho.report_dir, 0, 0, NULL, NULL},
         {CLI_FLAG, "log-requests", 0, NULL, "print one line per request on stderr",
          &ho.log_requests, 0, 0, NULL, NULL},
         CLI_OPT_QUIET(&quiet, "no per-request lines (the default; wins over --log-requests)"),
@@ -274,7 +276,9 @@ int cmd_serve(int argc, char **argv)
             "answers 503 \"degraded\" while new ratings cannot be taken (the log cannot be "
             "written, or the memory cap is reached); reads go on meanwhile. The endpoints are "
             "described in docs/api.md, their JSON in docs/json.md, running it in "
-            "docs/operations.md.",
+            "docs/operations.md. GET / answers a web console (customers, products, trying "
+            "ratings, the model and live charts; docs/console.md): open "
+            "http://HOST:PORT/ in a browser.",
         .options = options,
         .epilogue =
             "Signals: SIGHUP reloads the model file (a bad file is reported and the old model "
@@ -320,6 +324,13 @@ int cmd_serve(int argc, char **argv)
     }
     if (quiet)
         ho.log_requests = false;
+    if (ho.report_dir) {
+        int dfd = open(ho.report_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            return cli_usage("serve", "--report %s: %s (give the directory reco explore --out "
+                             "wrote)", ho.report_dir, strerror(errno));
+        close(dfd);
+    }
     bool max_conn_given = max_conn > 0;
     if (max_conn_given)
         ho.max_connections = max_conn;

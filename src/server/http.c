@@ -32,13 +32,15 @@
 
 #include "reco/idmap.h"
 #include "reco/json.h"
+#include "console.h"
 #include "numfmt.h"
 
 /* ---- routes and metrics ---- */
 
 enum route {
     R_RECOMMEND, R_USER_RATINGS, R_SIMILAR, R_PREDICT, R_ADD_RATINGS, R_RELOAD,
-    R_MODEL, R_HEALTHZ, R_METRICS, R_FEEDBACK, R_EXPERIMENTS, R_ITEM, R_EVENTS, R_NONE,
+    R_MODEL, R_HEALTHZ, R_METRICS, R_FEEDBACK, R_EXPERIMENTS, R_ITEM, R_EVENTS, R_USERS,
+    R_ITEM_RATINGS, R_CONSOLE, R_REPORT, R_NONE,
     N_ROUTES
 };
 
@@ -61,12 +63,17 @@ static const struct route_info {
     /* GET, HEAD, and the writes PUT and PATCH (begin() special-cases it). */
     [R_ITEM] = {"/v1/items/{item}", false, "item ID"},
     [R_EVENTS] = {"/v1/events", true, NULL},
+    [R_USERS] = {"/v1/users", false, NULL},
+    [R_ITEM_RATINGS] = {"/v1/items/{item}/ratings", false, "item ID"},
+    /* The web console's files and the explore report's (--report). */
+    [R_CONSOLE] = {"/console", false, NULL},
+    [R_REPORT] = {"/report/{path}", false, NULL},
     [R_NONE] = {"unmatched", false, NULL},
 };
 
 /* Statuses the server answers with get their own counter; the last slot
  * counts anything else. */
-static const unsigned STATUS_SLOTS[] = {200, 201, 400, 401, 403, 404, 405, 408, 413,
+static const unsigned STATUS_SLOTS[] = {200, 201, 304, 400, 401, 403, 404, 405, 408, 413,
                                         414, 415, 421, 422, 431, 500, 501, 503};
 #define N_SLOTS (sizeof STATUS_SLOTS / sizeof STATUS_SLOTS[0] + 1)
 
@@ -488,6 +495,9 @@ enum MHD_Result MHD_queue_response(struct MHD_Connection *c, unsigned int status
 
 /* ---- responses ---- */
 
+static enum MHD_Result deliver(reco_http *h, struct MHD_Connection *c, request *rq,
+                               unsigned status, struct MHD_Response *r);
+
 static enum MHD_Result send_body(reco_http *h, struct MHD_Connection *c, request *rq,
                                  unsigned status, char *buf, size_t len, const char *ctype)
 {
@@ -502,6 +512,13 @@ static enum MHD_Result send_body(reco_http *h, struct MHD_Connection *c, request
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rq->allow);
     if (rq->challenge)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"reco\"");
+    return deliver(h, c, rq, status, r);
+}
+
+/* Queues r (kept until the request is complete when it is not in yet). */
+static enum MHD_Result deliver(reco_http *h, struct MHD_Connection *c, request *rq,
+                               unsigned status, struct MHD_Response *r)
+{
     if (rq->close || atomic_load(&h->closing))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (rq->defer) {
@@ -591,7 +608,7 @@ static enum MHD_Result send_result(reco_http *h, struct MHD_Connection *c, reque
 
 /* Matches the raw (still percent-encoded) path; *id and *id_len receive the
  * raw ID segment of the routes that have one. */
-static enum route match_route(const char *url, const char **id, size_t *id_len)
+static enum route match_api_route(const char *url, const char **id, size_t *id_len)
 {
     const char *seg[MAX_SEGMENTS];
     size_t len[MAX_SEGMENTS], ns = 0;
@@ -629,6 +646,8 @@ static enum route match_route(const char *url, const char **id, size_t *id_len)
         return R_EXPERIMENTS;
     if (ns == 2 && IS(1, "events"))
         return R_EVENTS;
+    if (ns == 2 && IS(1, "users"))
+        return R_USERS;
     if (ns == 3 && IS(1, "items")) {
         *id = seg[2];
         *id_len = len[2];
@@ -645,8 +664,41 @@ static enum route match_route(const char *url, const char **id, size_t *id_len)
             return R_USER_RATINGS;
         if (IS(1, "items") && IS(3, "similar"))
             return R_SIMILAR;
+        if (IS(1, "items") && IS(3, "ratings"))
+            return R_ITEM_RATINGS;
     }
 #undef IS
+    return R_NONE;
+}
+
+/* The API's routes first, so that an API request pays nothing for the
+ * console: "/" and "/console/NAME" (the console's files), "/report" and
+ * "/report/PATH" (the explore report's); *id is then the raw name. */
+static enum route match_route(const char *url, const char **id, size_t *id_len)
+{
+    enum route r = match_api_route(url, id, id_len);
+    if (r != R_NONE)
+        return r;
+    if (!strcmp(url, "/")) {
+        *id = "index.html";
+        *id_len = 10;
+        return R_CONSOLE;
+    }
+    if (!strncmp(url, "/console/", 9)) {
+        *id = url + 9;
+        *id_len = strlen(*id);
+        return R_CONSOLE;
+    }
+    if (!strcmp(url, "/report") || !strcmp(url, "/report/")) {
+        *id = "index.html";
+        *id_len = 10;
+        return R_REPORT;
+    }
+    if (!strncmp(url, "/report/", 8)) {
+        *id = url + 8;
+        *id_len = strlen(*id);
+        return R_REPORT;
+    }
     return R_NONE;
 }
 
@@ -945,10 +997,17 @@ static bool read_rules(const query *q, query_rules *qr, char *msg, size_t cap)
     return true;
 }
 
+static enum MHD_Result h_users(reco_http *h, struct MHD_Connection *c, request *rq);
+static enum MHD_Result h_item_ratings(reco_http *h, struct MHD_Connection *c, request *rq);
+static enum MHD_Result h_console(reco_http *h, struct MHD_Connection *c, request *rq);
+static enum MHD_Result h_report(reco_http *h, struct MHD_Connection *c, request *rq);
+static bool variant_param(const char *raw, char *out, char *msg, size_t cap);
+
 static enum MHD_Result h_recommend(reco_http *h, struct MHD_Connection *c, request *rq)
 {
     static const char *const allowed[] = {"n", "exclude_rated", "category", "exclude", "include",
-                                          "include_unavailable", "max_per_category", NULL};
+                                          "include_unavailable", "max_per_category", "variant",
+                                          NULL};
     static const char *const repeatable[] = {"category", "exclude", "include", NULL};
     char msg[512];
     query q;
@@ -966,28 +1025,45 @@ static enum MHD_Result h_recommend(reco_http *h, struct MHD_Connection *c, reque
     }
     json_t *o = NULL;
     reco_error err = {0};
-    reco_status st = reco_service_recommend_rules(h->svc, rq->id, n, exclude,
-                                                  qr.any ? &qr.r : NULL, &o, &err);
+    /* variant: that variant's list, outside the experiment (the console
+     * compares them side by side). */
+    char variant[RECO_VARIANT_NAME_MAX + 1];
+    const char *vn = query_get(&q, "variant");
+    if (vn && !variant_param(vn, variant, msg, sizeof msg)) {
+        query_rules_free(&qr);
+        return send_error(h, c, rq, 400, "%s", msg);
+    }
+    reco_status st = reco_service_recommend_variant(h->svc, vn ? variant : NULL, rq->id, n,
+                                                    exclude, qr.any ? &qr.r : NULL, &o, &err);
     query_rules_free(&qr);
     return send_result(h, c, rq, st, o, &err, 200);
 }
 
 static enum MHD_Result h_similar(reco_http *h, struct MHD_Connection *c, request *rq)
 {
-    static const char *const allowed[] = {"n", "user", NULL};
+    /* The rules of recommendations but the cap (a 400 "unknown
+     * parameter"). */
+    static const char *const allowed[] = {"n", "user", "category", "exclude", "include",
+                                          "include_unavailable", NULL};
+    static const char *const repeatable[] = {"category", "exclude", "include", NULL};
     char msg[512], user[RECO_ID_MAX + 1];
     query q;
     size_t n = 10;
     const char *v;
-    if (!read_query(c, allowed, &q, msg, sizeof msg) ||
+    query_rules qr = {0};
+    if (!read_query_rep(c, allowed, repeatable, &q, msg, sizeof msg) ||
         ((v = query_get(&q, "n")) && !parse_n(v, h->opt.max_n, &n, msg, sizeof msg)) ||
-        (query_get(&q, "user") && !query_id(&q, "user", "user ID", user, msg, sizeof msg)))
+        (query_get(&q, "user") && !query_id(&q, "user", "user ID", user, msg, sizeof msg)) ||
+        !read_rules(&q, &qr, msg, sizeof msg)) {
+        query_rules_free(&qr);
         return send_error(h, c, rq, 400, "%s", msg);
+    }
     json_t *o = NULL;
     reco_error err = {0};
     /* user: the list comes from that user's variant of the experiment. */
-    reco_status st = reco_service_similar_for(h->svc, rq->id, query_get(&q, "user") ? user : NULL,
-                                              n, &o, &err);
+    reco_status st = reco_service_similar_rules(h->svc, rq->id, query_get(&q, "user") ? user : NULL,
+                                                n, qr.any ? &qr.r : NULL, &o, &err);
+    query_rules_free(&qr);
     return send_result(h, c, rq, st, o, &err, 200);
 }
 
@@ -2190,6 +2266,10 @@ static enum MHD_Result dispatch_get(reco_http *h, struct MHD_Connection *c, requ
     case R_METRICS: return h_metrics(h, c, rq);
     case R_EXPERIMENTS: return h_experiments(h, c, rq);
     case R_ITEM: return h_item(h, c, rq);
+    case R_USERS: return h_users(h, c, rq);
+    case R_ITEM_RATINGS: return h_item_ratings(h, c, rq);
+    case R_CONSOLE: return h_console(h, c, rq);
+    case R_REPORT: return h_report(h, c, rq);
     default: return send_error(h, c, rq, 500, "no handler for this route");
     }
 }
@@ -2382,6 +2462,13 @@ static enum MHD_Result begin(reco_http *h, struct MHD_Connection *c, request *rq
         return send_error(h, c, rq, 400, "%s %s takes no request body", method, ri->label);
     if (ri->what && !decode_id(ri->what, raw_id, raw_len, rq->id, msg, sizeof msg))
         return send_error(h, c, rq, 400, "%s", msg);
+    if (rq->route == R_CONSOLE || rq->route == R_REPORT) { /* a file name, raw */
+        size_t n = raw_len < sizeof rq->id - 1 ? raw_len : sizeof rq->id - 1;
+        memcpy(rq->id, raw_id, n);
+        rq->id[n] = '\0';
+        if (n < raw_len)
+            return send_error(h, c, rq, 404, "no such file: the name is too long");
+    }
     if (!ri->post && !rq->item_write)
         return dispatch_get(h, c, rq);
 
@@ -2996,4 +3083,167 @@ size_t reco_http_stop(reco_http *h, unsigned timeout_ms)
     MHD_stop_daemon(h->daemon);
     free_server(h);
     return left;
+}
+
+/* ---- the console's endpoints and files ---- */
+
+/* A whole number from lo to hi in the query, named name. */
+static bool parse_count(const char *name, const char *raw, size_t lo, size_t hi, size_t *out,
+                        char *msg, size_t cap)
+{
+    char dec[32], e[80];
+    size_t rl = strlen(raw);
+    long len = rl < sizeof dec ? reco_http_pct_decode(raw, rl, dec) : -1;
+    bool ok = len > 0 && len < 10;
+    uint64_t v = 0;
+    for (long i = 0; ok && i < len; i++) {
+        ok = dec[i] >= '0' && dec[i] <= '9';
+        v = v * 10 + (uint64_t)(dec[i] - '0');
+    }
+    if (!ok || v < lo || v > hi) {
+        snprintf(msg, cap, "%s must be a whole number from %zu to %zu, got \"%s\"", name, lo, hi,
+                 echo(raw, rl, e, sizeof e));
+        return false;
+    }
+    *out = (size_t)v;
+    return true;
+}
+
+/* variant=NAME: a variant name's characters ([A-Za-z0-9_-]{1,32}); whether
+ * the server has it is the service's to say. */
+static bool variant_param(const char *raw, char *out, char *msg, size_t cap)
+{
+    char e[80];
+    size_t rl = strlen(raw), n = 0;
+    bool ok = rl >= 1 && rl <= RECO_VARIANT_NAME_MAX;
+    for (; ok && n < rl; n++) {
+        char ch = raw[n];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '_' || ch == '-';
+        out[n] = ch;
+    }
+    if (!ok) {
+        snprintf(msg, cap, "variant must be a variant's name (1 to %d of A-Z, a-z, 0-9, _ and "
+                 "-; GET /v1/experiments lists them), got \"%s\"", RECO_VARIANT_NAME_MAX,
+                 echo(raw, rl, e, sizeof e));
+        return false;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+static enum MHD_Result h_users(reco_http *h, struct MHD_Connection *c, request *rq)
+{
+    static const char *const allowed[] = {"prefix", "limit", NULL};
+    char msg[512], prefix[RECO_ID_MAX + 1] = "";
+    query q;
+    size_t limit = 10;
+    long plen = 0;
+    const char *v;
+    if (!read_query(c, allowed, &q, msg, sizeof msg) ||
+        ((v = query_get(&q, "limit")) &&
+         !parse_count("limit", v, 1, RECO_USERS_PREFIX_MAX, &limit, msg, sizeof msg)))
+        return send_error(h, c, rq, 400, "%s", msg);
+    if ((v = query_get(&q, "prefix"))) {
+        size_t rl = strlen(v);
+        plen = reco_http_pct_decode(v, rl, NULL);
+        if (plen < 0)
+            return send_error(h, c, rq, 400, "prefix has a bad percent-escape: '%%' must be "
+                              "followed by two hex digits (write a literal '%%' as %%25)");
+        if (plen > RECO_ID_MAX)
+            return send_error(h, c, rq, 400, "prefix is %ld bytes long; IDs are at most %d bytes",
+                              plen, RECO_ID_MAX);
+        reco_http_pct_decode(v, rl, prefix);
+        if (memchr(prefix, '\0', (size_t)plen))
+            return send_error(h, c, rq, 400, "prefix holds a NUL byte");
+    }
+    json_t *o = NULL;
+    reco_error err = {0};
+    reco_status st = reco_service_users_prefix(h->svc, prefix, (size_t)plen, limit, &o, &err);
+    return send_result(h, c, rq, st, o, &err, 200);
+}
+
+static enum MHD_Result h_item_ratings(reco_http *h, struct MHD_Connection *c, request *rq)
+{
+    static const char *const allowed[] = {"recent", NULL};
+    char msg[512];
+    query q;
+    size_t recent = 10;
+    const char *v;
+    if (!read_query(c, allowed, &q, msg, sizeof msg) ||
+        ((v = query_get(&q, "recent")) &&
+         !parse_count("recent", v, 0, RECO_RECENT_RATERS_MAX, &recent, msg, sizeof msg)))
+        return send_error(h, c, rq, 400, "%s", msg);
+    json_t *o = NULL;
+    reco_error err = {0};
+    reco_status st = reco_service_item_ratings(h->svc, rq->id, recent, &o, &err);
+    return send_result(h, c, rq, st, o, &err, 200);
+}
+
+/* The console's policy: its own script, style and requests only; no
+ * inline script, no framing. */
+#define CONSOLE_CSP                                                                           \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "         \
+    "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+/* The report's: its inline style and its own images, nothing else. */
+#define REPORT_CSP                                                                            \
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'none'; "     \
+    "frame-ancestors 'none'; base-uri 'none'"
+#define REPORT_MAX_FILE ((size_t)64 << 20)
+
+static void file_headers(struct MHD_Response *r, const char *type, const char *csp)
+{
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, "Content-Security-Policy", csp);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+}
+
+static enum MHD_Result h_console(reco_http *h, struct MHD_Connection *c, request *rq)
+{
+    char e[80];
+    const reco_console_file *f = reco_console_find(rq->id, strlen(rq->id));
+    if (!f)
+        return send_error(h, c, rq, 404, "the console has no file \"%s\"",
+                          echo(rq->id, strlen(rq->id), e, sizeof e));
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool same = inm && strstr(inm, f->etag);
+    struct MHD_Response *r =
+        same ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
+             : MHD_create_response_from_buffer(f->size, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    file_headers(r, f->type, CONSOLE_CSP);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, f->etag);
+    return deliver(h, c, rq, same ? 304 : 200, r);
+}
+
+static enum MHD_Result h_report(reco_http *h, struct MHD_Connection *c, request *rq)
+{
+    char e[80];
+    if (!h->opt.report_dir)
+        return send_error(h, c, rq, 404, "no report here: start reco serve with --report DIR "
+                          "(a directory written by reco explore --out DIR)");
+    if (!reco_report_path_ok(rq->id, strlen(rq->id)))
+        return send_error(h, c, rq, 400, "\"%s\" is not a report file name: 1 to 4 segments of "
+                          "A-Z, a-z, 0-9, '.', '_' and '-', none starting with '.'",
+                          echo(rq->id, strlen(rq->id), e, sizeof e));
+    char *data;
+    size_t size;
+    unsigned st = reco_report_read(h->opt.report_dir, rq->id, REPORT_MAX_FILE, &data, &size);
+    if (st)
+        return send_error(h, c, rq, st, st == 404 ? "the report has no file \"%s\""
+                                        : st == 413 ? "the report file \"%s\" is over 64 MiB"
+                                                    : "the report file \"%s\" could not be read",
+                          rq->id);
+    struct MHD_Response *r = MHD_create_response_from_buffer(size, data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    file_headers(r, reco_report_type(rq->id), REPORT_CSP);
+    return deliver(h, c, rq, 200, r);
 }

@@ -16,6 +16,9 @@
  *   GET  /v1/experiments
  *   POST /v1/admin/reload         (token when configured; else a JSON type)
  *   GET  /v1/model, /healthz, /metrics (Prometheus text format)
+ *   GET  /v1/users?prefix=P&limit=10, /v1/items/{item}/ratings?recent=10
+ *   GET  /, /console/{file}       (the web console, embedded: console.h)
+ *   GET  /report/{path}           (the explore report, with report_dir)
  *
  * Connections are kept alive and requests may be pipelined. Every
  * connection is counted against the caps and watched by a reaper thread
@@ -73,6 +76,10 @@ typedef struct reco_http_options {
      * these is answered 421 (DNS rebinding: a web page must not read a
      * loopback server through a name of its own). NULL: none. */
     const char *allow_hosts;
+    /* The explore report's directory (reco explore --out DIR), served
+     * read-only under /report/ and linked from the console; NULL: none
+     * (/report answers 404). Borrowed. */
+    const char *report_dir;
 } reco_http_options;
 
 void reco_http_options_default(reco_http_options *o);

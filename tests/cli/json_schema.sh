@@ -123,6 +123,13 @@ get api-user-ratings 200 "/v1/users/$U/ratings"
 get api-ratings-accepted 201 /v1/ratings -X POST -H 'Content-Type: application/json' \
     -d '[{"user":"new-user","item":"'"$I"'","rating":5},{"user":"'"$U"'","item":"new-item","rating":2}]'
 get api-user-ratings 200 /v1/users/new-user/ratings
+get api-users 200 "/v1/users?prefix=${U:0:3}&limit=5"
+get api-users 200 "/v1/users?prefix=new-&limit=1"
+get api-item-ratings 200 "/v1/items/$I/ratings?recent=5"
+get api-item-ratings 200 /v1/items/new-item/ratings
+get recommend 200 "/v1/users/$U/recommendations?n=3&variant=default"
+get api-error 400 "/v1/users?limit=0"
+get api-error 400 "/v1/users/$U/recommendations?variant=nope"
 RID=$(curl -s "$H/v1/users/$U/recommendations?n=3" | sed -n 's/.*"recommendation_id": *"\([0-9a-f-]*\)".*/\1/p')
 [ -n "$RID" ] || fail "no recommendation_id in a served list"
 get api-feedback-accepted 201 /v1/feedback -X POST -H 'Content-Type: application/json' \

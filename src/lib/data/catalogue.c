@@ -834,7 +834,8 @@ const char *reco_cold_source_name(reco_cold_source s)
 }
 
 reco_status reco_catalogue_cold_similar(const reco_catalogue *c, const reco_catalogue_view *v,
-                                        const float *popular, uint32_t e, size_t n,
+                                        const float *popular, uint32_t e,
+                                        const reco_item_filter *rules, size_t n,
                                         reco_cold_pick *out, size_t *n_out, reco_error *err)
 {
     *n_out = 0;
@@ -859,7 +860,8 @@ reco_status reco_catalogue_cold_similar(const reco_catalogue *c, const reco_cata
         reco_topn_init(&h, heap, n - got);
         for (uint32_t i = 0; i < v->n_items; i++) {
             uint64_t bit = (uint64_t)1 << (i % 64);
-            if ((taken[i / 64] & bit) || (v->hidden[i / 64] & bit))
+            if ((taken[i / 64] & bit) ||
+                (rules ? !reco_item_filter_admits(rules, i) : (v->hidden[i / 64] & bit)))
                 continue;
             uint32_t ic = v->item_category[i];
             if (!any && (ic < r.lo || ic >= r.hi))
@@ -1480,4 +1482,102 @@ out:
     reco_idmap_free(ids);
     reco_idmap_free(paths);
     return rc;
+}
+
+/* ---- the parts of a top-N index split ---- */
+
+/* Pieces one split step may make (a category with more subcategories is
+ * left whole). */
+#define RECO_CATALOGUE_SPLIT_PIECES 64
+
+typedef struct part_piece {
+    reco_category_range r;
+    uint64_t n;     /* products of the view in it */
+    bool node;      /* exactly one category and its descendants */
+} part_piece;
+
+reco_status reco_catalogue_partition(const reco_catalogue *c, const reco_catalogue_view *v,
+                                     uint32_t max_parts, reco_category_range *out,
+                                     uint32_t *n_out, reco_error *err)
+{
+    *n_out = 0;
+    const uint32_t nc = c->n_cat;
+    if (!nc || !max_parts)
+        return RECO_OK;
+    /* Products per category number, summed: cnt[hi] - cnt[lo] per range. */
+    uint64_t *cnt = calloc((size_t)nc + 1, sizeof *cnt);
+    part_piece *pc = malloc((size_t)max_parts * sizeof *pc);
+    if (!cnt || !pc) {
+        free(cnt);
+        free(pc);
+        return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < v->n_items; i++)
+        if (v->item_category[i] < nc)
+            cnt[v->item_category[i] + 1]++;
+    for (uint32_t k = 0; k < nc; k++)
+        cnt[k + 1] += cnt[k];
+    const uint64_t total = cnt[nc];
+#define RANGE_N(lo, hi) (cnt[hi] - cnt[lo])
+    /* The top level, consecutive categories merged into at most max_parts
+     * runs of about equal numbers of categories. */
+    uint32_t n_top = 0;
+    for (uint32_t k = 0; k < nc; k = c->cat_hi[k])
+        n_top++;
+    const uint32_t per = (n_top + max_parts - 1) / max_parts;
+    uint32_t np = 0, in_run = 0;
+    for (uint32_t k = 0; k < nc; k = c->cat_hi[k]) {
+        if (in_run == 0) {
+            pc[np++] = (part_piece){{k, c->cat_hi[k]}, 0, true};
+        } else {
+            pc[np - 1].r.hi = c->cat_hi[k];
+            pc[np - 1].node = false;
+        }
+        in_run = (in_run + 1) % per;
+    }
+    for (uint32_t j = 0; j < np; j++)
+        pc[j].n = RANGE_N(pc[j].r.lo, pc[j].r.hi);
+    /* Split the largest node while it is large and the pieces fit. */
+    for (;;) {
+        int big = -1;
+        for (uint32_t j = 0; j < np; j++)
+            if (pc[j].node && pc[j].r.hi - pc[j].r.lo > 1 && (big < 0 || pc[j].n > pc[big].n))
+                big = (int)j;
+        if (big < 0 || pc[big].n * 16 <= total)
+            break;
+        /* Its own products, then each child; runs of pieces without
+         * products are joined (a piece holding none costs a part and no
+         * walk). */
+        const uint32_t k = pc[big].r.lo, hi = pc[big].r.hi;
+        part_piece nw[RECO_CATALOGUE_SPLIT_PIECES];
+        uint32_t nn = 0;
+        bool fits = true;
+        nw[nn++] = (part_piece){{k, k + 1}, RANGE_N(k, k + 1), false};
+        for (uint32_t ch = k + 1; ch < hi; ch = c->cat_hi[ch]) {
+            const part_piece p = {{ch, c->cat_hi[ch]}, RANGE_N(ch, c->cat_hi[ch]), true};
+            if (!p.n && !nw[nn - 1].n) {
+                nw[nn - 1].r.hi = p.r.hi;
+                nw[nn - 1].node = false;
+            } else if (nn == RECO_CATALOGUE_SPLIT_PIECES) {
+                fits = false;
+                break;
+            } else {
+                nw[nn++] = p;
+            }
+        }
+        if (!fits || np - 1 + nn > max_parts || nn < 2) {
+            pc[big].node = false; /* not splittable here: leave it whole */
+            continue;
+        }
+        memmove(pc + big + nn, pc + big + 1, (np - (uint32_t)big - 1) * sizeof *pc);
+        memcpy(pc + big, nw, nn * sizeof *nw);
+        np += nn - 1;
+    }
+#undef RANGE_N
+    for (uint32_t j = 0; j < np; j++)
+        out[j] = pc[j].r;
+    *n_out = np;
+    free(cnt);
+    free(pc);
+    return RECO_OK;
 }

@@ -802,14 +802,15 @@ static const char *def_co_rated_kind(const void *s)
 }
 
 static reco_status def_co_rated(const void *s, const reco_dataset *train, uint32_t i, size_t n,
-                                reco_scored *out, size_t *n_out, reco_error *err)
+                                const reco_item_filter *rules, reco_scored *out, size_t *n_out,
+                                reco_error *err)
 {
     const reco_algo_ops *ops[3];
     const void *states[3];
     int np = def_parts(s, ops, states);
     for (int j = 0; j < np; j++)
         if (ops[j]->co_rated_kind && ops[j]->co_rated_kind(states[j]) && ops[j]->co_rated)
-            return ops[j]->co_rated(states[j], train, i, n, out, n_out, err);
+            return ops[j]->co_rated(states[j], train, i, n, rules, out, n_out, err);
     *n_out = 0;
     return RECO_OK;
 }

@@ -614,7 +614,8 @@ static reco_status ease_score(const void *s, const reco_dataset *train, const re
 /* Row i of B: the products whose score rises most for users who rated i
  * (the co_rated source of similar products). */
 static reco_status ease_co_rated(const void *s, const reco_dataset *train, uint32_t i, size_t n,
-                                reco_scored *out, size_t *n_out, reco_error *err)
+                                const reco_item_filter *rules, reco_scored *out, size_t *n_out,
+                                reco_error *err)
 {
     (void)train;
     (void)err;
@@ -627,7 +628,7 @@ static reco_status ease_co_rated(const void *s, const reco_dataset *train, uint3
     reco_topn_heap h;
     reco_topn_init(&h, out, n);
     for (uint32_t j = 0; j < st->n_active; j++)
-        if (j != k && row[j] > 0)
+        if (j != k && row[j] > 0 && reco_item_filter_admits(rules, st->active[j]))
             reco_topn_push(&h, st->active[j], row[j]);
     *n_out = reco_topn_finish(&h);
     return RECO_OK;

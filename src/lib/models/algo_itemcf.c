@@ -217,7 +217,8 @@ static size_t icf_scratch_size(const void *s, const reco_dataset *train)
 }
 
 static reco_status icf_co_rated(const void *s, const reco_dataset *train, uint32_t i, size_t n,
-                               reco_scored *out, size_t *n_out, reco_error *err)
+                               const reco_item_filter *rules, reco_scored *out, size_t *n_out,
+                               reco_error *err)
 {
     (void)train;
     (void)err;
@@ -225,14 +226,15 @@ static reco_status icf_co_rated(const void *s, const reco_dataset *train, uint32
     *n_out = 0;
     if (i >= t->n_items)
         return RECO_OK;
-    size_t len = reco_knn_table_len(t, i);
-    if (len > n)
-        len = n;
-    for (size_t x = 0; x < len; x++) {
-        out[x].id = t->nbr[t->offsets[i] + x];
-        out[x].score = t->sim[t->offsets[i] + x];
+    /* The table's neighbours, best first, that the rules admit. */
+    const size_t len = reco_knn_table_len(t, i);
+    size_t got = 0;
+    for (size_t x = 0; x < len && got < n; x++) {
+        const uint32_t j = t->nbr[t->offsets[i] + x];
+        if (reco_item_filter_admits(rules, j))
+            out[got++] = (reco_scored){j, t->sim[t->offsets[i] + x]};
     }
-    *n_out = len;
+    *n_out = got;
     return RECO_OK;
 }
 

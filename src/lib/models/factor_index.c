@@ -68,6 +68,7 @@ static void order_clear(reco_factor_order *ix)
         free(ix->q_l1);
         free(ix->smax_l);
         free(ix->blk_l);
+        free(ix->qrow);
     }
     memset(ix, 0, sizeof *ix);
 }
@@ -323,6 +324,16 @@ static float cs_bounds_max(uint32_t c, float base, float nx, float slack, const 
 
 static inline float bound(float bb, float d, float slack) { return bb + d + slack * (fabsf(bb) + d); }
 
+/* Where a walk reads the catalogue's rules by position: category[p], and
+ * the hidden bit of position hpos[p] (p when hpos is NULL) of hidden. The
+ * whole order's walk reads its own arrays; a part of a split reads its
+ * categories and the whole order's hidden bits through qrow. */
+typedef struct admit_ctx {
+    const uint32_t *category;
+    const uint64_t *hidden;
+    const uint32_t *hpos;
+} admit_ctx;
+
 /* Whether the product at position p passes f's hidden set and category
  * ranges, read from a walk laid out in this order (reco/item_filter.h).
  * This fast path exists because the same check made through the order
@@ -334,25 +345,80 @@ static inline float bound(float bb, float d, float slack) { return bb + d + slac
  * categories are 1 KB in a row). Masking whole blocks before the bounds
  * instead was measured slower (bench/filter_bench.c: the mask cost more
  * than the lookups it saved, the bounds leaving few candidates). */
-static inline bool walk_admits(const reco_item_filter *f, const reco_item_filter_walk *w,
-                               uint32_t p)
+static inline bool walk_admits(const reco_item_filter *f, const admit_ctx *a, uint32_t p)
 {
-    if (f->hidden && (w->hidden[p / 64] >> (p % 64) & 1))
-        return false;
+    if (f->hidden) {
+        const uint32_t h = a->hpos ? a->hpos[p] : p;
+        if (a->hidden[h / 64] >> (h % 64) & 1)
+            return false;
+    }
     if (!f->n_categories)
         return true;
-    const uint32_t c = w->category[p];
+    const uint32_t c = a->category[p];
     for (size_t r = 0; r < f->n_categories; r++)
         if (c >= f->categories[r].lo && c < f->categories[r].hi)
             return true; /* RECO_NO_CATEGORY never: hi <= UINT32_MAX */
     return false;
 }
 
-/* Compiled per CPU like the kernels: the loops over a block's bounds are
- * the walk's own work. */
+/* What a query computes once for all the orders it walks (the parts of a
+ * split share it: they have the parent's k and lambda). */
+typedef struct walk_query {
+    const float *x;
+    float base, nx, slack, lslack;
+    int lam; /* the smallest j with |x| <= lambda_j, or -1 */
+    reco_select_ge_fn select;
+    reco_q8_dots_fn dots8; /* NULL: no 8-bit pass */
+    q8_query qq;
+} walk_query;
+
+static void walk_query_make(const reco_factor_order *ix, const float *x, float base,
+                            walk_query *q)
+{
+    q->x = x;
+    q->base = base;
+    q->nx = sqrtf(reco_dot(x, x, ix->k));
+    q->slack = slack_of(ix->k);
+    q->lam = -1;
+    if (ix->smax_l && isfinite(q->nx))
+        for (int j = 0; j < RECO_FACTOR_LAMBDAS; j++)
+            if (q->nx <= lambda_j(ix, j)) {
+                q->lam = j;
+                break;
+            }
+    q->lslack = q->slack * (fabsf(base) + ix->babs_max);
+    q->select = reco_select_ge_pick();
+    q->dots8 = NULL;
+    if (ix->q8 && ix->k <= 1024) {
+        q8_query_make(x, ix->k, &q->qq);
+        q->dots8 = reco_q8_dots_pick();
+    }
+}
+
+/* The bound of everything from position p on (the walk stops below it). */
+static inline float suffix_bound(const reco_factor_order *ix, const walk_query *q, uint32_t p)
+{
+    float v = bound(q->base + ix->smax_b[p], q->nx * ix->smax_norm[p], q->slack);
+    if (q->lam >= 0)
+        v = fminf(v, q->base + ix->smax_l[(size_t)q->lam * ix->n + p] + q->lslack +
+                         q->slack * q->nx * ix->smax_norm[p]);
+    return v;
+}
+
+/* Walks one order from position from, pushing into h
+ * what can enter (see the header), in steps of at most chunk positions
+ * (a divisor of the block size, a multiple of 16) that never cross a
+ * block. Returns where it stopped: ix->n when nothing after can enter
+ * (the suffix bound fell below the list's threshold, which only rises),
+ * or, after at least one step, the first position whose suffix bound is
+ * below yield_below (the caller has other orders whose products may be
+ * better: a split's parts, walked together). The rules: none beyond the
+ * exclude list when plain; else through a (the walk's arrays) or, without
+ * them, looked up per item. */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-static size_t order_topn(const reco_factor_order *ix, const float *x, float base, size_t n,
-                         const reco_item_filter *f, reco_scored *out)
+static uint32_t order_walk(const reco_factor_order *ix, const walk_query *q,
+                           const reco_item_filter *f, bool plain, const admit_ctx *a,
+                           reco_topn_capped *h, uint32_t from, uint32_t chunk, float yield_below)
 {
     /* The exclude list is checked as it always was: only for a product
      * whose exact score would enter (it can be long: every product a heavy
@@ -362,44 +428,45 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
      * product for them; the bounds and the threshold are the same
      * (the capped list's threshold is a valid bound: reco/item_filter.h),
      * so the walk stays exact. */
-    const bool plain = reco_item_filter_exclude_only(f);
-    /* The catalogue's rules in this order's layout, when the caller made
-     * them (walk_admits). */
-    const reco_item_filter_walk *walk =
-        plain || !(f->hidden || f->n_categories) ? NULL
-                                                 : reco_item_filter_walk_for(f, ix->order, ix->n);
     const uint32_t *exclude = f ? f->exclude : NULL;
     const size_t n_exclude = f ? f->n_exclude : 0;
-    const float nx = sqrtf(reco_dot(x, x, ix->k)), slack = slack_of(ix->k);
-    /* The smallest lambda_j >= |x|, whose maxima bound this query. */
-    const float *sl = NULL, *bl = NULL;
-    if (ix->smax_l && isfinite(nx))
-        for (int j = 0; j < RECO_FACTOR_LAMBDAS; j++)
-            if (nx <= lambda_j(ix, j)) {
-                sl = ix->smax_l + (size_t)j * ix->n;
-                bl = ix->blk_l + (size_t)j * n_blocks(ix->n);
-                break;
-            }
-    const float lslack = slack * (fabsf(base) + ix->babs_max);
-    const reco_select_ge_fn select = reco_select_ge_pick();
+    const float *x = q->x, base = q->base, nx = q->nx, slack = q->slack, lslack = q->lslack;
+    const float *bl = q->lam >= 0 ? ix->blk_l + (size_t)q->lam * n_blocks(ix->n) : NULL;
     uint16_t pick[RECO_FACTOR_BLOCK];
-    q8_query qq;
-    reco_q8_dots_fn dots8 = NULL;
-    if (ix->q8 && ix->k <= 1024) {
-        q8_query_make(x, ix->k, &qq);
-        dots8 = reco_q8_dots_pick();
-    }
-    reco_topn_capped h;
-    reco_topn_capped_init(&h, out, n, plain ? NULL : f);
     enum { BLK = RECO_FACTOR_BLOCK };
     float ub[BLK], dots[BLK];
-    float thr = -INFINITY; /* the n-th best exact score once the heap is full */
-    for (uint32_t p0 = 0; p0 < ix->n; p0 += BLK) {
+    float thr = reco_topn_capped_threshold(h);
+    for (uint32_t p0 = from, next; p0 < ix->n; p0 = next) {
         /* Nothing from p0 on can beat thr: stop. */
-        if (bound(base + ix->smax_b[p0], nx * ix->smax_norm[p0], slack) < thr ||
-            (sl && base + sl[p0] + lslack + slack * nx * ix->smax_norm[p0] < thr))
-            break;
-        uint32_t c = ix->n - p0 < BLK ? ix->n - p0 : BLK;
+        const float sb = suffix_bound(ix, q, p0);
+        if (sb < thr)
+            return ix->n;
+        if (p0 != from && sb < yield_below)
+            return p0;
+        next = (p0 / BLK + 1) * BLK;
+        next = next - p0 > chunk ? p0 + chunk : next;
+        next = next > ix->n ? ix->n : next;
+        /* A part's walk may start anywhere (after the whole order's first
+         * blocks): up to the next multiple of 16 first, without the 8-bit
+         * pass, whose groups are 16 positions from a multiple of 16. */
+        const bool aligned = p0 % 16 == 0;
+        if (!aligned && next > (p0 / 16 + 1) * 16)
+            next = (p0 / 16 + 1) * 16;
+        /* The step's positions from the first whose suffix bound is below
+         * thr on cannot enter (the suffix bound never rises along the
+         * order): the last step of a walk is cut there. */
+        uint32_t c = next - p0;
+        if (suffix_bound(ix, q, next - 1) < thr) {
+            uint32_t lo = p0, hi = next - 1; /* bound(lo) >= thr > bound(hi) */
+            while (hi - lo > 1) {
+                const uint32_t mid = lo + (hi - lo) / 2;
+                if (suffix_bound(ix, q, mid) < thr)
+                    hi = mid;
+                else
+                    lo = mid;
+            }
+            c = hi - p0;
+        }
         /* The block's own maxima first: two numbers (or one). */
         if (bound(base + ix->blk_b[p0 / BLK], nx * ix->blk_norm[p0 / BLK], slack) < thr ||
             (bl && base + bl[p0 / BLK] + lslack + slack * nx * ix->blk_norm[p0 / BLK] < thr))
@@ -412,30 +479,32 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
          * whose bounds are loose for long user vectors); when fewer do, a
          * call each (mf, whose biases prune well). Measured with
          * bench/topn_bench.c. The products are the same bit for bit. */
-        uint32_t pass = select(ub, c, thr, pick);
+        uint32_t pass = q->select(ub, c, thr, pick);
         /* Many pass Cauchy-Schwarz (ials, long user vectors): the
          * quantised bounds first, which cost about a sixteenth of an exact
          * product each. Few pass (mf): not worth it. */
-        if (dots8 && pass >= c / 8) {
-            q8_bounds(ix, &qq, dots8, p0, c, base, nx, slack, thr, ub);
-            pass = select(ub, c, thr, pick);
+        if (q->dots8 && aligned && pass >= c / 8) {
+            q8_bounds(ix, &q->qq, q->dots8, p0, c, base, nx, slack, thr, ub);
+            pass = q->select(ub, c, thr, pick);
         }
         if (!plain) {
             /* The rules, for the candidates both bounds leave. */
             uint32_t kept = 0;
             for (uint32_t t = 0; t < pass; t++) {
                 const uint32_t p = p0 + pick[t];
-                if (walk ? walk_admits(f, walk, p) &&
-                               (!f->include ||
-                                reco_sorted_contains(f->include, f->n_include, ix->order[p]))
-                         : reco_item_filter_admits_attrs(f, ix->order[p]))
+                if (a ? walk_admits(f, a, p) &&
+                            (!f->include ||
+                             reco_sorted_contains(f->include, f->n_include, ix->order[p]))
+                      : reco_item_filter_admits_attrs(f, ix->order[p]))
                     pick[kept++] = pick[t];
             }
             if (!kept)
                 continue;
             pass = kept;
         }
-        const bool dense = pass >= c / 8;
+        /* A part's rows are scattered in the parent's matrix: one call
+         * each. */
+        const bool dense = pass >= c / 8 && !ix->qrow;
         if (dense) {
             memset(dots, 0, c * sizeof *dots);
             reco_rows_dot(ix->Q + (size_t)p0 * ix->ld, c, ix->k, ix->ld, x, dots);
@@ -445,18 +514,285 @@ static size_t order_topn(const reco_factor_order *ix, const float *x, float base
             if (!(ub[j] >= thr))
                 continue; /* thr rose since the selection */
             uint32_t i = ix->order[p0 + j];
-            float d = dense ? dots[j] : reco_dot(ix->Q + (size_t)(p0 + j) * ix->ld, x, ix->k);
+            const float *row = ix->qrow ? ix->qsrc + (size_t)ix->qrow[p0 + j] * ix->ld
+                                        : ix->Q + (size_t)(p0 + j) * ix->ld;
+            float d = dense ? dots[j] : reco_dot(row, x, ix->k);
             float sc = (base + ix->b[p0 + j]) + d;
             reco_scored e = {i, sc};
-            if (h.h.n == h.h.k && !reco_scored_before(e, h.h.v[0]))
+            if (h->h.n == h->h.k && !reco_scored_before(e, h->h.v[0]))
                 continue;
             if (n_exclude && reco_sorted_contains(exclude, n_exclude, i))
                 continue;
-            reco_topn_capped_push(&h, i, sc);
-            thr = reco_topn_capped_threshold(&h);
+            reco_topn_capped_push(h, i, sc);
+            thr = reco_topn_capped_threshold(h);
         }
     }
+    return ix->n;
+}
+
+static bool ranges_meet(reco_category_range r, const reco_category_range *rs, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (rs[k].lo < r.hi && r.lo < rs[k].hi)
+            return true;
+    return false;
+}
+
+/* The parts of sp a category rule can admit, highest first bound first,
+ * when they hold at most half of the parent's products and the parts cover
+ * every range of the rule; 0 otherwise (the whole order is walked). */
+static uint32_t split_pick(const reco_factor_split *sp, const reco_factor_order *ix,
+                           const walk_query *q, const reco_item_filter *f, uint32_t *sel,
+                           uint64_t *admitted)
+{
+    for (size_t k = 0; k < f->n_categories; k++) {
+        /* The parts are disjoint: covered when their overlaps add up. */
+        const reco_category_range c = f->categories[k];
+        uint64_t covered = 0;
+        for (uint32_t r = 0; r < sp->n_parts; r++) {
+            const uint32_t lo = c.lo > sp->range[r].lo ? c.lo : sp->range[r].lo;
+            const uint32_t hi = c.hi < sp->range[r].hi ? c.hi : sp->range[r].hi;
+            covered += lo < hi ? hi - lo : 0;
+        }
+        if (c.lo < c.hi && covered < (uint64_t)(c.hi - c.lo))
+            return 0;
+    }
+    uint32_t ns = 0;
+    uint64_t tot = 0;
+    float key[RECO_FACTOR_SPLIT_MAX];
+    for (uint32_t r = 0; r < sp->n_parts; r++) {
+        if (!ranges_meet(sp->range[r], f->categories, f->n_categories) || !sp->part[r].n)
+            continue;
+        tot += sp->part[r].n;
+        /* Insertion by the part's first bound, highest first, so that the
+         * threshold rises early. */
+        const float kv = suffix_bound(&sp->part[r], q, 0);
+        uint32_t j = ns++;
+        for (; j > 0 && key[j - 1] < kv; j--) {
+            key[j] = key[j - 1];
+            sel[j] = sel[j - 1];
+        }
+        key[j] = kv;
+        sel[j] = r;
+    }
+    *admitted = tot;
+    return tot * 2 <= ix->n ? ns : 0;
+}
+
+/* Positions a part's walk takes at a time between looks at the others,
+ * and blocks of the whole order walked before the parts. */
+#define SPLIT_STEP 64
+#define SPLIT_HEAD 4
+/* ... when the parts hold at least 1 / SPLIT_HEAD_SHARE of the products
+ * (a narrow category's own walk is short: the head would be waste). */
+#define SPLIT_HEAD_SHARE 8
+
+static size_t order_topn(const reco_factor_order *ix, const float *x, float base, size_t n,
+                         const reco_item_filter *f, reco_scored *out)
+{
+    const bool plain = reco_item_filter_exclude_only(f);
+    /* The catalogue's rules in this order's layout, when the caller made
+     * them (walk_admits). */
+    const reco_item_filter_walk *walk =
+        plain || !(f->hidden || f->n_categories) ? NULL
+                                                 : reco_item_filter_walk_for(f, ix->order, ix->n);
+    walk_query q;
+    walk_query_make(ix, x, base, &q);
+    reco_topn_capped h;
+    reco_topn_capped_init(&h, out, n, plain ? NULL : f);
+    const reco_factor_split *sp = walk ? walk->split : NULL;
+    uint32_t sel[RECO_FACTOR_SPLIT_MAX], ns = 0;
+    uint64_t admitted = 0;
+    if (sp && f->n_categories && sp->parent_order == ix->order &&
+        (ns = split_pick(sp, ix, &q, f, sel, &admitted))) {
+        /* The first blocks of the whole order first (unless the rule is
+         * narrow): most users' walk
+         * ends there (short user vectors, whose bounds prune early), and
+         * the list fills with the best of every part at once. Then the
+         * parts from there on, together, the one whose next products may
+         * score best first, a step at a time: products are met in about
+         * the order the whole order's walk would meet them, so the
+         * threshold rises as early, caps per category included. */
+        const admit_ctx aw = {walk->category, walk->hidden, NULL};
+        uint32_t from = 0;
+        const int head = admitted * SPLIT_HEAD_SHARE >= ix->n ? SPLIT_HEAD : 0;
+        for (int b = 0; b < head && from < ix->n; b++)
+            from = order_walk(ix, &q, f, false, &aw, &h, from, RECO_FACTOR_BLOCK, INFINITY);
+        uint32_t at[RECO_FACTOR_SPLIT_MAX];
+        float next[RECO_FACTOR_SPLIT_MAX]; /* suffix bound at at[t]; -inf: done */
+        for (uint32_t t = 0; t < ns && from < ix->n; t++) {
+            /* The part's first position at or after from (qrow ascends). */
+            const reco_factor_order *part = &sp->part[sel[t]];
+            uint32_t lo = 0, hi = part->n;
+            while (lo < hi) {
+                const uint32_t mid = lo + (hi - lo) / 2;
+                if (part->qrow[mid] < from)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            at[t] = lo;
+            next[t] = lo < part->n ? suffix_bound(part, &q, lo) : -INFINITY;
+        }
+        while (from < ix->n) {
+            uint32_t best = 0;
+            float second = -INFINITY;
+            for (uint32_t t = 1; t < ns; t++)
+                if (next[t] > next[best]) {
+                    second = next[best];
+                    best = t;
+                } else if (next[t] > second) {
+                    second = next[t];
+                }
+            /* Done parts stand at -inf: when the best is done, all are. */
+            if (at[best] >= sp->part[sel[best]].n ||
+                !(next[best] >= reco_topn_capped_threshold(&h)))
+                break;
+            const reco_factor_order *part = &sp->part[sel[best]];
+            const admit_ctx a = {sp->category + sp->first[sel[best]], walk->hidden, part->qrow};
+            at[best] = order_walk(part, &q, f, false, &a, &h, at[best], SPLIT_STEP, second);
+            next[best] = at[best] < part->n ? suffix_bound(part, &q, at[best]) : -INFINITY;
+        }
+    } else {
+        const admit_ctx a = {walk ? walk->category : NULL, walk ? walk->hidden : NULL, NULL};
+        order_walk(ix, &q, f, plain, walk ? &a : NULL, &h, 0, RECO_FACTOR_BLOCK, -INFINITY);
+    }
     return reco_topn_capped_finish(&h);
+}
+
+/* ---- category splits ---- */
+
+void reco_factor_split_clear(reco_factor_split *s)
+{
+    if (!s)
+        return;
+    for (uint32_t r = 0; r < s->n_parts; r++)
+        order_clear(&s->part[r]);
+    free(s->category);
+    memset(s, 0, sizeof *s);
+}
+
+/* Part r of the split: the parent's positions pos[0..m) (ascending). */
+static int part_build(reco_factor_order *pt, const reco_factor_order *o, const uint32_t *pos,
+                      uint32_t m)
+{
+    memset(pt, 0, sizeof *pt);
+    pt->n = m;
+    pt->k = o->k;
+    pt->ld = o->ld;
+    pt->lambda = o->lambda;
+    pt->qsrc = o->Q;
+    const size_t nb = (size_t)n_blocks(m) + 1;
+    pt->order = malloc(((size_t)m + 1) * sizeof *pt->order);
+    pt->qrow = malloc(((size_t)m + 1) * sizeof *pt->qrow);
+    pt->b = malloc(((size_t)m + 1) * sizeof(float));
+    pt->norm = malloc(((size_t)m + 1) * sizeof(float));
+    pt->smax_b = malloc(((size_t)m + 1) * sizeof(float));
+    pt->smax_norm = malloc(((size_t)m + 1) * sizeof(float));
+    pt->blk_b = malloc(nb * sizeof(float));
+    pt->blk_norm = malloc(nb * sizeof(float));
+    if (!pt->order || !pt->qrow || !pt->b || !pt->norm || !pt->smax_b || !pt->smax_norm ||
+        !pt->blk_b || !pt->blk_norm)
+        return -1;
+    for (uint32_t p = 0; p < m; p++) {
+        pt->order[p] = o->order[pos[p]];
+        pt->qrow[p] = pos[p];
+        pt->b[p] = o->b[pos[p]];
+        pt->norm[p] = o->norm[pos[p]];
+    }
+    fill_maxima(pt);
+    if (o->smax_l && fill_lambda_maxima(pt))
+        return -1;
+    if (!o->smax_l)
+        pt->babs_max = o->babs_max;
+    if (!o->q8)
+        return 0;
+    /* The 8-bit copy regrouped by part position: the same bytes (a
+     * position's 4 bytes per chunk of 4 factors), scales and sums. */
+    const uint32_t nc = q8_chunks(o->k);
+    pt->q8 = reco_alloc_aligned(q8_bytes(m, o->k) + 64);
+    pt->q8_scale = malloc(((size_t)q8_groups(m) * 16 + 1) * sizeof(float));
+    pt->q_l1 = malloc(((size_t)q8_groups(m) * 16 + 1) * sizeof(float));
+    if (!pt->q8 || !pt->q8_scale || !pt->q_l1)
+        return -1;
+    memset(pt->q8, 128, q8_bytes(m, o->k));
+    for (uint32_t p = 0; p < q8_groups(m) * 16; p++) {
+        if (p >= m) {
+            pt->q8_scale[p] = pt->q_l1[p] = 0;
+            continue;
+        }
+        const uint32_t pp = pos[p];
+        pt->q8_scale[p] = o->q8_scale[pp];
+        pt->q_l1[p] = o->q_l1[pp];
+        const uint8_t *src = o->q8 + (size_t)(pp / 16) * nc * 64 + (pp % 16) * 4;
+        uint8_t *dst = pt->q8 + (size_t)(p / 16) * nc * 64 + (p % 16) * 4;
+        for (uint32_t d = 0; d < nc; d++)
+            memcpy(dst + (size_t)d * 64, src + (size_t)d * 64, 4);
+    }
+    return 0;
+}
+
+reco_status reco_factor_split_build(reco_factor_split *s, const reco_factor_order *o,
+                                    const uint32_t *item_category, size_t n_item_category,
+                                    const reco_category_range *ranges, uint32_t n_ranges,
+                                    reco_error *err)
+{
+    memset(s, 0, sizeof *s);
+    if (n_ranges > RECO_FACTOR_SPLIT_MAX)
+        return reco_error_set(err, RECO_ERR_INVALID, "a split has at most %d parts, not %u",
+                              RECO_FACTOR_SPLIT_MAX, n_ranges);
+    for (uint32_t r = 0; r < n_ranges; r++)
+        if (ranges[r].lo >= ranges[r].hi || ranges_meet(ranges[r], ranges, r))
+            return reco_error_set(err, RECO_ERR_INVALID,
+                                  "split ranges must be non-empty and disjoint");
+    /* Each position's part, then the parts' positions in order. */
+    uint32_t *part_of = malloc(((size_t)o->n + 1) * sizeof *part_of);
+    uint32_t *pos = malloc(((size_t)o->n + 1) * sizeof *pos);
+    uint32_t cnt[RECO_FACTOR_SPLIT_MAX + 1] = {0};
+    if (!part_of || !pos)
+        goto nomem;
+    for (uint32_t p = 0; p < o->n; p++) {
+        const uint32_t i = o->order[p];
+        const uint32_t c = item_category && i < n_item_category ? item_category[i]
+                                                                : RECO_NO_CATEGORY;
+        part_of[p] = n_ranges;
+        for (uint32_t r = 0; r < n_ranges; r++)
+            if (c >= ranges[r].lo && c < ranges[r].hi) {
+                part_of[p] = r;
+                break;
+            }
+        cnt[part_of[p]]++;
+    }
+    s->first[0] = 0;
+    for (uint32_t r = 0; r < n_ranges; r++)
+        s->first[r + 1] = s->first[r] + cnt[r];
+    s->category = malloc(((size_t)s->first[n_ranges] + 1) * sizeof *s->category);
+    if (!s->category)
+        goto nomem;
+    uint32_t fill[RECO_FACTOR_SPLIT_MAX];
+    memcpy(fill, s->first, sizeof fill);
+    for (uint32_t p = 0; p < o->n; p++)
+        if (part_of[p] < n_ranges) {
+            const uint32_t at = fill[part_of[p]]++;
+            pos[at] = p;
+            s->category[at] = item_category[o->order[p]];
+        }
+    s->parent_order = o->order;
+    for (uint32_t r = 0; r < n_ranges; r++) {
+        s->range[r] = ranges[r];
+        s->n_parts = r + 1;
+        if (part_build(&s->part[r], o, pos + s->first[r], cnt[r]))
+            goto nomem;
+    }
+    free(part_of);
+    free(pos);
+    return RECO_OK;
+nomem:
+    free(part_of);
+    free(pos);
+    reco_factor_split_clear(s);
+    return reco_error_set(err, RECO_ERR_NOMEM, "out of memory for a category split of %s products",
+                          RECO_THOUSANDS(o->n));
 }
 
 /* PREFIX + NAME into buf (RECO_MFILE_NAME_MAX + 1 bytes); a name too long

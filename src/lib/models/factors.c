@@ -105,9 +105,17 @@ reco_status reco_cosine_index_build(reco_cosine_index *ix, const reco_item_facto
         unit_row(f, ix->ids[p], U + (size_t)p * ld);
     reco_status rc = reco_factor_index_build_unit(&ix->index, U, ix->n, k, ld, err);
     free(U);
-    if (rc)
+    if (rc) {
         reco_cosine_index_clear(ix);
-    return rc;
+        return rc;
+    }
+    /* The walk orders name products by index row; rename them by product
+     * (ids ascends, so ties still go to the lower one), so that a search
+     * answers in products and a filter reads them as they are. */
+    for (uint32_t o = 0; o < ix->index.n_orders; o++)
+        for (uint32_t p = 0; p < ix->index.ord[o].n; p++)
+            ix->index.ord[o].order[p] = ix->ids[ix->index.ord[o].order[p]];
+    return RECO_OK;
 }
 
 void reco_cosine_index_clear(reco_cosine_index *ix)
@@ -119,15 +127,9 @@ void reco_cosine_index_clear(reco_cosine_index *ix)
     memset(ix, 0, sizeof *ix);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
 reco_status reco_cosine_index_topn(const reco_cosine_index *ix, const reco_item_factors *f,
-                                   uint32_t i, size_t n, reco_scored *out, size_t *n_out,
-                                   reco_error *err)
+                                   uint32_t i, size_t n, const reco_item_filter *rules,
+                                   reco_scored *out, size_t *n_out, reco_error *err)
 {
     *n_out = 0;
     if (i >= f->n_rows || f->inv_norm[i] == 0 || n == 0 || ix->n == 0)
@@ -135,18 +137,29 @@ reco_status reco_cosine_index_topn(const reco_cosine_index *ix, const reco_item_
     const uint32_t ld = (f->k + 15) / 16 * 16;
     float stackbuf[1024];
     float *x = ld <= 1024 ? stackbuf : malloc((size_t)ld * sizeof *x);
-    if (!x)
+    /* The rules' exclude list with i added (ascending). */
+    reco_item_filter fl = rules ? *rules : (reco_item_filter){0};
+    uint32_t *ex = malloc((fl.n_exclude + 1) * sizeof *ex);
+    if (!x || !ex) {
+        if (x != stackbuf)
+            free(x);
+        free(ex);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
+    }
+    size_t ne = 0, t = 0;
+    for (; t < fl.n_exclude && fl.exclude[t] < i; t++)
+        ex[ne++] = fl.exclude[t];
+    ex[ne++] = i;
+    for (; t < fl.n_exclude; t++)
+        if (fl.exclude[t] != i)
+            ex[ne++] = fl.exclude[t];
+    fl.exclude = ex;
+    fl.n_exclude = ne;
     memset(x, 0, (size_t)ld * sizeof *x);
     unit_row(f, i, x);
-    /* i itself, by its index row if it has one. */
-    const uint32_t *at = bsearch(&i, ix->ids, ix->n, sizeof *ix->ids, cmp_u32);
-    uint32_t self = at ? (uint32_t)(at - ix->ids) : 0;
-    size_t got = reco_factor_index_topn(&ix->index, x, 0.0f, n, &self, at ? 1 : 0, out);
-    for (size_t t = 0; t < got; t++)
-        out[t].id = ix->ids[out[t].id];
-    *n_out = got;
+    *n_out = reco_factor_index_topn_filter(&ix->index, x, 0.0f, n, &fl, out);
     if (x != stackbuf)
         free(x);
+    free(ex);
     return RECO_OK;
 }

@@ -9,6 +9,7 @@
 
 #include "reco/error.h"
 #include "reco/factor_index.h"
+#include "reco/item_filter.h"
 #include "reco/model.h"
 #include "reco/sparse.h"
 #include "reco/topn.h"
@@ -51,7 +52,7 @@ reco_status reco_factors_gram_reduce(const float *part, size_t nchunks, uint32_t
 typedef struct reco_cosine_index {
     uint32_t n;              /* qualifying products */
     uint32_t *ids;           /* n, ascending: the product of each index row */
-    reco_factor_index index; /* over the n unit vectors */
+    reco_factor_index index; /* over the n unit vectors; its orders name products */
 } reco_cosine_index;
 
 /* Builds ix over the products j of f with inv_norm[j] != 0 and, when C is
@@ -64,11 +65,11 @@ reco_status reco_cosine_index_build(reco_cosine_index *ix, const reco_item_facto
 void reco_cosine_index_clear(reco_cosine_index *ix);
 
 /* The n indexed products j != i with the highest cosine to product i of f
- * (the factors ix was built from), best first, into out; *n_out their
- * count, 0 if i is out of range or has no factors. RECO_ERR_NOMEM only for
- * k > 1024 when the query vector cannot be allocated. */
+ * (the factors ix was built from) that rules admits (reco/item_filter.h;
+ * NULL: every one), best first, into out; *n_out their count, 0 if i is
+ * out of range or has no factors. RECO_ERR_NOMEM when out of memory. */
 reco_status reco_cosine_index_topn(const reco_cosine_index *ix, const reco_item_factors *f,
-                                   uint32_t i, size_t n, reco_scored *out, size_t *n_out,
-                                   reco_error *err);
+                                   uint32_t i, size_t n, const reco_item_filter *rules,
+                                   reco_scored *out, size_t *n_out, reco_error *err);
 
 #endif

@@ -230,12 +230,13 @@ static void walk_reset(walk *w)
 
 /* ---- the sources, one at a time ---- */
 
-/* Up to k products of source s for product i, best first, never i, into
- * buf; popular leaves out ex[0..nex) (ascending), the others may list
+/* Up to k products of source s for product i that rules admits (NULL:
+ * all), best first, never i, into buf; popular leaves out ex[0..nex)
+ * (ascending, with rules' own exclude list merged in), the others may list
  * them. */
 static reco_status source_list(const reco_model *m, reco_similar_source s, uint32_t i, size_t k,
-                               const uint32_t *ex, size_t nex, walk *w, reco_scored *buf,
-                               size_t *n_buf, reco_error *err)
+                               const reco_item_filter *rules, const uint32_t *ex, size_t nex,
+                               walk *w, reco_scored *buf, size_t *n_buf, reco_error *err)
 {
     *n_buf = 0;
     const reco_dataset *d = m->train;
@@ -246,13 +247,13 @@ static reco_status source_list(const reco_model *m, reco_similar_source s, uint3
     switch (s) {
     case RECO_SIMILAR_CO_RATED:
         if (own_co_rated_kind(m))
-            return m->ops->co_rated(m->state, d, i, k, buf, n_buf, err);
+            return m->ops->co_rated(m->state, d, i, k, rules, buf, n_buf, err);
         walk_run(w, m, i, kp.centered);
         reco_topn_init(&h, buf, k);
         for (uint32_t t = 0; t < w->n_touched; t++) {
             sim_acc e = w->acc[w->touched[t]];
             float sim = reco_knn_sim_finish(e[0], e[1], e[2], (uint32_t)e[3], &kp);
-            if (sim > 0)
+            if (sim > 0 && reco_item_filter_admits(rules, w->touched[t]))
                 reco_topn_push(&h, w->touched[t], sim);
         }
         *n_buf = reco_topn_finish(&h);
@@ -264,7 +265,7 @@ static reco_status source_list(const reco_model *m, reco_similar_source s, uint3
         const reco_cosine_index *ix = similar_index(m, &f, err);
         if (!ix)
             return RECO_ERR_NOMEM;
-        return reco_cosine_index_topn(ix, &f, i, k, buf, n_buf, err);
+        return reco_cosine_index_topn(ix, &f, i, k, rules, buf, n_buf, err);
     }
     case RECO_SIMILAR_CO_CUSTOMERS: {
         walk_run(w, m, i, kp.centered);
@@ -273,6 +274,8 @@ static reco_status source_list(const reco_model *m, reco_similar_source s, uint3
         reco_topn_init(&h, buf, k);
         for (uint32_t t = 0; t < w->n_touched; t++) {
             uint32_t j = w->touched[t];
+            if (!reco_item_filter_admits(rules, j))
+                continue;
             float support = (float)(C->ptr[j + 1] - C->ptr[j]);
             reco_topn_push(&h, j, w->acc[j][3] + support / (support + 1.0f));
         }
@@ -281,10 +284,15 @@ static reco_status source_list(const reco_model *m, reco_similar_source s, uint3
             buf[x].score = w->acc[buf[x].id][3] / (float)(w->raters ? w->raters : 1);
         return RECO_OK;
     }
-    case RECO_SIMILAR_POPULAR:
-        *n_buf = reco_topn_head_select(&m->popular_top, m->popular, reco_dataset_n_items(d), ex,
-                                       nex, k, buf);
+    case RECO_SIMILAR_POPULAR: {
+        reco_item_filter pf = rules ? *rules : (reco_item_filter){0};
+        pf.exclude = ex;
+        pf.n_exclude = nex;
+        pf.max_per_category = 0;
+        *n_buf = reco_topn_head_select_filter(&m->popular_top, m->popular,
+                                              reco_dataset_n_items(d), &pf, k, buf);
         return RECO_OK;
+    }
     default:
         return RECO_OK;
     }
@@ -307,8 +315,8 @@ typedef struct call_mem {
     uint32_t *ex;
 } call_mem;
 
-static reco_status call_begin(const reco_model *m, uint32_t i, size_t n, void **scratch,
-                              call_mem *mem, reco_error *err)
+static reco_status call_begin(const reco_model *m, uint32_t i, size_t n, size_t n_extra,
+                              void **scratch, call_mem *mem, reco_error *err)
 {
     memset(mem, 0, sizeof *mem);
     if (!m->state)
@@ -318,7 +326,7 @@ static reco_status call_begin(const reco_model *m, uint32_t i, size_t n, void **
     if (!*scratch)
         *scratch = mem->owned_scratch = calloc(1, reco_model_similar_scratch_size(m));
     mem->buf = malloc((n + 1) * sizeof *mem->buf);
-    mem->ex = malloc((n + 2) * sizeof *mem->ex);
+    mem->ex = malloc((n + n_extra + 2) * sizeof *mem->ex);
     if (!*scratch || !mem->buf || !mem->ex) {
         free(mem->owned_scratch);
         free(mem->buf);
@@ -339,9 +347,19 @@ static void call_end(walk *w, call_mem *mem)
 reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_similar *out,
                                size_t *n_out, void *scratch, reco_error *err)
 {
+    return reco_model_similar_filtered(m, i, n, NULL, out, n_out, scratch, err);
+}
+
+reco_status reco_model_similar_filtered(const reco_model *m, uint32_t i, size_t n,
+                                        const reco_item_filter *rules, reco_similar *out,
+                                        size_t *n_out, void *scratch, reco_error *err)
+{
     *n_out = 0;
+    if (reco_item_filter_is_empty(rules))
+        rules = NULL;
+    const size_t n_rex = rules ? rules->n_exclude : 0;
     call_mem mem;
-    reco_status rc = call_begin(m, i, n, &scratch, &mem, err);
+    reco_status rc = call_begin(m, i, n, n_rex, &scratch, &mem, err);
     if (rc || n == 0) {
         if (!rc)
             call_end(&(walk){0}, &mem);
@@ -349,15 +367,19 @@ reco_status reco_model_similar(const reco_model *m, uint32_t i, size_t n, reco_s
     }
     walk w;
     walk_init(&w, m, scratch);
-    /* ex: the products listed so far and i, ascending. */
+    /* ex: the products listed so far, i and the rules' exclude list,
+     * ascending. */
     size_t nex = 0, got = 0;
-    sorted_insert(mem.ex, &nex, i);
+    for (size_t t = 0; t < n_rex; t++)
+        mem.ex[nex++] = rules->exclude[t];
+    if (!reco_sorted_contains(mem.ex, nex, i))
+        sorted_insert(mem.ex, &nex, i);
     reco_similar_source chain[RECO_SIMILAR_SOURCES];
     size_t nc = reco_model_similar_chain(m, chain);
     for (size_t c = 0; c < nc && got < n && rc == RECO_OK; c++) {
         size_t nb = 0;
         /* Asking for n leaves at least n - got products not listed yet. */
-        rc = source_list(m, chain[c], i, n, mem.ex, nex, &w, mem.buf, &nb, err);
+        rc = source_list(m, chain[c], i, n, rules, mem.ex, nex, &w, mem.buf, &nb, err);
         for (size_t x = 0; x < nb && got < n && rc == RECO_OK; x++) {
             uint32_t j = mem.buf[x].id;
             if (reco_sorted_contains(mem.ex, nex, j))
@@ -379,7 +401,7 @@ reco_status reco_model_similar_source(const reco_model *m, reco_similar_source s
 {
     *n_out = 0;
     call_mem mem;
-    reco_status rc = call_begin(m, i, n, &scratch, &mem, err);
+    reco_status rc = call_begin(m, i, n, 0, &scratch, &mem, err);
     if (rc)
         return rc;
     walk w;
@@ -388,7 +410,7 @@ reco_status reco_model_similar_source(const reco_model *m, reco_similar_source s
         rc = reco_error_set(err, RECO_ERR_INVALID, "algorithm %s has no %s source of similar "
                             "products", m->ops->name, reco_similar_source_name(source));
     else
-        rc = source_list(m, source, i, n, &i, 1, &w, out, n_out, err);
+        rc = source_list(m, source, i, n, NULL, &i, 1, &w, out, n_out, err);
     call_end(&w, &mem);
     return rc;
 }
