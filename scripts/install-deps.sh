@@ -5,9 +5,11 @@
 # python3-jsonschema check every JSON output against tests/schema
 # (tests/cli/json_schema.sh; skipped without them). libpq-dev lets reco read
 # ratings from PostgreSQL; postgresql gives the tests a throwaway cluster
-# (tests/cli/postgresql.sh, tests/cli/store.sh, bench/pg_bench.sh; skipped
-# without it); haproxy balances reco serve replicas in tests/cli/replicas.sh
-# and bench/store_bench.sh (skipped without it).
+# (tests/cli/postgresql.sh, tests/cli/store.sh, tests/cli/replicas.sh,
+# bench/pg_bench.sh, bench/store_bench.sh; skipped without it).
+# haproxy puts replicas behind one port (scripts/haproxy_front.sh,
+# tests/cli/haproxy_front.sh, tests/cli/replicas.sh, bench/replica_bench.sh;
+# skipped without it).
 # help2man writes the man pages, man-db and groff-base check them; g++
 # compiles the public headers as C++ (tests/install; each skipped without
 # them). chromium, nodejs and npm run the web console's browser test
@@ -19,8 +21,8 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libopenblas-dev liblapacke-dev libarpack2-dev
 libplplot-dev plplot-driver-cairo libcmocka-dev libcurl4-openssl-dev libpng-dev curl time
-locales python3 python3-jsonschema libpq-dev postgresql haproxy
-help2man g++ man-db groff-base chromium"
+locales python3 python3-jsonschema libpq-dev postgresql
+haproxy help2man g++ man-db groff-base chromium"
 
 # node and npm: Debian's packages, unless a node with its own npm is
 # already installed (another distribution's nodejs conflicts with Debian's

@@ -200,6 +200,11 @@ int cmd_serve(int argc, char **argv)
     const cli_option options[] = {
         {CLI_STRING, "model", 'm', "MODEL", "the model to serve (from reco train); or give it as "
          "the argument", &so.model_path, 0, 0, NULL, NULL},
+        {CLI_FLAG, "map-model", 0, NULL, "serve the model from the file's pages, mapped, "
+         "instead of a private copy: replicas on one machine mapping the same file share its "
+         "memory (docs/scaling.md). The file must then be replaced only by renaming a new file "
+         "over it and reloading, never changed in place (cp over it, truncation): that could "
+         "crash the server or change its answers.", &so.map_model, 0, 0, NULL, NULL},
         {CLI_STRING, "ratings-log", 0, "FILE", "append new ratings here (a CSV with a header "
          "line naming the log) and replay, on start and reload, the ratings after the point the "
          "model was trained up to (reco train --ratings-log); without it the server is "

@@ -2,7 +2,7 @@
 # Replicas behind a load balancer (issue 12): a throwaway PostgreSQL
 # cluster (scripts/pg_cluster.sh), two `reco serve --store` replicas on
 # random loopback ports and HAProxy in front of them (scripts/
-# haproxy_front.sh, health-checked on /healthz). A rating posted through
+# haproxy_front.sh: writes only to replicas whose /healthz answers 200). A rating posted through
 # the balancer is read back from both replicas; one replica is killed
 # (SIGKILL) during a storm of writes through the balancer, and every
 # rating that was acknowledged (2xx) is then in PostgreSQL and visible
@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$RECO_TEST_DIR/../scripts/pg_cluster.sh"
 . "$RECO_TEST_DIR/../scripts/reco_serve.sh"
-. "$RECO_TEST_DIR/../scripts/haproxy_front.sh"
+FRONT="$RECO_TEST_DIR/../scripts/haproxy_front.sh"
 
 "$RECO" serve --help >/dev/null 2>&1 || { echo "skipped: built without the server"; exit 77; }
 command -v curl >/dev/null || { echo "skipped: no curl"; exit 77; }
@@ -26,7 +26,7 @@ if ! pg_find_bin; then
     exit 77
 fi
 SERVE_DIR=$TMP
-trap 'haproxy_stop; serve_stop_all; pg_cluster_stop; rm -rf "$TMP"' EXIT
+trap 'sh "$FRONT" stop "$TMP/lb"; serve_stop_all; pg_cluster_stop; rm -rf "$TMP"' EXIT
 pg_cluster_start || { echo "FAIL: cannot start a PostgreSQL cluster" >&2; exit 1; }
 STORE='postgresql:///shop?table=ratings_live'
 
@@ -37,8 +37,7 @@ serve_start a "$TMP/m.reco" --store "$STORE" || { cat "$TMP/a.err" >&2; exit 1; 
 A=$SERVE_PORT
 serve_start b "$TMP/m.reco" --store "$STORE" || { cat "$TMP/b.err" >&2; exit 1; }
 B=$SERVE_PORT
-haproxy_start "$TMP" "127.0.0.1:$A" "127.0.0.1:$B" || exit 1
-LB=$HAPROXY_PORT
+LB=$(sh "$FRONT" start "$TMP/lb" 0 "$A" "$B") || { echo "FAIL: haproxy did not start" >&2; exit 1; }
 
 # One rating through the balancer, read back from both replicas (each
 # within 5 s; the figures are bench/store_bench.sh's).
