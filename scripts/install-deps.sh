@@ -5,9 +5,11 @@
 # python3-jsonschema check every JSON output against tests/schema
 # (tests/cli/json_schema.sh; skipped without them). libpq-dev lets reco read
 # ratings from PostgreSQL; postgresql gives the tests a throwaway cluster
-# (tests/cli/postgresql.sh, bench/pg_bench.sh; skipped without it).
+# (tests/cli/postgresql.sh, tests/cli/store.sh, tests/cli/replicas.sh,
+# bench/pg_bench.sh, bench/store_bench.sh; skipped without it).
 # haproxy puts replicas behind one port (scripts/haproxy_front.sh,
-# tests/cli/haproxy_front.sh, bench/replica_bench.sh; skipped without it).
+# tests/cli/haproxy_front.sh, tests/cli/replicas.sh, bench/replica_bench.sh;
+# skipped without it).
 # help2man writes the man pages, man-db and groff-base check them; g++
 # compiles the public headers as C++ (tests/install; each skipped without
 # them). chromium, nodejs and npm run the web console's browser test

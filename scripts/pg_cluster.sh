@@ -18,6 +18,8 @@
 # that `postgresql:///shop?table=t` and psql reach it, and sets PG_DIR,
 # PG_PORT. PG_SERVER_OPTS adds server settings (-c name=value ...).
 # pg_cluster_stop stops the server at once and removes the directory.
+# pg_cluster_pause stops the server (a database that goes away) and keeps
+# its data; pg_cluster_resume starts it again on the same port.
 
 PG_PASSWORD=${PG_PASSWORD:-reco-test-pw}
 PG_BIN=""
@@ -62,9 +64,7 @@ pg_cluster_start() {
     while [ $tries -lt 8 ]; do
         tries=$((tries + 1))
         PG_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
-        if $PG_AS "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-            -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off ${PG_SERVER_OPTS:-}" \
-            start >/dev/null 2>&1; then
+        if pg_cluster_resume; then
             export PGHOST="$PG_DIR" PGPORT="$PG_PORT" PGUSER=reco PGDATABASE=postgres
             "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -c 'CREATE DATABASE shop' || return 1
             export PGDATABASE=shop
@@ -75,6 +75,16 @@ pg_cluster_start() {
     echo "pg_cluster: the server did not start:" >&2
     cat "$PG_DIR/server.log" >&2
     return 1
+}
+
+pg_cluster_resume() {
+    $PG_AS "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off ${PG_SERVER_OPTS:-}" \
+        start >/dev/null 2>&1
+}
+
+pg_cluster_pause() {
+    $PG_AS "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1
 }
 
 # psql on the cluster's database, stopping at the first error, quiet.

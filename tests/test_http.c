@@ -69,8 +69,9 @@ static void test_token_and_status_table(void **state)
     assert_int_equal(reco_http_status_for(RECO_ERR_IO), 500);
     assert_int_equal(reco_http_status_for(RECO_ERR_FORMAT), 500);
     assert_int_equal(reco_http_status_for(RECO_ERR_NOMEM), 503);
+    assert_int_equal(reco_http_status_for(RECO_ERR_UNAVAILABLE), 503);
     /* Every client status is 4xx: nothing a client sends maps to 5xx. */
-    for (int s = RECO_OK; s <= RECO_ERR_INTERNAL; s++) {
+    for (int s = RECO_OK; s <= RECO_ERR_UNAVAILABLE; s++) {
         unsigned h = reco_http_status_for((reco_status)s);
         assert_true(h >= 200 && h < 600);
     }

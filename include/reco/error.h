@@ -24,7 +24,9 @@ typedef enum reco_status {
     RECO_ERR_TOO_LARGE, /* input over a size cap */
     RECO_ERR_EMPTY,     /* no data left to work with */
     RECO_ERR_NUMERIC,   /* a numerical method failed to converge */
-    RECO_ERR_INTERNAL   /* a broken invariant: a bug in reco */
+    RECO_ERR_INTERNAL,  /* a broken invariant: a bug in reco */
+    RECO_ERR_UNAVAILABLE /* a service it depends on (a database) cannot be reached now:
+                          * nothing was done; retry later */
 } reco_status;
 
 #define RECO_ERROR_MSG_MAX 512

@@ -45,6 +45,24 @@
  * before it is acknowledged, counted per variant and counted again from
  * the log on start. Without variants the one model is variant "default".
  *
+ * The store. With options.store (a postgresql:// URI; the table, default
+ * reco_log, is created when absent, and refused naming the columns
+ * expected when its columns differ), what the log would hold goes to one
+ * PostgreSQL table instead, in one transaction per group of concurrent
+ * writers, and is acknowledged only once COMMIT succeeded: a database out
+ * of reach, or a COMMIT whose outcome is unknown, is RECO_ERR_UNAVAILABLE
+ * and nothing is acknowledged; the connection is made again by itself
+ * (with a backoff), and reads are answered meanwhile. Rows are numbered
+ * in commit order (seq); every process on the same table applies every
+ * row, its own and the others', in seq order, exactly once: on a
+ * notification (LISTEN/NOTIFY) and at least every 250 ms, and a writer
+ * catches up to its own rows before it answers. On start and reload
+ * every row of the table is replayed (the model's log point is not used:
+ * the store has no compaction yet). An unreachable database at open is
+ * RECO_ERR_IO naming the host with libpq's message; passwords are never
+ * shown. Bad rows stop the start and reload as bad log lines do
+ * (skip_bad_log skips them); while following they are skipped and counted.
+ *
  * All calls are thread-safe. Answers are JSON objects (jansson) that the
  * caller owns and frees with json_decref. */
 #ifndef RECO_SERVICE_H
@@ -140,6 +158,9 @@ typedef struct reco_service_options {
     /* Lists carry recommendation_id and variant (reco serve; not the
      * one-shot query commands, whose lists get no feedback). */
     bool list_ids;
+    /* A PostgreSQL store (postgresql://...[?table=NAME]) instead of the
+     * ratings log (then NULL): see "The store" above. NULL: none. */
+    const char *store;
 } reco_service_options;
 
 void reco_service_options_default(reco_service_options *o);
@@ -430,6 +451,16 @@ typedef struct reco_service_stats {
     bool healthy;            /* as reco_service_health */
     uint64_t model_file_changes; /* versions of the served file seen changed in place */
     bool model_private;          /* the served model is a private copy, not a mapping */
+    /* The store (all 0 without one). */
+    bool store;
+    bool store_connected;        /* the writer's and the follower's connections are up */
+    int64_t store_applied_seq;   /* every row up to this one is applied here */
+    int64_t store_last_commit_seq; /* the last row this process wrote */
+    uint64_t store_rows_applied; /* rows read and applied since start (replay included) */
+    uint64_t store_commits;      /* transactions committed (one per group of writers) */
+    uint64_t store_write_errors; /* transactions that failed (not acknowledged) */
+    uint64_t store_follow_errors; /* reads of new rows that failed */
+    int64_t store_follow_age_ms; /* since the last successful read of new rows */
 } reco_service_stats;
 
 void reco_service_get_stats(reco_service *s, reco_service_stats *st);
@@ -439,7 +470,11 @@ void reco_service_get_stats(reco_service *s, reco_service_stats *st);
  * last batch could not be written (until a batch is written, or a check at
  * most once a second finds the log in place with room to grow), or the
  * live ratings are at max_live_bytes (until a reload makes room). Reads
- * are answered either way. */
+ * are answered either way. With a store the answer also has "store":
+ * {"table", "connected", "applied_seq", "last_commit_seq",
+ * "follow_age_ms"}, and the checks "store" (the last write failed or the
+ * database is out of reach, until a write succeeds or the connection is
+ * made again) and "store_follow" (new rows could not be read for 5 s). */
 json_t *reco_service_health(reco_service *s, bool *healthy);
 
 /* True if the ID is acceptable: 1..255 bytes of valid UTF-8 (no NUL). */

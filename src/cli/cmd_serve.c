@@ -16,6 +16,7 @@
 
 #ifdef RECO_HAVE_SERVER
 #include "http.h"
+#include "reco/pg_source.h"
 #include "reco/service.h"
 
 #define TOKEN_FILE_MAX 4096
@@ -209,6 +210,16 @@ int cmd_serve(int argc, char **argv)
          "model was trained up to (reco train --ratings-log); without it the server is "
          "read-only. A missing log, another log, or one compacted past the model's point stops "
          "the start with the reason.", &so.ratings_log, 0, 0, NULL, NULL},
+        {CLI_STRING, "store", 0, "URI", "instead of a ratings log: write new ratings, catalogue "
+         "changes and feedback to PostgreSQL (postgresql://[USER@]HOST[:PORT]/DB[?table=NAME], "
+         "table reco_log by default, created when absent), committed before they are "
+         "acknowledged, and follow what other reco serve processes on the same table write "
+         "(within a second): replicas behind a load balancer. Every row is replayed on start "
+         "and reload. While the database is out of reach writes are answered 503 and reads "
+         "go on; the connection is made again by itself. Give such a server more --threads than "
+         "cores: writers wait on the database, and those that wait together share one COMMIT "
+         "(docs/postgresql.md).", &so.store, 0,
+         0, NULL, NULL},
         {CLI_LIST, "variant", 0, "NAME=MODEL:SHARE", "an A/B test: serve MODEL to the share "
          "SHARE of the users (repeatable, instead of MODEL; the first is the control). Users are "
          "split by a fixed hash of their ID, the same on every start; the shares must add up to "
@@ -302,6 +313,10 @@ int cmd_serve(int argc, char **argv)
             return cli_usage("serve", "expected one MODEL, got \"%s\" too", argv[argc - 1]);
         so.model_path = argv[first];
     }
+    if (so.store && so.ratings_log)
+        return cli_usage("serve", "give either --ratings-log or --store, not both");
+    if (so.store && !reco_pg_is_source(so.store))
+        return cli_usage("serve", "--store takes a postgresql:// URI, not \"%s\"", so.store);
     reco_variant_spec vspec[RECO_VARIANTS_MAX];
     char *vbufs[RECO_VARIANTS_MAX] = {NULL};
     if (variants.n) {
@@ -367,7 +382,7 @@ int cmd_serve(int argc, char **argv)
         token = strdup(getenv("RECO_TOKEN"));
     }
     ho.token = token;
-    ho.read_only = so.ratings_log == NULL;
+    ho.read_only = so.ratings_log == NULL && so.store == NULL;
     ho.max_n = so.max_n;
     ho.max_batch = so.max_batch;
 
@@ -417,10 +432,12 @@ int cmd_serve(int argc, char **argv)
     reco_service_stats sst;
     reco_service_get_stats(svc, &sst);
     if (sst.log_bad_lines) {
-        char nb[32];
+        char nb[32], sname[RECO_PG_NAME_MAX];
         fprintf(stderr, "reco serve: skipped %s bad line%s of %s (--skip-bad-log); the first: %s\n",
                 cli_thousands(sst.log_bad_lines, nb, sizeof nb),
-                sst.log_bad_lines == 1 ? "" : "s", so.ratings_log, sst.log_first_bad_line);
+                sst.log_bad_lines == 1 ? "" : "s",
+                so.ratings_log ? so.ratings_log : reco_pg_source_name(so.store, sname, sizeof sname),
+                sst.log_first_bad_line);
     }
     print_model(NULL, svc, &ho, reco_http_port(h));
     if (variants.n) {

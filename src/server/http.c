@@ -287,6 +287,7 @@ unsigned reco_http_status_for(reco_status st)
         {RECO_ERR_FORMAT, 500},    /* a bad model file (on reload) */
         {RECO_ERR_NUMERIC, 500},
         {RECO_ERR_INTERNAL, 500},
+        {RECO_ERR_UNAVAILABLE, 503}, /* the store's database is out of reach: retry later */
     };
     for (size_t k = 0; k < sizeof MAP / sizeof MAP[0]; k++)
         if (MAP[k].st == st)
@@ -1930,6 +1931,35 @@ static enum MHD_Result h_metrics(reco_http *h, struct MHD_Connection *c, request
     metric_head(f, "reco_healthy", "gauge",
                 "1 when /healthz answers ok, 0 when degraded (writes fail).");
     fprintf(f, "reco_healthy %d\n", st.healthy ? 1 : 0);
+    if (st.store) {
+        metric_head(f, "reco_store_connected", "gauge",
+                    "1 when the connections to the PostgreSQL store (--store) are up.");
+        fprintf(f, "reco_store_connected %d\n", st.store_connected ? 1 : 0);
+        metric_head(f, "reco_store_applied_seq", "gauge",
+                    "Every row of the store up to this seq is applied here.");
+        fprintf(f, "reco_store_applied_seq %lld\n", (long long)st.store_applied_seq);
+        metric_head(f, "reco_store_last_commit_seq", "gauge",
+                    "The seq of the last row this server wrote to the store.");
+        fprintf(f, "reco_store_last_commit_seq %lld\n", (long long)st.store_last_commit_seq);
+        metric_head(f, "reco_store_rows_applied_total", "counter",
+                    "Rows of the store applied since start (replay included).");
+        fprintf(f, "reco_store_rows_applied_total %llu\n",
+                (unsigned long long)st.store_rows_applied);
+        metric_head(f, "reco_store_commits_total", "counter",
+                    "Transactions committed to the store (one per group of concurrent writers).");
+        fprintf(f, "reco_store_commits_total %llu\n", (unsigned long long)st.store_commits);
+        metric_head(f, "reco_store_write_errors_total", "counter",
+                    "Writes to the store that failed (answered 503 or 500, not acknowledged).");
+        fprintf(f, "reco_store_write_errors_total %llu\n",
+                (unsigned long long)st.store_write_errors);
+        metric_head(f, "reco_store_follow_errors_total", "counter",
+                    "Reads of new rows from the store that failed.");
+        fprintf(f, "reco_store_follow_errors_total %llu\n",
+                (unsigned long long)st.store_follow_errors);
+        metric_head(f, "reco_store_follow_age_seconds", "gauge",
+                    "Seconds since new rows were last read from the store.");
+        fprintf(f, "reco_store_follow_age_seconds %.3f\n", st.store_follow_age_ms / 1000.0);
+    }
     metric_head(f, "reco_model_reloads_total", "counter", "Successful model reloads.");
     fprintf(f, "reco_model_reloads_total %llu\n", (unsigned long long)st.reloads);
     metric_head(f, "reco_model_reload_failures_total", "counter",

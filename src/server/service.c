@@ -30,6 +30,7 @@
 #include "reco/json.h"
 
 #include "numfmt.h"
+#include "pg_store.h"
 #include "rng.h"
 
 #define BECAUSE_MAX 3
@@ -524,6 +525,8 @@ typedef struct waiter {
     struct waiter *next;
     bool done;
     int err;                  /* 0: durable; else the batch failed */
+    reco_status code;         /* how it failed */
+    int64_t seq;              /* the store: the seq of the batch's last row */
     char msg[448];
 } waiter;
 
@@ -604,6 +607,18 @@ struct reco_service {
     /* recommendation_id: a random prefix per process and a counter. */
     char rec_prefix[9];
     atomic_uint_fast64_t rec_counter;
+    /* --store: durable writes go to PostgreSQL (pg_store.h), and what any
+     * replica wrote is applied here in seq order, exactly once. */
+    pg_store *store;
+    int64_t store_applied;    /* the last row applied to every variant (apply_mu) */
+    atomic_int_fast64_t store_applied_pub; /* the same, for figures */
+    atomic_int_fast64_t store_followed_ms; /* monotonic: the last read that succeeded */
+    atomic_uint_fast64_t store_rows, store_follow_errors;
+    pthread_t follower;
+    bool follower_started;
+    atomic_bool stopping;
+    pthread_mutex_t follow_err_mu;
+    char follow_err[RECO_ERROR_MSG_MAX]; /* the last failed read ("": none since) */
 };
 
 void reco_service_options_default(reco_service_options *o)
@@ -874,7 +889,10 @@ bool reco_service_valid_id(const char *id, size_t len)
     return reco_log_valid_id(id, len);
 }
 
-static bool writable(const reco_service *s) { return s->has_log && !s->opt.log_read_only; }
+static bool writable(const reco_service *s)
+{
+    return s->store || (s->has_log && !s->opt.log_read_only);
+}
 
 static int log_snapshot(reco_service *s, log_snap *sn, reco_error *err)
 {
@@ -1140,6 +1158,10 @@ static int replay_record(void *ctx, const char *kind, size_t kind_len, const cha
     return r;
 }
 
+static reco_status replay_buf(reco_service *s, generation *g, const char *name, const char *buf,
+                              size_t len, uint64_t first_line, bool skip_bad, uint64_t *lines,
+                              uint64_t *applied, reco_error *err);
+
 /* Replays the log's lines [from, to) (logical offsets; from_seq is the
  * number of the rating at from) into g, strictly unless skip_bad_log.
  * Adds the lines read (ratings and skipped) to *lines and the ratings to
@@ -1163,14 +1185,24 @@ static reco_status replay(reco_service *s, generation *g, const log_snap *sn, ui
         free(buf);
         return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
     }
-    reco_log_parse_opts o = {s->log_path, 2 + (from_seq - sn->h.seq), g->model->rating_lo,
-                             g->model->rating_hi, s->opt.skip_bad_log};
+    reco_status rc = replay_buf(s, g, s->log_path, buf, len, 2 + (from_seq - sn->h.seq),
+                                s->opt.skip_bad_log, lines, applied, err);
+    free(buf);
+    return rc;
+}
+
+/* Replays log lines buf[0, len) (the first is line first_line of name)
+ * into g. */
+static reco_status replay_buf(reco_service *s, generation *g, const char *name, const char *buf,
+                              size_t len, uint64_t first_line, bool skip_bad, uint64_t *lines,
+                              uint64_t *applied, reco_error *err)
+{
+    reco_log_parse_opts o = {name, first_line, g->model->rating_lo, g->model->rating_hi,
+                             skip_bad};
     reco_log_parse_report rep;
     replay_ctx rx = {s, g, json_array()};
-    if (!rx.items) {
-        free(buf);
+    if (!rx.items)
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
-    }
     reco_log_records recs = {replay_record, &rx};
     pthread_rwlock_wrlock(&g->lock);
     reco_status rc = reco_log_parse_records(buf, len, &o, replay_one, g, &recs, &rep, err);
@@ -1179,7 +1211,6 @@ static reco_status replay(reco_service *s, generation *g, const log_snap *sn, ui
     if (rc == RECO_OK && json_array_size(rx.items))
         rc = gen_apply_items(g, rx.items, err);
     json_decref(rx.items);
-    free(buf);
     if (rc == RECO_ERR_PARSE && err) {
         size_t used = strlen(err->msg);
         snprintf(err->msg + used, sizeof err->msg - used,
@@ -1296,9 +1327,22 @@ static int log_check_file(reco_service *s, char *why, size_t cap)
 /* Writes one batch at the durable end and fsyncs it; on failure cuts the
  * file back so that nothing of it stays. 0, or the errno with why. */
 static int log_write_batch(reco_service *s, const char *batch, size_t blen, uint64_t lines,
-                           char *why, size_t cap)
+                           int64_t *seq, reco_status *code, char *why, size_t cap)
 {
     ratings_log *l = &s->log;
+    *code = RECO_ERR_IO;
+    if (s->store) {
+        /* The store instead of the file: one transaction, acknowledged
+         * only when COMMIT succeeded. */
+        reco_error e;
+        *code = pg_store_write(s->store, batch, blen, seq, &e);
+        if (*code == RECO_OK)
+            return 0;
+        size_t n = strnlen(e.msg, cap - 1);
+        memcpy(why, e.msg, n);
+        why[n] = '\0';
+        return EIO;
+    }
     pthread_mutex_lock(&l->io);
     int e = 0;
     if (l->broken) {
@@ -1352,7 +1396,7 @@ static int log_write_batch(reco_service *s, const char *batch, size_t blen, uint
  * for all; the others wait for the batch that holds their lines, and learn
  * whether it failed. */
 static reco_status log_append(reco_service *s, const char *text, size_t len, uint64_t lines,
-                              reco_error *err)
+                              int64_t *seq, reco_error *err)
 {
     ratings_log *l = &s->log;
     waiter me;
@@ -1394,7 +1438,9 @@ static reco_status log_append(reco_service *s, const char *text, size_t len, uin
         l->head = l->tail = NULL;
         pthread_mutex_unlock(&l->mu);
         char why[sizeof me.msg];
-        int e = log_write_batch(s, batch, blen, blines, why, sizeof why);
+        int64_t bseq = 0;
+        reco_status code = RECO_OK;
+        int e = log_write_batch(s, batch, blen, blines, &bseq, &code, why, sizeof why);
         free(batch);
         pthread_mutex_lock(&l->mu);
         l->fsyncs++;
@@ -1410,6 +1456,8 @@ static reco_status log_append(reco_service *s, const char *text, size_t len, uin
         }
         for (waiter *w = who; w; w = w->next) {
             w->err = e;
+            w->code = code;
+            w->seq = bseq;
             if (e)
                 memcpy(w->msg, why, sizeof w->msg);
             w->done = true;
@@ -1419,7 +1467,9 @@ static reco_status log_append(reco_service *s, const char *text, size_t len, uin
     }
     pthread_mutex_unlock(&l->mu);
     if (me.err)
-        return reco_error_set(err, RECO_ERR_IO, "%s", me.msg);
+        return reco_error_set(err, me.code ? me.code : RECO_ERR_IO, "%s", me.msg);
+    if (seq)
+        *seq = me.seq;
     return RECO_OK;
 }
 
@@ -1493,9 +1543,6 @@ static reco_status log_open(reco_service *s, reco_error *err)
     l->fd = f.fd;
     l->h = f.h;
     l->end = f.end_offset;
-    pthread_mutex_init(&l->io, NULL);
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
     s->log_open = true;
     return RECO_OK;
 }
@@ -1532,6 +1579,142 @@ static reco_status log_replay_start(reco_service *s, reco_error *err)
     return RECO_OK;
 }
 
+/* ---- the PostgreSQL store (--store) ---- */
+
+/* With a store, nothing is applied by the request that wrote it: every
+ * row, this process's and other replicas', is applied by store_follow, in
+ * seq order, exactly once (store_applied only grows, under apply_mu). The
+ * follower thread calls it on every notification and at least every
+ * STORE_POLL_MS (a missed notification is caught up by the poll); a writer
+ * calls it after its COMMIT, up to its own rows, before it answers, so that
+ * a client reads its own write from the replica that took it. */
+
+#define STORE_CHUNK 20000     /* rows read at a time */
+#define STORE_POLL_MS 250     /* the follower reads at least this often */
+#define STORE_STALE_MS 5000   /* health: no successful read for this long */
+
+static reco_status feedback_buf(reco_service *s, const char *name, const char *buf, size_t len,
+                                uint64_t first_line, bool skip_bad, reco_error *err);
+
+/* Applies the store's rows (after, upto] (upto < 0: all there are) to
+ * gens[0, n) in seq order, and counts their feedback when feedback.
+ * strict: a row a model cannot take stops it (RECO_ERR_PARSE naming it);
+ * else it is skipped and counted. *last: the seq up to which every row was
+ * applied; *applied0 (may be NULL) gains the ratings applied to gens[0]. */
+static reco_status store_apply(reco_service *s, generation *const *gens, size_t n, int64_t after,
+                               int64_t upto, bool strict, bool feedback, int64_t *last,
+                               uint64_t *applied0, reco_error *err)
+{
+    char *text = NULL;
+    size_t cap = 0;
+    *last = after;
+    reco_status rc = RECO_OK;
+    const char *name = pg_store_name(s->store);
+    for (;;) {
+        size_t len = 0, rows = 0;
+        int64_t end = *last;
+        rc = pg_store_read(s->store, *last, upto, STORE_CHUNK, &text, &len, &cap, &rows, &end,
+                           err);
+        if (rc || rows == 0)
+            break;
+        for (size_t k = 0; k < n && rc == RECO_OK; k++) {
+            uint64_t lines = 0, applied = 0;
+            rc = replay_buf(s, gens[k], name, text, len, 1, !strict, &lines, &applied, err);
+            if (k == 0 && applied0)
+                *applied0 += applied;
+        }
+        if (rc == RECO_OK && feedback)
+            rc = feedback_buf(s, name, text, len, 1, !strict, err);
+        if (rc)
+            break;
+        *last = end;
+        atomic_fetch_add(&s->store_rows, rows);
+        if (rows < STORE_CHUNK)
+            break;
+    }
+    free(text);
+    return rc;
+}
+
+/* Applies every row after store_applied to every variant's generation,
+ * unless target >= 0 and they are applied up to target already. */
+static reco_status store_follow(reco_service *s, int64_t target, reco_error *err)
+{
+    reco_status rc = RECO_OK;
+    pthread_mutex_lock(&s->apply_mu);
+    if (target < 0 || s->store_applied < target) {
+        generation *gens[RECO_VARIANTS_MAX];
+        for (size_t k = 0; k < s->nv; k++)
+            gens[k] = acquire_gen(s, &s->v[k]);
+        int64_t last = s->store_applied;
+        rc = store_apply(s, gens, s->nv, s->store_applied, -1, false, true, &last, NULL, err);
+        s->store_applied = last;
+        atomic_store(&s->store_applied_pub, last);
+        for (size_t k = 0; k < s->nv; k++)
+            generation_release(gens[k]);
+    }
+    pthread_mutex_unlock(&s->apply_mu);
+    pthread_mutex_lock(&s->follow_err_mu);
+    if (rc) {
+        atomic_fetch_add(&s->store_follow_errors, 1);
+        snprintf(s->follow_err, sizeof s->follow_err, "%s", err ? err->msg : "");
+    } else {
+        s->follow_err[0] = '\0';
+        atomic_store(&s->store_followed_ms, mono_ms());
+    }
+    pthread_mutex_unlock(&s->follow_err_mu);
+    return rc;
+}
+
+/* After a write to the store: its rows (up to seq) applied here before the
+ * answer. A failure to read them back does not undo the acknowledgement:
+ * they are committed, and the follower applies them when it can. */
+static void store_catch_up(reco_service *s, int64_t seq)
+{
+    reco_error e;
+    store_follow(s, seq, &e);
+}
+
+static void *store_follower(void *arg)
+{
+    reco_service *s = arg;
+    while (!atomic_load(&s->stopping)) {
+        pg_store_wait(s->store, STORE_POLL_MS);
+        if (atomic_load(&s->stopping))
+            break;
+        pg_store_probe(s->store);
+        reco_error e;
+        store_follow(s, -1, &e);
+    }
+    return NULL;
+}
+
+/* Opens the store, replays every row into each variant's first
+ * generation (and counts the feedback), and starts the follower. */
+static reco_status store_start(reco_service *s, reco_error *err)
+{
+    reco_status rc = pg_store_open(s->opt.store, &s->store, err);
+    if (rc)
+        return rc;
+    generation *gens[RECO_VARIANTS_MAX];
+    for (size_t k = 0; k < s->nv; k++)
+        gens[k] = s->v[k].gen;
+    uint64_t applied0 = 0;
+    int64_t last = 0;
+    rc = store_apply(s, gens, s->nv, 0, -1, !s->opt.skip_bad_log, true, &last, &applied0, err);
+    if (rc)
+        return rc;
+    s->store_applied = last;
+    atomic_store(&s->store_applied_pub, last);
+    atomic_store(&s->replayed, applied0);
+    atomic_store(&s->store_followed_ms, mono_ms());
+    if (pthread_create(&s->follower, NULL, store_follower, s) != 0)
+        return reco_error_set(err, RECO_ERR_NOMEM, "cannot start the thread that follows %s",
+                              pg_store_name(s->store));
+    s->follower_started = true;
+    return RECO_OK;
+}
+
 reco_status reco_service_open(const reco_service_options *opt, reco_service **out,
                               reco_error *err)
 {
@@ -1548,6 +1731,10 @@ reco_status reco_service_open(const reco_service_options *opt, reco_service **ou
         s->opt.max_batch = 10000;
     s->log_path = opt->ratings_log ? strdup(opt->ratings_log) : NULL;
     s->log.fd = -1;
+    pthread_mutex_init(&s->log.io, NULL);
+    pthread_mutex_init(&s->log.mu, NULL);
+    pthread_cond_init(&s->log.cv, NULL);
+    pthread_mutex_init(&s->follow_err_mu, NULL);
     pthread_mutex_init(&s->gen_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->apply_mu, NULL);
@@ -1567,10 +1754,22 @@ reco_status reco_service_open(const reco_service_options *opt, reco_service **ou
                 copy_model(v); /* no thread to spare: copy now */
         }
     }
+    if (opt->store && opt->ratings_log) {
+        rc = reco_error_set(err, RECO_ERR_INVALID,
+                            "give either a ratings log or a store, not both (%s and %s)",
+                            opt->ratings_log, opt->store);
+        goto fail;
+    }
+    if (opt->store && opt->log_read_only) {
+        rc = reco_error_set(err, RECO_ERR_INVALID, "a store cannot be opened read-only");
+        goto fail;
+    }
     if (s->log_path) {
         s->has_log = true;
         if ((rc = log_open(s, err)) || (rc = log_replay_start(s, err)))
             goto fail;
+    } else if (opt->store && (rc = store_start(s, err))) {
+        goto fail;
     }
     *out = s;
     return RECO_OK;
@@ -1589,14 +1788,20 @@ void reco_service_close(reco_service *s)
         if (s->v[k].copier_started)
             pthread_join(s->v[k].copier, NULL);
     scratch_release_current();
+    if (s->follower_started) {
+        atomic_store(&s->stopping, true);
+        pthread_join(s->follower, NULL);
+    }
+    pg_store_free(s->store);
     if (s->log_open) {
         if (writable(s))
             fdatasync(s->log.fd);
         close(s->log.fd);
-        pthread_mutex_destroy(&s->log.io);
-        pthread_mutex_destroy(&s->log.mu);
-        pthread_cond_destroy(&s->log.cv);
     }
+    pthread_mutex_destroy(&s->log.io);
+    pthread_mutex_destroy(&s->log.mu);
+    pthread_cond_destroy(&s->log.cv);
+    pthread_mutex_destroy(&s->follow_err_mu);
     free(s->log.buf);
     for (size_t k = 0; k < s->nv; k++) {
         generation_release(s->v[k].gen);
@@ -2320,7 +2525,7 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
                                      json_t **out, reco_error *err)
 {
     *out = NULL;
-    if (!s->has_log)
+    if (!s->has_log && !s->store)
         return reco_error_set(err, RECO_ERR_INVALID,
                               "this server takes no new ratings (start it with --ratings-log)");
     if (!writable(s))
@@ -2361,16 +2566,19 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
         len += reco_log_format_line(text + len, r[k].user, r[k].user_len, r[k].item,
                                     r[k].item_len, (float)r[k].rating,
                                     r[k].timestamp ? r[k].timestamp : now);
-    reco_status rc = log_append(s, text, len, n, err);
+    int64_t seq = 0;
+    reco_status rc = log_append(s, text, len, n, &seq, err);
     free(text);
     if (rc)
         return rc;
     atomic_fetch_add(&s->logged, n);
+    if (s->store) /* applied with every other row, in seq order */
+        store_catch_up(s, seq);
     /* Durable: now visible. apply_mu keeps a reload from swapping in a
      * generation that replayed the log before these lines were there
      * while they are applied to the old one. */
     pthread_mutex_lock(&s->apply_mu);
-    for (size_t vk = 1; vk < s->nv; vk++) {
+    for (size_t vk = 1; !s->store && vk < s->nv; vk++) {
         g = acquire(s, &s->v[vk]);
         pthread_rwlock_wrlock(&g->lock);
         for (size_t k = 0; k < n; k++)
@@ -2385,7 +2593,7 @@ reco_status reco_service_add_ratings(reco_service *s, const reco_new_rating *r, 
     pthread_rwlock_wrlock(&g->lock);
     for (size_t k = 0; k < n; k++) {
         /* The float that was logged, so that replay gives the same. */
-        if (apply_rating(g, r[k].user, r[k].user_len, r[k].item, r[k].item_len,
+        if (!s->store && apply_rating(g, r[k].user, r[k].user_len, r[k].item, r[k].item_len,
                          (float)r[k].rating, r[k].timestamp ? r[k].timestamp : now) != 0)
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory applying ratings");
         bool known_item = reco_idmap_find(g->train->items, r[k].item, r[k].item_len) >= 0;
@@ -2431,6 +2639,21 @@ static reco_status stage_variant(reco_service *s, variant *v, const log_snap *sn
     return rc;
 }
 
+/* The store's rows (after, upto] into the staged generations. */
+static reco_status store_stage(reco_service *s, staged *st, int64_t after, int64_t upto,
+                               reco_error *err)
+{
+    if (upto <= after)
+        return RECO_OK;
+    generation *gens[RECO_VARIANTS_MAX];
+    for (size_t k = 0; k < s->nv; k++)
+        gens[k] = st[k].g;
+    int64_t last = after;
+    reco_status rc = store_apply(s, gens, s->nv, after, upto, !s->opt.skip_bad_log, false, &last,
+                                 &st[0].applied, err);
+    return rc;
+}
+
 reco_status reco_service_reload(reco_service *s, reco_error *err)
 {
     pthread_mutex_lock(&s->reload_mu);
@@ -2444,6 +2667,11 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
         rc = RECO_ERR_IO;
     for (size_t k = 0; rc == RECO_OK && k < s->nv; k++)
         rc = stage_variant(s, &s->v[k], &sn, &st[k], err);
+    /* A store: every row up to what the serving generations hold, most of
+     * them before apply_mu, the rest under it. */
+    int64_t upto = atomic_load(&s->store_applied_pub);
+    if (rc == RECO_OK && s->store)
+        rc = store_stage(s, st, 0, upto, err);
     if (rc == RECO_OK) {
         pthread_mutex_lock(&s->apply_mu);
         if (s->has_log && log_snapshot(s, &sn2, err))
@@ -2451,6 +2679,8 @@ reco_status reco_service_reload(reco_service *s, reco_error *err)
         for (size_t k = 0; rc == RECO_OK && s->has_log && k < s->nv; k++)
             rc = replay(s, st[k].g, &sn2, sn.end, st[k].from_seq + st[k].lines, sn2.end,
                         &st[k].lines, &st[k].applied, err);
+        if (rc == RECO_OK && s->store)
+            rc = store_stage(s, st, upto, s->store_applied, err);
         if (rc == RECO_OK) {
             pthread_mutex_lock(&s->gen_mu);
             for (size_t k = 0; k < s->nv; k++) {
@@ -2603,10 +2833,38 @@ static void log_probe(reco_service *s)
     pthread_mutex_unlock(&l->mu);
 }
 
+/* The store's problems into problems; its state as a new object. */
+static json_t *store_health(reco_service *s, json_t *problems)
+{
+    pg_store_state ps;
+    pg_store_get_state(s->store, &ps);
+    if (ps.failing || !ps.writer_up)
+        json_array_append_new(problems,
+                              json_pack("{s:s,s:s,s:I,s:I}", "check", "store", "message",
+                                        ps.failure[0] ? ps.failure : "not connected", "since",
+                                        (json_int_t)ps.failing_since, "failed_writes",
+                                        (json_int_t)ps.write_errors));
+    int64_t age = mono_ms() - atomic_load(&s->store_followed_ms);
+    if (age > STORE_STALE_MS) {
+        char msg[RECO_ERROR_MSG_MAX + 64];
+        pthread_mutex_lock(&s->follow_err_mu);
+        snprintf(msg, sizeof msg, "new rows could not be read for %lld ms: %s", (long long)age,
+                 s->follow_err[0] ? s->follow_err : "no answer");
+        pthread_mutex_unlock(&s->follow_err_mu);
+        json_array_append_new(problems, json_pack("{s:s,s:s}", "check", "store_follow",
+                                                  "message", msg));
+    }
+    return json_pack("{s:s,s:b,s:I,s:I,s:I}", "table", pg_store_name(s->store), "connected",
+                     ps.writer_up && ps.listener_up, "applied_seq",
+                     (json_int_t)atomic_load(&s->store_applied_pub), "last_commit_seq",
+                     (json_int_t)ps.last_commit_seq, "follow_age_ms", (json_int_t)age);
+}
+
 json_t *reco_service_health(reco_service *s, bool *healthy)
 {
     json_t *problems = json_array();
-    if (writable(s)) {
+    json_t *store = s->store ? store_health(s, problems) : NULL;
+    if (writable(s) && !s->store) {
         log_probe(s);
         ratings_log *l = &s->log;
         pthread_mutex_lock(&l->mu);
@@ -2644,11 +2902,17 @@ json_t *reco_service_health(reco_service *s, bool *healthy)
     bool ok = json_array_size(problems) == 0;
     if (healthy)
         *healthy = ok;
+    json_t *o;
     if (ok) {
         json_decref(problems);
-        return json_pack("{s:s}", "status", "ok");
+        o = json_pack("{s:s}", "status", "ok");
+    } else {
+        o = json_pack("{s:s,s:o}", "status", "degraded", "problems", problems);
     }
-    return json_pack("{s:s,s:o}", "status", "degraded", "problems", problems);
+    if (o && store)
+        json_object_set(o, "store", store);
+    json_decref(store);
+    return o;
 }
 
 void reco_service_get_stats(reco_service *s, reco_service_stats *st)
@@ -2692,6 +2956,22 @@ void reco_service_get_stats(reco_service *s, reco_service_stats *st)
         for (size_t k = 1; k < s->nv; k++)
             if (s->v[k].replay_from < st->log_replay_from)
                 st->log_replay_from = s->v[k].replay_from;
+        memcpy(st->log_first_bad_line, s->first_bad, sizeof st->log_first_bad_line);
+        pthread_mutex_unlock(&s->gen_mu);
+    }
+    if (s->store) {
+        pg_store_state ps;
+        pg_store_get_state(s->store, &ps);
+        st->store = true;
+        st->store_connected = ps.writer_up && ps.listener_up;
+        st->store_applied_seq = atomic_load(&s->store_applied_pub);
+        st->store_last_commit_seq = ps.last_commit_seq;
+        st->store_rows_applied = atomic_load(&s->store_rows);
+        st->store_commits = ps.commits;
+        st->store_write_errors = ps.write_errors;
+        st->store_follow_errors = atomic_load(&s->store_follow_errors);
+        st->store_follow_age_ms = mono_ms() - atomic_load(&s->store_followed_ms);
+        pthread_mutex_lock(&s->gen_mu);
         memcpy(st->log_first_bad_line, s->first_bad, sizeof st->log_first_bad_line);
         pthread_mutex_unlock(&s->gen_mu);
     }
@@ -2816,6 +3096,9 @@ static int take_feedback(void *ctx, const char *kind, size_t kind_len, const cha
     return 0;
 }
 
+static reco_status feedback_buf(reco_service *s, const char *name, const char *buf, size_t len,
+                                uint64_t first_line, bool skip_bad, reco_error *err);
+
 /* Counts the feedback of the whole log file (from its start, not from a
  * model's point: the experiment is not the model's). Its ratings are
  * only checked for their form (their range is the models' business,
@@ -2834,11 +3117,19 @@ static reco_status replay_feedback(reco_service *s, const log_snap *sn, reco_err
         free(buf);
         return reco_error_set(err, RECO_ERR_IO, "%s: %s", s->log_path, strerror(errno));
     }
-    reco_log_parse_opts o = {s->log_path, 2, -HUGE_VAL, HUGE_VAL, s->opt.skip_bad_log};
+    reco_status rc = feedback_buf(s, s->log_path, buf, len, 2, s->opt.skip_bad_log, err);
+    free(buf);
+    return rc;
+}
+
+/* Counts the feedback records of log lines buf[0, len). */
+static reco_status feedback_buf(reco_service *s, const char *name, const char *buf, size_t len,
+                                uint64_t first_line, bool skip_bad, reco_error *err)
+{
+    reco_log_parse_opts o = {name, first_line, -HUGE_VAL, HUGE_VAL, skip_bad};
     reco_log_records recs = {take_feedback, s};
     reco_log_parse_report rep;
     reco_status rc = reco_log_parse_records(buf, len, &o, NULL, NULL, &recs, &rep, err);
-    free(buf);
     atomic_fetch_add(&s->bad_lines, rep.bad_records);
     if (rep.bad_records && rep.n_messages) {
         pthread_mutex_lock(&s->gen_mu);
@@ -2858,7 +3149,7 @@ reco_status reco_service_add_feedback(reco_service *s, const reco_feedback *f, s
                                       json_t **out, reco_error *err)
 {
     *out = NULL;
-    if (!s->has_log)
+    if (!s->has_log && !s->store)
         return reco_error_set(err, RECO_ERR_INVALID,
                               "this server takes no feedback (start it with --ratings-log: "
                               "feedback is kept in the ratings log)");
@@ -2928,18 +3219,23 @@ reco_status reco_service_add_feedback(reco_service *s, const reco_feedback *f, s
             len += reco_log_format_record(text + len, FEEDBACK_KIND, payload, pl);
         free(payload);
     }
+    int64_t seq = 0;
     if (rc == RECO_OK)
-        rc = log_append(s, text, len, n, err);
+        rc = log_append(s, text, len, n, &seq, err);
     free(text);
     if (rc) {
         free(who);
         return rc;
     }
     atomic_fetch_add(&s->feedback_logged, n);
+    if (s->store) /* counted with every other row, in seq order */
+        store_catch_up(s, seq);
     json_t *list = json_array();
     for (size_t k = 0; k < n; k++) {
-        count_feedback(who[k], feedback_type_of(f[k].type));
-        seen_user(who[k], f[k].user, f[k].user_len);
+        if (!s->store) {
+            count_feedback(who[k], feedback_type_of(f[k].type));
+            seen_user(who[k], f[k].user, f[k].user_len);
+        }
         json_array_append_new(
             list, json_pack("{s:s%,s:s%,s:s,s:s}", "recommendation_id",
                             f[k].recommendation_id, f[k].recommendation_id_len, "user",
@@ -3119,7 +3415,7 @@ reco_status reco_service_item(reco_service *s, const char *item, json_t **out,
 static reco_status write_check(const reco_service *s, size_t n, const char *what,
                                reco_error *err)
 {
-    if (!s->has_log)
+    if (!s->has_log && !s->store)
         return reco_error_set(err, RECO_ERR_INVALID,
                               "this server takes no %s (start it with --ratings-log: they are "
                               "kept in the ratings log)", what);
@@ -3160,6 +3456,7 @@ reco_status reco_service_put_items(reco_service *s, const reco_item_change *c, s
     reco_catalogue_free(check);
     char *text = NULL;
     size_t len = 0, cap = 0;
+    int64_t seq = 0;
     for (size_t k = 0; k < n && rc == RECO_OK; k++)
         if (add_record(&text, &len, &cap, ITEM_KIND, json_array_get(recs, k)))
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
@@ -3171,10 +3468,12 @@ reco_status reco_service_put_items(reco_service *s, const reco_item_change *c, s
                              RECO_CATALOGUE_NONE;
         cat_snap_release(cs);
         generation_release(g);
-        rc = log_append(s, text, len, n, err);
+        rc = log_append(s, text, len, n, &seq, err);
     }
     free(text);
-    if (rc == RECO_OK) {
+    if (rc == RECO_OK && s->store) {
+        store_catch_up(s, seq); /* applied with every other row, in seq order */
+    } else if (rc == RECO_OK) {
         /* Durable: now visible, in every variant, ordered with a reload's
          * swap by apply_mu as ratings are. */
         pthread_mutex_lock(&s->apply_mu);
@@ -3274,9 +3573,12 @@ reco_status reco_service_add_events(reco_service *s, const reco_new_event *e, si
             rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
         json_decref(o);
     }
+    int64_t seq = 0;
     if (rc == RECO_OK)
-        rc = log_append(s, text, len, n, err);
+        rc = log_append(s, text, len, n, &seq, err);
     free(text);
+    if (rc == RECO_OK && s->store) /* applied with every other row, in seq order */
+        store_catch_up(s, seq);
     json_t *list = rc ? NULL : json_array();
     if (rc == RECO_OK) {
         pthread_mutex_lock(&s->apply_mu);
@@ -3285,7 +3587,8 @@ reco_status reco_service_add_events(reco_service *s, const reco_new_event *e, si
             pthread_rwlock_wrlock(&g->lock);
             for (size_t k = 0; k < n; k++) {
                 double v = isnan(e[k].value) ? NAN : e[k].value;
-                if (apply_event(g, e[k].user, e[k].user_len, e[k].item, e[k].item_len, type[k], v,
+                if (!s->store &&
+                    apply_event(g, e[k].user, e[k].user_len, e[k].item, e[k].item_len, type[k], v,
                                 e[k].timestamp ? e[k].timestamp : now) != 0)
                     rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory applying events");
                 if (vk == 0)

@@ -21,6 +21,7 @@ const char *reco_status_str(reco_status code)
     case RECO_ERR_EMPTY: return "no data";
     case RECO_ERR_NUMERIC: return "numerical failure";
     case RECO_ERR_INTERNAL: return "internal error";
+    case RECO_ERR_UNAVAILABLE: return "unavailable";
     }
     return "unknown error";
 }

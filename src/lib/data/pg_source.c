@@ -21,7 +21,7 @@
 #include "numfmt.h"
 
 #ifdef RECO_HAVE_LIBPQ
-#include <libpq-fe.h>
+#include "pg_conn.h"
 #endif
 
 bool reco_pg_is_source(const char *s)
@@ -474,32 +474,64 @@ static void free_secrets(secrets *s)
 }
 
 typedef struct pg_load {
+    const char *uri;
     const reco_pg_source *src;
-    secrets sec;
     PGconn *conn;
 } pg_load;
 
+reco_status reco_pg_fail(const char *uri, const char *name, reco_status code, reco_error *err,
+                         const char *what, const char *msg)
+{
+    secrets sec;
+    get_secrets(uri, &sec);
+    char clean[RECO_ERROR_MSG_MAX];
+    const char *const list[] = {sec.raw, sec.decoded, sec.param_raw, sec.param_decoded};
+    clean_message(clean, sizeof clean, msg ? msg : "", list, 4);
+    free_secrets(&sec);
+    return reco_error_set(err, code, "%s: %s%s", name, what, clean);
+}
+
 static reco_status pg_fail(pg_load *L, reco_error *err, const char *what, const char *msg)
 {
-    char clean[RECO_ERROR_MSG_MAX];
-    const char *const sec[] = {L->sec.raw, L->sec.decoded, L->sec.param_raw,
-                               L->sec.param_decoded};
-    clean_message(clean, sizeof clean, msg ? msg : "", sec, 4);
-    return reco_error_set(err, RECO_ERR_IO, "%s: %s%s", L->src->name, what, clean);
+    return reco_pg_fail(L->uri, L->src->name, RECO_ERR_IO, err, what, msg);
+}
+
+void reco_pg_result_message(PGconn *conn, const PGresult *res, char *buf, size_t cap)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+    if (primary)
+        snprintf(buf, cap, "%s%s%s%s", primary, hint ? " (" : "", hint ? hint : "",
+                 hint ? ")" : "");
+    else
+        snprintf(buf, cap, "%s", conn ? PQerrorMessage(conn) : "out of memory");
 }
 
 /* The server's message of a failed result: primary text, then its hint. */
 static reco_status result_fail(pg_load *L, reco_error *err, const char *what, PGresult *res)
 {
-    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
     char msg[RECO_ERROR_MSG_MAX];
-    if (primary)
-        snprintf(msg, sizeof msg, "%s%s%s%s", primary, hint ? " (" : "", hint ? hint : "",
-                 hint ? ")" : "");
-    else
-        snprintf(msg, sizeof msg, "%s", PQerrorMessage(L->conn));
+    reco_pg_result_message(L->conn, res, msg, sizeof msg);
     return pg_fail(L, err, what, msg);
+}
+
+PGconn *reco_pg_connect(const char *uri, const reco_pg_source *src, reco_error *err)
+{
+    /* fallback_application_name first (the URI may set its own),
+     * client_encoding after the URI: IDs must arrive as UTF-8. */
+    const char *const keys[] = {"fallback_application_name", "dbname", "client_encoding", NULL};
+    const char *const vals[] = {"reco", src->conninfo, "UTF8", NULL};
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    if (!conn) {
+        reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory connecting", src->name);
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        reco_pg_fail(uri, src->name, RECO_ERR_IO, err, "cannot connect: ", PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
 }
 
 enum {
@@ -635,20 +667,10 @@ reco_status reco_pg_ratings_load(const char *uri, const reco_load_options *opt_i
         reco_load_options_default(&opt);
     opt.sep = ",";
     opt.header = 0;
-    pg_load L = {src, {0}, NULL};
-    get_secrets(uri, &L.sec);
+    pg_load L = {uri, src, NULL};
     text copy = {0}, rows = {0};
-    /* fallback_application_name first (the URI may set its own),
-     * client_encoding after the URI: IDs must arrive as UTF-8. */
-    const char *const keys[] = {"fallback_application_name", "dbname", "client_encoding", NULL};
-    const char *const vals[] = {"reco", src->conninfo, "UTF8", NULL};
-    L.conn = PQconnectdbParams(keys, vals, 1);
-    if (!L.conn) {
-        rc = reco_error_set(err, RECO_ERR_NOMEM, "%s: out of memory connecting", src->name);
-        goto out;
-    }
-    if (PQstatus(L.conn) != CONNECTION_OK) {
-        rc = pg_fail(&L, err, "cannot connect: ", PQerrorMessage(L.conn));
+    if (!(L.conn = reco_pg_connect(uri, src, err))) {
+        rc = err ? err->code : RECO_ERR_IO;
         goto out;
     }
     if ((rc = build_copy(&L, &copy, err)))
@@ -662,7 +684,6 @@ out:
     PQfinish(L.conn);
     free(copy.p);
     free(rows.p);
-    free_secrets(&L.sec);
     reco_pg_source_free(src);
     return rc;
 }
