@@ -44,3 +44,22 @@ build_driver() {
         $(pkg-config --cflags --libs openblas lapacke jansson arpack) \
         $(pkg-config --libs libpq 2>/dev/null || true) -lm -o "$2"
 }
+
+# The fields of a `wrk --latency` report, for an awk program to follow
+# with its END: rps, p50 and p99 (ms), n (requests), bad (non-2xx
+# answers), err (the socket errors line, or empty).
+# shellcheck disable=SC2016
+WRK_AWK='
+    function ms(v) {
+        if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+        if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+        if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+        return v
+    }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
+    /requests in/ { n = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx or 3xx responses:/ { bad = $NF }
+    /Socket errors:/ { err = $0; sub(/.*Socket errors: /, "", err) }
+'

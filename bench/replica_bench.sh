@@ -162,18 +162,7 @@ one_run() {
     [ -z "$hapid" ] || h1=$(ticks $hapid)
     wcpu=$(awk '{ print $1 + $2 }' "$OUT/replica-wrk.time")
     awk -v setup="$setup" -v who="$who" -v run="$run" -v rt=$((r1 - r0)) -v ht=$((h1 - h0)) \
-        -v tick="$TICK" -v wcpu="$wcpu" -v load="$load" '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-            return v
-        }
-        /^ +50%/ { p50 = ms($2) }
-        /^ +99%/ { p99 = ms($2) }
-        /requests in/ { n = $1 }
-        /^Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { bad = $NF }
+        -v tick="$TICK" -v wcpu="$wcpu" -v load="$load" "$WRK_AWK"'
         END {
             printf "%-8s %-6s %d %9.0f %7.2f %7.2f %8.1f %8.1f %8.1f %6d %5s\n", setup, who, run, rps,
                    p50, p99, 1e6 * rt / tick / n, 1e6 * ht / tick / n, 1e6 * wcpu / n, bad + 0, load
@@ -409,17 +398,7 @@ if echo "$PARTS" | grep -qw reload; then
                 took=$(echo "$t0 $(date +%s.%N)" | awk '{ printf "%.1f", $2 - $1 }')
             fi
             wait "$wpid" || true
-            awk -v c="$case" -v run="$run" -v took="$took" -v load="$load" '
-                function ms(v) {
-                    if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-                    if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-                    if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-                    return v
-                }
-                /^ +50%/ { p50 = ms($2) }
-                /^ +99%/ { p99 = ms($2) }
-                /^Requests\/sec:/ { rps = $2 }
-                /Non-2xx or 3xx responses:/ { bad = $NF }
+            awk -v c="$case" -v run="$run" -v took="$took" -v load="$load" "$WRK_AWK"'
                 END { printf "%-8s %d %9.0f %7.2f %7.2f %7d %9s %5s\n", c, run, rps, p50, p99, bad + 0, took, load }
             ' "$OUT/replica-wrk.txt" | tee -a "$RL"
         done

@@ -90,18 +90,7 @@ run_wrk() {
     BENCH_MODE=$1 wrk -t2 -c2 -d2s -s "$LUA" "http://127.0.0.1:$PORT" >/dev/null 2>&1 || true
     BENCH_MODE=$1 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" \
         "http://127.0.0.1:$PORT" >"$OUT/wrk-$3-$1.txt" 2>&1 || true
-    awk -v label="$2" -v algo="$3" '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-            return v
-        }
-        /^ +50%/ { p50 = ms($2) }
-        /^ +99%/ { p99 = ms($2) }
-        /^Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { bad = $NF }
-        /Socket errors:/ { err = $0; sub(/.*Socket errors: /, "", err) }
+    awk -v label="$2" -v algo="$3" "$WRK_AWK"'
         END {
             printf "%-44s %-8s %9.0f %8.2f %8.2f %7d%s\n", label, algo, rps, p50, p99, bad + 0,
                    err != "" ? "  (socket errors: " err ")" : ""

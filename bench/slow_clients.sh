@@ -72,19 +72,7 @@ PORT=$(sed -n 's|.*listening on http://[^ ]*:\([0-9][0-9]*\) .*|\1|p' "$OUT/slow
 run_wrk() {
     wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$LUA" \
         "http://127.0.0.1:$PORT" >"$OUT/slow-wrk.txt" 2>&1 || true
-    awk -v label="$1" '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-            return v
-        }
-        /^ +50%/ { p50 = ms($2) }
-        /^ +99%/ { p99 = ms($2) }
-        /requests in/ { n = $1 }
-        /^Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { bad = $NF }
-        /Socket errors:/ { err = $0; sub(/.*Socket errors: /, "", err) }
+    awk -v label="$1" "$WRK_AWK"'
         END {
             printf "%-34s %9d %9.0f %8.2f %8.2f %7d  %s\n", label, n, rps, p50, p99, bad + 0,
                    err != "" ? err : "-"

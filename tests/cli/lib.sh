@@ -29,6 +29,21 @@ expect_contains() { # HAYSTACK NEEDLE
 # checking a whole object in one expect_contains.
 flat() { printf '%s' "$1" | tr -d ' \n'; }
 
+# Exits 77 (skipped, saying why) unless reco was built with libpq and a
+# PostgreSQL server's programs are there (scripts/pg_cluster.sh, sourced
+# before, gives pg_find_bin).
+require_postgresql() {
+    "$RECO" stats --quiet 'postgresql://127.0.0.1:1/x?table=t' 2>"$TMP/probe" >/dev/null
+    if grep -q "built without PostgreSQL support" "$TMP/probe"; then
+        echo "skipped: reco was built without libpq"
+        exit 77
+    fi
+    if ! pg_find_bin; then
+        echo "skipped: no initdb, pg_ctl and psql (Debian: postgresql)"
+        exit 77
+    fi
+}
+
 finish() {
     if [ "$FAILS" -ne 0 ]; then echo "$FAILS failure(s)" >&2; exit 1; fi
     echo "ok"

@@ -9,15 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$RECO_TEST_DIR/../scripts/pg_cluster.sh"
 
-"$RECO" stats --quiet 'postgresql://127.0.0.1:1/x?table=t' 2>"$TMP/probe" >/dev/null
-if grep -q "built without PostgreSQL support" "$TMP/probe"; then
-    echo "skipped: reco was built without libpq"
-    exit 77
-fi
-if ! pg_find_bin; then
-    echo "skipped: no initdb, pg_ctl and psql (Debian: postgresql)"
-    exit 77
-fi
+require_postgresql
 trap 'pg_cluster_stop; rm -rf "$TMP"' EXIT
 pg_cluster_start || { echo "FAIL: cannot start a PostgreSQL cluster" >&2; exit 1; }
 

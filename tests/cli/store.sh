@@ -14,15 +14,7 @@
 
 "$RECO" serve --help >/dev/null 2>&1 || { echo "skipped: built without the server"; exit 77; }
 command -v curl >/dev/null || { echo "skipped: no curl"; exit 77; }
-"$RECO" stats --quiet 'postgresql://127.0.0.1:1/x?table=t' 2>"$TMP/probe" >/dev/null
-if grep -q "built without PostgreSQL support" "$TMP/probe"; then
-    echo "skipped: reco was built without libpq"
-    exit 77
-fi
-if ! pg_find_bin; then
-    echo "skipped: no initdb, pg_ctl and psql (Debian: postgresql)"
-    exit 77
-fi
+require_postgresql
 SERVE_DIR=$TMP
 trap 'serve_stop_all; pg_cluster_stop; rm -rf "$TMP"' EXIT
 pg_cluster_start || { echo "FAIL: cannot start a PostgreSQL cluster" >&2; exit 1; }
