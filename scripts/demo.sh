@@ -21,7 +21,8 @@ echo
 echo "== reco recommend $OUT/model.reco --user $USER_ID -n 5"
 "$RECO" recommend "$OUT/model.reco" --user "$USER_ID" -n 5
 echo
-echo "== reco serve on http://127.0.0.1:$PORT (Ctrl-C to stop). Try:"
+echo "== reco serve on http://127.0.0.1:$PORT (Ctrl-C to stop)."
+echo "   Open http://127.0.0.1:$PORT/ in a browser for the console (docs/console.md), or try:"
 echo "   curl 'http://127.0.0.1:$PORT/v1/users/$USER_ID/recommendations?n=5'"
 echo "   curl 'http://127.0.0.1:$PORT/v1/items/$ITEM_ID/similar?n=5'"
 echo "   curl -X POST -H 'Content-Type: application/json' \\"
