@@ -2841,6 +2841,54 @@ static void test_experiment(void **state)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' log info '%s' >/dev/null", RECO_BIN, log);
     assert_int_equal(system(cmd), 0);
+    /* Compaction moves the feedback to the archive: a server given the
+     * archive (--feedback-archive) counts it again, one without it starts
+     * from 0. Models trained up to the log's end serve the variants. */
+    char data[160], m1[160], m2[160], arch[160], va[400], vb[400];
+    snprintf(data, sizeof data, "%s/experiment-data.csv", g_dir);
+    snprintf(m1, sizeof m1, "%s/experiment-a.model", g_dir);
+    snprintf(m2, sizeof m2, "%s/experiment-b.model", g_dir);
+    snprintf(arch, sizeof arch, "%s/experiment-archive.csv", g_dir);
+    size_t dlen;
+    char *text = make_ratings(&dlen);
+    FILE *df = fopen(data, "w");
+    assert_non_null(df);
+    assert_int_equal(fwrite(text, 1, dlen, df), dlen);
+    fclose(df);
+    free(text);
+    const char *const trainings[] = {m1, m2};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' train --quiet --algo popular '%s' --ratings-log '%s' -o '%s'",
+                 RECO_BIN, data, log, trainings[k]);
+        assert_int_equal(system(cmd), 0);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' log compact --quiet '%s' --model '%s' --archive '%s'",
+             RECO_BIN, log, m1, arch);
+    assert_int_equal(system(cmd), 0);
+    snprintf(va, sizeof va, "A=%s:0.5", m1);
+    snprintf(vb, sizeof vb, "B=%s:0.5", m2);
+    for (int with = 0; with < 2; with++) {
+        const char *const args[] = {"--variant", va, "--variant", vb, "--ratings-log", log,
+                                    with ? "--feedback-archive" : NULL, arch, NULL};
+        assert_int_equal(server_start_args(&s, args, NULL), 0);
+        resp r = R(&(req){.path = "/v1/experiments", .port = s.port});
+        assert_int_equal(r.status, 200);
+        for (int vk = 0; vk < 2; vk++) {
+            json_t *v = experiment_variant(r.json, vk ? "B" : "A");
+            assert_non_null(v);
+            assert_int_equal(json_integer_value(json_object_get(v, "clicks")),
+                             with ? clk[vk] : 0);
+            assert_int_equal(json_integer_value(json_object_get(v, "purchases")),
+                             with ? pur[vk] : 0);
+        }
+        resp_free(&r);
+        assert_int_equal(server_stop(&s, SIGTERM), 0);
+    }
+    /* Another file as the archive is refused at start, naming it. */
+    const char *const wrong[] = {"--variant", va, "--variant", vb, "--ratings-log", log,
+                                 "--feedback-archive", log, NULL};
+    assert_int_equal(server_start_args(&s, wrong, NULL), 2);
+    assert_non_null(strstr(s.out, "not an archive of the ratings log"));
 }
 
 /* Variants that do not hold together are refused at start, saying why. */

@@ -142,6 +142,12 @@ typedef struct reco_service_options {
     bool create_log;
     bool log_read_only;      /* replay the log but never write or repair it */
     bool skip_bad_log;       /* replay skips bad lines (counted) instead of failing */
+    /* The archive `reco log compact` moved the log's first lines to (NULL:
+     * none): its feedback records are counted on start as the log's are,
+     * so an experiment's figures survive compaction. It must be the log's
+     * own archive and end where the log starts (an archive that overlaps
+     * the log, a compaction cut short, is refused: rerun reco log compact). */
+    const char *feedback_archive;
     /* Cap on the memory of the ratings that arrived since training (the
      * live overlay), in bytes; 0: none. A batch that would go over it is
      * refused (RECO_ERR_NOMEM); replay is never refused. */

@@ -233,6 +233,10 @@ int cmd_serve(int argc, char **argv)
         {CLI_FLAG, "skip-bad-log", 0, NULL, "replay skips bad log lines (counted, the first "
          "reported) instead of stopping with LOG:LINE: reason", &so.skip_bad_log, 0, 0, NULL,
          NULL},
+        {CLI_STRING, "feedback-archive", 0, "ARCHIVE", "also count the feedback in ARCHIVE, "
+         "where reco log compact moved the log's first lines, so that an experiment's figures "
+         "survive compaction (it must be this log's archive, ending where the log starts)",
+         &so.feedback_archive, 0, 0, NULL, NULL},
         {CLI_CUSTOM, "max-live-bytes", 0, "N", "memory the ratings taken since training may use "
          "(K, M, G suffixes; default 1G; 0: no limit); beyond it new ratings are answered 503 "
          "until a retrained model is reloaded (docs/operations.md has the sizing)",
@@ -315,6 +319,9 @@ int cmd_serve(int argc, char **argv)
     }
     if (so.store && so.ratings_log)
         return cli_usage("serve", "give either --ratings-log or --store, not both");
+    if (so.feedback_archive && !so.ratings_log)
+        return cli_usage("serve", "--feedback-archive counts feedback beside a --ratings-log "
+                                  "(the log's archive); give the log too");
     if (so.store && !reco_pg_is_source(so.store))
         return cli_usage("serve", "--store takes a postgresql:// URI, not \"%s\"", so.store);
     reco_variant_spec vspec[RECO_VARIANTS_MAX];

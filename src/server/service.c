@@ -3103,8 +3103,47 @@ static reco_status feedback_buf(reco_service *s, const char *name, const char *b
  * model's point: the experiment is not the model's). Its ratings are
  * only checked for their form (their range is the models' business,
  * checked by the replay of each variant). */
+/* Counts the feedback of s->opt.feedback_archive, the log's archive (sn:
+ * the log), once at start. */
+static reco_status archive_feedback(reco_service *s, const log_snap *sn, reco_error *err)
+{
+    const char *path = s->opt.feedback_archive;
+    reco_log_file f;
+    reco_status rc = reco_log_file_open(path, &f, err);
+    if (rc)
+        return rc;
+    if (f.h.kind != RECO_LOG_KIND_ARCHIVE || strcmp(f.h.id, sn->h.id))
+        rc = reco_error_set(err, RECO_ERR_INVALID,
+                            "%s: not an archive of the ratings log %s (log %s, %s %s)", path,
+                            s->log_path, sn->h.id,
+                            f.h.kind == RECO_LOG_KIND_ARCHIVE ? "archive of" : "a log", f.h.id);
+    else if (f.end_offset != sn->h.offset)
+        rc = reco_error_set(err, RECO_ERR_INVALID,
+                            "%s ends at offset %llu but the log %s starts at %llu: a compaction "
+                            "was cut short (rerun reco log compact) or this is an older archive",
+                            path, (unsigned long long)f.end_offset, s->log_path,
+                            (unsigned long long)sn->h.offset);
+    size_t len = rc ? 0 : (size_t)(f.end_offset - f.h.offset);
+    char *buf = len ? malloc(len) : NULL;
+    if (len && !buf)
+        rc = reco_error_set(err, RECO_ERR_NOMEM, "out of memory reading %s (%zu bytes)", path,
+                            len);
+    else if (len && reco_pread_exact(f.fd, buf, len, f.h.len))
+        rc = reco_error_set(err, RECO_ERR_IO, "%s: %s", path, strerror(errno));
+    else if (len)
+        rc = feedback_buf(s, path, buf, len, 2, s->opt.skip_bad_log, err);
+    free(buf);
+    reco_log_file_close(&f);
+    return rc;
+}
+
 static reco_status replay_feedback(reco_service *s, const log_snap *sn, reco_error *err)
 {
+    if (s->opt.feedback_archive) {
+        reco_status rc = archive_feedback(s, sn, err);
+        if (rc)
+            return rc;
+    }
     uint64_t len64 = sn->end - sn->h.offset;
     if (len64 == 0)
         return RECO_OK;
