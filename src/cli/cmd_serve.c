@@ -183,6 +183,13 @@ static void print_model(const char *what, reco_service *svc, const reco_http_opt
     json_decref(info);
 }
 
+/* Frees v[0..n). */
+static void free_strings(char **v, int n)
+{
+    for (int k = 0; k < n; k++)
+        free(v[k]);
+}
+
 int cmd_serve(int argc, char **argv)
 {
     reco_service_options so;
@@ -335,8 +342,7 @@ int cmd_serve(int argc, char **argv)
         if (rc == 0 && reco_variants_check(vspec, (size_t)variants.n, &verr) != RECO_OK)
             rc = cli_usage("serve", "%s", verr.msg);
         if (rc) {
-            for (int k = 0; k < variants.n; k++)
-                free(vbufs[k]);
+            free_strings(vbufs, variants.n);
             return rc;
         }
         so.variants = vspec;
@@ -348,9 +354,11 @@ int cmd_serve(int argc, char **argv)
         ho.log_requests = false;
     if (ho.report_dir) {
         int dfd = open(ho.report_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
+        if (dfd < 0) {
+            free_strings(vbufs, variants.n);
             return cli_usage("serve", "--report %s: %s (give the directory reco explore --out "
                              "wrote)", ho.report_dir, strerror(errno));
+        }
         close(dfd);
     }
     bool max_conn_given = max_conn > 0;
@@ -368,6 +376,7 @@ int cmd_serve(int argc, char **argv)
         allow_hosts = malloc(cap);
         if (!allow_hosts) {
             cli_error("serve", "out of memory");
+            free_strings(vbufs, variants.n);
             return EXIT_FAIL;
         }
         allow_hosts[0] = '\0';
@@ -383,6 +392,7 @@ int cmd_serve(int argc, char **argv)
     if (token_file) {
         if (read_token(token_file, &token)) {
             free(allow_hosts);
+            free_strings(vbufs, variants.n);
             return EXIT_USAGE;
         }
     } else if (getenv("RECO_TOKEN") && getenv("RECO_TOKEN")[0]) {
@@ -397,6 +407,7 @@ int cmd_serve(int argc, char **argv)
         cli_error("serve", "pipe: %s", strerror(errno));
         free(token);
         free(allow_hosts);
+        free_strings(vbufs, variants.n);
         return EXIT_FAIL;
     }
     struct sigaction sa;
@@ -423,6 +434,7 @@ int cmd_serve(int argc, char **argv)
         cli_error("serve", "%s", err.msg);
         free(token);
         free(allow_hosts);
+        free_strings(vbufs, variants.n);
         return cli_exit_status(st);
     }
     reco_http *h = NULL;
@@ -434,6 +446,7 @@ int cmd_serve(int argc, char **argv)
         reco_service_close(svc);
         free(token);
         free(allow_hosts);
+        free_strings(vbufs, variants.n);
         return st == RECO_ERR_INVALID ? EXIT_USAGE : EXIT_FAIL;
     }
     reco_service_stats sst;
@@ -485,8 +498,7 @@ int cmd_serve(int argc, char **argv)
     reco_service_close(svc);
     free(token);
     free(allow_hosts);
-    for (int k = 0; k < variants.n; k++)
-        free(vbufs[k]);
+    free_strings(vbufs, variants.n);
     close(sig_pipe[0]);
     close(sig_pipe[1]);
     return EXIT_OK;
