@@ -33,6 +33,16 @@ BALANCE=${BALANCE:-roundrobin}
 CHECK_INTER=${CHECK_INTER:-200}
 HAPROXY_MAXCONN=${HAPROXY_MAXCONN:-4096}
 
+# server_lines PORT...: a backend's "server rK 127.0.0.1:PORT check" lines,
+# replica k (from 1) named rK in both backends.
+server_lines() {
+    k=1
+    for b in "$@"; do
+        echo "    server r$k 127.0.0.1:$b check"
+        k=$((k + 1))
+    done
+}
+
 usage() {
     sed -n '5,20p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
@@ -107,22 +117,14 @@ write_cfg() { # DIR PORT BACKEND_PORT...
         echo "    # 503 is \"degraded\": this replica cannot take writes, reads still work."
         echo "    http-check expect rstatus ^(200|503)\$"
         echo "    retry-on conn-failure empty-response response-timeout"
-        k=1
-        for b in "$@"; do
-            echo "    server r$k 127.0.0.1:$b check"
-            k=$((k + 1))
-        done
+        server_lines "$@"
         echo
         echo "backend writes"
         echo "    balance $BALANCE"
         echo "    option httpchk"
         echo "    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost"
         echo "    http-check expect status 200"
-        k=1
-        for b in "$@"; do
-            echo "    server r$k 127.0.0.1:$b check"
-            k=$((k + 1))
-        done
+        server_lines "$@"
     } >"$dir/haproxy.cfg"
 }
 

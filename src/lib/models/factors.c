@@ -137,13 +137,16 @@ reco_status reco_cosine_index_topn(const reco_cosine_index *ix, const reco_item_
     const uint32_t ld = (f->k + 15) / 16 * 16;
     float stackbuf[1024];
     float *x = ld <= 1024 ? stackbuf : malloc((size_t)ld * sizeof *x);
-    /* The rules' exclude list with i added (ascending). */
+    /* The rules' exclude list with i added (ascending); without one (most
+     * searches) just i, with no allocation. */
     reco_item_filter fl = rules ? *rules : (reco_item_filter){0};
-    uint32_t *ex = malloc((fl.n_exclude + 1) * sizeof *ex);
+    uint32_t self;
+    uint32_t *ex = fl.n_exclude ? malloc((fl.n_exclude + 1) * sizeof *ex) : &self;
     if (!x || !ex) {
         if (x != stackbuf)
             free(x);
-        free(ex);
+        if (ex != &self)
+            free(ex);
         return reco_error_set(err, RECO_ERR_NOMEM, "out of memory");
     }
     size_t ne = 0, t = 0;
@@ -160,6 +163,7 @@ reco_status reco_cosine_index_topn(const reco_cosine_index *ix, const reco_item_
     *n_out = reco_factor_index_topn_filter(&ix->index, x, 0.0f, n, &fl, out);
     if (x != stackbuf)
         free(x);
-    free(ex);
+    if (ex != &self)
+        free(ex);
     return RECO_OK;
 }
